@@ -1,0 +1,322 @@
+//! What a hotpack module and its host share.
+//!
+//! A hotpack module is a `cdylib` built against this crate. It exports **one** symbol,
+//! [`DESCRIPTOR_SYMBOL`], a function returning a pointer to a static [`ModuleDescriptor`]:
+//! magic, descriptor layout version, hotpack ABI version, the rustc version and target
+//! triple the module was built with, its name and semver, its typed interfaces (each an id
+//! plus a table of `extern "C"` function pointers), its byte handlers, and optional
+//! lifecycle hooks (init, state export/import). One `dlsym` gets everything; the host
+//! (`hotpack-loader`) checks every field before it calls anything.
+//!
+//! # Writing a module
+//!
+//! A module author writes plain Rust functions and one [`module!`] invocation. No `unsafe`:
+//! the macro generates the `extern "C"` shims, and every shim runs the author's function
+//! under [`std::panic::catch_unwind`] *inside the module*, returning a panic to the host as
+//! an error value that carries the panic message. A panic never unwinds into the host
+//! (it could not: each cdylib has its own std, so even `extern "C-unwind"` would abort).
+//!
+//! ```
+//! // An interface both the host and its modules depend on (usually its own small crate).
+//! hotpack_abi::interface! {
+//!     /// Arithmetic, the typed way.
+//!     pub struct Calc / trait CalcImpl {
+//!         fn add(a: u64, b: u64) -> u64;
+//!     }
+//! }
+//!
+//! // The module.
+//! struct Impl;
+//! impl CalcImpl for Impl {
+//!     fn add(a: u64, b: u64) -> u64 { a + b }
+//! }
+//! fn shout(input: &[u8]) -> Result<Vec<u8>, String> {
+//!     let text = std::str::from_utf8(input).map_err(|e| e.to_string())?;
+//!     Ok(text.to_uppercase().into_bytes())
+//! }
+//! hotpack_abi::module! {
+//!     name: "calc",
+//!     version: "1.2.0",
+//!     interfaces: [Calc => Impl],
+//!     handlers: { "shout" => shout },
+//! }
+//!
+//! // A host normally reaches the table through `hotpack-loader`; the table is plain data.
+//! let table = Calc::table::<Impl>();
+//! assert_eq!(table.add(2, 3)?, 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Interfaces and their ids
+//!
+//! [`interface!`] declares a `#[repr(C)]` table of function pointers plus the trait a module
+//! implements to fill it. Its [`Interface::ID`] is a hash of the interface name and every
+//! declared function name, argument type and return type, so a changed signature is a
+//! different id and the loader refuses the table instead of calling through it. Argument and
+//! return types must be FFI-safe (`#[repr(C)]` structs, integers, floats, raw pointers).
+//!
+//! # Handlers
+//!
+//! A handler is a named function `fn(&[u8]) -> R` where `R` is `Vec<u8>`, `String`, `()`, or
+//! a `Result` of those with any `Display` error. Hosts that know no types (the CLI, an HTTP
+//! server) call handlers by name with bytes in and bytes (or an error message) out. The
+//! input is borrowed, never copied: a host passes gigabytes of resident data by reference.
+
+#![deny(missing_docs)]
+
+mod ffi;
+mod macros;
+
+pub use ffi::{Interface, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import, call_init};
+
+use std::ffi::c_void;
+use std::fmt;
+
+/// The first eight bytes of every descriptor: `b"HOTPACK\0"` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"HOTPACK\0");
+
+/// Version of the [`ModuleDescriptor`] layout. `magic` and `layout_version` keep their
+/// offsets forever, so a host can always read them and refuse a layout it does not know.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Version of the calling conventions (shim signatures, status codes, sinks).
+pub const ABI_VERSION: u32 = 1;
+
+/// Name of the one symbol a module exports: `extern "C" fn() -> *const ModuleDescriptor`.
+pub const DESCRIPTOR_SYMBOL: &str = "hotpack_module_descriptor";
+
+/// `rustc -V` of the compiler that built this crate (and so the module or host using it).
+pub const RUSTC_VERSION: &str = env!("HOTPACK_RUSTC_VERSION");
+
+/// Target triple this crate was built for.
+pub const TARGET: &str = env!("HOTPACK_TARGET");
+
+/// Status a shim returns: the call returned normally.
+pub const STATUS_OK: u32 = 0;
+/// Status a shim returns: the function returned an error; its message is in the error sink.
+pub const STATUS_ERROR: u32 = 1;
+/// Status a shim returns: the function panicked; the panic message is in the error sink.
+pub const STATUS_PANIC: u32 = 2;
+
+/// A borrowed `'static` UTF-8 string in a descriptor.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RawStr {
+    /// Start of the bytes.
+    pub ptr: *const u8,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl RawStr {
+    /// Points at a static string.
+    pub const fn new(s: &'static str) -> Self {
+        RawStr { ptr: s.as_ptr(), len: s.len() }
+    }
+}
+
+impl fmt::Debug for RawStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawStr({} bytes)", self.len)
+    }
+}
+
+/// A handler shim: input bytes in, output written to `out`, an error message to `err`.
+pub type HandlerFn =
+    unsafe extern "C" fn(input: *const u8, len: usize, out: *mut Sink, err: *mut Sink) -> u32;
+/// The init hook shim.
+pub type InitFn = unsafe extern "C" fn(err: *mut Sink) -> u32;
+/// The state-export hook shim: writes the module-owned state to `out`.
+pub type ExportStateFn = unsafe extern "C" fn(out: *mut Sink, err: *mut Sink) -> u32;
+/// The state-import hook shim: reads state exported by another version.
+pub type ImportStateFn = unsafe extern "C" fn(state: *const u8, len: usize, err: *mut Sink) -> u32;
+
+/// One typed interface a module provides.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawInterface {
+    /// [`Interface::NAME`].
+    pub name: RawStr,
+    /// [`Interface::ID`].
+    pub id: u64,
+    /// Pointer to the interface's `#[repr(C)]` function table.
+    pub table: *const c_void,
+    /// `size_of` the table, checked against the host's view of the interface.
+    pub table_size: usize,
+}
+
+/// One named byte handler.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawHandler {
+    /// The handler's name.
+    pub name: RawStr,
+    /// The shim.
+    pub func: HandlerFn,
+}
+
+/// The static descriptor a module exports through [`DESCRIPTOR_SYMBOL`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct ModuleDescriptor {
+    /// Always [`MAGIC`].
+    pub magic: u64,
+    /// [`LAYOUT_VERSION`] of the module's hotpack-abi.
+    pub layout_version: u32,
+    /// [`ABI_VERSION`] of the module's hotpack-abi.
+    pub abi_version: u32,
+    /// `size_of::<ModuleDescriptor>()` as the module saw it.
+    pub descriptor_size: usize,
+    /// [`RUSTC_VERSION`] of the module.
+    pub rustc: RawStr,
+    /// [`TARGET`] of the module.
+    pub target: RawStr,
+    /// The module name.
+    pub name: RawStr,
+    /// The module's semver version.
+    pub version: RawStr,
+    /// Array of typed interfaces.
+    pub interfaces: *const RawInterface,
+    /// Number of interfaces.
+    pub interface_count: usize,
+    /// Array of handlers.
+    pub handlers: *const RawHandler,
+    /// Number of handlers.
+    pub handler_count: usize,
+    /// Optional init hook, run once before the module is first used.
+    pub init: Option<InitFn>,
+    /// Optional hook exporting module-owned state as bytes (before a swap).
+    pub export_state: Option<ExportStateFn>,
+    /// Optional hook importing state exported by another version (during a swap).
+    pub import_state: Option<ImportStateFn>,
+}
+
+/// Why a call into a module did not return a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The function returned an error.
+    Failed {
+        /// The error's message.
+        message: String,
+    },
+    /// The function panicked; the panic was caught inside the module.
+    Panicked {
+        /// The panic message and location.
+        message: String,
+    },
+    /// The module has no handler of that name.
+    NoSuchHandler {
+        /// The name asked for.
+        name: String,
+    },
+    /// The shim returned a status this host does not know.
+    BadStatus {
+        /// The status code.
+        status: u32,
+    },
+}
+
+impl CallError {
+    /// The message carried by the error.
+    pub fn message(&self) -> String {
+        match self {
+            CallError::Failed { message } | CallError::Panicked { message } => message.clone(),
+            CallError::NoSuchHandler { name } => format!("no handler named `{name}`"),
+            CallError::BadStatus { status } => format!("unknown status {status}"),
+        }
+    }
+
+    /// Whether the call panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, CallError::Panicked { .. })
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Failed { message } => write!(f, "module returned an error: {message}"),
+            CallError::Panicked { message } => write!(f, "module panicked: {message}"),
+            CallError::NoSuchHandler { name } => write!(f, "module has no handler named `{name}`"),
+            CallError::BadStatus { status } => write!(f, "module returned unknown status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// What a handler may return: bytes, text, nothing, or a `Result` of those.
+pub trait HandlerOutput {
+    /// Converts into output bytes or an error message.
+    fn into_output(self) -> Result<Vec<u8>, String>;
+}
+
+impl HandlerOutput for Vec<u8> {
+    fn into_output(self) -> Result<Vec<u8>, String> {
+        Ok(self)
+    }
+}
+
+impl HandlerOutput for String {
+    fn into_output(self) -> Result<Vec<u8>, String> {
+        Ok(self.into_bytes())
+    }
+}
+
+impl HandlerOutput for &'static str {
+    fn into_output(self) -> Result<Vec<u8>, String> {
+        Ok(self.as_bytes().to_vec())
+    }
+}
+
+impl HandlerOutput for () {
+    fn into_output(self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+}
+
+impl<T: HandlerOutput, E: fmt::Display> HandlerOutput for Result<T, E> {
+    fn into_output(self) -> Result<Vec<u8>, String> {
+        match self {
+            Ok(v) => v.into_output(),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// What an init or state-import hook may return: `()` or `Result<(), E: Display>`.
+pub trait HookOutput {
+    /// Converts into success or an error message.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl HookOutput for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> HookOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// 64-bit FNV-1a, usable in `const` context; [`interface!`] derives ids with it.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// Items the macros expand to; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::ffi::{guard_typed, run_export, run_handler, run_import, run_init, typed_result};
+}

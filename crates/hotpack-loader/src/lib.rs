@@ -1,0 +1,847 @@
+//! Load hotpack modules into the running process: materialize, `dlopen`, check, bind.
+//!
+//! A [`Loader`] turns the bytes of a module (a `cdylib` built with [`hotpack_abi::module!`])
+//! into a [`Module`]: it checks the ELF header, hashes the bytes with blake3, writes them
+//! once to an immutable content-addressed path (`<cache>/objects/<blake3>.so`: temp file,
+//! fsync, rename) or, on Linux, a sealed memfd, `dlopen`s that path, looks up the one
+//! descriptor symbol and checks every field before anything in the module is called.
+//!
+//! ```no_run
+//! use hotpack_loader::Loader;
+//! # let dir = std::env::temp_dir().join("hotpack-doc-cache");
+//! let loader = Loader::new(&dir)?;
+//! let v1 = loader.load_file("target/release/libgreeter_v1.so".as_ref())?;
+//! v1.init()?;
+//! let out = v1.call("greet", b"world")?;
+//! println!("{} {} says {}", v1.name(), v1.version(), String::from_utf8_lossy(&out));
+//! // Typed access: an error, not UB, when the module's interface id differs.
+//! // let greeter: &greeter_api::Greeter = v1.interface()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Why modules are never unloaded
+//!
+//! `dlclose` of a Rust cdylib is not sound on Linux: thread-local destructors registered by
+//! the library's std pin it or run after its code is gone (rust-lang/rust#59629,
+//! rust-lang/unsafe-code-guidelines#526), and any pointer into it (a function table a hot
+//! handle holds, a `&'static str`) would dangle. The loader therefore never calls `dlclose`:
+//! a version that is retired stays mapped, which is what lets a call already running finish
+//! on the version it started on. The cost is reported by [`Loader::mapped`] (about the
+//! file size per version; `vm.max_map_count` caps a process at tens of thousands).
+//!
+//! # Why every version gets its own immutable path
+//!
+//! glibc's `dlopen` returns an already-loaded library when the path (or inode) matches, so
+//! reloading a rebuilt `target/release/libfoo.so` can silently give back the old code; and
+//! overwriting a mapped `.so` in place crashes the process with SIGBUS. The loader never
+//! opens the user's path: it reads the bytes, and opens a path that only ever holds those
+//! bytes. Memfds are kept open for the life of the process so their `/proc/self/fd/N` path
+//! is never reused for other code.
+//!
+//! # Trust
+//!
+//! Loading a module runs its code; hotpack is not a sandbox. What the loader guarantees is
+//! that a module that is broken, built with another compiler, for another machine or
+//! against another interface is refused with a typed [`LoadError`] *before* a single
+//! function of it is called (only the ELF initializers of a complete, matching shared
+//! object run), and that a panic inside a module comes back as a [`CallError`].
+
+#![deny(missing_docs)]
+
+mod elf;
+mod sys;
+
+pub use hotpack_abi::{CallError, Interface};
+
+use hotpack_abi::{ExportStateFn, HandlerFn, ImportStateFn, InitFn};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+/// Largest library the loader reads (a sanity cap, not a limit anyone should meet).
+pub const MAX_LIBRARY_BYTES: u64 = 2 << 30;
+
+/// Why a module could not be loaded, bound or initialized.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The path does not exist.
+    #[error("{path}: no such file")]
+    NotFound {
+        /// The path asked for.
+        path: PathBuf,
+    },
+    /// An I/O operation failed.
+    #[error("{path}: could not {op}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is too big to be a module.
+    #[error("{path}: {size} bytes is over the {max}-byte limit for a library")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The file is not a shared library.
+    #[error("{path}: not a shared library: {reason}")]
+    NotASharedLibrary {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file is shorter than its own headers say.
+    #[error("{path}: truncated shared library: headers need {expected} bytes, the file has {found}")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the headers require.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The library is for another machine.
+    #[error("{path}: library is for {found}, this host is {expected}")]
+    WrongArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// This host's architecture.
+        expected: String,
+        /// The library's.
+        found: String,
+    },
+    /// Writing the bytes to their immutable path failed.
+    #[error("{path}: could not materialize the library at {object}: {source}")]
+    Materialize {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The object path being written.
+        object: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `dlopen` refused the library.
+    #[error("{path}: dlopen failed: {message}")]
+    Dlopen {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The dynamic linker's message.
+        message: String,
+    },
+    /// The library exports no hotpack descriptor.
+    #[error("{path}: not a hotpack module: no `{symbol}` symbol (build it with hotpack_abi::module!)")]
+    NoDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The symbol looked for.
+        symbol: &'static str,
+    },
+    /// The descriptor function returned null.
+    #[error("{path}: the descriptor function returned a null pointer")]
+    NullDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+    },
+    /// The descriptor does not start with hotpack's magic.
+    #[error("{path}: bad descriptor magic {found:#018x} (expected {expected:#018x})")]
+    BadMagic {
+        /// Where the module came from.
+        path: PathBuf,
+        /// [`hotpack_abi::MAGIC`].
+        expected: u64,
+        /// What was there.
+        found: u64,
+    },
+    /// The descriptor layout is one this host does not know.
+    #[error("{path}: descriptor layout {found} (size {found_size}), this host reads layout {expected} (size {expected_size})")]
+    LayoutMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// This host's layout version.
+        expected: u32,
+        /// The module's.
+        found: u32,
+        /// This host's descriptor size.
+        expected_size: usize,
+        /// The module's.
+        found_size: usize,
+    },
+    /// The module was built against another hotpack ABI.
+    #[error("{path}: module `{module}` uses hotpack ABI {found}, this host uses ABI {expected}")]
+    AbiMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name (as far as readable).
+        module: String,
+        /// This host's ABI version.
+        expected: u32,
+        /// The module's.
+        found: u32,
+    },
+    /// The module was built by another rustc (Rust has no stable ABI).
+    #[error("{path}: module `{module}` was built by `{found}`, this host by `{expected}`")]
+    RustcMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// This host's rustc.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// The module was built for another target triple.
+    #[error("{path}: module `{module}` was built for `{found}`, this host is `{expected}`")]
+    TargetMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// This host's target.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// A descriptor field holds an invalid value.
+    #[error("{path}: descriptor field `{field}` is invalid: {problem}")]
+    BadDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The module does not provide the interface asked for.
+    #[error("{path}: module `{module}` provides no interface `{interface}`")]
+    InterfaceMissing {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The interface asked for.
+        interface: &'static str,
+    },
+    /// The module provides the interface with another signature.
+    #[error("{path}: module `{module}` provides `{interface}` with id {found:016x} ({found_size} bytes), the host expects id {expected:016x} ({expected_size} bytes): the declarations differ")]
+    InterfaceMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The interface.
+        interface: &'static str,
+        /// The host's id.
+        expected: u64,
+        /// The module's id.
+        found: u64,
+        /// The host's table size.
+        expected_size: usize,
+        /// The module's table size.
+        found_size: usize,
+    },
+    /// The init hook returned an error.
+    #[error("{path}: init of module `{module}` failed: {message}")]
+    InitFailed {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The error message.
+        message: String,
+    },
+    /// The init hook panicked (caught inside the module).
+    #[error("{path}: init of module `{module}` panicked: {message}")]
+    InitPanicked {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// How module bytes are turned into a path `dlopen` can open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Materialize {
+    /// `<cache>/objects/<blake3>.so`, written once (temp file, fsync, rename).
+    ContentAddressed,
+    /// A sealed memfd (Linux): nothing touches the disk. Falls back to
+    /// [`ContentAddressed`](Self::ContentAddressed) where memfds are unavailable.
+    Memfd,
+}
+
+impl Default for Materialize {
+    fn default() -> Self {
+        if cfg!(target_os = "linux") { Materialize::Memfd } else { Materialize::ContentAddressed }
+    }
+}
+
+/// A typed interface a module provides, as its descriptor states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// The interface name.
+    pub name: String,
+    /// Its id (hash of the declared signatures).
+    pub id: u64,
+}
+
+/// Everything the descriptor says about a module, checked and copied into host memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// Module name.
+    pub name: String,
+    /// Module version.
+    pub version: semver::Version,
+    /// hotpack ABI version the module was built against.
+    pub abi_version: u32,
+    /// `rustc -V` of the compiler that built it.
+    pub rustc: String,
+    /// Target triple it was built for.
+    pub target: String,
+    /// Typed interfaces.
+    pub interfaces: Vec<InterfaceInfo>,
+    /// Handler names, in declaration order.
+    pub handlers: Vec<String>,
+    /// Whether it has an init hook.
+    pub has_init: bool,
+    /// Whether it has state export/import hooks.
+    pub has_state: bool,
+}
+
+/// A handler of a loaded module: copyable, callable from any thread, valid forever.
+#[derive(Clone, Copy)]
+pub struct Handler {
+    func: HandlerFn,
+}
+
+impl Handler {
+    /// Calls the handler with `input` (borrowed, never copied).
+    ///
+    /// # Errors
+    ///
+    /// The handler's error, or its panic (caught inside the module) with the panic message.
+    #[inline]
+    pub fn call(&self, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        sys::call_handler(self.func, input)
+    }
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler").finish_non_exhaustive()
+    }
+}
+
+struct Bound {
+    info: ModuleInfo,
+    handlers: Vec<(String, Handler)>,
+    tables: Vec<sys::Table>,
+    init: Option<InitFn>,
+    export: Option<ExportStateFn>,
+    import: Option<ImportStateFn>,
+}
+
+struct ModuleInner {
+    bound: Bound,
+    hash: blake3::Hash,
+    source: PathBuf,
+    object: PathBuf,
+    size: u64,
+    loaded_at: SystemTime,
+    init_result: OnceLock<Result<(), CallError>>,
+}
+
+/// A loaded, checked module. Cheap to clone; valid for the life of the process.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name())
+            .field("version", &self.version().to_string())
+            .field("hash", &self.hash().to_hex().as_str())
+            .field("source", &self.source())
+            .finish()
+    }
+}
+
+impl Module {
+    /// What the descriptor says.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.inner.bound.info
+    }
+
+    /// The module name.
+    pub fn name(&self) -> &str {
+        &self.inner.bound.info.name
+    }
+
+    /// The module version.
+    pub fn version(&self) -> &semver::Version {
+        &self.inner.bound.info.version
+    }
+
+    /// blake3 of the library bytes.
+    pub fn hash(&self) -> &blake3::Hash {
+        &self.inner.hash
+    }
+
+    /// Where the bytes came from (the file or bundle the caller named).
+    pub fn source(&self) -> &Path {
+        &self.inner.source
+    }
+
+    /// The immutable path that was `dlopen`ed.
+    pub fn object_path(&self) -> &Path {
+        &self.inner.object
+    }
+
+    /// Size of the library in bytes (what stays mapped).
+    pub fn size(&self) -> u64 {
+        self.inner.size
+    }
+
+    /// When the module was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.inner.loaded_at
+    }
+
+    /// Handler names.
+    pub fn handler_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.bound.handlers.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// A handler by name.
+    pub fn handler(&self, name: &str) -> Option<Handler> {
+        self.inner.bound.handlers.iter().find(|(n, _)| n == name).map(|(_, h)| *h)
+    }
+
+    /// Calls the handler `name` with `input`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchHandler`], or the handler's error or caught panic.
+    pub fn call(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
+        match self.handler(name) {
+            Some(h) => h.call(input),
+            None => Err(CallError::NoSuchHandler { name: name.to_owned() }),
+        }
+    }
+
+    /// The module's table for interface `I`.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::InterfaceMissing`] when no interface has that name,
+    /// [`LoadError::InterfaceMismatch`] when it has another id or size (another signature).
+    pub fn interface<I: Interface>(&self) -> Result<&'static I, LoadError> {
+        let want_size = std::mem::size_of::<I>();
+        let bound = &self.inner.bound;
+        for (info, table) in bound.info.interfaces.iter().zip(&bound.tables) {
+            if info.name != I::NAME {
+                continue;
+            }
+            if let Some(typed) = table.get::<I>() {
+                return Ok(typed);
+            }
+            return Err(LoadError::InterfaceMismatch {
+                path: self.inner.source.clone(),
+                module: bound.info.name.clone(),
+                interface: I::NAME,
+                expected: I::ID,
+                found: table.id,
+                expected_size: want_size,
+                found_size: table.size,
+            });
+        }
+        Err(LoadError::InterfaceMissing {
+            path: self.inner.source.clone(),
+            module: bound.info.name.clone(),
+            interface: I::NAME,
+        })
+    }
+
+    /// Runs the module's init hook, once; later calls return the first outcome. A module
+    /// without an init hook is always ready.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::InitFailed`] or [`LoadError::InitPanicked`].
+    pub fn init(&self) -> Result<(), LoadError> {
+        let result = self.inner.init_result.get_or_init(|| match self.inner.bound.init {
+            Some(f) => sys::call_init(f),
+            None => Ok(()),
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let (path, module) = (self.inner.source.clone(), self.name().to_owned());
+                Err(if e.is_panic() {
+                    LoadError::InitPanicked { path, module, message: e.message() }
+                } else {
+                    LoadError::InitFailed { path, module, message: e.message() }
+                })
+            }
+        }
+    }
+
+    /// Whether the module exports and imports state across swaps.
+    pub fn has_state_hooks(&self) -> bool {
+        self.inner.bound.export.is_some() && self.inner.bound.import.is_some()
+    }
+
+    /// Exports the module-owned state; `Ok(None)` when the module has no export hook.
+    ///
+    /// # Errors
+    ///
+    /// The hook's error or caught panic.
+    pub fn export_state(&self) -> Result<Option<Vec<u8>>, CallError> {
+        match self.inner.bound.export {
+            Some(f) => sys::call_export(f).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Imports state another version exported; `Ok(false)` when the module has no import hook.
+    ///
+    /// # Errors
+    ///
+    /// The hook's error or caught panic.
+    pub fn import_state(&self, state: &[u8]) -> Result<bool, CallError> {
+        match self.inner.bound.import {
+            Some(f) => sys::call_import(f, state).map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+/// Code mapped into the process and never unmapped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MappedStats {
+    /// Distinct libraries mapped by this loader.
+    pub libraries: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Memfds held open so their paths are never reused.
+    pub memfds: usize,
+}
+
+struct LoaderState {
+    by_hash: HashMap<blake3::Hash, Module>,
+    mapped: HashSet<blake3::Hash>,
+    stats: MappedStats,
+}
+
+/// Loads modules; remembers every library it mapped (by content hash) so the same bytes
+/// are never mapped twice. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Loader {
+    objects: PathBuf,
+    state: Arc<Mutex<LoaderState>>,
+}
+
+impl fmt::Debug for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader").field("objects", &self.objects).field("mapped", &self.mapped()).finish()
+    }
+}
+
+impl Loader {
+    /// A loader materializing libraries under `cache_dir/objects`.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Io`] when the directory cannot be created.
+    pub fn new(cache_dir: impl AsRef<Path>) -> Result<Loader, LoadError> {
+        let objects = cache_dir.as_ref().join("objects");
+        std::fs::create_dir_all(&objects).map_err(|source| LoadError::Io {
+            path: objects.clone(),
+            op: "create the object cache directory",
+            source,
+        })?;
+        Ok(Loader {
+            objects,
+            state: Arc::new(Mutex::new(LoaderState {
+                by_hash: HashMap::new(),
+                mapped: HashSet::new(),
+                stats: MappedStats::default(),
+            })),
+        })
+    }
+
+    /// The directory holding content-addressed objects.
+    pub fn objects_dir(&self) -> &Path {
+        &self.objects
+    }
+
+    /// Reads and loads the library at `path` (materialized content-addressed; the user's
+    /// file is never opened by `dlopen`, so rebuilding it under us is harmless).
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`]; nothing is half-loaded and modules loaded before are unaffected.
+    pub fn load_file(&self, path: &Path) -> Result<Module, LoadError> {
+        let bytes = read_library(path)?;
+        self.load_bytes_with(&bytes, path, Materialize::ContentAddressed)
+    }
+
+    /// Loads a library from bytes already in memory (e.g. read out of a bundle), through a
+    /// sealed memfd on Linux. The bytes hashed are exactly the bytes loaded.
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`]; `origin` names the source in errors.
+    pub fn load_bytes(&self, bytes: &[u8], origin: &Path) -> Result<Module, LoadError> {
+        self.load_bytes_with(bytes, origin, Materialize::default())
+    }
+
+    /// Loads a library from bytes with an explicit [`Materialize`] strategy.
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`].
+    pub fn load_bytes_with(&self, bytes: &[u8], origin: &Path, how: Materialize) -> Result<Module, LoadError> {
+        if bytes.len() as u64 > MAX_LIBRARY_BYTES {
+            return Err(LoadError::TooLarge { path: origin.to_path_buf(), size: bytes.len() as u64, max: MAX_LIBRARY_BYTES });
+        }
+        elf::check(origin, bytes)?;
+        let hash = blake3::hash(bytes);
+        // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
+        // Calls never take this lock.
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = state.by_hash.get(&hash) {
+            return Ok(existing.clone());
+        }
+        let object = match how {
+            Materialize::Memfd => match memfd::create(&hash, bytes) {
+                Ok(path) => {
+                    state.stats.memfds += 1;
+                    path
+                }
+                Err(_) => self.content_addressed(&hash, bytes, origin)?,
+            },
+            Materialize::ContentAddressed => self.content_addressed(&hash, bytes, origin)?,
+        };
+        let lib = sys::open(&object).map_err(|message| LoadError::Dlopen { path: origin.to_path_buf(), message })?;
+        if state.mapped.insert(hash) {
+            state.stats.libraries += 1;
+            state.stats.bytes += bytes.len() as u64;
+        }
+        let bound = bind(origin, lib)?;
+        let module = Module {
+            inner: Arc::new(ModuleInner {
+                bound,
+                hash,
+                source: origin.to_path_buf(),
+                object,
+                size: bytes.len() as u64,
+                loaded_at: SystemTime::now(),
+                init_result: OnceLock::new(),
+            }),
+        };
+        state.by_hash.insert(hash, module.clone());
+        Ok(module)
+    }
+
+    /// The module already loaded with this content hash, if any.
+    pub fn get(&self, hash: &blake3::Hash) -> Option<Module> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).by_hash.get(hash).cloned()
+    }
+
+    /// Libraries this loader mapped and will never unmap.
+    pub fn mapped(&self) -> MappedStats {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).stats
+    }
+
+    fn content_addressed(&self, hash: &blake3::Hash, bytes: &[u8], origin: &Path) -> Result<PathBuf, LoadError> {
+        let object = self.objects.join(format!("{}.so", hash.to_hex()));
+        let fail = |source| LoadError::Materialize { path: origin.to_path_buf(), object: object.clone(), source };
+        // An object already there is reused only if it still holds exactly these bytes.
+        if let Ok(existing) = std::fs::read(&object)
+            && blake3::hash(&existing) == *hash
+        {
+            return Ok(object);
+        }
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".so").tempfile_in(&self.objects).map_err(fail)?;
+        tmp.write_all(bytes).map_err(fail)?;
+        tmp.as_file().sync_all().map_err(fail)?;
+        tmp.persist(&object).map_err(|e| fail(e.error))?;
+        if let Ok(dir) = std::fs::File::open(&self.objects) {
+            // Make the rename durable; failure here only weakens crash safety, not correctness.
+            let _ = dir.sync_all();
+        }
+        Ok(object)
+    }
+}
+
+fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            LoadError::NotFound { path: path.to_path_buf() }
+        } else {
+            LoadError::Io { path: path.to_path_buf(), op: "stat the library", source }
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(LoadError::NotASharedLibrary { path: path.to_path_buf(), reason: "not a regular file".into() });
+    }
+    if meta.len() > MAX_LIBRARY_BYTES {
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), size: meta.len(), max: MAX_LIBRARY_BYTES });
+    }
+    std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), op: "read the library", source })
+}
+
+fn utf8(path: &Path, field: &'static str, bytes: &[u8]) -> Result<String, LoadError> {
+    std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| LoadError::BadDescriptor {
+        path: path.to_path_buf(),
+        field,
+        problem: format!("not UTF-8: {e}"),
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Checks every descriptor field, in an order where each read is justified by the last.
+fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
+    let p = || path.to_path_buf();
+    let raw = sys::descriptor(lib)
+        .map_err(|message| LoadError::Dlopen { path: p(), message })?
+        .ok_or(LoadError::NoDescriptor { path: p(), symbol: hotpack_abi::DESCRIPTOR_SYMBOL })?;
+    if raw.is_null() {
+        return Err(LoadError::NullDescriptor { path: p() });
+    }
+    let expected_size = std::mem::size_of::<hotpack_abi::ModuleDescriptor>();
+    let desc = match sys::check_header(raw) {
+        sys::Header::BadMagic(found) => {
+            return Err(LoadError::BadMagic { path: p(), expected: hotpack_abi::MAGIC, found });
+        }
+        sys::Header::Layout { version, size } => {
+            return Err(LoadError::LayoutMismatch {
+                path: p(),
+                expected: hotpack_abi::LAYOUT_VERSION,
+                found: version,
+                expected_size,
+                found_size: size,
+            });
+        }
+        sys::Header::Ok(desc) => desc,
+    };
+    let name = utf8(path, "name", sys::string(desc.name))?;
+    if !valid_name(&name) {
+        return Err(LoadError::BadDescriptor {
+            path: p(),
+            field: "name",
+            problem: format!("`{name}` is not 1-128 characters of [A-Za-z0-9_.-]"),
+        });
+    }
+    if desc.abi_version != hotpack_abi::ABI_VERSION {
+        return Err(LoadError::AbiMismatch { path: p(), module: name, expected: hotpack_abi::ABI_VERSION, found: desc.abi_version });
+    }
+    let rustc = utf8(path, "rustc", sys::string(desc.rustc))?;
+    if rustc != hotpack_abi::RUSTC_VERSION {
+        return Err(LoadError::RustcMismatch { path: p(), module: name, expected: hotpack_abi::RUSTC_VERSION.into(), found: rustc });
+    }
+    let target = utf8(path, "target", sys::string(desc.target))?;
+    if target != hotpack_abi::TARGET {
+        return Err(LoadError::TargetMismatch { path: p(), module: name, expected: hotpack_abi::TARGET.into(), found: target });
+    }
+    let version_text = utf8(path, "version", sys::string(desc.version))?;
+    let version = semver::Version::parse(&version_text).map_err(|e| LoadError::BadDescriptor {
+        path: p(),
+        field: "version",
+        problem: format!("`{version_text}` is not semver: {e}"),
+    })?;
+    let mut interfaces = Vec::new();
+    let mut tables = Vec::new();
+    for raw_iface in sys::interfaces(desc) {
+        let iname = utf8(path, "interfaces.name", sys::string(raw_iface.name))?;
+        if raw_iface.table.is_null() {
+            return Err(LoadError::BadDescriptor { path: p(), field: "interfaces.table", problem: format!("null table for `{iname}`") });
+        }
+        if interfaces.iter().any(|i: &InterfaceInfo| i.name == iname) {
+            return Err(LoadError::BadDescriptor { path: p(), field: "interfaces", problem: format!("`{iname}` listed twice") });
+        }
+        tables.push(sys::Table::new(raw_iface));
+        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id });
+    }
+    let mut handlers: Vec<(String, Handler)> = Vec::new();
+    for raw_handler in sys::handlers(desc) {
+        let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
+        if hname.is_empty() || handlers.iter().any(|(n, _)| *n == hname) {
+            return Err(LoadError::BadDescriptor { path: p(), field: "handlers", problem: format!("empty or duplicate handler name `{hname}`") });
+        }
+        handlers.push((hname, Handler { func: raw_handler.func }));
+    }
+    let has_state = desc.export_state.is_some() && desc.import_state.is_some();
+    Ok(Bound {
+        info: ModuleInfo {
+            name,
+            version,
+            abi_version: desc.abi_version,
+            rustc,
+            target,
+            interfaces,
+            handlers: handlers.iter().map(|(n, _)| n.clone()).collect(),
+            has_init: desc.init.is_some(),
+            has_state,
+        },
+        handlers,
+        tables,
+        init: desc.init,
+        export: desc.export_state,
+        import: desc.import_state,
+    })
+}
+
+/// Sealed memfds: the library never touches the disk.
+#[cfg(target_os = "linux")]
+mod memfd {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+    use std::path::PathBuf;
+
+    /// Writes `bytes` into a new sealed memfd and returns its `/proc/self/fd/N` path. The fd
+    /// is deliberately kept open forever: closing it would let the number, and so the path
+    /// `dlopen` caches by, be reused for other code.
+    pub(crate) fn create(hash: &blake3::Hash, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        let name = format!("hotpack-{}", &hash.to_hex()[..16]);
+        let fd = rustix::fs::memfd_create(name.as_str(), MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL)?;
+        let raw = file.into_raw_fd();
+        Ok(PathBuf::from(format!("/proc/self/fd/{raw}")))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod memfd {
+    use std::path::PathBuf;
+
+    pub(crate) fn create(_hash: &blake3::Hash, _bytes: &[u8]) -> std::io::Result<PathBuf> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "memfd is Linux-only"))
+    }
+}

@@ -1,0 +1,198 @@
+//! Every `unsafe` operation of hotpack's host side, in one place: `dlopen`, the descriptor
+//! lookup, reads of the module's static descriptor memory, and calls through its shims.
+//!
+//! The invariant all of them rely on: **a library hotpack opened is never unmapped.** The
+//! handle from `dlopen` is leaked on purpose (no `dlclose`, see the crate docs for why), so
+//! every pointer into a module's static data or code stays valid for the life of the process.
+#![allow(unsafe_code)]
+
+use hotpack_abi::{
+    CallError, ExportStateFn, HandlerFn, ImportStateFn, InitFn, Interface, ModuleDescriptor,
+    RawHandler, RawInterface, RawStr,
+};
+use std::ffi::c_void;
+use std::path::Path;
+
+/// A library opened with `RTLD_NOW | RTLD_LOCAL` and never closed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenLibrary {
+    handle: *mut c_void,
+}
+
+// SAFETY: a dlopen handle is a process-wide token; glibc's dl* functions are thread-safe.
+unsafe impl Send for OpenLibrary {}
+// SAFETY: as above; the handle is only passed to dlsym, never mutated.
+unsafe impl Sync for OpenLibrary {}
+
+/// `dlopen`s `path`. The library is never closed.
+///
+/// Running the library's ELF initializers is inherent to loading it: the caller has checked
+/// the file is a complete shared object for this machine (`elf::check`), and hotpack's trust
+/// model (crate docs) is that modules are code the host chose to run.
+pub(crate) fn open(path: &Path) -> Result<OpenLibrary, String> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+    // SAFETY: loading runs the library's initializers, which is what loading a module means
+    // (see above). RTLD_LOCAL keeps its symbols out of the global namespace, so two versions
+    // of one module never resolve each other's symbols; RTLD_NOW fails here, not mid-call,
+    // on a missing symbol.
+    let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| e.to_string())?;
+    Ok(OpenLibrary { handle: lib.into_raw() })
+}
+
+/// Looks up the descriptor function and calls it. `Ok(None)`: the symbol is missing.
+pub(crate) fn descriptor(lib: OpenLibrary) -> Result<Option<*const ModuleDescriptor>, String> {
+    use libloading::os::unix::Library;
+    // SAFETY: `handle` came from `Library::into_raw` and the library is never closed; the
+    // rebuilt `Library` is turned back into a raw handle below, so it never runs dlclose.
+    let lib = unsafe { Library::from_raw(lib.handle) };
+    let symbol = format!("{}\0", hotpack_abi::DESCRIPTOR_SYMBOL);
+    // SAFETY: the symbol's type is hotpack's descriptor function, which a module generates
+    // with `hotpack_abi::module!`; a library that exports the name with another type is
+    // caught by the magic/layout checks on the pointer it returns, before any other use.
+    let found = unsafe { lib.get::<extern "C" fn() -> *const ModuleDescriptor>(symbol.as_bytes()) };
+    let result = match found {
+        Ok(f) => Ok(Some(f())),
+        Err(libloading::Error::DlSym { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    let _ = lib.into_raw();
+    result
+}
+
+/// What the fixed-offset header of a descriptor says.
+pub(crate) enum Header {
+    /// Magic is not hotpack's.
+    BadMagic(u64),
+    /// Magic matches; the layout version or size is not this host's.
+    Layout { version: u32, size: usize },
+    /// Header matches this host's layout: the whole descriptor can be read.
+    Ok(&'static ModuleDescriptor),
+}
+
+/// Checks a descriptor header field by field, each read justified by the one before:
+/// magic (offset 0) and layout version (offset 8) have fixed offsets in every layout
+/// version; `descriptor_size` (offset 16) exists in every layout hotpack ever wrote.
+///
+/// `raw` must be non-null and come from a module's descriptor function.
+pub(crate) fn check_header(raw: *const ModuleDescriptor) -> Header {
+    // SAFETY: `raw` is the non-null return of the module's descriptor symbol, which points
+    // to static data of the mapped library; every descriptor layout starts with a u64 magic.
+    // Unaligned reads, because nothing is known about it yet.
+    let magic = unsafe { (raw as *const u64).read_unaligned() };
+    if magic != hotpack_abi::MAGIC {
+        return Header::BadMagic(magic);
+    }
+    // SAFETY: the magic matched, so this is a hotpack descriptor of some layout version,
+    // all of which have a u32 layout version at offset 8 and a usize size at offset 16.
+    let (version, size) = unsafe {
+        (
+            (raw as *const u8).add(8).cast::<u32>().read_unaligned(),
+            (raw as *const u8).add(16).cast::<usize>().read_unaligned(),
+        )
+    };
+    if version != hotpack_abi::LAYOUT_VERSION || size != std::mem::size_of::<ModuleDescriptor>() {
+        return Header::Layout { version, size };
+    }
+    // SAFETY: same magic, layout version and size as this host's `ModuleDescriptor`, a
+    // static of a library that is never unmapped: reading it as one is sound.
+    Header::Ok(unsafe { &*raw })
+}
+
+/// The bytes of a descriptor string.
+///
+/// # Safety
+///
+/// `s` must come from a checked descriptor of a library that stays mapped.
+pub(crate) unsafe fn bytes(s: RawStr) -> &'static [u8] {
+    if s.len == 0 || s.ptr.is_null() {
+        return &[];
+    }
+    // SAFETY: the caller's contract: a static string in the mapped module.
+    unsafe { std::slice::from_raw_parts(s.ptr, s.len) }
+}
+
+/// A descriptor array.
+///
+/// # Safety
+///
+/// `ptr..ptr+count` must be a static array in a library that stays mapped.
+pub(crate) unsafe fn array<T>(ptr: *const T, count: usize) -> &'static [T] {
+    if count == 0 || ptr.is_null() {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(ptr, count) }
+}
+
+/// The interfaces of a checked descriptor.
+pub(crate) fn interfaces(desc: &'static ModuleDescriptor) -> &'static [RawInterface] {
+    // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
+    unsafe { array(desc.interfaces, desc.interface_count) }
+}
+
+/// The handlers of a checked descriptor.
+pub(crate) fn handlers(desc: &'static ModuleDescriptor) -> &'static [RawHandler] {
+    // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
+    unsafe { array(desc.handlers, desc.handler_count) }
+}
+
+/// A string of a checked descriptor.
+pub(crate) fn string(s: RawStr) -> &'static [u8] {
+    // SAFETY: only called with strings of checked descriptors (magic, layout and size match).
+    unsafe { bytes(s) }
+}
+
+/// An interface table of a checked descriptor, with the id and size it was declared with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Table {
+    ptr: *const c_void,
+    pub(crate) id: u64,
+    pub(crate) size: usize,
+}
+
+// SAFETY: tables are immutable statics of a module that is never unmapped.
+unsafe impl Send for Table {}
+// SAFETY: as above.
+unsafe impl Sync for Table {}
+
+impl Table {
+    pub(crate) fn new(raw: &RawInterface) -> Table {
+        Table { ptr: raw.table, id: raw.id, size: raw.table_size }
+    }
+
+    /// The table as the host's view of interface `I`, if id and size match.
+    pub(crate) fn get<I: Interface>(self) -> Option<&'static I> {
+        if self.id != I::ID || self.size != std::mem::size_of::<I>() || self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: same id (a hash of the interface name and every signature, see
+        // `hotpack_abi::Interface`) and same size: the module built this `#[repr(C)]` table
+        // from the same declaration. It is static data of a module that is never unmapped.
+        Some(unsafe { &*(self.ptr as *const I) })
+    }
+}
+
+/// Calls a handler shim of a checked module.
+pub(crate) fn call_handler(f: HandlerFn, input: &[u8]) -> Result<Vec<u8>, CallError> {
+    // SAFETY: `f` comes from the handler array of a checked descriptor (a `module!` shim)
+    // of a library that is never unmapped.
+    unsafe { hotpack_abi::call_handler(f, input) }
+}
+
+/// Runs the init shim of a checked module.
+pub(crate) fn call_init(f: InitFn) -> Result<(), CallError> {
+    // SAFETY: as for `call_handler`.
+    unsafe { hotpack_abi::call_init(f) }
+}
+
+/// Runs the state-export shim of a checked module.
+pub(crate) fn call_export(f: ExportStateFn) -> Result<Vec<u8>, CallError> {
+    // SAFETY: as for `call_handler`.
+    unsafe { hotpack_abi::call_hook_export(f) }
+}
+
+/// Runs the state-import shim of a checked module.
+pub(crate) fn call_import(f: ImportStateFn, state: &[u8]) -> Result<(), CallError> {
+    // SAFETY: as for `call_handler`.
+    unsafe { hotpack_abi::call_hook_import(f, state) }
+}

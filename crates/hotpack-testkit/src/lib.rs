@@ -1,0 +1,123 @@
+//! Test support shared by the crates' integration tests, the CLI tests and the benches.
+//!
+//! Fixtures are real cdylibs built by cargo from `tests/fixtures/*` and
+//! `examples/modules/*` (never committed binaries). The first call to [`module`] builds all
+//! of them in one `cargo build --release` into `target/hotpack-fixtures`, a target directory
+//! of their own so the build never waits on the `cargo test` that runs us.
+//!
+//! ```no_run
+//! let v1 = hotpack_testkit::module("greeter-v1");
+//! assert!(v1.ends_with("libgreeter_v1.so"));
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the testkit lives at crates/hotpack-testkit")
+        .to_path_buf()
+}
+
+/// Where the fixtures are built.
+pub fn fixtures_target_dir() -> PathBuf {
+    workspace_root().join("target").join("hotpack-fixtures")
+}
+
+/// Every cdylib package the fixtures build: `tests/fixtures/*` and the example modules.
+pub fn fixture_packages() -> Vec<String> {
+    let root = workspace_root();
+    let mut packages = Vec::new();
+    for dir in ["tests/fixtures", "examples/modules"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+            if text.contains("cdylib") {
+                packages.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    packages.sort();
+    packages
+}
+
+fn build_all() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = fixtures_target_dir();
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(&target_dir);
+    for package in fixture_packages() {
+        cmd.args(["-p", &package]);
+    }
+    let output = cmd.output().map_err(|e| format!("could not run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the fixtures failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir.join("release"))
+}
+
+/// Builds every fixture (once per process) and returns the release directory holding them.
+///
+/// # Panics
+///
+/// If cargo cannot build the fixtures: tests cannot run without them.
+pub fn release_dir() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(build_all) {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The path of the built cdylib of `package` (e.g. `"greeter-v1"` -> `.../libgreeter_v1.so`).
+///
+/// # Panics
+///
+/// If the fixtures cannot be built or the package is not a fixture.
+pub fn module(package: &str) -> PathBuf {
+    let file = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = release_dir().join(file);
+    assert!(path.is_file(), "fixture {package} was not built at {}", path.display());
+    path
+}
+
+/// The bytes of the built cdylib of `package`.
+///
+/// # Panics
+///
+/// As [`module`], or if the file cannot be read.
+pub fn module_bytes(package: &str) -> Vec<u8> {
+    let path = module(package);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A fresh temporary directory, removed when dropped.
+///
+/// # Panics
+///
+/// If the system temp directory is not writable.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hotpack-test-")
+        .tempdir()
+        .expect("the temp directory is writable")
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask <task>`: project automation in Rust (matklad's xtask convention).
+//!
+//! Tasks:
+//! - `ci`: what `.ci/run` runs: the test suite exactly as the README states it.
+
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci"),
+        None => bail!("usage: cargo xtask <ci>"),
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The README's test command.
+fn ci() -> Result<()> {
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    run(test)
+}
