@@ -52,6 +52,7 @@ mod elf;
 mod sys;
 
 pub use hotpack_abi::{CallError, Interface};
+pub use sys::AtomicRef;
 
 use hotpack_abi::{ExportStateFn, HandlerFn, ImportStateFn, InitFn};
 use std::collections::{HashMap, HashSet};

@@ -196,3 +196,46 @@ pub(crate) fn call_import(f: ImportStateFn, state: &[u8]) -> Result<(), CallErro
     // SAFETY: as for `call_handler`.
     unsafe { hotpack_abi::call_hook_import(f, state) }
 }
+
+/// An atomically replaceable `&'static T`: the hot-handle primitive.
+///
+/// A load is one `Acquire` atomic load; there is no lock, no reference count and no
+/// allocation. Sound because only `&'static T` values are ever stored, so whatever a reader
+/// loads stays valid forever (module tables are never unmapped; other values are leaked).
+pub struct AtomicRef<T: Sync + 'static> {
+    ptr: std::sync::atomic::AtomicPtr<T>,
+}
+
+impl<T: Sync + 'static> AtomicRef<T> {
+    /// A cell holding `value`.
+    pub fn new(value: &'static T) -> Self {
+        AtomicRef { ptr: std::sync::atomic::AtomicPtr::new(value as *const T as *mut T) }
+    }
+
+    /// The current value.
+    #[inline(always)]
+    pub fn load(&self) -> &'static T {
+        let ptr = self.ptr.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: every pointer stored came from a `&'static T` (`new`, `store`, `swap`), and
+        // `Acquire` pairs with the `Release` of the store, so the pointee is fully visible.
+        unsafe { &*ptr }
+    }
+
+    /// Replaces the value; readers see the old or the new one, never anything else.
+    pub fn store(&self, value: &'static T) {
+        self.ptr.store(value as *const T as *mut T, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Replaces the value and returns the previous one.
+    pub fn swap(&self, value: &'static T) -> &'static T {
+        let old = self.ptr.swap(value as *const T as *mut T, std::sync::atomic::Ordering::AcqRel);
+        // SAFETY: as for `load`: `old` was stored from a `&'static T`.
+        unsafe { &*old }
+    }
+}
+
+impl<T: Sync + 'static> std::fmt::Debug for AtomicRef<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicRef").finish_non_exhaustive()
+    }
+}
