@@ -1,3 +1,5 @@
 //! Cross-crate integration tests: one binary, one module per area (link time matters).
 
+mod boundaries;
+mod bundles;
 mod tidy;

@@ -1,0 +1,63 @@
+//! `hotpack pack`: real cdylibs into bundles that `verify`, `inspect`, `unzip -t` accept.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hotpack(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotpack")).args(args).output().expect("run hotpack")
+}
+
+fn pack(lib: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["pack".as_ref(), lib.as_os_str(), "-o".as_ref(), out.as_os_str()];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    hotpack(&args)
+}
+
+#[test]
+fn packs_a_real_module_from_its_own_descriptor() {
+    let dir = hotpack_testkit::scratch();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "resource content\n").expect("write");
+    let lib = hotpack_testkit::module("greeter-v1");
+    let out = dir.path().join("greeter.zip");
+    let resource = format!("docs/notes.txt={}", notes.display());
+    let result = pack(&lib, &out, &["--resource", &resource]);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert!(String::from_utf8_lossy(&result.stdout).contains("packed greeter 1.0.0"));
+
+    let verify = hotpack(&["verify".as_ref(), out.as_os_str()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+
+    let inspect = hotpack(&["inspect".as_ref(), "--json".as_ref(), out.as_os_str()]);
+    assert!(inspect.status.success());
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    let json: serde_json::Value = serde_json::from_str(&text).expect("inspect --json prints JSON");
+    let rendered = json.to_string();
+    for needle in ["\"greeter\"", "\"1.0.0\"", "\"greet\"", "\"Greeter\"", "docs/notes.txt"] {
+        assert!(rendered.contains(needle), "{needle} missing from {rendered}");
+    }
+
+    let unzip = Command::new("unzip").arg("-t").arg(&out).output().expect("unzip is installed");
+    assert!(unzip.status.success(), "{}", String::from_utf8_lossy(&unzip.stdout));
+
+    // Deterministic: the same inputs give the same bytes.
+    let again = dir.path().join("again.zip");
+    assert!(pack(&lib, &again, &["--resource", &resource]).status.success());
+    assert_eq!(std::fs::read(&out).expect("read"), std::fs::read(&again).expect("read"));
+}
+
+#[test]
+fn refuses_a_library_that_is_not_a_module() {
+    let dir = hotpack_testkit::scratch();
+    let out = dir.path().join("bad.zip");
+    let lib = hotpack_testkit::module("fx-no-descriptor");
+    let result = pack(&lib, &out, &[]);
+    assert!(!result.status.success());
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(err.contains("hotpack_module_descriptor"), "{err}");
+    assert!(err.contains("libfx_no_descriptor.so"), "{err}");
+    assert!(!out.exists(), "no bundle is written for a bad library");
+    let missing = pack(&dir.path().join("nope.so"), &out, &[]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.so"));
+}
