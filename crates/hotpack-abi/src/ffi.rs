@@ -65,14 +65,22 @@ unsafe impl Sync for StaticDescriptor {}
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    static GUARD_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Installs (once per module: each cdylib has its own std) a panic hook that records the
-/// message and location for the shim to return, instead of printing it.
+/// Installs (once per std: each cdylib has its own) a panic hook that, inside a guarded
+/// call, records the message and location for the shim to return instead of printing it.
+/// Outside guarded calls it defers to the hook that was installed before, so a host that
+/// links a table in-process keeps its own panic reporting.
 fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
-        panic::set_hook(Box::new(|info| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if GUARD_DEPTH.with(|d| d.get()) == 0 {
+                previous(info);
+                return;
+            }
             let payload = info.payload();
             let msg = payload
                 .downcast_ref::<&str>()
@@ -86,6 +94,22 @@ fn install_hook() {
             LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(full));
         }));
     });
+}
+
+/// Marks the current thread as inside a guarded call while alive.
+struct Depth;
+
+impl Depth {
+    fn enter() -> Depth {
+        GUARD_DEPTH.with(|d| d.set(d.get() + 1));
+        Depth
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        GUARD_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -106,7 +130,10 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// `err` must be null or a live host sink.
 unsafe fn guarded<T>(err: *mut Sink, f: impl FnOnce() -> Result<T, String>) -> (u32, Option<T>) {
     install_hook();
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    let depth = Depth::enter();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(depth);
+    match outcome {
         Ok(Ok(v)) => (STATUS_OK, Some(v)),
         Ok(Err(message)) => {
             // SAFETY: the caller's contract on `err`.
@@ -147,6 +174,18 @@ pub unsafe fn run_handler<R: HandlerOutput>(
         unsafe { Sink::put(out, &v) };
     }
     status
+}
+
+/// [`run_handler`] over a safe slice, for tests of the guard itself.
+#[doc(hidden)]
+pub fn run_handler_for_tests(
+    input: &[u8],
+    out: &mut Sink,
+    err: &mut Sink,
+    f: fn(&[u8]) -> Result<Vec<u8>, String>,
+) -> u32 {
+    // SAFETY: `input` is a live slice and both sinks are live for the call.
+    unsafe { run_handler(input.as_ptr(), input.len(), out, err, f) }
 }
 
 /// Module side of the init shim.

@@ -318,5 +318,5 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Items the macros expand to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{guard_typed, run_export, run_handler, run_import, run_init, typed_result};
+    pub use crate::ffi::{guard_typed, run_export, run_handler, run_handler_for_tests, run_import, run_init, typed_result};
 }
