@@ -1,0 +1,661 @@
+//! The single background thread behind [`Watcher`](crate::Watcher) and
+//! [`Poller`](crate::Poller): it owns all state (no locks), debounces
+//! triggers per path, confirms them by hash and sends [`Event`]s.
+//!
+//! Triggers come from notify events (watched roots) and from sweeps (polled
+//! roots, rescans after an overflow, new directories): a sweep stats every
+//! file and triggers only those whose metadata differs from the cached
+//! fingerprint's, plus known files that are gone.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{ErrorKind as NotifyErrorKind, EventKind};
+
+use crate::cache::{Counters, FingerprintCache, walk};
+use crate::debounce::Debouncer;
+use crate::fingerprint::FileMeta;
+use crate::{Change, ChangeKind, DetectError, Event, Fingerprint, Warning};
+
+/// The shortest delay before a file that changed while being hashed is tried
+/// again (matters with a zero quiet window).
+const MIN_RETRY: Duration = Duration::from_millis(10);
+
+/// Attempts to fingerprint a file that keeps changing while the baseline is taken.
+const BASELINE_ATTEMPTS: u32 = 3;
+
+/// Messages to the engine thread.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// Something from notify's thread.
+    Notify(notify::Result<notify::Event>),
+    /// Stop now.
+    Shutdown,
+}
+
+/// One path the user asked to watch (canonical).
+#[derive(Debug)]
+pub(crate) struct Root {
+    pub(crate) path: PathBuf,
+    pub(crate) is_dir: bool,
+    /// Swept every poll interval (poller, or watch-limit fallback).
+    pub(crate) polled: bool,
+}
+
+#[derive(Debug)]
+struct Known {
+    fp: Fingerprint,
+    /// Sweep epoch in which the file was last seen.
+    seen: u64,
+}
+
+/// Why a path is pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Observed {
+    /// A notify event (or a retry): hash whatever is there when quiet.
+    Event,
+    /// A sweep saw this metadata: the file must still have it when the
+    /// quiet window ends.
+    Meta(FileMeta),
+    /// A sweep did not find this known file.
+    Gone,
+}
+
+#[derive(Debug)]
+pub(crate) struct Engine {
+    roots: Vec<Root>,
+    /// Last reported (or baseline) fingerprint of every file.
+    known: BTreeMap<PathBuf, Known>,
+    /// Files that failed with a non-transient error, with the metadata they
+    /// had: sweeps retry them only once that metadata moves.
+    failed: HashMap<PathBuf, FileMeta>,
+    cache: FingerprintCache,
+    counters: Arc<Counters>,
+    debounce: Debouncer<PathBuf, Observed>,
+    out: Sender<Event>,
+    quiet: Duration,
+    poll_interval: Duration,
+    next_poll: Option<Instant>,
+    epoch: u64,
+    closed: bool,
+    /// Poll (true) or report an error (false) when the watch limit is hit.
+    fallback: bool,
+    /// Paths whose walk errors were already reported (a poller would
+    /// otherwise repeat them every interval).
+    reported: HashSet<PathBuf>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        roots: Vec<Root>,
+        quiet: Duration,
+        poll_interval: Duration,
+        racy_window: Duration,
+        out: Sender<Event>,
+    ) -> Engine {
+        let cache = FingerprintCache::new().with_racy_window(racy_window);
+        let counters = cache.counters();
+        Engine {
+            roots,
+            known: BTreeMap::new(),
+            failed: HashMap::new(),
+            cache,
+            counters,
+            debounce: Debouncer::new(quiet),
+            out,
+            quiet,
+            poll_interval,
+            next_poll: None,
+            epoch: 0,
+            closed: false,
+            fallback: true,
+            reported: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn set_watch_limit_fallback(&mut self, poll: bool) {
+        self.fallback = poll;
+    }
+
+    pub(crate) fn roots(&self) -> &[Root] {
+        &self.roots
+    }
+
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.out.send(event).is_err() {
+            self.closed = true; // nobody listens any more: stop
+        }
+    }
+
+    fn emit_change(&mut self, path: PathBuf, kind: ChangeKind) {
+        self.emit(Event::Change(Change { path, kind }));
+    }
+
+    /// Switch roots to polling (the watch limit was hit) and say so.
+    pub(crate) fn poll_roots(&mut self, which: &[usize], now: Instant) {
+        let mut paths = Vec::new();
+        for &i in which {
+            if let Some(root) = self.roots.get_mut(i)
+                && !root.polled
+            {
+                root.polled = true;
+                paths.push(root.path.clone());
+            }
+        }
+        if paths.is_empty() {
+            return;
+        }
+        if self.next_poll.is_none() {
+            self.next_poll = Some(now + self.poll_interval);
+        }
+        let interval = self.poll_interval;
+        self.emit(Event::Warning(Warning::PollingFallback { paths, interval }));
+    }
+
+    /// Make every root polled from the start (the poller).
+    pub(crate) fn poll_everything(&mut self, now: Instant) {
+        for root in &mut self.roots {
+            root.polled = true;
+        }
+        self.next_poll = Some(now + self.poll_interval);
+    }
+
+    /// Fingerprint everything once: the state changes are measured against.
+    pub(crate) fn baseline(&mut self) {
+        let now = Instant::now();
+        let counters = Arc::clone(&self.counters);
+        for i in 0..self.roots.len() {
+            let root = self.roots[i].path.clone();
+            let mut found = Vec::new();
+            let walked = walk(&root, &counters, &mut |path, item| {
+                found.push((path.to_path_buf(), item));
+            });
+            if let Err(e) = walked {
+                self.emit(Event::Error(e));
+            }
+            for (path, item) in found {
+                match item {
+                    Ok(meta) => self.baseline_file(path, meta, now),
+                    Err(e) => self.emit(Event::Error(e)),
+                }
+            }
+        }
+    }
+
+    fn baseline_file(&mut self, path: PathBuf, meta: FileMeta, now: Instant) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.cache.fingerprint_with_meta(&path, meta) {
+                Ok(fp) => {
+                    self.known.insert(
+                        path,
+                        Known {
+                            fp,
+                            seen: self.epoch,
+                        },
+                    );
+                    return;
+                }
+                Err(e) if e.is_transient() && attempt < BASELINE_ATTEMPTS => {
+                    std::thread::sleep(MIN_RETRY);
+                }
+                Err(e) if e.is_transient() => {
+                    // Still being written: confirm it once quiet (it will be
+                    // reported as created, having had no stable content yet).
+                    self.debounce.touch(&path, now, Observed::Event);
+                    return;
+                }
+                Err(e) => {
+                    self.failed.insert(path, meta);
+                    self.emit(Event::Error(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accepts(&self, path: &Path) -> bool {
+        self.roots.iter().any(|root| {
+            if root.is_dir {
+                path.starts_with(&root.path)
+            } else {
+                path == root.path
+            }
+        })
+    }
+
+    fn in_dir_root(&self, path: &Path) -> bool {
+        self.roots
+            .iter()
+            .any(|root| root.is_dir && path.starts_with(&root.path))
+    }
+
+    /// The engine thread's loop: runs until shutdown or until the receiver
+    /// of events is dropped.
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        while !self.closed {
+            let wake = match (self.debounce.next_deadline(), self.next_poll) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let msg = match wake {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match msg {
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Msg::Notify(res)) => {
+                    self.on_notify(res, Instant::now());
+                    // Absorb the rest of a burst before doing any hashing.
+                    loop {
+                        match rx.try_recv() {
+                            Ok(Msg::Notify(res)) => self.on_notify(res, Instant::now()),
+                            Ok(Msg::Shutdown) => return,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = Instant::now();
+            if self.next_poll.is_some_and(|at| at <= now) {
+                self.poll(now);
+                self.next_poll = Some(Instant::now() + self.poll_interval);
+            }
+            while !self.closed {
+                let now = Instant::now();
+                let Some((path, observed)) = self.debounce.pop_due(now) else {
+                    break;
+                };
+                self.confirm(path, observed, now);
+            }
+        }
+    }
+
+    fn on_notify(&mut self, res: notify::Result<notify::Event>, now: Instant) {
+        match res {
+            Ok(event) => {
+                if event.need_rescan() {
+                    self.emit(Event::Warning(Warning::Rescan {
+                        reason: "file events were lost (the kernel's event queue overflowed)"
+                            .into(),
+                    }));
+                    for i in 0..self.roots.len() {
+                        let root = self.roots[i].path.clone();
+                        self.sweep(&root, now);
+                    }
+                    return;
+                }
+                if let EventKind::Access(kind) = event.kind
+                    && kind != AccessKind::Close(AccessMode::Write)
+                {
+                    return; // opens and reads (ours included) change nothing
+                }
+                for path in &event.paths {
+                    if self.accepts(path) {
+                        self.debounce.touch(path.as_path(), now, Observed::Event);
+                    }
+                }
+            }
+            Err(e) if matches!(e.kind, NotifyErrorKind::MaxFilesWatch) && !self.fallback => {
+                let path = e.paths.first().cloned().unwrap_or_default();
+                self.emit(Event::Error(DetectError::WatchLimit { path }));
+            }
+            Err(e) if matches!(e.kind, NotifyErrorKind::MaxFilesWatch) => {
+                let which: Vec<usize> = self
+                    .roots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, root)| {
+                        e.paths.is_empty()
+                            || e.paths
+                                .iter()
+                                .any(|p| p.starts_with(&root.path) || root.path.starts_with(p))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                self.poll_roots(&which, now);
+                for i in which {
+                    let root = self.roots[i].path.clone();
+                    self.sweep(&root, now);
+                }
+            }
+            Err(e) => {
+                let path = e.paths.first().cloned().unwrap_or_default();
+                self.emit(Event::Error(DetectError::Watch { path, source: e }));
+            }
+        }
+    }
+
+    fn poll(&mut self, now: Instant) {
+        for i in 0..self.roots.len() {
+            if self.roots[i].polled {
+                let root = self.roots[i].path.clone();
+                self.sweep(&root, now);
+            }
+        }
+    }
+
+    /// Stat every file under `dir` and trigger those whose metadata says the
+    /// cached fingerprint cannot be trusted, and known files that are gone.
+    fn sweep(&mut self, dir: &Path, now: Instant) {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let counters = Arc::clone(&self.counters);
+        let mut errors = Vec::new();
+        {
+            let roots = &self.roots;
+            let cache = &self.cache;
+            let known = &mut self.known;
+            let failed = &self.failed;
+            let debounce = &mut self.debounce;
+            let walked = walk(dir, &counters, &mut |path, item| {
+                let meta = match item {
+                    Ok(meta) => meta,
+                    Err(e) => {
+                        errors.push(e);
+                        return;
+                    }
+                };
+                let accepted = roots.iter().any(|root| {
+                    if root.is_dir {
+                        path.starts_with(&root.path)
+                    } else {
+                        path == root.path
+                    }
+                });
+                if !accepted {
+                    return;
+                }
+                let stale = match known.get_mut(path) {
+                    Some(k) => {
+                        k.seen = epoch;
+                        cache.needs_hash(path, &meta)
+                    }
+                    None => true,
+                };
+                if !stale || failed.get(path) == Some(&meta) {
+                    return;
+                }
+                // Already waiting out its quiet window with this very metadata.
+                if debounce.pending_data(path) == Some(&Observed::Meta(meta)) {
+                    return;
+                }
+                debounce.touch(path, now, Observed::Meta(meta));
+            });
+            match walked {
+                Ok(()) => {}
+                Err(DetectError::Io { ref source, .. })
+                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        for e in errors {
+            let first_time = e
+                .path()
+                .is_none_or(|p| self.reported.insert(p.to_path_buf()));
+            if first_time {
+                self.emit(Event::Error(e));
+            }
+        }
+        let gone: Vec<PathBuf> = self
+            .known
+            .range::<Path, _>((Bound::Included(dir), Bound::Unbounded))
+            .take_while(|(path, _)| path.starts_with(dir))
+            .filter(|(_, k)| k.seen != epoch)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in gone {
+            // Already waiting out its window as gone: do not restart it.
+            if self.debounce.pending_data(&path) != Some(&Observed::Gone) {
+                self.debounce.touch(&path, now, Observed::Gone);
+            }
+        }
+    }
+
+    /// Report every known file at or under `path` as removed.
+    fn remove_under(&mut self, path: &Path) {
+        let gone: Vec<PathBuf> = self
+            .known
+            .range::<Path, _>((Bound::Included(path), Bound::Unbounded))
+            .take_while(|(p, _)| p.starts_with(path))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in gone {
+            self.cache.forget(&p);
+            self.failed.remove(&p);
+            if let Some(k) = self.known.remove(&p) {
+                self.emit_change(p, ChangeKind::Removed { old: k.fp });
+            }
+        }
+    }
+
+    /// The quiet window of `path` ended: find out what really happened.
+    fn confirm(&mut self, path: PathBuf, observed: Observed, now: Instant) {
+        self.counters.stat();
+        let md = match fs::metadata(&path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.remove_under(&path);
+                return;
+            }
+            Err(e) => {
+                self.emit(Event::Error(DetectError::io(path, "stat", e)));
+                return;
+            }
+        };
+        if md.is_dir() {
+            if let Some(k) = self.known.remove(&path) {
+                self.cache.forget(&path);
+                self.emit_change(path.clone(), ChangeKind::Removed { old: k.fp });
+            }
+            // A new or moved-in directory: its files may predate its watch.
+            if self.in_dir_root(&path) {
+                self.sweep(&path, now);
+            }
+            return;
+        }
+        if !md.is_file() {
+            if let Some(k) = self.known.remove(&path) {
+                self.cache.forget(&path);
+                self.emit_change(path, ChangeKind::Removed { old: k.fp });
+            }
+            return;
+        }
+        let meta = FileMeta::of(&md);
+        if let Observed::Meta(observed) = observed
+            && observed != meta
+        {
+            // Polled file still moving: it must be stable for a whole window.
+            self.debounce.touch(&path, now, Observed::Meta(meta));
+            return;
+        }
+        match self.cache.fingerprint_with_meta(&path, meta) {
+            Ok(fp) => {
+                self.failed.remove(&path);
+                let epoch = self.epoch;
+                match self.known.get_mut(&path) {
+                    Some(k) if k.fp.same_content(&fp) => k.fp = fp,
+                    Some(k) => {
+                        let old = std::mem::replace(&mut k.fp, fp);
+                        self.emit_change(path, ChangeKind::Changed { old, new: fp });
+                    }
+                    None => {
+                        self.known.insert(path.clone(), Known { fp, seen: epoch });
+                        self.emit_change(path, ChangeKind::Created { new: fp });
+                    }
+                }
+            }
+            Err(e) if e.is_transient() || is_not_found(&e) => {
+                // Not ready yet (or just vanished): look again once quiet.
+                let retry = now + self.quiet.max(MIN_RETRY);
+                self.debounce.touch_until(&path, retry, Observed::Event);
+            }
+            Err(e) => {
+                self.failed.insert(path, meta);
+                self.emit(Event::Error(e));
+            }
+        }
+    }
+}
+
+fn is_not_found(e: &DetectError) -> bool {
+    matches!(e, DetectError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fallbacks, driven by synthetic backend messages (a real queue
+    //! overflow or watch-limit error cannot be provoked without changing
+    //! system-wide limits) over real files.
+
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+
+    struct Running {
+        ctl: mpsc::Sender<Msg>,
+        events: mpsc::Receiver<Event>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.ctl.send(Msg::Shutdown);
+            if let Some(thread) = self.thread.take() {
+                thread.join().expect("engine thread");
+            }
+        }
+    }
+
+    /// An engine watching `root` with no notify backend at all: it learns of
+    /// changes only through what the test sends.
+    fn start(root: &Path) -> Running {
+        start_with(root, true)
+    }
+
+    fn start_with(root: &Path, fallback: bool) -> Running {
+        let (out, events) = mpsc::channel();
+        let (ctl, ctl_rx) = mpsc::channel();
+        let root = fs::canonicalize(root).expect("canonical root");
+        let mut engine = Engine::new(
+            vec![Root {
+                path: root,
+                is_dir: true,
+                polled: false,
+            }],
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            Duration::from_secs(2),
+            out,
+        );
+        engine.set_watch_limit_fallback(fallback);
+        engine.baseline();
+        let thread = std::thread::spawn(move || engine.run(ctl_rx));
+        Running {
+            ctl,
+            events,
+            thread: Some(thread),
+        }
+    }
+
+    fn next(run: &Running) -> Event {
+        run.events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event in time")
+    }
+
+    #[test]
+    fn queue_overflow_rescans_with_a_warning_and_reports_real_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"v1").expect("write");
+        fs::write(&b, b"same").expect("write");
+        let run = start(dir.path());
+        fs::write(&a, b"v2").expect("write"); // no event reaches the engine
+        fs::write(&b, b"same").expect("write");
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        run.ctl.send(Msg::Notify(Ok(overflow))).expect("send");
+
+        assert!(matches!(next(&run), Event::Warning(Warning::Rescan { .. })));
+        match next(&run) {
+            Event::Change(Change {
+                path,
+                kind: ChangeKind::Changed { old, new },
+            }) => {
+                assert!(path.ends_with("a"));
+                assert_eq!(old.hash, blake3::hash(b"v1"));
+                assert_eq!(new.hash, blake3::hash(b"v2"));
+            }
+            other => panic!("expected a change, got {other:?}"),
+        }
+        assert!(
+            run.events.recv_timeout(Duration::from_millis(300)).is_err(),
+            "b's content did not change"
+        );
+    }
+
+    #[test]
+    fn watch_limit_falls_back_to_polling_with_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = fs::canonicalize(dir.path()).expect("canonical");
+        let run = start(&root);
+        let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
+        run.ctl.send(Msg::Notify(Err(limit))).expect("send");
+        match next(&run) {
+            Event::Warning(Warning::PollingFallback { paths, .. }) => {
+                assert_eq!(paths, std::slice::from_ref(&root))
+            }
+            other => panic!("expected a polling fallback warning, got {other:?}"),
+        }
+        // No events will come: only polling can see this.
+        fs::write(root.join("c"), b"polled").expect("write");
+        match next(&run) {
+            Event::Change(Change {
+                path,
+                kind: ChangeKind::Created { new },
+            }) => {
+                assert_eq!(path, root.join("c"));
+                assert_eq!(new.hash, blake3::hash(b"polled"));
+            }
+            other => panic!("expected a creation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn watch_limit_without_fallback_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = fs::canonicalize(dir.path()).expect("canonical");
+        let run = start_with(&root, false);
+        let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
+        run.ctl.send(Msg::Notify(Err(limit))).expect("send");
+        match next(&run) {
+            Event::Error(DetectError::WatchLimit { path }) => assert_eq!(path, root.join("sub")),
+            other => panic!("expected a watch-limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn backend_errors_are_reported_not_swallowed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = start(dir.path());
+        let err = notify::Error::generic("backend hiccup").add_path(dir.path().into());
+        run.ctl.send(Msg::Notify(Err(err))).expect("send");
+        match next(&run) {
+            Event::Error(DetectError::Watch { path, .. }) => assert_eq!(path, dir.path()),
+            other => panic!("expected a watch error, got {other:?}"),
+        }
+    }
+}

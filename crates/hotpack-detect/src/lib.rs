@@ -1,0 +1,113 @@
+//! Change detection that reports only real content changes: blake3
+//! fingerprints, a debounced [`Watcher`] on `notify`, and a [`Poller`] with
+//! the same contract for file systems where change notifications are
+//! unreliable.
+//!
+//! This crate stands alone: it loads no code and depends on no other hotpack
+//! crate.
+//!
+//! # Fingerprints
+//!
+//! [`hash_file`] returns a [`Fingerprint`]: blake3 of the file's bytes plus the
+//! size, mtime and inode they were read under. Big files are read in 1 MiB
+//! blocks into a reused buffer, which runs at blake3's in-memory speed (with
+//! the `parallel` feature, files of 64 MiB and more are hashed on several
+//! threads). A file that is written, replaced or removed while it is read gives
+//! [`DetectError::ChangedWhileHashing`], never a hash.
+//!
+//! [`FingerprintCache`] remembers the metadata each hash was taken under and
+//! hashes a file again only when that metadata moved;
+//! [`FingerprintCache::scan_tree`] does this for a whole tree, so a rescan of
+//! an unchanged tree costs one stat per file.
+//!
+//! ```
+//! use hotpack_detect::{FingerprintCache, hash_file};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("module.so");
+//! std::fs::write(&path, b"v1")?;
+//!
+//! let fp = hash_file(&path)?;
+//! assert_eq!(fp.hash, blake3::hash(b"v1"));
+//! assert_eq!(fp.hex().len(), 64);
+//!
+//! let mut cache = FingerprintCache::new();
+//! let tree = cache.scan_tree(dir.path())?;
+//! assert_eq!(tree.files[&path].hash, fp.hash);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Watching: the contract
+//!
+//! A [`Watcher`] (or [`Poller`], or a [`Detector`] holding either) is given
+//! files and directories and delivers [`Event`]s through a channel
+//! ([`Events::recv`], [`Events::recv_timeout`], [`Events::try_recv`],
+//! [`Events::iter`]), fed by one background thread that owns all state.
+//!
+//! - **What counts as a change.** Content, by blake3. A [`Change`] is
+//!   [`ChangeKind::Created`], [`ChangeKind::Changed`] (the hash differs from
+//!   the last one reported, or from the one taken when watching started) or
+//!   [`ChangeKind::Removed`]. Touching a file, rewriting the same bytes or
+//!   changing its permissions is not a change. A rename-over save is one
+//!   `Changed`; a rename inside a watched tree is a `Removed` plus a `Created`.
+//! - **Quiet window.** Activity on a path (an event, or for the poller a
+//!   metadata change seen by a sweep) restarts that path's timer; the path is
+//!   examined only after [`WatchConfig::quiet`] without activity. A burst of
+//!   writes gives one change with the final content. The poller also requires
+//!   the metadata to be unchanged over the window.
+//! - **Confirmation.** When the window ends the file is hashed (only if its
+//!   metadata moved) and compared with the last known fingerprint; nothing is
+//!   reported if the hash is the same. A file that changes while it is hashed
+//!   is not ready: it is tried again after another quiet window. A file that
+//!   cannot be read is reported as [`Event::Error`] and tried again on its
+//!   next event.
+//! - **Fallback, never silence.** If the kernel drops events (queue
+//!   overflow), the watched trees are rescanned and a [`Warning::Rescan`] is
+//!   sent; real differences are then reported as changes. If the OS limit on
+//!   watches is reached, the affected paths are polled and a
+//!   [`Warning::PollingFallback`] is sent.
+//!
+//! ```
+//! use std::time::Duration;
+//! use hotpack_detect::{ChangeKind, Event, WatchConfig, Watcher};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("plugin.so");
+//! std::fs::write(&path, b"v1")?;
+//!
+//! let config = WatchConfig::new().quiet(Duration::from_millis(20));
+//! let watcher = Watcher::new([dir.path()], &config)?;
+//! std::fs::write(&path, b"v2")?;
+//! match watcher.recv_timeout(Duration::from_secs(10))? {
+//!     Event::Change(change) => {
+//!         assert!(matches!(change.kind, ChangeKind::Changed { .. }));
+//!         assert_eq!(change.new_fingerprint().map(|f| f.hash), Some(blake3::hash(b"v2")));
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Reported paths are canonical (absolute, symbolic links resolved in the
+//! watched roots). Symbolic links to files inside a tree are followed;
+//! symbolic links to directories are not.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cache;
+mod debounce;
+mod detector;
+mod engine;
+mod error;
+mod event;
+mod fingerprint;
+
+pub use blake3;
+
+pub use cache::{CacheStats, DEFAULT_RACY_WINDOW, FingerprintCache, TreeFingerprint};
+pub use detector::{ChangeSource, Detector, Events, Poller, WatchConfig, Watcher};
+pub use error::DetectError;
+pub use event::{Change, ChangeKind, Event, Warning};
+pub use fingerprint::{FileHasher, Fingerprint, hash_file};
+pub use std::sync::mpsc::{RecvTimeoutError, TryRecvError};

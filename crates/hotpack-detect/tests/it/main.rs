@@ -1,0 +1,6 @@
+//! Integration tests for hotpack-detect: real files, real inotify, real threads.
+
+mod cache;
+mod hashing;
+mod scenarios;
+mod support;
