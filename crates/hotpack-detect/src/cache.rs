@@ -120,6 +120,12 @@ impl FingerprintCache {
         self
     }
 
+    /// Set the hasher's settle time (see [`FileHasher::with_settle`](crate::FileHasher::with_settle)).
+    pub fn with_settle(mut self, settle: Duration) -> FingerprintCache {
+        self.hasher = std::mem::take(&mut self.hasher).with_settle(settle);
+        self
+    }
+
     /// The work done so far.
     pub fn stats(&self) -> CacheStats {
         self.counters.snapshot()

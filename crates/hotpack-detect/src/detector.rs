@@ -41,6 +41,8 @@ pub struct WatchConfig {
     /// See [`FingerprintCache::with_racy_window`](crate::FingerprintCache::with_racy_window).
     /// Default: [`DEFAULT_RACY_WINDOW`].
     pub racy_window: Duration,
+    /// See [`FileHasher::with_settle`](crate::FileHasher::with_settle). Default: 20 ms.
+    pub settle: Duration,
 }
 
 impl Default for WatchConfig {
@@ -51,6 +53,7 @@ impl Default for WatchConfig {
             fallback_poll_interval: Duration::from_secs(1),
             poll_on_watch_limit: true,
             racy_window: DEFAULT_RACY_WINDOW,
+            settle: Duration::from_millis(20),
         }
     }
 }
@@ -83,6 +86,12 @@ impl WatchConfig {
     /// limit on watches is reached.
     pub fn poll_on_watch_limit(mut self, poll: bool) -> WatchConfig {
         self.poll_on_watch_limit = poll;
+        self
+    }
+
+    /// Set how long a just-changed file is left to settle before it is hashed.
+    pub fn settle(mut self, settle: Duration) -> WatchConfig {
+        self.settle = settle;
         self
     }
 
@@ -302,6 +311,7 @@ impl Watcher {
             config.quiet,
             config.fallback_poll_interval,
             config.racy_window,
+            config.settle,
             out,
         );
 
@@ -390,7 +400,7 @@ impl Poller {
             .unwrap_or(config.fallback_poll_interval);
         let (out, rx) = mpsc::channel();
         let (ctl, ctl_rx) = mpsc::channel();
-        let mut engine = Engine::new(roots, config.quiet, interval, config.racy_window, out);
+        let mut engine = Engine::new(roots, config.quiet, interval, config.racy_window, config.settle, out);
         engine.baseline();
         engine.poll_everything(Instant::now());
         Ok(Poller {

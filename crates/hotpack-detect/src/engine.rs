@@ -98,9 +98,10 @@ impl Engine {
         quiet: Duration,
         poll_interval: Duration,
         racy_window: Duration,
+        settle: Duration,
         out: Sender<Event>,
     ) -> Engine {
-        let cache = FingerprintCache::new().with_racy_window(racy_window);
+        let cache = FingerprintCache::new().with_racy_window(racy_window).with_settle(settle);
         let counters = cache.counters();
         Engine {
             roots,
@@ -559,6 +560,7 @@ mod tests {
             Duration::from_millis(20),
             Duration::from_millis(20),
             Duration::from_secs(2),
+            Duration::from_millis(20),
             out,
         );
         engine.set_watch_limit_fallback(fallback);

@@ -140,6 +140,7 @@ impl FileMeta {
 #[derive(Debug)]
 pub struct FileHasher {
     buf: Vec<u8>,
+    settle: Duration,
     #[cfg(feature = "parallel")]
     big: Vec<u8>,
 }
@@ -155,9 +156,20 @@ impl FileHasher {
     pub fn new() -> FileHasher {
         FileHasher {
             buf: vec![0; READ_BUF],
+            settle: TICK_GUARD,
             #[cfg(feature = "parallel")]
             big: Vec::new(),
         }
+    }
+
+    /// How long ago a file's last change must be before it is read (default 20 ms, two
+    /// ticks of the coarsest kernel clock). `Duration::ZERO` reads at once: right for files
+    /// renamed into place by a writer that is done with them (cargo, `hotpack pack`), and
+    /// on kernels with multigrain timestamps (Linux 6.13+ on ext4, xfs, btrfs, tmpfs),
+    /// where a change after our `stat` always gets a new ctime and is caught anyway.
+    pub fn with_settle(mut self, settle: Duration) -> FileHasher {
+        self.settle = settle;
+        self
     }
 
     /// Fingerprint the file at `path`; see [`hash_file`].
@@ -177,7 +189,7 @@ impl FileHasher {
     ) -> Result<(Fingerprint, FileMeta), DetectError> {
         // Stat the path first: never open a FIFO or a device (open would block
         // or have side effects).
-        let pre = settled_meta(path)?;
+        let pre = settled_meta(path, self.settle)?;
         let mut file = File::open(path).map_err(|e| open_error(path, e))?;
         let before = FileMeta::of(
             &file
@@ -250,7 +262,7 @@ impl FileHasher {
 /// keeps size, mtime and ctime identical, and a read spanning it could mix
 /// two contents unnoticed. Once the last change is a full tick in the past,
 /// any later change gets a different ctime and is caught.
-fn settled_meta(path: &Path) -> Result<FileMeta, DetectError> {
+fn settled_meta(path: &Path, guard: Duration) -> Result<FileMeta, DetectError> {
     for _ in 0..SETTLE_ATTEMPTS {
         let md = fs::metadata(path).map_err(|e| DetectError::io(path, "stat", e))?;
         if !md.is_file() {
@@ -258,10 +270,10 @@ fn settled_meta(path: &Path) -> Result<FileMeta, DetectError> {
         }
         let meta = FileMeta::of(&md);
         let age = meta.ctime_age();
-        if age >= TICK_GUARD {
+        if age >= guard {
             return Ok(meta);
         }
-        std::thread::sleep(TICK_GUARD - age);
+        std::thread::sleep(guard - age);
     }
     Err(DetectError::ChangedWhileHashing { path: path.into() })
 }
