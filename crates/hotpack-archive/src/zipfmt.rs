@@ -1,0 +1,498 @@
+//! A strict zip structure parser over an in-memory archive.
+//!
+//! The zip crate's `ZipArchive::new` reads the central directory only: it never looks at
+//! local headers, never checks that entries do not overlap, and leaves names, symlinks and
+//! sizes to the caller. Bundles need all of that at open time, with a typed error per
+//! problem, so the structure is parsed here (end record, ZIP64 end record, central
+//! directory, local headers, data descriptors) and every check runs in one pass plus one
+//! O(n log n) sort-and-sweep for overlaps.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::Limits;
+use crate::error::{BundleError, HeaderField};
+use crate::path::check_entry_name;
+
+const SIG_LOCAL: u32 = 0x0403_4b50;
+const SIG_CENTRAL: u32 = 0x0201_4b50;
+const SIG_EOCD: u32 = 0x0605_4b50;
+const SIG_EOCD64: u32 = 0x0606_4b50;
+const SIG_EOCD64_LOCATOR: u32 = 0x0706_4b50;
+const SIG_DESCRIPTOR: u32 = 0x0807_4b50;
+
+const FLAG_ENCRYPTED: u16 = 1 << 0;
+const FLAG_DESCRIPTOR: u16 = 1 << 3;
+const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
+
+/// Compression method 0.
+pub(crate) const METHOD_STORED: u16 = 0;
+/// Compression method 8.
+pub(crate) const METHOD_DEFLATED: u16 = 8;
+
+const S_IFMT: u32 = 0o170_000;
+const S_IFLNK: u32 = 0o120_000;
+
+/// One entry, checked against its local header.
+#[derive(Debug, Clone)]
+pub(crate) struct RawEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) is_dir: bool,
+    pub(crate) method: u16,
+    pub(crate) crc32: u32,
+    pub(crate) compressed_size: u64,
+    pub(crate) uncompressed_size: u64,
+    pub(crate) local_offset: u64,
+    /// Offset of the first byte of data (after the local header).
+    pub(crate) data_start: u64,
+    /// One past the last byte of this entry (data, plus the data descriptor if any).
+    extent_end: u64,
+    flags: u16,
+    /// `[local_offset, min_end)`: the extent known from the central directory alone.
+    min_end: u64,
+}
+
+/// The parsed archive structure.
+#[derive(Debug)]
+pub(crate) struct Structure {
+    pub(crate) entries: Vec<RawEntry>,
+    pub(crate) index: HashMap<Arc<str>, usize>,
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// `data[start..start+len]`, or `None` when that runs past the end.
+fn slice(data: &[u8], start: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(start).ok()?;
+    let len = usize::try_from(len).ok()?;
+    data.get(start..start.checked_add(len)?)
+}
+
+/// Find the ZIP64 extended-information extra field (id 1) in `extra`.
+fn zip64_field(extra: &[u8]) -> Result<Option<&[u8]>, String> {
+    let mut at = 0usize;
+    while at + 4 <= extra.len() {
+        let id = u16_at(extra, at);
+        let size = usize::from(u16_at(extra, at + 2));
+        let body = extra
+            .get(at + 4..at + 4 + size)
+            .ok_or_else(|| "an extra field runs past the end of its header".to_owned())?;
+        if id == 1 {
+            return Ok(Some(body));
+        }
+        at += 4 + size;
+    }
+    Ok(None)
+}
+
+struct Ctx<'a> {
+    bundle: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn truncated(&self, what: impl Into<String>) -> BundleError {
+        BundleError::Truncated { bundle: self.bundle.to_path_buf(), what: what.into() }
+    }
+    fn malformed(&self, detail: impl Into<String>) -> BundleError {
+        BundleError::Malformed { bundle: self.bundle.to_path_buf(), detail: detail.into() }
+    }
+    fn mismatch(&self, entry: &str, field: HeaderField, central: impl ToString, local: impl ToString) -> BundleError {
+        BundleError::HeaderMismatch {
+            bundle: self.bundle.to_path_buf(),
+            entry: entry.to_owned(),
+            field,
+            central: central.to_string(),
+            local: local.to_string(),
+        }
+    }
+}
+
+struct End {
+    entries: u64,
+    cd_offset: u64,
+    cd_size: u64,
+    /// Where the central directory must end: the ZIP64 end record, or the end record.
+    cd_end: u64,
+}
+
+fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
+    let len = data.len();
+    if len == 0 {
+        return Err(BundleError::Empty { bundle: ctx.bundle.to_path_buf() });
+    }
+    let looks_like_zip = data.starts_with(&SIG_LOCAL.to_le_bytes());
+    let mut found = None;
+    if len >= 22 {
+        let lowest = (len - 22).saturating_sub(usize::from(u16::MAX));
+        let mut pos = len - 22;
+        loop {
+            if u32_at(data, pos) == SIG_EOCD && pos + 22 + usize::from(u16_at(data, pos + 20)) == len {
+                found = Some(pos);
+                break;
+            }
+            if pos == lowest {
+                break;
+            }
+            pos -= 1;
+        }
+    }
+    let Some(pos) = found else {
+        return Err(if looks_like_zip {
+            ctx.truncated("the end-of-central-directory record")
+        } else {
+            BundleError::NotAZip { bundle: ctx.bundle.to_path_buf() }
+        });
+    };
+    let disk = u16_at(data, pos + 4);
+    let cd_disk = u16_at(data, pos + 6);
+    let on_disk = u16_at(data, pos + 8);
+    let total = u16_at(data, pos + 10);
+    let cd_size = u32_at(data, pos + 12);
+    let cd_offset = u32_at(data, pos + 16);
+
+    // A ZIP64 locator sits right before the end record when the archive uses ZIP64.
+    if pos >= 20 && u32_at(data, pos - 20) == SIG_EOCD64_LOCATOR {
+        let loc = pos - 20;
+        let rec_off = u64_at(data, loc + 8);
+        if u32_at(data, loc + 4) != 0 || u32_at(data, loc + 16) > 1 {
+            return Err(ctx.malformed("multi-disk archives are not supported"));
+        }
+        let rec = slice(data, rec_off, 56).ok_or_else(|| ctx.truncated("the ZIP64 end record"))?;
+        if u32_at(rec, 0) != SIG_EOCD64 {
+            return Err(ctx.malformed("the ZIP64 locator does not point at a ZIP64 end record"));
+        }
+        if rec_off + 56 > loc as u64 {
+            return Err(ctx.malformed("the ZIP64 end record overlaps its locator"));
+        }
+        if u32_at(rec, 16) != 0 || u32_at(rec, 20) != 0 || u64_at(rec, 24) != u64_at(rec, 32) {
+            return Err(ctx.malformed("multi-disk archives are not supported"));
+        }
+        return Ok(End {
+            entries: u64_at(rec, 32),
+            cd_size: u64_at(rec, 40),
+            cd_offset: u64_at(rec, 48),
+            cd_end: rec_off,
+        });
+    }
+    if disk != 0 || cd_disk != 0 || on_disk != total {
+        return Err(ctx.malformed("multi-disk archives are not supported"));
+    }
+    Ok(End {
+        entries: u64::from(total),
+        cd_size: u64::from(cd_size),
+        cd_offset: u64::from(cd_offset),
+        cd_end: pos as u64,
+    })
+}
+
+/// Parse and check the whole structure. See `docs/FORMAT.md`, "Reader checks", for the order.
+pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Structure, BundleError> {
+    let ctx = Ctx { bundle };
+    let end = find_end(data, &ctx)?;
+    if end.entries > limits.max_entries {
+        return Err(BundleError::TooManyEntries {
+            bundle: bundle.to_path_buf(),
+            count: end.entries,
+            max: limits.max_entries,
+        });
+    }
+    let cd_stop = end.cd_offset.checked_add(end.cd_size).ok_or_else(|| ctx.truncated("the central directory"))?;
+    if cd_stop > data.len() as u64 {
+        return Err(ctx.truncated("the central directory"));
+    }
+    if cd_stop != end.cd_end {
+        return Err(ctx
+            .malformed("the central directory does not end where the end record begins (prepended or inserted data)"));
+    }
+    let cd = slice(data, end.cd_offset, end.cd_size).ok_or_else(|| ctx.truncated("the central directory"))?;
+
+    // Bounded by max_entries, which was checked above; never by anything larger.
+    let count = usize::try_from(end.entries).map_err(|_| ctx.malformed("entry count"))?;
+    let mut entries: Vec<RawEntry> = Vec::with_capacity(count.min(cd.len() / 46 + 1));
+    let mut index: HashMap<Arc<str>, usize> = HashMap::with_capacity(count.min(cd.len() / 46 + 1));
+    let mut total: u64 = 0;
+    let mut at = 0usize;
+    for i in 0..count {
+        let head = cd
+            .get(at..at + 46)
+            .ok_or_else(|| ctx.malformed(format!("the central directory ends after {i} of {count} entries")))?;
+        if u32_at(head, 0) != SIG_CENTRAL {
+            return Err(ctx.malformed(format!("central directory record {i} has no signature")));
+        }
+        let flags = u16_at(head, 8);
+        let method = u16_at(head, 10);
+        let crc32 = u32_at(head, 16);
+        let mut compressed_size = u64::from(u32_at(head, 20));
+        let mut uncompressed_size = u64::from(u32_at(head, 24));
+        let name_len = usize::from(u16_at(head, 28));
+        let extra_len = usize::from(u16_at(head, 30));
+        let comment_len = usize::from(u16_at(head, 32));
+        let disk_start = u16_at(head, 34);
+        let external = u32_at(head, 38);
+        let mut local_offset = u64::from(u32_at(head, 42));
+        let var = cd
+            .get(at + 46..at + 46 + name_len + extra_len + comment_len)
+            .ok_or_else(|| ctx.malformed(format!("central directory record {i} runs past the central directory")))?;
+        let raw_name = &var[..name_len];
+        let extra = &var[name_len..name_len + extra_len];
+        at += 46 + name_len + extra_len + comment_len;
+
+        let (name, is_dir) = check_entry_name(raw_name).map_err(|(entry, problem)| BundleError::UnsafePath {
+            bundle: bundle.to_path_buf(),
+            entry,
+            problem,
+        })?;
+        let name: Arc<str> = Arc::from(name);
+
+        // ZIP64: the 32-bit fields that are all-ones live in the extra field, in order.
+        if uncompressed_size == 0xFFFF_FFFF
+            || compressed_size == 0xFFFF_FFFF
+            || local_offset == 0xFFFF_FFFF
+            || disk_start == 0xFFFF
+        {
+            let body = zip64_field(extra)
+                .map_err(|e| ctx.malformed(format!("entry `{name}`: {e}")))?
+                .ok_or_else(|| ctx.malformed(format!("entry `{name}`: ZIP64 sizes without a ZIP64 extra field")))?;
+            let mut p = 0usize;
+            let mut next = |field: &str| -> Result<u64, BundleError> {
+                let v = body
+                    .get(p..p + 8)
+                    .map(|b| u64_at(b, 0))
+                    .ok_or_else(|| ctx.malformed(format!("entry `{name}`: ZIP64 extra field lacks the {field}")))?;
+                p += 8;
+                Ok(v)
+            };
+            if uncompressed_size == 0xFFFF_FFFF {
+                uncompressed_size = next("uncompressed size")?;
+            }
+            if compressed_size == 0xFFFF_FFFF {
+                compressed_size = next("compressed size")?;
+            }
+            if local_offset == 0xFFFF_FFFF {
+                local_offset = next("local header offset")?;
+            }
+        } else if disk_start != 0 {
+            return Err(ctx.malformed(format!("entry `{name}`: multi-disk archives are not supported")));
+        }
+
+        if index.insert(Arc::clone(&name), i).is_some() {
+            return Err(BundleError::DuplicateEntry { bundle: bundle.to_path_buf(), entry: name.to_string() });
+        }
+        let mode = external >> 16;
+        if mode & S_IFMT == S_IFLNK {
+            return Err(BundleError::Symlink { bundle: bundle.to_path_buf(), entry: name.to_string(), mode });
+        }
+        if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION) != 0 {
+            return Err(BundleError::Encrypted { bundle: bundle.to_path_buf(), entry: name.to_string() });
+        }
+        if method != METHOD_STORED && method != METHOD_DEFLATED {
+            return Err(BundleError::UnsupportedMethod {
+                bundle: bundle.to_path_buf(),
+                entry: name.to_string(),
+                method,
+            });
+        }
+        if is_dir && uncompressed_size != 0 {
+            return Err(ctx.malformed(format!("directory entry `{name}` has {uncompressed_size} bytes of data")));
+        }
+        if uncompressed_size > limits.max_entry_size {
+            return Err(BundleError::EntryTooLarge {
+                bundle: bundle.to_path_buf(),
+                entry: name.to_string(),
+                size: uncompressed_size,
+                max: limits.max_entry_size,
+            });
+        }
+        if method == METHOD_STORED && compressed_size != uncompressed_size {
+            return Err(BundleError::SizeMismatch {
+                bundle: bundle.to_path_buf(),
+                entry: name.to_string(),
+                expected: uncompressed_size,
+                found: compressed_size,
+            });
+        }
+        if uncompressed_size > limits.ratio_threshold
+            && uncompressed_size > compressed_size.saturating_mul(limits.max_ratio)
+        {
+            return Err(BundleError::CompressionRatio {
+                bundle: bundle.to_path_buf(),
+                entry: name.to_string(),
+                compressed: compressed_size,
+                uncompressed: uncompressed_size,
+                max_ratio: limits.max_ratio,
+            });
+        }
+        total = total.saturating_add(uncompressed_size);
+        if total > limits.max_total_size {
+            return Err(BundleError::TotalTooLarge {
+                bundle: bundle.to_path_buf(),
+                entry: name.to_string(),
+                total,
+                max: limits.max_total_size,
+            });
+        }
+        let min_end = local_offset.saturating_add(30).saturating_add(name_len as u64).saturating_add(compressed_size);
+        entries.push(RawEntry {
+            name,
+            is_dir,
+            method,
+            crc32,
+            compressed_size,
+            uncompressed_size,
+            local_offset,
+            data_start: 0,
+            extent_end: 0,
+            flags,
+            min_end,
+        });
+    }
+    if at != cd.len() {
+        return Err(ctx.malformed(format!(
+            "the central directory holds {} bytes after its {count} declared entries",
+            cd.len() - at
+        )));
+    }
+
+    // Overlaps, from the central directory alone (catches entries sharing one local header
+    // before the header comparison would report it as a name mismatch).
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by_key(|&i| entries[i].local_offset);
+    sweep(&entries, &order, |e| e.min_end, end.cd_offset, &ctx)?;
+
+    for e in &mut entries {
+        check_local(data, e, &ctx)?;
+    }
+    sweep(&entries, &order, |e| e.extent_end, end.cd_offset, &ctx)?;
+    Ok(Structure { entries, index })
+}
+
+/// Sorted sweep: each entry must end at or before the next one starts, and the last one
+/// before the central directory.
+fn sweep(
+    entries: &[RawEntry],
+    order: &[usize],
+    end_of: impl Fn(&RawEntry) -> u64,
+    cd_offset: u64,
+    ctx: &Ctx<'_>,
+) -> Result<(), BundleError> {
+    for pair in order.windows(2) {
+        let (a, b) = (&entries[pair[0]], &entries[pair[1]]);
+        if end_of(a) > b.local_offset {
+            return Err(BundleError::Overlap {
+                bundle: ctx.bundle.to_path_buf(),
+                entry: b.name.to_string(),
+                other: a.name.to_string(),
+            });
+        }
+    }
+    if let Some(&last) = order.last() {
+        let e = &entries[last];
+        if end_of(e) > cd_offset {
+            // Past the end of the file is truncation, not overlap.
+            return Err(BundleError::Overlap {
+                bundle: ctx.bundle.to_path_buf(),
+                entry: e.name.to_string(),
+                other: "<central directory>".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), BundleError> {
+    let what = || format!("the local header of entry `{}`", e.name);
+    let head = slice(data, e.local_offset, 30).ok_or_else(|| ctx.truncated(what()))?;
+    if u32_at(head, 0) != SIG_LOCAL {
+        return Err(ctx.mismatch(
+            &e.name,
+            HeaderField::Signature,
+            format!("{SIG_LOCAL:#010x}"),
+            format!("{:#010x}", u32_at(head, 0)),
+        ));
+    }
+    let flags = u16_at(head, 6);
+    let method = u16_at(head, 8);
+    let crc = u32_at(head, 14);
+    let mut csize = u64::from(u32_at(head, 18));
+    let mut usize_ = u64::from(u32_at(head, 22));
+    let name_len = u64::from(u16_at(head, 26));
+    let extra_len = u64::from(u16_at(head, 28));
+    let var = slice(data, e.local_offset + 30, name_len + extra_len).ok_or_else(|| ctx.truncated(what()))?;
+    let name = &var[..name_len as usize];
+    let extra = &var[name_len as usize..];
+    if name != e.name.as_bytes() {
+        return Err(ctx.mismatch(&e.name, HeaderField::Name, &e.name, String::from_utf8_lossy(name)));
+    }
+    if method != e.method {
+        return Err(ctx.mismatch(&e.name, HeaderField::Method, e.method, method));
+    }
+    let relevant = FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_STRONG_ENCRYPTION;
+    if flags & relevant != e.flags & relevant {
+        return Err(ctx.mismatch(&e.name, HeaderField::Flags, format!("{:#06x}", e.flags), format!("{flags:#06x}")));
+    }
+    let mut zip64 = false;
+    if (csize == 0xFFFF_FFFF || usize_ == 0xFFFF_FFFF)
+        && let Some(body) = zip64_field(extra).map_err(|d| ctx.malformed(format!("entry `{}`: local {d}", e.name)))?
+        && body.len() >= 16
+    {
+        zip64 = true;
+        usize_ = u64_at(body, 0);
+        csize = u64_at(body, 8);
+    }
+    let data_start = e.local_offset + 30 + name_len + extra_len;
+    let data_end = data_start
+        .checked_add(e.compressed_size)
+        .filter(|&end| end <= data.len() as u64)
+        .ok_or_else(|| ctx.truncated(format!("the data of entry `{}`", e.name)))?;
+    let mut extent_end = data_end;
+    if flags & FLAG_DESCRIPTOR == 0 {
+        if crc != e.crc32 {
+            return Err(ctx.mismatch(&e.name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{crc:08x}")));
+        }
+        if csize != e.compressed_size {
+            return Err(ctx.mismatch(&e.name, HeaderField::CompressedSize, e.compressed_size, csize));
+        }
+        if usize_ != e.uncompressed_size {
+            return Err(ctx.mismatch(&e.name, HeaderField::UncompressedSize, e.uncompressed_size, usize_));
+        }
+    } else {
+        // Data descriptor: optional signature, crc, then 4- or 8-byte sizes.
+        let wide = zip64 || e.compressed_size > u64::from(u32::MAX) || e.uncompressed_size > u64::from(u32::MAX);
+        let sized = if wide { 20 } else { 12 };
+        let probe = slice(data, data_end, 4)
+            .ok_or_else(|| ctx.truncated(format!("the data descriptor of entry `{}`", e.name)))?;
+        let (skip, len) = if u32_at(probe, 0) == SIG_DESCRIPTOR { (4, sized + 4) } else { (0, sized) };
+        let desc = slice(data, data_end, len)
+            .ok_or_else(|| ctx.truncated(format!("the data descriptor of entry `{}`", e.name)))?;
+        let d = &desc[skip..];
+        let (dcrc, dcsize, dusize) = if wide {
+            (u32_at(d, 0), u64_at(d, 4), u64_at(d, 12))
+        } else {
+            (u32_at(d, 0), u64::from(u32_at(d, 4)), u64::from(u32_at(d, 8)))
+        };
+        if dcrc != e.crc32 {
+            return Err(ctx.mismatch(&e.name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{dcrc:08x}")));
+        }
+        if dcsize != e.compressed_size {
+            return Err(ctx.mismatch(&e.name, HeaderField::CompressedSize, e.compressed_size, dcsize));
+        }
+        if dusize != e.uncompressed_size {
+            return Err(ctx.mismatch(&e.name, HeaderField::UncompressedSize, e.uncompressed_size, dusize));
+        }
+        extent_end = data_end + len;
+    }
+    e.data_start = data_start;
+    e.extent_end = extent_end;
+    Ok(())
+}

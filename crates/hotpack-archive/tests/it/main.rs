@@ -1,0 +1,9 @@
+//! Integration tests for hotpack-archive: one binary, one module per area.
+
+mod common;
+mod hostile;
+mod interop;
+mod pack;
+mod prop;
+mod rawzip;
+mod search;

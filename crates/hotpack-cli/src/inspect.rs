@@ -1,0 +1,100 @@
+//! `hotpack inspect`: show what a bundle holds (modules, manifests, entries), as text or JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use hotpack_archive::{Bundle, Limits, Module};
+use serde_json::{Value, json};
+
+/// Arguments of `hotpack inspect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Print one JSON object per module, one per line (shape: docs/FORMAT.md, "inspect --json").
+    #[arg(long)]
+    json: bool,
+    /// The bundle file.
+    bundle: PathBuf,
+}
+
+/// Run `hotpack inspect`. Opening validates structure and manifests; content hashes are
+/// shown as declared (use `hotpack verify` to check them).
+pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let bundle = match Bundle::open(&args.bundle, &Limits::default()) {
+        Ok(bundle) => bundle,
+        Err(err) => {
+            eprintln!("hotpack: inspect failed: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut out = String::new();
+    for module in bundle.modules() {
+        if args.json {
+            out.push_str(&serde_json::to_string(&module_json(&bundle, module)).context("serialising JSON")?);
+            out.push('\n');
+        } else {
+            human(&bundle, module, &mut out);
+        }
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn module_json(bundle: &Bundle, module: &Module) -> Value {
+    let m = module.manifest();
+    let sizes: std::collections::HashMap<&str, (u64, String)> =
+        bundle.entries().map(|e| (e.name, (e.compressed_size, e.method.to_string()))).collect();
+    let kind = |rel: &str| if m.libraries.values().any(|p| p == rel) { "library" } else { "resource" };
+    let entries: Vec<Value> = m
+        .entries
+        .iter()
+        .map(|(rel, digest)| {
+            let path = format!("{}{rel}", module.dir());
+            let (compressed, method) = sizes.get(path.as_str()).cloned().unwrap_or_default();
+            json!({
+                "name": rel,
+                "path": path,
+                "kind": kind(rel),
+                "size": digest.size,
+                "compressed_size": compressed,
+                "method": method,
+                "blake3": digest.blake3_hex(),
+            })
+        })
+        .collect();
+    json!({
+        "bundle": bundle.path().display().to_string(),
+        "dir": module.dir(),
+        "name": m.meta.name,
+        "version": m.meta.version.to_string(),
+        "abi_version": m.meta.abi_version,
+        "rustc": m.meta.rustc,
+        "interfaces": m.meta.interfaces.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect::<Vec<_>>(),
+        "handlers": m.meta.handlers,
+        "hooks": {"init": m.meta.hooks.init, "state": m.meta.hooks.state},
+        "libraries": m.libraries,
+        "resources": m.resources,
+        "entries": entries,
+    })
+}
+
+fn human(bundle: &Bundle, module: &Module, out: &mut String) {
+    use std::fmt::Write as _;
+    let m = module.manifest();
+    let dir = if module.dir().is_empty() { "/" } else { module.dir() };
+    let _ = writeln!(out, "{}: module {} {} (directory {dir})", bundle.path().display(), m.meta.name, m.meta.version);
+    let _ = writeln!(out, "  abi version: {}", m.meta.abi_version);
+    let _ = writeln!(out, "  rustc:       {}", m.meta.rustc);
+    for i in &m.meta.interfaces {
+        let _ = writeln!(out, "  interface:   {} {:016x}", i.name, i.id);
+    }
+    let _ = writeln!(out, "  handlers:    {}", m.meta.handlers.join(", "));
+    let _ = writeln!(out, "  hooks:       init={} state={}", m.meta.hooks.init, m.meta.hooks.state);
+    for (target, path) in &m.libraries {
+        let _ = writeln!(out, "  library:     {target} -> {path}");
+    }
+    let _ = writeln!(out, "  entries:");
+    for (rel, digest) in &m.entries {
+        let _ = writeln!(out, "    {:>12}  {}  {rel}", digest.size, digest.blake3_hex());
+    }
+}

@@ -1,0 +1,62 @@
+//! The `hotpack` command line: one subcommand per job, each in its own module.
+
+#![forbid(unsafe_code)]
+
+mod demo;
+mod dev;
+mod inspect;
+mod serve;
+mod pack;
+mod verify;
+mod watch;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Load, swap and roll back native Rust modules shipped in zip bundles.
+#[derive(Debug, Parser)]
+#[command(name = "hotpack", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    // SUBCOMMANDS (one variant per module; keep alphabetical)
+    /// The main job, no input needed: resident data, a task swapped v1 -> v2, a broken v3 rolled back
+    Demo(demo::DemoArgs),
+    /// Build a module crate, run a handler on resident data, rebuild and rerun on every change
+    Dev(dev::DevArgs),
+    /// Pack a built module library (+ resources) into a bundle, deterministically
+    Pack(pack::PackArgs),
+    /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
+    Inspect(inspect::InspectArgs),
+    /// Serve every bundle of a folder over HTTP on loopback; hot-deploy changes, roll back on demand
+    Serve(serve::ServeArgs),
+    /// Check a bundle's structure, manifests and every entry's content hash
+    Verify(verify::VerifyArgs),
+    /// Watch files and directories; print one line per confirmed content change
+    Watch(watch::WatchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        // DISPATCH
+        Command::Demo(args) => demo::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Pack(args) => pack::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Watch(args) => watch::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hotpack: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests for the `hotpack` binary: one module per subcommand, each running
+//! the real binary.
+
+mod demo;
+mod dev;
+mod inspect;
+mod pack;
+mod serve;
+mod verify;
+mod watch;
