@@ -1,0 +1,107 @@
+//! The one error type of the rollback crate.
+
+use crate::{Gate, VersionRef};
+use hotpack_cache::CacheError;
+use std::path::PathBuf;
+
+fn opt_version(v: &Option<semver::Version>) -> String {
+    v.as_ref().map_or_else(|| "(version unknown)".to_owned(), ToString::to_string)
+}
+
+fn opt_hash(h: &Option<blake3::Hash>) -> String {
+    h.as_ref().map_or_else(String::new, |h| format!(" [{}]", crate::short(h)))
+}
+
+/// Why the supervisor did not do what was asked. Whatever was serving keeps serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RollbackError {
+    /// A candidate failed one of its promotion gates; it is marked failed.
+    #[error("module `{name}` {}{}: {gate} gate failed: {reason}", opt_version(version), opt_hash(hash))]
+    GateFailed {
+        /// Module name (the path of the bundle or file when no module name could be read).
+        name: String,
+        /// The candidate's version, when known.
+        version: Option<semver::Version>,
+        /// blake3 of the candidate's library, when known.
+        hash: Option<blake3::Hash>,
+        /// The gate.
+        gate: Gate,
+        /// What went wrong.
+        reason: String,
+    },
+    /// These exact bytes failed before (a gate or a demotion); they are not tried again.
+    #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
+    AlreadyFailed {
+        /// Module name.
+        name: String,
+        /// Its version.
+        version: semver::Version,
+        /// blake3 of the library.
+        hash: blake3::Hash,
+        /// The gate it failed, or `None` when it was demoted after promotion.
+        gate: Option<Gate>,
+        /// Why it failed then.
+        reason: String,
+    },
+    /// A version lower than one already seen was offered from outside.
+    #[error("module `{name}`: refusing {offered}, a downgrade from the highest version seen ({highest}); roll back instead, or allow downgrades in the policy")]
+    Downgrade {
+        /// Module name.
+        name: String,
+        /// The version offered.
+        offered: semver::Version,
+        /// The highest version seen.
+        highest: semver::Version,
+    },
+    /// The module is pinned; updates are ignored until it is unpinned.
+    #[error("module `{name}` is pinned to {pinned}; refusing {offered} until it is unpinned")]
+    Pinned {
+        /// Module name.
+        name: String,
+        /// The pinned version.
+        pinned: semver::Version,
+        /// The version offered.
+        offered: semver::Version,
+    },
+    /// No earlier activated version is retained to roll back to.
+    #[error("module `{name}` has no earlier good version retained to roll back to")]
+    NoPrevious {
+        /// Module name.
+        name: String,
+    },
+    /// The version asked for was activated once but is no longer retained (or failed since).
+    #[error("module `{name}`: {wanted} is not retained (or is marked failed)")]
+    NotRetained {
+        /// Module name.
+        name: String,
+        /// What was asked for.
+        wanted: VersionRef,
+    },
+    /// This host never activated the version asked for; rolling back only goes to versions
+    /// this host ran.
+    #[error("module `{name}`: {wanted} was never activated by this host")]
+    NeverActivated {
+        /// Module name.
+        name: String,
+        /// What was asked for.
+        wanted: VersionRef,
+    },
+    /// The supervisor knows no module of that name.
+    #[error("module `{name}` is not supervised")]
+    UnknownModule {
+        /// Module name.
+        name: String,
+    },
+    /// The journal or its object store could not be written or read.
+    #[error("journal {}: {problem}", path.display())]
+    Journal {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The cache refused an operation.
+    #[error(transparent)]
+    Cache(CacheError),
+}

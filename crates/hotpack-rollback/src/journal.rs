@@ -1,0 +1,305 @@
+//! The on-disk journal: format, atomic writes, the object store, and reading it back
+//! without ever trusting it.
+//!
+//! Format (JSON, one object):
+//! `{"format":"hotpack-rollback-journal/1","checksum":"<blake3 hex of the modules JSON>","modules":{...}}`.
+//! A file that is missing, empty, cut short, not JSON, of another format, or whose checksum
+//! does not match its content is *reported* and ignored as a whole.
+
+use crate::{Deployed, Gate, Source};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub(crate) const FORMAT: &str = "hotpack-rollback-journal/1";
+
+/// How a source is written in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JSource {
+    pub kind: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub dir: String,
+}
+
+impl JSource {
+    pub(crate) fn from_source(s: &Source) -> JSource {
+        match s {
+            Source::Bundle { bundle, dir } => JSource { kind: "bundle".into(), path: bundle.clone(), dir: dir.clone() },
+            Source::File(p) => JSource { kind: "file".into(), path: p.clone(), dir: String::new() },
+            other => JSource { kind: "memory".into(), path: other.path(), dir: String::new() },
+        }
+    }
+
+    pub(crate) fn to_source(&self) -> Source {
+        match self.kind.as_str() {
+            "bundle" => Source::Bundle { bundle: self.path.clone(), dir: self.dir.clone() },
+            "file" => Source::File(self.path.clone()),
+            _ => Source::Memory(self.path.display().to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JVersion {
+    pub version: String,
+    pub hash: String,
+    pub source: JSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JFailed {
+    pub version: String,
+    pub hash: String,
+    /// The gate, or `null` for a demotion.
+    pub gate: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JModule {
+    pub active: Option<JVersion>,
+    pub last_good: Option<JVersion>,
+    /// Good versions, oldest first (the last is `last_good`): restore falls back along it.
+    pub good: Vec<JVersion>,
+    pub highest_seen: Option<String>,
+    pub pinned: Option<String>,
+    pub failed: Vec<JFailed>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JFile {
+    format: String,
+    checksum: String,
+    modules: BTreeMap<String, JModule>,
+}
+
+pub(crate) fn encode(modules: &BTreeMap<String, JModule>) -> Vec<u8> {
+    let body = serde_json::to_vec(modules).expect("journal values serialize (strings and paths only)");
+    let file = JFile { format: FORMAT.to_owned(), checksum: blake3::hash(&body).to_hex().to_string(), modules: modules.clone() };
+    serde_json::to_vec_pretty(&file).expect("journal values serialize (strings and paths only)")
+}
+
+/// Parses journal bytes; any problem is returned as a message.
+pub(crate) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, JModule>, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    let file: JFile = serde_json::from_slice(bytes).map_err(|e| format!("not a journal ({e})"))?;
+    if file.format != FORMAT {
+        return Err(format!("format `{}`, expected `{FORMAT}`", file.format));
+    }
+    let body = serde_json::to_vec(&file.modules).map_err(|e| format!("cannot re-encode: {e}"))?;
+    let actual = blake3::hash(&body).to_hex().to_string();
+    if actual != file.checksum {
+        return Err(format!("checksum mismatch: the file says {}, the content hashes to {actual}", file.checksum));
+    }
+    Ok(file.modules)
+}
+
+pub(crate) fn parse_hash(s: &str) -> Result<blake3::Hash, String> {
+    blake3::Hash::from_hex(s).map_err(|e| format!("bad hash `{s}`: {e}"))
+}
+
+pub(crate) fn parse_version(s: &str) -> Result<semver::Version, String> {
+    semver::Version::parse(s).map_err(|e| format!("bad version `{s}`: {e}"))
+}
+
+pub(crate) fn parse_gate(s: &Option<String>) -> Result<Option<Gate>, String> {
+    match s {
+        None => Ok(None),
+        Some(g) => Gate::parse(g).map(Some).ok_or_else(|| format!("unknown gate `{g}`")),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory, write, fsync,
+/// rename, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hotpack-journal-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| format!("create a temporary file in {}: {e}", dir.display()))?;
+    tmp.write_all(bytes).map_err(|e| format!("write: {e}"))?;
+    tmp.as_file().sync_all().map_err(|e| format!("fsync: {e}"))?;
+    tmp.persist(path).map_err(|e| format!("rename into place: {}", e.error))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync {}: {e}", dir.display()))?;
+    Ok(())
+}
+
+/// `<dir>/objects/<hash>.so`.
+pub(crate) fn object_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
+    dir.join("objects").join(format!("{}.so", hash.to_hex()))
+}
+
+/// Stores a copy of the library `from` (e.g. a memfd's `/proc/self/fd/N`) as the object of
+/// `hash`, unless a copy with the right content is already there.
+pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<(), String> {
+    let to = object_path(dir, hash);
+    if let Ok(existing) = std::fs::read(&to)
+        && blake3::hash(&existing) == *hash
+    {
+        return Ok(());
+    }
+    let bytes = std::fs::read(from).map_err(|e| format!("read {}: {e}", from.display()))?;
+    if blake3::hash(&bytes) != *hash {
+        return Err(format!("{} no longer holds the library {}", from.display(), hash.to_hex()));
+    }
+    let objects = dir.join("objects");
+    std::fs::create_dir_all(&objects).map_err(|e| format!("create {}: {e}", objects.display()))?;
+    write_atomic(&to, &bytes)
+}
+
+/// Reads the stored object of `hash`, checking its content.
+pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, String> {
+    let path = object_path(dir, hash);
+    let bytes = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let actual = blake3::hash(&bytes);
+    if actual != *hash {
+        return Err(format!("{} is corrupt: its content hashes to {}", path.display(), actual.to_hex()));
+    }
+    Ok(bytes)
+}
+
+/// Removes stored objects no module of the journal refers to.
+pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir.join("objects")) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".so") else { continue };
+        if stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && !keep.contains(stem) {
+            // A failure only leaves a stale copy behind.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// What [`Supervisor::open`](crate::Supervisor::open) found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalReport {
+    /// The journal file.
+    pub path: PathBuf,
+    /// What was wrong with it, if anything.
+    pub status: JournalStatus,
+    /// Modules it remembered (empty unless [`JournalStatus::Loaded`]).
+    pub modules: Vec<String>,
+}
+
+impl JournalReport {
+    /// Whether the journal was read and used.
+    pub fn is_loaded(&self) -> bool {
+        self.status == JournalStatus::Loaded
+    }
+}
+
+impl fmt::Display for JournalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.status {
+            JournalStatus::Loaded => write!(f, "{}: {} module(s) remembered", self.path.display(), self.modules.len()),
+            JournalStatus::Missing => write!(f, "{}: no journal yet, starting fresh", self.path.display()),
+            JournalStatus::Corrupt { problem, kept_at } => {
+                write!(f, "{}: unusable ({problem}); starting with nothing from it", self.path.display())?;
+                if let Some(k) = kept_at {
+                    write!(f, "; the damaged file was kept at {}", k.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The state of the journal file at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalStatus {
+    /// Read, checksum verified, used.
+    Loaded,
+    /// No file (a first start).
+    Missing,
+    /// Present but unusable (empty, cut short, garbage, wrong format, bad checksum, bad
+    /// field). Nothing of it was used.
+    Corrupt {
+        /// What was wrong.
+        problem: String,
+        /// Where the damaged file was copied for inspection, if that worked.
+        kept_at: Option<PathBuf>,
+    },
+}
+
+/// A module [`Supervisor::restore`](crate::Supervisor::restore) could not bring back on a
+/// given version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreProblem {
+    /// Module name.
+    pub name: String,
+    /// The version tried, when one was.
+    pub version: Option<semver::Version>,
+    /// Its hash, when one was.
+    pub hash: Option<blake3::Hash>,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Modules serving again, on their last good (or pinned) version or an older good one.
+    pub restored: Vec<Deployed>,
+    /// Versions skipped, and modules left with nothing active.
+    pub problems: Vec<RestoreProblem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BTreeMap<String, JModule> {
+        let v = JVersion {
+            version: "1.0.0".into(),
+            hash: blake3::hash(b"x").to_hex().to_string(),
+            source: JSource { kind: "file".into(), path: "/x.so".into(), dir: String::new() },
+        };
+        let m = JModule {
+            active: Some(v.clone()),
+            last_good: Some(v.clone()),
+            good: vec![v],
+            highest_seen: Some("1.0.0".into()),
+            pinned: None,
+            failed: vec![],
+        };
+        [("greeter".to_owned(), m)].into()
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        assert_eq!(decode(&encode(&m)).expect("valid"), m);
+    }
+
+    #[test]
+    fn every_prefix_is_refused() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn an_edited_body_is_refused() {
+        let text = String::from_utf8(encode(&sample())).expect("utf-8");
+        let edited = text.replace("\"1.0.0\"", "\"0.9.0\"");
+        assert!(decode(edited.as_bytes()).expect_err("checksum").contains("checksum"));
+    }
+}

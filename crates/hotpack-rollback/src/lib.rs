@@ -1,0 +1,492 @@
+//! Version history, promotion gates, automatic and manual rollback, and a crash-safe
+//! journal for hotpack modules.
+//!
+//! A [`Supervisor`] sits on a [`Cache`] and decides which version of each module serves.
+//! A new version is a *candidate* until it passes every [`Gate`], in order:
+//!
+//! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
+//! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
+//! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
+//!    every hot handle already taken on its name with the same interface ids;
+//! 4. [`Gate::Init`]: its init hook returns `Ok` (an error and a panic both fail);
+//! 5. [`Gate::State`]: it imports the state the serving version exported (when it exported any);
+//! 6. [`Gate::Probe`]: the host's health probe (see [`Supervisor::set_probe`]) accepts it.
+//!
+//! Only then is it promoted: one atomic swap of every hot handle. A failing gate leaves the
+//! serving version serving, records the gate and the reason in the [`history`] and the
+//! [`status`], emits a [`RollbackEvent`], and marks the candidate's bytes failed so the same
+//! bytes are refused at once ([`RollbackError::AlreadyFailed`]) instead of being retried in
+//! a loop. After promotion a panic budget applies ([`Policy::panic_budget`] caught panics in
+//! [`Policy::panic_window`]); past it the version is demoted to the last good one.
+//!
+//! Rolling back ([`Supervisor::rollback`], [`Supervisor::rollback_to`], [`Supervisor::pin`])
+//! only ever goes to versions this host activated and still retains: bytes from outside that
+//! are older than the highest version seen are refused ([`RollbackError::Downgrade`]).
+//!
+//! A journal (JSON, written atomically on every change) remembers per module the active and
+//! last good versions, the highest version seen, the pin and the failed hashes, with a copy
+//! of every good library under `<journal dir>/objects/<blake3>.so`, so a restarted host
+//! comes back on its last good version ([`Supervisor::restore`]) — never on the one that
+//! crashed it. A missing, truncated or corrupt journal is reported in the [`JournalReport`]
+//! and the supervisor starts with nothing from it.
+//!
+//! [`history`]: Supervisor::history
+//! [`status`]: Supervisor::status
+//!
+//! Starting a host: open the journal (a first start finds none), then restore.
+//!
+//! ```
+//! use hotpack_rollback::{JournalStatus, Policy, Supervisor};
+//! let dir = tempfile::tempdir()?;
+//! let loader = hotpack_loader::Loader::new(dir.path().join("cache"))?;
+//! let cache = hotpack_cache::Cache::new(loader, hotpack_archive::SearchPath::new());
+//! let (sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
+//! assert_eq!(report.status, JournalStatus::Missing);
+//! assert!(sup.restore()?.restored.is_empty());
+//! assert!(sup.status("greeter").is_none());
+//!
+//! // A damaged journal is reported, never trusted, never fatal.
+//! std::fs::write(dir.path().join("journal.json"), b"{\"format\": \"hotpack-rol")?;
+//! let cache = sup.cache().clone();
+//! let (_sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
+//! assert!(matches!(report.status, JournalStatus::Corrupt { .. }), "{report}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Deploying, calling, rolling back:
+//!
+//! ```no_run
+//! use hotpack_cache::Cache;
+//! use hotpack_loader::Loader;
+//! use hotpack_rollback::{Policy, Supervisor, VersionRef};
+//! use std::sync::Arc;
+//! # let dir = std::env::temp_dir().join("hotpack-rollback-doc");
+//! let cache = Cache::new(Loader::new(dir.join("cache"))?, hotpack_archive::SearchPath::new());
+//! let (sup, report) = Supervisor::open(cache, Policy::default(), dir.join("journal.json"))?;
+//! println!("journal: {report}");
+//! sup.restore()?;                                      // back on the last good versions
+//! sup.set_probe("greeter", Arc::new(|m| match m.call("greet", b"probe") {
+//!     Ok(out) if !out.is_empty() => Ok(()),
+//!     Ok(_) => Err("empty greeting".into()),
+//!     Err(e) => Err(e.to_string()),
+//! }));
+//! sup.deploy_bundle("greeter-2.0.0.zip".as_ref())?;   // gates, then an atomic swap
+//! let answer = sup.call("greeter", "greet", b"world")?; // panics count against the budget
+//! sup.rollback("greeter")?;                            // back to 1.0.0, if it was active before
+//! sup.pin("greeter", VersionRef::Version("1.0.0".parse()?))?; // hold it; deploys are refused
+//! for entry in sup.history("greeter") {
+//!     println!("{entry}");
+//! }
+//! # let _ = answer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod journal;
+mod supervisor;
+
+pub use error::RollbackError;
+pub use hotpack_cache::{Cache, Source};
+pub use hotpack_loader::Module;
+pub use journal::{JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use supervisor::Supervisor;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The first 12 hex digits of a hash, for messages.
+pub(crate) fn short(hash: &blake3::Hash) -> String {
+    hash.to_hex()[..12].to_owned()
+}
+
+/// What the supervisor allows and keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Versions kept registered per module (at least 1; default 5). The active, pinned and
+    /// last good versions are never retired.
+    pub retain: usize,
+    /// Caught panics tolerated within [`panic_window`](Self::panic_window) (default 5);
+    /// one more demotes the version.
+    pub panic_budget: u32,
+    /// The sliding window the panic budget applies to (default 60 s).
+    pub panic_window: Duration,
+    /// Accept bundles older than the highest version seen (default `false`).
+    pub allow_downgrade: bool,
+    /// How long a promoted version must serve without being demoted before it becomes the
+    /// *last good* version, the one a restart resumes and a demotion falls back to (default
+    /// 0: good as soon as promoted). With a non-zero probation, the change is noticed by
+    /// [`Supervisor::settle`], which every supervisor operation calls.
+    pub probation: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retain: 5,
+            panic_budget: 5,
+            panic_window: Duration::from_secs(60),
+            allow_downgrade: false,
+            probation: Duration::ZERO,
+        }
+    }
+}
+
+/// A host-supplied health probe: run a known input through the candidate and judge the
+/// answer. `Err(reason)` fails the [`Gate::Probe`]; a panic in the probe fails it too.
+pub type Probe = Arc<dyn Fn(&Module) -> Result<(), String> + Send + Sync>;
+
+/// A promotion gate, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gate {
+    /// The bundle opens and every entry matches its manifest.
+    Verify,
+    /// The library loads.
+    Load,
+    /// ABI, compiler, target, layout and interface ids match.
+    Abi,
+    /// The init hook succeeds.
+    Init,
+    /// The candidate imports the serving version's state.
+    State,
+    /// The host's health probe accepts it.
+    Probe,
+}
+
+impl Gate {
+    /// The lower-case name (`"verify"`, `"load"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Verify => "verify",
+            Gate::Load => "load",
+            Gate::Abi => "abi",
+            Gate::Init => "init",
+            Gate::State => "state",
+            Gate::Probe => "probe",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Gate> {
+        [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe].into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A version of a module, by semver or by content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionRef {
+    /// A semver version (the most recently activated one when several builds share it).
+    Version(semver::Version),
+    /// The blake3 of the library bytes.
+    Hash(blake3::Hash),
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionRef::Version(v) => write!(f, "version {v}"),
+            VersionRef::Hash(h) => write!(f, "hash {}", h.to_hex()),
+        }
+    }
+}
+
+impl From<semver::Version> for VersionRef {
+    fn from(v: semver::Version) -> Self {
+        VersionRef::Version(v)
+    }
+}
+
+impl From<blake3::Hash> for VersionRef {
+    fn from(h: blake3::Hash) -> Self {
+        VersionRef::Hash(h)
+    }
+}
+
+/// One version: what it is and where its bytes came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    /// Semver version.
+    pub version: semver::Version,
+    /// blake3 of the library bytes.
+    pub hash: blake3::Hash,
+    /// Where the bytes came from.
+    pub source: Source,
+}
+
+impl fmt::Display for VersionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}] from {}", self.version, short(&self.hash), self.source)
+    }
+}
+
+/// What a deploy, rollback or pin did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The version passed its gates and serves now.
+    Promoted,
+    /// The bytes are the ones already serving: nothing changed.
+    Unchanged,
+    /// A version this host ran before serves again.
+    RolledBack,
+    /// The version serves and is held until [`Supervisor::unpin`].
+    Pinned,
+    /// A restart resumed the version.
+    Restored,
+}
+
+/// The result of a successful deploy, rollback, pin or restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// Module name.
+    pub name: String,
+    /// The version serving now.
+    pub version: semver::Version,
+    /// Its hash.
+    pub hash: blake3::Hash,
+    /// Where its bytes came from.
+    pub source: Source,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// An automatic demotion after the panic budget was exceeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demotion {
+    /// Module name.
+    pub name: String,
+    /// The demoted version (now marked failed).
+    pub from: VersionSummary,
+    /// The version serving now; `None` when no good version was left to fall back to (the
+    /// demoted one keeps serving, since a hot handle cannot be emptied, but it is marked
+    /// failed and a restart will not resume it).
+    pub to: Option<VersionSummary>,
+    /// Panics counted in the window.
+    pub panics: u32,
+}
+
+/// A version that failed and will not be tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedVersion {
+    /// Semver version (`0.0.0` when the bytes never loaded far enough to say).
+    pub version: semver::Version,
+    /// blake3 of the library bytes.
+    pub hash: blake3::Hash,
+    /// The gate it failed; `None` when it was demoted after promotion.
+    pub gate: Option<Gate>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A module as the supervisor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleStatus {
+    /// Module name.
+    pub name: String,
+    /// The version serving now (promoted by this supervisor).
+    pub active: Option<VersionSummary>,
+    /// The version a restart resumes and a demotion falls back to.
+    pub last_good: Option<VersionSummary>,
+    /// The pinned version, if any.
+    pub pinned: Option<VersionSummary>,
+    /// The highest version that passed its gates here (persisted).
+    pub highest_seen: Option<semver::Version>,
+    /// Versions registered in the cache, oldest first.
+    pub retained: Vec<VersionSummary>,
+    /// Failed candidates and demoted versions.
+    pub failed: Vec<FailedVersion>,
+    /// The last failure, as a message.
+    pub last_error: Option<String>,
+    /// Panics of the active version inside the current window.
+    pub recent_panics: u32,
+    /// Whether the active version is still on probation (not yet the last good one).
+    pub on_probation: bool,
+}
+
+/// What happened to a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryKind {
+    /// It passed every gate and serves.
+    Promoted,
+    /// It failed a gate; the previous version kept serving.
+    GateFailed {
+        /// The gate.
+        gate: Gate,
+        /// Why.
+        reason: String,
+    },
+    /// It exceeded the panic budget and was demoted.
+    Demoted {
+        /// Panics counted in the window.
+        panics: u32,
+    },
+    /// It serves again after a rollback (manual or a demotion) from `from`.
+    RolledBack {
+        /// The version that served before.
+        from: semver::Version,
+    },
+    /// It was pinned.
+    Pinned,
+    /// The pin was lifted.
+    Unpinned,
+    /// It was refused without running any gate (pinned module, downgrade, failed before).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// A restart resumed it.
+    Restored,
+}
+
+/// One line of a module's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: SystemTime,
+    /// The version concerned.
+    pub version: semver::Version,
+    /// Its hash, when known (a bundle that failed verification has only the manifest's claim).
+    pub hash: Option<blake3::Hash>,
+    /// What happened.
+    pub kind: HistoryKind,
+}
+
+impl fmt::Display for HistoryEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        write!(f, "@{secs} {}", self.version)?;
+        if let Some(h) = &self.hash {
+            write!(f, " [{}]", short(h))?;
+        }
+        match &self.kind {
+            HistoryKind::Promoted => write!(f, " promoted"),
+            HistoryKind::GateFailed { gate, reason } => write!(f, " failed the {gate} gate: {reason}"),
+            HistoryKind::Demoted { panics } => write!(f, " demoted after {panics} panics"),
+            HistoryKind::RolledBack { from } => write!(f, " rolled back to (from {from})"),
+            HistoryKind::Pinned => write!(f, " pinned"),
+            HistoryKind::Unpinned => write!(f, " unpinned"),
+            HistoryKind::Refused { reason } => write!(f, " refused: {reason}"),
+            HistoryKind::Restored => write!(f, " restored after a restart"),
+        }
+    }
+}
+
+/// What the supervisor did, for logs and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackEvent {
+    /// A version passed its gates and serves.
+    Promoted {
+        /// Module name.
+        name: String,
+        /// The version.
+        version: VersionSummary,
+        /// The version that served before, if any.
+        from: Option<semver::Version>,
+    },
+    /// A candidate failed a gate; the serving version keeps serving.
+    GateFailed {
+        /// Module name (or the bundle path when no name could be read).
+        name: String,
+        /// The candidate version, when known.
+        version: Option<semver::Version>,
+        /// Its hash, when known.
+        hash: Option<blake3::Hash>,
+        /// The gate.
+        gate: Gate,
+        /// Why.
+        reason: String,
+    },
+    /// A deploy was refused without running anything.
+    Refused {
+        /// Module name.
+        name: String,
+        /// The version offered.
+        version: semver::Version,
+        /// Why.
+        reason: String,
+    },
+    /// The panic budget was exceeded.
+    Demoted(Demotion),
+    /// A retained version serves again.
+    RolledBack {
+        /// Module name.
+        name: String,
+        /// The version that served.
+        from: Option<semver::Version>,
+        /// The version serving now.
+        to: VersionSummary,
+    },
+    /// A version was pinned.
+    Pinned {
+        /// Module name.
+        name: String,
+        /// The version.
+        version: VersionSummary,
+    },
+    /// A pin was lifted.
+    Unpinned {
+        /// Module name.
+        name: String,
+    },
+    /// A restart resumed a version.
+    Restored {
+        /// Module name.
+        name: String,
+        /// The version.
+        version: VersionSummary,
+    },
+    /// A version was retired from the cache by the retention policy.
+    Retired {
+        /// Module name.
+        name: String,
+        /// The version.
+        version: VersionSummary,
+    },
+    /// The journal could not be written (the change happened in memory; a restart may
+    /// resume an older good version).
+    JournalFailed {
+        /// The journal file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+}
+
+/// Why [`Supervisor::call`] returned no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No version of the module was promoted.
+    #[error("module `{name}` has no active version")]
+    NotActive {
+        /// Module name.
+        name: String,
+    },
+    /// The module answered with an error or a caught panic.
+    #[error("module `{name}` {version}: {error}")]
+    Module {
+        /// Module name.
+        name: String,
+        /// The version that answered.
+        version: semver::Version,
+        /// The module's error.
+        error: hotpack_loader::CallError,
+    },
+}
+
+impl CallError {
+    /// Whether the module panicked (the panic was caught inside it).
+    pub fn is_panic(&self) -> bool {
+        matches!(self, CallError::Module { error, .. } if error.is_panic())
+    }
+}
