@@ -1,0 +1,212 @@
+//! `hotpack dev`: the resident-data loop (seed 004) for a module crate under edit.
+//!
+//! Loads the data file once and keeps it in memory; builds the crate with cargo, loads the
+//! library, runs the handler on the resident data and prints the result with timings; then
+//! watches the crate's `src/` and `Cargo.toml` and, on every confirmed content change,
+//! rebuilds, swaps and reruns. A build error or a failing handler is shown and the last good
+//! version stays loaded: the loop never dies.
+//!
+//! Every progress line on stdout starts with `hotpack-dev: ` and is flushed at once:
+//! `data loaded: ...` (once), `building...`, `build failed ...`, `loaded v<ver> (<hash>) in X ms`,
+//! `ran in Y ms`, `result: <output>`, `handler failed: ...`, `rolled back to v<ver>`,
+//! `waiting for changes`. Cargo's own output goes to stderr.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hotpack::Runtime;
+use hotpack::detect::{Event, WatchConfig, Watcher};
+
+/// Arguments of `hotpack dev`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevArgs {
+    /// The module crate to build (a directory holding Cargo.toml, with crate-type cdylib)
+    #[arg(value_name = "MODULE_CRATE_DIR")]
+    dir: PathBuf,
+    /// The data file, read once and kept in memory; passed to the handler on every run
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// The handler to run
+    #[arg(long, value_name = "NAME", default_value = "run")]
+    handler: String,
+    /// Cargo target directory (default: <MODULE_CRATE_DIR>/target/hotpack-dev)
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// How long the sources must stay quiet before a rebuild, in ms
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    quiet_ms: u64,
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        println!("hotpack-dev: {}", format_args!($($arg)*));
+        let _ = std::io::stdout().flush();
+    }};
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Runs the loop until killed.
+pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let manifest = args.dir.join("Cargo.toml");
+    anyhow::ensure!(manifest.is_file(), "{} is not a crate directory (no Cargo.toml in it)", args.dir.display());
+    let src = args.dir.join("src");
+    anyhow::ensure!(src.is_dir(), "{} has no src/ directory", args.dir.display());
+    let target_dir = args.target_dir.clone().unwrap_or_else(|| args.dir.join("target").join("hotpack-dev"));
+
+    let started = Instant::now();
+    let data = std::fs::read(&args.data).with_context(|| format!("cannot read data file {}", args.data.display()))?;
+    say!("data loaded: {} bytes from {} in {}", data.len(), args.data.display(), ms(started.elapsed()));
+
+    // Watch before the first build, so an edit made while it runs is not missed.
+    let watcher = Watcher::new([src.as_path(), manifest.as_path()], &WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms)))
+        .with_context(|| format!("cannot watch {}", args.dir.display()))?;
+    // A panic demotes the version at once: the last good one serves again.
+    let runtime = Runtime::builder().panic_budget(0, Duration::from_secs(60)).build()?;
+    let mut session = Session { runtime, manifest, target_dir, handler: args.handler, current: None };
+
+    session.cycle(&data);
+    loop {
+        say!("waiting for changes");
+        let Some(event) = watcher.recv() else {
+            anyhow::bail!("the change-detection thread stopped unexpectedly");
+        };
+        match event {
+            Event::Change(change) => say!("{change}"),
+            Event::Warning(w) => {
+                eprintln!("hotpack: warning: {w}");
+                continue;
+            }
+            Event::Error(e) => {
+                eprintln!("hotpack: error: {e}");
+                continue;
+            }
+            other => {
+                eprintln!("hotpack: {other:?}");
+                continue;
+            }
+        }
+        // Several files saved together: take them as one change.
+        while let Ok(event) = watcher.try_recv() {
+            if let Event::Change(change) = event {
+                say!("{change}");
+            }
+        }
+        session.cycle(&data);
+    }
+}
+
+struct Session {
+    runtime: Runtime,
+    manifest: PathBuf,
+    target_dir: PathBuf,
+    handler: String,
+    /// Name and version of the module serving (the last good one).
+    current: Option<(String, String)>,
+}
+
+impl Session {
+    fn serving(&self) -> String {
+        match &self.current {
+            Some((name, version)) => format!("still serving {name} v{version}"),
+            None => "no version loaded yet".to_owned(),
+        }
+    }
+
+    /// Build, load, run; every failure is reported and leaves the last good version loaded.
+    fn cycle(&mut self, data: &[u8]) {
+        say!("building...");
+        let started = Instant::now();
+        let library = match build(&self.manifest, &self.target_dir) {
+            Ok(library) => library,
+            Err(e) => {
+                say!("build failed: {e:#}; {}", self.serving());
+                return;
+            }
+        };
+        say!("built in {}", ms(started.elapsed()));
+
+        let started = Instant::now();
+        let deployed = match self.runtime.deploy(&library) {
+            Ok(mut deployed) if !deployed.is_empty() => deployed.remove(0),
+            Ok(_) => {
+                say!("load failed: {} holds no module; {}", library.display(), self.serving());
+                return;
+            }
+            Err(e) => {
+                say!("load failed: {e}; {}", self.serving());
+                return;
+            }
+        };
+        let hash = deployed.hash.to_hex();
+        if deployed.outcome != hotpack::Outcome::Unchanged {
+            say!("loaded v{} ({}) in {}", deployed.version, &hash[..12], ms(started.elapsed()));
+        } else {
+            say!("unchanged: v{} ({}) is already loaded", deployed.version, &hash[..12]);
+        }
+
+        let started = Instant::now();
+        let out = self.runtime.call(&deployed.name, &self.handler, data);
+        let ran = started.elapsed();
+        match out {
+            Ok(bytes) => {
+                say!("ran in {}", ms(ran));
+                say!("result: {}", String::from_utf8_lossy(&bytes));
+                self.current = Some((deployed.name, deployed.version.to_string()));
+            }
+            Err(e) => {
+                say!("handler failed after {}: {e}", ms(ran));
+                // A panic exceeded the (zero) panic budget: the supervisor demoted this
+                // version to the last good one, if there is one.
+                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash.zip(s.version));
+                match now {
+                    Some((hash, version)) if hash != deployed.hash => say!("rolled back to v{version}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// `cargo build --release` of the crate; returns the cdylib it produced.
+fn build(manifest: &Path, target_dir: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = Command::new(&cargo)
+        .args(["build", "--release", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+    let stdout = child.stdout.take().context("cargo's stdout was not captured")?;
+    let mut library = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let is_cdylib = message["target"]["crate_types"].as_array().is_some_and(|t| t.iter().any(|t| t == "cdylib"));
+        if !is_cdylib {
+            continue;
+        }
+        if let Some(files) = message["filenames"].as_array() {
+            for file in files.iter().filter_map(|f| f.as_str()) {
+                if file.ends_with(std::env::consts::DLL_SUFFIX) {
+                    library = Some(PathBuf::from(file));
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    anyhow::ensure!(status.success(), "cargo build exited with {status} (compiler output above)");
+    library.with_context(|| format!("{} built no cdylib (is crate-type = [\"cdylib\"] set?)", manifest.display()))
+}

@@ -1,0 +1,174 @@
+//! `hotpack dev`: a real module crate edited on disk while the real binary rebuilds,
+//! swaps and reruns it on data it loaded once.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+/// Builds can take a while on a busy 2-core machine.
+const WAIT: Duration = Duration::from_secs(240);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
+}
+
+/// One target directory for every crate these tests build, so hotpack-abi compiles once.
+fn target_dir() -> PathBuf {
+    workspace_root().join("target").join("hotpack-dev-tests")
+}
+
+/// A module crate outside our workspace, depending on the workspace's hotpack-abi by path.
+fn write_crate(dir: &Path, body: &str) {
+    std::fs::create_dir_all(dir.join("src")).expect("create the crate");
+    let abi = workspace_root().join("crates").join("hotpack-abi");
+    let manifest = format!(
+        "[package]\nname = \"devmod\"\nversion = \"1.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n\
+         [dependencies]\nhotpack-abi = {{ path = {:?} }}\n\n\
+         [workspace]\n",
+        abi.display().to_string()
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("write Cargo.toml");
+    write_source(dir, body);
+}
+
+fn write_source(dir: &Path, body: &str) {
+    let source = format!(
+        "//! A module under edit.\n\n{body}\n\nhotpack_abi::module! {{\n    name: \"devmod\",\n    \
+         version: env!(\"CARGO_PKG_VERSION\"),\n    handlers: {{ \"run\" => run }},\n}}\n"
+    );
+    std::fs::write(dir.join("src").join("lib.rs"), source).expect("write lib.rs");
+}
+
+const GOOD_1: &str = "fn run(data: &[u8]) -> String { format!(\"answer-1 over {} bytes\", data.len()) }";
+const BROKEN: &str = "fn run(data: &[u8]) -> String { this does not compile }";
+const PANICS: &str = "fn run(data: &[u8]) -> String { panic!(\"edit panicked on {} bytes\", data.len()) }";
+const GOOD_2: &str =
+    "fn run(data: &[u8]) -> String { format!(\"answer-2: {} newlines\", data.iter().filter(|b| **b == b'\\n').count()) }";
+
+struct Dev {
+    child: Child,
+    stdout: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dev {
+    fn spawn(dir: &Path, data: &Path) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+            .arg("dev")
+            .arg(dir)
+            .arg("--data")
+            .arg(data)
+            .arg("--target-dir")
+            .arg(target_dir())
+            .args(["--quiet-ms", "100"])
+            .env("XDG_CACHE_HOME", dir.parent().expect("crate dir has a parent").join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn hotpack dev");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Dev { child, stdout: rx, seen: Vec::new() }
+    }
+
+    /// Reads lines until one contains `marker`; returns it.
+    fn until(&mut self, marker: &str) -> String {
+        loop {
+            let line = self
+                .stdout
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no line with {marker:?}; seen so far:\n{}", self.seen.join("\n")));
+            self.seen.push(line.clone());
+            if line.contains(marker) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn dev_rebuilds_swaps_and_reruns_on_resident_data_and_survives_bad_edits() {
+    let scratch = hotpack_testkit::scratch();
+    let krate = scratch.path().join("devmod");
+    write_crate(&krate, GOOD_1);
+    let data = scratch.path().join("data.txt");
+    std::fs::write(&data, "one\ntwo\nthree\n").expect("write the data");
+
+    let mut dev = Dev::spawn(&krate, &data);
+    let result = dev.until("hotpack-dev: result:");
+    assert!(result.contains("answer-1 over 14 bytes"), "{result}");
+    assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: loaded v1.0.0")), "{:?}", dev.seen);
+    assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: ran in")), "{:?}", dev.seen);
+    dev.until("waiting for changes");
+
+    // A compile error: shown, and the loop goes on with v1 loaded.
+    write_source(&krate, BROKEN);
+    let failed = dev.until("hotpack-dev: build failed");
+    assert!(failed.contains("still serving devmod"), "{failed}");
+    dev.until("waiting for changes");
+
+    // A handler that panics: shown, and the last good version is loaded again.
+    write_source(&krate, PANICS);
+    let failed = dev.until("hotpack-dev: handler failed");
+    assert!(failed.contains("edit panicked on 14 bytes"), "{failed}");
+    dev.until("hotpack-dev: rolled back to v1.0.0");
+    dev.until("waiting for changes");
+
+    // The second good version.
+    write_source(&krate, GOOD_2);
+    let result = dev.until("hotpack-dev: result:");
+    assert!(result.contains("answer-2: 3 newlines"), "{result}");
+    dev.until("waiting for changes");
+
+    let loads = dev.seen.iter().filter(|l| l.contains("hotpack-dev: data loaded")).count();
+    assert_eq!(loads, 1, "the data was loaded once: {:?}", dev.seen);
+}
+
+#[test]
+fn dev_reports_an_unreadable_data_file_in_one_line() {
+    let scratch = hotpack_testkit::scratch();
+    let krate = scratch.path().join("devmod");
+    write_crate(&krate, GOOD_1);
+    let out = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .arg("dev")
+        .arg(&krate)
+        .arg("--data")
+        .arg(scratch.path().join("missing.bin"))
+        .output()
+        .expect("run hotpack dev");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read data file"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .arg("dev")
+        .arg(scratch.path().join("no-crate"))
+        .arg("--data")
+        .arg(scratch.path().join("missing.bin"))
+        .output()
+        .expect("run hotpack dev");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a crate directory"), "{stderr}");
+}

@@ -1,0 +1,614 @@
+//! The [`Runtime`]: the cache, the supervisor and the watcher, composed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hotpack_archive::{Limits, Location, SearchPath};
+use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
+use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
+use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
+use hotpack_rollback::{
+    Deployed, HistoryEntry, JournalReport, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
+    VersionRef,
+};
+
+/// Why a runtime operation failed. Whatever was serving keeps serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registry refused (not found on the search path, a search problem).
+    #[error(transparent)]
+    Cache(Box<CacheError>),
+    /// The supervisor refused: a failed gate, a downgrade, a pin, nothing to roll back to.
+    #[error(transparent)]
+    Rollback(Box<RollbackError>),
+    /// The cache directory could not be prepared.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The watcher could not start.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// The watcher thread could not be started.
+    #[error("cannot start the watcher thread: {source}")]
+    Spawn {
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A handler call returned an error or a caught panic.
+    #[error("{module} {version}: {handler}: {error}")]
+    Call {
+        /// The module.
+        module: String,
+        /// The version that answered.
+        version: String,
+        /// The handler.
+        handler: String,
+        /// What happened.
+        error: CallError,
+    },
+    /// No version of that module is active.
+    #[error("module `{name}` is not loaded")]
+    NotLoaded {
+        /// The name.
+        name: String,
+    },
+}
+
+impl From<CacheError> for Error {
+    fn from(e: CacheError) -> Self {
+        Error::Cache(Box::new(e))
+    }
+}
+
+impl From<RollbackError> for Error {
+    fn from(e: RollbackError) -> Self {
+        Error::Rollback(Box::new(e))
+    }
+}
+
+/// What the runtime did, for logs and UIs. [`Runtime::subscribe`] delivers them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A registry event (loaded, swapped, retired, ...).
+    Cache(CacheEvent),
+    /// A supervisor event (promoted, gate failed, refused, demoted, rolled back, ...).
+    Rollback(RollbackEvent),
+    /// A file was deployed: its modules passed their gates (or were already serving).
+    Deployed {
+        /// The file.
+        path: PathBuf,
+        /// What serves now.
+        deployed: Vec<Deployed>,
+    },
+    /// A file was refused; the old version keeps serving.
+    DeployFailed {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+    /// The watcher reported a problem (a file it could not read, lost events).
+    Watch {
+        /// What it said.
+        message: String,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Cache(e) => write!(f, "{e:?}"),
+            Event::Rollback(e) => write!(f, "{e:?}"),
+            Event::Deployed { path, deployed } => {
+                write!(f, "deployed {}:", path.display())?;
+                for d in deployed {
+                    write!(f, " {} {} [{}] ({:?})", d.name, d.version, &d.hash.to_hex()[..12], d.outcome)?;
+                }
+                Ok(())
+            }
+            Event::DeployFailed { path, error } => write!(f, "refused {}: {error}", path.display()),
+            Event::Watch { message } => write!(f, "watch: {message}"),
+        }
+    }
+}
+
+/// One module as [`Runtime::modules`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleStatus {
+    /// Module name.
+    pub name: String,
+    /// The version serving, if any.
+    pub version: Option<hotpack_archive::semver::Version>,
+    /// blake3 of the serving library.
+    pub hash: Option<blake3::Hash>,
+    /// The serving version's handlers.
+    pub handlers: Vec<String>,
+    /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
+    pub history: Vec<HistoryEntry>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// Configures a [`Runtime`]. Every setting has a default; see each method.
+#[derive(Clone)]
+pub struct RuntimeBuilder {
+    search: Vec<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    journal: Option<PathBuf>,
+    limits: Limits,
+    policy: Policy,
+    quiet: Duration,
+    probes: Vec<(String, Probe)>,
+}
+
+impl fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("search", &self.search)
+            .field("cache_dir", &self.cache_dir)
+            .field("journal", &self.journal)
+            .field("policy", &self.policy)
+            .field("quiet", &self.quiet)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            search: Vec::new(),
+            cache_dir: None,
+            journal: None,
+            limits: Limits::default(),
+            policy: Policy::default(),
+            quiet: Duration::from_millis(100),
+            probes: Vec::new(),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Appends an entry to the search path: a directory, a bundle, or `bundle.zip/sub/dir`.
+    pub fn search_path(mut self, entry: impl Into<PathBuf>) -> Self {
+        self.search.push(entry.into());
+        self
+    }
+
+    /// Where loaded libraries are materialized (default: [`default_cache_dir`](crate::default_cache_dir)).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep a journal at `path`, so a restarted host comes back on its last good versions
+    /// ([`Runtime::restore`]). Default: no journal.
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// Caps for the bundles the runtime opens.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Versions retained per module (default 5).
+    pub fn retain(mut self, versions: usize) -> Self {
+        self.policy.retain = versions;
+        self
+    }
+
+    /// Caught panics tolerated in `window` before a version is demoted (default 5 in 60 s;
+    /// 0 demotes on the first panic).
+    pub fn panic_budget(mut self, panics: u32, window: Duration) -> Self {
+        self.policy.panic_budget = panics;
+        self.policy.panic_window = window;
+        self
+    }
+
+    /// Accept bundles older than the highest version seen (default: refused).
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.policy.allow_downgrade = allow;
+        self
+    }
+
+    /// The whole supervisor policy at once.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// A health probe for module `name`, run on every candidate before it is promoted.
+    pub fn probe(mut self, name: impl Into<String>, probe: Probe) -> Self {
+        self.probes.push((name.into(), probe));
+        self
+    }
+
+    /// How long a changed file must stay quiet before [`Runtime::watch`] deploys it
+    /// (default 100 ms).
+    pub fn quiet(mut self, quiet: Duration) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Builds the runtime, returning the journal report when a journal was configured.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Load`] when the cache directory cannot be created, [`Error::Rollback`]
+    /// when the journal's directory cannot be created or read.
+    pub fn build_with_report(self) -> Result<(Runtime, Option<JournalReport>), Error> {
+        let dir = self.cache_dir.unwrap_or_else(crate::default_cache_dir);
+        let loader = Loader::new(&dir)?;
+        let mut search = SearchPath::with_limits(self.limits.clone());
+        for entry in &self.search {
+            search.push(entry.clone());
+        }
+        let cache = Cache::with_limits(loader, search, self.limits);
+        let (supervisor, report) = match &self.journal {
+            Some(path) => {
+                let (s, r) = Supervisor::open(cache, self.policy, path)?;
+                (s, Some(r))
+            }
+            None => (Supervisor::new(cache, self.policy), None),
+        };
+        for (name, probe) in self.probes {
+            supervisor.set_probe(&name, probe);
+        }
+        let runtime = Runtime {
+            inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
+        };
+        Ok((runtime, report))
+    }
+
+    /// Builds the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_with_report`](Self::build_with_report).
+    pub fn build(self) -> Result<Runtime, Error> {
+        self.build_with_report().map(|(runtime, _)| runtime)
+    }
+}
+
+struct Inner {
+    supervisor: Supervisor,
+    quiet: Duration,
+    subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+}
+
+/// The hotpack runtime: a module registry with hot handles, deploys through promotion
+/// gates, a panic budget, rollback, and a watcher. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("cache", self.cache()).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forward<T: Send + 'static>(from: mpsc::Receiver<T>, to: mpsc::Sender<Event>, wrap: fn(T) -> Event) {
+    std::thread::spawn(move || {
+        for event in from.iter() {
+            if to.send(wrap(event)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The module registry.
+    pub fn cache(&self) -> &Cache {
+        self.inner.supervisor.cache()
+    }
+
+    /// The supervisor (gates, history, rollback, pins, journal).
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
+    /// Events from now on (every subscriber gets every event).
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        forward(self.cache().subscribe(), tx.clone(), Event::Cache);
+        forward(self.inner.supervisor.subscribe(), tx.clone(), Event::Rollback);
+        lock(&self.inner.subscribers).push(tx);
+        rx
+    }
+
+    fn emit(&self, event: Event) {
+        lock(&self.inner.subscribers).retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    /// Appends an entry to the search path while the program runs (`sys.path.append`).
+    pub fn add_search_path(&self, entry: impl Into<PathBuf>) {
+        self.cache().add_search_entry(entry);
+    }
+
+    /// After a restart: brings every journaled module back on its last good version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rollback`] when the journal cannot be written.
+    pub fn restore(&self) -> Result<RestoreReport, Error> {
+        Ok(self.inner.supervisor.restore()?)
+    }
+
+    /// The active version of `name`; on first use (or after [`invalidate`](Self::invalidate))
+    /// it is found on the search path and deployed through the gates, like
+    /// `importlib.import_module`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cache`] when it is not on the search path, [`Error::Rollback`] when it fails
+    /// a gate.
+    pub fn import(&self, name: &str) -> Result<Module, Error> {
+        let invalidated = self.cache().modules().iter().any(|m| m.name == name && m.invalidated);
+        if !invalidated && let Some(module) = self.cache().current(name) {
+            return Ok(module);
+        }
+        let mut search = SearchPath::with_limits(self.cache().limits().clone());
+        for entry in self.cache().search_entries() {
+            search.push(entry);
+        }
+        let found = search.find(name).map_err(|e| {
+            Error::from(CacheError::NotFound {
+                name: name.to_owned(),
+                searched: search.entries().to_vec(),
+                problems: vec![e.to_string()],
+            })
+        })?;
+        let path = match &found.primary.location {
+            Location::Library { path } => path.clone(),
+            Location::Bundle { bundle, .. } => bundle.clone(),
+            other => {
+                return Err(CacheError::NotFound {
+                    name: name.to_owned(),
+                    searched: search.entries().to_vec(),
+                    problems: vec![format!("unsupported location {other}")],
+                }
+                .into());
+            }
+        };
+        self.deploy(&path)?;
+        self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
+    }
+
+    /// Finds `name` on the search path again and deploys what is there now.
+    ///
+    /// # Errors
+    ///
+    /// As [`import`](Self::import); the old version keeps serving.
+    pub fn reload(&self, name: &str) -> Result<Module, Error> {
+        self.invalidate(name);
+        self.import(name)
+    }
+
+    /// Marks `name` so its next [`import`](Self::import) looks on the search path again (the
+    /// active version keeps serving until then).
+    pub fn invalidate(&self, name: &str) {
+        self.cache().invalidate(name);
+    }
+
+    /// Deploys a bundle (`.zip`) or a plain library file through the promotion gates
+    /// (verify, load, ABI, init, state, probe); modules that pass serve at once. A refusal
+    /// leaves the old version serving, is recorded in the module's history and emitted as
+    /// an [`Event::DeployFailed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rollback`]: the first module's failed gate, downgrade or pin.
+    pub fn deploy(&self, path: &Path) -> Result<Vec<Deployed>, Error> {
+        let is_bundle = path.extension().is_some_and(|e| e == "zip");
+        let result = if is_bundle {
+            self.inner.supervisor.deploy_bundle(path)
+        } else {
+            self.inner.supervisor.deploy_file(path).map(|d| vec![d])
+        };
+        match result {
+            Ok(deployed) => {
+                self.emit(Event::Deployed { path: path.to_path_buf(), deployed: deployed.clone() });
+                Ok(deployed)
+            }
+            Err(e) => {
+                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: e.to_string() });
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Calls `handler` of the active version of `module`. A caught panic counts against the
+    /// panic budget; past it the version is demoted to the last good one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`], or [`Error::Call`] with the handler's error or caught panic
+    /// ([`CallError::NoSuchHandler`] for an unknown handler).
+    pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
+        self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
+            hotpack_rollback::CallError::Module { name, version, error } => {
+                Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+            }
+            _ => Error::NotLoaded { name: module.to_owned() },
+        })
+    }
+
+    /// A hot handle on the handlers of `name`: follows every promotion and rollback. Calls
+    /// through it bypass the panic budget (see [`Supervisor::record_panic`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoaded`] when no version of `name` is active.
+    pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
+        if self.cache().current(name).is_none() {
+            return Err(Error::NotLoaded { name: name.to_owned() });
+        }
+        Ok(self.cache().hot_module(name)?)
+    }
+
+    /// A typed hot handle on interface `I` of `name` (imported if needed). Later candidates
+    /// must provide `I` with the same id, or they fail the ABI gate.
+    ///
+    /// # Errors
+    ///
+    /// As [`import`](Self::import), or [`Error::Cache`] when the version does not provide `I`.
+    pub fn hot<I: Interface>(&self, name: &str) -> Result<hotpack_cache::Hot<I>, Error> {
+        self.import(name)?;
+        Ok(self.cache().hot::<I>(name)?)
+    }
+
+    /// Rolls `name` back to the version this host ran before the current one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rollback`] (`NoPrevious`, `Pinned`, `UnknownModule`).
+    pub fn rollback(&self, name: &str) -> Result<Deployed, Error> {
+        Ok(self.inner.supervisor.rollback(name)?)
+    }
+
+    /// Rolls `name` to a version (semver or hash) this host ran before.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rollback`].
+    pub fn rollback_to(&self, name: &str, to: impl Into<VersionRef>) -> Result<Deployed, Error> {
+        Ok(self.inner.supervisor.rollback_to(name, to.into())?)
+    }
+
+    /// The status of `name` (see [`modules`](Self::modules)).
+    pub fn status(&self, name: &str) -> Option<ModuleStatus> {
+        self.modules().into_iter().find(|m| m.name == name)
+    }
+
+    /// Every supervised module with its serving version, handlers, history and last error.
+    pub fn modules(&self) -> Vec<ModuleStatus> {
+        self.inner
+            .supervisor
+            .statuses()
+            .into_iter()
+            .map(|s| {
+                let active = s.active.as_ref();
+                let module = active.and_then(|a| self.cache().version(&s.name, &a.hash));
+                ModuleStatus {
+                    history: self.inner.supervisor.history(&s.name),
+                    version: active.map(|a| a.version.clone()),
+                    hash: active.map(|a| a.hash),
+                    handlers: module.map(|m| m.handler_names().map(str::to_owned).collect()).unwrap_or_default(),
+                    last_error: s.last_error,
+                    name: s.name,
+                }
+            })
+            .collect()
+    }
+
+    /// Deploys every bundle and library directly inside each search-path directory (and
+    /// every search-path entry that is one), in name order. Returns each file's outcome.
+    pub fn deploy_all(&self) -> Vec<(PathBuf, Result<Vec<Deployed>, Error>)> {
+        let mut files = Vec::new();
+        for entry in self.cache().search_entries() {
+            if entry.is_dir() {
+                if let Ok(read) = std::fs::read_dir(&entry) {
+                    let mut found: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
+                    found.sort();
+                    files.extend(found);
+                }
+            } else if is_deployable(&entry) {
+                files.push(entry);
+            }
+        }
+        files
+            .into_iter()
+            .map(|f| {
+                let r = self.deploy(&f);
+                (f, r)
+            })
+            .collect()
+    }
+
+    /// Watches the search path and deploys every bundle or library, directly inside a
+    /// search-path directory, whose content changed (created or replaced; removals are
+    /// ignored: the version serving keeps serving). Failures are emitted as events; the
+    /// thread goes on. Returns once the watches are in place; dropping the handle stops it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Detect`] when the watcher cannot start.
+    pub fn watch(&self) -> Result<Watching, Error> {
+        let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
+        let canonical: Vec<PathBuf> = roots.iter().filter_map(|p| p.canonicalize().ok()).collect();
+        let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = self.clone();
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("hotpack-watch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    let event = match watcher.recv_timeout(Duration::from_millis(100)) {
+                        Ok(event) => event,
+                        Err(hotpack_detect::RecvTimeoutError::Timeout) => continue,
+                        Err(hotpack_detect::RecvTimeoutError::Disconnected) => break,
+                    };
+                    match event {
+                        hotpack_detect::Event::Change(change) => {
+                            let on_path = canonical
+                                .iter()
+                                .any(|root| change.path == *root || change.path.parent() == Some(root.as_path()));
+                            if matches!(change.kind, ChangeKind::Removed { .. }) || !on_path || !is_deployable(&change.path) {
+                                continue;
+                            }
+                            // Failures are recorded and emitted by `deploy`; the loop goes on.
+                            let _ = runtime.deploy(&change.path);
+                        }
+                        hotpack_detect::Event::Warning(w) => runtime.emit(Event::Watch { message: w.to_string() }),
+                        hotpack_detect::Event::Error(e) => runtime.emit(Event::Watch { message: e.to_string() }),
+                        other => runtime.emit(Event::Watch { message: format!("{other:?}") }),
+                    }
+                }
+            })
+            .map_err(|source| Error::Spawn { source })?;
+        Ok(Watching { stop, thread: Some(thread) })
+    }
+}
+
+/// A bundle or a library, not a hidden (temporary) file.
+fn is_deployable(path: &Path) -> bool {
+    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
+}
+
+/// A running watch started by [`Runtime::watch`]; dropping it stops the watcher thread.
+#[derive(Debug)]
+pub struct Watching {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration tests of the facade: the three stories of `examples/`, run against real
+//! modules built by cargo, plus the runtime's own contract.
+
+// Each example is compiled here as a module too, so its story runs as a test; its `main`
+// is only used when it runs as an example.
+#[allow(dead_code)]
+#[path = "../../../../examples/resident_data.rs"]
+mod resident_data;
+
+#[allow(dead_code)]
+#[path = "../../../../examples/plugin_folder.rs"]
+mod plugin_folder;
+
+#[allow(dead_code)]
+#[path = "../../../../examples/hot_deploy.rs"]
+mod hot_deploy;
+
+mod runtime;
+mod stories;

@@ -1,0 +1,107 @@
+//! The runtime's contract: import by name, deploy through gates, the panic budget,
+//! rollback, invalidate, the modules listing, events.
+
+use std::time::Duration;
+
+use hotpack::{Error, Event, Outcome, Runtime};
+
+fn bundle(dir: &std::path::Path, package: &str, file: &str) -> std::path::PathBuf {
+    let out = dir.join(file);
+    hotpack::pack_library(&hotpack_testkit::module(package), &out, vec![]).expect("pack a fixture");
+    out
+}
+
+#[test]
+fn import_deploy_panic_budget_rollback_and_listing() {
+    let dir = hotpack_testkit::scratch();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    bundle(&plugins, "task-v1", "task.zip");
+    let runtime = Runtime::builder()
+        .cache_dir(dir.path().join("cache"))
+        .search_path(&plugins)
+        .panic_budget(0, Duration::from_secs(60))
+        .build()
+        .expect("runtime");
+    let events = runtime.subscribe();
+
+    // Import by name from the search path; a second import is a hit.
+    let v1 = runtime.import("task").expect("import task");
+    assert_eq!(v1.version().to_string(), "1.0.0");
+    assert_eq!(runtime.import("task").expect("hit").hash(), v1.hash());
+    // Two records; the second has category 15, which the broken v3 cannot handle.
+    let mut data = vec![0u8; 32];
+    data[28] = 15;
+    assert_eq!(runtime.call("task", "run", &data).expect("call"), b"v1: 2 records, total amount 0");
+    assert!(matches!(runtime.call("nosuch", "run", &data), Err(Error::NotLoaded { .. })));
+    assert!(matches!(
+        runtime.call("task", "nosuch", &data),
+        Err(Error::Call { error: hotpack::loader::CallError::NoSuchHandler { .. }, .. })
+    ));
+
+    // Deploy v2 from outside the path, then the broken v3: it panics, the budget of zero
+    // demotes it, v2 serves again.
+    let v2 = bundle(dir.path(), "task-v2", "task-v2.zip");
+    let deployed = runtime.deploy(&v2).expect("deploy v2");
+    assert_eq!(deployed[0].outcome, Outcome::Promoted);
+    assert_eq!(runtime.deploy(&v2).expect("again")[0].outcome, Outcome::Unchanged);
+    let v3 = bundle(dir.path(), "task-v3", "task-v3.zip");
+    runtime.deploy(&v3).expect("v3 passes its gates");
+    let err = runtime.call("task", "run", &data).expect_err("v3 panics");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    let status = runtime.status("task").expect("status");
+    assert_eq!(status.version.map(|v| v.to_string()).as_deref(), Some("2.0.0"));
+    assert!(status.handlers.iter().any(|h| h == "run"));
+    assert!(!status.history.is_empty());
+    assert!(String::from_utf8_lossy(&runtime.call("task", "run", &data).expect("v2")).starts_with("v2:"));
+
+    // A corrupt file is refused with an event; v2 keeps serving.
+    let junk = dir.path().join("junk.zip");
+    std::fs::write(&junk, b"not a zip").expect("write");
+    assert!(runtime.deploy(&junk).is_err());
+    assert!(runtime.modules().iter().any(|m| m.name == "task" && m.version.as_ref().map(|v| v.major) == Some(2)));
+
+    // Manual rollback goes to v1; with nothing older, it is refused.
+    assert_eq!(runtime.rollback("task").expect("rollback").version.to_string(), "1.0.0");
+    assert!(runtime.rollback("task").is_err());
+
+    // Invalidate + import finds what is on the path now (v1's bundle: already known).
+    runtime.invalidate("task");
+    assert_eq!(runtime.import("task").expect("re-import").version().to_string(), "1.0.0");
+
+    let seen: Vec<Event> = events.try_iter().collect();
+    assert!(seen.iter().any(|e| matches!(e, Event::DeployFailed { .. })), "{seen:#?}");
+    assert!(seen.iter().any(|e| matches!(e, Event::Deployed { .. })), "{seen:#?}");
+}
+
+#[test]
+fn watch_deploys_a_replaced_library_and_keeps_serving_through_a_broken_one() {
+    let dir = hotpack_testkit::scratch();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    let runtime = Runtime::builder()
+        .cache_dir(dir.path().join("cache"))
+        .search_path(&plugins)
+        .quiet(Duration::from_millis(20))
+        .build()
+        .expect("runtime");
+    let events = runtime.subscribe();
+    let _watching = runtime.watch().expect("watch");
+    let wait = |want_ok: bool| loop {
+        match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
+            Event::Deployed { .. } => break assert!(want_ok, "deployed, expected a refusal"),
+            Event::DeployFailed { error, .. } => break assert!(!want_ok, "refused: {error}"),
+            _ => {}
+        }
+    };
+    // A plain library (not a bundle) dropped into the folder.
+    let lib = plugins.join("libgreeter.so");
+    hotpack::archive::write_atomic(&lib, &hotpack_testkit::module_bytes("greeter-v1")).expect("write v1");
+    wait(true);
+    hotpack::archive::write_atomic(&lib, &hotpack_testkit::module_bytes("greeter-v2")).expect("write v2");
+    wait(true);
+    hotpack::archive::write_atomic(&lib, b"\x7fELF but not really").expect("write junk");
+    wait(false);
+    let out = runtime.call("greeter", "version", b"").expect("v2 serves");
+    assert_eq!(out, b"2");
+}
