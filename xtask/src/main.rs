@@ -2,8 +2,12 @@
 //!
 //! Tasks:
 //! - `ci`: what `.ci/run` runs: the test suite exactly as the README states it.
+//! - `bench [--quick]`: every bench plus the python baselines; writes
+//!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
 
 #![forbid(unsafe_code)]
+
+mod bench;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -13,8 +17,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some(other) => bail!("unknown task `{other}`; tasks: ci"),
-        None => bail!("usage: cargo xtask <ci>"),
+        Some("bench") => bench::run(&args[1..]),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench"),
+        None => bail!("usage: cargo xtask <ci|bench [--quick]>"),
     }
 }
 

@@ -48,6 +48,7 @@
 
 #![deny(missing_docs)]
 
+pub mod baseline;
 mod elf;
 mod sys;
 

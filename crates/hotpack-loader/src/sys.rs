@@ -45,7 +45,9 @@ pub(crate) fn descriptor(lib: OpenLibrary) -> Result<Option<*const ModuleDescrip
     // SAFETY: `handle` came from `Library::into_raw` and the library is never closed; the
     // rebuilt `Library` is turned back into a raw handle below, so it never runs dlclose.
     let lib = unsafe { Library::from_raw(lib.handle) };
-    let symbol = format!("{}\0", hotpack_abi::DESCRIPTOR_SYMBOL);
+    // Built once: this runs on every load and on every call of `baseline::DlsymPerCall`.
+    static SYMBOL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let symbol = SYMBOL.get_or_init(|| format!("{}\0", hotpack_abi::DESCRIPTOR_SYMBOL));
     // SAFETY: the symbol's type is hotpack's descriptor function, which a module generates
     // with `hotpack_abi::module!`; a library that exports the name with another type is
     // caught by the magic/layout checks on the pointer it returns, before any other use.

@@ -1,0 +1,58 @@
+//! The call path: a typed call through a hot handle vs the same module shim through a plain
+//! table reference, a plain `extern "C"` function pointer, a byte handler through a
+//! `HotModule`, and hot-lib-reloader's shape (read lock + `dlsym` on every call).
+//!
+//! `call_overhead_ratio` = `call/hot_typed` / `call/raw_table`: both run the same shim in the
+//! same library (catch_unwind, out-pointer, error sink) through a function pointer that came
+//! from the library's one `dlsym`; the hot handle adds its atomic load and one indirection.
+
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use greeter_api::Greeter;
+use hotpack_cache::{Cache, Source};
+use hotpack_loader::{Loader, baseline::DlsymPerCall};
+use std::hint::black_box;
+use std::sync::RwLock;
+
+/// What a host-local `extern "C" fn(u64, u64) -> u64` costs through a function pointer.
+extern "C" fn plain_add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+fn call(c: &mut Criterion) {
+    let dir = common::scratch("call");
+    let cache = Cache::new(Loader::new(&dir).expect("scratch dir is writable"), hotpack_archive::SearchPath::new());
+    let path = hotpack_testkit::module("greeter-v1");
+    let module = cache.load_file(&path).expect("greeter-v1 loads");
+    cache.activate(&module, Source::File(path)).expect("greeter-v1 activates");
+    let hot = cache.hot::<Greeter>("greeter").expect("greeter is current");
+    let hot_module = cache.hot_module("greeter").expect("greeter is current");
+    let table: &'static Greeter = module.interface().expect("greeter-v1 provides Greeter");
+    let locked: RwLock<&'static Greeter> = RwLock::new(table);
+    let per_call = DlsymPerCall::new(&module).expect("the library opens again");
+    assert_eq!(hot.get().add(1, 2), Ok(3));
+    assert_eq!(per_call.interface::<Greeter>().map(|g| g.add(1, 2)), Some(Ok(3)));
+
+    let mut g = c.benchmark_group("call");
+    g.bench_function("hot_typed", |b| b.iter(|| hot.get().add(black_box(1), black_box(2))));
+    g.bench_function("raw_table", |b| b.iter(|| black_box(table).add(black_box(1), black_box(2))));
+    g.bench_function("plain_extern_c", |b| {
+        let f: extern "C" fn(u64, u64) -> u64 = plain_add;
+        b.iter(|| black_box(f)(black_box(1), black_box(2)))
+    });
+    g.bench_function("rwlock_table", |b| {
+        b.iter(|| {
+            let guard = locked.read().expect("never poisoned");
+            guard.add(black_box(1), black_box(2))
+        })
+    });
+    g.bench_function("rwlock_dlsym_per_call", |b| {
+        b.iter(|| per_call.interface::<Greeter>().expect("provided").add(black_box(1), black_box(2)))
+    });
+    g.bench_function("hot_module_handler", |b| b.iter(|| hot_module.call("version", black_box(b""))));
+    g.finish();
+}
+
+criterion_group!(benches, call);
+criterion_main!(benches);
