@@ -134,6 +134,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "reload_p99_us": num(&reload, &["swaps", "p99_us"])?,
         "reload_detect_p50_us": num(&reload, &["breakdown", "rename_to_event", "p50_us"])?,
         "reload_cache_p50_us": num(&reload, &["breakdown", "cache_reload", "p50_us"])?,
+        "reload_defaults_p50_us": num(&reload, &["with_defaults", "swaps", "p50_us"])?,
         "reload_detail": reload,
         "python_reload_us": python_reload_us,
         "cache_import_hit_ns": est("cache", "import_hit")?,
@@ -359,6 +360,7 @@ fn markdown(r: &Value) -> String {
     );
     row(&mut out, "reload part: rename → confirmed event, p50 (µs)", f(r, "reload_detect_p50_us"), "—", "—", "—", None);
     row(&mut out, "reload part: Cache::reload, p50 (µs)", f(r, "reload_cache_p50_us"), "—", "—", "—", None);
+    row(&mut out, "reload with default settings (20 ms settle, fsynced file), p50 (µs)", f(r, "reload_defaults_p50_us"), "—", "—", "—", None);
     row(&mut out, "verify_all, 10,000 entries (ms)", f(r, "verify_all_10k_ms"), "—", "—", "—", None);
     row(&mut out, "watch: rename → confirmed event (µs)", f(r, "watch_rename_to_event_us"), "—", "—", "—", None);
     row(
