@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackError, PackSpec};
+use hotpack_archive::{ModuleMeta, PackError};
 use hotpack_loader::{LoadError, Loader};
 
 /// Why [`pack_library`] could not pack a library.
@@ -45,25 +45,16 @@ pub fn pack_library_with(
     out: &Path,
     resources: Vec<(String, Vec<u8>)>,
 ) -> Result<ModuleMeta, PackLibraryError> {
-    let bytes = std::fs::read(library).map_err(|source| PackLibraryError::Read { path: library.to_path_buf(), source })?;
+    let bytes =
+        std::fs::read(library).map_err(|source| PackLibraryError::Read { path: library.to_path_buf(), source })?;
     let library_name = library
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| PackLibraryError::NotAFile { path: library.to_path_buf() })?;
     let module = loader.load_bytes(&bytes, library).map_err(PackLibraryError::Load)?;
-    let info = module.info();
-    let meta = ModuleMeta {
-        name: info.name.clone(),
-        version: info.version.clone(),
-        abi_version: info.abi_version,
-        rustc: info.rustc.clone(),
-        interfaces: info.interfaces.iter().map(|i| InterfaceMeta { name: i.name.clone(), id: i.id }).collect(),
-        handlers: info.handlers.clone(),
-        hooks: Hooks { init: info.has_init, state: info.has_state },
-    };
-    let spec = PackSpec { meta: meta.clone(), target: info.target.clone(), library_name, library: bytes, resources };
+    let spec = hotpack_cache::pack_spec(&module, &library_name, bytes, resources);
     hotpack_archive::pack_to_file(&spec, out).map_err(PackLibraryError::Pack)?;
-    Ok(meta)
+    Ok(spec.meta)
 }
 
 /// [`pack_library_with`] through a loader on [`default_cache_dir`](crate::default_cache_dir).
@@ -72,7 +63,11 @@ pub fn pack_library_with(
 ///
 /// As [`pack_library_with`], plus [`PackLibraryError::Load`] when the cache directory cannot
 /// be created.
-pub fn pack_library(library: &Path, out: &Path, resources: Vec<(String, Vec<u8>)>) -> Result<ModuleMeta, PackLibraryError> {
+pub fn pack_library(
+    library: &Path,
+    out: &Path,
+    resources: Vec<(String, Vec<u8>)>,
+) -> Result<ModuleMeta, PackLibraryError> {
     let loader = Loader::new(crate::default_cache_dir()).map_err(PackLibraryError::Load)?;
     pack_library_with(&loader, library, out, resources)
 }
