@@ -52,7 +52,8 @@ fn main() {
         .collect();
     let floors: Vec<Vec<u8>> = (0..total).map(|i| common::variant(&v1, 1_000_000 + i as u64)).collect();
 
-    let cache = Cache::new(Loader::new(dir.join("objects")).expect("scratch is writable"), hotpack_archive::SearchPath::new());
+    let cache =
+        Cache::new(Loader::new(dir.join("objects")).expect("scratch is writable"), hotpack_archive::SearchPath::new());
     let limits = Limits::default();
     let (mut hot, mut floor) = (Vec::<Duration>::new(), Vec::<Duration>::new());
     for i in 0..total {

@@ -50,12 +50,16 @@ fn measure(name: &str, swaps: u64, settle: Duration, files: Materialize) -> serd
 
     let mut search = SearchPath::new();
     search.push(&live);
-    let cache = Arc::new(Cache::new(Loader::new(dir.join("objects")).expect("scratch is writable").materialize_files(files), search));
+    let cache = Arc::new(Cache::new(
+        Loader::new(dir.join("objects")).expect("scratch is writable").materialize_files(files),
+        search,
+    ));
     cache.import("greeter").expect("greeter is on the path");
     let hot = cache.hot::<Greeter>("greeter").expect("greeter is current");
     assert_eq!(hot.get().generation(), Ok(1));
 
-    let watcher = Watcher::new([&live], &WatchConfig::new().quiet(Duration::ZERO).settle(settle)).expect("inotify works");
+    let watcher =
+        Watcher::new([&live], &WatchConfig::new().quiet(Duration::ZERO).settle(settle)).expect("inotify works");
     // (event received, reload returned) per change: the breakdown of each swap.
     let marks: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
     let supervisor = {

@@ -26,12 +26,18 @@ fn assert_absent(package: &str, forbidden: &[&str]) {
 
 #[test]
 fn detect_never_loads_code() {
-    assert_absent("hotpack-detect", &["libloading", "hotpack-loader", "hotpack-abi", "hotpack-archive", "hotpack-cache"]);
+    assert_absent(
+        "hotpack-detect",
+        &["libloading", "hotpack-loader", "hotpack-abi", "hotpack-archive", "hotpack-cache"],
+    );
 }
 
 #[test]
 fn archive_stands_alone() {
-    assert_absent("hotpack-archive", &["libloading", "hotpack-loader", "hotpack-abi", "hotpack-detect", "hotpack-cache"]);
+    assert_absent(
+        "hotpack-archive",
+        &["libloading", "hotpack-loader", "hotpack-abi", "hotpack-detect", "hotpack-cache"],
+    );
 }
 
 #[test]

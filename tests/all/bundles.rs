@@ -34,7 +34,9 @@ fn a_multi_module_bundle_behind_a_prefix_serves_each_module() {
     let p = cache.hot_module("panicky").expect("panicky through the prefix");
     assert_eq!(p.call("ok", b"abc").expect("ok"), b"cba");
     assert!(p.call("boom", b"").expect_err("panics").is_panic());
-    assert!(matches!(cache.versions("greeter")[0].source, Source::Bundle { ref dir, .. } if dir.starts_with("services/greeter")));
+    assert!(
+        matches!(cache.versions("greeter")[0].source, Source::Bundle { ref dir, .. } if dir.starts_with("services/greeter"))
+    );
     // The same bytes as the greeter fixture file: one mapping, shared.
     assert_eq!(cache.stats().mapped.libraries, 2);
 }
@@ -49,7 +51,8 @@ fn a_tampered_library_in_a_bundle_is_never_loaded() {
     // Flip one byte inside the stored library: the structure is intact, the content is not.
     let mut tampered = honest.clone();
     let needle = &greeter.library[4096..4160];
-    let at = tampered.windows(needle.len()).position(|w| w == needle).expect("a stored library sits in the zip verbatim");
+    let at =
+        tampered.windows(needle.len()).position(|w| w == needle).expect("a stored library sits in the zip verbatim");
     tampered[at + 10] ^= 0xff;
     let path = dir.path().join("greeter.zip");
     std::fs::write(&path, &tampered).expect("write");

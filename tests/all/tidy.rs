@@ -91,9 +91,10 @@ fn unsafe_lives_only_in_the_loader_and_the_abi_shims() {
         let text = fs::read_to_string(&file).expect("readable");
         for (n, line) in text.lines().enumerate() {
             let code = code_of(line);
-            let unsafe_item = ["unsafe {", "unsafe{", "unsafe fn", "unsafe impl", "unsafe trait", "unsafe(", "allow(unsafe_code)"]
-                .iter()
-                .any(|pat| code.contains(pat));
+            let unsafe_item =
+                ["unsafe {", "unsafe{", "unsafe fn", "unsafe impl", "unsafe trait", "unsafe(", "allow(unsafe_code)"]
+                    .iter()
+                    .any(|pat| code.contains(pat));
             if unsafe_item {
                 offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }

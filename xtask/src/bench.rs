@@ -63,7 +63,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &["--warm-up-time", "2", "--measurement-time", "5"]
     };
     for name in CRITERION_BENCHES.iter().chain(&TIMED_BENCHES) {
-        let exe = exes.iter().find(|(n, _)| n == name).map(|(_, p)| p).with_context(|| format!("bench `{name}` was not built"))?;
+        let exe = exes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .with_context(|| format!("bench `{name}` was not built"))?;
         let mut cmd = Command::new(exe);
         cmd.current_dir(&root)
             .env("CRITERION_HOME", root.join("target").join("criterion"))
@@ -144,7 +148,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     });
 
     let json_path = out.join("report.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", json_path.display()))?;
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
     let md_path = out.join("report.md");
     std::fs::write(&md_path, markdown(&report)).with_context(|| format!("writing {}", md_path.display()))?;
     let svg_path = out.join("report.svg");
@@ -170,7 +175,8 @@ fn build_benches(quick: bool, fingerprint_mib: u64) -> Result<Vec<(String, PathB
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(msg) = serde_json::from_str::<Value>(line) else { continue };
         let is_bench = msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bench"));
-        if msg["reason"] == "compiler-artifact" && is_bench
+        if msg["reason"] == "compiler-artifact"
+            && is_bench
             && let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str())
         {
             exes.push((name.to_owned(), PathBuf::from(exe)));
@@ -211,7 +217,8 @@ fn python(root: &Path, script: &str, args: &[&str]) -> Result<Option<Value>> {
     if !output.status.success() {
         bail!("{} failed with {}:\n{}", path.display(), output.status, String::from_utf8_lossy(&output.stderr));
     }
-    let value = serde_json::from_slice(&output.stdout).with_context(|| format!("parsing the output of {}", path.display()))?;
+    let value =
+        serde_json::from_slice(&output.stdout).with_context(|| format!("parsing the output of {}", path.display()))?;
     Ok(Some(value))
 }
 
@@ -234,7 +241,12 @@ fn command_line(program: &str, args: &[&str]) -> String {
 fn machine(load_before: String) -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     json!({
@@ -277,13 +289,14 @@ fn goal_text(goal: &Goal) -> String {
 
 fn markdown(r: &Value) -> String {
     let g = |key: &str| GOALS.iter().find(|g| g.key == key).expect("a known goal");
-    let row = |out: &mut String, what: &str, hot: Option<f64>, floor: &str, alt: &str, ratio: &str, goal: Option<&Goal>| {
-        let (goal_s, met) = match goal {
-            Some(goal) => (goal_text(goal), verdict(goal, r).to_owned()),
-            None => ("—".into(), "—".into()),
+    let row =
+        |out: &mut String, what: &str, hot: Option<f64>, floor: &str, alt: &str, ratio: &str, goal: Option<&Goal>| {
+            let (goal_s, met) = match goal {
+                Some(goal) => (goal_text(goal), verdict(goal, r).to_owned()),
+                None => ("—".into(), "—".into()),
+            };
+            let _ = writeln!(out, "| {what} | {} | {floor} | {alt} | {ratio} | {goal_s} | {met} |", show(hot));
         };
-        let _ = writeln!(out, "| {what} | {} | {floor} | {alt} | {ratio} | {goal_s} | {met} |", show(hot));
-    };
     let m = &r["machine"];
     let mut out = String::new();
     let _ = writeln!(out, "# hotpack benchmark report\n");
@@ -351,7 +364,10 @@ fn markdown(r: &Value) -> String {
     );
     row(
         &mut out,
-        &format!("reload, rename → new answer, p50 (µs; p99 {}); alt: python importlib.reload", show(f(r, "reload_p99_us"))),
+        &format!(
+            "reload, rename → new answer, p50 (µs; p99 {}); alt: python importlib.reload",
+            show(f(r, "reload_p99_us"))
+        ),
         f(r, "reload_p50_us"),
         "—",
         &show(f(r, "python_reload_us")),
@@ -360,7 +376,15 @@ fn markdown(r: &Value) -> String {
     );
     row(&mut out, "reload part: rename → confirmed event, p50 (µs)", f(r, "reload_detect_p50_us"), "—", "—", "—", None);
     row(&mut out, "reload part: Cache::reload, p50 (µs)", f(r, "reload_cache_p50_us"), "—", "—", "—", None);
-    row(&mut out, "reload with default settings (20 ms settle, fsynced file), p50 (µs)", f(r, "reload_defaults_p50_us"), "—", "—", "—", None);
+    row(
+        &mut out,
+        "reload with default settings (20 ms settle, fsynced file), p50 (µs)",
+        f(r, "reload_defaults_p50_us"),
+        "—",
+        "—",
+        "—",
+        None,
+    );
     row(&mut out, "verify_all, 10,000 entries (ms)", f(r, "verify_all_10k_ms"), "—", "—", "—", None);
     row(&mut out, "watch: rename → confirmed event (µs)", f(r, "watch_rename_to_event_us"), "—", "—", "—", None);
     row(
@@ -372,7 +396,15 @@ fn markdown(r: &Value) -> String {
         "—",
         None,
     );
-    row(&mut out, "plain extern \"C\" fn(u64, u64) -> u64 via fn ptr (ns)", f(r, "call_plain_extern_c_ns"), "—", "—", "—", None);
+    row(
+        &mut out,
+        "plain extern \"C\" fn(u64, u64) -> u64 via fn ptr (ns)",
+        f(r, "call_plain_extern_c_ns"),
+        "—",
+        "—",
+        "—",
+        None,
+    );
     row(&mut out, "typed call via RwLock<&table> (ns)", f(r, "call_rwlock_table_ns"), "—", "—", "—", None);
     row(&mut out, "byte handler via HotModule (ns)", f(r, "call_hot_module_handler_ns"), "—", "—", "—", None);
     let _ = writeln!(out, "\nChart of the goals: `report.svg`. Meaning of each figure: `docs/BENCHMARKS.md`.");
@@ -394,12 +426,29 @@ fn svg(r: &Value) -> String {
         w = left + width + 160.0
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="22" font-size="15" font-weight="bold">hotpack: each figure relative to its goal (left of the line = met)</text>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">hotpack: each figure relative to its goal (left of the line = met)</text>"#
+    );
     for (i, goal) in GOALS.iter().enumerate() {
         let y = top + i as f64 * (bar_h + gap);
         let value = f(r, goal.key);
-        let score = value.map(|v| if goal.at_most { v / goal.bound } else if v > 0.0 { goal.bound / v } else { max_score });
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, left - 8.0, y + bar_h * 0.7, escape(goal.label));
+        let score = value.map(|v| {
+            if goal.at_most {
+                v / goal.bound
+            } else if v > 0.0 {
+                goal.bound / v
+            } else {
+                max_score
+            }
+        });
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            left - 8.0,
+            y + bar_h * 0.7,
+            escape(goal.label)
+        );
         if let Some(score) = score {
             let color = if score <= 1.0 { "#2e9e4f" } else { "#d0433a" };
             let _ = writeln!(
@@ -419,9 +468,18 @@ fn svg(r: &Value) -> String {
     }
     let x1 = x_of(1.0);
     let bottom = top + GOALS.len() as f64 * (bar_h + gap);
-    let _ = writeln!(s, r#"<line x1="{x1}" y1="{}" x2="{x1}" y2="{bottom}" stroke="black" stroke-dasharray="4 3"/>"#, top - 8.0);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x1}" y1="{}" x2="{x1}" y2="{bottom}" stroke="black" stroke-dasharray="4 3"/>"#,
+        top - 8.0
+    );
     let _ = writeln!(s, r#"<text x="{x1}" y="{}" text-anchor="middle">goal</text>"#, bottom + 16.0);
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="end">bars are clipped at 3× the goal</text>"#, left + width, bottom + 16.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="end">bars are clipped at 3× the goal</text>"#,
+        left + width,
+        bottom + 16.0
+    );
     s.push_str("</svg>\n");
     s
 }

@@ -3,8 +3,8 @@
 #![allow(unsafe_code)]
 
 use crate::{
-    CallError, ExportStateFn, HandlerFn, HandlerOutput, HookOutput, ImportStateFn, InitFn,
-    ModuleDescriptor, STATUS_ERROR, STATUS_OK, STATUS_PANIC,
+    CallError, ExportStateFn, HandlerFn, HandlerOutput, HookOutput, ImportStateFn, InitFn, ModuleDescriptor,
+    STATUS_ERROR, STATUS_OK, STATUS_PANIC,
 };
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -218,12 +218,7 @@ pub unsafe fn run_export<R: HandlerOutput>(out: *mut Sink, err: *mut Sink, f: fn
 /// # Safety
 ///
 /// `state..state+len` must be a live byte slice (or `len == 0`), `err` a live host sink.
-pub unsafe fn run_import<R: HookOutput>(
-    state: *const u8,
-    len: usize,
-    err: *mut Sink,
-    f: fn(&[u8]) -> R,
-) -> u32 {
+pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut Sink, f: fn(&[u8]) -> R) -> u32 {
     let bytes: &[u8] = if len == 0 || state.is_null() {
         &[]
     } else {

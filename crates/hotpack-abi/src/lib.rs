@@ -122,8 +122,7 @@ impl fmt::Debug for RawStr {
 }
 
 /// A handler shim: input bytes in, output written to `out`, an error message to `err`.
-pub type HandlerFn =
-    unsafe extern "C" fn(input: *const u8, len: usize, out: *mut Sink, err: *mut Sink) -> u32;
+pub type HandlerFn = unsafe extern "C" fn(input: *const u8, len: usize, out: *mut Sink, err: *mut Sink) -> u32;
 /// The init hook shim.
 pub type InitFn = unsafe extern "C" fn(err: *mut Sink) -> u32;
 /// The state-export hook shim: writes the module-owned state to `out`.
@@ -318,5 +317,7 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Items the macros expand to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{guard_typed, run_export, run_handler, run_handler_for_tests, run_import, run_init, typed_result};
+    pub use crate::ffi::{
+        guard_typed, run_export, run_handler, run_handler_for_tests, run_import, run_init, typed_result,
+    };
 }

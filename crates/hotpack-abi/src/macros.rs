@@ -120,16 +120,24 @@ macro_rules! interface {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __ret_ty {
-    () => { () };
-    ($t:ty) => { $t };
+    () => {
+        ()
+    };
+    ($t:ty) => {
+        $t
+    };
 }
 
 /// Picks the first of two expressions when present.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __or {
-    ([$e:expr] $d:expr) => { $e };
-    ([] $d:expr) => { $d };
+    ([$e:expr] $d:expr) => {
+        $e
+    };
+    ([] $d:expr) => {
+        $d
+    };
 }
 
 /// Declares a module: its name, version, interfaces, handlers and hooks.

@@ -667,19 +667,19 @@ impl Cache {
 
     fn load_from_bundle(&self, bundle: &Bundle, dir: &str) -> Result<Module, CacheError> {
         let path = bundle.path().to_path_buf();
-        let entry = bundle
-            .modules()
-            .iter()
-            .find(|m| m.dir() == dir)
-            .ok_or_else(|| CacheError::NotFound {
-                name: dir.to_owned(),
-                searched: vec![path.clone()],
-                problems: vec![format!("no module directory `{dir}` in the bundle")],
-            })?;
+        let entry = bundle.modules().iter().find(|m| m.dir() == dir).ok_or_else(|| CacheError::NotFound {
+            name: dir.to_owned(),
+            searched: vec![path.clone()],
+            problems: vec![format!("no module directory `{dir}` in the bundle")],
+        })?;
         let manifest = entry.manifest();
         let target = hotpack_abi::TARGET;
         if manifest.library(target).is_none() {
-            return Err(CacheError::NoLibraryForTarget { path, module: entry.name().to_owned(), target: target.to_owned() });
+            return Err(CacheError::NoLibraryForTarget {
+                path,
+                module: entry.name().to_owned(),
+                target: target.to_owned(),
+            });
         }
         let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::Bundle)?;
         let module = self.inner.loader.load_bytes(&bytes, &path).map_err(CacheError::Load)?;
@@ -812,7 +812,10 @@ impl Cache {
             let reg = read(&self.inner.registry);
             let known = reg.entries.get(module.name()).and_then(|e| e.record(module.hash())).is_some();
             if !known {
-                return Err(CacheError::NoSuchVersion { name: module.name().to_owned(), hash: module.hash().to_hex().to_string() });
+                return Err(CacheError::NoSuchVersion {
+                    name: module.name().to_owned(),
+                    hash: module.hash().to_hex().to_string(),
+                });
             }
         }
         self.check_bindings(module)?;
@@ -828,7 +831,11 @@ impl Cache {
             let idx = match entry.versions.iter().position(|r| r.module.hash() == module.hash()) {
                 Some(i) => i,
                 None => {
-                    entry.versions.push(Record { module: module.clone(), source: Source::Memory(module.name().to_owned()), active: None });
+                    entry.versions.push(Record {
+                        module: module.clone(),
+                        source: Source::Memory(module.name().to_owned()),
+                        active: None,
+                    });
                     entry.versions.len() - 1
                 }
             };
@@ -964,13 +971,15 @@ impl Cache {
         let info = {
             let mut reg = write(&self.inner.registry);
             let entry = reg.entries.get_mut(name).ok_or_else(|| CacheError::NotLoaded { name: name.to_owned() })?;
-            let idx = entry
-                .versions
-                .iter()
-                .position(|r| r.module.hash() == hash)
-                .ok_or_else(|| CacheError::NoSuchVersion { name: name.to_owned(), hash: hash.to_hex().to_string() })?;
+            let idx =
+                entry.versions.iter().position(|r| r.module.hash() == hash).ok_or_else(|| {
+                    CacheError::NoSuchVersion { name: name.to_owned(), hash: hash.to_hex().to_string() }
+                })?;
             if entry.current.as_ref() == Some(hash) {
-                return Err(CacheError::RetireCurrent { name: name.to_owned(), version: entry.versions[idx].module.version().to_string() });
+                return Err(CacheError::RetireCurrent {
+                    name: name.to_owned(),
+                    version: entry.versions[idx].module.version().to_string(),
+                });
             }
             let info = entry.versions.remove(idx).info(false);
             reg.retired += 1;
@@ -1022,7 +1031,12 @@ impl Cache {
 /// The [`PackSpec`](hotpack_archive::PackSpec) for a loaded module: name, version,
 /// interfaces, handlers and hooks come from the module's own descriptor (stated once, in
 /// code), the target from the host. `library_name` is the file name inside the bundle.
-pub fn pack_spec(module: &Module, library_name: &str, library: Vec<u8>, resources: Vec<(String, Vec<u8>)>) -> hotpack_archive::PackSpec {
+pub fn pack_spec(
+    module: &Module,
+    library_name: &str,
+    library: Vec<u8>,
+    resources: Vec<(String, Vec<u8>)>,
+) -> hotpack_archive::PackSpec {
     let info = module.info();
     hotpack_archive::PackSpec {
         meta: hotpack_archive::ModuleMeta {

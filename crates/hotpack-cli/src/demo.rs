@@ -127,12 +127,11 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say!("      built in {}", secs(started.elapsed()));
 
     // 3. Bundles.
-    let scratch = tempfile::Builder::new().prefix("hotpack-demo-").tempdir().context("cannot create a temporary directory")?;
+    let scratch =
+        tempfile::Builder::new().prefix("hotpack-demo-").tempdir().context("cannot create a temporary directory")?;
     // Panic budget 0: the first caught panic demotes a version to the last good one.
-    let runtime = Runtime::builder()
-        .cache_dir(scratch.path().join("cache"))
-        .panic_budget(0, Duration::from_secs(60))
-        .build()?;
+    let runtime =
+        Runtime::builder().cache_dir(scratch.path().join("cache")).panic_budget(0, Duration::from_secs(60)).build()?;
     say!("[3/6] packing each module into a bundle...");
     let mut bundles = Vec::new();
     for package in PACKAGES {

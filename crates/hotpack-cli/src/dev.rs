@@ -64,8 +64,11 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     say!("data loaded: {} bytes from {} in {}", data.len(), args.data.display(), ms(started.elapsed()));
 
     // Watch before the first build, so an edit made while it runs is not missed.
-    let watcher = Watcher::new([src.as_path(), manifest.as_path()], &WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms)))
-        .with_context(|| format!("cannot watch {}", args.dir.display()))?;
+    let watcher = Watcher::new(
+        [src.as_path(), manifest.as_path()],
+        &WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms)),
+    )
+    .with_context(|| format!("cannot watch {}", args.dir.display()))?;
     // A panic demotes the version at once: the last good one serves again.
     let runtime = Runtime::builder().panic_budget(0, Duration::from_secs(60)).build()?;
     let mut session = Session { runtime, manifest, target_dir, handler: args.handler, current: None };

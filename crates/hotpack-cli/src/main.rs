@@ -5,8 +5,8 @@
 mod demo;
 mod dev;
 mod inspect;
-mod serve;
 mod pack;
+mod serve;
 mod verify;
 mod watch;
 

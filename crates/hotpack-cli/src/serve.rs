@@ -219,7 +219,9 @@ fn handle(runtime: &Runtime, mut request: Request) {
                 Err(e) => text(request, 404, e.to_string()),
             }
         }
-        (_, [_, _]) | (_, ["-", ..]) => text(request, 405, "use POST /<module>/<handler>, GET /-/modules, POST /-/rollback/<module>"),
+        (_, [_, _]) | (_, ["-", ..]) => {
+            text(request, 405, "use POST /<module>/<handler>, GET /-/modules, POST /-/rollback/<module>")
+        }
         _ => text(request, 404, "not found: use POST /<module>/<handler>, GET /-/modules, POST /-/rollback/<module>"),
     }
 }

@@ -49,22 +49,14 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         Some(ms) => format!("polling every {ms} ms"),
         None => detector.backend().to_string(),
     };
-    eprintln!(
-        "hotpack: watching {} path(s) ({backend}, quiet {} ms)",
-        args.paths.len(),
-        args.quiet_ms
-    );
+    eprintln!("hotpack: watching {} path(s) ({backend}, quiet {} ms)", args.paths.len(), args.quiet_ms);
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
     for event in detector.iter() {
         match event {
             Event::Change(change) => {
-                let line = if args.json {
-                    json_line(&change)
-                } else {
-                    change.to_string()
-                };
+                let line = if args.json { json_line(&change) } else { change.to_string() };
                 match writeln!(out, "{line}").and_then(|()| out.flush()) {
                     Ok(()) => {}
                     // The reader went away: nothing left to do.

@@ -179,11 +179,7 @@ impl FingerprintCache {
     }
 
     /// Like [`fingerprint`](Self::fingerprint) with the stat already done.
-    pub(crate) fn fingerprint_with_meta(
-        &mut self,
-        path: &Path,
-        meta: FileMeta,
-    ) -> Result<Fingerprint, DetectError> {
+    pub(crate) fn fingerprint_with_meta(&mut self, path: &Path, meta: FileMeta) -> Result<Fingerprint, DetectError> {
         if let Some(entry) = self.entries.get(path)
             && !entry.racy
             && entry.meta == meta
@@ -194,9 +190,7 @@ impl FingerprintCache {
         self.counters.files_rehashed.fetch_add(1, Ordering::Relaxed);
         match self.hasher.hash_with_meta(path) {
             Ok((fp, meta)) => {
-                self.counters
-                    .bytes_hashed
-                    .fetch_add(fp.size, Ordering::Relaxed);
+                self.counters.bytes_hashed.fetch_add(fp.size, Ordering::Relaxed);
                 let racy = match started.duration_since(meta.mtime) {
                     Ok(age) => age < self.racy_window,
                     Err(_) => true, // mtime in the future: never trust it
@@ -204,8 +198,7 @@ impl FingerprintCache {
                 match self.entries.get_mut(path) {
                     Some(entry) => *entry = Entry { meta, fp, racy },
                     None => {
-                        self.entries
-                            .insert(path.to_path_buf(), Entry { meta, fp, racy });
+                        self.entries.insert(path.to_path_buf(), Entry { meta, fp, racy });
                     }
                 }
                 Ok(fp)
@@ -245,13 +238,8 @@ impl FingerprintCache {
             },
             Err(e) => errors.push(e),
         })?;
-        self.entries
-            .retain(|path, _| !path.starts_with(root) || files.contains_key(path));
-        Ok(TreeFingerprint {
-            root: root.to_path_buf(),
-            files,
-            errors,
-        })
+        self.entries.retain(|path, _| !path.starts_with(root) || files.contains_key(path));
+        Ok(TreeFingerprint { root: root.to_path_buf(), files, errors })
     }
 }
 
@@ -309,11 +297,7 @@ pub(crate) fn walk(
             }
             counters.stat();
             // Follow symbolic links to files (never into directories).
-            let md = if file_type.is_symlink() {
-                fs::metadata(&path)
-            } else {
-                entry.metadata()
-            };
+            let md = if file_type.is_symlink() { fs::metadata(&path) } else { entry.metadata() };
             match md {
                 Ok(md) if md.is_file() => visit(&path, Ok(FileMeta::of(&md))),
                 Ok(_) => {}
@@ -364,26 +348,16 @@ impl TreeFingerprint {
         let mut changes = Vec::new();
         for (path, new) in &self.files {
             match older.files.get(path) {
-                None => changes.push(Change {
-                    path: path.clone(),
-                    kind: ChangeKind::Created { new: *new },
-                }),
-                Some(old) if !old.same_content(new) => changes.push(Change {
-                    path: path.clone(),
-                    kind: ChangeKind::Changed {
-                        old: *old,
-                        new: *new,
-                    },
-                }),
+                None => changes.push(Change { path: path.clone(), kind: ChangeKind::Created { new: *new } }),
+                Some(old) if !old.same_content(new) => {
+                    changes.push(Change { path: path.clone(), kind: ChangeKind::Changed { old: *old, new: *new } })
+                }
                 Some(_) => {}
             }
         }
         for (path, old) in &older.files {
             if !self.files.contains_key(path) {
-                changes.push(Change {
-                    path: path.clone(),
-                    kind: ChangeKind::Removed { old: *old },
-                });
+                changes.push(Change { path: path.clone(), kind: ChangeKind::Removed { old: *old } });
             }
         }
         changes.sort_by(|a, b| a.path.cmp(&b.path));

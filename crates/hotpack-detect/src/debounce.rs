@@ -27,11 +27,7 @@ pub(crate) struct Debouncer<K, M> {
 
 impl<K: Hash + Eq + Ord + Clone, M> Debouncer<K, M> {
     pub(crate) fn new(quiet: Duration) -> Self {
-        Debouncer {
-            quiet,
-            pending: HashMap::new(),
-            heap: BinaryHeap::new(),
-        }
+        Debouncer { quiet, pending: HashMap::new(), heap: BinaryHeap::new() }
     }
 
     /// Record activity on `key` at `now`: it becomes due at `now + quiet`

@@ -222,8 +222,7 @@ where
     let mut roots: Vec<Root> = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        let canonical =
-            std::fs::canonicalize(path).map_err(|e| DetectError::io(path, "resolve", e))?;
+        let canonical = std::fs::canonicalize(path).map_err(|e| DetectError::io(path, "resolve", e))?;
         let md = std::fs::metadata(&canonical).map_err(|e| DetectError::io(path, "stat", e))?;
         if !md.is_dir() && !md.is_file() {
             return Err(DetectError::NotAFile { path: path.into() });
@@ -231,32 +230,18 @@ where
         if roots.iter().any(|r| r.path == canonical) {
             continue;
         }
-        roots.push(Root {
-            path: canonical,
-            is_dir: md.is_dir(),
-            polled: false,
-        });
+        roots.push(Root { path: canonical, is_dir: md.is_dir(), polled: false });
     }
     Ok(roots)
 }
 
-fn spawn(
-    engine: Engine,
-    ctl: Sender<Msg>,
-    ctl_rx: Receiver<Msg>,
-    rx: Receiver<Event>,
-) -> Result<Events, DetectError> {
+fn spawn(engine: Engine, ctl: Sender<Msg>, ctl_rx: Receiver<Msg>, rx: Receiver<Event>) -> Result<Events, DetectError> {
     let counters = engine.counters();
     let thread = std::thread::Builder::new()
         .name("hotpack-detect".into())
         .spawn(move || engine.run(ctl_rx))
         .map_err(|source| DetectError::Thread { source })?;
-    Ok(Events {
-        rx,
-        ctl,
-        thread: Some(thread),
-        counters,
-    })
+    Ok(Events { rx, ctl, thread: Some(thread), counters })
 }
 
 /// Watches files and directory trees with the OS's notification API (inotify
@@ -302,18 +287,9 @@ impl Watcher {
         let mut backend = notify::recommended_watcher(move |res| {
             let _ = to_engine.send(Msg::Notify(res));
         })
-        .map_err(|source| DetectError::Watch {
-            path: PathBuf::new(),
-            source,
-        })?;
-        let mut engine = Engine::new(
-            roots,
-            config.quiet,
-            config.fallback_poll_interval,
-            config.racy_window,
-            config.settle,
-            out,
-        );
+        .map_err(|source| DetectError::Watch { path: PathBuf::new(), source })?;
+        let mut engine =
+            Engine::new(roots, config.quiet, config.fallback_poll_interval, config.racy_window, config.settle, out);
 
         let mut watched: HashSet<PathBuf> = HashSet::new();
         let mut over_limit = Vec::new();
@@ -322,10 +298,7 @@ impl Watcher {
                 (root.path.as_path(), RecursiveMode::Recursive)
             } else {
                 let parent = root.path.parent().unwrap_or(Path::new("/"));
-                let covered = engine
-                    .roots()
-                    .iter()
-                    .any(|r| r.is_dir && parent.starts_with(&r.path));
+                let covered = engine.roots().iter().any(|r| r.is_dir && parent.starts_with(&r.path));
                 if covered {
                     continue; // a recursive watch already sees it
                 }
@@ -338,10 +311,7 @@ impl Watcher {
                 Ok(()) => {}
                 Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => over_limit.push(i),
                 Err(source) => {
-                    return Err(DetectError::Watch {
-                        path: target.to_path_buf(),
-                        source,
-                    });
+                    return Err(DetectError::Watch { path: target.to_path_buf(), source });
                 }
             }
         }
@@ -355,10 +325,7 @@ impl Watcher {
         engine.poll_roots(&over_limit, Instant::now());
         engine.baseline();
         let events = spawn(engine, ctl, ctl_rx, rx)?;
-        Ok(Watcher {
-            events,
-            _backend: backend,
-        })
+        Ok(Watcher { events, _backend: backend })
     }
 
     fn events_ref(&self) -> &Events {
@@ -395,17 +362,13 @@ impl Poller {
         P: AsRef<Path>,
     {
         let roots = resolve_roots(paths)?;
-        let interval = config
-            .poll_interval
-            .unwrap_or(config.fallback_poll_interval);
+        let interval = config.poll_interval.unwrap_or(config.fallback_poll_interval);
         let (out, rx) = mpsc::channel();
         let (ctl, ctl_rx) = mpsc::channel();
         let mut engine = Engine::new(roots, config.quiet, interval, config.racy_window, config.settle, out);
         engine.baseline();
         engine.poll_everything(Instant::now());
-        Ok(Poller {
-            events: spawn(engine, ctl, ctl_rx, rx)?,
-        })
+        Ok(Poller { events: spawn(engine, ctl, ctl_rx, rx)? })
     }
 
     fn events_ref(&self) -> &Events {

@@ -200,13 +200,7 @@ impl Engine {
             attempt += 1;
             match self.cache.fingerprint_with_meta(&path, meta) {
                 Ok(fp) => {
-                    self.known.insert(
-                        path,
-                        Known {
-                            fp,
-                            seen: self.epoch,
-                        },
-                    );
+                    self.known.insert(path, Known { fp, seen: self.epoch });
                     return;
                 }
                 Err(e) if e.is_transient() && attempt < BASELINE_ATTEMPTS => {
@@ -228,19 +222,11 @@ impl Engine {
     }
 
     fn accepts(&self, path: &Path) -> bool {
-        self.roots.iter().any(|root| {
-            if root.is_dir {
-                path.starts_with(&root.path)
-            } else {
-                path == root.path
-            }
-        })
+        self.roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path })
     }
 
     fn in_dir_root(&self, path: &Path) -> bool {
-        self.roots
-            .iter()
-            .any(|root| root.is_dir && path.starts_with(&root.path))
+        self.roots.iter().any(|root| root.is_dir && path.starts_with(&root.path))
     }
 
     /// The engine thread's loop: runs until shutdown or until the receiver
@@ -290,8 +276,7 @@ impl Engine {
             Ok(event) => {
                 if event.need_rescan() {
                     self.emit(Event::Warning(Warning::Rescan {
-                        reason: "file events were lost (the kernel's event queue overflowed)"
-                            .into(),
+                        reason: "file events were lost (the kernel's event queue overflowed)".into(),
                     }));
                     for i in 0..self.roots.len() {
                         let root = self.roots[i].path.clone();
@@ -321,9 +306,7 @@ impl Engine {
                     .enumerate()
                     .filter(|(_, root)| {
                         e.paths.is_empty()
-                            || e.paths
-                                .iter()
-                                .any(|p| p.starts_with(&root.path) || root.path.starts_with(p))
+                            || e.paths.iter().any(|p| p.starts_with(&root.path) || root.path.starts_with(p))
                     })
                     .map(|(i, _)| i)
                     .collect();
@@ -370,13 +353,8 @@ impl Engine {
                         return;
                     }
                 };
-                let accepted = roots.iter().any(|root| {
-                    if root.is_dir {
-                        path.starts_with(&root.path)
-                    } else {
-                        path == root.path
-                    }
-                });
+                let accepted =
+                    roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path });
                 if !accepted {
                     return;
                 }
@@ -398,15 +376,12 @@ impl Engine {
             });
             match walked {
                 Ok(()) => {}
-                Err(DetectError::Io { ref source, .. })
-                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(DetectError::Io { ref source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => errors.push(e),
             }
         }
         for e in errors {
-            let first_time = e
-                .path()
-                .is_none_or(|p| self.reported.insert(p.to_path_buf()));
+            let first_time = e.path().is_none_or(|p| self.reported.insert(p.to_path_buf()));
             if first_time {
                 self.emit(Event::Error(e));
             }
@@ -552,11 +527,7 @@ mod tests {
         let (ctl, ctl_rx) = mpsc::channel();
         let root = fs::canonicalize(root).expect("canonical root");
         let mut engine = Engine::new(
-            vec![Root {
-                path: root,
-                is_dir: true,
-                polled: false,
-            }],
+            vec![Root { path: root, is_dir: true, polled: false }],
             Duration::from_millis(20),
             Duration::from_millis(20),
             Duration::from_secs(2),
@@ -566,17 +537,11 @@ mod tests {
         engine.set_watch_limit_fallback(fallback);
         engine.baseline();
         let thread = std::thread::spawn(move || engine.run(ctl_rx));
-        Running {
-            ctl,
-            events,
-            thread: Some(thread),
-        }
+        Running { ctl, events, thread: Some(thread) }
     }
 
     fn next(run: &Running) -> Event {
-        run.events
-            .recv_timeout(Duration::from_secs(10))
-            .expect("an event in time")
+        run.events.recv_timeout(Duration::from_secs(10)).expect("an event in time")
     }
 
     #[test]
@@ -593,20 +558,14 @@ mod tests {
 
         assert!(matches!(next(&run), Event::Warning(Warning::Rescan { .. })));
         match next(&run) {
-            Event::Change(Change {
-                path,
-                kind: ChangeKind::Changed { old, new },
-            }) => {
+            Event::Change(Change { path, kind: ChangeKind::Changed { old, new } }) => {
                 assert!(path.ends_with("a"));
                 assert_eq!(old.hash, blake3::hash(b"v1"));
                 assert_eq!(new.hash, blake3::hash(b"v2"));
             }
             other => panic!("expected a change, got {other:?}"),
         }
-        assert!(
-            run.events.recv_timeout(Duration::from_millis(300)).is_err(),
-            "b's content did not change"
-        );
+        assert!(run.events.recv_timeout(Duration::from_millis(300)).is_err(), "b's content did not change");
     }
 
     #[test]
@@ -625,10 +584,7 @@ mod tests {
         // No events will come: only polling can see this.
         fs::write(root.join("c"), b"polled").expect("write");
         match next(&run) {
-            Event::Change(Change {
-                path,
-                kind: ChangeKind::Created { new },
-            }) => {
+            Event::Change(Change { path, kind: ChangeKind::Created { new } }) => {
                 assert_eq!(path, root.join("c"));
                 assert_eq!(new.hash, blake3::hash(b"polled"));
             }

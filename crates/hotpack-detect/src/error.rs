@@ -96,10 +96,6 @@ impl DetectError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
-        DetectError::Io {
-            path: path.into(),
-            op,
-            source,
-        }
+        DetectError::Io { path: path.into(), op, source }
     }
 }

@@ -74,12 +74,9 @@ impl fmt::Display for Change {
         let path = self.path.display();
         match &self.kind {
             ChangeKind::Created { new } => write!(f, "created {path} -> {}..", new.short_hex()),
-            ChangeKind::Changed { old, new } => write!(
-                f,
-                "changed {path} {}.. -> {}..",
-                old.short_hex(),
-                new.short_hex()
-            ),
+            ChangeKind::Changed { old, new } => {
+                write!(f, "changed {path} {}.. -> {}..", old.short_hex(), new.short_hex())
+            }
             ChangeKind::Removed { old } => write!(f, "removed {path} {}.. -> -", old.short_hex()),
         }
     }

@@ -102,9 +102,7 @@ impl FileMeta {
             return Duration::MAX; // before 1970: old
         };
         let ctime = UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or(0));
-        SystemTime::now()
-            .duration_since(ctime)
-            .unwrap_or(Duration::ZERO)
+        SystemTime::now().duration_since(ctime).unwrap_or(Duration::ZERO)
     }
 
     pub(crate) fn of(md: &Metadata) -> FileMeta {
@@ -112,23 +110,11 @@ impl FileMeta {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            FileMeta {
-                size: md.len(),
-                mtime,
-                ctime: (md.ctime(), md.ctime_nsec()),
-                dev: md.dev(),
-                ino: md.ino(),
-            }
+            FileMeta { size: md.len(), mtime, ctime: (md.ctime(), md.ctime_nsec()), dev: md.dev(), ino: md.ino() }
         }
         #[cfg(not(unix))]
         {
-            FileMeta {
-                size: md.len(),
-                mtime,
-                ctime: (0, 0),
-                dev: 0,
-                ino: 0,
-            }
+            FileMeta { size: md.len(), mtime, ctime: (0, 0), dev: 0, ino: 0 }
         }
     }
 }
@@ -183,19 +169,12 @@ impl FileHasher {
 
     /// Hash `path`, returning the fingerprint and the full metadata it was
     /// stable under.
-    pub(crate) fn hash_with_meta(
-        &mut self,
-        path: &Path,
-    ) -> Result<(Fingerprint, FileMeta), DetectError> {
+    pub(crate) fn hash_with_meta(&mut self, path: &Path) -> Result<(Fingerprint, FileMeta), DetectError> {
         // Stat the path first: never open a FIFO or a device (open would block
         // or have side effects).
         let pre = settled_meta(path, self.settle)?;
         let mut file = File::open(path).map_err(|e| open_error(path, e))?;
-        let before = FileMeta::of(
-            &file
-                .metadata()
-                .map_err(|e| DetectError::io(path, "stat", e))?,
-        );
+        let before = FileMeta::of(&file.metadata().map_err(|e| DetectError::io(path, "stat", e))?);
         if (before.dev, before.ino) != (pre.dev, pre.ino) {
             return Err(DetectError::ChangedWhileHashing { path: path.into() });
         }
@@ -203,11 +182,7 @@ impl FileHasher {
         let mut hasher = blake3::Hasher::new();
         let total = self.read_into(&mut file, &mut hasher, before.size, path)?;
 
-        let after = FileMeta::of(
-            &file
-                .metadata()
-                .map_err(|e| DetectError::io(path, "stat", e))?,
-        );
+        let after = FileMeta::of(&file.metadata().map_err(|e| DetectError::io(path, "stat", e))?);
         // The path must still name the file we read: a rename-over during the
         // read means our bytes are not what the path holds now.
         let now = match fs::metadata(path) {
@@ -278,12 +253,7 @@ fn settled_meta(path: &Path, guard: Duration) -> Result<FileMeta, DetectError> {
     Err(DetectError::ChangedWhileHashing { path: path.into() })
 }
 
-fn read_loop(
-    file: &mut File,
-    buf: &mut [u8],
-    path: &Path,
-    mut sink: impl FnMut(&[u8]),
-) -> Result<u64, DetectError> {
+fn read_loop(file: &mut File, buf: &mut [u8], path: &Path, mut sink: impl FnMut(&[u8])) -> Result<u64, DetectError> {
     let mut total = 0u64;
     loop {
         match file.read(buf) {

@@ -76,8 +76,11 @@ impl DlsymPerCall {
 pub fn load_floor(bytes: &[u8], dir: &Path) -> Result<bool, LoadError> {
     let hash = blake3::hash(bytes);
     let object = dir.join(format!("{}.so", hash.to_hex()));
-    std::fs::write(&object, bytes)
-        .map_err(|source| LoadError::Materialize { path: dir.to_path_buf(), object: object.clone(), source })?;
+    std::fs::write(&object, bytes).map_err(|source| LoadError::Materialize {
+        path: dir.to_path_buf(),
+        object: object.clone(),
+        source,
+    })?;
     let lib = sys::open(&object).map_err(|message| LoadError::Dlopen { path: object.clone(), message })?;
     let found = sys::descriptor(lib).map_err(|message| LoadError::Dlopen { path: object, message })?;
     Ok(found.is_some())

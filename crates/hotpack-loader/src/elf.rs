@@ -63,7 +63,8 @@ pub(crate) fn check(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err(not_lib("no ELF magic at the start of the file"));
     }
-    let truncated = |expected: u64| LoadError::Truncated { path: path.to_path_buf(), expected, found: bytes.len() as u64 };
+    let truncated =
+        |expected: u64| LoadError::Truncated { path: path.to_path_buf(), expected, found: bytes.len() as u64 };
     if bytes.len() < 64 {
         return Err(truncated(64));
     }

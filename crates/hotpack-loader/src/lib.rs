@@ -167,7 +167,9 @@ pub enum LoadError {
         found: u64,
     },
     /// The descriptor layout is one this host does not know.
-    #[error("{path}: descriptor layout {found} (size {found_size}), this host reads layout {expected} (size {expected_size})")]
+    #[error(
+        "{path}: descriptor layout {found} (size {found_size}), this host reads layout {expected} (size {expected_size})"
+    )]
     LayoutMismatch {
         /// Where the module came from.
         path: PathBuf,
@@ -237,7 +239,9 @@ pub enum LoadError {
         interface: &'static str,
     },
     /// The module provides the interface with another signature.
-    #[error("{path}: module `{module}` provides `{interface}` with id {found:016x} ({found_size} bytes), the host expects id {expected:016x} ({expected_size} bytes): the declarations differ")]
+    #[error(
+        "{path}: module `{module}` provides `{interface}` with id {found:016x} ({found_size} bytes), the host expects id {expected:016x} ({expected_size} bytes): the declarations differ"
+    )]
     InterfaceMismatch {
         /// Where the module came from.
         path: PathBuf,
@@ -635,7 +639,11 @@ impl Loader {
     /// Any [`LoadError`].
     pub fn load_bytes_with(&self, bytes: &[u8], origin: &Path, how: Materialize) -> Result<Module, LoadError> {
         if bytes.len() as u64 > MAX_LIBRARY_BYTES {
-            return Err(LoadError::TooLarge { path: origin.to_path_buf(), size: bytes.len() as u64, max: MAX_LIBRARY_BYTES });
+            return Err(LoadError::TooLarge {
+                path: origin.to_path_buf(),
+                size: bytes.len() as u64,
+                max: MAX_LIBRARY_BYTES,
+            });
         }
         elf::check(origin, bytes)?;
         let hash = blake3::hash(bytes);
@@ -695,7 +703,8 @@ impl Loader {
         {
             return Ok(object);
         }
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".so").tempfile_in(&self.objects).map_err(fail)?;
+        let mut tmp =
+            tempfile::Builder::new().prefix(".tmp-").suffix(".so").tempfile_in(&self.objects).map_err(fail)?;
         tmp.write_all(bytes).map_err(fail)?;
         tmp.as_file().sync_all().map_err(fail)?;
         tmp.persist(&object).map_err(|e| fail(e.error))?;
@@ -772,15 +781,30 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         });
     }
     if desc.abi_version != hotpack_abi::ABI_VERSION {
-        return Err(LoadError::AbiMismatch { path: p(), module: name, expected: hotpack_abi::ABI_VERSION, found: desc.abi_version });
+        return Err(LoadError::AbiMismatch {
+            path: p(),
+            module: name,
+            expected: hotpack_abi::ABI_VERSION,
+            found: desc.abi_version,
+        });
     }
     let rustc = utf8(path, "rustc", sys::string(desc.rustc))?;
     if rustc != hotpack_abi::RUSTC_VERSION {
-        return Err(LoadError::RustcMismatch { path: p(), module: name, expected: hotpack_abi::RUSTC_VERSION.into(), found: rustc });
+        return Err(LoadError::RustcMismatch {
+            path: p(),
+            module: name,
+            expected: hotpack_abi::RUSTC_VERSION.into(),
+            found: rustc,
+        });
     }
     let target = utf8(path, "target", sys::string(desc.target))?;
     if target != hotpack_abi::TARGET {
-        return Err(LoadError::TargetMismatch { path: p(), module: name, expected: hotpack_abi::TARGET.into(), found: target });
+        return Err(LoadError::TargetMismatch {
+            path: p(),
+            module: name,
+            expected: hotpack_abi::TARGET.into(),
+            found: target,
+        });
     }
     let version_text = utf8(path, "version", sys::string(desc.version))?;
     let version = semver::Version::parse(&version_text).map_err(|e| LoadError::BadDescriptor {
@@ -793,10 +817,18 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
     for raw_iface in sys::interfaces(desc) {
         let iname = utf8(path, "interfaces.name", sys::string(raw_iface.name))?;
         if raw_iface.table.is_null() {
-            return Err(LoadError::BadDescriptor { path: p(), field: "interfaces.table", problem: format!("null table for `{iname}`") });
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "interfaces.table",
+                problem: format!("null table for `{iname}`"),
+            });
         }
         if interfaces.iter().any(|i: &InterfaceInfo| i.name == iname) {
-            return Err(LoadError::BadDescriptor { path: p(), field: "interfaces", problem: format!("`{iname}` listed twice") });
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "interfaces",
+                problem: format!("`{iname}` listed twice"),
+            });
         }
         tables.push(sys::Table::new(raw_iface));
         interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id });
@@ -805,7 +837,11 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
     for raw_handler in sys::handlers(desc) {
         let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
         if hname.is_empty() || handlers.iter().any(|(n, _)| *n == hname) {
-            return Err(LoadError::BadDescriptor { path: p(), field: "handlers", problem: format!("empty or duplicate handler name `{hname}`") });
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "handlers",
+                problem: format!("empty or duplicate handler name `{hname}`"),
+            });
         }
         handlers.push((hname, Handler { func: raw_handler.func }));
     }

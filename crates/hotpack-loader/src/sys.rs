@@ -7,8 +7,8 @@
 #![allow(unsafe_code)]
 
 use hotpack_abi::{
-    CallError, ExportStateFn, HandlerFn, ImportStateFn, InitFn, Interface, ModuleDescriptor,
-    RawHandler, RawInterface, RawStr,
+    CallError, ExportStateFn, HandlerFn, ImportStateFn, InitFn, Interface, ModuleDescriptor, RawHandler, RawInterface,
+    RawStr,
 };
 use std::ffi::c_void;
 use std::path::Path;

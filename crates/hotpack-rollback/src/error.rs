@@ -45,7 +45,9 @@ pub enum RollbackError {
         reason: String,
     },
     /// A version lower than one already seen was offered from outside.
-    #[error("module `{name}`: refusing {offered}, a downgrade from the highest version seen ({highest}); roll back instead, or allow downgrades in the policy")]
+    #[error(
+        "module `{name}`: refusing {offered}, a downgrade from the highest version seen ({highest}); roll back instead, or allow downgrades in the policy"
+    )]
     Downgrade {
         /// Module name.
         name: String,

@@ -83,7 +83,11 @@ struct JFile {
 
 pub(crate) fn encode(modules: &BTreeMap<String, JModule>) -> Vec<u8> {
     let body = serde_json::to_vec(modules).expect("journal values serialize (strings and paths only)");
-    let file = JFile { format: FORMAT.to_owned(), checksum: blake3::hash(&body).to_hex().to_string(), modules: modules.clone() };
+    let file = JFile {
+        format: FORMAT.to_owned(),
+        checksum: blake3::hash(&body).to_hex().to_string(),
+        modules: modules.clone(),
+    };
     serde_json::to_vec_pretty(&file).expect("journal values serialize (strings and paths only)")
 }
 

@@ -170,7 +170,9 @@ impl Gate {
     }
 
     pub(crate) fn parse(s: &str) -> Option<Gate> {
-        [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe].into_iter().find(|g| g.as_str() == s)
+        [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe]
+            .into_iter()
+            .find(|g| g.as_str() == s)
     }
 }
 

@@ -3,8 +3,8 @@
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::{
     CallError, Demotion, Deployed, FailedVersion, Gate, HistoryEntry, HistoryKind, JournalReport, JournalStatus,
-    ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
-    VersionRef, VersionSummary,
+    ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent, VersionRef,
+    VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -192,7 +192,11 @@ struct Candidate {
 
 impl Candidate {
     fn summary(&self) -> VersionSummary {
-        VersionSummary { version: self.module.version().clone(), hash: *self.module.hash(), source: self.source.clone() }
+        VersionSummary {
+            version: self.module.version().clone(),
+            hash: *self.module.hash(),
+            source: self.source.clone(),
+        }
     }
 }
 
@@ -263,7 +267,11 @@ impl Supervisor {
     ///
     /// [`RollbackError::Journal`] only when the journal's directory cannot be created or the
     /// file exists but cannot be read at all (permissions, I/O).
-    pub fn open(cache: Cache, policy: Policy, journal: impl AsRef<Path>) -> Result<(Supervisor, JournalReport), RollbackError> {
+    pub fn open(
+        cache: Cache,
+        policy: Policy,
+        journal: impl AsRef<Path>,
+    ) -> Result<(Supervisor, JournalReport), RollbackError> {
         let path = journal.as_ref().to_path_buf();
         let jerr = |problem: String| RollbackError::Journal { path: path.clone(), problem };
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -396,10 +404,18 @@ impl Supervisor {
                     .library(target)
                     .and_then(|rel| bundle.digest(m.name(), rel))
                     .map(|d| blake3::Hash::from_bytes(d.blake3));
-                let err = self.gate_failed_named(m.name(), meta.version.clone(), claimed, Gate::Verify, reason.clone(), false);
+                let err = self.gate_failed_named(
+                    m.name(),
+                    meta.version.clone(),
+                    claimed,
+                    Gate::Verify,
+                    reason.clone(),
+                    false,
+                );
                 first.get_or_insert(err);
             }
-            return Err(first.unwrap_or_else(|| self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, reason)));
+            return Err(first
+                .unwrap_or_else(|| self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, reason)));
         }
         let mut done = Vec::new();
         let mut first_err = None;
@@ -415,9 +431,14 @@ impl Supervisor {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
                         Ok(None) => match cache.load_bundle_module(&bundle, m.dir()) {
-                            Err(e) => {
-                                Err(self.gate_failed_named(&name, version.clone(), Some(hash), cache_gate(&e), e.to_string(), true))
-                            }
+                            Err(e) => Err(self.gate_failed_named(
+                                &name,
+                                version.clone(),
+                                Some(hash),
+                                cache_gate(&e),
+                                e.to_string(),
+                                true,
+                            )),
                             Ok((module, source)) => self.run_gates(Candidate { module, source }),
                         },
                     }
@@ -481,7 +502,12 @@ impl Supervisor {
     }
 
     /// Refusals that run nothing. `Ok(Some)` when the bytes already serve.
-    fn precheck(&self, name: &str, version: &semver::Version, hash: &blake3::Hash) -> Result<Option<Deployed>, RollbackError> {
+    fn precheck(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        hash: &blake3::Hash,
+    ) -> Result<Option<Deployed>, RollbackError> {
         let mut st = lock(&self.inner.state);
         let m = st.modules.entry(name.to_owned()).or_default();
         let refuse = |m: &mut ModState, err: RollbackError| {
@@ -494,7 +520,8 @@ impl Supervisor {
             if p.hash == *hash {
                 return Ok(Some(deployed(name, p, Outcome::Unchanged)));
             }
-            let err = RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
+            let err =
+                RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
             Some(refuse(m, err))
         } else if let Some(a) = m.active.as_ref().filter(|a| a.hash == *hash) {
             return Ok(Some(deployed(name, a, Outcome::Unchanged)));
@@ -507,8 +534,11 @@ impl Supervisor {
                 reason: f.reason.clone(),
             };
             Some(refuse(m, err))
-        } else if let Some(highest) = m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade) {
-            let err = RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
+        } else if let Some(highest) =
+            m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade)
+        {
+            let err =
+                RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
             Some(refuse(m, err))
         } else {
             None
@@ -616,7 +646,9 @@ impl Supervisor {
         self.store_object(&name, &v);
         let event = match outcome {
             Outcome::Restored => RollbackEvent::Restored { name: name.clone(), version: v.clone() },
-            Outcome::RolledBack => RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() },
+            Outcome::RolledBack => {
+                RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() }
+            }
             Outcome::Pinned => RollbackEvent::Pinned { name: name.clone(), version: v.clone() },
             _ => RollbackEvent::Promoted { name: name.clone(), version: v.clone(), from: from.map(|f| f.version) },
         };
@@ -642,7 +674,10 @@ impl Supervisor {
             m.push_history(version.clone(), hash, HistoryKind::GateFailed { gate, reason: reason.clone() });
             m.last_error = Some(format!("{version}: {gate} gate failed: {reason}"));
             if let (true, Some(h)) = (mark, hash) {
-                m.failed.insert(*h.as_bytes(), Failure { version: version.clone(), gate: Some(gate), reason: reason.clone() });
+                m.failed.insert(
+                    *h.as_bytes(),
+                    Failure { version: version.clone(), gate: Some(gate), reason: reason.clone() },
+                );
                 m.good.retain(|g| g.hash != h);
             }
         }
@@ -665,11 +700,20 @@ impl Supervisor {
     }
 
     /// Records a failure of bytes whose module name is unknown.
-    fn gate_failed_unnamed(&self, label: String, hash: Option<blake3::Hash>, gate: Gate, reason: String) -> RollbackError {
+    fn gate_failed_unnamed(
+        &self,
+        label: String,
+        hash: Option<blake3::Hash>,
+        gate: Gate,
+        reason: String,
+    ) -> RollbackError {
         if let Some(h) = hash {
             lock(&self.inner.state).orphan_failed.insert(
                 *h.as_bytes(),
-                (label.clone(), Failure { version: semver::Version::new(0, 0, 0), gate: Some(gate), reason: reason.clone() }),
+                (
+                    label.clone(),
+                    Failure { version: semver::Version::new(0, 0, 0), gate: Some(gate), reason: reason.clone() },
+                ),
             );
         }
         self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason: reason.clone() });
@@ -783,12 +827,16 @@ impl Supervisor {
             let from = m.active.clone()?;
             if m.pinned.is_some() {
                 // An operator's pin wins over the automatic demotion; say so once per window.
-                m.last_error = Some(format!("{}: {panics} panics past the budget, but the module is pinned", from.version));
+                m.last_error =
+                    Some(format!("{}: {panics} panics past the budget, but the module is pinned", from.version));
                 m.panics.clear();
                 return None;
             }
             let reason = format!("demoted after {panics} panics within {:?}", policy.panic_window);
-            m.failed.insert(*from.hash.as_bytes(), Failure { version: from.version.clone(), gate: None, reason: reason.clone() });
+            m.failed.insert(
+                *from.hash.as_bytes(),
+                Failure { version: from.version.clone(), gate: None, reason: reason.clone() },
+            );
             m.good.retain(|g| g.hash != from.hash);
             m.stack.retain(|h| *h != from.hash);
             m.push_history(from.version.clone(), Some(from.hash), HistoryKind::Demoted { panics });
@@ -854,9 +902,17 @@ impl Supervisor {
                 }
                 (target, m.pinned.clone())
             };
-            let module = self.inner.cache.version(name, &target).ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
+            let module = self
+                .inner
+                .cache
+                .version(name, &target)
+                .ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
             if let Some(p) = pinned {
-                return Err(RollbackError::Pinned { name: name.to_owned(), pinned: p.version, offered: module.version().clone() });
+                return Err(RollbackError::Pinned {
+                    name: name.to_owned(),
+                    pinned: p.version,
+                    offered: module.version().clone(),
+                });
             }
             self.switch_to(name, &module, Outcome::RolledBack)
         })
@@ -873,7 +929,11 @@ impl Supervisor {
         self.with_ops(|| {
             let module = self.resolve(name, &to)?;
             if let Some(p) = self.pinned_version(name).filter(|p| p.hash != *module.hash()) {
-                return Err(RollbackError::Pinned { name: name.to_owned(), pinned: p.version, offered: module.version().clone() });
+                return Err(RollbackError::Pinned {
+                    name: name.to_owned(),
+                    pinned: p.version,
+                    offered: module.version().clone(),
+                });
             }
             self.switch_to(name, &module, Outcome::RolledBack)
         })
@@ -975,7 +1035,11 @@ impl Supervisor {
             .map(|v| v.source)
             .unwrap_or_else(|| Source::File(module.source().to_path_buf()));
         let summary = VersionSummary { version: module.version().clone(), hash: *module.hash(), source };
-        let is_active = lock(&self.inner.state).modules.get(name).and_then(|m| m.active.as_ref()).is_some_and(|a| a.hash == summary.hash);
+        let is_active = lock(&self.inner.state)
+            .modules
+            .get(name)
+            .and_then(|m| m.active.as_ref())
+            .is_some_and(|a| a.hash == summary.hash);
         if is_active && outcome == Outcome::RolledBack {
             return Ok(deployed(name, &summary, Outcome::Unchanged));
         }
@@ -1078,7 +1142,8 @@ impl Supervisor {
         let Some(path) = &self.inner.journal else { return };
         let (bytes, keep) = {
             let st = lock(&self.inner.state);
-            let modules: BTreeMap<String, JModule> = st.modules.iter().map(|(n, m)| (n.clone(), m.to_journal())).collect();
+            let modules: BTreeMap<String, JModule> =
+                st.modules.iter().map(|(n, m)| (n.clone(), m.to_journal())).collect();
             let keep: HashSet<String> = st
                 .modules
                 .values()
@@ -1148,13 +1213,14 @@ impl Supervisor {
                         continue;
                     }
                 };
-                let module = match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        report.problems.push(problem(format!("{} gate: {e}", load_gate(&e))));
-                        continue;
-                    }
-                };
+                let module =
+                    match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            report.problems.push(problem(format!("{} gate: {e}", load_gate(&e))));
+                            continue;
+                        }
+                    };
                 if module.name() != name || *module.version() != v.version {
                     report.problems.push(problem(format!(
                         "the stored library is {} {}, not what the journal says",
@@ -1228,7 +1294,8 @@ impl Supervisor {
                 })
                 .collect(),
             last_error: m.last_error.clone(),
-            recent_panics: u32::try_from(m.panics.iter().filter(|t| now.duration_since(**t) <= window).count()).unwrap_or(u32::MAX),
+            recent_panics: u32::try_from(m.panics.iter().filter(|t| now.duration_since(**t) <= window).count())
+                .unwrap_or(u32::MAX),
             on_probation: m.active.as_ref().is_some_and(|a| !m.is_good(&a.hash)),
         })
     }

@@ -53,9 +53,7 @@ fn build_all() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = fixtures_target_dir();
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root())
-        .args(["build", "--release", "--quiet", "--target-dir"])
-        .arg(&target_dir);
+    cmd.current_dir(workspace_root()).args(["build", "--release", "--quiet", "--target-dir"]).arg(&target_dir);
     for package in fixture_packages() {
         cmd.args(["-p", &package]);
     }
@@ -89,12 +87,7 @@ pub fn release_dir() -> &'static Path {
 ///
 /// If the fixtures cannot be built or the package is not a fixture.
 pub fn module(package: &str) -> PathBuf {
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        package.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
+    let file = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);
     let path = release_dir().join(file);
     assert!(path.is_file(), "fixture {package} was not built at {}", path.display());
     path
@@ -116,8 +109,5 @@ pub fn module_bytes(package: &str) -> Vec<u8> {
 ///
 /// If the system temp directory is not writable.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("hotpack-test-")
-        .tempdir()
-        .expect("the temp directory is writable")
+    tempfile::Builder::new().prefix("hotpack-test-").tempdir().expect("the temp directory is writable")
 }

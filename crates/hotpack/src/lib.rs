@@ -133,8 +133,8 @@ pub use hotpack_detect as detect;
 pub use hotpack_loader as loader;
 pub use hotpack_rollback as rollback;
 
-pub use pack::{PackLibraryError, pack_library, pack_library_with};
 pub use hotpack_rollback::{Deployed, Outcome, Probe};
+pub use pack::{PackLibraryError, pack_library, pack_library_with};
 pub use runtime::{Error, Event, ModuleStatus, Runtime, RuntimeBuilder, Watching};
 
 /// The default cache directory: `$XDG_CACHE_HOME/hotpack` when that variable is set,

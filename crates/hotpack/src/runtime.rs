@@ -262,9 +262,8 @@ impl RuntimeBuilder {
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
         }
-        let runtime = Runtime {
-            inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
-        };
+        let runtime =
+            Runtime { inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }) };
         Ok((runtime, report))
     }
 
@@ -528,7 +527,8 @@ impl Runtime {
         for entry in self.cache().search_entries() {
             if entry.is_dir() {
                 if let Ok(read) = std::fs::read_dir(&entry) {
-                    let mut found: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
+                    let mut found: Vec<PathBuf> =
+                        read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
                     found.sort();
                     files.extend(found);
                 }
@@ -574,7 +574,10 @@ impl Runtime {
                             let on_path = canonical
                                 .iter()
                                 .any(|root| change.path == *root || change.path.parent() == Some(root.as_path()));
-                            if matches!(change.kind, ChangeKind::Removed { .. }) || !on_path || !is_deployable(&change.path) {
+                            if matches!(change.kind, ChangeKind::Removed { .. })
+                                || !on_path
+                                || !is_deployable(&change.path)
+                            {
                                 continue;
                             }
                             // Failures are recorded and emitted by `deploy`; the loop goes on.

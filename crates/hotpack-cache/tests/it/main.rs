@@ -189,7 +189,11 @@ fn events_follow_loads_swaps_failures_and_shadowing() {
     f.cache.import("greeter").expect("v1 from the first entry");
     assert!(matches!(f.cache.import("nosuch"), Err(CacheError::NotFound { .. })));
     let got: Vec<CacheEvent> = events.try_iter().collect();
-    assert!(got.iter().any(|e| matches!(e, CacheEvent::Shadowed { name, hidden, .. } if name == "greeter" && hidden.len() == 1)), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, CacheEvent::Shadowed { name, hidden, .. } if name == "greeter" && hidden.len() == 1)),
+        "{got:?}"
+    );
     assert!(got.iter().any(|e| matches!(e, CacheEvent::Loaded { version } if version.version.major == 1)));
     assert!(got.iter().any(|e| matches!(e, CacheEvent::Swapped { from: None, to, .. } if to.version.major == 1)));
     assert!(got.iter().any(|e| matches!(e, CacheEvent::Failed { name: Some(n), .. } if n == "nosuch")));

@@ -46,8 +46,7 @@ fn write_source(dir: &Path, body: &str) {
 const GOOD_1: &str = "fn run(data: &[u8]) -> String { format!(\"answer-1 over {} bytes\", data.len()) }";
 const BROKEN: &str = "fn run(data: &[u8]) -> String { this does not compile }";
 const PANICS: &str = "fn run(data: &[u8]) -> String { panic!(\"edit panicked on {} bytes\", data.len()) }";
-const GOOD_2: &str =
-    "fn run(data: &[u8]) -> String { format!(\"answer-2: {} newlines\", data.iter().filter(|b| **b == b'\\n').count()) }";
+const GOOD_2: &str = "fn run(data: &[u8]) -> String { format!(\"answer-2: {} newlines\", data.iter().filter(|b| **b == b'\\n').count()) }";
 
 struct Dev {
     child: Child,

@@ -109,7 +109,8 @@ fn good_bundle(package: &str, step: usize) -> Vec<u8> {
     let library = hotpack_testkit::module(package);
     let scratch = hotpack_testkit::scratch();
     let out = scratch.path().join("b.zip");
-    hotpack::pack_library(&library, &out, vec![("step.txt".into(), step.to_string().into_bytes())]).expect("pack a fixture");
+    hotpack::pack_library(&library, &out, vec![("step.txt".into(), step.to_string().into_bytes())])
+        .expect("pack a fixture");
     std::fs::read(&out).expect("read the packed bundle")
 }
 
@@ -167,7 +168,13 @@ fn serve_swaps_bundles_under_live_traffic_and_never_answers_from_a_broken_versio
     let (status, body) = call(addr, "GET", "/-/modules", b"");
     assert_eq!(status, 200);
     let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON listing");
-    let greeter = listing["modules"].as_array().expect("modules array").iter().find(|m| m["name"] == "greeter").cloned().expect("greeter listed");
+    let greeter = listing["modules"]
+        .as_array()
+        .expect("modules array")
+        .iter()
+        .find(|m| m["name"] == "greeter")
+        .cloned()
+        .expect("greeter listed");
     assert_eq!(greeter["version"], "1.0.0");
     assert_eq!(greeter["hash"].as_str().map(str::len), Some(64));
     assert!(greeter["handlers"].as_array().is_some_and(|h| h.iter().any(|h| h == "greet")), "{greeter}");
@@ -225,7 +232,13 @@ fn serve_swaps_bundles_under_live_traffic_and_never_answers_from_a_broken_versio
     }
 
     let failures = failures.lock().expect("lock");
-    assert!(failures.is_empty(), "{} of {} calls failed: {:?}", failures.len(), calls.load(Ordering::Relaxed), &failures[..failures.len().min(10)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed: {:?}",
+        failures.len(),
+        calls.load(Ordering::Relaxed),
+        &failures[..failures.len().min(10)]
+    );
     assert!(calls.load(Ordering::Relaxed) > 50, "the clients were calling throughout");
     assert!(refused >= 20, "every broken bundle was refused ({refused} refusals)");
     assert!(deployed >= 20, "the good bundles were deployed ({deployed})");
@@ -233,7 +246,13 @@ fn serve_swaps_bundles_under_live_traffic_and_never_answers_from_a_broken_versio
 
     let (_, body) = call(addr, "GET", "/-/modules", b"");
     let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON listing");
-    let greeter = listing["modules"].as_array().expect("modules").iter().find(|m| m["name"] == "greeter").cloned().expect("greeter");
+    let greeter = listing["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["name"] == "greeter")
+        .cloned()
+        .expect("greeter");
     assert!(greeter["version"] == "1.0.0" || greeter["version"] == "2.0.0", "{greeter}");
     assert!(greeter["last_error"].is_string(), "the last refusal is reported: {greeter}");
 }

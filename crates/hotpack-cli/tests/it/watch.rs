@@ -32,20 +32,13 @@ impl Watch {
             .expect("spawn hotpack watch");
         let stdout = lines(child.stdout.take().expect("piped stdout"));
         let stderr = lines(child.stderr.take().expect("piped stderr"));
-        Watch {
-            child,
-            stdout,
-            stderr,
-        }
+        Watch { child, stdout, stderr }
     }
 
     /// Wait for the "watching" line: watches are in place from then on.
     fn wait_ready(&self) {
         loop {
-            let line = self
-                .stderr
-                .recv_timeout(WAIT)
-                .expect("hotpack watch printed no 'watching' line");
+            let line = self.stderr.recv_timeout(WAIT).expect("hotpack watch printed no 'watching' line");
             if line.contains("watching") {
                 return;
             }
@@ -53,9 +46,7 @@ impl Watch {
     }
 
     fn next_line(&self) -> String {
-        self.stdout
-            .recv_timeout(WAIT)
-            .expect("hotpack watch printed no change line")
+        self.stdout.recv_timeout(WAIT).expect("hotpack watch printed no change line")
     }
 }
 
@@ -136,15 +127,7 @@ fn human_line_names_the_path_and_both_hashes() {
     watch.wait_ready();
     fs::write(&file, b"two").expect("write");
     let line = watch.next_line();
-    assert_eq!(
-        line,
-        format!(
-            "changed {} {}.. -> {}..",
-            file.display(),
-            &hex(b"one")[..8],
-            &hex(b"two")[..8]
-        )
-    );
+    assert_eq!(line, format!("changed {} {}.. -> {}..", file.display(), &hex(b"one")[..8], &hex(b"two")[..8]));
 }
 
 #[test]

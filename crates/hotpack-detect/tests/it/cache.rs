@@ -88,10 +88,7 @@ fn touch_rehashes_but_keeps_the_hash_and_removal_is_seen() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].path, b);
     assert!(matches!(changes[0].kind, ChangeKind::Removed { .. }));
-    assert!(
-        cache.get(&b).is_none(),
-        "entries of vanished files are dropped"
-    );
+    assert!(cache.get(&b).is_none(), "entries of vanished files are dropped");
 }
 
 /// A file modified just before it was hashed is not trusted on metadata
@@ -117,8 +114,6 @@ fn recently_modified_files_are_rehashed_until_old_enough() {
 fn scan_of_a_missing_root_is_an_error_with_the_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing");
-    let err = FingerprintCache::new()
-        .scan_tree(&missing)
-        .expect_err("missing root");
+    let err = FingerprintCache::new().scan_tree(&missing).expect_err("missing root");
     assert_eq!(err.path(), Some(missing.as_path()));
 }

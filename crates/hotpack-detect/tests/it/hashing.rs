@@ -36,18 +36,12 @@ fn missing_file_directory_and_fifo_are_typed_errors() {
         }
         other => panic!("expected Io error, got {other:?}"),
     }
-    assert!(matches!(
-        hash_file(dir.path()),
-        Err(DetectError::NotAFile { .. })
-    ));
+    assert!(matches!(hash_file(dir.path()), Err(DetectError::NotAFile { .. })));
     // A FIFO must be refused without opening it (opening would block).
     let fifo = dir.path().join("fifo");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     if made.is_ok_and(|s| s.success()) {
-        assert!(matches!(
-            hash_file(&fifo),
-            Err(DetectError::NotAFile { .. })
-        ));
+        assert!(matches!(hash_file(&fifo), Err(DetectError::NotAFile { .. })));
     }
 }
 
@@ -83,10 +77,7 @@ fn concurrent_rewrites_never_give_a_torn_hash() {
         match hash_file(&path) {
             Ok(fp) => {
                 let n = fp.size as usize;
-                assert!(
-                    fp.hash == blake3::hash(&a[..n]) || fp.hash == blake3::hash(&b[..n]),
-                    "torn hash {fp:?}"
-                );
+                assert!(fp.hash == blake3::hash(&a[..n]) || fp.hash == blake3::hash(&b[..n]), "torn hash {fp:?}");
                 ok += 1;
             }
             Err(DetectError::ChangedWhileHashing { path: p }) => {

@@ -260,10 +260,7 @@ fn scenarios() -> Vec<Scenario> {
                 fs::rename(c.a.join("a.txt"), c.a.join("z.txt")).expect("rename");
                 true
             },
-            expect: &[
-                ("removed", "a.txt", None),
-                ("created", "z.txt", Some(b"moving")),
-            ],
+            expect: &[("removed", "a.txt", None), ("created", "z.txt", Some(b"moving"))],
         },
     ]
 }
@@ -272,10 +269,7 @@ fn scenarios() -> Vec<Scenario> {
 fn run(backend: Backend, sc: &Scenario) -> Result<(), String> {
     let a_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let b_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let ctx = Ctx {
-        a: fs::canonicalize(a_dir.path()).map_err(|e| e.to_string())?,
-        b: b_dir.path().to_path_buf(),
-    };
+    let ctx = Ctx { a: fs::canonicalize(a_dir.path()).map_err(|e| e.to_string())?, b: b_dir.path().to_path_buf() };
     for (name, bytes) in sc.files {
         fs::write(ctx.a.join(name), bytes).map_err(|e| e.to_string())?;
     }
@@ -284,8 +278,7 @@ fn run(backend: Backend, sc: &Scenario) -> Result<(), String> {
         Watch::Dir => ctx.a.clone(),
         Watch::File(name) => ctx.a.join(name),
     };
-    let detector = Detector::new([&watched], &config(backend, quiet))
-        .map_err(|e| format!("cannot start: {e}"))?;
+    let detector = Detector::new([&watched], &config(backend, quiet)).map_err(|e| format!("cannot start: {e}"))?;
 
     let held = (sc.act)(&ctx);
 
@@ -310,20 +303,13 @@ fn run(backend: Backend, sc: &Scenario) -> Result<(), String> {
     if !held {
         // The machine stalled longer than the quiet window between writes:
         // intermediate changes are legitimate; the last one must be final.
-        let (kind, rel, content) = sc
-            .expect
-            .last()
-            .ok_or("relaxed check needs an expectation")?;
+        let (kind, rel, content) = sc.expect.last().ok_or("relaxed check needs an expectation")?;
         let last = got.last().ok_or("no event at all")?;
         // Its old fingerprint is an intermediate state: not checked.
         return check(&ctx.a, None, last, kind, rel, *content);
     }
     if got.len() != sc.expect.len() {
-        return Err(format!(
-            "expected {} change(s) {:?}, got {got:#?}",
-            sc.expect.len(),
-            sc.expect
-        ));
+        return Err(format!("expected {} change(s) {:?}, got {got:#?}", sc.expect.len(), sc.expect));
     }
     for (kind, rel, content) in sc.expect {
         let path = ctx.a.join(rel);
@@ -353,12 +339,8 @@ fn check(
     if new_hash != content.map(blake3::hash) {
         return Err(format!("wrong new hash in {change:?}"));
     }
-    let original = sc.and_then(|sc| {
-        sc.files
-            .iter()
-            .find(|(name, _)| *name == rel)
-            .map(|(_, bytes)| blake3::hash(bytes))
-    });
+    let original =
+        sc.and_then(|sc| sc.files.iter().find(|(name, _)| *name == rel).map(|(_, bytes)| blake3::hash(bytes)));
     match change.kind {
         ChangeKind::Created { .. } => {}
         ChangeKind::Changed { old, .. } | ChangeKind::Removed { old } => {
@@ -377,16 +359,9 @@ fn run_all(backend: Backend) {
             .iter()
             .map(|sc| s.spawn(move || run(backend, sc).map_err(|e| format!("{}: {e}", sc.name))))
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().expect("scenario thread").err())
-            .collect()
+        handles.into_iter().filter_map(|h| h.join().expect("scenario thread").err()).collect()
     });
-    assert!(
-        failures.is_empty(),
-        "{backend:?} failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{backend:?} failures:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -423,10 +398,7 @@ fn one_change_in_a_thousand_files_rehashes_only_that_file() {
         let quiet = Duration::from_millis(50);
         let detector = Detector::new([&root], &config(backend, quiet)).expect("start");
         let initial = detector.stats();
-        assert_eq!(
-            initial.files_rehashed, 1000,
-            "{backend:?}: baseline hashes everything"
-        );
+        assert_eq!(initial.files_rehashed, 1000, "{backend:?}: baseline hashes everything");
 
         let target = &files[421];
         let bytes = pattern(7, 100_000);
@@ -437,26 +409,16 @@ fn one_change_in_a_thousand_files_rehashes_only_that_file() {
             Err(e) => panic!("{backend:?}: no change event: {e:?}"),
         };
         assert_eq!(&change.path, target);
-        assert_eq!(
-            change.new_fingerprint().map(|f| f.hash),
-            Some(blake3::hash(&bytes))
-        );
+        assert_eq!(change.new_fingerprint().map(|f| f.hash), Some(blake3::hash(&bytes)));
         match detector.recv_timeout(settle_time(backend, quiet)) {
             Err(RecvTimeoutError::Timeout) => {}
             other => panic!("{backend:?}: expected no more events, got {other:?}"),
         }
         let d = detector.stats().since(&initial);
         assert!(d.files_rehashed >= 1, "{backend:?}: {d:?}");
-        assert_eq!(
-            d.bytes_hashed,
-            d.files_rehashed * 100_000,
-            "{backend:?}: {d:?}"
-        );
+        assert_eq!(d.bytes_hashed, d.files_rehashed * 100_000, "{backend:?}: {d:?}");
         if backend == Backend::Notify {
-            assert_eq!(
-                d.files_rehashed, 1,
-                "events name only the changed file: {d:?}"
-            );
+            assert_eq!(d.files_rehashed, 1, "events name only the changed file: {d:?}");
         }
     }
 }
@@ -466,8 +428,7 @@ fn a_missing_path_is_an_error_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("not-there");
     for backend in [Backend::Notify, Backend::Poll] {
-        let err =
-            Detector::new([&missing], &config(backend, Duration::ZERO)).expect_err("missing path");
+        let err = Detector::new([&missing], &config(backend, Duration::ZERO)).expect_err("missing path");
         assert_eq!(err.path(), Some(missing.as_path()), "{backend:?}");
     }
 }

@@ -68,7 +68,10 @@ fn each_broken_fixture_gives_its_own_error() {
         ("fx-forged-rustc", |e| matches!(e, LoadError::RustcMismatch { found, .. } if found.contains("forged"))),
         ("fx-forged-target", |e| matches!(e, LoadError::TargetMismatch { found, .. } if found.starts_with("riscv64"))),
         ("fx-init-error", |e| matches!(e, LoadError::InitFailed { message, .. } if message == "database unavailable")),
-        ("fx-init-panic", |e| matches!(e, LoadError::InitPanicked { message, .. } if message.contains("init exploded"))),
+        (
+            "fx-init-panic",
+            |e| matches!(e, LoadError::InitPanicked { message, .. } if message.contains("init exploded")),
+        ),
     ];
     for (fixture, is_expected) in cases {
         let path = module(fixture);
@@ -113,10 +116,7 @@ fn a_panicking_handler_returns_the_message_and_the_next_call_works() {
         other => panic!("expected a caught panic, got {other:?}"),
     }
     assert_eq!(m.call("ok", b"abc").expect("ok works"), b"cba");
-    assert_eq!(
-        m.call("fail", b""),
-        Err(CallError::Failed { message: "this handler always fails".into() })
-    );
+    assert_eq!(m.call("fail", b""), Err(CallError::Failed { message: "this handler always fails".into() }));
     assert_eq!(m.call("nope", b""), Err(CallError::NoSuchHandler { name: "nope".into() }));
     // Typed interfaces catch panics too.
     let g: &Greeter = m.interface().expect("Greeter");
@@ -210,7 +210,10 @@ fn bad_files_are_refused_with_typed_errors() {
         (write("half.so", &real[..real.len() / 2]), |e| matches!(e, LoadError::Truncated { .. })),
         (write("header-only.so", &real[..40]), |e| matches!(e, LoadError::Truncated { expected: 64, .. })),
         (write("tail-cut.so", &real[..real.len() - 1]), |e| matches!(e, LoadError::Truncated { .. })),
-        (write("arm.so", &other_arch), |e| matches!(e, LoadError::WrongArchitecture { found, .. } if found == "AArch64")),
+        (
+            write("arm.so", &other_arch),
+            |e| matches!(e, LoadError::WrongArchitecture { found, .. } if found == "AArch64"),
+        ),
         (write("be.so", &big_endian), |e| matches!(e, LoadError::WrongArchitecture { .. })),
         (write("exec.so", &executable), |e| matches!(e, LoadError::NotASharedLibrary { .. })),
         (dir.path().to_path_buf(), |e| matches!(e, LoadError::NotASharedLibrary { .. })),

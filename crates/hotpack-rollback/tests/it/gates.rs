@@ -129,7 +129,12 @@ fn init_gate_panic() {
 
 #[test]
 fn state_gate_import_refused() {
-    check("the state import hook refuses v1's state", Gate::State, |host| deploy_file(host, "fx-greeter-bad-state"), true);
+    check(
+        "the state import hook refuses v1's state",
+        Gate::State,
+        |host| deploy_file(host, "fx-greeter-bad-state"),
+        true,
+    );
 }
 
 #[test]
@@ -207,11 +212,17 @@ fn an_older_bundle_from_outside_is_refused() {
     let host = Host::new(Policy::default());
     host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2");
     let err = host.sup.deploy_bundle(&host.bundle("greeter-v1")).expect_err("downgrade");
-    assert!(matches!(&err, RollbackError::Downgrade { offered, highest, .. } if offered.major == 1 && highest.major == 2), "{err}");
+    assert!(
+        matches!(&err, RollbackError::Downgrade { offered, highest, .. } if offered.major == 1 && highest.major == 2),
+        "{err}"
+    );
     assert_eq!(host.answer(), "2");
     assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::Refused { .. })));
     // Not even as a plain file.
-    assert!(matches!(host.sup.deploy_file(&hotpack_testkit::module("greeter-v1")), Err(RollbackError::Downgrade { .. })));
+    assert!(matches!(
+        host.sup.deploy_file(&hotpack_testkit::module("greeter-v1")),
+        Err(RollbackError::Downgrade { .. })
+    ));
 
     // The highest version seen survives a restart.
     let mut host = host;

@@ -17,7 +17,8 @@ enum Op {
     Restart,
 }
 
-const BAD: [&str; 4] = ["fx-greeter-init-error", "fx-greeter-init-panic", "fx-greeter-bad-state", "fx-greeter-v3-panics"];
+const BAD: [&str; 4] =
+    ["fx-greeter-init-error", "fx-greeter-init-panic", "fx-greeter-bad-state", "fx-greeter-v3-panics"];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![

@@ -72,13 +72,17 @@ fn rollback_goes_back_through_activated_versions() {
     let back = host.sup.rollback("greeter").expect("rollback");
     assert_eq!((back.version.major, back.outcome), (1, Outcome::RolledBack));
     assert_eq!(host.answer(), "1");
-    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::RolledBack { from }) if from.major == 2));
+    assert!(
+        matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::RolledBack { from }) if from.major == 2)
+    );
     // v2 was popped: there is nothing further back.
     assert!(matches!(host.sup.rollback("greeter"), Err(RollbackError::NoPrevious { .. })));
     // Rolling forward again is rollback_to, by version or by hash.
     let v2 = host.sup.rollback_to("greeter", v("2.0.0")).expect("to v2");
     assert_eq!(host.answer(), "2");
-    host.sup.rollback_to("greeter", VersionRef::Hash(host.sup.status("greeter").expect("s").retained[0].hash)).expect("by hash");
+    host.sup
+        .rollback_to("greeter", VersionRef::Hash(host.sup.status("greeter").expect("s").retained[0].hash))
+        .expect("by hash");
     assert_eq!(host.answer(), "1");
     assert_eq!(host.sup.rollback_to("greeter", VersionRef::Hash(v2.hash)).expect("by hash").version.major, 2);
     assert_eq!(host.sup.status("greeter").expect("s").highest_seen.expect("highest").major, 2);
@@ -131,7 +135,9 @@ fn retention_keeps_at_most_the_configured_versions() {
     host.sup.deploy_file(&hotpack_testkit::module("fx-wrong-iface")).expect("9.0.0 (no typed handle taken)");
     let retained: Vec<u64> = host.cache().versions("greeter").iter().map(|v| v.version.major).collect();
     assert_eq!(retained, vec![2, 9]);
-    assert!(events.try_iter().any(|e| matches!(e, RollbackEvent::Retired { version, .. } if version.version.major == 1)));
+    assert!(
+        events.try_iter().any(|e| matches!(e, RollbackEvent::Retired { version, .. } if version.version.major == 1))
+    );
     // v1 is gone from the cache: not a rollback target any more.
     assert!(matches!(host.sup.rollback_to("greeter", v("1.0.0")), Err(RollbackError::NotRetained { .. })));
     assert_eq!(host.sup.rollback("greeter").expect("to v2").version.major, 2);

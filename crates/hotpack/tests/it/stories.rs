@@ -20,8 +20,12 @@ fn resident_data_story_swaps_the_task_and_keeps_the_data() {
 #[test]
 fn plugin_folder_story_discovers_swaps_and_refuses() {
     let dir = hotpack_testkit::scratch();
-    let log = plugin_folder::story(&hotpack_testkit::module("greeter-v1"), &hotpack_testkit::module("greeter-v2"), dir.path())
-        .expect("the story runs");
+    let log = plugin_folder::story(
+        &hotpack_testkit::module("greeter-v1"),
+        &hotpack_testkit::module("greeter-v2"),
+        dir.path(),
+    )
+    .expect("the story runs");
     assert!(has(&log, "greet -> hello, plugin host (v1"), "{log:#?}");
     assert!(has(&log, "greet -> HELLO, PLUGIN HOST (v2"), "{log:#?}");
     assert!(has(&log, "refused "), "{log:#?}");
@@ -32,8 +36,9 @@ fn plugin_folder_story_discovers_swaps_and_refuses() {
 #[test]
 fn hot_deploy_story_never_fails_a_call_and_resumes_after_a_restart() {
     let dir = hotpack_testkit::scratch();
-    let log = hot_deploy::story(&hotpack_testkit::module("greeter-v1"), &hotpack_testkit::module("greeter-v2"), dir.path())
-        .expect("the story runs");
+    let log =
+        hot_deploy::story(&hotpack_testkit::module("greeter-v1"), &hotpack_testkit::module("greeter-v2"), dir.path())
+            .expect("the story runs");
     assert!(has(&log, "deployed greeter 2.0.0 under traffic"), "{log:#?}");
     assert!(has(&log, "refused the broken bundle"), "{log:#?}");
     assert!(has(&log, "rolled back to 1.0.0"), "{log:#?}");
