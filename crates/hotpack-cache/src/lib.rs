@@ -883,16 +883,17 @@ impl Cache {
     ///
     /// As [`import`](Self::import).
     pub fn hot_module(&self, name: &str) -> Result<HotModule, CacheError> {
-        if let Some(slot) = read(&self.inner.registry).entries.get(name).and_then(|e| e.hot.clone()) {
-            return Ok(HotModule { slot });
+        if let Some(hot) = self.loaded_hot_module(name) {
+            return Ok(hot);
         }
         self.import(name)?;
-        read(&self.inner.registry)
-            .entries
-            .get(name)
-            .and_then(|e| e.hot.clone())
-            .map(|slot| HotModule { slot })
-            .ok_or_else(|| CacheError::NotLoaded { name: name.to_owned() })
+        self.loaded_hot_module(name).ok_or_else(|| CacheError::NotLoaded { name: name.to_owned() })
+    }
+
+    /// A handle on the current version's handlers of `name` if one was ever made current;
+    /// never imports (for callers that must only serve versions they promoted).
+    pub fn loaded_hot_module(&self, name: &str) -> Option<HotModule> {
+        read(&self.inner.registry).entries.get(name).and_then(|e| e.hot.clone()).map(|slot| HotModule { slot })
     }
 
     /// A handle on interface `I` of the current version of `name` (imported if needed).

@@ -164,7 +164,6 @@ struct Inner {
     /// that does not panic.
     ops: Mutex<()>,
     probes: RwLock<HashMap<String, Probe>>,
-    hot: RwLock<HashMap<String, HotModule>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
 }
 
@@ -249,7 +248,6 @@ impl Supervisor {
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
                 probes: RwLock::new(HashMap::new()),
-                hot: RwLock::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -745,14 +743,8 @@ impl Supervisor {
     }
 
     fn hot(&self, name: &str) -> Option<HotModule> {
-        if let Some(h) = self.inner.hot.read().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Some(h.clone());
-        }
         // Never import through the search path here: only promoted versions serve.
-        self.inner.cache.current(name)?;
-        let hot = self.inner.cache.hot_module(name).ok()?;
-        self.inner.hot.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), hot.clone());
-        Some(hot)
+        self.inner.cache.loaded_hot_module(name)
     }
 
     /// Counts one caught panic of the active version of `name`, for hosts that call through
