@@ -44,6 +44,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -440,8 +441,6 @@ impl Entry {
 struct Registry {
     entries: HashMap<String, Entry>,
     retired: usize,
-    hits: u64,
-    misses: u64,
 }
 
 struct Inner {
@@ -449,6 +448,8 @@ struct Inner {
     search: RwLock<SearchPath>,
     limits: Limits,
     registry: RwLock<Registry>,
+    hits: AtomicU64,
+    misses: AtomicU64,
     /// Serializes loads and swaps (never taken by calls).
     swap_lock: Mutex<()>,
     subscribers: Mutex<Vec<mpsc::Sender<CacheEvent>>>,
@@ -492,6 +493,8 @@ impl Cache {
                 search: RwLock::new(search),
                 limits,
                 registry: RwLock::new(Registry::default()),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
                 swap_lock: Mutex::new(()),
                 subscribers: Mutex::new(Vec::new()),
             }),
@@ -542,14 +545,13 @@ impl Cache {
     /// version that was current (if any) stays current.
     pub fn import(&self, name: &str) -> Result<Module, CacheError> {
         {
-            let mut reg = write(&self.inner.registry);
+            let reg = read(&self.inner.registry);
             if let Some(entry) = reg.entries.get(name)
                 && !entry.invalidated
                 && let Some(record) = entry.current_record()
             {
-                let module = record.module.clone();
-                reg.hits += 1;
-                return Ok(module);
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(record.module.clone());
             }
         }
         let _guard = lock(&self.inner.swap_lock);
@@ -563,7 +565,7 @@ impl Cache {
                 return Ok(record.module.clone());
             }
         }
-        write(&self.inner.registry).misses += 1;
+        self.inner.misses.fetch_add(1, Ordering::Relaxed);
         let result = self.resolve_and_load(name).and_then(|(module, source)| {
             self.register_locked(module.clone(), source);
             self.activate_locked(&module)?;
@@ -1023,8 +1025,8 @@ impl Cache {
             mapped: self.inner.loader.mapped(),
             registered: reg.entries.values().map(|e| e.versions.len()).sum(),
             retired: reg.retired,
-            hits: reg.hits,
-            misses: reg.misses,
+            hits: self.inner.hits.load(Ordering::Relaxed),
+            misses: self.inner.misses.load(Ordering::Relaxed),
         }
     }
 }
