@@ -41,6 +41,17 @@ fn archive_stands_alone() {
 }
 
 #[test]
+fn util_depends_on_no_hotpack_crate() {
+    let deps = tree("hotpack-util");
+    let ours: Vec<&str> = deps
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack") && *name != "hotpack-util")
+        .collect();
+    assert!(ours.is_empty(), "hotpack-util must depend on no hotpack crate, found {ours:?}:\n{deps}");
+}
+
+#[test]
 fn abi_has_no_dependencies() {
     let deps = tree("hotpack-abi");
     assert_eq!(deps.lines().count(), 1, "hotpack-abi is linked into every module; keep it dependency-free:\n{deps}");

@@ -584,14 +584,9 @@ pub enum PackError {
         /// The zip crate's error.
         source: zip::result::ZipError,
     },
-    /// Writing the output file failed.
-    #[error("cannot write `{}`: {source}", .path.display())]
-    Write {
-        /// The output path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// Writing the output file failed (the error names the file).
+    #[error(transparent)]
+    Write(#[from] hotpack_util::fs::FsError),
 }
 
 /// Why a search of the [`SearchPath`](crate::SearchPath) found nothing.

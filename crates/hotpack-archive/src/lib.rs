@@ -63,10 +63,12 @@ mod zipfmt;
 
 pub use bundle::{Bundle, EntryInfo, Limits, Method, Module, VerifyReport};
 pub use error::{BundleError, HeaderField, ManifestError, PackError, PathProblem, SearchError};
+/// Atomic file output ([`hotpack_util::fs::write_atomic`]), re-exported for writing bundles.
+pub use hotpack_util::fs::write_atomic;
 pub use manifest::{
     EntryDigest, FORMAT_VERSION, Hooks, InterfaceMeta, MANIFEST_NAME, Manifest, ModuleMeta, is_valid_module_name,
 };
-pub use pack::{PackSpec, pack, pack_modules, pack_to_file, write_atomic};
+pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
 pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible};
 
 /// The semver crate, re-exported so callers build the same `Version` type.

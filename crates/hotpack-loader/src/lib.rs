@@ -58,7 +58,6 @@ pub use sys::AtomicRef;
 use hotpack_abi::{ExportStateFn, HandlerFn, ImportStateFn, InitFn};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -125,14 +124,15 @@ pub enum LoadError {
         found: String,
     },
     /// Writing the bytes to their immutable path failed.
-    #[error("{path}: could not materialize the library at {object}: {source}")]
+    #[error("{path}: could not materialize the library")]
     Materialize {
         /// Where the module came from.
         path: PathBuf,
         /// The object path being written.
         object: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The file-system error, naming the file it failed on.
+        #[source]
+        source: hotpack_util::fs::FsError,
     },
     /// `dlopen` refused the library.
     #[error("{path}: dlopen failed: {message}")]
@@ -649,7 +649,7 @@ impl Loader {
         let hash = blake3::hash(bytes);
         // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
         // Calls never take this lock.
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = hotpack_util::sync::lock(&self.state);
         if let Some(existing) = state.by_hash.get(&hash) {
             return Ok(existing.clone());
         }
@@ -686,12 +686,12 @@ impl Loader {
 
     /// The module already loaded with this content hash, if any.
     pub fn get(&self, hash: &blake3::Hash) -> Option<Module> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).by_hash.get(hash).cloned()
+        hotpack_util::sync::lock(&self.state).by_hash.get(hash).cloned()
     }
 
     /// Libraries this loader mapped and will never unmap.
     pub fn mapped(&self) -> MappedStats {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).stats
+        hotpack_util::sync::lock(&self.state).stats
     }
 
     fn content_addressed(&self, hash: &blake3::Hash, bytes: &[u8], origin: &Path) -> Result<PathBuf, LoadError> {
@@ -703,15 +703,9 @@ impl Loader {
         {
             return Ok(object);
         }
-        let mut tmp =
-            tempfile::Builder::new().prefix(".tmp-").suffix(".so").tempfile_in(&self.objects).map_err(fail)?;
-        tmp.write_all(bytes).map_err(fail)?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        tmp.persist(&object).map_err(|e| fail(e.error))?;
-        if let Ok(dir) = std::fs::File::open(&self.objects) {
-            // Make the rename durable; failure here only weakens crash safety, not correctness.
-            let _ = dir.sync_all();
-        }
+        // Atomic (temp file, fsync, rename, fsync the directory): a crash never leaves a
+        // half-written object under its final name.
+        hotpack_util::fs::AtomicWrite::new(&object).mode(0o600).write(bytes).map_err(fail)?;
         Ok(object)
     }
 }
@@ -741,12 +735,6 @@ fn utf8(path: &Path, field: &'static str, bytes: &[u8]) -> Result<String, LoadEr
     })
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 /// Checks every descriptor field, in an order where each read is justified by the last.
 fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
     let p = || path.to_path_buf();
@@ -773,12 +761,8 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         sys::Header::Ok(desc) => desc,
     };
     let name = utf8(path, "name", sys::string(desc.name))?;
-    if !valid_name(&name) {
-        return Err(LoadError::BadDescriptor {
-            path: p(),
-            field: "name",
-            problem: format!("`{name}` is not 1-128 characters of [A-Za-z0-9_.-]"),
-        });
+    if let Err(e) = hotpack_util::name::check_module_name(&name) {
+        return Err(LoadError::BadDescriptor { path: p(), field: "name", problem: e.to_string() });
     }
     if desc.abi_version != hotpack_abi::ABI_VERSION {
         return Err(LoadError::AbiMismatch {
