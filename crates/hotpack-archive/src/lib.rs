@@ -61,8 +61,8 @@ mod path;
 mod search;
 mod zipfmt;
 
-pub use bundle::{Bundle, EntryInfo, Limits, Method, Module, VerifyReport};
-pub use error::{BundleError, HeaderField, ManifestError, PackError, PathProblem, SearchError};
+pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
+pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PackError, PathProblem, SearchError};
 /// Atomic file output ([`hotpack_util::fs::write_atomic`]), re-exported for writing bundles.
 pub use hotpack_util::fs::write_atomic;
 pub use manifest::{
