@@ -397,6 +397,7 @@ pub enum BundleErrorKind {
 }
 
 /// Why packing failed.
+#[cfg(feature = "pack")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PackError {

@@ -17,6 +17,11 @@
 //!
 //! This crate does not load code: it never depends on the loader.
 //!
+//! # Features
+//!
+//! - `pack` (default): writing bundles with the `zip` crate. A tool that only reads,
+//!   verifies or searches bundles turns default features off and pulls no zip writer.
+//!
 //! # Example
 //!
 //! ```
@@ -56,18 +61,22 @@
 mod bundle;
 mod error;
 mod manifest;
+#[cfg(feature = "pack")]
 mod pack;
 mod path;
 mod search;
 mod zipfmt;
 
 pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
-pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PackError, PathProblem, SearchError};
+#[cfg(feature = "pack")]
+pub use error::PackError;
+pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};
 /// Atomic file output ([`hotpack_util::fs::write_atomic`]), re-exported for writing bundles.
 pub use hotpack_util::fs::write_atomic;
 pub use manifest::{
     EntryDigest, FORMAT_VERSION, Hooks, InterfaceMeta, MANIFEST_NAME, Manifest, ModuleMeta, is_valid_module_name,
 };
+#[cfg(feature = "pack")]
 pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
 pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible};
 
