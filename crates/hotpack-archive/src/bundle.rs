@@ -136,6 +136,8 @@ pub struct VerifyReport {
 pub struct Bundle {
     path: PathBuf,
     data: Vec<u8>,
+    /// Offset of the end-of-central-directory record in `data`.
+    eocd: usize,
     entries: Vec<RawEntry>,
     index: HashMap<std::sync::Arc<str>, usize>,
     modules: Vec<BundleModule>,
@@ -148,7 +150,7 @@ impl Bundle {
     /// Open the bundle file at `path` (read into memory, then validated).
     ///
     /// # Errors
-    /// [`BundleError::Io`] if the file cannot be read, [`BundleError::BundleTooLarge`] if it
+    /// [`BundleErrorKind::Io`] if the file cannot be read, [`BundleErrorKind::BundleTooLarge`] if it
     /// is over [`Limits::max_bundle_size`], else any error of [`Bundle::from_bytes`].
     pub fn open(path: impl AsRef<Path>, limits: &Limits) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
@@ -191,6 +193,7 @@ impl Bundle {
         let mut bundle = Bundle {
             path,
             data,
+            eocd: structure.eocd,
             entries: structure.entries,
             index: structure.index,
             modules: Vec::new(),
@@ -358,6 +361,30 @@ impl Bundle {
         Ok(out)
     }
 
+    /// The zip archive comment (the bytes after the end-of-central-directory record);
+    /// a signed bundle keeps its signature record here (`docs/FORMAT.md`, "Signatures").
+    pub fn archive_comment(&self) -> &[u8] {
+        &self.data[self.eocd + 22..]
+    }
+
+    /// The whole file up to (not including) the comment length field and the comment:
+    /// what a signature rewrite keeps byte for byte.
+    pub(crate) fn bytes_before_comment(&self) -> &[u8] {
+        &self.data[..self.eocd + 20]
+    }
+
+    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked), sorted by
+    /// entry name: what a signature covers.
+    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, Vec<u8>)>, BundleError> {
+        let mut out = Vec::with_capacity(self.modules.len());
+        for m in &self.modules {
+            let idx = *self.index.get(m.manifest_entry.as_str()).expect("every module's manifest entry is indexed");
+            out.push((m.manifest_entry.as_str(), self.inflate(idx)?));
+        }
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(out)
+    }
+
     /// The path the bundle was opened from (or the origin given to [`Bundle::from_bytes`]).
     pub fn path(&self) -> &Path {
         &self.path
@@ -395,9 +422,9 @@ impl Bundle {
     /// The returned buffer is exactly the buffer that was hashed: hand it on, do not re-read.
     ///
     /// # Errors
-    /// [`BundleError::NoSuchModule`], [`BundleError::NoSuchEntry`], or a content error
-    /// ([`BundleError::HashMismatch`], [`BundleError::CrcMismatch`],
-    /// [`BundleError::SizeMismatch`], [`BundleError::Corrupt`]).
+    /// [`BundleErrorKind::NoSuchModule`], [`BundleErrorKind::NoSuchEntry`], or a content error
+    /// ([`BundleErrorKind::HashMismatch`], [`BundleErrorKind::CrcMismatch`],
+    /// [`BundleErrorKind::SizeMismatch`], [`BundleErrorKind::Corrupt`]).
     pub fn read(&self, module: &str, relpath: &str) -> Result<Vec<u8>, BundleError> {
         let m = self.module_or_err(module)?;
         let digest = m.manifest.entries.get(relpath).ok_or_else(|| {
@@ -414,7 +441,7 @@ impl Bundle {
     /// Read and verify the library of `module` for `target` (a target triple).
     ///
     /// # Errors
-    /// [`BundleError::NoLibraryForTarget`] when the module has none for `target`, else as
+    /// [`BundleErrorKind::NoLibraryForTarget`] when the module has none for `target`, else as
     /// [`Bundle::read`].
     pub fn read_library(&self, module: &str, target: &str) -> Result<Vec<u8>, BundleError> {
         let m = self.module_or_err(module)?;

@@ -370,6 +370,12 @@ pub enum BundleErrorKind {
         /// The module name.
         name: String,
     },
+    /// The archive comment starts like a signature record but is not one.
+    #[error("malformed signature record in the archive comment: {detail}")]
+    BadSignatureRecord {
+        /// What is wrong.
+        detail: String,
+    },
     /// No module of that name in the bundle.
     #[error("no module named `{module}` in the bundle")]
     NoSuchModule {

@@ -12,6 +12,9 @@
 //!   [`BundleError`] variant per problem and caps from [`Limits`]; [`Bundle::read`] and
 //!   [`Bundle::read_library`] return content whose blake3 was checked on the very buffer
 //!   returned; [`Bundle::verify_all`] checks every entry.
+//! - [`SigningKey`] / [`PublicKey`] are ed25519 keys with text files; [`sign_bundle`] puts a
+//!   signature in the zip archive comment; [`Bundle::check_signature`] tells not signed,
+//!   untrusted, mismatch or trusted ([`SignatureStatus`]) from the bytes already read.
 //! - [`SearchPath`] finds modules by name across directories, bundles and
 //!   `bundle.zip/sub/dir` prefixes, reporting shadowed duplicates and broken bundles.
 //!
@@ -65,6 +68,7 @@ mod manifest;
 mod pack;
 mod path;
 mod search;
+mod sign;
 mod zipfmt;
 
 pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
@@ -79,6 +83,10 @@ pub use manifest::{
 #[cfg(feature = "pack")]
 pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
 pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible};
+pub use sign::{
+    BundleSignature, Fingerprint, KeyError, PUBLIC_KEY_PREFIX, PublicKey, SECRET_KEY_PREFIX, SIGNATURE_RECORD_PREFIX,
+    SignError, SignatureStatus, SigningKey, sign_bundle,
+};
 
 /// The semver crate, re-exported so callers build the same `Version` type.
 pub use semver;

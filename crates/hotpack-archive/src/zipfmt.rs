@@ -56,6 +56,8 @@ pub(crate) struct RawEntry {
 /// The parsed archive structure.
 #[derive(Debug)]
 pub(crate) struct Structure {
+    /// Offset of the end-of-central-directory record.
+    pub(crate) eocd: usize,
     pub(crate) entries: Vec<RawEntry>,
     pub(crate) index: HashMap<Arc<str>, usize>,
 }
@@ -117,6 +119,8 @@ impl Ctx<'_> {
 }
 
 struct End {
+    /// Offset of the end-of-central-directory record (its comment runs to the end of the file).
+    eocd: usize,
     entries: u64,
     cd_offset: u64,
     cd_size: u64,
@@ -177,6 +181,7 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
             return Err(ctx.malformed("multi-disk archives are not supported"));
         }
         return Ok(End {
+            eocd: pos,
             entries: u64_at(rec, 32),
             cd_size: u64_at(rec, 40),
             cd_offset: u64_at(rec, 48),
@@ -187,6 +192,7 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
         return Err(ctx.malformed("multi-disk archives are not supported"));
     }
     Ok(End {
+        eocd: pos,
         entries: u64::from(total),
         cd_size: u64::from(cd_size),
         cd_offset: u64::from(cd_offset),
@@ -368,7 +374,7 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
         check_local(data, e, &ctx)?;
     }
     sweep(&entries, &order, |e| e.extent_end, end.cd_offset, &ctx)?;
-    Ok(Structure { entries, index })
+    Ok(Structure { eocd: end.eocd, entries, index })
 }
 
 /// Sorted sweep: each entry must end at or before the next one starts, and the last one
