@@ -5,10 +5,16 @@ use std::process::Command;
 
 /// The normal (non-dev) dependency tree of `package`, one crate name per line.
 fn tree(package: &str) -> String {
+    tree_with(package, &[])
+}
+
+/// As [`tree`], with extra `cargo tree` arguments (e.g. `--no-default-features`).
+fn tree_with(package: &str, extra: &[&str]) -> String {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["tree", "--offline", "--edges", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
+        .args(extra)
         .output()
         .expect("cargo tree runs");
     assert!(out.status.success(), "cargo tree -p {package}: {}", String::from_utf8_lossy(&out.stderr));
@@ -38,6 +44,28 @@ fn archive_stands_alone() {
         "hotpack-archive",
         &["libloading", "hotpack-loader", "hotpack-abi", "hotpack-detect", "hotpack-cache"],
     );
+}
+
+#[test]
+fn util_depends_on_no_hotpack_crate() {
+    let deps = tree("hotpack-util");
+    let ours: Vec<&str> = deps
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack") && *name != "hotpack-util")
+        .collect();
+    assert!(ours.is_empty(), "hotpack-util must depend on no hotpack crate, found {ours:?}:\n{deps}");
+}
+
+/// A tool that only reads, verifies and searches bundles (default features off) pulls in
+/// nothing of the writing side.
+#[test]
+fn archive_reader_pulls_no_writer() {
+    let deps = tree_with("hotpack-archive", &["--no-default-features"]);
+    for name in ["zip", "tempfile"] {
+        let found = deps.lines().any(|line| line.split_whitespace().next() == Some(name));
+        assert!(!found, "hotpack-archive without default features must not depend on {name}:\n{deps}");
+    }
 }
 
 #[test]
