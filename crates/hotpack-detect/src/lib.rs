@@ -105,8 +105,8 @@ mod fingerprint;
 
 pub use blake3;
 
-pub use cache::{CacheStats, DEFAULT_RACY_WINDOW, FingerprintCache, TreeFingerprint};
-pub use detector::{ChangeSource, Detector, Events, Poller, WatchConfig, Watcher};
+pub use cache::{DEFAULT_RACY_WINDOW, FingerprintCache, FingerprintStats, TreeFingerprint};
+pub use detector::{ChangeSource, DEFAULT_CONTENT_LIMIT, Detector, Events, Poller, WatchConfig, Watcher};
 pub use error::DetectError;
 pub use event::{Change, ChangeKind, Event, Warning};
 pub use fingerprint::{FileHasher, Fingerprint, hash_file};
