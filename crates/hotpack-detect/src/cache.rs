@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::fingerprint::{FileHasher, FileMeta};
+use crate::fingerprint::{FileHasher, FileMeta, Hashed};
 use crate::{Change, ChangeKind, DetectError, Fingerprint};
 
 /// Default [`FingerprintCache::with_racy_window`]: two seconds, the coarsest
@@ -200,7 +200,7 @@ impl FingerprintCache {
         meta: FileMeta,
         settle: Duration,
         keep_up_to: u64,
-    ) -> Result<(Fingerprint, FileMeta, Option<Arc<[u8]>>), DetectError> {
+    ) -> Result<Hashed, DetectError> {
         if let Some(entry) = self.entries.get(path)
             && !entry.racy
             && entry.meta == meta

@@ -259,10 +259,21 @@ where
         if !md.is_dir() && !md.is_file() {
             return Err(DetectError::NotAFile { path: path.into() });
         }
-        if roots.iter().any(|r| r.path == canonical) {
+        // A symbolic link to a directory (`current -> releases/7`) is kept as
+        // the link, so that a repoint is followed and paths stay stable.
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let (root, link) = match (is_link && md.is_dir(), path.parent(), path.file_name()) {
+            (true, Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+                let parent = std::fs::canonicalize(parent).map_err(|e| DetectError::io(parent, "resolve", e))?;
+                (parent.join(name), true)
+            }
+            _ => (canonical, false),
+        };
+        if roots.iter().any(|r| r.path == root) {
             continue;
         }
-        roots.push(Root { path: canonical, is_dir: md.is_dir(), polled: false });
+        roots.push(Root { path: root, is_dir: md.is_dir(), polled: false, link });
     }
     Ok(roots)
 }
@@ -284,6 +295,12 @@ fn spawn(engine: Engine, ctl: Sender<Msg>, ctl_rx: Receiver<Msg>, rx: Receiver<E
 ///   the original are seen.
 /// - A watched **directory** is watched recursively; new subdirectories are
 ///   scanned when they appear.
+/// - A watched **symbolic link to a directory** (`current -> releases/7`) is
+///   watched through the link, and its parent directory too: when the link is
+///   repointed (a new link renamed over it, or removed and created again), the
+///   new target is watched instead and scanned; files are reported by their
+///   path through the link, as changed where their content differs from the
+///   old target's, created or removed where only one side has them.
 /// - If the OS limit on watches is reached, the affected paths are polled
 ///   instead (a [`Warning::PollingFallback`](crate::Warning::PollingFallback));
 ///   if the kernel's event queue overflows, everything is rescanned (a
@@ -293,9 +310,9 @@ fn spawn(engine: Engine, ctl: Sender<Msg>, ctl_rx: Receiver<Msg>, rx: Receiver<E
 /// has been fingerprinted: any later change is reported.
 #[derive(Debug)]
 pub struct Watcher {
-    // Field order is drop order: stop the engine thread, then notify's.
+    // The engine thread owns notify's watcher (it re-watches a repointed
+    // link) and drops it when it stops.
     events: Events,
-    _backend: notify::RecommendedWatcher,
 }
 
 impl Watcher {
@@ -325,24 +342,29 @@ impl Watcher {
         let mut watched: HashSet<PathBuf> = HashSet::new();
         let mut over_limit = Vec::new();
         for (i, root) in engine.roots().iter().enumerate() {
-            let (target, mode) = if root.is_dir {
-                (root.path.as_path(), RecursiveMode::Recursive)
-            } else {
-                let parent = root.path.parent().unwrap_or(Path::new("/"));
-                let covered = engine.roots().iter().any(|r| r.is_dir && parent.starts_with(&r.path));
-                if covered {
-                    continue; // a recursive watch already sees it
-                }
-                (parent, RecursiveMode::NonRecursive)
-            };
-            if !watched.insert(target.to_path_buf()) {
-                continue;
+            let parent = root.path.parent().unwrap_or(Path::new("/"));
+            let parent_covered = engine.roots().iter().any(|r| r.is_dir && !r.link && parent.starts_with(&r.path));
+            let mut targets = Vec::new();
+            if root.is_dir {
+                // A linked directory is watched through the link (notify
+                // follows it and names events by the link's path).
+                targets.push((root.path.as_path(), RecursiveMode::Recursive));
             }
-            match backend.watch(target, mode) {
-                Ok(()) => {}
-                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => over_limit.push(i),
-                Err(source) => {
-                    return Err(DetectError::Watch { path: target.to_path_buf(), source });
+            if (!root.is_dir || root.link) && !parent_covered {
+                // A file, or the link to a directory: its parent sees it
+                // replaced (rename-over, repoint).
+                targets.push((parent, RecursiveMode::NonRecursive));
+            }
+            for (target, mode) in targets {
+                if !watched.insert(target.to_path_buf()) {
+                    continue;
+                }
+                match backend.watch(target, mode) {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => over_limit.push(i),
+                    Err(source) => {
+                        return Err(DetectError::Watch { path: target.to_path_buf(), source });
+                    }
                 }
             }
         }
@@ -355,8 +377,9 @@ impl Watcher {
         engine.set_watch_limit_fallback(config.poll_on_watch_limit);
         engine.poll_roots(&over_limit, Instant::now());
         engine.baseline();
+        engine.set_backend(backend);
         let events = spawn(engine, ctl, ctl_rx, rx)?;
-        Ok(Watcher { events, _backend: backend })
+        Ok(Watcher { events })
     }
 
     fn events_ref(&self) -> &Events {

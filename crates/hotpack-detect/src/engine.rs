@@ -52,6 +52,9 @@ pub(crate) struct Root {
     pub(crate) is_dir: bool,
     /// Swept every poll interval (poller, or watch-limit fallback).
     pub(crate) polled: bool,
+    /// `path` is a symbolic link to a directory (not resolved): files are
+    /// named through it, and a repoint is followed.
+    pub(crate) link: bool,
 }
 
 #[derive(Debug)]
@@ -120,6 +123,8 @@ pub(crate) struct Engine {
     /// Changes of files closed in place, by the directory whose open event
     /// releases them.
     held: HashMap<PathBuf, Vec<Held>>,
+    /// notify's watcher (none for a poller), for re-watching repointed links.
+    backend: Option<notify::RecommendedWatcher>,
 }
 
 impl Engine {
@@ -148,11 +153,17 @@ impl Engine {
             settle,
             content_limit: config.content_limit,
             held: HashMap::new(),
+            backend: None,
         }
     }
 
     pub(crate) fn set_watch_limit_fallback(&mut self, poll: bool) {
         self.fallback = poll;
+    }
+
+    /// Own notify's watcher (events keep coming through the channel given to it).
+    pub(crate) fn set_backend(&mut self, backend: notify::RecommendedWatcher) {
+        self.backend = Some(backend);
     }
 
     pub(crate) fn roots(&self) -> &[Root] {
@@ -391,9 +402,28 @@ impl Engine {
         }
     }
 
+    /// Watch a repointed link's new target (through the link) instead of the
+    /// old one.
+    fn rewatch(&mut self, link: &Path) {
+        let Some(backend) = self.backend.as_mut() else {
+            return;
+        };
+        use notify::Watcher as _;
+        let _ = backend.unwatch(link); // the old target's watches
+        if let Err(source) = backend.watch(link, notify::RecursiveMode::Recursive) {
+            self.emit(Event::Error(DetectError::Watch { path: link.to_path_buf(), source }));
+        }
+    }
+
     /// Stat every file under `dir` and trigger those whose metadata says the
     /// cached fingerprint cannot be trusted, and known files that are gone.
     fn sweep(&mut self, dir: &Path, now: Instant) {
+        self.sweep_as(dir, now, None);
+    }
+
+    /// [`sweep`](Self::sweep); with `complete`, the files found are known to
+    /// be complete (moved in at that time) and are confirmed at once.
+    fn sweep_as(&mut self, dir: &Path, now: Instant, complete: Option<SystemTime>) {
         self.epoch += 1;
         let epoch = self.epoch;
         let counters = Arc::clone(&self.counters);
@@ -425,6 +455,10 @@ impl Engine {
                     None => true,
                 };
                 if !stale || failed.get(path) == Some(&meta) {
+                    return;
+                }
+                if let Some(at) = complete {
+                    debounce.touch_until(path, now, Observed::Complete { at, in_place: false });
                     return;
                 }
                 // Already waiting out its quiet window with this very metadata.
@@ -497,9 +531,17 @@ impl Engine {
                 self.cache.forget(&path);
                 self.emit_change(path.clone(), ChangeKind::Removed { old: k.fp });
             }
-            // A new or moved-in directory: its files may predate its watch.
+            if self.roots.iter().any(|r| r.link && !r.polled && r.path == path) {
+                self.rewatch(&path);
+            }
+            // A new or moved-in directory (or a repointed link): its files
+            // may predate its watch. Moved in, they are complete.
             if self.in_dir_root(&path) {
-                self.sweep(&path, now);
+                let complete = match observed {
+                    Observed::Complete { at, in_place: false } => Some(at),
+                    _ => None,
+                };
+                self.sweep_as(&path, now, complete);
             }
             return;
         }
@@ -690,7 +732,7 @@ mod tests {
         let root = fs::canonicalize(root).expect("canonical root");
         let config = WatchConfig::new().quiet(Duration::from_millis(20));
         let mut engine = Engine::new(
-            vec![Root { path: root, is_dir: true, polled: false }],
+            vec![Root { path: root, is_dir: true, polled: false, link: false }],
             &config,
             Duration::from_millis(20),
             out,

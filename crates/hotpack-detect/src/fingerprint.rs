@@ -37,6 +37,12 @@ const TICK_GUARD: Duration = Duration::from_millis(20);
 /// Waits for a file to settle before giving up with `ChangedWhileHashing`.
 const SETTLE_ATTEMPTS: u32 = 4;
 
+/// Bytes kept from a read, shared without copying.
+pub(crate) type Content = Arc<[u8]>;
+
+/// A hash with the metadata it was taken under and, if kept, the bytes.
+pub(crate) type Hashed = (Fingerprint, FileMeta, Option<Content>);
+
 /// The blake3 hash of a file's content plus the metadata it was taken with.
 ///
 /// Two fingerprints describe the same content when their [`hash`](Self::hash)
@@ -222,7 +228,7 @@ impl FileHasher {
         path: &Path,
         settle: Duration,
         keep_up_to: u64,
-    ) -> Result<(Fingerprint, FileMeta, Option<Arc<[u8]>>), DetectError> {
+    ) -> Result<Hashed, DetectError> {
         // Stat the path first: never open a FIFO or a device (open would block
         // or have side effects).
         let pre = settled_meta(path, settle)?;
