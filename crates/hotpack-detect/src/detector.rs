@@ -24,8 +24,9 @@ use crate::{DetectError, Event, FingerprintStats};
 pub struct WatchConfig {
     /// How long a path must go without activity before it is confirmed by
     /// hash, when no event said that the writer is done. A file renamed into
-    /// place or closed after writing is confirmed at once, without this
-    /// window and without [`settle`](Self::settle); what waits for it are
+    /// place, closed after writing or hard-linked into place is confirmed at
+    /// once, without this window and without [`settle`](Self::settle); what
+    /// waits for it are
     /// creations, removals, metadata changes, files seen by polling, and the
     /// rest of a burst of writes. A file written in place that its writer
     /// still holds open is not confirmed at all until it is closed. Zero is

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{ErrorKind as NotifyErrorKind, EventKind};
 
 use crate::cache::{Counters, FingerprintCache, walk};
@@ -345,6 +345,9 @@ impl Engine {
                     EventKind::Access(_) => return, // reads (ours included) change nothing
                     EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event.paths.first(),
                     EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => event.paths.last(),
+                    // A new hard link to a written file (cargo's uplift into
+                    // target/debug): nobody creates a link to a file mid-write.
+                    EventKind::Create(CreateKind::File) => event.paths.first().filter(|p| is_extra_link(p)),
                     _ => None,
                 };
                 let observed =
@@ -688,6 +691,20 @@ impl Engine {
             }
         };
         self.emit(Event::Change(Change::new(path, kind).with_content(content)));
+    }
+}
+
+/// True if `path` is a regular file with more than one name (a hard link).
+fn is_extra_link(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.nlink() > 1)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }
 

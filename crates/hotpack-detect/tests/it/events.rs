@@ -97,6 +97,21 @@ fn a_close_after_write_is_reported_without_waiting_for_the_quiet_window() {
 }
 
 #[test]
+fn a_new_hard_link_is_reported_without_waiting_for_the_quiet_window() {
+    let (_dir, root) = canonical_tempdir();
+    let (_build_dir, build) = canonical_tempdir();
+    let watcher = Watcher::new([&root], &WatchConfig::new().quiet(LONG_QUIET)).expect("watch");
+    let built = build.join("libplugin.so");
+    fs::write(&built, b"built by cargo").expect("write");
+    let linked = root.join("libplugin.so");
+    fs::hard_link(&built, &linked).expect("hard link (same file system)");
+    let change = next_change(&watcher);
+    assert_eq!(change.path, linked);
+    assert!(matches!(change.kind, ChangeKind::Created { .. }));
+    assert_eq!(change.content().map(|c| &c[..]), Some(&b"built by cargo"[..]));
+}
+
+#[test]
 fn a_burst_of_writes_through_one_handle_is_one_change() {
     let (_dir, root) = canonical_tempdir();
     let path = root.join("data.bin");
