@@ -628,6 +628,11 @@ impl Engine {
     /// behind everything before it (the directory is watched): when that
     /// event arrives, any event about the file that could invalidate our read
     /// has arrived too, and [`release`](Self::release) decides.
+    ///
+    /// Not airtight: the kernel queues a write's event just after the write
+    /// is visible, so a next writer preempted between the two can slip past
+    /// the barrier and the truncated bytes be reported; its close then
+    /// reports the final content. Saves by rename have no such window.
     fn hold(&mut self, path: PathBuf, fp: Fingerprint, content: Option<Arc<[u8]>>, now: Instant) {
         let Some(dir) = path.parent().map(Path::to_path_buf) else {
             return self.finish(path, fp, content);
