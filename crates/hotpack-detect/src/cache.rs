@@ -208,10 +208,15 @@ impl FingerprintCache {
             return Ok((entry.fp, entry.meta, None));
         }
         let started = SystemTime::now();
+        let hashed = self.hasher.hash_capture(path, settle, keep_up_to);
+        // Counted once done: a snapshot taken from another thread can tear
+        // only between these two adds, not across a whole hash.
+        if let Ok((fp, _, _)) = &hashed {
+            self.counters.bytes_hashed.fetch_add(fp.size, Ordering::Relaxed);
+        }
         self.counters.files_rehashed.fetch_add(1, Ordering::Relaxed);
-        match self.hasher.hash_capture(path, settle, keep_up_to) {
+        match hashed {
             Ok((fp, meta, content)) => {
-                self.counters.bytes_hashed.fetch_add(fp.size, Ordering::Relaxed);
                 let racy = match started.duration_since(meta.mtime) {
                     Ok(age) => age < self.racy_window,
                     Err(_) => true, // mtime in the future: never trust it
