@@ -16,14 +16,16 @@ use crate::DetectError;
 const READ_BUF: usize = 1 << 20;
 
 /// Files at least this large are hashed from a memory map on all cores
-/// (blake3's `update_mmap_rayon`). A `read` into a buffer copies every byte
-/// once more than hashing needs: on the 2-core AVX-512 reference machine the
-/// copy alone costs ~40% of single-thread blake3 time, which is why 1 MiB
-/// reads of a 1 GiB file measured only 0.59 of blake3 over the same bytes in
-/// memory. A map avoids the copy and lets both cores hash. Below this size
+/// (blake3's `update_mmap_rayon`). Reaching the page cache is not free: on the
+/// 2-core AVX-512 reference machine (CPU time per GB, 256 MiB file, warm
+/// cache) blake3 over bytes in memory does 4.07 GB per CPU-second, 1 MiB reads
+/// + hash 2.31 (the copy costs ~0.75x the hash; this is why 1 MiB reads of a
+/// 1 GiB file measured 0.59 of in-memory blake3), a map + hash 2.40 (page
+/// faults cost about what the copy did). The map's gain is that both cores
+/// hash: ~1.2x one-thread in-memory speed on a quiet machine. Below this size
 /// the read path stays: a hash of a few MiB takes a few milliseconds either
-/// way, and a map of a file that a writer truncates while it is hashed
-/// faults (SIGBUS), a risk kept to big files only (see [`FileHasher::with_mmap`]).
+/// way, and a map of a file that a writer truncates while it is hashed faults
+/// (SIGBUS), a risk kept to big files only (see [`FileHasher::with_mmap`]).
 const MMAP_MIN: u64 = 64 << 20;
 
 /// In-memory content (kept for a [`Change`](crate::Change)) at least this
