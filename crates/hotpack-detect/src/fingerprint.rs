@@ -19,7 +19,7 @@ const READ_BUF: usize = 1 << 20;
 /// (blake3's `update_mmap_rayon`). Reaching the page cache is not free: on the
 /// 2-core AVX-512 reference machine (CPU time per GB, 256 MiB file, warm
 /// cache) blake3 over bytes in memory does 4.07 GB per CPU-second, 1 MiB reads
-/// + hash 2.31 (the copy costs ~0.75x the hash; this is why 1 MiB reads of a
+/// and hash 2.31 (the copy costs ~0.75x the hash; this is why 1 MiB reads of a
 /// 1 GiB file measured 0.59 of in-memory blake3), a map + hash 2.40 (page
 /// faults cost about what the copy did). The map's gain is that both cores
 /// hash: ~1.2x one-thread in-memory speed on a quiet machine. Below this size
@@ -213,6 +213,7 @@ impl FileHasher {
     /// # Errors
     ///
     /// See [`hash_file`].
+    #[allow(clippy::type_complexity)] // spelled out for the reader of the public API
     pub fn hash_and_keep(
         &mut self,
         path: &Path,
