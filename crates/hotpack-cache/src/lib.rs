@@ -775,9 +775,10 @@ impl Cache {
         })
     }
 
-    /// Makes `module` (registering it if needed) the current version of its name: runs its
-    /// init hook, checks it can serve every hot handle, moves state from the current
-    /// version, then swaps every hot handle. Any failure leaves the current version serving.
+    /// Makes `module` (registering it if needed) the current version of its name: checks it
+    /// can serve every hot handle, runs its init hook, moves state from the current version,
+    /// then swaps every hot handle — the gate order of the rollback crate's pipeline, without
+    /// a probe. Any failure leaves the current version serving.
     ///
     /// # Errors
     ///
@@ -793,8 +794,9 @@ impl Cache {
     }
 
     fn activate_locked(&self, module: &Module) -> Result<(), CacheError> {
-        module.init().map_err(CacheError::Load)?;
+        // ABI before init: init runs the candidate's code.
         self.check_bindings(module)?;
+        module.init().map_err(CacheError::Load)?;
         self.transfer_state(module)?;
         self.promote_locked(module);
         Ok(())

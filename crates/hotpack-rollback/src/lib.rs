@@ -85,10 +85,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod gates;
 mod journal;
 mod supervisor;
 
 pub use error::RollbackError;
+pub use gates::{Gate, GateError};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalReport, JournalStatus, RestoreProblem, RestoreReport};
@@ -138,49 +140,6 @@ impl Default for Policy {
 /// A host-supplied health probe: run a known input through the candidate and judge the
 /// answer. `Err(reason)` fails the [`Gate::Probe`]; a panic in the probe fails it too.
 pub type Probe = Arc<dyn Fn(&Module) -> Result<(), String> + Send + Sync>;
-
-/// A promotion gate, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Gate {
-    /// The bundle opens and every entry matches its manifest.
-    Verify,
-    /// The library loads.
-    Load,
-    /// ABI, compiler, target, layout and interface ids match.
-    Abi,
-    /// The init hook succeeds.
-    Init,
-    /// The candidate imports the serving version's state.
-    State,
-    /// The host's health probe accepts it.
-    Probe,
-}
-
-impl Gate {
-    /// The lower-case name (`"verify"`, `"load"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Gate::Verify => "verify",
-            Gate::Load => "load",
-            Gate::Abi => "abi",
-            Gate::Init => "init",
-            Gate::State => "state",
-            Gate::Probe => "probe",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Gate> {
-        [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe]
-            .into_iter()
-            .find(|g| g.as_str() == s)
-    }
-}
-
-impl fmt::Display for Gate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A version of a module, by semver or by content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

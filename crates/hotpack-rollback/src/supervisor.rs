@@ -1,17 +1,17 @@
 //! The [`Supervisor`]: gates, promotion, panic budgets, rollback, pinning, journal, restore.
 
+use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::{
-    CallError, Demotion, Deployed, FailedVersion, Gate, HistoryEntry, HistoryKind, JournalReport, JournalStatus,
-    ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent, VersionRef,
-    VersionSummary,
+    CallError, Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalReport,
+    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
+    VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
-use hotpack_cache::{Cache, CacheError, HotModule, Source};
-use hotpack_loader::{LoadError, Materialize, Module};
+use hotpack_cache::{Cache, HotModule, Source};
+use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::time::{Instant, SystemTime};
@@ -199,39 +199,6 @@ impl Candidate {
     }
 }
 
-/// The gate a load error belongs to.
-fn load_gate(e: &LoadError) -> Gate {
-    match e {
-        LoadError::WrongArchitecture { .. }
-        | LoadError::LayoutMismatch { .. }
-        | LoadError::AbiMismatch { .. }
-        | LoadError::RustcMismatch { .. }
-        | LoadError::TargetMismatch { .. }
-        | LoadError::InterfaceMissing { .. }
-        | LoadError::InterfaceMismatch { .. } => Gate::Abi,
-        LoadError::InitFailed { .. } | LoadError::InitPanicked { .. } => Gate::Init,
-        _ => Gate::Load,
-    }
-}
-
-fn cache_gate(e: &CacheError) -> Gate {
-    match e {
-        CacheError::Load(l) => load_gate(l),
-        CacheError::StateExport { .. } | CacheError::StateImport { .. } => Gate::State,
-        _ => Gate::Load,
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
-
 impl Supervisor {
     /// A supervisor without a journal: nothing survives a restart.
     pub fn new(cache: Cache, policy: Policy) -> Supervisor {
@@ -388,7 +355,12 @@ impl Supervisor {
         let bundle = match Bundle::open(path, cache.limits()) {
             Ok(b) => b,
             Err(e) => {
-                return Err(self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, e.to_string()));
+                return Err(self.gate_failed_unnamed(
+                    path.display().to_string(),
+                    None,
+                    Gate::Verify,
+                    GateError::Bundle(e),
+                ));
             }
         };
         let target = hotpack_abi::TARGET;
@@ -402,18 +374,16 @@ impl Supervisor {
                     .library(target)
                     .and_then(|rel| bundle.digest(m.name(), rel))
                     .map(|d| blake3::Hash::from_bytes(d.blake3));
-                let err = self.gate_failed_named(
-                    m.name(),
-                    meta.version.clone(),
-                    claimed,
-                    Gate::Verify,
-                    reason.clone(),
-                    false,
-                );
-                first.get_or_insert(err);
+                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &reason, false);
+                first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
             }
-            return Err(first
-                .unwrap_or_else(|| self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, reason)));
+            let error = GateError::Bundle(e);
+            return Err(match first {
+                Some((name, version, hash)) => {
+                    RollbackError::GateFailed { name, version: Some(version), hash, gate: Gate::Verify, error }
+                }
+                None => self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, error),
+            });
         }
         let mut done = Vec::new();
         let mut first_err = None;
@@ -421,7 +391,9 @@ impl Supervisor {
             let name = m.name().to_owned();
             let version = m.manifest().meta.version.clone();
             let result = match bundle.read_library(&name, target) {
-                Err(e) => Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, e.to_string(), false)),
+                Err(e) => {
+                    Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, GateError::Bundle(e), false))
+                }
                 Ok(bytes) => {
                     let hash = blake3::hash(&bytes);
                     drop(bytes);
@@ -433,8 +405,8 @@ impl Supervisor {
                                 &name,
                                 version.clone(),
                                 Some(hash),
-                                cache_gate(&e),
-                                e.to_string(),
+                                gates::cache_gate(&e),
+                                GateError::Cache(e),
                                 true,
                             )),
                             Ok((module, source)) => self.run_gates(Candidate { module, source }),
@@ -466,15 +438,23 @@ impl Supervisor {
 
     fn deploy_file_locked(&self, path: &Path) -> Result<Deployed, RollbackError> {
         let label = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| self.gate_failed_unnamed(label.clone(), None, Gate::Load, format!("read {label}: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|source| {
+            self.gate_failed_unnamed(
+                label.clone(),
+                None,
+                Gate::Load,
+                GateError::Read { path: path.to_path_buf(), source },
+            )
+        })?;
         let hash = blake3::hash(&bytes);
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
         }
         let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
             Ok(m) => m,
-            Err(e) => return Err(self.gate_failed_unnamed(label, Some(hash), load_gate(&e), e.to_string())),
+            Err(e) => {
+                return Err(self.gate_failed_unnamed(label, Some(hash), gates::load_gate(&e), GateError::Load(e)));
+            }
         };
         drop(bytes);
         self.deploy_locked(module, Source::File(path.to_path_buf()))
@@ -573,43 +553,26 @@ impl Supervisor {
         })
     }
 
-    /// Gates Abi, Init, State, Probe, then the promotion.
+    /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
     fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
-        let cache = &self.inner.cache;
         let module = &c.module;
-        let fail = |gate: Gate, reason: String, mark: bool| {
-            self.gate_failed_named(module.name(), module.version().clone(), Some(*module.hash()), gate, reason, mark)
-        };
-        if let Err(e) = cache.check_bindings(module) {
-            return Err(fail(Gate::Abi, e.to_string(), true));
-        }
-        if let Err(e) = module.init() {
-            return Err(fail(load_gate(&e), e.to_string(), true));
-        }
-        match cache.transfer_state(module) {
-            Ok(_) => {}
-            // The serving version could not export: not the candidate's fault, not marked.
-            Err(e @ CacheError::StateExport { .. }) => return Err(fail(Gate::State, e.to_string(), false)),
-            Err(e) => return Err(fail(Gate::State, e.to_string(), true)),
-        }
-        if let Err(reason) = self.probe(module) {
-            return Err(fail(Gate::Probe, reason, true));
-        }
-        if let Err(e) = cache.promote(module) {
-            return Err(fail(cache_gate(&e), e.to_string(), true));
+        let probe = self.probe_of(module.name());
+        if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY) {
+            let mark = f.blame == Blame::Candidate;
+            return Err(self.gate_failed_named(
+                module.name(),
+                module.version().clone(),
+                Some(*module.hash()),
+                f.gate,
+                f.error,
+                mark,
+            ));
         }
         Ok(self.promoted(module.name(), c.summary(), Outcome::Promoted))
     }
 
-    fn probe(&self, module: &Module) -> Result<(), String> {
-        let probe = self.inner.probes.read().unwrap_or_else(|p| p.into_inner()).get(module.name()).cloned();
-        match probe {
-            None => Ok(()),
-            Some(p) => match catch_unwind(AssertUnwindSafe(|| p(module))) {
-                Ok(r) => r,
-                Err(payload) => Err(format!("the probe panicked: {}", panic_message(payload.as_ref()))),
-            },
-        }
+    fn probe_of(&self, name: &str) -> Option<Probe> {
+        self.inner.probes.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
     /// Bookkeeping after `cache.promote` succeeded.
@@ -663,9 +626,25 @@ impl Supervisor {
         version: semver::Version,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        reason: String,
+        error: GateError,
         mark: bool,
     ) -> RollbackError {
+        self.record_gate_failure(name, &version, hash, gate, &error.to_string(), mark);
+        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error }
+    }
+
+    /// What a failed gate leaves behind (see [`gates`]): history, status, event; when
+    /// `mark`, the hash marked failed and the candidate retired from the registry.
+    fn record_gate_failure(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        hash: Option<blake3::Hash>,
+        gate: Gate,
+        reason: &str,
+        mark: bool,
+    ) {
+        let reason = reason.to_owned();
         {
             let mut st = lock(&self.inner.state);
             let m = st.modules.entry(name.to_owned()).or_default();
@@ -692,9 +671,8 @@ impl Supervisor {
             version: Some(version.clone()),
             hash,
             gate,
-            reason: reason.clone(),
+            reason,
         });
-        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, reason }
     }
 
     /// Records a failure of bytes whose module name is unknown.
@@ -703,8 +681,9 @@ impl Supervisor {
         label: String,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        reason: String,
+        error: GateError,
     ) -> RollbackError {
+        let reason = error.to_string();
         if let Some(h) = hash {
             lock(&self.inner.state).orphan_failed.insert(
                 *h.as_bytes(),
@@ -714,8 +693,8 @@ impl Supervisor {
                 ),
             );
         }
-        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason: reason.clone() });
-        RollbackError::GateFailed { name: label, version: None, hash, gate, reason }
+        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason });
+        RollbackError::GateFailed { name: label, version: None, hash, gate, error }
     }
 
     // ----- calls and panics ------------------------------------------------------------
@@ -1209,7 +1188,7 @@ impl Supervisor {
                     match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
                         Ok(m) => m,
                         Err(e) => {
-                            report.problems.push(problem(format!("{} gate: {e}", load_gate(&e))));
+                            report.problems.push(problem(format!("{} gate: {e}", gates::load_gate(&e))));
                             continue;
                         }
                     };
@@ -1222,13 +1201,9 @@ impl Supervisor {
                     continue;
                 }
                 cache.register(module.clone(), v.source.clone());
-                let gates = cache
-                    .check_bindings(&module)
-                    .map_err(|e| format!("abi gate: {e}"))
-                    .and_then(|()| module.init().map_err(|e| format!("{} gate: {e}", load_gate(&e))))
-                    .and_then(|()| self.probe(&module).map_err(|e| format!("probe gate: {e}")))
-                    .and_then(|()| cache.promote(&module).map_err(|e| format!("promotion: {e}")));
-                if let Err(reason) = gates {
+                let probe = self.probe_of(&name);
+                if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
+                    let reason = format!("{} gate: {}", f.gate, f.error);
                     // Environmental failures (a database down at start) do not condemn a
                     // version that served well; it is skipped this time.
                     if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
@@ -1323,15 +1298,5 @@ mod tests {
     fn supervisor_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone>() {}
         check::<Supervisor>();
-    }
-
-    #[test]
-    fn load_errors_map_to_gates() {
-        let path = PathBuf::from("x.so");
-        let abi = LoadError::AbiMismatch { path: path.clone(), module: "m".into(), expected: 1, found: 999 };
-        assert_eq!(load_gate(&abi), Gate::Abi);
-        let init = LoadError::InitFailed { path: path.clone(), module: "m".into(), message: "no".into() };
-        assert_eq!(load_gate(&init), Gate::Init);
-        assert_eq!(load_gate(&LoadError::NotFound { path }), Gate::Load);
     }
 }
