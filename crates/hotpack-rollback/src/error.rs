@@ -29,7 +29,7 @@ pub enum RollbackError {
         gate: Gate,
         /// What went wrong.
         #[source]
-        error: GateError,
+        error: Box<GateError>,
     },
     /// These exact bytes failed before (a gate or a demotion); they are not tried again.
     #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
