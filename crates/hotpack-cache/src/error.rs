@@ -1,6 +1,6 @@
 //! The cache's error type.
 
-use hotpack_archive::{BundleError, SearchError};
+use hotpack_archive::{BundleError, SearchError, SearchProblem};
 use hotpack_loader::{CallError, LoadError};
 use std::path::PathBuf;
 
@@ -16,7 +16,23 @@ pub enum CacheError {
         /// The search path entries.
         searched: Vec<PathBuf>,
         /// Problems met (broken bundles, unreadable directories).
-        problems: Vec<String>,
+        problems: Vec<SearchProblem>,
+    },
+    /// The search path named a location kind the cache cannot load from.
+    #[error("module `{name}`: cannot load from {location}")]
+    UnsupportedLocation {
+        /// The name.
+        name: String,
+        /// The location, as the search path shows it.
+        location: String,
+    },
+    /// A bundle holds no module directory of that name.
+    #[error("{}: no module directory `{dir}` in the bundle", path.display())]
+    NoModuleDir {
+        /// The bundle.
+        path: PathBuf,
+        /// The directory asked for.
+        dir: String,
     },
     /// The search itself failed.
     #[error(transparent)]
@@ -107,6 +123,10 @@ fn display_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-fn display_problems(problems: &[String]) -> String {
-    if problems.is_empty() { String::new() } else { format!("; problems: {}", problems.join("; ")) }
+fn display_problems(problems: &[SearchProblem]) -> String {
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!("; problems: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    }
 }

@@ -468,6 +468,11 @@ impl Cache {
         }
     }
 
+    /// Whether `name` was invalidated since it was last made current.
+    pub fn is_invalidated(&self, name: &str) -> bool {
+        read(&self.inner.registry).entries.get(name).is_some_and(|e| e.invalidated)
+    }
+
     /// [`invalidate`](Self::invalidate) every name.
     pub fn invalidate_all(&self) {
         let names: Vec<String> = read(&self.inner.registry).entries.keys().cloned().collect();

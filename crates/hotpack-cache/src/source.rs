@@ -24,6 +24,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The file that holds the bytes: the library, or the bundle (`None` for memory).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Source::File(p) => Some(p),
+            Source::Bundle { bundle, .. } => Some(bundle),
+            Source::Memory(_) => None,
+        }
+    }
+
     /// A path naming the source in messages.
     pub fn path(&self) -> PathBuf {
         match self {
@@ -42,7 +51,16 @@ impl fmt::Display for Source {
 }
 
 impl Cache {
-    pub(crate) fn resolve_and_load(&self, name: &str) -> Result<(Module, Source), CacheError> {
+    /// Where `name` resolves on the search path now: a library file or a module directory
+    /// inside a bundle (`bundle.zip/sub` entries included). This is the one resolution every
+    /// import uses, the cache's own and the supervisor's. Problems met on the way and
+    /// shadowed copies are emitted as events; nothing is loaded.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::NotFound`] (with the problems met), [`CacheError::Search`],
+    /// [`CacheError::UnsupportedLocation`].
+    pub fn resolve(&self, name: &str) -> Result<Source, CacheError> {
         let found = {
             let search = read(&self.inner.search);
             match search.find(name) {
@@ -50,8 +68,8 @@ impl Cache {
                 Err(e) => return Err(self.not_found(name, &search, e)),
             }
         };
-        for problem in &found.problems {
-            self.failed(Some(name), None, problem);
+        for problem in found.problems {
+            self.failed(Some(name), None, &problem);
         }
         if !found.shadowed.is_empty() {
             self.emit(CacheEvent::Shadowed {
@@ -60,60 +78,61 @@ impl Cache {
                 hidden: found.shadowed.iter().map(|v| v.location.to_string()).collect(),
             });
         }
-        self.load_location(name, &found.primary.location)
+        match found.primary.location {
+            Location::Library { path } => Ok(Source::File(path)),
+            Location::Bundle { bundle, dir, .. } => Ok(Source::Bundle { bundle, dir }),
+            other => Err(CacheError::UnsupportedLocation { name: name.to_owned(), location: other.to_string() }),
+        }
+    }
+
+    /// Checks that a version loaded for `name` from `source` says it is `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::NameMismatch`].
+    pub fn check_name(name: &str, source: &Source, module: &Module) -> Result<(), CacheError> {
+        if module.name() == name {
+            return Ok(());
+        }
+        Err(CacheError::NameMismatch {
+            path: source.file().map_or_else(|| source.path(), std::path::Path::to_path_buf),
+            expected: name.to_owned(),
+            found: module.name().to_owned(),
+        })
+    }
+
+    pub(crate) fn resolve_and_load(&self, name: &str) -> Result<(Module, Source), CacheError> {
+        let source = self.resolve(name)?;
+        let module = match &source {
+            Source::File(path) => self.inner.loader.load_file(path).map_err(CacheError::Load)?,
+            Source::Bundle { bundle, dir } => {
+                let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::Bundle)?;
+                self.load_from_bundle(&opened, dir)?
+            }
+            Source::Memory(_) => {
+                return Err(CacheError::UnsupportedLocation { name: name.to_owned(), location: source.to_string() });
+            }
+        };
+        Cache::check_name(name, &source, &module)?;
+        Ok((module, source))
     }
 
     pub(crate) fn not_found(&self, name: &str, search: &SearchPath, e: SearchError) -> CacheError {
         match e {
-            SearchError::NotFound { problems, .. } => CacheError::NotFound {
-                name: name.to_owned(),
-                searched: search.entries().to_vec(),
-                problems: problems.iter().map(ToString::to_string).collect(),
-            },
+            SearchError::NotFound { problems, .. } => {
+                CacheError::NotFound { name: name.to_owned(), searched: search.entries().to_vec(), problems }
+            }
             other => CacheError::Search(other),
-        }
-    }
-
-    pub(crate) fn load_location(&self, name: &str, location: &Location) -> Result<(Module, Source), CacheError> {
-        match location {
-            Location::Library { path } => {
-                let module = self.inner.loader.load_file(path).map_err(CacheError::Load)?;
-                if module.name() != name {
-                    return Err(CacheError::NameMismatch {
-                        path: path.clone(),
-                        expected: name.to_owned(),
-                        found: module.name().to_owned(),
-                    });
-                }
-                Ok((module, Source::File(path.clone())))
-            }
-            Location::Bundle { bundle, dir, .. } => {
-                let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::Bundle)?;
-                let module = self.load_from_bundle(&opened, dir)?;
-                if module.name() != name {
-                    return Err(CacheError::NameMismatch {
-                        path: bundle.clone(),
-                        expected: name.to_owned(),
-                        found: module.name().to_owned(),
-                    });
-                }
-                Ok((module, Source::Bundle { bundle: bundle.clone(), dir: dir.clone() }))
-            }
-            other => Err(CacheError::NotFound {
-                name: name.to_owned(),
-                searched: Vec::new(),
-                problems: vec![format!("unsupported location {other}")],
-            }),
         }
     }
 
     pub(crate) fn load_from_bundle(&self, bundle: &Bundle, dir: &str) -> Result<Module, CacheError> {
         let path = bundle.path().to_path_buf();
-        let entry = bundle.modules().iter().find(|m| m.dir() == dir).ok_or_else(|| CacheError::NotFound {
-            name: dir.to_owned(),
-            searched: vec![path.clone()],
-            problems: vec![format!("no module directory `{dir}` in the bundle")],
-        })?;
+        let entry = bundle
+            .modules()
+            .iter()
+            .find(|m| m.dir() == dir)
+            .ok_or_else(|| CacheError::NoModuleDir { path: path.clone(), dir: dir.to_owned() })?;
         let manifest = entry.manifest();
         let target = hotpack_abi::TARGET;
         if manifest.library(target).is_none() {

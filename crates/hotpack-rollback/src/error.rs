@@ -1,6 +1,6 @@
 //! The one error type of the rollback crate.
 
-use crate::{Gate, GateError, VersionRef};
+use crate::{Gate, GateError, JournalError, VersionRef};
 use hotpack_cache::CacheError;
 use std::path::PathBuf;
 
@@ -97,12 +97,13 @@ pub enum RollbackError {
         name: String,
     },
     /// The journal or its object store could not be written or read.
-    #[error("journal {}: {problem}", path.display())]
+    #[error("journal {}: {error}", path.display())]
     Journal {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        problem: String,
+        #[source]
+        error: JournalError,
     },
     /// The cache refused an operation.
     #[error(transparent)]

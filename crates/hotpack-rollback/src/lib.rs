@@ -88,13 +88,15 @@ mod error;
 mod gates;
 mod journal;
 mod supervisor;
+mod watch;
 
 pub use error::RollbackError;
 pub use gates::{Gate, GateError};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
-pub use journal::{JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
 pub use supervisor::Supervisor;
+pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;
 use std::sync::Arc;

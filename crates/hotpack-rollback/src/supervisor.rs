@@ -2,13 +2,14 @@
 
 use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
+use crate::watch::is_bundle;
 use crate::{
-    CallError, Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalReport,
-    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
-    VersionRef, VersionSummary,
+    CallError, Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError,
+    JournalReport, JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError,
+    RollbackEvent, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
-use hotpack_cache::{Cache, HotModule, Source};
+use hotpack_cache::{Cache, CacheError, HotModule, Source};
 use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -174,19 +175,21 @@ impl Supervisor {
         journal: impl AsRef<Path>,
     ) -> Result<(Supervisor, JournalReport), RollbackError> {
         let path = journal.as_ref().to_path_buf();
-        let jerr = |problem: String| RollbackError::Journal { path: path.clone(), problem };
+        let jerr = |error: JournalError| RollbackError::Journal { path: path.clone(), error };
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| jerr(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| jerr(JournalError::Io { what: "create", path: dir.to_path_buf(), source }))?;
         }
         let mut state = State::default();
         let status = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalStatus::Missing,
-            Err(e) => return Err(jerr(format!("read: {e}"))),
+            Err(source) => return Err(jerr(JournalError::Io { what: "read", path: path.clone(), source })),
             Ok(bytes) => {
                 let parsed = journal::decode(&bytes).and_then(|modules| {
                     let mut out = BTreeMap::new();
                     for (name, j) in &modules {
-                        let m = ModState::from_journal(j).map_err(|e| format!("module `{name}`: {e}"))?;
+                        let m = ModState::from_journal(j)
+                            .map_err(|e| JournalError::Module { module: name.clone(), source: Box::new(e) })?;
                         out.insert(name.clone(), m);
                     }
                     Ok(out)
@@ -201,7 +204,7 @@ impl Supervisor {
                         keep.push(".corrupt");
                         let keep = PathBuf::from(keep);
                         let kept_at = journal::write_atomic(&keep, &bytes).ok().map(|()| keep);
-                        JournalStatus::Corrupt { problem, kept_at }
+                        JournalStatus::Corrupt { problem: Arc::new(problem), kept_at }
                     }
                 }
             }

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hotpack_archive::{Limits, Location, SearchPath};
+use hotpack_archive::{Limits, SearchPath};
 use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    Deployed, HistoryEntry, JournalReport, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
-    VersionRef,
+    DeployFilter, Deployed, HistoryEntry, JournalReport, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
+    Supervisor, VersionRef, is_deployable,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -362,34 +362,16 @@ impl Runtime {
     /// [`Error::Cache`] when it is not on the search path, [`Error::Rollback`] when it fails
     /// a gate.
     pub fn import(&self, name: &str) -> Result<Module, Error> {
-        let invalidated = self.cache().modules().iter().any(|m| m.name == name && m.invalidated);
-        if !invalidated && let Some(module) = self.cache().current(name) {
+        if !self.cache().is_invalidated(name)
+            && let Some(module) = self.cache().current(name)
+        {
             return Ok(module);
         }
-        let mut search = SearchPath::with_limits(self.cache().limits().clone());
-        for entry in self.cache().search_entries() {
-            search.push(entry);
-        }
-        let found = search.find(name).map_err(|e| {
-            Error::from(CacheError::NotFound {
-                name: name.to_owned(),
-                searched: search.entries().to_vec(),
-                problems: vec![e.to_string()],
-            })
-        })?;
-        let path = match &found.primary.location {
-            Location::Library { path } => path.clone(),
-            Location::Bundle { bundle, .. } => bundle.clone(),
-            other => {
-                return Err(CacheError::NotFound {
-                    name: name.to_owned(),
-                    searched: search.entries().to_vec(),
-                    problems: vec![format!("unsupported location {other}")],
-                }
-                .into());
-            }
-        };
-        self.deploy(&path)?;
+        // The cache resolves (the same path forms and name check as `Cache::import`); the
+        // supervisor deploys exactly that version through the gates.
+        let source = self.cache().resolve(name)?;
+        let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
+        self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
         self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -418,12 +400,11 @@ impl Runtime {
     ///
     /// [`Error::Rollback`]: the first module's failed gate, downgrade or pin.
     pub fn deploy(&self, path: &Path) -> Result<Vec<Deployed>, Error> {
-        let is_bundle = path.extension().is_some_and(|e| e == "zip");
-        let result = if is_bundle {
-            self.inner.supervisor.deploy_bundle(path)
-        } else {
-            self.inner.supervisor.deploy_file(path).map(|d| vec![d])
-        };
+        self.report(path, self.inner.supervisor.deploy_path(path))
+    }
+
+    /// Emits what a deploy of `path` did.
+    fn report(&self, path: &Path, result: Result<Vec<Deployed>, RollbackError>) -> Result<Vec<Deployed>, Error> {
         match result {
             Ok(deployed) => {
                 self.emit(Event::Deployed { path: path.to_path_buf(), deployed: deployed.clone() });
@@ -555,7 +536,7 @@ impl Runtime {
     /// [`Error::Detect`] when the watcher cannot start.
     pub fn watch(&self) -> Result<Watching, Error> {
         let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
-        let canonical: Vec<PathBuf> = roots.iter().filter_map(|p| p.canonicalize().ok()).collect();
+        let filter = DeployFilter::new(&roots);
         let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet))?;
         let stop = Arc::new(AtomicBool::new(false));
         let runtime = self.clone();
@@ -571,13 +552,7 @@ impl Runtime {
                     };
                     match event {
                         hotpack_detect::Event::Change(change) => {
-                            let on_path = canonical
-                                .iter()
-                                .any(|root| change.path == *root || change.path.parent() == Some(root.as_path()));
-                            if matches!(change.kind, ChangeKind::Removed { .. })
-                                || !on_path
-                                || !is_deployable(&change.path)
-                            {
+                            if !filter.wants(&change.path, matches!(change.kind, ChangeKind::Removed { .. })) {
                                 continue;
                             }
                             // Failures are recorded and emitted by `deploy`; the loop goes on.
@@ -592,12 +567,6 @@ impl Runtime {
             .map_err(|source| Error::Spawn { source })?;
         Ok(Watching { stop, thread: Some(thread) })
     }
-}
-
-/// A bundle or a library, not a hidden (temporary) file.
-fn is_deployable(path: &Path) -> bool {
-    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
 }
 
 /// A running watch started by [`Runtime::watch`]; dropping it stops the watcher thread.

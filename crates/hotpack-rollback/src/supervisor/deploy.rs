@@ -14,10 +14,61 @@ impl Supervisor {
     /// The first module's error ([`RollbackError::GateFailed`], `AlreadyFailed`,
     /// `Downgrade`, `Pinned`); every outcome is in the history and status of its module.
     pub fn deploy_bundle(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        self.with_ops(|| self.deploy_bundle_locked(path))
+        self.with_ops(|| self.deploy_bundle_locked(path, None))
     }
 
-    pub(super) fn deploy_bundle_locked(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
+    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module) or a plain
+    /// library file. The one place that decides how a path is deployed.
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy_bundle`](Self::deploy_bundle).
+    pub fn deploy_path(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
+        if is_bundle(path) { self.deploy_bundle(path) } else { self.deploy_file(path).map(|d| vec![d]) }
+    }
+
+    /// Imports `name` through the gates: resolves it on the cache's search path
+    /// ([`Cache::resolve`], the cache's own resolution) and deploys exactly the version found
+    /// there, refusing it unless it says it is `name` — the same path forms and the same
+    /// name check as [`Cache::import`], with every gate.
+    ///
+    /// # Errors
+    ///
+    /// [`RollbackError::Cache`] when it is not found or is another module; as
+    /// [`deploy_bundle`](Self::deploy_bundle) otherwise.
+    pub fn import(&self, name: &str) -> Result<Deployed, RollbackError> {
+        let source = self.inner.cache.resolve(name).map_err(RollbackError::Cache)?;
+        self.deploy_source(name, &source)
+    }
+
+    /// Deploys the version of `name` at `source` (as [`Cache::resolve`] returned it): a
+    /// library file, or one module directory of a bundle.
+    ///
+    /// # Errors
+    ///
+    /// As [`import`](Self::import).
+    pub fn deploy_source(&self, name: &str, source: &Source) -> Result<Deployed, RollbackError> {
+        self.with_ops(|| match source {
+            Source::File(path) => self.deploy_file_locked(path, Some(name)),
+            Source::Bundle { bundle, dir } => {
+                let mut done = self.deploy_bundle_locked(bundle, Some((dir, name)))?;
+                done.pop().ok_or_else(|| {
+                    RollbackError::Cache(CacheError::NoModuleDir { path: bundle.clone(), dir: dir.clone() })
+                })
+            }
+            other => Err(RollbackError::Cache(CacheError::UnsupportedLocation {
+                name: name.to_owned(),
+                location: other.to_string(),
+            })),
+        })
+    }
+
+    /// `only`: the module directory to deploy and the name it must have.
+    pub(super) fn deploy_bundle_locked(
+        &self,
+        path: &Path,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<Deployed>, RollbackError> {
         let cache = &self.inner.cache;
         let bundle = match Bundle::open(path, cache.limits()) {
             Ok(b) => b,
@@ -58,7 +109,25 @@ impl Supervisor {
         }
         let mut done = Vec::new();
         let mut first_err = None;
-        for m in bundle.modules() {
+        if let Some((dir, expected)) = only {
+            match bundle.modules().iter().find(|m| m.dir() == dir) {
+                None => {
+                    return Err(RollbackError::Cache(CacheError::NoModuleDir {
+                        path: path.to_path_buf(),
+                        dir: dir.to_owned(),
+                    }));
+                }
+                Some(m) if m.name() != expected => {
+                    return Err(RollbackError::Cache(CacheError::NameMismatch {
+                        path: path.to_path_buf(),
+                        expected: expected.to_owned(),
+                        found: m.name().to_owned(),
+                    }));
+                }
+                Some(_) => {}
+            }
+        }
+        for m in bundle.modules().iter().filter(|m| only.is_none_or(|(dir, _)| m.dir() == dir)) {
             let name = m.name().to_owned();
             let version = m.manifest().meta.version.clone();
             let result = match bundle.read_library(&name, target) {
@@ -104,10 +173,11 @@ impl Supervisor {
     ///
     /// As [`deploy_bundle`](Self::deploy_bundle).
     pub fn deploy_file(&self, path: &Path) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| self.deploy_file_locked(path))
+        self.with_ops(|| self.deploy_file_locked(path, None))
     }
 
-    pub(super) fn deploy_file_locked(&self, path: &Path) -> Result<Deployed, RollbackError> {
+    /// `expect`: the name the library must have (nothing runs when it has another).
+    pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
         let label = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| {
             self.gate_failed_unnamed(
@@ -128,7 +198,11 @@ impl Supervisor {
             }
         };
         drop(bytes);
-        self.deploy_locked(module, Source::File(path.to_path_buf()))
+        let source = Source::File(path.to_path_buf());
+        if let Some(name) = expect {
+            Cache::check_name(name, &source, &module).map_err(RollbackError::Cache)?;
+        }
+        self.deploy_locked(module, source)
     }
 
     /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on.

@@ -55,7 +55,7 @@ impl Supervisor {
                 let bytes = match journal::read_object(&dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
-                        report.problems.push(problem(e));
+                        report.problems.push(problem(e.to_string()));
                         continue;
                     }
                 };

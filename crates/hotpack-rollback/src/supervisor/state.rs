@@ -28,8 +28,8 @@ impl ModState {
         }
     }
 
-    pub(super) fn from_journal(j: &JModule) -> Result<ModState, String> {
-        let version = |v: &JVersion| -> Result<VersionSummary, String> {
+    pub(super) fn from_journal(j: &JModule) -> Result<ModState, JournalError> {
+        let version = |v: &JVersion| -> Result<VersionSummary, JournalError> {
             Ok(VersionSummary {
                 version: journal::parse_version(&v.version)?,
                 hash: journal::parse_hash(&v.hash)?,
@@ -85,8 +85,8 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn journal_failed(&self, path: &Path, problem: String) {
-        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem });
+    pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
+        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem: error.to_string() });
     }
 
     pub(super) fn write_journal(&self) {
