@@ -1,4 +1,4 @@
-//! Story 2 (seed 000): a plugin folder that discovers, loads and swaps plugins without a
+//! Story 2: a plugin folder that discovers, loads and swaps plugins without a
 //! restart.
 //!
 //! `cargo run -p hotpack --example plugin_folder`

@@ -1,4 +1,4 @@
-//! `hotpack dev`: the resident-data loop (seed 004) for a module crate under edit.
+//! `hotpack dev`: the resident-data loop for a module crate under edit.
 //!
 //! Loads the data file once and keeps it in memory; builds the crate with cargo, loads the
 //! library, runs the handler on the resident data and prints the result with timings; then

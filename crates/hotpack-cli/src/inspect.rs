@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use hotpack_archive::{Bundle, Limits, Module};
+use hotpack::archive::{Bundle, Limits, Module};
 use serde_json::{Value, json};
 
 /// Arguments of `hotpack inspect`.

@@ -1,4 +1,4 @@
-//! `hotpack serve`: the plugin-folder host over HTTP on loopback (seeds 000, 002, 003).
+//! `hotpack serve`: the plugin-folder host over HTTP on loopback.
 //!
 //! Every bundle in DIR is loaded; DIR is watched, so a new bundle is picked up, a replaced
 //! one swapped in after its gates, and a broken one refused while the old version keeps
