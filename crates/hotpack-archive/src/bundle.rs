@@ -88,13 +88,13 @@ pub struct EntryInfo<'a> {
 
 /// One module of a bundle: its directory in the zip and its manifest.
 #[derive(Debug, Clone)]
-pub struct Module {
+pub struct BundleModule {
     dir: String,
     manifest_entry: String,
     manifest: Manifest,
 }
 
-impl Module {
+impl BundleModule {
     /// The module name (from the manifest).
     pub fn name(&self) -> &str {
         &self.manifest.meta.name
@@ -138,7 +138,7 @@ pub struct Bundle {
     data: Vec<u8>,
     entries: Vec<RawEntry>,
     index: HashMap<std::sync::Arc<str>, usize>,
-    modules: Vec<Module>,
+    modules: Vec<BundleModule>,
     /// Per zip entry (central-directory index): the index into `modules` of the module
     /// whose manifest claims it (`None` for manifests and directories).
     owners: Vec<Option<u32>>,
@@ -287,7 +287,7 @@ impl Bundle {
                 }
                 owners[zi] = Some(owner);
             }
-            self.modules.push(Module { manifest_entry: e.name.to_string(), dir, manifest });
+            self.modules.push(BundleModule { manifest_entry: e.name.to_string(), dir, manifest });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
             if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
@@ -362,12 +362,12 @@ impl Bundle {
     }
 
     /// The modules of the bundle, sorted by directory.
-    pub fn modules(&self) -> &[Module] {
+    pub fn modules(&self) -> &[BundleModule] {
         &self.modules
     }
 
     /// The module called `name`, if any.
-    pub fn module(&self, name: &str) -> Option<&Module> {
+    pub fn module(&self, name: &str) -> Option<&BundleModule> {
         self.modules.iter().find(|m| m.name() == name)
     }
 
@@ -382,7 +382,7 @@ impl Bundle {
         })
     }
 
-    fn module_or_err(&self, module: &str) -> Result<&Module, BundleError> {
+    fn module_or_err(&self, module: &str) -> Result<&BundleModule, BundleError> {
         self.module(module)
             .ok_or_else(|| BundleError::NoSuchModule { bundle: self.path.clone(), module: module.to_owned() })
     }

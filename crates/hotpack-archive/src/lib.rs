@@ -61,7 +61,7 @@ mod path;
 mod search;
 mod zipfmt;
 
-pub use bundle::{Bundle, EntryInfo, Limits, Method, Module, VerifyReport};
+pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
 pub use error::{BundleError, HeaderField, ManifestError, PackError, PathProblem, SearchError};
 pub use manifest::{
     EntryDigest, FORMAT_VERSION, Hooks, InterfaceMeta, MANIFEST_NAME, Manifest, ModuleMeta, is_valid_module_name,

@@ -176,7 +176,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let rollback = ran;
     let status = runtime.status("task").context("task is supervised")?;
-    let serving = status.version.map(|v| v.to_string()).unwrap_or_else(|| "nothing".into());
+    let serving = status.version().map(|v| v.to_string()).unwrap_or_else(|| "nothing".into());
     say!(
         "      panic budget exceeded: v3 demoted, rolled back to v{serving} automatically (within that {} call); \
          the host and its data are untouched",

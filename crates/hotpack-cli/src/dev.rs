@@ -166,7 +166,7 @@ impl Session {
                 say!("handler failed after {}: {e}", ms(ran));
                 // A panic exceeded the (zero) panic budget: the supervisor demoted this
                 // version to the last good one, if there is one.
-                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash.zip(s.version));
+                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash().zip(s.version().cloned()));
                 match now {
                     Some((hash, version)) if hash != deployed.hash => say!("rolled back to v{version}"),
                     _ => {}

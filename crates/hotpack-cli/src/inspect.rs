@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use hotpack::archive::{Bundle, Limits, Module};
+use hotpack::archive::{Bundle, BundleModule, Limits};
 use serde_json::{Value, json};
 
 /// Arguments of `hotpack inspect`.
@@ -40,7 +40,7 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn module_json(bundle: &Bundle, module: &Module) -> Value {
+fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
     let m = module.manifest();
     let sizes: std::collections::HashMap<&str, (u64, String)> =
         bundle.entries().map(|e| (e.name, (e.compressed_size, e.method.to_string()))).collect();
@@ -78,7 +78,7 @@ fn module_json(bundle: &Bundle, module: &Module) -> Value {
     })
 }
 
-fn human(bundle: &Bundle, module: &Module, out: &mut String) {
+fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
     use std::fmt::Write as _;
     let m = module.manifest();
     let dir = if module.dir().is_empty() { "/" } else { module.dir() };

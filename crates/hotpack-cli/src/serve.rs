@@ -177,8 +177,8 @@ fn handle(runtime: &Runtime, mut request: Request) {
                 .map(|m| {
                     serde_json::json!({
                         "name": m.name,
-                        "version": m.version.map(|v| v.to_string()),
-                        "hash": m.hash.map(|h| h.to_hex().to_string()),
+                        "version": m.version().map(|v| v.to_string()),
+                        "hash": m.hash().map(|h| h.to_hex().to_string()),
                         "handlers": m.handlers,
                         "history": m.history.iter().map(history_json).collect::<Vec<_>>(),
                         "last_error": m.last_error,

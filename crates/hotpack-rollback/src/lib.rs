@@ -272,6 +272,22 @@ pub struct ModuleStatus {
     pub recent_panics: u32,
     /// Whether the active version is still on probation (not yet the last good one).
     pub on_probation: bool,
+    /// The active version's handlers.
+    pub handlers: Vec<String>,
+    /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
+    pub history: Vec<HistoryEntry>,
+}
+
+impl ModuleStatus {
+    /// The version serving now, if any.
+    pub fn version(&self) -> Option<&semver::Version> {
+        self.active.as_ref().map(|a| &a.version)
+    }
+
+    /// blake3 of the library serving now, if any.
+    pub fn hash(&self) -> Option<blake3::Hash> {
+        self.active.as_ref().map(|a| a.hash)
+    }
 }
 
 /// What happened to a version.
@@ -428,7 +444,7 @@ pub enum RollbackEvent {
 /// Why [`Supervisor::call`] returned no answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CallError {
+pub enum SupervisorCallError {
     /// No version of the module was promoted.
     #[error("module `{name}` has no active version")]
     NotActive {
@@ -443,13 +459,14 @@ pub enum CallError {
         /// The version that answered.
         version: semver::Version,
         /// The module's error.
+        #[source]
         error: hotpack_loader::CallError,
     },
 }
 
-impl CallError {
+impl SupervisorCallError {
     /// Whether the module panicked (the panic was caught inside it).
     pub fn is_panic(&self) -> bool {
-        matches!(self, CallError::Module { error, .. } if error.is_panic())
+        matches!(self, SupervisorCallError::Module { error, .. } if error.is_panic())
     }
 }

@@ -4,9 +4,9 @@ use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    CallError, Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError,
-    JournalReport, JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError,
-    RollbackEvent, VersionRef, VersionSummary,
+    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalReport,
+    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
+    SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -286,6 +286,11 @@ impl Supervisor {
             .into_iter()
             .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
             .collect();
+        let active = lock(&self.inner.state).modules.get(name)?.active.as_ref().map(|a| a.hash);
+        let handlers = active
+            .and_then(|h| self.inner.cache.version(name, &h))
+            .map(|m| m.handler_names().map(str::to_owned).collect())
+            .unwrap_or_default();
         let st = lock(&self.inner.state);
         let m = st.modules.get(name)?;
         let now = Instant::now();
@@ -311,6 +316,8 @@ impl Supervisor {
             recent_panics: u32::try_from(m.panics.iter().filter(|t| now.duration_since(**t) <= window).count())
                 .unwrap_or(u32::MAX),
             on_probation: m.active.as_ref().is_some_and(|a| !m.is_good(&a.hash)),
+            handlers,
+            history: m.history.iter().cloned().collect(),
         })
     }
 

@@ -13,7 +13,7 @@ use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    DeployFilter, Deployed, HistoryEntry, JournalReport, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
+    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
     Supervisor, VersionRef, is_deployable,
 };
 
@@ -116,23 +116,6 @@ impl fmt::Display for Event {
             Event::Watch { message } => write!(f, "watch: {message}"),
         }
     }
-}
-
-/// One module as [`Runtime::modules`] lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleStatus {
-    /// Module name.
-    pub name: String,
-    /// The version serving, if any.
-    pub version: Option<hotpack_archive::semver::Version>,
-    /// blake3 of the serving library.
-    pub hash: Option<blake3::Hash>,
-    /// The serving version's handlers.
-    pub handlers: Vec<String>,
-    /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
-    pub history: Vec<HistoryEntry>,
-    /// The last failure, if any.
-    pub last_error: Option<String>,
 }
 
 /// Configures a [`Runtime`]. Every setting has a default; see each method.
@@ -426,7 +409,7 @@ impl Runtime {
     /// ([`CallError::NoSuchHandler`] for an unknown handler).
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
-            hotpack_rollback::CallError::Module { name, version, error } => {
+            hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
                 Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
             }
             _ => Error::NotLoaded { name: module.to_owned() },
@@ -477,28 +460,12 @@ impl Runtime {
 
     /// The status of `name` (see [`modules`](Self::modules)).
     pub fn status(&self, name: &str) -> Option<ModuleStatus> {
-        self.modules().into_iter().find(|m| m.name == name)
+        self.inner.supervisor.status(name)
     }
 
     /// Every supervised module with its serving version, handlers, history and last error.
     pub fn modules(&self) -> Vec<ModuleStatus> {
-        self.inner
-            .supervisor
-            .statuses()
-            .into_iter()
-            .map(|s| {
-                let active = s.active.as_ref();
-                let module = active.and_then(|a| self.cache().version(&s.name, &a.hash));
-                ModuleStatus {
-                    history: self.inner.supervisor.history(&s.name),
-                    version: active.map(|a| a.version.clone()),
-                    hash: active.map(|a| a.hash),
-                    handlers: module.map(|m| m.handler_names().map(str::to_owned).collect()).unwrap_or_default(),
-                    last_error: s.last_error,
-                    name: s.name,
-                }
-            })
-            .collect()
+        self.inner.supervisor.statuses()
     }
 
     /// Deploys every bundle and library directly inside each search-path directory (and

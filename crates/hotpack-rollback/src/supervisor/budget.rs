@@ -11,10 +11,10 @@ impl Supervisor {
     ///
     /// # Errors
     ///
-    /// [`CallError::NotActive`] when no version was promoted; [`CallError::Module`] with
+    /// [`SupervisorCallError::NotActive`] when no version was promoted; [`SupervisorCallError::Module`] with
     /// the module's error or caught panic.
-    pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        let hot = self.hot(name).ok_or_else(|| CallError::NotActive { name: name.to_owned() })?;
+    pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
+        let hot = self.hot(name).ok_or_else(|| SupervisorCallError::NotActive { name: name.to_owned() })?;
         let version = hot.current();
         match version.call(handler, input) {
             Ok(out) => Ok(out),
@@ -22,7 +22,11 @@ impl Supervisor {
                 if error.is_panic() {
                     self.panicked(name, *version.module().hash());
                 }
-                Err(CallError::Module { name: name.to_owned(), version: version.module().version().clone(), error })
+                Err(SupervisorCallError::Module {
+                    name: name.to_owned(),
+                    version: version.module().version().clone(),
+                    error,
+                })
             }
         }
     }

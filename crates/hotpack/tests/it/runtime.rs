@@ -50,7 +50,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     let err = runtime.call("task", "run", &data).expect_err("v3 panics");
     assert!(err.to_string().contains("panicked"), "{err}");
     let status = runtime.status("task").expect("status");
-    assert_eq!(status.version.map(|v| v.to_string()).as_deref(), Some("2.0.0"));
+    assert_eq!(status.version().map(|v| v.to_string()).as_deref(), Some("2.0.0"));
     assert!(status.handlers.iter().any(|h| h == "run"));
     assert!(!status.history.is_empty());
     assert!(String::from_utf8_lossy(&runtime.call("task", "run", &data).expect("v2")).starts_with("v2:"));
@@ -59,7 +59,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     let junk = dir.path().join("junk.zip");
     std::fs::write(&junk, b"not a zip").expect("write");
     assert!(runtime.deploy(&junk).is_err());
-    assert!(runtime.modules().iter().any(|m| m.name == "task" && m.version.as_ref().map(|v| v.major) == Some(2)));
+    assert!(runtime.modules().iter().any(|m| m.name == "task" && m.version().map(|v| v.major) == Some(2)));
 
     // Manual rollback goes to v1; with nothing older, it is refused.
     assert_eq!(runtime.rollback("task").expect("rollback").version.to_string(), "1.0.0");
@@ -144,7 +144,7 @@ fn runtime_and_cache_import_agree_on_every_path_form() {
         assert_eq!(from_runtime.hash(), from_cache.hash(), "{}", entry.display());
         assert_eq!(from_runtime.name(), name);
         let active: Vec<String> =
-            runtime.modules().into_iter().filter(|m| m.version.is_some()).map(|m| m.name).collect();
+            runtime.modules().into_iter().filter(|m| m.version().is_some()).map(|m| m.name).collect();
         assert_eq!(active, [name], "only the module under the prefix is deployed");
         assert!(runtime.import(if name == "task" { "greeter" } else { "task" }).is_err(), "outside the prefix");
     }
@@ -157,7 +157,7 @@ fn runtime_and_cache_import_agree_on_every_path_form() {
         matches!(&err, Error::Rollback(e) if matches!(**e, hotpack::rollback::RollbackError::Cache(CacheError::NameMismatch { .. }))),
         "{err}"
     );
-    assert!(runtime.status("greeter").is_none_or(|s| s.version.is_none()), "nothing was promoted");
+    assert!(runtime.status("greeter").is_none_or(|s| s.version().is_none()), "nothing was promoted");
     let mut path = hotpack::archive::SearchPath::new();
     path.push(&wrong);
     let cache = Cache::new(Loader::new(dir.path().join("c-cache")).expect("loader"), path);
