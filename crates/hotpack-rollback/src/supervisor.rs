@@ -14,7 +14,7 @@ use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Instant, SystemTime};
 
 mod budget;
@@ -100,7 +100,7 @@ struct Inner {
     /// Serializes deploys, rollbacks, demotions and journal writes. Never taken on a call
     /// that does not panic.
     ops: Mutex<()>,
-    probes: RwLock<HashMap<String, Probe>>,
+    probes: Mutex<HashMap<String, Probe>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
 }
 
@@ -151,7 +151,7 @@ impl Supervisor {
                 journal,
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
-                probes: RwLock::new(HashMap::new()),
+                probes: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -226,12 +226,12 @@ impl Supervisor {
     /// Sets the health probe of module `name`: run on every candidate after its state was
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
-        self.inner.probes.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), probe);
+        lock(&self.inner.probes).insert(name.to_owned(), probe);
     }
 
     /// Removes the health probe of `name`.
     pub fn clear_probe(&self, name: &str) {
-        self.inner.probes.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        lock(&self.inner.probes).remove(name);
     }
 
     /// Events from now on. Every subscriber gets every event.

@@ -317,7 +317,7 @@ impl Supervisor {
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
-        self.inner.probes.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        lock(&self.inner.probes).get(name).cloned()
     }
 
     /// Bookkeeping after `cache.promote` succeeded.
