@@ -359,10 +359,12 @@ impl Cache {
             let entry = reg.entries.entry(module.name().to_owned()).or_default();
             let from = entry.current_info();
             let hash = *module.hash();
-            entry.versions.insert(
-                hash,
-                Record { module: module.clone(), source: Source::Memory(module.name().to_owned()), active: None },
-            );
+            if entry.record(&hash).is_none() {
+                entry.versions.insert(
+                    hash,
+                    Record { module: module.clone(), source: Source::Memory(module.name().to_owned()), active: None },
+                );
+            }
             let record = entry.versions.get_mut(&hash).expect("inserted just above");
             let active: &'static ActiveVersion = match record.active {
                 Some(a) => a,
