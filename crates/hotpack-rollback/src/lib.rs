@@ -2,7 +2,8 @@
 //! journal for hotpack modules.
 //!
 //! A [`Supervisor`] sits on a [`Cache`] and decides which version of each module serves.
-//! A new version is a *candidate* until it passes every [`Gate`], in order:
+//! A new version is a *candidate* until it passes every [`Gate`], in one order shared by
+//! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
 //!
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
 //! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
