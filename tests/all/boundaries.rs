@@ -78,3 +78,32 @@ fn abi_has_no_dependencies() {
 fn loader_knows_nothing_of_bundles_or_watching() {
     assert_absent("hotpack-loader", &["zip", "notify", "hotpack-archive", "hotpack-detect", "hotpack-cache"]);
 }
+
+/// The CLI is a user of the facade: its normal dependencies among hotpack crates are exactly
+/// `hotpack` (and `hotpack-fleet`, the fleet layer above it). Everything else it reaches
+/// through `hotpack::archive`, `hotpack::detect`, ... re-exports.
+#[test]
+fn cli_depends_on_the_facade_only() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tree", "--offline", "--edges", "normal", "--depth", "1", "--prefix", "none", "--format", "{p}"])
+        .args(["-p", "hotpack-cli"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(out.status.success(), "cargo tree -p hotpack-cli: {}", String::from_utf8_lossy(&out.stderr));
+    let deps = String::from_utf8(out.stdout).expect("utf8");
+    let hotpack: Vec<&str> = deps
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack"))
+        .collect();
+    assert!(hotpack.contains(&"hotpack"), "hotpack-cli must depend on the facade:\n{deps}");
+    for name in hotpack {
+        assert!(
+            ["hotpack", "hotpack-fleet"].contains(&name),
+            "hotpack-cli must reach {name} through `hotpack`:\n{deps}"
+        );
+    }
+}

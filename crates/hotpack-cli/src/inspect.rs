@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use hotpack_archive::{Bundle, BundleModule, Limits};
+use hotpack::archive::{Bundle, BundleModule, Limits};
 use serde_json::{Value, json};
 
 /// Arguments of `hotpack inspect`.

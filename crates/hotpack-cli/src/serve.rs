@@ -1,4 +1,4 @@
-//! `hotpack serve`: the plugin-folder host over HTTP on loopback (seeds 000, 002, 003).
+//! `hotpack serve`: the plugin-folder host over HTTP on loopback.
 //!
 //! Every bundle in DIR is loaded; DIR is watched, so a new bundle is picked up, a replaced
 //! one swapped in after its gates, and a broken one refused while the old version keeps
@@ -177,8 +177,8 @@ fn handle(runtime: &Runtime, mut request: Request) {
                 .map(|m| {
                     serde_json::json!({
                         "name": m.name,
-                        "version": m.version.map(|v| v.to_string()),
-                        "hash": m.hash.map(|h| h.to_hex().to_string()),
+                        "version": m.version().map(|v| v.to_string()),
+                        "hash": m.hash().map(|h| h.to_hex().to_string()),
                         "handlers": m.handlers,
                         "history": m.history.iter().map(history_json).collect::<Vec<_>>(),
                         "last_error": m.last_error,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hotpack_archive::{Bundle, Limits};
+use hotpack::archive::{Bundle, Limits};
 
 /// Arguments of `hotpack verify`.
 #[derive(Debug, clap::Args)]

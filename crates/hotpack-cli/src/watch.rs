@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hotpack_detect::{Change, Detector, Event, WatchConfig};
+use hotpack::detect::{Change, Detector, Event, WatchConfig};
 
 /// Arguments of `hotpack watch`.
 #[derive(Debug, clap::Args)]
