@@ -5,6 +5,7 @@
 mod demo;
 mod dev;
 mod inspect;
+mod log;
 mod pack;
 mod serve;
 mod verify;
