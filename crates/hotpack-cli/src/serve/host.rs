@@ -152,17 +152,25 @@ impl Host {
             Event::Rollback(RollbackEvent::RolledBack { name, from, to }) => {
                 metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let from = from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                tracing::info!(module = %Escaped(&name), version = %to, "rolled back {} from {from} to {to}", Escaped(&name));
+                tracing::info!(
+                    module = %Escaped(&name),
+                    version = %to.version,
+                    "rolled back {} from {from} to {} [{}]",
+                    Escaped(&name),
+                    to.version,
+                    &to.hash.to_hex()[..12]
+                );
             }
             Event::Rollback(RollbackEvent::Demoted(d)) => {
                 metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let to = d.to.map(|v| v.to_string()).unwrap_or_else(|| "nothing older".into());
+                let to =
+                    d.to.map(|v| v.version.to_string()).unwrap_or_else(|| "nothing older (still marked failed)".into());
                 tracing::warn!(
                     module = %Escaped(&d.name),
-                    version = %d.from,
+                    version = %d.from.version,
                     "demoted {} {} after {} panics; now serving {to}",
                     Escaped(&d.name),
-                    d.from,
+                    d.from.version,
                     d.panics
                 );
             }

@@ -428,6 +428,21 @@ fn serve_refuses_a_huge_chunked_body_with_413_and_stays_small() {
         .unwrap_or((413, String::new()));
     assert_eq!(status, 413);
 
+    // A 1 MB header: 431, without reading it all.
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let reader = stream.try_clone().expect("clone the stream");
+    let response = thread::spawn(move || {
+        let mut reader = reader;
+        let mut response = Vec::new();
+        let _ = reader.read_to_end(&mut response);
+        response
+    });
+    let head = format!("GET /-/healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let _ = stream.write_all(head.as_bytes());
+    let (status, _) = parse_response(&response.join().expect("reader thread")).expect("a response to a huge head");
+    assert_eq!(status, 431);
+
     assert_eq!(call(addr, "POST", "/greeter/greet", b"ann").0, 200, "the server still answers");
     let peak = serve.peak_rss_kb();
     assert!(peak < 100 * 1024, "peak RSS {peak} kB");
