@@ -56,7 +56,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hotpack: error: {err:#}");
+            // Errors quote file names and bundle text: escaped like every foreign text.
+            eprintln!("hotpack: error: {}", log::escape(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

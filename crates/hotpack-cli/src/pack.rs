@@ -47,12 +47,12 @@ pub(crate) fn run(args: PackArgs) -> Result<ExitCode> {
         .with_context(|| format!("{}: cannot write the bundle", args.output.display()))?;
     println!(
         "packed {} {} ({} handler(s), {} interface(s), {} resource(s)) into {}",
-        module.name(),
+        crate::log::escape(module.name()),
         module.version(),
         module.info().handlers.len(),
         module.info().interfaces.len(),
         spec.resources.len(),
-        args.output.display()
+        crate::log::path(&args.output)
     );
     Ok(ExitCode::SUCCESS)
 }
