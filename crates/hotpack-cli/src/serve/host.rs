@@ -109,7 +109,8 @@ impl Host {
         Ok(host)
     }
 
-    /// One log line per runtime event; counters and the refused list follow the events.
+    /// One log line per runtime event not caused by `deploy` (rollbacks, demotions, watch
+    /// problems).
     fn log_events(&self) -> anyhow::Result<()> {
         let events = self.runtime.subscribe();
         let host = self.clone();
@@ -127,27 +128,9 @@ impl Host {
     fn on_event(&self, event: Event) {
         let metrics = &self.metrics;
         match event {
-            Event::Deployed { path, deployed } => {
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
-                for d in deployed {
-                    let outcome = outcome_words(&d.outcome);
-                    metrics.deploy(if d.outcome == Outcome::Unchanged { "unchanged" } else { "promoted" });
-                    tracing::info!(
-                        module = %Escaped(&d.name),
-                        version = %d.version,
-                        hash = %&d.hash.to_hex()[..12],
-                        "deployed {} {} from {}: {outcome}",
-                        Escaped(&d.name),
-                        d.version,
-                        crate::log::path(&path)
-                    );
-                }
-            }
-            Event::DeployFailed { path, error } => {
-                metrics.deploy("refused");
-                tracing::warn!("refused {}: {}", crate::log::path(&path), Escaped(&error));
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path, error);
-            }
+            // Deploys are logged and counted by `deploy`, which knows the module names and
+            // runs before the next file is looked at.
+            Event::Deployed { .. } | Event::DeployFailed { .. } => {}
             Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
             Event::Rollback(RollbackEvent::RolledBack { name, from, to }) => {
                 metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -231,16 +214,44 @@ impl Host {
             self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
             return;
         }
-        for (name, _) in &candidates {
-            self.set_probes(name);
+        for candidate in &candidates {
+            self.set_probes(&candidate.name);
         }
-        // The outcome arrives as an event (logged and counted in `on_event`).
-        let _ = self.runtime.deploy(path);
+        match self.runtime.deploy(path) {
+            Ok(deployed) => {
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                for d in deployed {
+                    self.metrics.deploy(if d.outcome == Outcome::Unchanged { "unchanged" } else { "promoted" });
+                    tracing::info!(
+                        module = %Escaped(&d.name),
+                        version = %d.version,
+                        hash = %&d.hash.to_hex()[..12],
+                        "deployed {} {} from {}: {}",
+                        Escaped(&d.name),
+                        d.version,
+                        crate::log::path(path),
+                        outcome_words(&d.outcome)
+                    );
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+                self.metrics.deploy("refused");
+                tracing::warn!(
+                    module = %Escaped(names.join(", ").trim()),
+                    "refused {}: {}",
+                    crate::log::path(path),
+                    Escaped(&reason)
+                );
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
+            }
+        }
     }
 
-    /// (module name, library hash) of each module the file would load; empty when the file
-    /// cannot be read as a bundle (the gates will say why).
-    fn candidates(&self, path: &Path) -> Vec<(String, hotpack::detect::blake3::Hash)> {
+    /// Each module the file would load; empty when the file cannot be read as a bundle (the
+    /// gates will say why).
+    fn candidates(&self, path: &Path) -> Vec<Candidate> {
         if path.extension().is_some_and(|e| e == "zip") {
             let Ok(bundle) = hotpack::archive::Bundle::open(path, &hotpack::archive::Limits::default()) else {
                 return Vec::new();
@@ -252,12 +263,20 @@ impl Host {
                     let manifest = m.manifest();
                     let library = manifest.libraries.get(hotpack::abi::TARGET)?;
                     let digest = manifest.entries.get(library)?;
-                    Some((manifest.meta.name.clone(), hotpack::detect::blake3::Hash::from_bytes(digest.blake3)))
+                    Some(Candidate {
+                        name: manifest.meta.name.clone(),
+                        version: manifest.meta.version.to_string(),
+                        hash: hotpack::detect::blake3::Hash::from_bytes(digest.blake3),
+                    })
                 })
                 .collect()
         } else {
             match std::fs::read(path) {
-                Ok(bytes) => vec![(String::new(), hotpack::detect::blake3::hash(&bytes))],
+                Ok(bytes) => vec![Candidate {
+                    name: String::new(),
+                    version: String::new(),
+                    hash: hotpack::detect::blake3::hash(&bytes),
+                }],
                 Err(_) => Vec::new(),
             }
         }
@@ -265,9 +284,9 @@ impl Host {
 
     /// Why the file is refused by `--max-versions`, if it is: it would map a version beyond
     /// the cap. Versions already mapped (a rollback target, the same bytes again) never count.
-    fn over_cap(&self, candidates: &[(String, hotpack::detect::blake3::Hash)]) -> Option<String> {
+    fn over_cap(&self, candidates: &[Candidate]) -> Option<String> {
         let loader = self.runtime.cache().loader();
-        let new = candidates.iter().filter(|(_, hash)| loader.get(hash).is_none()).count();
+        let new = candidates.iter().filter(|c| loader.get(&c.hash).is_none()).count();
         let (mapped, _) = self.mapped();
         let max = self.config.max_versions;
         (new > 0 && mapped + new > max).then(|| {
@@ -383,6 +402,13 @@ impl Host {
             Err(e) => Some(format!("the journal cannot be written in {}: {e}", dir.display())),
         }
     }
+}
+
+/// A module a file would load, as its bundle declares it.
+struct Candidate {
+    name: String,
+    version: String,
+    hash: hotpack::detect::blake3::Hash,
 }
 
 /// Stops the watcher thread when dropped.

@@ -20,6 +20,8 @@ struct Serve {
     child: Child,
     /// stderr, one log line per item.
     log: Receiver<String>,
+    /// The log lines up to and including "listening on".
+    startup: Vec<String>,
     addr: SocketAddr,
 }
 
@@ -53,9 +55,10 @@ impl Serve {
             .expect("spawn hotpack serve");
         let stderr = lines(child.stderr.take().expect("piped stderr"));
         // Owned by a `Serve` at once, so a failed wait below still kills the process.
-        let mut serve = Serve { child, log: stderr, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let mut serve = Serve { child, log: stderr, startup: Vec::new(), addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
         loop {
             let line = serve.log.recv_timeout(WAIT).expect("hotpack serve logged no 'listening' line");
+            serve.startup.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().expect("an address after 'listening on'");
                 serve.addr = addr.parse().expect("a socket address after 'listening on'");
@@ -548,6 +551,10 @@ fn serve_reports_health_metrics_refusals_probes_and_the_version_cap() {
     hotpack_archive::write_atomic(&dir.join("ghost.zip"), &ghost_bundle()).expect("write ghost");
     let serve = Serve::start(&dir, &["--max-versions", "2", "--probe", "greeter/greet=probe"]);
     let addr = serve.addr;
+    let refusals: Vec<&String> = serve.startup.iter().filter(|l| l.contains("ghost.zip")).collect();
+    assert_eq!(refusals.len(), 1, "a refused bundle is logged once: {refusals:?}");
+    assert!(refusals[0].contains("refused") && refusals[0].contains("ghost 1.0.0"), "{refusals:?}");
+    assert!(serve.startup.iter().any(|l| l.contains("deployed greeter 1.0.0") && l.contains("promoted")));
 
     let (status, body) = call(addr, "GET", "/-/healthz", b"");
     assert_eq!(status, 200, "{body}");
