@@ -206,6 +206,13 @@ async fn handle(server: &Arc<Server>, request: Request<Incoming>) -> Response<Bo
     let path = request.uri().path().to_owned();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = request.method().clone();
+    // With --protect-calls only /-/healthz is open: the listing and the metrics name files.
+    if server.access.protect_calls
+        && matches!(parts.as_slice(), ["-", "modules" | "metrics"])
+        && let Some(denied) = authorize(server, &request)
+    {
+        return denied;
+    }
     match (&method, parts.as_slice()) {
         (&Method::GET, ["-", "healthz"]) => health(server),
         (&Method::GET, ["-", "metrics"]) => {

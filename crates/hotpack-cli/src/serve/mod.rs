@@ -13,8 +13,11 @@
 //!   "last_error"}],"refused":[{"path","reason"}]}`.
 //! - `POST /-/rollback/<module>`: 200 with `{"name","version","hash"}` now active; 409 when
 //!   there is no earlier version; 404 for an unknown module. Needs the token when one is set.
-//! - `GET /-/healthz`: 200 `{"status":"ok",...}`, or 503 with `problems` in words.
+//! - `GET /-/healthz`: 200 `{"status":"ok",...}`, or 503 with `problems` in words. Always open.
 //! - `GET /-/metrics`: Prometheus text.
+//!
+//! With a token (`--token-file`, `HOTPACK_TOKEN`) rollbacks need `Authorization: Bearer`;
+//! with `--protect-calls` so do handler calls, `/-/modules` and `/-/metrics`.
 //!
 //! Limits a client can hit: 413 (body), 431 (head), 408 (a stalled body), 503 (connections or
 //! handler calls at their cap), 421 (a foreign `Host`), 401 (a missing or wrong token).
@@ -53,10 +56,11 @@ pub(crate) struct ServeArgs {
     /// A file holding the bearer token for admin routes (or set HOTPACK_TOKEN)
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Require the token for handler calls too
+    /// Require the token for handler calls, /-/modules and /-/metrics too (/-/healthz stays open)
     #[arg(long)]
     protect_calls: bool,
-    /// Also answer requests whose Host header is NAME (besides the bound address and localhost)
+    /// Also answer requests whose Host header is NAME (besides the bound address and localhost;
+    /// needed behind a wildcard --addr such as 0.0.0.0)
     #[arg(long, value_name = "NAME")]
     allow_host: Vec<String>,
     /// A handler every candidate must answer without error before it is promoted:

@@ -526,6 +526,10 @@ fn serve_checks_the_host_header_and_the_token() {
     assert_eq!(post("/greeter/greet", &[("Host", &host)]).0, 401);
     assert_eq!(post("/greeter/greet", &[("Host", &host), ("Authorization", "Bearer s3cret-token")]).0, 200);
     assert_eq!(http(addr, "GET", "/-/healthz", b"").expect("healthz").0, 200, "health needs no token");
+    assert_eq!(http(addr, "GET", "/-/modules", b"").expect("modules").0, 401);
+    assert_eq!(http(addr, "GET", "/-/metrics", b"").expect("metrics").0, 401);
+    let bearer = [("Host", host.as_str()), ("Authorization", "Bearer s3cret-token")];
+    assert_eq!(http_with(addr, "GET", "/-/metrics", &bearer, b"").expect("metrics").0, 200);
 }
 
 #[test]
