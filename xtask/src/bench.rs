@@ -80,6 +80,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         crate::run(cmd)?;
     }
 
+    let serve = crate::serve_bench::run(quick)?;
+
     let bundle = out.join("inputs").join("bundle-10k.zip");
     let py_repeat = if quick { "15" } else { "40" };
     let py_zip = python(&root, "zipimport_bench.py", &["--bundle", &bundle.to_string_lossy(), "--repeat", py_repeat])?;
@@ -146,6 +148,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "python_reload_us": python_reload_us,
         "cache_import_hit_ns": est("cache", "import_hit")?,
         "python_import_hit_ns": python_import_hit_ns,
+        "serve_rps": serve["serve_rps"],
+        "serve_swap_p99_ms": serve["serve_swap_p99_ms"],
+        "serve_detail": serve["serve_detail"],
         "machine": machine(load_before),
         "wall_time_s": started.elapsed().as_secs_f64(),
     });
@@ -419,6 +424,8 @@ fn markdown(r: &Value) -> String {
     );
     row(&mut out, "typed call via RwLock<&table> (ns)", f(r, "call_rwlock_table_ns"), "—", "—", "—", None);
     row(&mut out, "byte handler via HotModule (ns)", f(r, "call_hot_module_handler_ns"), "—", "—", "—", None);
+    row(&mut out, "serve: requests/s, trivial handler, 16 keep-alive clients", f(r, "serve_rps"), "—", "—", "—", None);
+    row(&mut out, "serve: p99 latency during 50 swaps (ms)", f(r, "serve_swap_p99_ms"), "—", "—", "—", None);
     let _ = writeln!(out, "\nChart of the goals: `report.svg`. Meaning of each figure: `docs/BENCHMARKS.md`.");
     out
 }

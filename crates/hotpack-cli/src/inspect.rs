@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use hotpack::archive::{Bundle, BundleModule, Limits};
 use serde_json::{Value, json};
 
+use crate::log::escape;
+
 /// Arguments of `hotpack inspect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
@@ -23,7 +25,7 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let bundle = match Bundle::open(&args.bundle, &Limits::default()) {
         Ok(bundle) => bundle,
         Err(err) => {
-            eprintln!("hotpack: inspect failed: {err}");
+            eprintln!("hotpack: inspect failed: {}", escape(&err.to_string()));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -36,6 +38,9 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             human(&bundle, module, &mut out);
         }
     }
+    // Names come from the bundle: no control character reaches the terminal (JSON output
+    // escapes them itself).
+    let out: String = if args.json { out } else { out.lines().map(|line| format!("{}\n", escape(line))).collect() };
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 mod demo;
 mod dev;
 mod inspect;
+mod log;
 mod pack;
 mod serve;
 mod verify;
@@ -55,7 +56,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hotpack: error: {err:#}");
+            // Errors quote file names and bundle text: escaped like every foreign text.
+            eprintln!("hotpack: error: {}", log::escape(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

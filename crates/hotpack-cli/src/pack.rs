@@ -42,12 +42,12 @@ pub(crate) fn run(args: PackArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot pack {} into {}", args.lib.display(), args.output.display()))?;
     println!(
         "packed {} {} ({} handler(s), {} interface(s), {} resource(s)) into {}",
-        meta.name,
+        crate::log::escape(&meta.name),
         meta.version,
         meta.handlers.len(),
         meta.interfaces.len(),
         resource_count,
-        args.output.display()
+        crate::log::path(&args.output)
     );
     Ok(ExitCode::SUCCESS)
 }

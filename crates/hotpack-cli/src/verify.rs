@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use hotpack::archive::{Bundle, Limits};
 
+use crate::log::escape;
+
 /// Arguments of `hotpack verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
@@ -20,18 +22,19 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok((bundle, report)) => {
             let names: Vec<String> =
                 bundle.modules().iter().map(|m| format!("{} {}", m.name(), m.manifest().meta.version)).collect();
+            // Names come from the bundle: escaped so no control character reaches the terminal.
             println!(
                 "ok: {}: {} module(s) ({}), {} entries, {} bytes verified",
-                args.bundle.display(),
+                crate::log::path(&args.bundle),
                 report.modules,
-                names.join(", "),
+                escape(&names.join(", ")),
                 report.entries,
                 report.bytes
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
-            eprintln!("hotpack: verify failed: {err}");
+            eprintln!("hotpack: verify failed: {}", escape(&err.to_string()));
             Ok(ExitCode::FAILURE)
         }
     }
