@@ -175,7 +175,7 @@ fn big_deploy() {
     let (big, alone) = deploy_inputs();
     let rounds = match (common::test_mode(), common::quick()) {
         (true, _) => 1,
-        (false, true) => 3,
+        (false, true) => 2,
         (false, false) => 7,
     };
     let (mut big_ms, mut big_rss, mut alone_ms, mut alone_rss) = (vec![], vec![], vec![], vec![]);

@@ -143,6 +143,7 @@ def main() -> None:
         "samples_us": times_us,
         "watcher": watcher,
     }))
+    sys.stdout.flush()
     os._exit(0)  # the watcher threads never end
 
 
