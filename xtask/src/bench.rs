@@ -606,7 +606,16 @@ fn python_env(root: &Path) -> Option<PathBuf> {
     }
     let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
         && Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "watchdog"])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--timeout",
+                "15",
+                "--retries",
+                "1",
+                "watchdog",
+            ])
             .status()
             .is_ok_and(|s| s.success());
     if made && has_watchdog(&venv_python) {
