@@ -145,14 +145,14 @@ const ROWS: &[Row] = &[
         ratio: Some("import_hit_10k_vs_1_ratio"),
         goal: Some("import_hit_10k_vs_1_ratio"),
         ..row(
-            "cache import hit with 10,000 versions (2,000 with --quick) (ns): vs 1 version; alt: python import_module hit",
+            "cache import hit with 10,000 versions (ns): vs 1 version; alt: python import_module hit",
             "import_hit_10k_ns",
         )
     },
     Row {
         floor: Some("register_1_us"),
         ratio: Some("register_10k_vs_1_ratio"),
-        ..row("register a version into 10,000 (2,000 with --quick) (µs): vs into 1", "register_10k_us")
+        ..row("register a version into 10,000 (µs): vs into 1", "register_10k_us")
     },
     Row {
         floor: Some("blake3_raw_gbps"),
@@ -808,7 +808,7 @@ fn markdown(r: &Value) -> String {
         );
     }
     if let Some(n) = r["cache_versions"].as_u64().filter(|n| *n != 10_000) {
-        let _ = writeln!(out, "\n**The cache rows were measured with {n} versions, not 10,000 (`--quick`).**");
+        let _ = writeln!(out, "\n**The cache rows were measured with {n} versions, not 10,000.**");
     }
     let _ = writeln!(
         out,
