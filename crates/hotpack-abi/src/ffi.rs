@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A host-owned byte sink a module writes results and error messages into.
 ///
@@ -75,21 +76,65 @@ pub struct StaticDescriptor(pub ModuleDescriptor);
 // arrays of descriptors, function tables); sharing it between threads is sound.
 unsafe impl Sync for StaticDescriptor {}
 
+/// The message of this thread's last panic that no guard has taken yet.
+struct PendingPanic(RefCell<Option<String>>);
+
+impl Drop for PendingPanic {
+    /// A panic no guard took (a thread the module spawned, in module mode) is printed when the
+    /// thread exits, so it is not lost.
+    fn drop(&mut self) {
+        if let Some(message) = self.0.get_mut().take() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "hotpack module: a thread panicked outside a guarded call: {message}");
+        }
+    }
+}
+
 thread_local! {
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    static LAST_PANIC: PendingPanic = const { PendingPanic(RefCell::new(None)) };
     static GUARD_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Set once this std is a loaded module's own: the host called the descriptor function.
+///
+/// Then every panic of this std is module code, so the hook records every message and the
+/// guards skip the per-call thread-local depth count (the largest cost of a typed call, a
+/// `__tls_get_addr` in a `cdylib`). Until then (a table used in-process, sharing the host's
+/// std) guards count their depth and the hook defers to the host's hook outside them.
+static MODULE_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Marks this std as a loaded module's and installs the panic hook; the generated descriptor
+/// function calls it before returning the descriptor. Never panics.
+#[doc(hidden)]
+pub fn module_loaded() {
+    if MODULE_MODE.load(Ordering::Acquire) {
+        return;
+    }
+    if panic::catch_unwind(install_hook).is_ok() {
+        MODULE_MODE.store(true, Ordering::Release);
+    }
 }
 
 /// Installs (once per std: each cdylib has its own) a panic hook that, inside a guarded
 /// call, records the message and location for the shim to return instead of printing it.
 /// Outside guarded calls it defers to the hook that was installed before, so a host that
 /// links a table in-process keeps its own panic reporting.
+#[inline(always)]
 fn install_hook() {
-    static HOOK: Once = Once::new();
+    if !HOOK.is_completed() {
+        install_hook_slow();
+    }
+}
+
+static HOOK: Once = Once::new();
+
+#[cold]
+#[inline(never)]
+fn install_hook_slow() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if GUARD_DEPTH.with(|d| d.get()) == 0 {
+            if !MODULE_MODE.load(Ordering::Acquire) && GUARD_DEPTH.with(|d| d.get()) == 0 {
                 previous(info);
                 return;
             }
@@ -103,13 +148,13 @@ fn install_hook() {
                 Some(loc) => format!("{msg} (at {}:{}:{})", loc.file(), loc.line(), loc.column()),
                 None => msg,
             };
-            LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(full));
+            LAST_PANIC.with(|slot| *slot.0.borrow_mut() = Some(full));
         }));
     });
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let recorded = LAST_PANIC.with(|slot| slot.borrow_mut().take());
+    let recorded = LAST_PANIC.with(|slot| slot.0.borrow_mut().take());
     recorded.unwrap_or_else(|| {
         payload
             .downcast_ref::<&str>()
@@ -121,23 +166,21 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 
 /// Runs `f` with panics caught; writes the error message to `err`; returns the status.
 ///
-/// The panic hook is installed inside the guard, so even a failure to install it comes back
-/// as a status. The guard depth is one thread-local lookup per call.
+/// In module mode (see [`MODULE_MODE`]) this is `catch_unwind` and nothing else: the hook
+/// was installed at load. Otherwise the guard depth is one thread-local lookup per call, and
+/// the hook is installed inside the guard, so even a failure to install it comes back as a
+/// status.
 ///
 /// # Safety
 ///
 /// `err` must be null or a live host sink.
 #[inline(always)]
 unsafe fn guarded<T>(err: *mut Sink<'_>, f: impl FnOnce() -> Result<T, String>) -> (u32, Option<T>) {
-    let outcome = GUARD_DEPTH.with(|depth| {
-        depth.set(depth.get() + 1);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            install_hook();
-            f()
-        }));
-        depth.set(depth.get().saturating_sub(1));
-        outcome
-    });
+    let outcome = if MODULE_MODE.load(Ordering::Acquire) {
+        panic::catch_unwind(AssertUnwindSafe(f))
+    } else {
+        guarded_in_process(f)
+    };
     match outcome {
         Ok(Ok(v)) => (STATUS_OK, Some(v)),
         Ok(Err(message)) => {
@@ -152,6 +195,21 @@ unsafe fn guarded<T>(err: *mut Sink<'_>, f: impl FnOnce() -> Result<T, String>) 
             (STATUS_PANIC, None)
         }
     }
+}
+
+/// [`guarded`]'s `catch_unwind` outside module mode: counts the guard depth for the hook.
+#[cold]
+#[inline(never)]
+fn guarded_in_process<T>(f: impl FnOnce() -> Result<T, String>) -> std::thread::Result<Result<T, String>> {
+    GUARD_DEPTH.with(|depth| {
+        depth.set(depth.get() + 1);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            install_hook();
+            f()
+        }));
+        depth.set(depth.get().saturating_sub(1));
+        outcome
+    })
 }
 
 /// Module side of a handler shim.
@@ -455,7 +513,13 @@ fn typed_outcome<R>(status: u32, out: MaybeUninit<R>, err: Vec<u8>) -> Result<R,
         // (`guard_typed`), and only this crate's shims can be in an `Entry`.
         return Ok(unsafe { out.assume_init() });
     }
-    Err(status_to_result(status, err).err().unwrap_or(CallError::BadStatus { status }))
+    Err(typed_error(status, err))
+}
+
+#[cold]
+#[inline(never)]
+fn typed_error(status: u32, err: Vec<u8>) -> CallError {
+    status_to_result(status, err).err().unwrap_or(CallError::BadStatus { status })
 }
 
 macro_rules! arity {

@@ -49,11 +49,25 @@
 //!
 //! # Interfaces and their ids
 //!
-//! [`interface!`] declares a `#[repr(C)]` table of function pointers plus the trait a module
-//! implements to fill it. Its [`Interface::ID`] is a hash of the interface name and every
-//! declared function name, argument type and return type, so a changed signature is a
-//! different id and the loader refuses the table instead of calling through it. Argument and
-//! return types must be FFI-safe (`#[repr(C)]` structs, integers, floats, raw pointers).
+//! [`interface!`] declares a `#[repr(C)]` table of [`Entry`]s plus the trait a module
+//! implements to fill it. Its [`Interface::ID`] is a hash of the interface name, every
+//! declared function name and written type, the table size and the [`Abi::LAYOUT`] of every
+//! argument and return type, computed at compile time: a changed signature *or a changed
+//! layout behind the same text* is a different id, and the loader refuses the table instead
+//! of calling through it. Only [`Abi`] types cross: integers, floats, `bool`, `char`, raw
+//! pointers, arrays, `extern "C" fn` pointers, and `#[repr(C)]` structs declared with
+//! [`abi_struct!`]. Anything else (`String`, `Vec`, `Box`, references, a struct without a
+//! fixed layout) is a compile error that says what to use instead.
+//!
+//! Tables are built only by the macros: a table's fields are private and an [`Entry`] can
+//! only hold one of this crate's panic-catching shims, so a table cannot be forged from a
+//! plain `extern "C" fn`. A crate with `#![forbid(unsafe_code)]` can use every macro.
+//!
+//! # Panic strategy
+//!
+//! The descriptor records the module's panic strategy. A module built with
+//! `panic = "abort"` cannot catch its panics, so hosts refuse it; keep the default
+//! `panic = "unwind"` in the `[profile.release]` of the module's workspace.
 //!
 //! # Handlers
 //!
@@ -352,6 +366,6 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 /// from safe code (the `unsafe fn`s state what their caller must promise).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{Func, run_export, run_handler, run_handler_for_tests, run_import, run_init};
+    pub use crate::ffi::{Func, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init};
     pub use core::mem::offset_of;
 }

@@ -305,6 +305,8 @@ macro_rules! module {
         // exactly once (this macro is invoked once per crate).
         #[unsafe(no_mangle)]
         pub extern "C" fn hotpack_module_descriptor() -> *const $crate::ModuleDescriptor {
+            // A host is loading this module: its std panics only in module code from now on.
+            $crate::__private::module_loaded();
             &__HOTPACK_DESCRIPTOR.0
         }
     };
