@@ -29,8 +29,9 @@ struct Goal {
     bound: f64,
 }
 
-const GOALS: [Goal; 6] = [
+const GOALS: [Goal; 7] = [
     Goal { key: "call_overhead_ratio", label: "call: hot / raw", at_most: true, bound: 1.15 },
+    Goal { key: "call_vs_plain_extern_c_ratio", label: "call: typed / plain extern C", at_most: true, bound: 2.0 },
     Goal { key: "load_overhead_ratio", label: "load: bundle / floor", at_most: true, bound: 1.5 },
     Goal { key: "open_overhead_ratio", label: "open 10k: hotpack / zip", at_most: true, bound: 2.0 },
     Goal { key: "fingerprint_efficiency", label: "fingerprint / blake3", at_most: false, bound: 0.9 },
@@ -110,12 +111,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let python_reload_us = py_reload.as_ref().map(|v| num(v, &["reload_us", "median"])).transpose()?;
     let python_import_hit_ns = py_reload.as_ref().map(|v| num(v, &["import_hit_ns"])).transpose()?;
 
+    // Both in `fx-call-floor`: a typed call and a plain `extern "C"` call doing the same work.
+    let call_plain_ns = est("call", "plain_extern_c")?;
+    let call_typed_same_lib_ns = est("call", "typed_same_lib")?;
     let report = json!({
         "quick": quick,
         "call_hot_ns": call_hot_ns,
         "call_raw_ns": call_raw_ns,
         "call_overhead_ratio": call_hot_ns / call_raw_ns,
-        "call_plain_extern_c_ns": est("call", "plain_extern_c")?,
+        "call_plain_extern_c_ns": call_plain_ns,
+        "call_typed_same_lib_ns": call_typed_same_lib_ns,
+        "call_vs_plain_extern_c_ratio": call_typed_same_lib_ns / call_plain_ns,
         "call_rwlock_table_ns": est("call", "rwlock_table")?,
         "call_rwlock_dlsym_per_call_ns": est("call", "rwlock_dlsym_per_call")?,
         "call_hot_module_handler_ns": est("call", "hot_module_handler")?,
@@ -398,12 +404,12 @@ fn markdown(r: &Value) -> String {
     );
     row(
         &mut out,
-        "plain extern \"C\" fn(u64, u64) -> u64 via fn ptr (ns)",
-        f(r, "call_plain_extern_c_ns"),
+        "typed call (ns) vs plain extern \"C\" fn(u64, u64) -> u64 doing the same work in the same library",
+        f(r, "call_typed_same_lib_ns"),
+        &show(f(r, "call_plain_extern_c_ns")),
         "—",
-        "—",
-        "—",
-        None,
+        &show(f(r, "call_vs_plain_extern_c_ratio")),
+        Some(g("call_vs_plain_extern_c_ratio")),
     );
     row(&mut out, "typed call via RwLock<&table> (ns)", f(r, "call_rwlock_table_ns"), "—", "—", "—", None);
     row(&mut out, "byte handler via HotModule (ns)", f(r, "call_hot_module_handler_ns"), "—", "—", "—", None);
