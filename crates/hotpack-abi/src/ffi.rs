@@ -468,9 +468,14 @@ unsafe impl<T: Abi, const N: usize> Abi for [T; N] {
 
 /// The shape of a function in a table: `Self` is the tuple of its argument types, `R` its
 /// return type; `Shim` is the `extern "C"` pointer type of the generated shim.
-pub trait Signature<R>: 'static {
+pub trait Signature<R>: sealed::Sealed<R> + 'static {
     /// `unsafe extern "C" fn(args..., *mut R, *mut Sink<'_>) -> u32`.
     type Shim: Copy + Send + Sync + 'static;
+}
+
+mod sealed {
+    /// Only this crate's tuples of [`Abi`](super::Abi) types are signatures.
+    pub trait Sealed<R> {}
 }
 
 /// A function of an interface as the generated code implements it: one safe Rust call.
@@ -524,6 +529,8 @@ fn typed_error(status: u32, err: Vec<u8>) -> CallError {
 
 macro_rules! arity {
     ($shim:ident; $($a:ident: $A:ident),*) => {
+        impl<$($A: Abi,)* R: Abi> sealed::Sealed<R> for ($($A,)*) {}
+
         impl<$($A: Abi,)* R: Abi> Signature<R> for ($($A,)*) {
             type Shim = unsafe extern "C" fn($($A,)* *mut R, *mut Sink<'_>) -> u32;
         }
@@ -556,6 +563,7 @@ macro_rules! arity {
             ///
             /// [`CallError::Panicked`] if the implementation panicked.
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)] // one per argument of the interface function
             pub fn call(&self, $($a: $A),*) -> Result<R, CallError> {
                 let mut out = MaybeUninit::<R>::uninit();
                 let mut err = Vec::new();

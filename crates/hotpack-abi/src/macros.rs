@@ -18,8 +18,24 @@
 /// assert_ne!(Greeter::ID, 0);
 /// ```
 ///
-/// The id hashes the interface name and every function's name, argument types and return
-/// type as written; change any of them and the id changes. Types must be FFI-safe.
+/// The id hashes the interface name, every function's name, argument types and return type
+/// as written, the table's size and the [`Abi::LAYOUT`](crate::Abi) of every argument and
+/// return type, at compile time: change any of them, or the layout of a struct behind the
+/// same name, and the id changes. Every argument and return type must be
+/// [`Abi`](crate::Abi) (plain data with a fixed layout); anything else is a compile error
+/// saying what to use instead:
+///
+/// ```compile_fail
+/// hotpack_abi::interface! {
+///     /// Strings cannot cross: each module has its own allocator.
+///     pub struct Names / trait NamesImpl {
+///         fn shout(name: String) -> String;
+///     }
+/// }
+/// ```
+///
+/// The table's fields are private [`Entry`](crate::Entry)s that only hold this crate's
+/// panic-catching shims; [`table`](#method.table) is the only way to build one.
 #[macro_export]
 macro_rules! interface {
     (
