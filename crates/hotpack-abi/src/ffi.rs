@@ -510,21 +510,63 @@ impl<Args: Signature<R>, R> std::fmt::Debug for Entry<Args, R> {
     }
 }
 
+thread_local! {
+    /// The error message of the typed call that just failed on this (host) thread.
+    static TYPED_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The error sink of every typed call: appends to this thread's [`TYPED_ERROR`]. A shim writes
+/// to it only just before it returns a failure status, and [`typed_error`] takes the bytes
+/// right after, so nothing else runs on the thread in between.
+unsafe extern "C" fn write_typed_error(_ctx: *mut c_void, ptr: *const u8, len: usize) {
+    if len == 0 || ptr.is_null() {
+        return;
+    }
+    // SAFETY: `ptr..ptr+len` is the live message slice the module passed for this call.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    // `try_*`: never panic in an `extern "C"` function (that would abort); a message that
+    // cannot be stored (the thread is exiting) is dropped and the status still says why.
+    let _ = TYPED_ERROR.try_with(|buf| {
+        if let Ok(mut buf) = buf.try_borrow_mut() {
+            buf.extend_from_slice(bytes);
+        }
+    });
+}
+
+/// A sink that can live in a `static`: built once, only ever read.
+struct StaticSink(Sink<'static>);
+
+// SAFETY: the sink is immutable (a null context and a function pointer); modules only read
+// its two fields (`Sink::put`), and the function it points to uses only thread-locals.
+unsafe impl Sync for StaticSink {}
+
+/// Passed to every typed shim: no per-call setup on the host's fast path.
+static TYPED_ERROR_SINK: StaticSink =
+    StaticSink(Sink { ctx: std::ptr::null_mut(), write: write_typed_error, buffer: PhantomData });
+
+/// The error sink pointer a typed shim gets. `*mut` only because that is the shim signature:
+/// nothing ever writes through it.
+#[inline(always)]
+fn typed_error_sink() -> *mut Sink<'static> {
+    &TYPED_ERROR_SINK.0 as *const Sink<'static> as *mut Sink<'static>
+}
+
 /// Host side of a typed call once the shim returned: the value, or the error it wrote.
 #[inline(always)]
-fn typed_outcome<R>(status: u32, out: MaybeUninit<R>, err: Vec<u8>) -> Result<R, CallError> {
+fn typed_outcome<R>(status: u32, out: MaybeUninit<R>) -> Result<R, CallError> {
     if status == STATUS_OK {
         // SAFETY: a typed shim returns STATUS_OK only after writing its value to `out`
         // (`guard_typed`), and only this crate's shims can be in an `Entry`.
         return Ok(unsafe { out.assume_init() });
     }
-    Err(typed_error(status, err))
+    Err(typed_error(status))
 }
 
 #[cold]
 #[inline(never)]
-fn typed_error(status: u32, err: Vec<u8>) -> CallError {
-    status_to_result(status, err).err().unwrap_or(CallError::BadStatus { status })
+fn typed_error(status: u32) -> CallError {
+    let err = TYPED_ERROR.try_with(|buf| buf.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default());
+    status_to_result(status, err.unwrap_or_default()).err().unwrap_or(CallError::BadStatus { status })
 }
 
 macro_rules! arity {
@@ -566,15 +608,11 @@ macro_rules! arity {
             #[allow(clippy::too_many_arguments)] // one per argument of the interface function
             pub fn call(&self, $($a: $A),*) -> Result<R, CallError> {
                 let mut out = MaybeUninit::<R>::uninit();
-                let mut err = Vec::new();
-                let status = {
-                    let mut sink = Sink::for_vec(&mut err);
-                    // SAFETY: `shim` is one of this crate's guarded shims (the only values an
-                    // `Entry` can hold), in a library that is never unmapped; `out` is valid
-                    // for one write of `R` and the sink outlives the call.
-                    unsafe { (self.shim)($($a,)* out.as_mut_ptr(), &mut sink) }
-                };
-                typed_outcome(status, out, err)
+                // SAFETY: `shim` is one of this crate's guarded shims (the only values an
+                // `Entry` can hold), in a library that is never unmapped; `out` is valid for
+                // one write of `R`; the error sink is a static the shim only reads.
+                let status = unsafe { (self.shim)($($a,)* out.as_mut_ptr(), typed_error_sink()) };
+                typed_outcome(status, out)
             }
         }
     };
