@@ -10,6 +10,7 @@ fn the_abi_refuses_what_would_be_undefined_behaviour() {
     t.compile_fail("tests/ui/forged_table_elsewhere.rs");
     t.compile_fail("tests/ui/dangling_sink.rs");
     t.compile_fail("tests/ui/owned_type.rs");
+    t.compile_fail("tests/ui/reference_type.rs");
     t.compile_fail("tests/ui/not_repr_c.rs");
     t.compile_fail("tests/ui/owned_field.rs");
     t.pass("tests/ui/layout_change_changes_id.rs");
