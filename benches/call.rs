@@ -5,6 +5,11 @@
 //! `call_overhead_ratio` = `call/hot_typed` / `call/raw_table`: both run the same shim in the
 //! same library (catch_unwind, out-pointer, error sink) through a function pointer that came
 //! from the library's one `dlsym`; the hot handle adds its atomic load and one indirection.
+//!
+//! `call_vs_plain_extern_c_ratio` = `call/typed_same_lib` / `call/plain_extern_c`: the fixture
+//! `fx-call-floor` provides `Greeter::add` (a typed, panic-catching call) and a plain
+//! `extern "C" fn(u64, u64) -> u64` doing the same work in the same library: what the typed
+//! ABI costs over the floor of calling into a module at all.
 
 mod common;
 
@@ -15,9 +20,12 @@ use hotpack_loader::{Loader, baseline::DlsymPerCall};
 use std::hint::black_box;
 use std::sync::RwLock;
 
-/// What a host-local `extern "C" fn(u64, u64) -> u64` costs through a function pointer.
-extern "C" fn plain_add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
+hotpack_abi::interface! {
+    /// The host's view of `fx-call-floor`'s second interface (the same declaration).
+    pub struct Floor / trait FloorImpl {
+        /// `plain_add`, as a plain `extern "C"` function pointer.
+        fn plain_add() -> extern "C" fn(u64, u64) -> u64;
+    }
 }
 
 fn call(c: &mut Criterion) {
@@ -33,14 +41,16 @@ fn call(c: &mut Criterion) {
     let per_call = DlsymPerCall::new(&module).expect("the library opens again");
     assert_eq!(hot.get().add(1, 2), Ok(3));
     assert_eq!(per_call.interface::<Greeter>().map(|g| g.add(1, 2)), Some(Ok(3)));
+    let floor = cache.load_file(&hotpack_testkit::module("fx-call-floor")).expect("fx-call-floor loads");
+    let same_lib: &'static Greeter = floor.interface().expect("fx-call-floor provides Greeter");
+    let plain = floor.interface::<Floor>().expect("fx-call-floor provides Floor").plain_add().expect("no panic");
+    assert_eq!((same_lib.add(1, 2), plain(1, 2)), (Ok(3), 3));
 
     let mut g = c.benchmark_group("call");
     g.bench_function("hot_typed", |b| b.iter(|| hot.get().add(black_box(1), black_box(2))));
     g.bench_function("raw_table", |b| b.iter(|| black_box(table).add(black_box(1), black_box(2))));
-    g.bench_function("plain_extern_c", |b| {
-        let f: extern "C" fn(u64, u64) -> u64 = plain_add;
-        b.iter(|| black_box(f)(black_box(1), black_box(2)))
-    });
+    g.bench_function("typed_same_lib", |b| b.iter(|| black_box(same_lib).add(black_box(1), black_box(2))));
+    g.bench_function("plain_extern_c", |b| b.iter(|| black_box(plain)(black_box(1), black_box(2))));
     g.bench_function("rwlock_table", |b| {
         b.iter(|| {
             let guard = locked.read().expect("never poisoned");

@@ -31,6 +31,7 @@ struct Goal {
 /// Every goal, in report order. Add a row here when a bench gains a goal.
 const GOALS: &[Goal] = &[
     Goal { key: "call_overhead_ratio", label: "call: hot / raw", at_most: true, bound: 1.15 },
+    Goal { key: "call_vs_plain_extern_c_ratio", label: "call: typed / plain extern C", at_most: true, bound: 2.0 },
     Goal { key: "load_overhead_ratio", label: "load: bundle / floor", at_most: true, bound: 1.5 },
     Goal { key: "reload_default_p50_us", label: "reload, defaults, p50 (us)", at_most: true, bound: 3000.0 },
     Goal { key: "reload_default_vs_python_ratio", label: "reload defaults / python", at_most: true, bound: 2.0 },
@@ -73,6 +74,15 @@ const ROWS: &[Row] = &[
         ..row(
             "typed call (ns): hot handle vs same shim via plain fn ptr; alt: hot-lib-reloader (real crate)",
             "call_hot_ns",
+        )
+    },
+    Row {
+        floor: Some("call_plain_extern_c_ns"),
+        ratio: Some("call_vs_plain_extern_c_ratio"),
+        goal: Some("call_vs_plain_extern_c_ratio"),
+        ..row(
+            "typed call (ns) vs a plain extern \"C\" fn doing the same work in the same library",
+            "call_typed_same_lib_ns",
         )
     },
     Row {
@@ -359,7 +369,11 @@ fn call_keys(ctx: &Ctx) -> Result<Keys> {
     k.insert("call_hot_ns".into(), json!(hot));
     k.insert("call_raw_ns".into(), json!(raw));
     k.insert("call_overhead_ratio".into(), json!(hot / raw));
-    k.insert("call_plain_extern_c_ns".into(), json!(ctx.est("call", "plain_extern_c")?));
+    let plain = ctx.est("call", "plain_extern_c")?;
+    let typed_same_lib = ctx.est("call", "typed_same_lib")?;
+    k.insert("call_plain_extern_c_ns".into(), json!(plain));
+    k.insert("call_typed_same_lib_ns".into(), json!(typed_same_lib));
+    k.insert("call_vs_plain_extern_c_ratio".into(), json!(typed_same_lib / plain));
     k.insert("call_rwlock_table_ns".into(), json!(ctx.est("call", "rwlock_table")?));
     k.insert("call_rwlock_dlsym_per_call_ns".into(), json!(ctx.est("call", "rwlock_dlsym_per_call")?));
     k.insert("call_hot_module_handler_ns".into(), json!(ctx.est("call", "hot_module_handler")?));

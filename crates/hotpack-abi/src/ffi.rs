@@ -6,20 +6,33 @@ use crate::{
     CallError, ExportStateFn, HandlerFn, HandlerOutput, HookOutput, ImportStateFn, InitFn, ModuleDescriptor,
     STATUS_ERROR, STATUS_OK, STATUS_PANIC,
 };
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A host-owned byte sink a module writes results and error messages into.
 ///
 /// The host allocates and owns the buffer; the module only calls `write`, which is host
-/// code. No memory crosses between the two allocators.
+/// code. No memory crosses between the two allocators. The lifetime is the borrow of the
+/// buffer: a sink cannot outlive it.
+///
+/// ```compile_fail
+/// let sink = {
+///     let mut buf = Vec::new();
+///     hotpack_abi::Sink::for_vec(&mut buf) // `buf` does not live long enough
+/// };
+/// # drop(sink);
+/// ```
 #[repr(C)]
 #[derive(Debug)]
-pub struct Sink {
+pub struct Sink<'a> {
     ctx: *mut c_void,
     write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
+    buffer: PhantomData<&'a mut Vec<u8>>,
 }
 
 unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
@@ -34,10 +47,10 @@ unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) 
     }
 }
 
-impl Sink {
-    /// A sink appending to `vec`; valid while the borrow lives.
-    pub fn for_vec(vec: &mut Vec<u8>) -> Sink {
-        Sink { ctx: vec as *mut Vec<u8> as *mut c_void, write: write_to_vec }
+impl<'a> Sink<'a> {
+    /// A sink appending to `vec`, usable while the borrow lives.
+    pub fn for_vec(vec: &'a mut Vec<u8>) -> Sink<'a> {
+        Sink { ctx: vec as *mut Vec<u8> as *mut c_void, write: write_to_vec, buffer: PhantomData }
     }
 
     /// Writes `bytes` into the sink behind `sink` (module side).
@@ -45,7 +58,7 @@ impl Sink {
     /// # Safety
     ///
     /// `sink` must be null or point to a live `Sink` made by the host for this call.
-    unsafe fn put(sink: *mut Sink, bytes: &[u8]) {
+    unsafe fn put(sink: *mut Sink<'_>, bytes: &[u8]) {
         if sink.is_null() {
             return;
         }
@@ -63,21 +76,65 @@ pub struct StaticDescriptor(pub ModuleDescriptor);
 // arrays of descriptors, function tables); sharing it between threads is sound.
 unsafe impl Sync for StaticDescriptor {}
 
+/// The message of this thread's last panic that no guard has taken yet.
+struct PendingPanic(RefCell<Option<String>>);
+
+impl Drop for PendingPanic {
+    /// A panic no guard took (a thread the module spawned, in module mode) is printed when the
+    /// thread exits, so it is not lost.
+    fn drop(&mut self) {
+        if let Some(message) = self.0.get_mut().take() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "hotpack module: a thread panicked outside a guarded call: {message}");
+        }
+    }
+}
+
 thread_local! {
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
-    static GUARD_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static LAST_PANIC: PendingPanic = const { PendingPanic(RefCell::new(None)) };
+    static GUARD_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Set once this std is a loaded module's own: the host called the descriptor function.
+///
+/// Then every panic of this std is module code, so the hook records every message and the
+/// guards skip the per-call thread-local depth count (the largest cost of a typed call, a
+/// `__tls_get_addr` in a `cdylib`). Until then (a table used in-process, sharing the host's
+/// std) guards count their depth and the hook defers to the host's hook outside them.
+static MODULE_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Marks this std as a loaded module's and installs the panic hook; the generated descriptor
+/// function calls it before returning the descriptor. Never panics.
+#[doc(hidden)]
+pub fn module_loaded() {
+    if MODULE_MODE.load(Ordering::Acquire) {
+        return;
+    }
+    if panic::catch_unwind(install_hook).is_ok() {
+        MODULE_MODE.store(true, Ordering::Release);
+    }
 }
 
 /// Installs (once per std: each cdylib has its own) a panic hook that, inside a guarded
 /// call, records the message and location for the shim to return instead of printing it.
 /// Outside guarded calls it defers to the hook that was installed before, so a host that
 /// links a table in-process keeps its own panic reporting.
+#[inline(always)]
 fn install_hook() {
-    static HOOK: Once = Once::new();
+    if !HOOK.is_completed() {
+        install_hook_slow();
+    }
+}
+
+static HOOK: Once = Once::new();
+
+#[cold]
+#[inline(never)]
+fn install_hook_slow() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if GUARD_DEPTH.with(|d| d.get()) == 0 {
+            if !MODULE_MODE.load(Ordering::Acquire) && GUARD_DEPTH.with(|d| d.get()) == 0 {
                 previous(info);
                 return;
             }
@@ -91,29 +148,13 @@ fn install_hook() {
                 Some(loc) => format!("{msg} (at {}:{}:{})", loc.file(), loc.line(), loc.column()),
                 None => msg,
             };
-            LAST_PANIC.with(|slot| *slot.borrow_mut() = Some(full));
+            LAST_PANIC.with(|slot| *slot.0.borrow_mut() = Some(full));
         }));
     });
 }
 
-/// Marks the current thread as inside a guarded call while alive.
-struct Depth;
-
-impl Depth {
-    fn enter() -> Depth {
-        GUARD_DEPTH.with(|d| d.set(d.get() + 1));
-        Depth
-    }
-}
-
-impl Drop for Depth {
-    fn drop(&mut self) {
-        GUARD_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-    }
-}
-
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let recorded = LAST_PANIC.with(|slot| slot.borrow_mut().take());
+    let recorded = LAST_PANIC.with(|slot| slot.0.borrow_mut().take());
     recorded.unwrap_or_else(|| {
         payload
             .downcast_ref::<&str>()
@@ -125,14 +166,21 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 
 /// Runs `f` with panics caught; writes the error message to `err`; returns the status.
 ///
+/// In module mode (see [`MODULE_MODE`]) this is `catch_unwind` and nothing else: the hook
+/// was installed at load. Otherwise the guard depth is one thread-local lookup per call, and
+/// the hook is installed inside the guard, so even a failure to install it comes back as a
+/// status.
+///
 /// # Safety
 ///
 /// `err` must be null or a live host sink.
-unsafe fn guarded<T>(err: *mut Sink, f: impl FnOnce() -> Result<T, String>) -> (u32, Option<T>) {
-    install_hook();
-    let depth = Depth::enter();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-    drop(depth);
+#[inline(always)]
+unsafe fn guarded<T>(err: *mut Sink<'_>, f: impl FnOnce() -> Result<T, String>) -> (u32, Option<T>) {
+    let outcome = if MODULE_MODE.load(Ordering::Acquire) {
+        panic::catch_unwind(AssertUnwindSafe(f))
+    } else {
+        guarded_in_process(f)
+    };
     match outcome {
         Ok(Ok(v)) => (STATUS_OK, Some(v)),
         Ok(Err(message)) => {
@@ -149,6 +197,21 @@ unsafe fn guarded<T>(err: *mut Sink, f: impl FnOnce() -> Result<T, String>) -> (
     }
 }
 
+/// [`guarded`]'s `catch_unwind` outside module mode: counts the guard depth for the hook.
+#[cold]
+#[inline(never)]
+fn guarded_in_process<T>(f: impl FnOnce() -> Result<T, String>) -> std::thread::Result<Result<T, String>> {
+    GUARD_DEPTH.with(|depth| {
+        depth.set(depth.get() + 1);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            install_hook();
+            f()
+        }));
+        depth.set(depth.get().saturating_sub(1));
+        outcome
+    })
+}
+
 /// Module side of a handler shim.
 ///
 /// # Safety
@@ -157,8 +220,8 @@ unsafe fn guarded<T>(err: *mut Sink, f: impl FnOnce() -> Result<T, String>) -> (
 pub unsafe fn run_handler<R: HandlerOutput>(
     input: *const u8,
     len: usize,
-    out: *mut Sink,
-    err: *mut Sink,
+    out: *mut Sink<'_>,
+    err: *mut Sink<'_>,
     f: fn(&[u8]) -> R,
 ) -> u32 {
     let bytes: &[u8] = if len == 0 || input.is_null() {
@@ -177,14 +240,17 @@ pub unsafe fn run_handler<R: HandlerOutput>(
 }
 
 /// [`run_handler`] over a safe slice, for tests of the guard itself.
+///
+/// Safe: a `&mut Sink` can only be made by [`Sink::for_vec`] (its fields are private), and
+/// its lifetime keeps the buffer alive for the call.
 #[doc(hidden)]
 pub fn run_handler_for_tests(
     input: &[u8],
-    out: &mut Sink,
-    err: &mut Sink,
+    out: &mut Sink<'_>,
+    err: &mut Sink<'_>,
     f: fn(&[u8]) -> Result<Vec<u8>, String>,
 ) -> u32 {
-    // SAFETY: `input` is a live slice and both sinks are live for the call.
+    // SAFETY: `input` is a live slice and both sinks are live, well-formed host sinks.
     unsafe { run_handler(input.as_ptr(), input.len(), out, err, f) }
 }
 
@@ -193,7 +259,7 @@ pub fn run_handler_for_tests(
 /// # Safety
 ///
 /// `err` must be a live host sink.
-pub unsafe fn run_init<R: HookOutput>(err: *mut Sink, f: fn() -> R) -> u32 {
+pub unsafe fn run_init<R: HookOutput>(err: *mut Sink<'_>, f: fn() -> R) -> u32 {
     // SAFETY: the caller's contract on `err`.
     unsafe { guarded(err, || f().into_result()).0 }
 }
@@ -203,7 +269,7 @@ pub unsafe fn run_init<R: HookOutput>(err: *mut Sink, f: fn() -> R) -> u32 {
 /// # Safety
 ///
 /// `out`/`err` must be live host sinks.
-pub unsafe fn run_export<R: HandlerOutput>(out: *mut Sink, err: *mut Sink, f: fn() -> R) -> u32 {
+pub unsafe fn run_export<R: HandlerOutput>(out: *mut Sink<'_>, err: *mut Sink<'_>, f: fn() -> R) -> u32 {
     // SAFETY: the caller's contract on `err`.
     let (status, value) = unsafe { guarded(err, || f().into_output()) };
     if let Some(v) = value {
@@ -218,7 +284,7 @@ pub unsafe fn run_export<R: HandlerOutput>(out: *mut Sink, err: *mut Sink, f: fn
 /// # Safety
 ///
 /// `state..state+len` must be a live byte slice (or `len == 0`), `err` a live host sink.
-pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut Sink, f: fn(&[u8]) -> R) -> u32 {
+pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut Sink<'_>, f: fn(&[u8]) -> R) -> u32 {
     let bytes: &[u8] = if len == 0 || state.is_null() {
         &[]
     } else {
@@ -234,7 +300,8 @@ pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut 
 /// # Safety
 ///
 /// `out` must be valid for a write of `T`; `err` a live host sink.
-pub unsafe fn guard_typed<T>(out: *mut T, err: *mut Sink, f: impl FnOnce() -> T) -> u32 {
+#[inline(always)]
+unsafe fn guard_typed<T>(out: *mut T, err: *mut Sink<'_>, f: impl FnOnce() -> T) -> u32 {
     // SAFETY: the caller's contract on `err`.
     let (status, value) = unsafe { guarded(err, || Ok(f())) };
     if let Some(v) = value {
@@ -311,25 +378,252 @@ pub unsafe fn call_hook_import(f: ImportStateFn, state: &[u8]) -> Result<(), Cal
     status_to_result(status, err)
 }
 
-/// A typed interface: a `#[repr(C)]` table of `extern "C"` shims declared with [`interface!`](crate::interface).
+/// A typed interface: a `#[repr(C)]` table of [`Entry`]s declared with [`interface!`](crate::interface).
 ///
 /// # Safety
 ///
 /// Implemented only by [`interface!`](crate::interface): the loader casts a module's table to `Self` when the
-/// ids match, so `ID` must change whenever the layout or any signature changes.
+/// ids and sizes match, so `ID` must change whenever the layout of the table or of any type crossing it
+/// changes. The macro hashes the interface name, every function name, the written types and the
+/// [`Abi::LAYOUT`] of every argument and return type.
 pub unsafe trait Interface: Sized + Send + Sync + 'static {
     /// The interface's name.
     const NAME: &'static str;
-    /// Hash of the name and every declared signature.
+    /// Hash of the name, every declared signature and the layout of every type in them.
     const ID: u64;
 }
 
-/// Host side of a typed call: interprets the status of a typed shim.
-#[doc(hidden)]
-pub fn typed_result<T>(status: u32, out: std::mem::MaybeUninit<T>, err: Vec<u8>) -> Result<T, CallError> {
-    status_to_result(status, err).map(|()| {
-        // SAFETY: a typed shim returns STATUS_OK only after writing its value to `out`
-        // (`guard_typed`); every other status maps to `Err` above.
-        unsafe { out.assume_init() }
-    })
+/// Plain data with a fixed layout: a type that may cross a module boundary by value.
+///
+/// Implemented for the integers, `f32`/`f64`, `bool`, `char`, `()`, raw pointers and arrays of
+/// `Abi` types, `extern "C" fn` pointers of `Abi` types (up to three arguments), and for
+/// `#[repr(C)]` structs declared with [`abi_struct!`](crate::abi_struct). Owned values
+/// (`String`, `Vec`, `Box`) never cross: each module has its own allocator. References never
+/// cross either: a typed call has no way to tie their lifetime to anything.
+///
+/// # Safety
+///
+/// `Self` is `Copy` (no drop glue, no owned memory), has a layout fixed by its declaration
+/// (a primitive or `#[repr(C)]`), and `LAYOUT` changes whenever its size, alignment, field
+/// offsets or field types change. [`abi_struct!`](crate::abi_struct) upholds this for structs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross a hotpack module boundary: it is not plain data with a fixed layout",
+    label = "not `hotpack_abi::Abi`",
+    note = "use integers, floats, `bool`, `char`, raw pointers, arrays of those, or a `#[repr(C)]` struct declared with `hotpack_abi::abi_struct!`",
+    note = "owned values (`String`, `Vec`, `Box`) and references cannot cross: return bytes from a byte handler (`module! {{ handlers: ... }}`), or pass a raw pointer and a length"
+)]
+pub unsafe trait Abi: Copy + 'static {
+    /// Fingerprint of the type's layout, folded into every [`Interface::ID`] it appears in.
+    const LAYOUT: u64;
 }
+
+macro_rules! abi_primitive {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: a primitive: `Copy`, no drop glue, layout fixed by the language.
+            unsafe impl Abi for $t {
+                const LAYOUT: u64 = crate::layout_of::<$t>(stringify!($t));
+            }
+        )*
+    };
+}
+
+abi_primitive!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool, char, ());
+
+// SAFETY: a raw pointer is a `Copy` address with the layout of a thin pointer; crossing
+// carries no ownership, and dereferencing it needs `unsafe` on the side that does.
+unsafe impl<T: Abi> Abi for *const T {
+    const LAYOUT: u64 = crate::fnv1a64_mix(crate::layout_of::<*const T>("*const"), T::LAYOUT);
+}
+
+// SAFETY: as for `*const T`.
+unsafe impl<T: Abi> Abi for *mut T {
+    const LAYOUT: u64 = crate::fnv1a64_mix(crate::layout_of::<*mut T>("*mut"), T::LAYOUT);
+}
+
+macro_rules! abi_extern_fn {
+    ($($A:ident),*) => {
+        // SAFETY: a non-null code pointer with the layout of a pointer; calling it is safe Rust
+        // (a panic inside aborts rather than unwinding), and libraries are never unmapped.
+        unsafe impl<$($A: Abi,)* R: Abi> Abi for extern "C" fn($($A),*) -> R {
+            const LAYOUT: u64 = {
+                let hash = crate::layout_of::<extern "C" fn($($A),*) -> R>("extern \"C\" fn");
+                $( let hash = crate::fnv1a64_mix(hash, <$A as Abi>::LAYOUT); )*
+                crate::fnv1a64_mix(hash, R::LAYOUT)
+            };
+        }
+    };
+}
+
+abi_extern_fn!();
+abi_extern_fn!(A);
+abi_extern_fn!(A, B);
+abi_extern_fn!(A, B, C);
+
+// SAFETY: an array of `Abi` values is `Copy` and laid out as `N` of them.
+unsafe impl<T: Abi, const N: usize> Abi for [T; N] {
+    const LAYOUT: u64 =
+        crate::fnv1a64_mix(crate::fnv1a64_mix(crate::layout_of::<[T; N]>("array"), N as u64), T::LAYOUT);
+}
+
+/// The shape of a function in a table: `Self` is the tuple of its argument types, `R` its
+/// return type; `Shim` is the `extern "C"` pointer type of the generated shim.
+pub trait Signature<R>: sealed::Sealed<R> + 'static {
+    /// `unsafe extern "C" fn(args..., *mut R, *mut Sink<'_>) -> u32`.
+    type Shim: Copy + Send + Sync + 'static;
+}
+
+mod sealed {
+    /// Only this crate's tuples of [`Abi`](super::Abi) types are signatures.
+    pub trait Sealed<R> {}
+}
+
+/// A function of an interface as the generated code implements it: one safe Rust call.
+#[doc(hidden)]
+pub trait Func<Args, R> {
+    /// Calls the implementation with the unpacked arguments.
+    fn call(args: Args) -> R;
+}
+
+/// One entry of an interface table: a pointer to a panic-catching `extern "C"` shim that
+/// hotpack-abi generated around a safe Rust function.
+///
+/// There is no way to put any other function pointer in an `Entry`: its field is private and
+/// its only constructor instantiates this crate's shim, so [`Entry::call`] is safe. A table's
+/// fields are `Entry`s, so a table cannot be forged from a plain `extern "C" fn` either.
+#[repr(transparent)]
+pub struct Entry<Args: Signature<R>, R> {
+    shim: Args::Shim,
+}
+
+impl<Args: Signature<R>, R> Clone for Entry<Args, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Args: Signature<R>, R> Copy for Entry<Args, R> {}
+
+impl<Args: Signature<R>, R> std::fmt::Debug for Entry<Args, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Entry")
+    }
+}
+
+thread_local! {
+    /// The error message of the typed call that just failed on this (host) thread.
+    static TYPED_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The error sink of every typed call: appends to this thread's [`TYPED_ERROR`]. A shim writes
+/// to it only just before it returns a failure status, and [`typed_error`] takes the bytes
+/// right after, so nothing else runs on the thread in between.
+unsafe extern "C" fn write_typed_error(_ctx: *mut c_void, ptr: *const u8, len: usize) {
+    if len == 0 || ptr.is_null() {
+        return;
+    }
+    // SAFETY: `ptr..ptr+len` is the live message slice the module passed for this call.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    // `try_*`: never panic in an `extern "C"` function (that would abort); a message that
+    // cannot be stored (the thread is exiting) is dropped and the status still says why.
+    let _ = TYPED_ERROR.try_with(|buf| {
+        if let Ok(mut buf) = buf.try_borrow_mut() {
+            buf.extend_from_slice(bytes);
+        }
+    });
+}
+
+/// A sink that can live in a `static`: built once, only ever read.
+struct StaticSink(Sink<'static>);
+
+// SAFETY: the sink is immutable (a null context and a function pointer); modules only read
+// its two fields (`Sink::put`), and the function it points to uses only thread-locals.
+unsafe impl Sync for StaticSink {}
+
+/// Passed to every typed shim: no per-call setup on the host's fast path.
+static TYPED_ERROR_SINK: StaticSink =
+    StaticSink(Sink { ctx: std::ptr::null_mut(), write: write_typed_error, buffer: PhantomData });
+
+/// The error sink pointer a typed shim gets. `*mut` only because that is the shim signature:
+/// nothing ever writes through it.
+#[inline(always)]
+fn typed_error_sink() -> *mut Sink<'static> {
+    &TYPED_ERROR_SINK.0 as *const Sink<'static> as *mut Sink<'static>
+}
+
+/// Host side of a typed call once the shim returned: the value, or the error it wrote.
+#[inline(always)]
+fn typed_outcome<R>(status: u32, out: MaybeUninit<R>) -> Result<R, CallError> {
+    if status == STATUS_OK {
+        // SAFETY: a typed shim returns STATUS_OK only after writing its value to `out`
+        // (`guard_typed`), and only this crate's shims can be in an `Entry`.
+        return Ok(unsafe { out.assume_init() });
+    }
+    Err(typed_error(status))
+}
+
+#[cold]
+#[inline(never)]
+fn typed_error(status: u32) -> CallError {
+    let err = TYPED_ERROR.try_with(|buf| buf.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default());
+    status_to_result(status, err.unwrap_or_default()).err().unwrap_or(CallError::BadStatus { status })
+}
+
+macro_rules! arity {
+    ($shim:ident; $($a:ident: $A:ident),*) => {
+        impl<$($A: Abi,)* R: Abi> sealed::Sealed<R> for ($($A,)*) {}
+
+        impl<$($A: Abi,)* R: Abi> Signature<R> for ($($A,)*) {
+            type Shim = unsafe extern "C" fn($($A,)* *mut R, *mut Sink<'_>) -> u32;
+        }
+
+        /// Module side of a typed entry: runs `F` under the guard, writes its value to `out`.
+        ///
+        /// # Safety
+        ///
+        /// `out` must be valid for one write of `R`; `err` must be null or a live host sink.
+        unsafe extern "C" fn $shim<$($A: Abi,)* R: Abi, F: Func<($($A,)*), R>>(
+            $($a: $A,)*
+            out: *mut R,
+            err: *mut Sink<'_>,
+        ) -> u32 {
+            // SAFETY: the caller's contract on `out` and `err`.
+            unsafe { guard_typed(out, err, move || F::call(($($a,)*))) }
+        }
+
+        impl<$($A: Abi,)* R: Abi> Entry<($($A,)*), R> {
+            /// The entry for implementation `F` (what [`interface!`](crate::interface) writes).
+            #[doc(hidden)]
+            pub const fn __new<F: Func<($($A,)*), R>>() -> Self {
+                Entry { shim: $shim::<$($A,)* R, F> }
+            }
+
+            /// Calls the entry: the value, the error the function returned, or its panic
+            /// (caught inside the module).
+            ///
+            /// # Errors
+            ///
+            /// [`CallError::Panicked`] if the implementation panicked.
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)] // one per argument of the interface function
+            pub fn call(&self, $($a: $A),*) -> Result<R, CallError> {
+                let mut out = MaybeUninit::<R>::uninit();
+                // SAFETY: `shim` is one of this crate's guarded shims (the only values an
+                // `Entry` can hold), in a library that is never unmapped; `out` is valid for
+                // one write of `R`; the error sink is a static the shim only reads.
+                let status = unsafe { (self.shim)($($a,)* out.as_mut_ptr(), typed_error_sink()) };
+                typed_outcome(status, out)
+            }
+        }
+    };
+}
+
+arity!(shim0;);
+arity!(shim1; a: A);
+arity!(shim2; a: A, b: B);
+arity!(shim3; a: A, b: B, c: C);
+arity!(shim4; a: A, b: B, c: C, d: D);
+arity!(shim5; a: A, b: B, c: C, d: D, e: E);
+arity!(shim6; a: A, b: B, c: C, d: D, e: E, f: G);
+arity!(shim7; a: A, b: B, c: C, d: D, e: E, f: G, g: H);
+arity!(shim8; a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);

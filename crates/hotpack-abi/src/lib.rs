@@ -49,11 +49,25 @@
 //!
 //! # Interfaces and their ids
 //!
-//! [`interface!`] declares a `#[repr(C)]` table of function pointers plus the trait a module
-//! implements to fill it. Its [`Interface::ID`] is a hash of the interface name and every
-//! declared function name, argument type and return type, so a changed signature is a
-//! different id and the loader refuses the table instead of calling through it. Argument and
-//! return types must be FFI-safe (`#[repr(C)]` structs, integers, floats, raw pointers).
+//! [`interface!`] declares a `#[repr(C)]` table of [`Entry`]s plus the trait a module
+//! implements to fill it. Its [`Interface::ID`] is a hash of the interface name, every
+//! declared function name and written type, the table size and the [`Abi::LAYOUT`] of every
+//! argument and return type, computed at compile time: a changed signature *or a changed
+//! layout behind the same text* is a different id, and the loader refuses the table instead
+//! of calling through it. Only [`Abi`] types cross: integers, floats, `bool`, `char`, raw
+//! pointers, arrays, `extern "C" fn` pointers, and `#[repr(C)]` structs declared with
+//! [`abi_struct!`]. Anything else (`String`, `Vec`, `Box`, references, a struct without a
+//! fixed layout) is a compile error that says what to use instead.
+//!
+//! Tables are built only by the macros: a table's fields are private and an [`Entry`] can
+//! only hold one of this crate's panic-catching shims, so a table cannot be forged from a
+//! plain `extern "C" fn`. A crate with `#![forbid(unsafe_code)]` can use every macro.
+//!
+//! # Panic strategy
+//!
+//! The descriptor records the module's panic strategy. A module built with
+//! `panic = "abort"` cannot catch its panics, so hosts refuse it; keep the default
+//! `panic = "unwind"` in the `[profile.release]` of the module's workspace.
 //!
 //! # Handlers
 //!
@@ -67,7 +81,10 @@
 mod ffi;
 mod macros;
 
-pub use ffi::{Interface, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import, call_init};
+pub use ffi::{
+    Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,
+    call_init,
+};
 
 use std::ffi::c_void;
 use std::fmt;
@@ -77,10 +94,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"HOTPACK\0");
 
 /// Version of the [`ModuleDescriptor`] layout. `magic` and `layout_version` keep their
 /// offsets forever, so a host can always read them and refuse a layout it does not know.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Version of the calling conventions (shim signatures, status codes, sinks).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the one symbol a module exports: `extern "C" fn() -> *const ModuleDescriptor`.
 pub const DESCRIPTOR_SYMBOL: &str = "hotpack_module_descriptor";
@@ -90,6 +107,12 @@ pub const RUSTC_VERSION: &str = env!("HOTPACK_RUSTC_VERSION");
 
 /// Target triple this crate was built for.
 pub const TARGET: &str = env!("HOTPACK_TARGET");
+
+/// [`ModuleDescriptor::panic_strategy`] of a module built with `panic = "unwind"`.
+pub const PANIC_UNWIND: u32 = 1;
+/// [`ModuleDescriptor::panic_strategy`] of a module built with `panic = "abort"`: the host
+/// refuses it, because its first panic would abort the host process.
+pub const PANIC_ABORT: u32 = 2;
 
 /// Status a shim returns: the call returned normally.
 pub const STATUS_OK: u32 = 0;
@@ -122,13 +145,13 @@ impl fmt::Debug for RawStr {
 }
 
 /// A handler shim: input bytes in, output written to `out`, an error message to `err`.
-pub type HandlerFn = unsafe extern "C" fn(input: *const u8, len: usize, out: *mut Sink, err: *mut Sink) -> u32;
+pub type HandlerFn = unsafe extern "C" fn(input: *const u8, len: usize, out: *mut Sink<'_>, err: *mut Sink<'_>) -> u32;
 /// The init hook shim.
-pub type InitFn = unsafe extern "C" fn(err: *mut Sink) -> u32;
+pub type InitFn = unsafe extern "C" fn(err: *mut Sink<'_>) -> u32;
 /// The state-export hook shim: writes the module-owned state to `out`.
-pub type ExportStateFn = unsafe extern "C" fn(out: *mut Sink, err: *mut Sink) -> u32;
+pub type ExportStateFn = unsafe extern "C" fn(out: *mut Sink<'_>, err: *mut Sink<'_>) -> u32;
 /// The state-import hook shim: reads state exported by another version.
-pub type ImportStateFn = unsafe extern "C" fn(state: *const u8, len: usize, err: *mut Sink) -> u32;
+pub type ImportStateFn = unsafe extern "C" fn(state: *const u8, len: usize, err: *mut Sink<'_>) -> u32;
 
 /// One typed interface a module provides.
 #[repr(C)]
@@ -166,6 +189,10 @@ pub struct ModuleDescriptor {
     pub abi_version: u32,
     /// `size_of::<ModuleDescriptor>()` as the module saw it.
     pub descriptor_size: usize,
+    /// [`PANIC_UNWIND`] or [`PANIC_ABORT`]: `cfg!(panic = ...)` in the module's own crate.
+    pub panic_strategy: u32,
+    /// Zero; room for a future build property without moving the fields after it.
+    pub reserved: u32,
     /// [`RUSTC_VERSION`] of the module.
     pub rustc: RawStr,
     /// [`TARGET`] of the module.
@@ -314,10 +341,31 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Items the macros expand to; not part of the public API.
+/// Folds `value` into a running [`fnv1a64`] hash (its eight little-endian bytes).
+pub const fn fnv1a64_mix(hash: u64, value: u64) -> u64 {
+    let bytes = value.to_le_bytes();
+    let mut hash = hash;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The layout fingerprint of a type: its name, size and alignment (what [`Abi::LAYOUT`] of a
+/// primitive is, and where a struct's starts).
+pub const fn layout_of<T>(name: &str) -> u64 {
+    let hash = fnv1a64(name.as_bytes());
+    let hash = fnv1a64_mix(hash, std::mem::size_of::<T>() as u64);
+    fnv1a64_mix(hash, std::mem::align_of::<T>() as u64)
+}
+
+/// Items the macros expand to; not part of the public API. Every item here is sound to call
+/// from safe code (the `unsafe fn`s state what their caller must promise).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{
-        guard_typed, run_export, run_handler, run_handler_for_tests, run_import, run_init, typed_result,
-    };
+    pub use crate::ffi::{Func, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init};
+    pub use core::mem::offset_of;
 }

@@ -18,8 +18,24 @@
 /// assert_ne!(Greeter::ID, 0);
 /// ```
 ///
-/// The id hashes the interface name and every function's name, argument types and return
-/// type as written; change any of them and the id changes. Types must be FFI-safe.
+/// The id hashes the interface name, every function's name, argument types and return type
+/// as written, the table's size and the [`Abi::LAYOUT`](crate::Abi) of every argument and
+/// return type, at compile time: change any of them, or the layout of a struct behind the
+/// same name, and the id changes. Every argument and return type must be
+/// [`Abi`](crate::Abi) (plain data with a fixed layout); anything else is a compile error
+/// saying what to use instead:
+///
+/// ```compile_fail
+/// hotpack_abi::interface! {
+///     /// Strings cannot cross: each module has its own allocator.
+///     pub struct Names / trait NamesImpl {
+///         fn shout(name: String) -> String;
+///     }
+/// }
+/// ```
+///
+/// The table's fields are private [`Entry`](crate::Entry)s that only hold this crate's
+/// panic-catching shims; [`table`](#method.table) is the only way to build one.
 #[macro_export]
 macro_rules! interface {
     (
@@ -36,11 +52,7 @@ macro_rules! interface {
         #[derive(Debug, Clone, Copy)]
         $vis struct $name {
             $(
-                $f: unsafe extern "C" fn(
-                    $( $argty, )*
-                    *mut $crate::__ret_ty!($($ret)?),
-                    *mut $crate::Sink,
-                ) -> u32,
+                $f: $crate::Entry<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)>,
             )*
         }
 
@@ -59,21 +71,14 @@ macro_rules! interface {
                 $name {
                     $(
                         $f: {
-                            #[allow(unsafe_code)]
-                            unsafe extern "C" fn shim<T: $tr>(
-                                $( $arg : $argty, )*
-                                __hp_out: *mut $crate::__ret_ty!($($ret)?),
-                                __hp_err: *mut $crate::Sink,
-                            ) -> u32 {
-                                // SAFETY: the host passes a slot valid for one write and a
-                                // live error sink (`typed_result` below is the only caller).
-                                unsafe {
-                                    $crate::__private::guard_typed(__hp_out, __hp_err, move || {
-                                        <T as $tr>::$f($($arg),*)
-                                    })
+                            struct Imp<T>(::core::marker::PhantomData<T>);
+                            impl<T: $tr> $crate::__private::Func<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)> for Imp<T> {
+                                #[inline(always)]
+                                fn call(( $( $arg, )* ): ( $( $argty, )* )) -> $crate::__ret_ty!($($ret)?) {
+                                    <T as $tr>::$f($($arg),*)
                                 }
                             }
-                            shim::<T>
+                            $crate::Entry::<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)>::__new::<Imp<T>>()
                         },
                     )*
                 }
@@ -86,32 +91,89 @@ macro_rules! interface {
                 ///
                 /// [`CallError::Panicked`]($crate::CallError) if the implementation panicked
                 /// (caught inside the module).
+                #[inline(always)]
                 pub fn $f(&self, $( $arg : $argty ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
-                    let mut __hp_out = ::core::mem::MaybeUninit::<$crate::__ret_ty!($($ret)?)>::uninit();
-                    let mut __hp_err_buf = ::std::vec::Vec::new();
-                    let mut __hp_err = $crate::Sink::for_vec(&mut __hp_err_buf);
-                    #[allow(unsafe_code)]
-                    // SAFETY: the table's entries are shims made by `table` (fields are
-                    // private), possibly in a module the loader matched by `ID`; the output
-                    // slot and the sink outlive the call.
-                    let __hp_status = unsafe {
-                        (self.$f)($($arg,)* __hp_out.as_mut_ptr(), &mut __hp_err)
-                    };
-                    let _ = __hp_err;
-                    $crate::__private::typed_result(__hp_status, __hp_out, __hp_err_buf)
+                    self.$f.call($($arg),*)
                 }
             )*
         }
 
-        // SAFETY: `ID` hashes the name and every signature of this `#[repr(C)]` table.
-        #[allow(unsafe_code)]
+        // SAFETY: `ID` hashes the name, every signature as written, the size of this
+        // `#[repr(C)]` table of `Entry`s and the `Abi::LAYOUT` of every argument and return type.
         unsafe impl $crate::Interface for $name {
             const NAME: &'static str = stringify!($name);
-            const ID: u64 = $crate::fnv1a64(concat!(
-                "hotpack-interface:", stringify!($name), "{",
-                $( stringify!($f), "(", $( stringify!($argty), ",", )* ")->", stringify!($($ret)?), ";", )*
-                "}"
-            ).as_bytes());
+            const ID: u64 = {
+                let hash = $crate::fnv1a64(concat!(
+                    "hotpack-interface:", stringify!($name), "{",
+                    $( stringify!($f), "(", $( stringify!($argty), ",", )* ")->", stringify!($($ret)?), ";", )*
+                    "}"
+                ).as_bytes());
+                let hash = $crate::fnv1a64_mix(hash, ::core::mem::size_of::<$name>() as u64);
+                $(
+                    $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Abi>::LAYOUT); )*
+                    let hash = $crate::fnv1a64_mix(hash, <$crate::__ret_ty!($($ret)?) as $crate::Abi>::LAYOUT);
+                )*
+                hash
+            };
+        }
+    };
+}
+
+/// Declares a `#[repr(C)]` plain-data struct that may cross a module boundary by value.
+///
+/// The macro adds `#[repr(C)]` and `#[derive(Clone, Copy)]` (do not derive them yourself) and
+/// implements [`Abi`](crate::Abi) with a layout fingerprint of the name, size, alignment and
+/// every field's name, offset and own fingerprint; every field must be `Abi` itself.
+///
+/// ```
+/// hotpack_abi::abi_struct! {
+///     /// A rectangle.
+///     #[derive(Debug, PartialEq)]
+///     pub struct Rect { pub w: u32, pub h: u32 }
+/// }
+/// hotpack_abi::interface! {
+///     /// Geometry.
+///     pub struct Shapes / trait ShapesImpl {
+///         fn area(r: Rect) -> u64;
+///     }
+/// }
+/// ```
+///
+/// An owned or borrowed field is refused at compile time:
+///
+/// ```compile_fail
+/// hotpack_abi::abi_struct! {
+///     pub struct Person { pub name: String }
+/// }
+/// ```
+#[macro_export]
+macro_rules! abi_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        $vis struct $name {
+            $( $(#[$fmeta])* $fvis $field: $fty, )*
+        }
+
+        // SAFETY: `#[repr(C)]` and `Copy` above; every field is `Abi` (the bound on `LAYOUT`
+        // below), and `LAYOUT` folds in the size, alignment and every field's name, offset and
+        // fingerprint.
+        unsafe impl $crate::Abi for $name {
+            const LAYOUT: u64 = {
+                let hash = $crate::layout_of::<$name>(concat!("struct ", stringify!($name)));
+                $(
+                    let hash = $crate::fnv1a64_mix(hash, $crate::fnv1a64(stringify!($field).as_bytes()));
+                    let hash = $crate::fnv1a64_mix(hash, $crate::__private::offset_of!($name, $field) as u64);
+                    let hash = $crate::fnv1a64_mix(hash, <$fty as $crate::Abi>::LAYOUT);
+                )*
+                hash
+            };
         }
     };
 }
@@ -200,12 +262,11 @@ macro_rules! module {
                 $crate::RawHandler {
                     name: $crate::RawStr::new($hname),
                     func: {
-                        #[allow(unsafe_code)]
                         unsafe extern "C" fn shim(
                             input: *const u8,
                             len: usize,
-                            out: *mut $crate::Sink,
-                            err: *mut $crate::Sink,
+                            out: *mut $crate::Sink<'_>,
+                            err: *mut $crate::Sink<'_>,
                         ) -> u32 {
                             // SAFETY: the host passes a live input slice and live sinks.
                             unsafe { $crate::__private::run_handler(input, len, out, err, $hfn) }
@@ -221,6 +282,9 @@ macro_rules! module {
             layout_version: $crate::__or!([$($($flayout)?)?] $crate::LAYOUT_VERSION),
             abi_version: $crate::__or!([$($($fabi)?)?] $crate::ABI_VERSION),
             descriptor_size: ::core::mem::size_of::<$crate::ModuleDescriptor>(),
+            // Evaluated in the module's own crate: the strategy its cdylib is linked with.
+            panic_strategy: if cfg!(panic = "unwind") { $crate::PANIC_UNWIND } else { $crate::PANIC_ABORT },
+            reserved: 0,
             rustc: $crate::RawStr::new($crate::__or!([$($($frustc)?)?] $crate::RUSTC_VERSION)),
             target: $crate::RawStr::new($crate::__or!([$($($ftarget)?)?] $crate::TARGET)),
             name: $crate::RawStr::new($name),
@@ -230,24 +294,21 @@ macro_rules! module {
             handlers: __HOTPACK_HANDLERS.as_ptr(),
             handler_count: __HOTPACK_HANDLERS.len(),
             init: $crate::__or!([$({
-                #[allow(unsafe_code)]
-                unsafe extern "C" fn shim(err: *mut $crate::Sink) -> u32 {
+                unsafe extern "C" fn shim(err: *mut $crate::Sink<'_>) -> u32 {
                     // SAFETY: the host passes a live error sink.
                     unsafe { $crate::__private::run_init(err, $init) }
                 }
                 ::core::option::Option::Some(shim as $crate::InitFn)
             })?] ::core::option::Option::None),
             export_state: $crate::__or!([$({
-                #[allow(unsafe_code)]
-                unsafe extern "C" fn shim(out: *mut $crate::Sink, err: *mut $crate::Sink) -> u32 {
+                unsafe extern "C" fn shim(out: *mut $crate::Sink<'_>, err: *mut $crate::Sink<'_>) -> u32 {
                     // SAFETY: the host passes live sinks.
                     unsafe { $crate::__private::run_export(out, err, $export) }
                 }
                 ::core::option::Option::Some(shim as $crate::ExportStateFn)
             })?] ::core::option::Option::None),
             import_state: $crate::__or!([$({
-                #[allow(unsafe_code)]
-                unsafe extern "C" fn shim(state: *const u8, len: usize, err: *mut $crate::Sink) -> u32 {
+                unsafe extern "C" fn shim(state: *const u8, len: usize, err: *mut $crate::Sink<'_>) -> u32 {
                     // SAFETY: the host passes a live state slice and a live sink.
                     unsafe { $crate::__private::run_import(state, len, err, $import) }
                 }
@@ -256,11 +317,12 @@ macro_rules! module {
         });
 
         /// The module's descriptor: the one symbol a hotpack host looks up.
-        #[allow(unsafe_code)]
         // SAFETY: the name is hotpack's well-known descriptor symbol; a cdylib exports it
         // exactly once (this macro is invoked once per crate).
         #[unsafe(no_mangle)]
         pub extern "C" fn hotpack_module_descriptor() -> *const $crate::ModuleDescriptor {
+            // A host is loading this module: its std panics only in module code from now on.
+            $crate::__private::module_loaded();
             &__HOTPACK_DESCRIPTOR.0
         }
     };

@@ -59,7 +59,10 @@ impl DlsymPerCall {
             return None;
         }
         let sys::Header::Ok(desc) = sys::check_header(raw) else { return None };
-        sys::interfaces(desc).iter().find(|table| table.id == I::ID).and_then(|table| sys::Table::new(table).get::<I>())
+        sys::interfaces(desc)?
+            .iter()
+            .find(|table| table.id == I::ID)
+            .and_then(|table| sys::Table::new(table).get::<I>())
     }
 }
 

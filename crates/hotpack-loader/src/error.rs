@@ -155,6 +155,16 @@ pub enum LoadError {
         /// The module's.
         found: String,
     },
+    /// The module was built with `panic = "abort"`: its first panic would abort the host.
+    #[error(
+        "{path}: module `{module}` was built with panic = \"abort\", so its first panic would kill the host; build it with `panic = \"unwind\"` (set `[profile.release] panic = \"unwind\"` in the workspace's Cargo.toml, or drop `-C panic=abort`)"
+    )]
+    PanicAbort {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+    },
     /// A descriptor field holds an invalid value.
     #[error("{path}: descriptor field `{field}` is invalid: {problem}")]
     BadDescriptor {

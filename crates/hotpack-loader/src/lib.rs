@@ -545,6 +545,13 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
                 found_size: size,
             });
         }
+        sys::Header::Misaligned(address) => {
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "descriptor",
+                problem: format!("address {address:#x} is not aligned for a descriptor"),
+            });
+        }
         sys::Header::Ok(desc) => desc,
     };
     let name = utf8(path, "name", sys::string(desc.name))?;
@@ -577,6 +584,17 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             found: target,
         });
     }
+    match desc.panic_strategy {
+        hotpack_abi::PANIC_UNWIND => {}
+        hotpack_abi::PANIC_ABORT => return Err(LoadError::PanicAbort { path: p(), module: name }),
+        other => {
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "panic_strategy",
+                problem: format!("unknown panic strategy {other}"),
+            });
+        }
+    }
     let version_text = utf8(path, "version", sys::string(desc.version))?;
     let version = semver::Version::parse(&version_text).map_err(|e| LoadError::BadDescriptor {
         path: p(),
@@ -585,7 +603,12 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
     })?;
     let mut interfaces = Vec::new();
     let mut tables = Vec::new();
-    for raw_iface in sys::interfaces(desc) {
+    let misaligned = |field: &'static str| LoadError::BadDescriptor {
+        path: p(),
+        field,
+        problem: "array pointer is misaligned or its length is out of range".into(),
+    };
+    for raw_iface in sys::interfaces(desc).ok_or_else(|| misaligned("interfaces"))? {
         let iname = utf8(path, "interfaces.name", sys::string(raw_iface.name))?;
         if raw_iface.table.is_null() {
             return Err(LoadError::BadDescriptor {
@@ -605,7 +628,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id });
     }
     let mut handlers: Vec<(String, Handler)> = Vec::new();
-    for raw_handler in sys::handlers(desc) {
+    for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
         let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
         if hname.is_empty() || handlers.iter().any(|(n, _)| *n == hname) {
             return Err(LoadError::BadDescriptor {

@@ -67,6 +67,8 @@ pub(crate) enum Header {
     BadMagic(u64),
     /// Magic matches; the layout version or size is not this host's.
     Layout { version: u32, size: usize },
+    /// Header matches, but the descriptor is not aligned for a `ModuleDescriptor`.
+    Misaligned(usize),
     /// Header matches this host's layout: the whole descriptor can be read.
     Ok(&'static ModuleDescriptor),
 }
@@ -95,8 +97,12 @@ pub(crate) fn check_header(raw: *const ModuleDescriptor) -> Header {
     if version != hotpack_abi::LAYOUT_VERSION || size != std::mem::size_of::<ModuleDescriptor>() {
         return Header::Layout { version, size };
     }
-    // SAFETY: same magic, layout version and size as this host's `ModuleDescriptor`, a
-    // static of a library that is never unmapped: reading it as one is sound.
+    if !raw.is_aligned() {
+        return Header::Misaligned(raw as usize);
+    }
+    // SAFETY: same magic, layout version and size as this host's `ModuleDescriptor`, aligned
+    // for it (checked just above), a static of a library that is never unmapped: reading it
+    // as one is sound.
     Header::Ok(unsafe { &*raw })
 }
 
@@ -109,31 +115,39 @@ pub(crate) unsafe fn bytes(s: RawStr) -> &'static [u8] {
     if s.len == 0 || s.ptr.is_null() {
         return &[];
     }
+    if s.len > isize::MAX as usize {
+        // Not a slice any module could hold; the field check that reads it reports it.
+        return b"\xff(length out of range)";
+    }
     // SAFETY: the caller's contract: a static string in the mapped module.
     unsafe { std::slice::from_raw_parts(s.ptr, s.len) }
 }
 
-/// A descriptor array.
+/// A descriptor array; `None` when the pointer is not aligned for `T` or the length
+/// overflows the address space.
 ///
 /// # Safety
 ///
 /// `ptr..ptr+count` must be a static array in a library that stays mapped.
-pub(crate) unsafe fn array<T>(ptr: *const T, count: usize) -> &'static [T] {
+pub(crate) unsafe fn array<T>(ptr: *const T, count: usize) -> Option<&'static [T]> {
     if count == 0 || ptr.is_null() {
-        return &[];
+        return Some(&[]);
     }
-    // SAFETY: the caller's contract.
-    unsafe { std::slice::from_raw_parts(ptr, count) }
+    if !ptr.is_aligned() || count.checked_mul(std::mem::size_of::<T>()).is_none_or(|n| n > isize::MAX as usize) {
+        return None;
+    }
+    // SAFETY: the caller's contract; aligned and in bounds of `isize`, checked above.
+    Some(unsafe { std::slice::from_raw_parts(ptr, count) })
 }
 
-/// The interfaces of a checked descriptor.
-pub(crate) fn interfaces(desc: &'static ModuleDescriptor) -> &'static [RawInterface] {
+/// The interfaces of a checked descriptor; `None` if the array is misaligned.
+pub(crate) fn interfaces(desc: &'static ModuleDescriptor) -> Option<&'static [RawInterface]> {
     // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
     unsafe { array(desc.interfaces, desc.interface_count) }
 }
 
-/// The handlers of a checked descriptor.
-pub(crate) fn handlers(desc: &'static ModuleDescriptor) -> &'static [RawHandler] {
+/// The handlers of a checked descriptor; `None` if the array is misaligned.
+pub(crate) fn handlers(desc: &'static ModuleDescriptor) -> Option<&'static [RawHandler]> {
     // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
     unsafe { array(desc.handlers, desc.handler_count) }
 }
@@ -164,13 +178,15 @@ impl Table {
 
     /// The table as the host's view of interface `I`, if id and size match.
     pub(crate) fn get<I: Interface>(self) -> Option<&'static I> {
-        if self.id != I::ID || self.size != std::mem::size_of::<I>() || self.ptr.is_null() {
+        let ptr = self.ptr as *const I;
+        if self.id != I::ID || self.size != std::mem::size_of::<I>() || ptr.is_null() || !ptr.is_aligned() {
             return None;
         }
-        // SAFETY: same id (a hash of the interface name and every signature, see
-        // `hotpack_abi::Interface`) and same size: the module built this `#[repr(C)]` table
-        // from the same declaration. It is static data of a module that is never unmapped.
-        Some(unsafe { &*(self.ptr as *const I) })
+        // SAFETY: same id (a hash of the interface name, every signature and the layout of
+        // every type crossing it, see `hotpack_abi::Interface`) and same size: the module built
+        // this `#[repr(C)]` table of `Entry`s from the same declaration. Aligned (checked
+        // above), static data of a module that is never unmapped.
+        Some(unsafe { &*ptr })
     }
 }
 

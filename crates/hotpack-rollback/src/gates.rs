@@ -215,6 +215,7 @@ pub(crate) fn load_gate(e: &LoadError) -> Gate {
         | LoadError::AbiMismatch { .. }
         | LoadError::RustcMismatch { .. }
         | LoadError::TargetMismatch { .. }
+        | LoadError::PanicAbort { .. }
         | LoadError::InterfaceMissing { .. }
         | LoadError::InterfaceMismatch { .. } => Gate::Abi,
         LoadError::InitFailed { .. } | LoadError::InitPanicked { .. } => Gate::Init,

@@ -93,6 +93,48 @@ pub fn module(package: &str) -> PathBuf {
     path
 }
 
+/// The standalone fixture `tests/standalone/fx-panic-abort`: a real module built with
+/// `panic = "abort"`, which the loader must refuse. Built once per process.
+///
+/// It is its own workspace (a profile's `panic` is honoured only at a workspace root) and is
+/// not a member of the root one, so `cargo test --workspace` never links it; it builds into
+/// `target/hotpack-fixtures-abort`.
+///
+/// # Panics
+///
+/// If cargo cannot build it.
+pub fn panic_abort_module() -> PathBuf {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = PATH.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = workspace_root();
+        let target_dir = root.join("target").join("hotpack-fixtures-abort");
+        let manifest = root.join("tests/standalone/fx-panic-abort/Cargo.toml");
+        let output = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .output()
+            .map_err(|e| format!("could not run cargo: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "building {} failed ({}):\n{}",
+                manifest.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let file = format!("{}fx_panic_abort{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        Ok(target_dir.join("release").join(file))
+    });
+    match built {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The bytes of the built cdylib of `package`.
 ///
 /// # Panics

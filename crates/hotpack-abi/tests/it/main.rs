@@ -165,3 +165,109 @@ fn fnv1a64_matches_reference_vectors() {
     assert_eq!(hotpack_abi::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
     assert_eq!(hotpack_abi::fnv1a64(b"foobar"), 0x85944171f73967e8);
 }
+
+/// The descriptor layout a host reads from another compilation: any change here must bump
+/// `LAYOUT_VERSION` (and these numbers).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn the_descriptor_layout_is_pinned() {
+    use hotpack_abi::{ModuleDescriptor, RawHandler, RawInterface, RawStr};
+    use std::mem::{align_of, offset_of, size_of};
+    assert_eq!(hotpack_abi::LAYOUT_VERSION, 2);
+    // Fixed forever: a host of any version reads these three first.
+    assert_eq!(offset_of!(ModuleDescriptor, magic), 0);
+    assert_eq!(offset_of!(ModuleDescriptor, layout_version), 8);
+    assert_eq!(offset_of!(ModuleDescriptor, descriptor_size), 16);
+    // Layout 2.
+    assert_eq!(offset_of!(ModuleDescriptor, abi_version), 12);
+    assert_eq!(offset_of!(ModuleDescriptor, panic_strategy), 24);
+    assert_eq!(offset_of!(ModuleDescriptor, reserved), 28);
+    assert_eq!(offset_of!(ModuleDescriptor, rustc), 32);
+    assert_eq!(offset_of!(ModuleDescriptor, target), 48);
+    assert_eq!(offset_of!(ModuleDescriptor, name), 64);
+    assert_eq!(offset_of!(ModuleDescriptor, version), 80);
+    assert_eq!(offset_of!(ModuleDescriptor, interfaces), 96);
+    assert_eq!(offset_of!(ModuleDescriptor, interface_count), 104);
+    assert_eq!(offset_of!(ModuleDescriptor, handlers), 112);
+    assert_eq!(offset_of!(ModuleDescriptor, handler_count), 120);
+    assert_eq!(offset_of!(ModuleDescriptor, init), 128);
+    assert_eq!(offset_of!(ModuleDescriptor, export_state), 136);
+    assert_eq!(offset_of!(ModuleDescriptor, import_state), 144);
+    assert_eq!(size_of::<ModuleDescriptor>(), 152);
+    assert_eq!(align_of::<ModuleDescriptor>(), 8);
+    assert_eq!((offset_of!(RawStr, ptr), offset_of!(RawStr, len), size_of::<RawStr>()), (0, 8, 16));
+    assert_eq!(
+        (
+            offset_of!(RawInterface, name),
+            offset_of!(RawInterface, id),
+            offset_of!(RawInterface, table),
+            offset_of!(RawInterface, table_size),
+            size_of::<RawInterface>()
+        ),
+        (0, 16, 24, 32, 40)
+    );
+    assert_eq!((offset_of!(RawHandler, name), offset_of!(RawHandler, func), size_of::<RawHandler>()), (0, 16, 24));
+    // A table is one pointer per function; a sink is a context and a function pointer.
+    assert_eq!(size_of::<a::Api>(), 2 * size_of::<usize>());
+    assert_eq!(size_of::<Sink<'static>>(), 2 * size_of::<usize>());
+}
+
+mod shapes_small {
+    hotpack_abi::abi_struct! {
+        /// 8 bytes.
+        #[derive(Debug, PartialEq)]
+        pub struct Rect { pub w: u32, pub h: u32 }
+    }
+    hotpack_abi::interface! {
+        /// Geometry.
+        pub struct Shapes / trait ShapesImpl {
+            fn area(r: Rect) -> u64;
+            fn grow(r: Rect, by: u32) -> Rect;
+        }
+    }
+}
+mod shapes_big {
+    hotpack_abi::abi_struct! {
+        /// 24 bytes, same text in the signatures.
+        pub struct Rect { pub w: u64, pub h: u64, pub d: u64 }
+    }
+    hotpack_abi::interface! {
+        /// Geometry.
+        pub struct Shapes / trait ShapesImpl {
+            fn area(r: Rect) -> u64;
+            fn grow(r: Rect, by: u32) -> Rect;
+        }
+    }
+}
+mod shapes_aligned {
+    hotpack_abi::abi_struct! {
+        /// Same fields as `shapes_small::Rect`, another field type of the same size.
+        pub struct Rect { pub w: f32, pub h: u32 }
+    }
+    hotpack_abi::interface! {
+        /// Geometry.
+        pub struct Shapes / trait ShapesImpl {
+            fn area(r: Rect) -> u64;
+            fn grow(r: Rect, by: u32) -> Rect;
+        }
+    }
+}
+
+#[test]
+fn an_interface_id_changes_with_the_layout_of_its_types() {
+    use shapes_small::{Rect, Shapes, ShapesImpl};
+    assert_ne!(Shapes::ID, shapes_big::Shapes::ID, "8-byte vs 24-byte Rect behind the same text");
+    assert_ne!(Shapes::ID, shapes_aligned::Shapes::ID, "a field's type changed, same size");
+    struct Impl;
+    impl ShapesImpl for Impl {
+        fn area(r: Rect) -> u64 {
+            u64::from(r.w) * u64::from(r.h)
+        }
+        fn grow(r: Rect, by: u32) -> Rect {
+            Rect { w: r.w + by, h: r.h + by }
+        }
+    }
+    let t = Shapes::table::<Impl>();
+    assert_eq!(t.area(Rect { w: 3, h: 4 }), Ok(12));
+    assert_eq!(t.grow(Rect { w: 3, h: 4 }, 1), Ok(Rect { w: 4, h: 5 }));
+}

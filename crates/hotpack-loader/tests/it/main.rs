@@ -245,3 +245,60 @@ fn init_runs_once_and_state_moves_between_versions() {
     assert!(failing.init().is_err());
     assert!(failing.init().is_err(), "the first outcome is remembered");
 }
+
+/// What the host thinks `Shapes` is: the same text as the fixture's, in two layouts.
+mod host_shapes {
+    pub mod small {
+        hotpack_abi::abi_struct! {
+            /// 8 bytes: what an older host was built with.
+            pub struct Rect { pub w: u32, pub h: u32 }
+        }
+        hotpack_abi::interface! {
+            /// Geometry.
+            pub struct Shapes / trait ShapesImpl {
+                fn area(r: Rect) -> u64;
+            }
+        }
+    }
+    pub mod big {
+        hotpack_abi::abi_struct! {
+            /// 24 bytes: exactly the fixture's declaration.
+            pub struct Rect { pub w: u64, pub h: u64, pub d: u64 }
+        }
+        hotpack_abi::interface! {
+            /// Geometry.
+            pub struct Shapes / trait ShapesImpl {
+                fn area(r: Rect) -> u64;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_changed_struct_layout_behind_the_same_signature_text_is_refused() {
+    let (_dir, loader) = loader();
+    let m = loader.load_file(&module("fx-layout-changed")).expect("the descriptor itself is fine");
+    match m.interface::<host_shapes::small::Shapes>() {
+        Err(LoadError::InterfaceMismatch { interface: "Shapes", expected, found, .. }) => assert_ne!(expected, found),
+        other => panic!("an 8-byte Rect against a 24-byte one must be refused, got {other:?}"),
+    }
+    let shapes = m.interface::<host_shapes::big::Shapes>().expect("the same declaration matches");
+    assert_eq!(shapes.area(host_shapes::big::Rect { w: 2, h: 3, d: 4 }), Ok(24));
+}
+
+#[test]
+fn a_module_built_with_panic_abort_is_refused_with_the_fix_in_one_line() {
+    let (_dir, loader) = loader();
+    let good = loader.load_file(&module("greeter-v1")).expect("v1 loads");
+    let path = hotpack_testkit::panic_abort_module();
+    let err = loader.load_file(&path).expect_err("a panic = \"abort\" module must be refused");
+    assert!(matches!(&err, LoadError::PanicAbort { module, .. } if module == "panic-abort"), "{err:?}");
+    let text = err.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(text.contains(&*path.to_string_lossy()), "names the file: {text}");
+    assert!(text.contains("[profile.release] panic = \"unwind\""), "says how to fix the profile: {text}");
+    // The same bytes from memory are refused the same way, and the host lives on.
+    let bytes = std::fs::read(&path).expect("the fixture is readable");
+    assert!(matches!(loader.load_bytes(&bytes, &path), Err(LoadError::PanicAbort { .. })));
+    assert_eq!(good.call("version", b"").expect("v1 still answers"), b"1");
+}

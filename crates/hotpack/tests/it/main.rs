@@ -15,5 +15,6 @@ mod plugin_folder;
 #[path = "../../../../examples/hot_deploy.rs"]
 mod hot_deploy;
 
+mod abi;
 mod runtime;
 mod stories;
