@@ -50,3 +50,10 @@ fn abi_has_no_dependencies() {
 fn loader_knows_nothing_of_bundles_or_watching() {
     assert_absent("hotpack-loader", &["zip", "notify", "hotpack-archive", "hotpack-detect", "hotpack-cache"]);
 }
+
+#[test]
+fn nothing_below_the_fleet_is_async() {
+    for package in ["hotpack", "hotpack-rollback", "hotpack-cache", "hotpack-loader", "hotpack-archive", "hotpack-detect"] {
+        assert_absent(package, &["tokio", "etcd-client", "oci-client", "reqwest", "tonic", "hotpack-fleet"]);
+    }
+}

@@ -255,3 +255,28 @@ async fn a_release_record_whose_hash_differs_is_refused_by_every_host() {
         assert!(!stored.iter().any(|n| n.to_string_lossy().contains(&forged.blake3)), "{}: nothing stored", h.id);
     }
 }
+
+/// Two operators starting different rollouts at once: exactly one wins, the other is told
+/// (a conflict or a rollout already in flight) and nothing of it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_never_overwrite_each_other() {
+    let c = cluster().await;
+    c.fleet.publish(&c.bundle("greeter-v1")).await.expect("publish v1");
+    let v2 = c.fleet.publish(&c.bundle("greeter-v2")).await.expect("publish v2").record;
+    let bad = c.fleet.publish(&c.bundle("fx-greeter-init-error")).await.expect("publish v3").record;
+    c.fleet.rollout("greeter", "1.0.0", &[100], false).await.expect("v1 stable");
+    let other = hotpack_fleet::Fleet::connect(c.config.clone()).await.expect("a second operator");
+    let (a, b) = tokio::join!(
+        c.fleet.rollout("greeter", "2.0.0", &[50, 100], false),
+        other.rollout("greeter", "3.0.0", &[50, 100], false)
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one rollout wins: {a:?} / {b:?}");
+    let loser = a.as_ref().err().or(b.as_ref().err()).expect("one failed");
+    assert!(
+        matches!(loser, hotpack_fleet::FleetError::Conflict { .. } | hotpack_fleet::FleetError::Rollout { .. }),
+        "{loser}"
+    );
+    let (rollout, _) = c.fleet.rollout_of("greeter").await.expect("read").expect("rollout");
+    let winner = if a.is_ok() { &v2.blake3 } else { &bad.blake3 };
+    assert_eq!(rollout.canary.as_ref(), Some(winner));
+}
