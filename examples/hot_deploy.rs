@@ -1,4 +1,4 @@
-//! Story 3 (seeds 002, 003): a service shipped as one bundle, hot-deployed under live
+//! Story 3: a service shipped as one bundle, hot-deployed under live
 //! traffic, rolled back, and resumed on its last good version after a restart.
 //!
 //! `cargo run -p hotpack --example hot_deploy`

@@ -1,4 +1,4 @@
-//! Story 2 (seed 000): a plugin folder that discovers, loads and swaps plugins without a
+//! Story 2: a plugin folder that discovers, loads and swaps plugins without a
 //! restart.
 //!
 //! `cargo run -p hotpack --example plugin_folder`
@@ -73,7 +73,7 @@ pub fn story(v1: &Path, v2: &Path, dir: &Path) -> Result<Vec<String>, Box<dyn st
     }
     log.push(format!("greet -> {}", String::from_utf8_lossy(&runtime.call("greeter", "greet", b"plugin host")?)));
     for m in runtime.modules() {
-        let version = m.version.map(|v| v.to_string()).unwrap_or_default();
+        let version = m.version().map(|v| v.to_string()).unwrap_or_default();
         log.push(format!("module {} {version}, last error: {}", m.name, m.last_error.unwrap_or_default()));
     }
     Ok(log)

@@ -1,4 +1,4 @@
-//! Story 1 (seed 004): load the data once, reload only the code that analyses it.
+//! Story 1: load the data once, reload only the code that analyses it.
 //!
 //! `cargo run --release -p hotpack --example resident_data`
 //!

@@ -5,10 +5,16 @@ use std::process::Command;
 
 /// The normal (non-dev) dependency tree of `package`, one crate name per line.
 fn tree(package: &str) -> String {
+    tree_with(package, &[])
+}
+
+/// As [`tree`], with extra `cargo tree` arguments (e.g. `--no-default-features`).
+fn tree_with(package: &str, extra: &[&str]) -> String {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["tree", "--offline", "--edges", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
+        .args(extra)
         .output()
         .expect("cargo tree runs");
     assert!(out.status.success(), "cargo tree -p {package}: {}", String::from_utf8_lossy(&out.stderr));
@@ -41,6 +47,28 @@ fn archive_stands_alone() {
 }
 
 #[test]
+fn util_depends_on_no_hotpack_crate() {
+    let deps = tree("hotpack-util");
+    let ours: Vec<&str> = deps
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack") && *name != "hotpack-util")
+        .collect();
+    assert!(ours.is_empty(), "hotpack-util must depend on no hotpack crate, found {ours:?}:\n{deps}");
+}
+
+/// A tool that only reads, verifies and searches bundles (default features off) pulls in
+/// nothing of the writing side.
+#[test]
+fn archive_reader_pulls_no_writer() {
+    let deps = tree_with("hotpack-archive", &["--no-default-features"]);
+    for name in ["zip", "tempfile"] {
+        let found = deps.lines().any(|line| line.split_whitespace().next() == Some(name));
+        assert!(!found, "hotpack-archive without default features must not depend on {name}:\n{deps}");
+    }
+}
+
+#[test]
 fn abi_has_no_dependencies() {
     let deps = tree("hotpack-abi");
     assert_eq!(deps.lines().count(), 1, "hotpack-abi is linked into every module; keep it dependency-free:\n{deps}");
@@ -49,6 +77,35 @@ fn abi_has_no_dependencies() {
 #[test]
 fn loader_knows_nothing_of_bundles_or_watching() {
     assert_absent("hotpack-loader", &["zip", "notify", "hotpack-archive", "hotpack-detect", "hotpack-cache"]);
+}
+
+/// The CLI is a user of the facade: its normal dependencies among hotpack crates are exactly
+/// `hotpack` (and `hotpack-fleet`, the fleet layer above it). Everything else it reaches
+/// through `hotpack::archive`, `hotpack::detect`, ... re-exports.
+#[test]
+fn cli_depends_on_the_facade_only() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tree", "--offline", "--edges", "normal", "--depth", "1", "--prefix", "none", "--format", "{p}"])
+        .args(["-p", "hotpack-cli"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(out.status.success(), "cargo tree -p hotpack-cli: {}", String::from_utf8_lossy(&out.stderr));
+    let deps = String::from_utf8(out.stdout).expect("utf8");
+    let hotpack: Vec<&str> = deps
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack"))
+        .collect();
+    assert!(hotpack.contains(&"hotpack"), "hotpack-cli must depend on the facade:\n{deps}");
+    for name in hotpack {
+        assert!(
+            ["hotpack", "hotpack-fleet"].contains(&name),
+            "hotpack-cli must reach {name} through `hotpack`:\n{deps}"
+        );
+    }
 }
 
 #[test]

@@ -2,4 +2,5 @@
 
 mod boundaries;
 mod bundles;
+mod publish;
 mod tidy;

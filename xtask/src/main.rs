@@ -4,10 +4,13 @@
 //! - `ci`: what `.ci/run` runs: the test suite exactly as the README states it.
 //! - `bench [--quick]`: every bench plus the python baselines; writes
 //!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
+//! - `bench-serve [--quick]`: only the `hotpack serve` load test (`serve_rps`,
+//!   `serve_swap_p99_ms`), printed as JSON.
 
 #![forbid(unsafe_code)]
 
 mod bench;
+mod serve_bench;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -18,8 +21,13 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]>"),
+        Some("bench-serve") => {
+            let quick = args[1..].iter().any(|a| a == "--quick");
+            println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
+            Ok(())
+        }
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve"),
+        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]>"),
     }
 }
 

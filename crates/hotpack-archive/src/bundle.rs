@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::BundleError;
+use crate::error::{BundleError, BundleErrorKind};
 use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, hex};
 use crate::zipfmt::{self, METHOD_DEFLATED, METHOD_STORED, RawEntry};
 
@@ -88,13 +88,13 @@ pub struct EntryInfo<'a> {
 
 /// One module of a bundle: its directory in the zip and its manifest.
 #[derive(Debug, Clone)]
-pub struct Module {
+pub struct BundleModule {
     dir: String,
     manifest_entry: String,
     manifest: Manifest,
 }
 
-impl Module {
+impl BundleModule {
     /// The module name (from the manifest).
     pub fn name(&self) -> &str {
         &self.manifest.meta.name
@@ -136,9 +136,11 @@ pub struct VerifyReport {
 pub struct Bundle {
     path: PathBuf,
     data: Vec<u8>,
+    /// Offset of the end-of-central-directory record in `data`.
+    eocd: usize,
     entries: Vec<RawEntry>,
     index: HashMap<std::sync::Arc<str>, usize>,
-    modules: Vec<Module>,
+    modules: Vec<BundleModule>,
     /// Per zip entry (central-directory index): the index into `modules` of the module
     /// whose manifest claims it (`None` for manifests and directories).
     owners: Vec<Option<u32>>,
@@ -148,25 +150,27 @@ impl Bundle {
     /// Open the bundle file at `path` (read into memory, then validated).
     ///
     /// # Errors
-    /// [`BundleError::Io`] if the file cannot be read, [`BundleError::BundleTooLarge`] if it
+    /// [`BundleErrorKind::Io`] if the file cannot be read, [`BundleErrorKind::BundleTooLarge`] if it
     /// is over [`Limits::max_bundle_size`], else any error of [`Bundle::from_bytes`].
     pub fn open(path: impl AsRef<Path>, limits: &Limits) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
-        let io = |source| BundleError::Io { bundle: path.to_path_buf(), source };
+        let io = |source| BundleError::new(path.to_path_buf(), BundleErrorKind::Io(source));
         let file = std::fs::File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
         if size > limits.max_bundle_size {
-            return Err(BundleError::BundleTooLarge { bundle: path.to_path_buf(), size, max: limits.max_bundle_size });
+            return Err(BundleError::new(
+                path.to_path_buf(),
+                BundleErrorKind::BundleTooLarge { size, max: limits.max_bundle_size },
+            ));
         }
         let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         // The file may grow between stat and read: never read more than the cap.
         file.take(limits.max_bundle_size.saturating_add(1)).read_to_end(&mut data).map_err(io)?;
         if data.len() as u64 > limits.max_bundle_size {
-            return Err(BundleError::BundleTooLarge {
-                bundle: path.to_path_buf(),
-                size: data.len() as u64,
-                max: limits.max_bundle_size,
-            });
+            return Err(BundleError::new(
+                path.to_path_buf(),
+                BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
+            ));
         }
         Bundle::from_bytes(data, path, limits)
     }
@@ -180,16 +184,16 @@ impl Bundle {
     pub fn from_bytes(data: Vec<u8>, origin: impl Into<PathBuf>, limits: &Limits) -> Result<Bundle, BundleError> {
         let path = origin.into();
         if data.len() as u64 > limits.max_bundle_size {
-            return Err(BundleError::BundleTooLarge {
-                bundle: path,
-                size: data.len() as u64,
-                max: limits.max_bundle_size,
-            });
+            return Err(BundleError::new(
+                path,
+                BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
+            ));
         }
         let structure = zipfmt::parse(&data, &path, limits)?;
         let mut bundle = Bundle {
             path,
             data,
+            eocd: structure.eocd,
             entries: structure.entries,
             index: structure.index,
             modules: Vec::new(),
@@ -208,7 +212,7 @@ impl Bundle {
             .map(|(i, e)| (e.name[..e.name.len() - MANIFEST_NAME.len()].to_owned(), i))
             .collect();
         if manifests.is_empty() {
-            return Err(BundleError::NoManifest { bundle: self.path.clone() });
+            return Err(BundleError::new(self.path.clone(), BundleErrorKind::NoManifest));
         }
         manifests.sort();
         let mut names: HashMap<String, usize> = HashMap::new();
@@ -218,23 +222,22 @@ impl Bundle {
         for (dir, idx) in manifests {
             let e = &self.entries[idx];
             if e.uncompressed_size > limits.max_manifest_size {
-                return Err(BundleError::ManifestTooLarge {
-                    bundle: self.path.clone(),
-                    entry: e.name.to_string(),
-                    size: e.uncompressed_size,
-                    max: limits.max_manifest_size,
-                });
+                return Err(BundleError::at(
+                    self.path.clone(),
+                    e.name.to_string(),
+                    BundleErrorKind::ManifestTooLarge { size: e.uncompressed_size, max: limits.max_manifest_size },
+                ));
             }
             let json = self.inflate(idx)?;
             let manifest = Manifest::from_json(&json)
                 .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
             let module_index = self.modules.len();
             if names.insert(manifest.meta.name.clone(), module_index).is_some() {
-                return Err(BundleError::DuplicateModule {
-                    bundle: self.path.clone(),
-                    entry: e.name.to_string(),
-                    name: manifest.meta.name.clone(),
-                });
+                return Err(BundleError::at(
+                    self.path.clone(),
+                    e.name.to_string(),
+                    BundleErrorKind::DuplicateModule { name: manifest.meta.name.clone() },
+                ));
             }
             let owner = u32::try_from(module_index).expect("module count is bounded by max_entries");
             // Writers usually store a module's entries in path order: try the entry after
@@ -252,46 +255,49 @@ impl Bundle {
                 let zi = match hit {
                     Some(zi) if !self.entries[zi].is_dir => zi,
                     _ => {
-                        return Err(BundleError::MissingEntry {
-                            bundle: self.path.clone(),
-                            module: manifest.meta.name.clone(),
-                            entry: full,
-                        });
+                        return Err(BundleError::at(
+                            self.path.clone(),
+                            full,
+                            BundleErrorKind::MissingEntry { module: manifest.meta.name.clone() },
+                        ));
                     }
                 };
                 let ze = &self.entries[zi];
                 if ze.uncompressed_size != digest.size {
-                    return Err(BundleError::SizeMismatch {
-                        bundle: self.path.clone(),
-                        entry: full,
-                        expected: digest.size,
-                        found: ze.uncompressed_size,
-                    });
+                    return Err(BundleError::at(
+                        self.path.clone(),
+                        full,
+                        BundleErrorKind::SizeMismatch { expected: digest.size, found: ze.uncompressed_size },
+                    ));
                 }
                 if let Some(first) = owners[zi] {
-                    return Err(BundleError::ClaimedTwice {
-                        bundle: self.path.clone(),
-                        entry: full,
-                        first: self.modules[first as usize].name().to_owned(),
-                        second: manifest.meta.name.clone(),
-                    });
+                    return Err(BundleError::at(
+                        self.path.clone(),
+                        full,
+                        BundleErrorKind::ClaimedTwice {
+                            first: self.modules[first as usize].name().to_owned(),
+                            second: manifest.meta.name.clone(),
+                        },
+                    ));
                 }
                 if is_manifest_name(&full) {
                     // Another module's manifest: it is claimed by that module.
-                    return Err(BundleError::ClaimedTwice {
-                        bundle: self.path.clone(),
-                        entry: full.clone(),
-                        first: format!("<manifest {full}>"),
-                        second: manifest.meta.name.clone(),
-                    });
+                    return Err(BundleError::at(
+                        self.path.clone(),
+                        full.clone(),
+                        BundleErrorKind::ClaimedTwice {
+                            first: format!("<manifest {full}>"),
+                            second: manifest.meta.name.clone(),
+                        },
+                    ));
                 }
                 owners[zi] = Some(owner);
             }
-            self.modules.push(Module { manifest_entry: e.name.to_string(), dir, manifest });
+            self.modules.push(BundleModule { manifest_entry: e.name.to_string(), dir, manifest });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
             if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
-                return Err(BundleError::NotInManifest { bundle: self.path.clone(), entry: e.name.to_string() });
+                return Err(BundleError::at(self.path.clone(), e.name.to_string(), BundleErrorKind::NotInManifest));
             }
         }
         self.owners = owners;
@@ -312,31 +318,31 @@ impl Bundle {
                 let guess = e.uncompressed_size.min((len as u64).saturating_mul(4).saturating_add(4096));
                 let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
                 let mut decoder = flate2::read::DeflateDecoder::new(raw).take(e.uncompressed_size.saturating_add(1));
-                decoder.read_to_end(&mut out).map_err(|err| BundleError::Corrupt {
-                    bundle: self.path.clone(),
-                    entry: e.name.to_string(),
-                    detail: err.to_string(),
+                decoder.read_to_end(&mut out).map_err(|err| {
+                    BundleError::at(
+                        self.path.clone(),
+                        e.name.to_string(),
+                        BundleErrorKind::Corrupt { detail: err.to_string() },
+                    )
                 })?;
                 out
             }
             other => unreachable!("method {other} was rejected at open"),
         };
         if out.len() as u64 != e.uncompressed_size {
-            return Err(BundleError::SizeMismatch {
-                bundle: self.path.clone(),
-                entry: e.name.to_string(),
-                expected: e.uncompressed_size,
-                found: out.len() as u64,
-            });
+            return Err(BundleError::at(
+                self.path.clone(),
+                e.name.to_string(),
+                BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: out.len() as u64 },
+            ));
         }
         let crc = crc32fast::hash(&out);
         if crc != e.crc32 {
-            return Err(BundleError::CrcMismatch {
-                bundle: self.path.clone(),
-                entry: e.name.to_string(),
-                expected: e.crc32,
-                found: crc,
-            });
+            return Err(BundleError::at(
+                self.path.clone(),
+                e.name.to_string(),
+                BundleErrorKind::CrcMismatch { expected: e.crc32, found: crc },
+            ));
         }
         Ok(out)
     }
@@ -346,13 +352,36 @@ impl Bundle {
         let out = self.inflate(idx)?;
         let found = blake3::hash(&out);
         if found.as_bytes() != &digest.blake3 {
-            return Err(BundleError::HashMismatch {
-                bundle: self.path.clone(),
-                entry: self.entries[idx].name.to_string(),
-                expected: digest.blake3_hex(),
-                found: hex(found.as_bytes()),
-            });
+            return Err(BundleError::at(
+                self.path.clone(),
+                self.entries[idx].name.to_string(),
+                BundleErrorKind::HashMismatch { expected: digest.blake3_hex(), found: hex(found.as_bytes()) },
+            ));
         }
+        Ok(out)
+    }
+
+    /// The zip archive comment (the bytes after the end-of-central-directory record);
+    /// a signed bundle keeps its signature record here (`docs/FORMAT.md`, "Signatures").
+    pub fn archive_comment(&self) -> &[u8] {
+        &self.data[self.eocd + 22..]
+    }
+
+    /// The whole file up to (not including) the comment length field and the comment:
+    /// what a signature rewrite keeps byte for byte.
+    pub(crate) fn bytes_before_comment(&self) -> &[u8] {
+        &self.data[..self.eocd + 20]
+    }
+
+    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked), sorted by
+    /// entry name: what a signature covers.
+    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, Vec<u8>)>, BundleError> {
+        let mut out = Vec::with_capacity(self.modules.len());
+        for m in &self.modules {
+            let idx = *self.index.get(m.manifest_entry.as_str()).expect("every module's manifest entry is indexed");
+            out.push((m.manifest_entry.as_str(), self.inflate(idx)?));
+        }
+        out.sort_by(|a, b| a.0.cmp(b.0));
         Ok(out)
     }
 
@@ -362,12 +391,12 @@ impl Bundle {
     }
 
     /// The modules of the bundle, sorted by directory.
-    pub fn modules(&self) -> &[Module] {
+    pub fn modules(&self) -> &[BundleModule] {
         &self.modules
     }
 
     /// The module called `name`, if any.
-    pub fn module(&self, name: &str) -> Option<&Module> {
+    pub fn module(&self, name: &str) -> Option<&BundleModule> {
         self.modules.iter().find(|m| m.name() == name)
     }
 
@@ -382,9 +411,10 @@ impl Bundle {
         })
     }
 
-    fn module_or_err(&self, module: &str) -> Result<&Module, BundleError> {
-        self.module(module)
-            .ok_or_else(|| BundleError::NoSuchModule { bundle: self.path.clone(), module: module.to_owned() })
+    fn module_or_err(&self, module: &str) -> Result<&BundleModule, BundleError> {
+        self.module(module).ok_or_else(|| {
+            BundleError::new(self.path.clone(), BundleErrorKind::NoSuchModule { module: module.to_owned() })
+        })
     }
 
     /// Read `relpath` of `module` and check its size, CRC-32 and blake3.
@@ -392,15 +422,16 @@ impl Bundle {
     /// The returned buffer is exactly the buffer that was hashed: hand it on, do not re-read.
     ///
     /// # Errors
-    /// [`BundleError::NoSuchModule`], [`BundleError::NoSuchEntry`], or a content error
-    /// ([`BundleError::HashMismatch`], [`BundleError::CrcMismatch`],
-    /// [`BundleError::SizeMismatch`], [`BundleError::Corrupt`]).
+    /// [`BundleErrorKind::NoSuchModule`], [`BundleErrorKind::NoSuchEntry`], or a content error
+    /// ([`BundleErrorKind::HashMismatch`], [`BundleErrorKind::CrcMismatch`],
+    /// [`BundleErrorKind::SizeMismatch`], [`BundleErrorKind::Corrupt`]).
     pub fn read(&self, module: &str, relpath: &str) -> Result<Vec<u8>, BundleError> {
         let m = self.module_or_err(module)?;
-        let digest = m.manifest.entries.get(relpath).ok_or_else(|| BundleError::NoSuchEntry {
-            bundle: self.path.clone(),
-            module: module.to_owned(),
-            entry: relpath.to_owned(),
+        let digest = m.manifest.entries.get(relpath).ok_or_else(|| {
+            BundleError::new(
+                self.path.clone(),
+                BundleErrorKind::NoSuchEntry { module: module.to_owned(), entry: relpath.to_owned() },
+            )
         })?;
         let full = format!("{}{relpath}", m.dir);
         let idx = *self.index.get(full.as_str()).expect("every manifest entry was found in the zip at open");
@@ -410,17 +441,19 @@ impl Bundle {
     /// Read and verify the library of `module` for `target` (a target triple).
     ///
     /// # Errors
-    /// [`BundleError::NoLibraryForTarget`] when the module has none for `target`, else as
+    /// [`BundleErrorKind::NoLibraryForTarget`] when the module has none for `target`, else as
     /// [`Bundle::read`].
     pub fn read_library(&self, module: &str, target: &str) -> Result<Vec<u8>, BundleError> {
         let m = self.module_or_err(module)?;
         let Some(rel) = m.manifest.library(target) else {
-            return Err(BundleError::NoLibraryForTarget {
-                bundle: self.path.clone(),
-                module: module.to_owned(),
-                target: target.to_owned(),
-                available: m.manifest.libraries.keys().cloned().collect::<Vec<_>>().join(", "),
-            });
+            return Err(BundleError::new(
+                self.path.clone(),
+                BundleErrorKind::NoLibraryForTarget {
+                    module: module.to_owned(),
+                    target: target.to_owned(),
+                    available: m.manifest.libraries.keys().cloned().collect::<Vec<_>>().join(", "),
+                },
+            ));
         };
         self.read(module, rel)
     }

@@ -1,7 +1,7 @@
 //! The error types: one per operation (reading a bundle, parsing a manifest, packing, searching).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why an entry name (or a path inside a manifest) is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,101 +122,136 @@ pub enum ManifestError {
 
 /// Why a bundle was refused, or why reading one of its entries failed.
 ///
-/// Every variant names the bundle (`bundle`: the path it was opened from, or the origin path
-/// given to [`Bundle::from_bytes`](crate::Bundle::from_bytes)) and, where one is involved,
-/// the entry. The `Display` output is one line.
+/// The context (the bundle: the path it was opened from, or the origin path given to
+/// [`Bundle::from_bytes`](crate::Bundle::from_bytes); the entry, where one is involved) is
+/// held once here; what went wrong is the [`BundleErrorKind`]. The `Display` output is one
+/// line: `BUNDLE: entry `NAME`: PROBLEM`. An underlying error (I/O, a corrupt deflate
+/// stream) is the [`source`](std::error::Error::source), not repeated in the message.
+#[derive(Debug)]
+pub struct BundleError {
+    bundle: PathBuf,
+    entry: Option<String>,
+    kind: BundleErrorKind,
+}
+
+impl BundleError {
+    /// An error about the bundle as a whole.
+    pub(crate) fn new(bundle: impl Into<PathBuf>, kind: BundleErrorKind) -> Self {
+        BundleError { bundle: bundle.into(), entry: None, kind }
+    }
+
+    /// An error about one entry of the bundle.
+    pub(crate) fn at(bundle: impl Into<PathBuf>, entry: impl Into<String>, kind: BundleErrorKind) -> Self {
+        BundleError { bundle: bundle.into(), entry: Some(entry.into()), kind }
+    }
+
+    /// The bundle this error is about.
+    pub fn bundle(&self) -> &Path {
+        &self.bundle
+    }
+
+    /// The entry (its full name in the zip) this error is about, if one is involved.
+    pub fn entry(&self) -> Option<&str> {
+        self.entry.as_deref()
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &BundleErrorKind {
+        &self.kind
+    }
+
+    /// Consume the error, returning what went wrong.
+    pub fn into_kind(self) -> BundleErrorKind {
+        self.kind
+    }
+
+    /// Attach bundle and manifest-entry context to a [`ManifestError`].
+    pub(crate) fn from_manifest(bundle: PathBuf, entry: String, err: ManifestError) -> Self {
+        BundleError::at(bundle, entry, BundleErrorKind::Manifest(err))
+    }
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.bundle.display())?;
+        if let Some(entry) = &self.entry {
+            write!(f, "entry `{entry}`: ")?;
+        }
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for BundleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
+}
+
+/// What is wrong with a bundle or one of its entries; [`BundleError`] adds which bundle and
+/// which entry.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BundleError {
+pub enum BundleErrorKind {
     /// Reading the bundle file failed.
-    #[error("{}: cannot read the bundle: {source}", .bundle.display())]
-    Io {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read the bundle")]
+    Io(#[source] std::io::Error),
     /// The file is empty.
-    #[error("{}: the file is empty, not a zip bundle", .bundle.display())]
-    Empty {
-        /// The bundle.
-        bundle: PathBuf,
-    },
+    #[error("the file is empty, not a zip bundle")]
+    Empty,
     /// The file is not a zip archive at all (no end-of-central-directory record, no zip signature).
-    #[error("{}: not a zip archive", .bundle.display())]
-    NotAZip {
-        /// The bundle.
-        bundle: PathBuf,
-    },
+    #[error("not a zip archive")]
+    NotAZip,
     /// The archive ends before a structure it declares (the end record, the central
     /// directory, a local header, an entry's data).
-    #[error("{}: truncated: {what} extends past the end of the file", .bundle.display())]
+    #[error("truncated: {what} extends past the end of the file")]
     Truncated {
-        /// The bundle.
-        bundle: PathBuf,
         /// What is cut off: `central directory`, or `entry `NAME``.
         what: String,
     },
     /// A zip structure is damaged or uses a feature bundles do not allow (multi-disk,
     /// prepended data, a directory entry with data).
-    #[error("{}: malformed zip: {detail}", .bundle.display())]
+    #[error("malformed zip: {detail}")]
     Malformed {
-        /// The bundle.
-        bundle: PathBuf,
         /// What is wrong, naming the entry where one is involved.
         detail: String,
     },
     /// The bundle file is bigger than [`Limits::max_bundle_size`](crate::Limits::max_bundle_size).
-    #[error("{}: the file is {size} bytes, over the limit of {max}", .bundle.display())]
+    #[error("the file is {size} bytes, over the limit of {max}")]
     BundleTooLarge {
-        /// The bundle.
-        bundle: PathBuf,
         /// Its size.
         size: u64,
         /// The limit.
         max: u64,
     },
     /// More entries than [`Limits::max_entries`](crate::Limits::max_entries).
-    #[error("{}: {count} entries, over the limit of {max}", .bundle.display())]
+    #[error("{count} entries, over the limit of {max}")]
     TooManyEntries {
-        /// The bundle.
-        bundle: PathBuf,
         /// The entry count the archive declares.
         count: u64,
         /// The limit.
         max: u64,
     },
-    /// One entry's declared uncompressed size is over [`Limits::max_entry_size`](crate::Limits::max_entry_size).
-    #[error("{}: entry `{entry}`: declared size {size} bytes, over the limit of {max}", .bundle.display())]
+    /// The entry's declared uncompressed size is over [`Limits::max_entry_size`](crate::Limits::max_entry_size).
+    #[error("declared size {size} bytes, over the limit of {max}")]
     EntryTooLarge {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// Its declared uncompressed size.
         size: u64,
         /// The limit.
         max: u64,
     },
-    /// The sum of the declared uncompressed sizes is over [`Limits::max_total_size`](crate::Limits::max_total_size).
-    #[error("{}: entry `{entry}`: total uncompressed size reaches {total} bytes, over the limit of {max}", .bundle.display())]
+    /// The sum of the declared uncompressed sizes is over
+    /// [`Limits::max_total_size`](crate::Limits::max_total_size); the entry is the one at
+    /// which the running total passed the limit.
+    #[error("total uncompressed size reaches {total} bytes, over the limit of {max}")]
     TotalTooLarge {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry at which the running total passed the limit.
-        entry: String,
         /// The running total at that entry.
         total: u64,
         /// The limit.
         max: u64,
     },
-    /// An entry expands more than [`Limits::max_ratio`](crate::Limits::max_ratio) times (a compression bomb).
-    #[error("{}: entry `{entry}`: {compressed} bytes expand to {uncompressed}, a ratio over the limit of {max_ratio}:1", .bundle.display())]
+    /// The entry expands more than [`Limits::max_ratio`](crate::Limits::max_ratio) times (a compression bomb).
+    #[error("{compressed} bytes expand to {uncompressed}, a ratio over the limit of {max_ratio}:1")]
     CompressionRatio {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// Compressed size.
         compressed: u64,
         /// Declared uncompressed size.
@@ -225,81 +260,48 @@ pub enum BundleError {
         max_ratio: u64,
     },
     /// A manifest entry is bigger than [`Limits::max_manifest_size`](crate::Limits::max_manifest_size).
-    #[error("{}: entry `{entry}`: manifest of {size} bytes, over the limit of {max}", .bundle.display())]
+    #[error("manifest of {size} bytes, over the limit of {max}")]
     ManifestTooLarge {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
         /// Its declared size.
         size: u64,
         /// The limit.
         max: u64,
     },
-    /// Two central-directory entries have the same name.
-    #[error("{}: entry `{entry}`: the name appears twice in the archive", .bundle.display())]
-    DuplicateEntry {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The duplicated name.
-        entry: String,
-    },
-    /// An entry name is absolute, contains `..`, a backslash, a drive letter, ...
-    #[error("{}: entry `{entry}`: refused path: {problem}", .bundle.display())]
+    /// Two central-directory entries have the entry's name.
+    #[error("the name appears twice in the archive")]
+    DuplicateEntry,
+    /// The entry name is absolute, contains `..`, a backslash, a drive letter, ... (the
+    /// entry is lossily decoded if it is not UTF-8).
+    #[error("refused path: {problem}")]
     UnsafePath {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry name (lossily decoded if it is not UTF-8).
-        entry: String,
         /// What is wrong with it.
         problem: PathProblem,
     },
-    /// An entry is a symbolic link (by the unix mode in its external attributes).
-    #[error("{}: entry `{entry}`: is a symbolic link (mode {mode:o})", .bundle.display())]
+    /// The entry is a symbolic link (by the unix mode in its external attributes).
+    #[error("is a symbolic link (mode {mode:o})")]
     Symlink {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The unix mode found.
         mode: u32,
     },
-    /// An entry is encrypted.
-    #[error("{}: entry `{entry}`: is encrypted", .bundle.display())]
-    Encrypted {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
-    },
-    /// An entry uses a compression method other than stored (0) or deflated (8).
-    #[error("{}: entry `{entry}`: unsupported compression method {method} (only stored and deflated)", .bundle.display())]
+    /// The entry is encrypted.
+    #[error("is encrypted")]
+    Encrypted,
+    /// The entry uses a compression method other than stored (0) or deflated (8).
+    #[error("unsupported compression method {method} (only stored and deflated)")]
     UnsupportedMethod {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The method number found.
         method: u16,
     },
-    /// Two entries' byte ranges (local header, data, data descriptor) overlap, or an
-    /// entry overlaps the central directory.
-    #[error("{}: entry `{entry}`: overlaps `{other}`", .bundle.display())]
+    /// The entry's byte range (local header, data, data descriptor) overlaps another entry
+    /// that starts earlier, or the central directory.
+    #[error("overlaps `{other}`")]
     Overlap {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry that starts later.
-        entry: String,
         /// The entry (or `<central directory>`) it overlaps.
         other: String,
     },
     /// The local file header disagrees with the central directory.
-    #[error("{}: entry `{entry}`: local header {field} `{local}` disagrees with the central directory's `{central}`", .bundle.display())]
+    #[error("local header {field} `{local}` disagrees with the central directory's `{central}`")]
     HeaderMismatch {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry (its central-directory name).
-        entry: String,
         /// Which field.
         field: HeaderField,
         /// The central directory's value.
@@ -308,182 +310,89 @@ pub enum BundleError {
         local: String,
     },
     /// The bundle contains no manifest (`hotpack.json`) at all.
-    #[error("{}: no `hotpack.json` manifest in the bundle", .bundle.display())]
-    NoManifest {
-        /// The bundle.
-        bundle: PathBuf,
-    },
-    /// A file entry is not claimed by any manifest.
-    #[error("{}: entry `{entry}`: not listed in any manifest", .bundle.display())]
-    NotInManifest {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
-    },
-    /// A file entry is claimed by two manifests.
-    #[error("{}: entry `{entry}`: claimed by both module `{first}` and module `{second}`", .bundle.display())]
+    #[error("no `hotpack.json` manifest in the bundle")]
+    NoManifest,
+    /// The file entry is not claimed by any manifest.
+    #[error("not listed in any manifest")]
+    NotInManifest,
+    /// The file entry is claimed by two manifests.
+    #[error("claimed by both module `{first}` and module `{second}`")]
     ClaimedTwice {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The first module claiming it.
         first: String,
         /// The second module claiming it.
         second: String,
     },
-    /// A manifest lists an entry that is not in the zip.
-    #[error("{}: entry `{entry}`: listed in the manifest of module `{module}` but missing from the zip", .bundle.display())]
+    /// A manifest lists the entry, but it is not in the zip.
+    #[error("listed in the manifest of module `{module}` but missing from the zip")]
     MissingEntry {
-        /// The bundle.
-        bundle: PathBuf,
         /// The module whose manifest lists it.
         module: String,
-        /// The full entry name that is missing.
-        entry: String,
     },
-    /// An entry's size differs from what the manifest (or the zip headers) declare.
-    #[error("{}: entry `{entry}`: size {found} bytes, expected {expected}", .bundle.display())]
+    /// The entry's size differs from what the manifest (or the zip headers) declare.
+    #[error("size {found} bytes, expected {expected}")]
     SizeMismatch {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The size declared (by the manifest, or the central directory).
         expected: u64,
         /// The size found (for a stream that runs long: the bytes read before stopping).
         found: u64,
     },
-    /// An entry's content does not have the blake3 hash its manifest declares.
-    #[error("{}: entry `{entry}`: blake3 {found}, expected {expected}", .bundle.display())]
+    /// The entry's content does not have the blake3 hash its manifest declares.
+    #[error("blake3 {found}, expected {expected}")]
     HashMismatch {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The hash the manifest declares (hex).
         expected: String,
         /// The hash of the content read (hex).
         found: String,
     },
-    /// An entry's content does not have the CRC-32 its zip headers declare.
-    #[error("{}: entry `{entry}`: crc-32 {found:08x}, expected {expected:08x}", .bundle.display())]
+    /// The entry's content does not have the CRC-32 its zip headers declare.
+    #[error("crc-32 {found:08x}, expected {expected:08x}")]
     CrcMismatch {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// Declared CRC-32.
         expected: u32,
         /// CRC-32 of the content read.
         found: u32,
     },
-    /// An entry's deflate stream is corrupt.
-    #[error("{}: entry `{entry}`: corrupt deflate data: {detail}", .bundle.display())]
+    /// The entry's deflate stream is corrupt.
+    #[error("corrupt deflate data: {detail}")]
     Corrupt {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The entry.
-        entry: String,
         /// The decoder's message.
         detail: String,
     },
-    /// A manifest is not valid JSON, has a missing/unknown/mistyped field.
-    #[error("{}: entry `{entry}`: {detail}", .bundle.display())]
-    ManifestJson {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-        /// serde_json's message.
-        detail: String,
-    },
-    /// A manifest declares a format this reader does not know.
-    #[error("{}: entry `{entry}`: unknown manifest format {found} (this reader knows format {known})", .bundle.display())]
-    UnknownFormat {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-        /// The format found.
-        found: u64,
-        /// The format this reader implements.
-        known: u32,
-    },
-    /// A manifest's `version` is not a semantic version.
-    #[error("{}: entry `{entry}`: version `{version}` is not a semantic version: {detail}", .bundle.display())]
-    BadVersion {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-        /// The version string.
-        version: String,
-        /// The semver crate's message.
-        detail: String,
-    },
-    /// A manifest's `name` is not a valid module name.
-    #[error("{}: entry `{entry}`: module name `{name}` is invalid (expected [A-Za-z0-9_.-]+)", .bundle.display())]
-    BadName {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-        /// The name found.
-        name: String,
-    },
-    /// A manifest carries a non-null signature (reserved; not supported yet).
-    #[error("{}: entry `{entry}`: the manifest carries a signature, which this reader does not support yet", .bundle.display())]
-    UnsupportedSignature {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-    },
-    /// A manifest's fields contradict each other or a rule of the format.
-    #[error("{}: entry `{entry}`: invalid manifest: {detail}", .bundle.display())]
-    ManifestInvalid {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The manifest entry.
-        entry: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// Two manifests in one bundle declare the same module name.
-    #[error("{}: entry `{entry}`: module `{name}` is declared twice in the bundle", .bundle.display())]
+    /// The manifest entry cannot be accepted (bad JSON, unknown format, bad version or
+    /// name, a reserved field set, fields that contradict each other).
+    #[error(transparent)]
+    Manifest(ManifestError),
+    /// Two manifests in one bundle declare the same module name; the entry is the second
+    /// manifest declaring it.
+    #[error("module `{name}` is declared twice in the bundle")]
     DuplicateModule {
-        /// The bundle.
-        bundle: PathBuf,
-        /// The second manifest entry declaring it.
-        entry: String,
         /// The module name.
         name: String,
     },
+    /// The archive comment starts like a signature record but is not one.
+    #[error("malformed signature record in the archive comment: {detail}")]
+    BadSignatureRecord {
+        /// What is wrong.
+        detail: String,
+    },
     /// No module of that name in the bundle.
-    #[error("{}: no module named `{module}` in the bundle", .bundle.display())]
+    #[error("no module named `{module}` in the bundle")]
     NoSuchModule {
-        /// The bundle.
-        bundle: PathBuf,
         /// The name asked for.
         module: String,
     },
     /// The module's manifest lists no such entry.
-    #[error("{}: module `{module}` has no entry `{entry}`", .bundle.display())]
+    #[error("module `{module}` has no entry `{entry}`")]
     NoSuchEntry {
-        /// The bundle.
-        bundle: PathBuf,
         /// The module.
         module: String,
         /// The relative path asked for.
         entry: String,
     },
     /// The module has no library for that target triple.
-    #[error("{}: module `{module}` has no library for target `{target}` (it has: {available})", .bundle.display())]
+    #[error("module `{module}` has no library for target `{target}` (it has: {available})")]
     NoLibraryForTarget {
-        /// The bundle.
-        bundle: PathBuf,
         /// The module.
         module: String,
         /// The target asked for.
@@ -493,63 +402,8 @@ pub enum BundleError {
     },
 }
 
-impl BundleError {
-    /// The bundle this error is about.
-    pub fn bundle(&self) -> &std::path::Path {
-        match self {
-            BundleError::Io { bundle, .. }
-            | BundleError::Empty { bundle }
-            | BundleError::NotAZip { bundle }
-            | BundleError::Truncated { bundle, .. }
-            | BundleError::Malformed { bundle, .. }
-            | BundleError::BundleTooLarge { bundle, .. }
-            | BundleError::TooManyEntries { bundle, .. }
-            | BundleError::EntryTooLarge { bundle, .. }
-            | BundleError::TotalTooLarge { bundle, .. }
-            | BundleError::CompressionRatio { bundle, .. }
-            | BundleError::ManifestTooLarge { bundle, .. }
-            | BundleError::DuplicateEntry { bundle, .. }
-            | BundleError::UnsafePath { bundle, .. }
-            | BundleError::Symlink { bundle, .. }
-            | BundleError::Encrypted { bundle, .. }
-            | BundleError::UnsupportedMethod { bundle, .. }
-            | BundleError::Overlap { bundle, .. }
-            | BundleError::HeaderMismatch { bundle, .. }
-            | BundleError::NoManifest { bundle }
-            | BundleError::NotInManifest { bundle, .. }
-            | BundleError::ClaimedTwice { bundle, .. }
-            | BundleError::MissingEntry { bundle, .. }
-            | BundleError::SizeMismatch { bundle, .. }
-            | BundleError::HashMismatch { bundle, .. }
-            | BundleError::CrcMismatch { bundle, .. }
-            | BundleError::Corrupt { bundle, .. }
-            | BundleError::ManifestJson { bundle, .. }
-            | BundleError::UnknownFormat { bundle, .. }
-            | BundleError::BadVersion { bundle, .. }
-            | BundleError::BadName { bundle, .. }
-            | BundleError::UnsupportedSignature { bundle, .. }
-            | BundleError::ManifestInvalid { bundle, .. }
-            | BundleError::DuplicateModule { bundle, .. }
-            | BundleError::NoSuchModule { bundle, .. }
-            | BundleError::NoSuchEntry { bundle, .. }
-            | BundleError::NoLibraryForTarget { bundle, .. } => bundle,
-        }
-    }
-
-    /// Attach bundle and manifest-entry context to a [`ManifestError`].
-    pub(crate) fn from_manifest(bundle: PathBuf, entry: String, err: ManifestError) -> Self {
-        match err {
-            ManifestError::Json { detail } => BundleError::ManifestJson { bundle, entry, detail },
-            ManifestError::UnknownFormat { found, known } => BundleError::UnknownFormat { bundle, entry, found, known },
-            ManifestError::BadVersion { version, detail } => BundleError::BadVersion { bundle, entry, version, detail },
-            ManifestError::BadName { name } => BundleError::BadName { bundle, entry, name },
-            ManifestError::UnsupportedSignature => BundleError::UnsupportedSignature { bundle, entry },
-            ManifestError::Invalid { detail } => BundleError::ManifestInvalid { bundle, entry, detail },
-        }
-    }
-}
-
 /// Why packing failed.
+#[cfg(feature = "pack")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PackError {
@@ -584,14 +438,9 @@ pub enum PackError {
         /// The zip crate's error.
         source: zip::result::ZipError,
     },
-    /// Writing the output file failed.
-    #[error("cannot write `{}`: {source}", .path.display())]
-    Write {
-        /// The output path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// Writing the output file failed (the error names the file).
+    #[error(transparent)]
+    Write(#[from] hotpack_util::fs::FsError),
 }
 
 /// Why a search of the [`SearchPath`](crate::SearchPath) found nothing.

@@ -12,10 +12,18 @@
 //!   [`BundleError`] variant per problem and caps from [`Limits`]; [`Bundle::read`] and
 //!   [`Bundle::read_library`] return content whose blake3 was checked on the very buffer
 //!   returned; [`Bundle::verify_all`] checks every entry.
+//! - [`SigningKey`] / [`PublicKey`] are ed25519 keys with text files; [`sign_bundle`] puts a
+//!   signature in the zip archive comment; [`Bundle::check_signature`] tells not signed,
+//!   untrusted, mismatch or trusted ([`SignatureStatus`]) from the bytes already read.
 //! - [`SearchPath`] finds modules by name across directories, bundles and
 //!   `bundle.zip/sub/dir` prefixes, reporting shadowed duplicates and broken bundles.
 //!
 //! This crate does not load code: it never depends on the loader.
+//!
+//! # Features
+//!
+//! - `pack` (default): writing bundles with the `zip` crate. A tool that only reads,
+//!   verifies or searches bundles turns default features off and pulls no zip writer.
 //!
 //! # Example
 //!
@@ -56,18 +64,29 @@
 mod bundle;
 mod error;
 mod manifest;
+#[cfg(feature = "pack")]
 mod pack;
 mod path;
 mod search;
+mod sign;
 mod zipfmt;
 
-pub use bundle::{Bundle, EntryInfo, Limits, Method, Module, VerifyReport};
-pub use error::{BundleError, HeaderField, ManifestError, PackError, PathProblem, SearchError};
+pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
+#[cfg(feature = "pack")]
+pub use error::PackError;
+pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};
+/// Atomic file output ([`hotpack_util::fs::write_atomic`]), re-exported for writing bundles.
+pub use hotpack_util::fs::write_atomic;
 pub use manifest::{
     EntryDigest, FORMAT_VERSION, Hooks, InterfaceMeta, MANIFEST_NAME, Manifest, ModuleMeta, is_valid_module_name,
 };
-pub use pack::{PackSpec, pack, pack_modules, pack_to_file, write_atomic};
+#[cfg(feature = "pack")]
+pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
 pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible};
+pub use sign::{
+    BundleSignature, Fingerprint, KeyError, PUBLIC_KEY_PREFIX, PublicKey, SECRET_KEY_PREFIX, SIGNATURE_RECORD_PREFIX,
+    SignError, SignatureStatus, SigningKey, sign_bundle,
+};
 
 /// The semver crate, re-exported so callers build the same `Version` type.
 pub use semver;

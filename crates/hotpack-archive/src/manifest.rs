@@ -206,11 +206,7 @@ fn parse_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 
 /// Whether `name` is a valid module name: 1-128 characters of `[A-Za-z0-9_.-]`, not `.` or `..`.
 pub fn is_valid_module_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name != "."
-        && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    hotpack_util::name::is_valid_module_name(name)
 }
 
 /// Explain how the libraries + resources list differs from the keys of `entries`.

@@ -140,36 +140,9 @@ pub fn pack_modules(modules: &[(&str, &PackSpec)]) -> Result<Vec<u8>, PackError>
 /// Pack `spec` and write the bundle to `out` atomically.
 ///
 /// # Errors
-/// As [`pack`], plus [`PackError::Write`].
+/// As [`pack`], plus [`PackError::Write`] (which also refuses to replace anything at `out`
+/// that is not a regular file).
 pub fn pack_to_file(spec: &PackSpec, out: &Path) -> Result<(), PackError> {
     let bytes = pack(spec)?;
-    write_atomic(out, &bytes)
-}
-
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, written,
-/// fsynced, given mode 0644, renamed over `path`; then the directory is fsynced.
-/// Readers see the old file or the new one, never a half-written one.
-///
-/// # Errors
-/// [`PackError::Write`] naming `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PackError> {
-    let err = |source| PackError::Write { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".hotpack-").suffix(".tmp").tempfile_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(err)?;
-    }
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-    }
-    Ok(())
+    Ok(hotpack_util::fs::write_atomic(out, &bytes)?)
 }

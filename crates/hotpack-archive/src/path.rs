@@ -47,6 +47,7 @@ pub(crate) fn check_entry_name(raw: &[u8]) -> Result<(&str, bool), (String, Path
 }
 
 /// Normalise a module directory: `""` stays `""`, anything else gets one trailing `/`.
+#[cfg_attr(not(feature = "pack"), allow(dead_code))]
 pub(crate) fn normalise_dir(dir: &str) -> Result<String, PathProblem> {
     let trimmed = dir.strip_suffix('/').unwrap_or(dir);
     if trimmed.is_empty() {

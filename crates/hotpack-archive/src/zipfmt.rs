@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::Limits;
-use crate::error::{BundleError, HeaderField};
+use crate::error::{BundleError, BundleErrorKind, HeaderField};
 use crate::path::check_entry_name;
 
 const SIG_LOCAL: u32 = 0x0403_4b50;
@@ -56,6 +56,8 @@ pub(crate) struct RawEntry {
 /// The parsed archive structure.
 #[derive(Debug)]
 pub(crate) struct Structure {
+    /// Offset of the end-of-central-directory record.
+    pub(crate) eocd: usize,
     pub(crate) entries: Vec<RawEntry>,
     pub(crate) index: HashMap<Arc<str>, usize>,
 }
@@ -102,23 +104,23 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn truncated(&self, what: impl Into<String>) -> BundleError {
-        BundleError::Truncated { bundle: self.bundle.to_path_buf(), what: what.into() }
+        BundleError::new(self.bundle.to_path_buf(), BundleErrorKind::Truncated { what: what.into() })
     }
     fn malformed(&self, detail: impl Into<String>) -> BundleError {
-        BundleError::Malformed { bundle: self.bundle.to_path_buf(), detail: detail.into() }
+        BundleError::new(self.bundle.to_path_buf(), BundleErrorKind::Malformed { detail: detail.into() })
     }
     fn mismatch(&self, entry: &str, field: HeaderField, central: impl ToString, local: impl ToString) -> BundleError {
-        BundleError::HeaderMismatch {
-            bundle: self.bundle.to_path_buf(),
-            entry: entry.to_owned(),
-            field,
-            central: central.to_string(),
-            local: local.to_string(),
-        }
+        BundleError::at(
+            self.bundle.to_path_buf(),
+            entry.to_owned(),
+            BundleErrorKind::HeaderMismatch { field, central: central.to_string(), local: local.to_string() },
+        )
     }
 }
 
 struct End {
+    /// Offset of the end-of-central-directory record (its comment runs to the end of the file).
+    eocd: usize,
     entries: u64,
     cd_offset: u64,
     cd_size: u64,
@@ -129,7 +131,7 @@ struct End {
 fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
     let len = data.len();
     if len == 0 {
-        return Err(BundleError::Empty { bundle: ctx.bundle.to_path_buf() });
+        return Err(BundleError::new(ctx.bundle.to_path_buf(), BundleErrorKind::Empty));
     }
     let looks_like_zip = data.starts_with(&SIG_LOCAL.to_le_bytes());
     let mut found = None;
@@ -151,7 +153,7 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
         return Err(if looks_like_zip {
             ctx.truncated("the end-of-central-directory record")
         } else {
-            BundleError::NotAZip { bundle: ctx.bundle.to_path_buf() }
+            BundleError::new(ctx.bundle.to_path_buf(), BundleErrorKind::NotAZip)
         });
     };
     let disk = u16_at(data, pos + 4);
@@ -179,6 +181,7 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
             return Err(ctx.malformed("multi-disk archives are not supported"));
         }
         return Ok(End {
+            eocd: pos,
             entries: u64_at(rec, 32),
             cd_size: u64_at(rec, 40),
             cd_offset: u64_at(rec, 48),
@@ -189,6 +192,7 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
         return Err(ctx.malformed("multi-disk archives are not supported"));
     }
     Ok(End {
+        eocd: pos,
         entries: u64::from(total),
         cd_size: u64::from(cd_size),
         cd_offset: u64::from(cd_offset),
@@ -201,11 +205,10 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
     let ctx = Ctx { bundle };
     let end = find_end(data, &ctx)?;
     if end.entries > limits.max_entries {
-        return Err(BundleError::TooManyEntries {
-            bundle: bundle.to_path_buf(),
-            count: end.entries,
-            max: limits.max_entries,
-        });
+        return Err(BundleError::new(
+            bundle.to_path_buf(),
+            BundleErrorKind::TooManyEntries { count: end.entries, max: limits.max_entries },
+        ));
     }
     let cd_stop = end.cd_offset.checked_add(end.cd_size).ok_or_else(|| ctx.truncated("the central directory"))?;
     if cd_stop > data.len() as u64 {
@@ -248,10 +251,8 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
         let extra = &var[name_len..name_len + extra_len];
         at += 46 + name_len + extra_len + comment_len;
 
-        let (name, is_dir) = check_entry_name(raw_name).map_err(|(entry, problem)| BundleError::UnsafePath {
-            bundle: bundle.to_path_buf(),
-            entry,
-            problem,
+        let (name, is_dir) = check_entry_name(raw_name).map_err(|(entry, problem)| {
+            BundleError::at(bundle.to_path_buf(), entry, BundleErrorKind::UnsafePath { problem })
         })?;
         let name: Arc<str> = Arc::from(name);
 
@@ -287,60 +288,59 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
         }
 
         if index.insert(Arc::clone(&name), i).is_some() {
-            return Err(BundleError::DuplicateEntry { bundle: bundle.to_path_buf(), entry: name.to_string() });
+            return Err(BundleError::at(bundle.to_path_buf(), name.to_string(), BundleErrorKind::DuplicateEntry));
         }
         let mode = external >> 16;
         if mode & S_IFMT == S_IFLNK {
-            return Err(BundleError::Symlink { bundle: bundle.to_path_buf(), entry: name.to_string(), mode });
+            return Err(BundleError::at(bundle.to_path_buf(), name.to_string(), BundleErrorKind::Symlink { mode }));
         }
         if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION) != 0 {
-            return Err(BundleError::Encrypted { bundle: bundle.to_path_buf(), entry: name.to_string() });
+            return Err(BundleError::at(bundle.to_path_buf(), name.to_string(), BundleErrorKind::Encrypted));
         }
         if method != METHOD_STORED && method != METHOD_DEFLATED {
-            return Err(BundleError::UnsupportedMethod {
-                bundle: bundle.to_path_buf(),
-                entry: name.to_string(),
-                method,
-            });
+            return Err(BundleError::at(
+                bundle.to_path_buf(),
+                name.to_string(),
+                BundleErrorKind::UnsupportedMethod { method },
+            ));
         }
         if is_dir && uncompressed_size != 0 {
             return Err(ctx.malformed(format!("directory entry `{name}` has {uncompressed_size} bytes of data")));
         }
         if uncompressed_size > limits.max_entry_size {
-            return Err(BundleError::EntryTooLarge {
-                bundle: bundle.to_path_buf(),
-                entry: name.to_string(),
-                size: uncompressed_size,
-                max: limits.max_entry_size,
-            });
+            return Err(BundleError::at(
+                bundle.to_path_buf(),
+                name.to_string(),
+                BundleErrorKind::EntryTooLarge { size: uncompressed_size, max: limits.max_entry_size },
+            ));
         }
         if method == METHOD_STORED && compressed_size != uncompressed_size {
-            return Err(BundleError::SizeMismatch {
-                bundle: bundle.to_path_buf(),
-                entry: name.to_string(),
-                expected: uncompressed_size,
-                found: compressed_size,
-            });
+            return Err(BundleError::at(
+                bundle.to_path_buf(),
+                name.to_string(),
+                BundleErrorKind::SizeMismatch { expected: uncompressed_size, found: compressed_size },
+            ));
         }
         if uncompressed_size > limits.ratio_threshold
             && uncompressed_size > compressed_size.saturating_mul(limits.max_ratio)
         {
-            return Err(BundleError::CompressionRatio {
-                bundle: bundle.to_path_buf(),
-                entry: name.to_string(),
-                compressed: compressed_size,
-                uncompressed: uncompressed_size,
-                max_ratio: limits.max_ratio,
-            });
+            return Err(BundleError::at(
+                bundle.to_path_buf(),
+                name.to_string(),
+                BundleErrorKind::CompressionRatio {
+                    compressed: compressed_size,
+                    uncompressed: uncompressed_size,
+                    max_ratio: limits.max_ratio,
+                },
+            ));
         }
         total = total.saturating_add(uncompressed_size);
         if total > limits.max_total_size {
-            return Err(BundleError::TotalTooLarge {
-                bundle: bundle.to_path_buf(),
-                entry: name.to_string(),
-                total,
-                max: limits.max_total_size,
-            });
+            return Err(BundleError::at(
+                bundle.to_path_buf(),
+                name.to_string(),
+                BundleErrorKind::TotalTooLarge { total, max: limits.max_total_size },
+            ));
         }
         let min_end = local_offset.saturating_add(30).saturating_add(name_len as u64).saturating_add(compressed_size);
         entries.push(RawEntry {
@@ -374,7 +374,7 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
         check_local(data, e, &ctx)?;
     }
     sweep(&entries, &order, |e| e.extent_end, end.cd_offset, &ctx)?;
-    Ok(Structure { entries, index })
+    Ok(Structure { eocd: end.eocd, entries, index })
 }
 
 /// Sorted sweep: each entry must end at or before the next one starts, and the last one
@@ -389,22 +389,22 @@ fn sweep(
     for pair in order.windows(2) {
         let (a, b) = (&entries[pair[0]], &entries[pair[1]]);
         if end_of(a) > b.local_offset {
-            return Err(BundleError::Overlap {
-                bundle: ctx.bundle.to_path_buf(),
-                entry: b.name.to_string(),
-                other: a.name.to_string(),
-            });
+            return Err(BundleError::at(
+                ctx.bundle.to_path_buf(),
+                b.name.to_string(),
+                BundleErrorKind::Overlap { other: a.name.to_string() },
+            ));
         }
     }
     if let Some(&last) = order.last() {
         let e = &entries[last];
         if end_of(e) > cd_offset {
             // Past the end of the file is truncation, not overlap.
-            return Err(BundleError::Overlap {
-                bundle: ctx.bundle.to_path_buf(),
-                entry: e.name.to_string(),
-                other: "<central directory>".into(),
-            });
+            return Err(BundleError::at(
+                ctx.bundle.to_path_buf(),
+                e.name.to_string(),
+                BundleErrorKind::Overlap { other: "<central directory>".into() },
+            ));
         }
     }
     Ok(())

@@ -38,410 +38,30 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use hotpack_archive::{Bundle, BundleError, Limits, Location, SearchError, SearchPath};
-use hotpack_loader::{AtomicRef, CallError, Handler, Interface, LoadError, Loader, MappedStats, Module};
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+mod error;
+mod event;
+mod hot;
+mod pack;
+mod registry;
+mod source;
+
+pub use error::CacheError;
+pub use event::CacheEvent;
+pub use hot::{ActiveVersion, Hot, HotModule};
+pub use pack::pack_spec;
+pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
+pub use source::Source;
+
+use hot::TypedSlot;
+use hotpack_archive::{Bundle, Limits, SearchPath};
+use hotpack_loader::{AtomicRef, Interface, Loader, Module};
+use registry::{Record, Registry};
+use std::any::TypeId;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
-
-/// Where a version's bytes came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Source {
-    /// A plain library file.
-    File(PathBuf),
-    /// A module inside a bundle.
-    Bundle {
-        /// The bundle file.
-        bundle: PathBuf,
-        /// The module's directory inside the zip.
-        dir: String,
-    },
-    /// Bytes handed over by the host.
-    Memory(String),
-}
-
-impl Source {
-    /// A path naming the source in messages.
-    pub fn path(&self) -> PathBuf {
-        match self {
-            Source::File(p) => p.clone(),
-            Source::Bundle { bundle, dir } if dir.is_empty() => bundle.clone(),
-            Source::Bundle { bundle, dir } => bundle.join(dir),
-            Source::Memory(name) => PathBuf::from(format!("<memory:{name}>")),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path().display())
-    }
-}
-
-/// Why the cache could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CacheError {
-    /// No module of that name on the search path.
-    #[error("module `{name}` not found on the search path [{}]{}", display_paths(searched), display_problems(problems))]
-    NotFound {
-        /// The name.
-        name: String,
-        /// The search path entries.
-        searched: Vec<PathBuf>,
-        /// Problems met (broken bundles, unreadable directories).
-        problems: Vec<String>,
-    },
-    /// The search itself failed.
-    #[error(transparent)]
-    Search(SearchError),
-    /// The bundle was refused.
-    #[error(transparent)]
-    Bundle(BundleError),
-    /// The loader refused the library (or its init failed).
-    #[error(transparent)]
-    Load(LoadError),
-    /// A library found as `lib<name>.so` (or a bundle entry) says it is another module.
-    #[error("{path}: expected module `{expected}`, the library's descriptor says `{found}`")]
-    NameMismatch {
-        /// The source.
-        path: PathBuf,
-        /// The name asked for.
-        expected: String,
-        /// The descriptor's name.
-        found: String,
-    },
-    /// A bundle's manifest and the library's descriptor disagree.
-    #[error("{path}: manifest says {field} `{manifest}`, the library's descriptor says `{descriptor}`")]
-    ManifestMismatch {
-        /// The bundle.
-        path: PathBuf,
-        /// The field.
-        field: &'static str,
-        /// The manifest's value.
-        manifest: String,
-        /// The descriptor's value.
-        descriptor: String,
-    },
-    /// The bundle holds no library for this host's target.
-    #[error("{path}: module `{module}` has no library for target `{target}`")]
-    NoLibraryForTarget {
-        /// The bundle.
-        path: PathBuf,
-        /// The module.
-        module: String,
-        /// This host's target triple.
-        target: String,
-    },
-    /// Exporting state from the serving version failed.
-    #[error("module `{name}` {version}: state export failed: {error}")]
-    StateExport {
-        /// Module name.
-        name: String,
-        /// The serving version.
-        version: String,
-        /// What the hook said.
-        error: CallError,
-    },
-    /// The candidate refused the serving version's state.
-    #[error("module `{name}` {version}: state import failed: {error}")]
-    StateImport {
-        /// Module name.
-        name: String,
-        /// The candidate version.
-        version: String,
-        /// What the hook said.
-        error: CallError,
-    },
-    /// No module of that name is in the cache.
-    #[error("module `{name}` is not loaded")]
-    NotLoaded {
-        /// The name.
-        name: String,
-    },
-    /// No version with that hash is registered.
-    #[error("module `{name}` has no registered version with hash {hash}")]
-    NoSuchVersion {
-        /// The name.
-        name: String,
-        /// The hash asked for.
-        hash: String,
-    },
-    /// The current version cannot be retired.
-    #[error("module `{name}` {version} is the current version; activate another before retiring it")]
-    RetireCurrent {
-        /// The name.
-        name: String,
-        /// Its version.
-        version: String,
-    },
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn display_problems(problems: &[String]) -> String {
-    if problems.is_empty() { String::new() } else { format!("; problems: {}", problems.join("; ")) }
-}
-
-/// What the cache did, for logs, the CLI and the rollback crate.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum CacheEvent {
-    /// A version was loaded and registered.
-    Loaded {
-        /// The version.
-        version: VersionInfo,
-    },
-    /// The current version of a module changed.
-    Swapped {
-        /// Module name.
-        name: String,
-        /// The previous current version, if any.
-        from: Option<VersionInfo>,
-        /// The new current version.
-        to: VersionInfo,
-    },
-    /// A version was retired: the registry forgot it; its code stays mapped.
-    Retired {
-        /// The version.
-        version: VersionInfo,
-    },
-    /// Something failed; whatever was serving keeps serving.
-    Failed {
-        /// Module name, when known.
-        name: Option<String>,
-        /// Where the failing bytes came from, when known.
-        source: Option<String>,
-        /// What went wrong.
-        error: String,
-    },
-    /// A name was found in more than one place on the search path; the first one is used.
-    Shadowed {
-        /// Module name.
-        name: String,
-        /// The location used.
-        used: String,
-        /// The locations hidden behind it.
-        hidden: Vec<String>,
-    },
-    /// A name was invalidated: the next import resolves it on the search path again.
-    Invalidated {
-        /// Module name.
-        name: String,
-    },
-}
-
-/// One registered version, as the `sys.modules`-style listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    /// Module name.
-    pub name: String,
-    /// Semver version.
-    pub version: semver::Version,
-    /// blake3 of the library bytes.
-    pub hash: blake3::Hash,
-    /// Where it came from.
-    pub source: Source,
-    /// When it was loaded.
-    pub loaded_at: SystemTime,
-    /// Library size (what stays mapped).
-    pub size: u64,
-    /// Whether it is the current version.
-    pub current: bool,
-}
-
-/// A module name and its registered versions.
-#[derive(Debug, Clone)]
-pub struct ModuleEntry {
-    /// Module name.
-    pub name: String,
-    /// The current version, if one is active.
-    pub current: Option<VersionInfo>,
-    /// Every registered version, oldest first.
-    pub versions: Vec<VersionInfo>,
-    /// Whether the next import will resolve the name on the search path again.
-    pub invalidated: bool,
-}
-
-/// Code the cache keeps mapped, for a long-running host to watch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    /// Everything the loader mapped (never unmapped).
-    pub mapped: MappedStats,
-    /// Versions registered now.
-    pub registered: usize,
-    /// Versions retired so far (still mapped, forgotten by the registry).
-    pub retired: usize,
-    /// Imports answered from the registry without loading.
-    pub hits: u64,
-    /// Imports that resolved on the search path.
-    pub misses: u64,
-}
-
-/// A version as hot handles see it: the module and its handlers. Leaked once per version
-/// when first activated (a few hundred bytes, like the code that stays mapped).
-#[derive(Debug)]
-pub struct ActiveVersion {
-    module: Module,
-    handlers: Vec<(String, Handler)>,
-}
-
-impl ActiveVersion {
-    /// The module.
-    pub fn module(&self) -> &Module {
-        &self.module
-    }
-
-    /// A handler by name.
-    #[inline]
-    pub fn handler(&self, name: &str) -> Option<Handler> {
-        self.handlers.iter().find(|(n, _)| n == name).map(|(_, h)| *h)
-    }
-
-    /// Calls a handler by name.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::NoSuchHandler`], or the handler's error or caught panic.
-    #[inline]
-    pub fn call(&self, handler: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        match self.handler(handler) {
-            Some(h) => h.call(input),
-            None => Err(CallError::NoSuchHandler { name: handler.to_owned() }),
-        }
-    }
-}
-
-/// A handle on "the current version of module M": its handlers, by name.
-#[derive(Debug, Clone)]
-pub struct HotModule {
-    slot: Arc<AtomicRef<ActiveVersion>>,
-}
-
-impl HotModule {
-    /// The version serving now. Hold the returned reference to make several calls on one
-    /// version; it stays valid forever.
-    #[inline]
-    pub fn current(&self) -> &'static ActiveVersion {
-        self.slot.load()
-    }
-
-    /// Calls `handler` on the current version.
-    ///
-    /// # Errors
-    ///
-    /// As [`ActiveVersion::call`].
-    #[inline]
-    pub fn call(&self, handler: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.slot.load().call(handler, input)
-    }
-}
-
-/// A handle on "the current version of module M, interface I".
-pub struct Hot<I: Interface> {
-    slot: Arc<TypedSlot<I>>,
-}
-
-impl<I: Interface> Clone for Hot<I> {
-    fn clone(&self) -> Self {
-        Hot { slot: Arc::clone(&self.slot) }
-    }
-}
-
-impl<I: Interface> fmt::Debug for Hot<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hot").field("interface", &I::NAME).finish_non_exhaustive()
-    }
-}
-
-impl<I: Interface> Hot<I> {
-    /// The current version's table: one atomic load. Calls through the returned reference
-    /// all go to the same version, even if a swap happens meanwhile.
-    #[inline(always)]
-    pub fn get(&self) -> &'static I {
-        self.slot.table.load()
-    }
-}
-
-struct TypedSlot<I: Interface> {
-    table: AtomicRef<I>,
-}
-
-/// Type-erased typed slot, so a swap can rebind every `Hot<I>` of a module.
-trait Rebind: Send + Sync {
-    fn check(&self, module: &Module) -> Result<(), LoadError>;
-    fn bind(&self, module: &Module);
-    fn as_any(&self) -> &dyn Any;
-}
-
-impl<I: Interface> Rebind for Arc<TypedSlot<I>> {
-    fn check(&self, module: &Module) -> Result<(), LoadError> {
-        module.interface::<I>().map(|_| ())
-    }
-    fn bind(&self, module: &Module) {
-        if let Ok(table) = module.interface::<I>() {
-            self.table.store(table);
-        }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-struct Record {
-    module: Module,
-    source: Source,
-    active: Option<&'static ActiveVersion>,
-}
-
-impl Record {
-    fn info(&self, current: bool) -> VersionInfo {
-        VersionInfo {
-            name: self.module.name().to_owned(),
-            version: self.module.version().clone(),
-            hash: *self.module.hash(),
-            source: self.source.clone(),
-            loaded_at: self.module.loaded_at(),
-            size: self.module.size(),
-            current,
-        }
-    }
-}
-
-#[derive(Default)]
-struct Entry {
-    versions: Vec<Record>,
-    current: Option<blake3::Hash>,
-    invalidated: bool,
-    hot: Option<Arc<AtomicRef<ActiveVersion>>>,
-    typed: Vec<(TypeId, Box<dyn Rebind>)>,
-}
-
-impl Entry {
-    fn record(&self, hash: &blake3::Hash) -> Option<&Record> {
-        self.versions.iter().find(|r| r.module.hash() == hash)
-    }
-    fn current_record(&self) -> Option<&Record> {
-        self.current.as_ref().and_then(|h| self.record(h))
-    }
-    fn current_info(&self) -> Option<VersionInfo> {
-        self.current_record().map(|r| r.info(true))
-    }
-}
-
-#[derive(Default)]
-struct Registry {
-    entries: HashMap<String, Entry>,
-    retired: usize,
-}
 
 struct Inner {
     loader: Loader,
@@ -548,10 +168,10 @@ impl Cache {
             let reg = read(&self.inner.registry);
             if let Some(entry) = reg.entries.get(name)
                 && !entry.invalidated
-                && let Some(record) = entry.current_record()
+                && let Some(current) = &entry.current
             {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(record.module.clone());
+                return Ok(current.clone());
             }
         }
         let _guard = lock(&self.inner.swap_lock);
@@ -560,9 +180,9 @@ impl Cache {
             let reg = read(&self.inner.registry);
             if let Some(entry) = reg.entries.get(name)
                 && !entry.invalidated
-                && let Some(record) = entry.current_record()
+                && let Some(current) = &entry.current
             {
-                return Ok(record.module.clone());
+                return Ok(current.clone());
             }
         }
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
@@ -587,71 +207,6 @@ impl Cache {
         names.into_iter().map(|n| (n.to_owned(), self.import(n))).collect()
     }
 
-    fn resolve_and_load(&self, name: &str) -> Result<(Module, Source), CacheError> {
-        let found = {
-            let search = read(&self.inner.search);
-            match search.find(name) {
-                Ok(found) => found,
-                Err(e) => return Err(self.not_found(name, &search, e)),
-            }
-        };
-        for problem in &found.problems {
-            self.failed(Some(name), None, problem);
-        }
-        if !found.shadowed.is_empty() {
-            self.emit(CacheEvent::Shadowed {
-                name: name.to_owned(),
-                used: found.primary.location.to_string(),
-                hidden: found.shadowed.iter().map(|v| v.location.to_string()).collect(),
-            });
-        }
-        self.load_location(name, &found.primary.location)
-    }
-
-    fn not_found(&self, name: &str, search: &SearchPath, e: SearchError) -> CacheError {
-        match e {
-            SearchError::NotFound { problems, .. } => CacheError::NotFound {
-                name: name.to_owned(),
-                searched: search.entries().to_vec(),
-                problems: problems.iter().map(ToString::to_string).collect(),
-            },
-            other => CacheError::Search(other),
-        }
-    }
-
-    fn load_location(&self, name: &str, location: &Location) -> Result<(Module, Source), CacheError> {
-        match location {
-            Location::Library { path } => {
-                let module = self.inner.loader.load_file(path).map_err(CacheError::Load)?;
-                if module.name() != name {
-                    return Err(CacheError::NameMismatch {
-                        path: path.clone(),
-                        expected: name.to_owned(),
-                        found: module.name().to_owned(),
-                    });
-                }
-                Ok((module, Source::File(path.clone())))
-            }
-            Location::Bundle { bundle, dir, .. } => {
-                let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::Bundle)?;
-                let module = self.load_from_bundle(&opened, dir)?;
-                if module.name() != name {
-                    return Err(CacheError::NameMismatch {
-                        path: bundle.clone(),
-                        expected: name.to_owned(),
-                        found: module.name().to_owned(),
-                    });
-                }
-                Ok((module, Source::Bundle { bundle: bundle.clone(), dir: dir.clone() }))
-            }
-            other => Err(CacheError::NotFound {
-                name: name.to_owned(),
-                searched: Vec::new(),
-                problems: vec![format!("unsupported location {other}")],
-            }),
-        }
-    }
-
     /// Loads the module stored under `dir` of an opened bundle: its library for this host's
     /// target is read (and hash-checked) into memory and loaded from exactly those bytes.
     /// The result is registered but not made current.
@@ -665,36 +220,6 @@ impl Cache {
         let source = Source::Bundle { bundle: bundle.path().to_path_buf(), dir: dir.to_owned() };
         self.register_locked(module.clone(), source.clone());
         Ok((module, source))
-    }
-
-    fn load_from_bundle(&self, bundle: &Bundle, dir: &str) -> Result<Module, CacheError> {
-        let path = bundle.path().to_path_buf();
-        let entry = bundle.modules().iter().find(|m| m.dir() == dir).ok_or_else(|| CacheError::NotFound {
-            name: dir.to_owned(),
-            searched: vec![path.clone()],
-            problems: vec![format!("no module directory `{dir}` in the bundle")],
-        })?;
-        let manifest = entry.manifest();
-        let target = hotpack_abi::TARGET;
-        if manifest.library(target).is_none() {
-            return Err(CacheError::NoLibraryForTarget {
-                path,
-                module: entry.name().to_owned(),
-                target: target.to_owned(),
-            });
-        }
-        let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::Bundle)?;
-        let module = self.inner.loader.load_bytes(&bytes, &path).map_err(CacheError::Load)?;
-        let mismatch = |field, manifest: String, descriptor: String| {
-            Err(CacheError::ManifestMismatch { path: path.clone(), field, manifest, descriptor })
-        };
-        if module.name() != entry.name() {
-            return mismatch("name", entry.name().to_owned(), module.name().to_owned());
-        }
-        if *module.version() != manifest.meta.version {
-            return mismatch("version", manifest.meta.version.to_string(), module.version().to_string());
-        }
-        Ok(module)
     }
 
     /// Loads a plain library file and registers it (not made current).
@@ -726,9 +251,10 @@ impl Cache {
             if entry.record(module.hash()).is_some() {
                 return;
             }
+            let hash = *module.hash();
             let record = Record { module, source, active: None };
             let info = record.info(false);
-            entry.versions.push(record);
+            entry.versions.insert(hash, record);
             info
         };
         self.emit(CacheEvent::Loaded { version: info });
@@ -775,9 +301,10 @@ impl Cache {
         })
     }
 
-    /// Makes `module` (registering it if needed) the current version of its name: runs its
-    /// init hook, checks it can serve every hot handle, moves state from the current
-    /// version, then swaps every hot handle. Any failure leaves the current version serving.
+    /// Makes `module` (registering it if needed) the current version of its name: checks it
+    /// can serve every hot handle, runs its init hook, moves state from the current version,
+    /// then swaps every hot handle — the gate order of the rollback crate's pipeline, without
+    /// a probe. Any failure leaves the current version serving.
     ///
     /// # Errors
     ///
@@ -793,8 +320,9 @@ impl Cache {
     }
 
     fn activate_locked(&self, module: &Module) -> Result<(), CacheError> {
-        module.init().map_err(CacheError::Load)?;
+        // ABI before init: init runs the candidate's code.
         self.check_bindings(module)?;
+        module.init().map_err(CacheError::Load)?;
         self.transfer_state(module)?;
         self.promote_locked(module);
         Ok(())
@@ -830,18 +358,15 @@ impl Cache {
             let mut reg = write(&self.inner.registry);
             let entry = reg.entries.entry(module.name().to_owned()).or_default();
             let from = entry.current_info();
-            let idx = match entry.versions.iter().position(|r| r.module.hash() == module.hash()) {
-                Some(i) => i,
-                None => {
-                    entry.versions.push(Record {
-                        module: module.clone(),
-                        source: Source::Memory(module.name().to_owned()),
-                        active: None,
-                    });
-                    entry.versions.len() - 1
-                }
-            };
-            let active: &'static ActiveVersion = match entry.versions[idx].active {
+            let hash = *module.hash();
+            if entry.record(&hash).is_none() {
+                entry.versions.insert(
+                    hash,
+                    Record { module: module.clone(), source: Source::Memory(module.name().to_owned()), active: None },
+                );
+            }
+            let record = entry.versions.get_mut(&hash).expect("inserted just above");
+            let active: &'static ActiveVersion = match record.active {
                 Some(a) => a,
                 None => {
                     let leaked: &'static ActiveVersion = Box::leak(Box::new(ActiveVersion {
@@ -851,7 +376,7 @@ impl Cache {
                             .filter_map(|n| module.handler(n).map(|h| (n.to_owned(), h)))
                             .collect(),
                     }));
-                    entry.versions[idx].active = Some(leaked);
+                    record.active = Some(leaked);
                     leaked
                 }
             };
@@ -862,16 +387,17 @@ impl Cache {
                 Some(slot) => slot.store(active),
                 None => entry.hot = Some(Arc::new(AtomicRef::new(active))),
             }
-            entry.current = Some(*module.hash());
+            entry.current = Some(module.clone());
             entry.invalidated = false;
-            (from, entry.versions[idx].info(true))
+            let to = entry.record(&hash).expect("inserted above").info(true);
+            (from, to)
         };
         self.emit(CacheEvent::Swapped { name: to.name.clone(), from, to });
     }
 
     /// The current version of `name`, without importing.
     pub fn current(&self, name: &str) -> Option<Module> {
-        read(&self.inner.registry).entries.get(name).and_then(|e| e.current_record()).map(|r| r.module.clone())
+        read(&self.inner.registry).entries.get(name).and_then(|e| e.current.clone())
     }
 
     /// A registered version of `name` by hash.
@@ -921,7 +447,7 @@ impl Cache {
             }
         }
         // Bind to the version current now (it may have changed since `import` returned).
-        let current = entry.current_record().map(|r| r.module.clone()).unwrap_or(module);
+        let current = entry.current.clone().unwrap_or(module);
         let table = current.interface::<I>().map_err(CacheError::Load)?;
         let slot = Arc::new(TypedSlot { table: AtomicRef::new(table) });
         entry.typed.push((TypeId::of::<I>(), Box::new(Arc::clone(&slot))));
@@ -942,6 +468,11 @@ impl Cache {
         if hit {
             self.emit(CacheEvent::Invalidated { name: name.to_owned() });
         }
+    }
+
+    /// Whether `name` was invalidated since it was last made current.
+    pub fn is_invalidated(&self, name: &str) -> bool {
+        read(&self.inner.registry).entries.get(name).is_some_and(|e| e.invalidated)
     }
 
     /// [`invalidate`](Self::invalidate) every name.
@@ -974,17 +505,16 @@ impl Cache {
         let info = {
             let mut reg = write(&self.inner.registry);
             let entry = reg.entries.get_mut(name).ok_or_else(|| CacheError::NotLoaded { name: name.to_owned() })?;
-            let idx =
-                entry.versions.iter().position(|r| r.module.hash() == hash).ok_or_else(|| {
-                    CacheError::NoSuchVersion { name: name.to_owned(), hash: hash.to_hex().to_string() }
-                })?;
-            if entry.current.as_ref() == Some(hash) {
+            let record = entry
+                .record(hash)
+                .ok_or_else(|| CacheError::NoSuchVersion { name: name.to_owned(), hash: hash.to_hex().to_string() })?;
+            if entry.is_current(hash) {
                 return Err(CacheError::RetireCurrent {
                     name: name.to_owned(),
-                    version: entry.versions[idx].module.version().to_string(),
+                    version: record.module.version().to_string(),
                 });
             }
-            let info = entry.versions.remove(idx).info(false);
+            let info = entry.versions.remove(hash).expect("found above").info(false);
             reg.retired += 1;
             info
         };
@@ -1001,7 +531,7 @@ impl Cache {
             .map(|(name, e)| ModuleEntry {
                 name: name.clone(),
                 current: e.current_info(),
-                versions: e.versions.iter().map(|r| r.info(e.current.as_ref() == Some(r.module.hash()))).collect(),
+                versions: e.infos(),
                 invalidated: e.invalidated,
             })
             .collect();
@@ -1012,52 +542,18 @@ impl Cache {
     /// Registered versions of `name`, oldest first.
     pub fn versions(&self, name: &str) -> Vec<VersionInfo> {
         let reg = read(&self.inner.registry);
-        reg.entries
-            .get(name)
-            .map(|e| e.versions.iter().map(|r| r.info(e.current.as_ref() == Some(r.module.hash()))).collect())
-            .unwrap_or_default()
+        reg.entries.get(name).map(|e| e.infos()).unwrap_or_default()
     }
 
     /// Mapped code and registry counters.
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> RegistryStats {
         let reg = read(&self.inner.registry);
-        CacheStats {
+        RegistryStats {
             mapped: self.inner.loader.mapped(),
             registered: reg.entries.values().map(|e| e.versions.len()).sum(),
             retired: reg.retired,
             hits: self.inner.hits.load(Ordering::Relaxed),
             misses: self.inner.misses.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// The [`PackSpec`](hotpack_archive::PackSpec) for a loaded module: name, version,
-/// interfaces, handlers and hooks come from the module's own descriptor (stated once, in
-/// code), the target from the host. `library_name` is the file name inside the bundle.
-pub fn pack_spec(
-    module: &Module,
-    library_name: &str,
-    library: Vec<u8>,
-    resources: Vec<(String, Vec<u8>)>,
-) -> hotpack_archive::PackSpec {
-    let info = module.info();
-    hotpack_archive::PackSpec {
-        meta: hotpack_archive::ModuleMeta {
-            name: info.name.clone(),
-            version: info.version.clone(),
-            abi_version: info.abi_version,
-            rustc: info.rustc.clone(),
-            interfaces: info
-                .interfaces
-                .iter()
-                .map(|i| hotpack_archive::InterfaceMeta { name: i.name.clone(), id: i.id })
-                .collect(),
-            handlers: info.handlers.clone(),
-            hooks: hotpack_archive::Hooks { init: info.has_init, state: info.has_state },
-        },
-        target: info.target.clone(),
-        library_name: library_name.to_owned(),
-        library,
-        resources,
     }
 }

@@ -109,7 +109,7 @@ fn call(runtime: &Runtime, data: &[u8]) -> (Duration, Result<String, String>) {
 /// Runs the demo.
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.size_mb > 0, "--size-mb must be at least 1");
-    say!("hotpack demo: load the data once, reload the code that analyses it (seed 004)");
+    say!("hotpack demo: load the data once, reload the code that analyses it");
     say!("");
 
     // 1. The data: built once, resident for the whole run, passed by reference to every call.
@@ -176,7 +176,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let rollback = ran;
     let status = runtime.status("task").context("task is supervised")?;
-    let serving = status.version.map(|v| v.to_string()).unwrap_or_else(|| "nothing".into());
+    let serving = status.version().map(|v| v.to_string()).unwrap_or_else(|| "nothing".into());
     say!(
         "      panic budget exceeded: v3 demoted, rolled back to v{serving} automatically (within that {} call); \
          the host and its data are untouched",

@@ -1,4 +1,4 @@
-//! `hotpack dev`: the resident-data loop (seed 004) for a module crate under edit.
+//! `hotpack dev`: the resident-data loop for a module crate under edit.
 //!
 //! Loads the data file once and keeps it in memory; builds the crate with cargo, loads the
 //! library, runs the handler on the resident data and prints the result with timings; then
@@ -166,7 +166,7 @@ impl Session {
                 say!("handler failed after {}: {e}", ms(ran));
                 // A panic exceeded the (zero) panic budget: the supervisor demoted this
                 // version to the last good one, if there is one.
-                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash.zip(s.version));
+                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash().zip(s.version().cloned()));
                 match now {
                     Some((hash, version)) if hash != deployed.hash => say!("rolled back to v{version}"),
                     _ => {}

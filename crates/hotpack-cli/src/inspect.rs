@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use hotpack_archive::{Bundle, Limits, Module};
+use hotpack::archive::{Bundle, BundleModule, Limits};
 use serde_json::{Value, json};
+
+use crate::log::escape;
 
 /// Arguments of `hotpack inspect`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +25,7 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let bundle = match Bundle::open(&args.bundle, &Limits::default()) {
         Ok(bundle) => bundle,
         Err(err) => {
-            eprintln!("hotpack: inspect failed: {err}");
+            eprintln!("hotpack: inspect failed: {}", escape(&err.to_string()));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -36,11 +38,14 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             human(&bundle, module, &mut out);
         }
     }
+    // Names come from the bundle: no control character reaches the terminal (JSON output
+    // escapes them itself).
+    let out: String = if args.json { out } else { out.lines().map(|line| format!("{}\n", escape(line))).collect() };
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn module_json(bundle: &Bundle, module: &Module) -> Value {
+fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
     let m = module.manifest();
     let sizes: std::collections::HashMap<&str, (u64, String)> =
         bundle.entries().map(|e| (e.name, (e.compressed_size, e.method.to_string()))).collect();
@@ -78,7 +83,7 @@ fn module_json(bundle: &Bundle, module: &Module) -> Value {
     })
 }
 
-fn human(bundle: &Bundle, module: &Module, out: &mut String) {
+fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
     use std::fmt::Write as _;
     let m = module.manifest();
     let dir = if module.dir().is_empty() { "/" } else { module.dir() };

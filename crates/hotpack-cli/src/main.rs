@@ -6,6 +6,7 @@ mod demo;
 mod dev;
 mod fleet;
 mod inspect;
+mod log;
 mod pack;
 mod serve;
 mod verify;
@@ -59,7 +60,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hotpack: error: {err:#}");
+            // Errors quote file names and bundle text: escaped like every foreign text.
+            eprintln!("hotpack: error: {}", log::escape(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

@@ -22,12 +22,6 @@ pub(crate) struct PackArgs {
 }
 
 pub(crate) fn run(args: PackArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.lib).with_context(|| format!("{}: cannot read the library", args.lib.display()))?;
-    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let loader = hotpack_loader::Loader::new(scratch.path())?;
-    let module = loader
-        .load_bytes(&bytes, &args.lib)
-        .with_context(|| format!("{} is not a loadable hotpack module", args.lib.display()))?;
     let mut resources = Vec::new();
     for spec in &args.resources {
         let (name, path) = match spec.split_once('=') {
@@ -41,18 +35,19 @@ pub(crate) fn run(args: PackArgs) -> Result<ExitCode> {
         let content = std::fs::read(&path).with_context(|| format!("{}: cannot read resource", path.display()))?;
         resources.push((name, content));
     }
-    let library_name = file_name(&args.lib)?;
-    let spec = hotpack_cache::pack_spec(&module, &library_name, bytes, resources);
-    hotpack_archive::pack_to_file(&spec, &args.output)
-        .with_context(|| format!("{}: cannot write the bundle", args.output.display()))?;
+    let resource_count = resources.len();
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let loader = hotpack::loader::Loader::new(scratch.path())?;
+    let meta = hotpack::pack_library_with(&loader, &args.lib, &args.output, resources)
+        .with_context(|| format!("cannot pack {} into {}", args.lib.display(), args.output.display()))?;
     println!(
         "packed {} {} ({} handler(s), {} interface(s), {} resource(s)) into {}",
-        module.name(),
-        module.version(),
-        module.info().handlers.len(),
-        module.info().interfaces.len(),
-        spec.resources.len(),
-        args.output.display()
+        crate::log::escape(&meta.name),
+        meta.version,
+        meta.handlers.len(),
+        meta.interfaces.len(),
+        resource_count,
+        crate::log::path(&args.output)
     );
     Ok(ExitCode::SUCCESS)
 }

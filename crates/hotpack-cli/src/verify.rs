@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hotpack_archive::{Bundle, Limits};
+use hotpack::archive::{Bundle, Limits};
+
+use crate::log::escape;
 
 /// Arguments of `hotpack verify`.
 #[derive(Debug, clap::Args)]
@@ -20,18 +22,19 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok((bundle, report)) => {
             let names: Vec<String> =
                 bundle.modules().iter().map(|m| format!("{} {}", m.name(), m.manifest().meta.version)).collect();
+            // Names come from the bundle: escaped so no control character reaches the terminal.
             println!(
                 "ok: {}: {} module(s) ({}), {} entries, {} bytes verified",
-                args.bundle.display(),
+                crate::log::path(&args.bundle),
                 report.modules,
-                names.join(", "),
+                escape(&names.join(", ")),
                 report.entries,
                 report.bytes
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
-            eprintln!("hotpack: verify failed: {err}");
+            eprintln!("hotpack: verify failed: {}", escape(&err.to_string()));
             Ok(ExitCode::FAILURE)
         }
     }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hotpack_detect::{Change, Detector, Event, WatchConfig};
+use hotpack::detect::{Change, Detector, Event, WatchConfig};
 
 /// Arguments of `hotpack watch`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,8 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     for event in detector.iter() {
         match event {
             Event::Change(change) => {
-                let line = if args.json { json_line(&change) } else { change.to_string() };
+                let line =
+                    if args.json { json_line(&change) } else { crate::log::escape(&change.to_string()).into_owned() };
                 match writeln!(out, "{line}").and_then(|()| out.flush()) {
                     Ok(()) => {}
                     // The reader went away: nothing left to do.
@@ -66,8 +67,8 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => return Err(anyhow::Error::new(e).context("cannot write to stdout")),
                 }
             }
-            Event::Warning(warning) => eprintln!("hotpack: warning: {warning}"),
-            Event::Error(error) => eprintln!("hotpack: error: {error}"),
+            Event::Warning(warning) => eprintln!("hotpack: warning: {}", crate::log::escape(&warning.to_string())),
+            Event::Error(error) => eprintln!("hotpack: error: {}", crate::log::escape(&error.to_string())),
             other => eprintln!("hotpack: {other:?}"),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::fingerprint::{FileHasher, FileMeta};
+use crate::fingerprint::{FileHasher, FileMeta, Hashed};
 use crate::{Change, ChangeKind, DetectError, Fingerprint};
 
 /// Default [`FingerprintCache::with_racy_window`]: two seconds, the coarsest
@@ -35,8 +35,8 @@ impl Counters {
         self.dirs_read.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> CacheStats {
-        CacheStats {
+    pub(crate) fn snapshot(&self) -> FingerprintStats {
+        FingerprintStats {
             stat_calls: self.stat_calls.load(Ordering::Relaxed),
             dirs_read: self.dirs_read.load(Ordering::Relaxed),
             files_rehashed: self.files_rehashed.load(Ordering::Relaxed),
@@ -50,7 +50,7 @@ impl Counters {
 /// Hashing done by [`hash_file`](crate::hash_file) directly is not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CacheStats {
+pub struct FingerprintStats {
     /// Metadata look-ups made to decide whether a file must be hashed.
     pub stat_calls: u64,
     /// Directories listed.
@@ -61,10 +61,10 @@ pub struct CacheStats {
     pub bytes_hashed: u64,
 }
 
-impl CacheStats {
+impl FingerprintStats {
     /// The work done between `earlier` and `self`.
-    pub fn since(&self, earlier: &CacheStats) -> CacheStats {
-        CacheStats {
+    pub fn since(&self, earlier: &FingerprintStats) -> FingerprintStats {
+        FingerprintStats {
             stat_calls: self.stat_calls - earlier.stat_calls,
             dirs_read: self.dirs_read - earlier.dirs_read,
             files_rehashed: self.files_rehashed - earlier.files_rehashed,
@@ -126,8 +126,14 @@ impl FingerprintCache {
         self
     }
 
+    /// Allow or forbid memory maps for big files (see [`FileHasher::with_mmap`](crate::FileHasher::with_mmap)).
+    pub fn with_mmap(mut self, mmap: bool) -> FingerprintCache {
+        self.hasher = std::mem::take(&mut self.hasher).with_mmap(mmap);
+        self
+    }
+
     /// The work done so far.
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> FingerprintStats {
         self.counters.snapshot()
     }
 
@@ -180,17 +186,37 @@ impl FingerprintCache {
 
     /// Like [`fingerprint`](Self::fingerprint) with the stat already done.
     pub(crate) fn fingerprint_with_meta(&mut self, path: &Path, meta: FileMeta) -> Result<Fingerprint, DetectError> {
+        let settle = self.hasher.settle();
+        self.fingerprint_capture(path, meta, settle, 0).map(|(fp, _, _)| fp)
+    }
+
+    /// Like [`fingerprint_with_meta`](Self::fingerprint_with_meta) with an
+    /// explicit settle time; when the file is hashed and is at most
+    /// `keep_up_to` bytes long, the bytes that were hashed come back too,
+    /// with the metadata the hash was taken under.
+    pub(crate) fn fingerprint_capture(
+        &mut self,
+        path: &Path,
+        meta: FileMeta,
+        settle: Duration,
+        keep_up_to: u64,
+    ) -> Result<Hashed, DetectError> {
         if let Some(entry) = self.entries.get(path)
             && !entry.racy
             && entry.meta == meta
         {
-            return Ok(entry.fp);
+            return Ok((entry.fp, entry.meta, None));
         }
         let started = SystemTime::now();
+        let hashed = self.hasher.hash_capture(path, settle, keep_up_to);
+        // Counted once done: a snapshot taken from another thread can tear
+        // only between these two adds, not across a whole hash.
+        if let Ok((fp, _, _)) = &hashed {
+            self.counters.bytes_hashed.fetch_add(fp.size, Ordering::Relaxed);
+        }
         self.counters.files_rehashed.fetch_add(1, Ordering::Relaxed);
-        match self.hasher.hash_with_meta(path) {
-            Ok((fp, meta)) => {
-                self.counters.bytes_hashed.fetch_add(fp.size, Ordering::Relaxed);
+        match hashed {
+            Ok((fp, meta, content)) => {
                 let racy = match started.duration_since(meta.mtime) {
                     Ok(age) => age < self.racy_window,
                     Err(_) => true, // mtime in the future: never trust it
@@ -201,7 +227,7 @@ impl FingerprintCache {
                         self.entries.insert(path.to_path_buf(), Entry { meta, fp, racy });
                     }
                 }
-                Ok(fp)
+                Ok((fp, meta, content))
             }
             Err(e) => {
                 self.entries.remove(path);
@@ -348,16 +374,16 @@ impl TreeFingerprint {
         let mut changes = Vec::new();
         for (path, new) in &self.files {
             match older.files.get(path) {
-                None => changes.push(Change { path: path.clone(), kind: ChangeKind::Created { new: *new } }),
+                None => changes.push(Change::new(path.clone(), ChangeKind::Created { new: *new })),
                 Some(old) if !old.same_content(new) => {
-                    changes.push(Change { path: path.clone(), kind: ChangeKind::Changed { old: *old, new: *new } })
+                    changes.push(Change::new(path.clone(), ChangeKind::Changed { old: *old, new: *new }))
                 }
                 Some(_) => {}
             }
         }
         for (path, old) in &older.files {
             if !self.files.contains_key(path) {
-                changes.push(Change { path: path.clone(), kind: ChangeKind::Removed { old: *old } });
+                changes.push(Change::new(path.clone(), ChangeKind::Removed { old: *old }));
             }
         }
         changes.sort_by(|a, b| a.path.cmp(&b.path));

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::cache::{Counters, DEFAULT_RACY_WINDOW};
 use crate::engine::{Engine, Msg, Root};
-use crate::{CacheStats, DetectError, Event};
+use crate::{DetectError, Event, FingerprintStats};
 
 /// How a [`Watcher`], [`Poller`] or [`Detector`] behaves.
 ///
@@ -23,9 +23,15 @@ use crate::{CacheStats, DetectError, Event};
 #[non_exhaustive]
 pub struct WatchConfig {
     /// How long a path must go without activity before it is confirmed by
-    /// hash. Zero is allowed (confirm at once; a file changed less than
-    /// 20 ms earlier is still given that long to settle, see
-    /// [`hash_file`](crate::hash_file)). Default: 100 ms.
+    /// hash, when no event said that the writer is done. A file renamed into
+    /// place, closed after writing or hard-linked into place is confirmed at
+    /// once, without this window and without [`settle`](Self::settle); what
+    /// waits for it are
+    /// creations, removals, metadata changes, files seen by polling, and the
+    /// rest of a burst of writes. A file written in place that its writer
+    /// still holds open is not confirmed at all until it is closed. Zero is
+    /// allowed (a file changed less than `settle` earlier is still given that
+    /// long, see [`hash_file`](crate::hash_file)). Default: 50 ms.
     pub quiet: Duration,
     /// `Some(interval)`: [`Detector::new`] polls instead of watching.
     /// Default: `None`.
@@ -41,19 +47,33 @@ pub struct WatchConfig {
     /// See [`FingerprintCache::with_racy_window`](crate::FingerprintCache::with_racy_window).
     /// Default: [`DEFAULT_RACY_WINDOW`].
     pub racy_window: Duration,
-    /// See [`FileHasher::with_settle`](crate::FileHasher::with_settle). Default: 20 ms.
+    /// See [`FileHasher::with_settle`](crate::FileHasher::with_settle); not
+    /// applied to files whose writer is known to be done (renamed into
+    /// place, closed after writing). Default: 20 ms.
     pub settle: Duration,
+    /// Created and changed files of at most this many bytes are handed on
+    /// with the bytes that were hashed ([`Change::content`](crate::Change::content)),
+    /// so the consumer reads and hashes nothing again. 0 turns this off.
+    /// Default: 64 MiB.
+    pub content_limit: u64,
+    /// See [`FileHasher::with_mmap`](crate::FileHasher::with_mmap). Default: `true`.
+    pub mmap: bool,
 }
+
+/// Default [`WatchConfig::content_limit`]: 64 MiB.
+pub const DEFAULT_CONTENT_LIMIT: u64 = 64 << 20;
 
 impl Default for WatchConfig {
     fn default() -> Self {
         WatchConfig {
-            quiet: Duration::from_millis(100),
+            quiet: Duration::from_millis(50),
             poll_interval: None,
             fallback_poll_interval: Duration::from_secs(1),
             poll_on_watch_limit: true,
             racy_window: DEFAULT_RACY_WINDOW,
             settle: Duration::from_millis(20),
+            content_limit: DEFAULT_CONTENT_LIMIT,
+            mmap: true,
         }
     }
 }
@@ -92,6 +112,19 @@ impl WatchConfig {
     /// Set how long a just-changed file is left to settle before it is hashed.
     pub fn settle(mut self, settle: Duration) -> WatchConfig {
         self.settle = settle;
+        self
+    }
+
+    /// Set the size up to which changed files are handed on with their bytes
+    /// (0: never).
+    pub fn content_limit(mut self, bytes: u64) -> WatchConfig {
+        self.content_limit = bytes;
+        self
+    }
+
+    /// Allow (`true`) or forbid memory maps for hashing big files.
+    pub fn mmap(mut self, mmap: bool) -> WatchConfig {
+        self.mmap = mmap;
         self
     }
 
@@ -148,7 +181,7 @@ impl Events {
 
     /// The work done so far by the detector's fingerprint cache (stat calls,
     /// files rehashed, bytes hashed), including the initial scan.
-    pub fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> FingerprintStats {
         self.counters.snapshot()
     }
 }
@@ -206,7 +239,7 @@ macro_rules! delegate_events {
             }
 
             /// Work counters; see [`Events::stats`].
-            pub fn stats(&self) -> CacheStats {
+            pub fn stats(&self) -> FingerprintStats {
                 self.events_ref().stats()
             }
         }
@@ -227,10 +260,21 @@ where
         if !md.is_dir() && !md.is_file() {
             return Err(DetectError::NotAFile { path: path.into() });
         }
-        if roots.iter().any(|r| r.path == canonical) {
+        // A symbolic link to a directory (`current -> releases/7`) is kept as
+        // the link, so that a repoint is followed and paths stay stable.
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let (root, link) = match (is_link && md.is_dir(), path.parent(), path.file_name()) {
+            (true, Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+                let parent = std::fs::canonicalize(parent).map_err(|e| DetectError::io(parent, "resolve", e))?;
+                (parent.join(name), true)
+            }
+            _ => (canonical, false),
+        };
+        if roots.iter().any(|r| r.path == root) {
             continue;
         }
-        roots.push(Root { path: canonical, is_dir: md.is_dir(), polled: false });
+        roots.push(Root { path: root, is_dir: md.is_dir(), polled: false, link });
     }
     Ok(roots)
 }
@@ -252,6 +296,12 @@ fn spawn(engine: Engine, ctl: Sender<Msg>, ctl_rx: Receiver<Msg>, rx: Receiver<E
 ///   the original are seen.
 /// - A watched **directory** is watched recursively; new subdirectories are
 ///   scanned when they appear.
+/// - A watched **symbolic link to a directory** (`current -> releases/7`) is
+///   watched through the link, and its parent directory too: when the link is
+///   repointed (a new link renamed over it, or removed and created again), the
+///   new target is watched instead and scanned; files are reported by their
+///   path through the link, as changed where their content differs from the
+///   old target's, created or removed where only one side has them.
 /// - If the OS limit on watches is reached, the affected paths are polled
 ///   instead (a [`Warning::PollingFallback`](crate::Warning::PollingFallback));
 ///   if the kernel's event queue overflows, everything is rescanned (a
@@ -261,9 +311,9 @@ fn spawn(engine: Engine, ctl: Sender<Msg>, ctl_rx: Receiver<Msg>, rx: Receiver<E
 /// has been fingerprinted: any later change is reported.
 #[derive(Debug)]
 pub struct Watcher {
-    // Field order is drop order: stop the engine thread, then notify's.
+    // The engine thread owns notify's watcher (it re-watches a repointed
+    // link) and drops it when it stops.
     events: Events,
-    _backend: notify::RecommendedWatcher,
 }
 
 impl Watcher {
@@ -285,33 +335,37 @@ impl Watcher {
         let (ctl, ctl_rx) = mpsc::channel();
         let to_engine = ctl.clone();
         let mut backend = notify::recommended_watcher(move |res| {
-            let _ = to_engine.send(Msg::Notify(res));
+            let _ = to_engine.send(Msg::Notify(res, SystemTime::now()));
         })
         .map_err(|source| DetectError::Watch { path: PathBuf::new(), source })?;
-        let mut engine =
-            Engine::new(roots, config.quiet, config.fallback_poll_interval, config.racy_window, config.settle, out);
+        let mut engine = Engine::new(roots, config, config.fallback_poll_interval, out);
 
         let mut watched: HashSet<PathBuf> = HashSet::new();
         let mut over_limit = Vec::new();
         for (i, root) in engine.roots().iter().enumerate() {
-            let (target, mode) = if root.is_dir {
-                (root.path.as_path(), RecursiveMode::Recursive)
-            } else {
-                let parent = root.path.parent().unwrap_or(Path::new("/"));
-                let covered = engine.roots().iter().any(|r| r.is_dir && parent.starts_with(&r.path));
-                if covered {
-                    continue; // a recursive watch already sees it
-                }
-                (parent, RecursiveMode::NonRecursive)
-            };
-            if !watched.insert(target.to_path_buf()) {
-                continue;
+            let parent = root.path.parent().unwrap_or(Path::new("/"));
+            let parent_covered = engine.roots().iter().any(|r| r.is_dir && !r.link && parent.starts_with(&r.path));
+            let mut targets = Vec::new();
+            if root.is_dir {
+                // A linked directory is watched through the link (notify
+                // follows it and names events by the link's path).
+                targets.push((root.path.as_path(), RecursiveMode::Recursive));
             }
-            match backend.watch(target, mode) {
-                Ok(()) => {}
-                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => over_limit.push(i),
-                Err(source) => {
-                    return Err(DetectError::Watch { path: target.to_path_buf(), source });
+            if (!root.is_dir || root.link) && !parent_covered {
+                // A file, or the link to a directory: its parent sees it
+                // replaced (rename-over, repoint).
+                targets.push((parent, RecursiveMode::NonRecursive));
+            }
+            for (target, mode) in targets {
+                if !watched.insert(target.to_path_buf()) {
+                    continue;
+                }
+                match backend.watch(target, mode) {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => over_limit.push(i),
+                    Err(source) => {
+                        return Err(DetectError::Watch { path: target.to_path_buf(), source });
+                    }
                 }
             }
         }
@@ -324,8 +378,9 @@ impl Watcher {
         engine.set_watch_limit_fallback(config.poll_on_watch_limit);
         engine.poll_roots(&over_limit, Instant::now());
         engine.baseline();
+        engine.set_backend(backend);
         let events = spawn(engine, ctl, ctl_rx, rx)?;
-        Ok(Watcher { events, _backend: backend })
+        Ok(Watcher { events })
     }
 
     fn events_ref(&self) -> &Events {
@@ -365,7 +420,7 @@ impl Poller {
         let interval = config.poll_interval.unwrap_or(config.fallback_poll_interval);
         let (out, rx) = mpsc::channel();
         let (ctl, ctl_rx) = mpsc::channel();
-        let mut engine = Engine::new(roots, config.quiet, interval, config.racy_window, config.settle, out);
+        let mut engine = Engine::new(roots, config, interval, out);
         engine.baseline();
         engine.poll_everything(Instant::now());
         Ok(Poller { events: spawn(engine, ctl, ctl_rx, rx)? })

@@ -14,19 +14,23 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{ErrorKind as NotifyErrorKind, EventKind};
 
 use crate::cache::{Counters, FingerprintCache, walk};
 use crate::debounce::Debouncer;
 use crate::fingerprint::FileMeta;
-use crate::{Change, ChangeKind, DetectError, Event, Fingerprint, Warning};
+use crate::{Change, ChangeKind, DetectError, Event, Fingerprint, Warning, WatchConfig};
 
 /// The shortest delay before a file that changed while being hashed is tried
 /// again (matters with a zero quiet window).
 const MIN_RETRY: Duration = Duration::from_millis(10);
+
+/// How long a change held behind a barrier (see [`Engine::hold`]) may wait
+/// for it before the file goes back to the quiet-window path.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Attempts to fingerprint a file that keeps changing while the baseline is taken.
 const BASELINE_ATTEMPTS: u32 = 3;
@@ -34,8 +38,9 @@ const BASELINE_ATTEMPTS: u32 = 3;
 /// Messages to the engine thread.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// Something from notify's thread.
-    Notify(notify::Result<notify::Event>),
+    /// Something from notify's thread, with the wall-clock time it was
+    /// passed on (just after notify read it from the kernel).
+    Notify(notify::Result<notify::Event>, SystemTime),
     /// Stop now.
     Shutdown,
 }
@@ -47,6 +52,9 @@ pub(crate) struct Root {
     pub(crate) is_dir: bool,
     /// Swept every poll interval (poller, or watch-limit fallback).
     pub(crate) polled: bool,
+    /// `path` is a symbolic link to a directory (not resolved): files are
+    /// named through it, and a repoint is followed.
+    pub(crate) link: bool,
 }
 
 #[derive(Debug)]
@@ -59,13 +67,28 @@ struct Known {
 /// Why a path is pending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Observed {
-    /// A notify event (or a retry): hash whatever is there when quiet.
+    /// A notify event (or a retry): hash whatever is there when quiet,
+    /// unless a writer still has the file open.
     Event,
+    /// The writer is done: the file was renamed into place (`in_place`
+    /// false) or closed after writing (`in_place` true); the event was read
+    /// from the kernel at wall-clock time `at`. Confirmed at once, with no
+    /// settle wait, if the file has not changed since.
+    Complete { at: SystemTime, in_place: bool },
     /// A sweep saw this metadata: the file must still have it when the
     /// quiet window ends.
     Meta(FileMeta),
     /// A sweep did not find this known file.
     Gone,
+}
+
+/// A confirmed change waiting for its barrier event.
+#[derive(Debug)]
+struct Held {
+    path: PathBuf,
+    fp: Fingerprint,
+    content: Option<Arc<[u8]>>,
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -90,18 +113,26 @@ pub(crate) struct Engine {
     /// Paths whose walk errors were already reported (a poller would
     /// otherwise repeat them every interval).
     reported: HashSet<PathBuf>,
+    /// Files written in place (a modify event) and not yet closed: they are
+    /// not confirmed until their close-after-write event.
+    writing: HashSet<PathBuf>,
+    /// Settle time for files confirmed without a completion event.
+    settle: Duration,
+    /// Changed files up to this size are handed on with their bytes.
+    content_limit: u64,
+    /// Changes of files closed in place, by the directory whose open event
+    /// releases them.
+    held: HashMap<PathBuf, Vec<Held>>,
+    /// notify's watcher (none for a poller), for re-watching repointed links.
+    backend: Option<notify::RecommendedWatcher>,
 }
 
 impl Engine {
-    pub(crate) fn new(
-        roots: Vec<Root>,
-        quiet: Duration,
-        poll_interval: Duration,
-        racy_window: Duration,
-        settle: Duration,
-        out: Sender<Event>,
-    ) -> Engine {
-        let cache = FingerprintCache::new().with_racy_window(racy_window).with_settle(settle);
+    pub(crate) fn new(roots: Vec<Root>, config: &WatchConfig, poll_interval: Duration, out: Sender<Event>) -> Engine {
+        let quiet = config.quiet;
+        let settle = config.settle;
+        let cache =
+            FingerprintCache::new().with_racy_window(config.racy_window).with_settle(settle).with_mmap(config.mmap);
         let counters = cache.counters();
         Engine {
             roots,
@@ -118,11 +149,21 @@ impl Engine {
             closed: false,
             fallback: true,
             reported: HashSet::new(),
+            writing: HashSet::new(),
+            settle,
+            content_limit: config.content_limit,
+            held: HashMap::new(),
+            backend: None,
         }
     }
 
     pub(crate) fn set_watch_limit_fallback(&mut self, poll: bool) {
         self.fallback = poll;
+    }
+
+    /// Own notify's watcher (events keep coming through the channel given to it).
+    pub(crate) fn set_backend(&mut self, backend: notify::RecommendedWatcher) {
+        self.backend = Some(backend);
     }
 
     pub(crate) fn roots(&self) -> &[Root] {
@@ -140,7 +181,7 @@ impl Engine {
     }
 
     fn emit_change(&mut self, path: PathBuf, kind: ChangeKind) {
-        self.emit(Event::Change(Change { path, kind }));
+        self.emit(Event::Change(Change::new(path, kind)));
     }
 
     /// Switch roots to polling (the watch limit was hit) and say so.
@@ -233,22 +274,20 @@ impl Engine {
     /// of events is dropped.
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         while !self.closed {
-            let wake = match (self.debounce.next_deadline(), self.next_poll) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let held_until = self.held.values().flatten().map(|h| h.since + BARRIER_TIMEOUT).min();
+            let wake = [self.debounce.next_deadline(), self.next_poll, held_until].into_iter().flatten().min();
             let msg = match wake {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             };
             match msg {
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Msg::Notify(res)) => {
-                    self.on_notify(res, Instant::now());
+                Ok(Msg::Notify(res, received)) => {
+                    self.on_notify(res, received, Instant::now());
                     // Absorb the rest of a burst before doing any hashing.
                     loop {
                         match rx.try_recv() {
-                            Ok(Msg::Notify(res)) => self.on_notify(res, Instant::now()),
+                            Ok(Msg::Notify(res, received)) => self.on_notify(res, received, Instant::now()),
                             Ok(Msg::Shutdown) => return,
                             Err(_) => break,
                         }
@@ -261,6 +300,9 @@ impl Engine {
                 self.poll(now);
                 self.next_poll = Some(Instant::now() + self.poll_interval);
             }
+            if held_until.is_some_and(|at| at <= now) {
+                self.release_stale(now);
+            }
             while !self.closed {
                 let now = Instant::now();
                 let Some((path, observed)) = self.debounce.pop_due(now) else {
@@ -271,10 +313,14 @@ impl Engine {
         }
     }
 
-    fn on_notify(&mut self, res: notify::Result<notify::Event>, now: Instant) {
+    fn on_notify(&mut self, res: notify::Result<notify::Event>, received: SystemTime, now: Instant) {
         match res {
             Ok(event) => {
                 if event.need_rescan() {
+                    // Close and barrier events may be among those lost: no
+                    // file stays parked or held.
+                    self.writing.clear();
+                    self.release_stale(now + BARRIER_TIMEOUT);
                     self.emit(Event::Warning(Warning::Rescan {
                         reason: "file events were lost (the kernel's event queue overflowed)".into(),
                     }));
@@ -284,13 +330,40 @@ impl Engine {
                     }
                     return;
                 }
-                if let EventKind::Access(kind) = event.kind
-                    && kind != AccessKind::Close(AccessMode::Write)
-                {
-                    return; // opens and reads (ours included) change nothing
+                if let EventKind::Access(AccessKind::Open(_)) = event.kind {
+                    // Opens change nothing, but a directory's open may be the
+                    // barrier that releases held changes.
+                    for path in &event.paths {
+                        self.release(path);
+                    }
+                    return;
                 }
+                // The path a writer is done with: renamed into place (`To`;
+                // `Both` names the source first) or closed after writing.
+                let complete = match event.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => event.paths.first(),
+                    EventKind::Access(_) => return, // reads (ours included) change nothing
+                    EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event.paths.first(),
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => event.paths.last(),
+                    // A new hard link to a written file (cargo's uplift into
+                    // target/debug): nobody creates a link to a file mid-write.
+                    EventKind::Create(CreateKind::File) => event.paths.first().filter(|p| is_extra_link(p)),
+                    _ => None,
+                };
+                let observed =
+                    Observed::Complete { at: received, in_place: matches!(event.kind, EventKind::Access(_)) };
+                let in_place_write = matches!(event.kind, EventKind::Modify(ModifyKind::Data(_)));
                 for path in &event.paths {
-                    if self.accepts(path) {
+                    if !self.accepts(path) {
+                        continue;
+                    }
+                    if Some(path) == complete {
+                        self.writing.remove(path);
+                        self.debounce.touch_until(path.as_path(), now, observed);
+                    } else {
+                        if in_place_write && !self.writing.contains(path) {
+                            self.writing.insert(path.clone());
+                        }
                         self.debounce.touch(path.as_path(), now, Observed::Event);
                     }
                 }
@@ -332,9 +405,28 @@ impl Engine {
         }
     }
 
+    /// Watch a repointed link's new target (through the link) instead of the
+    /// old one.
+    fn rewatch(&mut self, link: &Path) {
+        let Some(backend) = self.backend.as_mut() else {
+            return;
+        };
+        use notify::Watcher as _;
+        let _ = backend.unwatch(link); // the old target's watches
+        if let Err(source) = backend.watch(link, notify::RecursiveMode::Recursive) {
+            self.emit(Event::Error(DetectError::Watch { path: link.to_path_buf(), source }));
+        }
+    }
+
     /// Stat every file under `dir` and trigger those whose metadata says the
     /// cached fingerprint cannot be trusted, and known files that are gone.
     fn sweep(&mut self, dir: &Path, now: Instant) {
+        self.sweep_as(dir, now, None);
+    }
+
+    /// [`sweep`](Self::sweep); with `complete`, the files found are known to
+    /// be complete (moved in at that time) and are confirmed at once.
+    fn sweep_as(&mut self, dir: &Path, now: Instant, complete: Option<SystemTime>) {
         self.epoch += 1;
         let epoch = self.epoch;
         let counters = Arc::clone(&self.counters);
@@ -366,6 +458,10 @@ impl Engine {
                     None => true,
                 };
                 if !stale || failed.get(path) == Some(&meta) {
+                    return;
+                }
+                if let Some(at) = complete {
+                    debounce.touch_until(path, now, Observed::Complete { at, in_place: false });
                     return;
                 }
                 // Already waiting out its quiet window with this very metadata.
@@ -412,6 +508,7 @@ impl Engine {
         for p in gone {
             self.cache.forget(&p);
             self.failed.remove(&p);
+            self.writing.remove(&p);
             if let Some(k) = self.known.remove(&p) {
                 self.emit_change(p, ChangeKind::Removed { old: k.fp });
             }
@@ -437,9 +534,17 @@ impl Engine {
                 self.cache.forget(&path);
                 self.emit_change(path.clone(), ChangeKind::Removed { old: k.fp });
             }
-            // A new or moved-in directory: its files may predate its watch.
+            if self.roots.iter().any(|r| r.link && !r.polled && r.path == path) {
+                self.rewatch(&path);
+            }
+            // A new or moved-in directory (or a repointed link): its files
+            // may predate its watch. Moved in, they are complete.
             if self.in_dir_root(&path) {
-                self.sweep(&path, now);
+                let complete = match observed {
+                    Observed::Complete { at, in_place: false } => Some(at),
+                    _ => None,
+                };
+                self.sweep_as(&path, now, complete);
             }
             return;
         }
@@ -458,19 +563,44 @@ impl Engine {
             self.debounce.touch(&path, now, Observed::Meta(meta));
             return;
         }
-        match self.cache.fingerprint_with_meta(&path, meta) {
-            Ok(fp) => {
+        if observed == Observed::Event && self.writing.contains(&path) {
+            // Written in place by a writer that has not closed it yet: a
+            // partial write. Its close-after-write event confirms it.
+            return;
+        }
+        // A writer that is done needs no settle wait: anything it (or another
+        // writer) does next raises a new event, and the cache distrusts a
+        // hash taken so soon after a change (racy), so it is hashed again.
+        let settle = if matches!(observed, Observed::Complete { .. }) { Duration::ZERO } else { self.settle };
+        match self.cache.fingerprint_capture(&path, meta, settle, self.content_limit) {
+            Ok((_, hashed, _)) if matches!(observed, Observed::Complete { at, .. } if hashed.changed_after(at)) => {
+                // Changed again after its writer was done (another writer is
+                // at work, e.g. truncating for the next save): these may be
+                // partial bytes. The new writer's events bring it back; until
+                // then it waits like any in-place write.
+                self.debounce.touch(&path, now, Observed::Event);
+            }
+            Ok((fp, _, content))
+                if matches!(observed, Observed::Complete { in_place: true, .. })
+                    && self.known.get(&path).is_none_or(|k| !k.fp.same_content(&fp)) =>
+            {
+                self.failed.remove(&path);
+                self.hold(path, fp, content, now);
+            }
+            Ok((fp, _, content)) => {
                 self.failed.remove(&path);
                 let epoch = self.epoch;
                 match self.known.get_mut(&path) {
                     Some(k) if k.fp.same_content(&fp) => k.fp = fp,
                     Some(k) => {
                         let old = std::mem::replace(&mut k.fp, fp);
-                        self.emit_change(path, ChangeKind::Changed { old, new: fp });
+                        let change = Change::new(path, ChangeKind::Changed { old, new: fp }).with_content(content);
+                        self.emit(Event::Change(change));
                     }
                     None => {
                         self.known.insert(path.clone(), Known { fp, seen: epoch });
-                        self.emit_change(path, ChangeKind::Created { new: fp });
+                        let change = Change::new(path, ChangeKind::Created { new: fp }).with_content(content);
+                        self.emit(Event::Change(change));
                     }
                 }
             }
@@ -484,6 +614,102 @@ impl Engine {
                 self.emit(Event::Error(e));
             }
         }
+    }
+}
+
+impl Engine {
+    /// Hold the change of a file closed in place until every event the
+    /// kernel queued before our read has arrived.
+    ///
+    /// The next writer may have truncated the file for the next save between
+    /// the close event and our read: then we hashed partial bytes, and the
+    /// truncation's event is in the kernel's queue but maybe not yet passed on
+    /// by notify's thread. Opening the file's directory queues an open event
+    /// behind everything before it (the directory is watched): when that
+    /// event arrives, any event about the file that could invalidate our read
+    /// has arrived too, and [`release`](Self::release) decides.
+    ///
+    /// Not airtight: the kernel queues a write's event just after the write
+    /// is visible, so a next writer preempted between the two can slip past
+    /// the barrier and the truncated bytes be reported; its close then
+    /// reports the final content. Saves by rename have no such window.
+    fn hold(&mut self, path: PathBuf, fp: Fingerprint, content: Option<Arc<[u8]>>, now: Instant) {
+        let Some(dir) = path.parent().map(Path::to_path_buf) else {
+            return self.finish(path, fp, content);
+        };
+        self.counters.dir();
+        if fs::read_dir(&dir).is_err() {
+            // No barrier possible: the quiet-window path decides instead.
+            self.debounce.touch(&path, now, Observed::Event);
+            return;
+        }
+        self.held.entry(dir).or_default().push(Held { path, fp, content, since: now });
+    }
+
+    /// The barrier for `dir` arrived: report each held change whose file saw
+    /// no event since it was hashed (those are pending again and will be
+    /// confirmed afresh).
+    fn release(&mut self, dir: &Path) {
+        let Some(held) = self.held.remove(dir) else {
+            return;
+        };
+        for h in held {
+            if self.debounce.pending_data(&h.path).is_none() && !self.writing.contains(&h.path) {
+                self.finish(h.path, h.fp, h.content);
+            }
+        }
+    }
+
+    /// Held changes whose barrier did not come by `now - BARRIER_TIMEOUT`
+    /// go back to the quiet-window path.
+    fn release_stale(&mut self, now: Instant) {
+        let mut stale = Vec::new();
+        self.held.retain(|_, held| {
+            held.retain(|h| {
+                let keep = h.since + BARRIER_TIMEOUT > now;
+                if !keep {
+                    stale.push(h.path.clone());
+                }
+                keep
+            });
+            !held.is_empty()
+        });
+        for path in stale {
+            if self.debounce.pending_data(&path).is_none() {
+                self.debounce.touch(&path, now, Observed::Event);
+            }
+        }
+    }
+
+    /// Record `fp` as the file's known content and report the change.
+    fn finish(&mut self, path: PathBuf, fp: Fingerprint, content: Option<Arc<[u8]>>) {
+        let epoch = self.epoch;
+        let kind = match self.known.get_mut(&path) {
+            Some(k) if k.fp.same_content(&fp) => {
+                k.fp = fp;
+                return;
+            }
+            Some(k) => ChangeKind::Changed { old: std::mem::replace(&mut k.fp, fp), new: fp },
+            None => {
+                self.known.insert(path.clone(), Known { fp, seen: epoch });
+                ChangeKind::Created { new: fp }
+            }
+        };
+        self.emit(Event::Change(Change::new(path, kind).with_content(content)));
+    }
+}
+
+/// True if `path` is a regular file with more than one name (a hard link).
+fn is_extra_link(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.nlink() > 1)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }
 
@@ -526,11 +752,10 @@ mod tests {
         let (out, events) = mpsc::channel();
         let (ctl, ctl_rx) = mpsc::channel();
         let root = fs::canonicalize(root).expect("canonical root");
+        let config = WatchConfig::new().quiet(Duration::from_millis(20));
         let mut engine = Engine::new(
-            vec![Root { path: root, is_dir: true, polled: false }],
-            Duration::from_millis(20),
-            Duration::from_millis(20),
-            Duration::from_secs(2),
+            vec![Root { path: root, is_dir: true, polled: false, link: false }],
+            &config,
             Duration::from_millis(20),
             out,
         );
@@ -554,11 +779,11 @@ mod tests {
         fs::write(&a, b"v2").expect("write"); // no event reaches the engine
         fs::write(&b, b"same").expect("write");
         let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-        run.ctl.send(Msg::Notify(Ok(overflow))).expect("send");
+        run.ctl.send(Msg::Notify(Ok(overflow), SystemTime::now())).expect("send");
 
         assert!(matches!(next(&run), Event::Warning(Warning::Rescan { .. })));
         match next(&run) {
-            Event::Change(Change { path, kind: ChangeKind::Changed { old, new } }) => {
+            Event::Change(Change { path, kind: ChangeKind::Changed { old, new }, .. }) => {
                 assert!(path.ends_with("a"));
                 assert_eq!(old.hash, blake3::hash(b"v1"));
                 assert_eq!(new.hash, blake3::hash(b"v2"));
@@ -574,7 +799,7 @@ mod tests {
         let root = fs::canonicalize(dir.path()).expect("canonical");
         let run = start(&root);
         let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
-        run.ctl.send(Msg::Notify(Err(limit))).expect("send");
+        run.ctl.send(Msg::Notify(Err(limit), SystemTime::now())).expect("send");
         match next(&run) {
             Event::Warning(Warning::PollingFallback { paths, .. }) => {
                 assert_eq!(paths, std::slice::from_ref(&root))
@@ -584,7 +809,7 @@ mod tests {
         // No events will come: only polling can see this.
         fs::write(root.join("c"), b"polled").expect("write");
         match next(&run) {
-            Event::Change(Change { path, kind: ChangeKind::Created { new } }) => {
+            Event::Change(Change { path, kind: ChangeKind::Created { new }, .. }) => {
                 assert_eq!(path, root.join("c"));
                 assert_eq!(new.hash, blake3::hash(b"polled"));
             }
@@ -598,7 +823,7 @@ mod tests {
         let root = fs::canonicalize(dir.path()).expect("canonical");
         let run = start_with(&root, false);
         let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
-        run.ctl.send(Msg::Notify(Err(limit))).expect("send");
+        run.ctl.send(Msg::Notify(Err(limit), SystemTime::now())).expect("send");
         match next(&run) {
             Event::Error(DetectError::WatchLimit { path }) => assert_eq!(path, root.join("sub")),
             other => panic!("expected a watch-limit error, got {other:?}"),
@@ -610,7 +835,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = start(dir.path());
         let err = notify::Error::generic("backend hiccup").add_path(dir.path().into());
-        run.ctl.send(Msg::Notify(Err(err))).expect("send");
+        run.ctl.send(Msg::Notify(Err(err), SystemTime::now())).expect("send");
         match next(&run) {
             Event::Error(DetectError::Watch { path, .. }) => assert_eq!(path, dir.path()),
             other => panic!("expected a watch error, got {other:?}"),

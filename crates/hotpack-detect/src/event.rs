@@ -3,17 +3,27 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{DetectError, Fingerprint};
 
 /// A confirmed content change of one file.
+///
+/// A watcher or poller hands on what it confirmed: [`hash`](Self::hash) is the
+/// blake3 of the new content, and for files up to
+/// [`WatchConfig::content_limit`](crate::WatchConfig::content_limit) bytes
+/// [`content`](Self::content) holds the very bytes that were hashed, so the
+/// consumer needs neither a second read nor a second hash (and cannot read a
+/// newer, unconfirmed version by accident).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The file (absolute: watched paths are canonicalized).
     pub path: PathBuf,
     /// What happened, with the fingerprints before and after.
     pub kind: ChangeKind,
+    /// The confirmed bytes, when they were kept.
+    content: Option<Arc<[u8]>>,
 }
 
 /// The three kinds of change. `old` is the last fingerprint reported (or taken
@@ -51,6 +61,40 @@ impl ChangeKind {
 }
 
 impl Change {
+    /// A change without content.
+    pub fn new(path: PathBuf, kind: ChangeKind) -> Change {
+        Change { path, kind, content: None }
+    }
+
+    /// Attach the confirmed bytes (ignored for a removal).
+    ///
+    /// The caller vouches that blake3 of `content` is the new fingerprint's hash.
+    pub fn with_content(mut self, content: Option<Arc<[u8]>>) -> Change {
+        if !matches!(self.kind, ChangeKind::Removed { .. }) {
+            self.content = content;
+        }
+        self
+    }
+
+    /// The blake3 of the new content, as confirmed by the detector (`None`
+    /// for a removal).
+    pub fn hash(&self) -> Option<blake3::Hash> {
+        self.new_fingerprint().map(|fp| fp.hash)
+    }
+
+    /// The bytes whose blake3 is [`hash`](Self::hash), read once by the
+    /// detector: `Some` for created and changed files up to the detector's
+    /// content limit, `None` for removals, larger files, and changes found
+    /// without a fresh read.
+    pub fn content(&self) -> Option<&Arc<[u8]>> {
+        self.content.as_ref()
+    }
+
+    /// Take the confirmed bytes out of the change (see [`content`](Self::content)).
+    pub fn take_content(&mut self) -> Option<Arc<[u8]>> {
+        self.content.take()
+    }
+
     /// The fingerprint of the new content (`None` for a removal).
     pub fn new_fingerprint(&self) -> Option<&Fingerprint> {
         match &self.kind {

@@ -6,16 +6,31 @@ use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::DetectError;
 
-/// Size of the reused read buffer. Measured on the reference 2-core machine
-/// against a 1 GiB file in the page cache: 1 MiB reads hash at 4.3 GB/s, the
-/// same as blake3 over an in-memory slice (4.25 GB/s), ahead of 64 KiB reads
-/// (3.7 GB/s) and of a memory map (3.0 GB/s, which would also turn a
-/// concurrent truncation into SIGBUS).
+/// Size of the reused read buffer for files below [`MMAP_MIN`]: 1 MiB reads
+/// cost one syscall per MiB and fit the L2 cache.
 const READ_BUF: usize = 1 << 20;
+
+/// Files at least this large are hashed from a memory map on all cores
+/// (blake3's `update_mmap_rayon`). Reaching the page cache is not free: on the
+/// 2-core AVX-512 reference machine (CPU time per GB, 256 MiB file, warm
+/// cache) blake3 over bytes in memory does 4.07 GB per CPU-second, 1 MiB reads
+/// and hash 2.31 (the copy costs ~0.75x the hash; this is why 1 MiB reads of a
+/// 1 GiB file measured 0.59 of in-memory blake3), a map + hash 2.40 (page
+/// faults cost about what the copy did). The map's gain is that both cores
+/// hash: ~1.2x one-thread in-memory speed on a quiet machine. Below this size
+/// the read path stays: a hash of a few MiB takes a few milliseconds either
+/// way, and a map of a file that a writer truncates while it is hashed faults
+/// (SIGBUS), a risk kept to big files only (see [`FileHasher::with_mmap`]).
+const MMAP_MIN: u64 = 64 << 20;
+
+/// In-memory content (kept for a [`Change`](crate::Change)) at least this
+/// large is hashed on all cores.
+const RAYON_MIN: usize = 4 << 20;
 
 /// How long ago a file's last change must be before its metadata can vouch
 /// for a read (see [`settled_meta`]): two ticks of the coarsest kernel clock.
@@ -24,14 +39,11 @@ const TICK_GUARD: Duration = Duration::from_millis(20);
 /// Waits for a file to settle before giving up with `ChangedWhileHashing`.
 const SETTLE_ATTEMPTS: u32 = 4;
 
-/// Files at least this large are hashed with several threads when the
-/// `parallel` feature is on.
-#[cfg(feature = "parallel")]
-const PARALLEL_MIN: u64 = 64 << 20;
+/// Bytes kept from a read, shared without copying.
+pub(crate) type Content = Arc<[u8]>;
 
-/// Read size for multi-threaded hashing: large enough for rayon to split.
-#[cfg(feature = "parallel")]
-const PARALLEL_BUF: usize = 16 << 20;
+/// A hash with the metadata it was taken under and, if kept, the bytes.
+pub(crate) type Hashed = (Fingerprint, FileMeta, Option<Content>);
 
 /// The blake3 hash of a file's content plus the metadata it was taken with.
 ///
@@ -91,6 +103,19 @@ pub(crate) struct FileMeta {
 }
 
 impl FileMeta {
+    /// True if the last status change is later than `t` (never on platforms
+    /// without a ctime).
+    pub(crate) fn changed_after(&self, t: SystemTime) -> bool {
+        if self.ctime == (0, 0) {
+            return false;
+        }
+        let Ok(since_epoch) = t.duration_since(UNIX_EPOCH) else {
+            return true;
+        };
+        let t = (i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX), i64::from(since_epoch.subsec_nanos()));
+        self.ctime > t
+    }
+
     /// Time since the last status change (zero if it is in the future;
     /// "old enough" where the platform has no ctime).
     fn ctime_age(&self) -> Duration {
@@ -119,7 +144,8 @@ impl FileMeta {
     }
 }
 
-/// Hashes files with one reused read buffer.
+/// Hashes files with one reused read buffer (and, for files of 64 MiB and
+/// more, a memory map hashed on all cores).
 ///
 /// [`hash_file`] uses one of these per thread; keep your own when you want
 /// to control where the buffer lives.
@@ -127,8 +153,7 @@ impl FileMeta {
 pub struct FileHasher {
     buf: Vec<u8>,
     settle: Duration,
-    #[cfg(feature = "parallel")]
-    big: Vec<u8>,
+    mmap: bool,
 }
 
 impl Default for FileHasher {
@@ -138,14 +163,10 @@ impl Default for FileHasher {
 }
 
 impl FileHasher {
-    /// A hasher with a 1 MiB read buffer.
+    /// A hasher with a 1 MiB read buffer (allocated on first use) and memory
+    /// maps for big files.
     pub fn new() -> FileHasher {
-        FileHasher {
-            buf: vec![0; READ_BUF],
-            settle: TICK_GUARD,
-            #[cfg(feature = "parallel")]
-            big: Vec::new(),
-        }
+        FileHasher { buf: Vec::new(), settle: TICK_GUARD, mmap: true }
     }
 
     /// How long ago a file's last change must be before it is read (default 20 ms, two
@@ -158,21 +179,62 @@ impl FileHasher {
         self
     }
 
+    /// Hash files of 64 MiB and more from a memory map on all cores (`true`,
+    /// the default: about twice the speed of reading on two cores), or always
+    /// read them into the buffer on one thread (`false`).
+    ///
+    /// A mapped file that another process truncates while it is being hashed
+    /// makes the kernel kill this process with SIGBUS. Turn maps off where big
+    /// watched files may be truncated in place by their writer (rather than
+    /// replaced by a rename, as compilers, packers and editors do).
+    pub fn with_mmap(mut self, mmap: bool) -> FileHasher {
+        self.mmap = mmap;
+        self
+    }
+
+    pub(crate) fn settle(&self) -> Duration {
+        self.settle
+    }
+
     /// Fingerprint the file at `path`; see [`hash_file`].
     ///
     /// # Errors
     ///
     /// See [`hash_file`].
     pub fn hash_file(&mut self, path: &Path) -> Result<Fingerprint, DetectError> {
-        self.hash_with_meta(path).map(|(fp, _)| fp)
+        let settle = self.settle;
+        self.hash_capture(path, settle, 0).map(|(fp, _, _)| fp)
     }
 
-    /// Hash `path`, returning the fingerprint and the full metadata it was
-    /// stable under.
-    pub(crate) fn hash_with_meta(&mut self, path: &Path) -> Result<(Fingerprint, FileMeta), DetectError> {
+    /// Fingerprint `path` and keep its bytes: `Some` when the file is at most
+    /// `keep_up_to` bytes long. The bytes are exactly those hashed: the same
+    /// checks as [`hash_file`] vouch that they were stable for the whole read.
+    ///
+    /// # Errors
+    ///
+    /// See [`hash_file`].
+    #[allow(clippy::type_complexity)] // spelled out for the reader of the public API
+    pub fn hash_and_keep(
+        &mut self,
+        path: &Path,
+        keep_up_to: u64,
+    ) -> Result<(Fingerprint, Option<Arc<[u8]>>), DetectError> {
+        let settle = self.settle;
+        self.hash_capture(path, settle, keep_up_to).map(|(fp, _, content)| (fp, content))
+    }
+
+    /// Hash `path` after a settle wait of `settle`, returning the fingerprint,
+    /// the full metadata it was stable under and, for files of at most
+    /// `keep_up_to` bytes (0: never), the bytes hashed.
+    pub(crate) fn hash_capture(
+        &mut self,
+        path: &Path,
+        settle: Duration,
+        keep_up_to: u64,
+    ) -> Result<Hashed, DetectError> {
         // Stat the path first: never open a FIFO or a device (open would block
         // or have side effects).
-        let pre = settled_meta(path, self.settle)?;
+        let pre = settled_meta(path, settle)?;
         let mut file = File::open(path).map_err(|e| open_error(path, e))?;
         let before = FileMeta::of(&file.metadata().map_err(|e| DetectError::io(path, "stat", e))?);
         if (before.dev, before.ino) != (pre.dev, pre.ino) {
@@ -180,7 +242,30 @@ impl FileHasher {
         }
 
         let mut hasher = blake3::Hasher::new();
-        let total = self.read_into(&mut file, &mut hasher, before.size, path)?;
+        let mut content = None;
+        let total = if keep_up_to > 0 && before.size <= keep_up_to {
+            let bytes = read_exact_size(&mut file, before.size, path)?;
+            if bytes.len() >= RAYON_MIN {
+                hasher.update_rayon(&bytes);
+            } else {
+                hasher.update(&bytes);
+            }
+            let n = bytes.len() as u64;
+            content = Some(bytes);
+            n
+        } else if self.mmap && before.size >= MMAP_MIN {
+            // blake3 maps the path it opens itself: the checks below make sure
+            // that is still the file we stat'ed (same inode, same metadata).
+            hasher.update_mmap_rayon(path).map_err(|e| open_error(path, e))?;
+            hasher.count()
+        } else {
+            if self.buf.len() < READ_BUF {
+                self.buf = vec![0; READ_BUF];
+            }
+            read_loop(&mut file, &mut self.buf, path, |chunk| {
+                hasher.update(chunk);
+            })?
+        };
 
         let after = FileMeta::of(&file.metadata().map_err(|e| DetectError::io(path, "stat", e))?);
         // The path must still name the file we read: a rename-over during the
@@ -202,30 +287,33 @@ impl FileHasher {
             dev: before.dev,
             ino: before.ino,
         };
-        Ok((fp, before))
+        Ok((fp, before, content))
     }
+}
 
-    /// Feed the whole file to `hasher`; returns the number of bytes read.
-    fn read_into(
-        &mut self,
-        file: &mut File,
-        hasher: &mut blake3::Hasher,
-        size: u64,
-        path: &Path,
-    ) -> Result<u64, DetectError> {
-        #[cfg(feature = "parallel")]
-        if size >= PARALLEL_MIN {
-            if self.big.len() < PARALLEL_BUF {
-                self.big = vec![0; PARALLEL_BUF];
-            }
-            return read_loop(file, &mut self.big, path, |chunk| {
-                hasher.update_rayon(chunk);
-            });
+/// Read exactly `size` bytes (the file's size when it was opened) into a new
+/// shared buffer. A file that turns out shorter or longer is changing.
+fn read_exact_size(file: &mut File, size: u64, path: &Path) -> Result<Arc<[u8]>, DetectError> {
+    let len = usize::try_from(size).map_err(|_| DetectError::ChangedWhileHashing { path: path.into() })?;
+    let mut bytes: Arc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let buf = Arc::get_mut(&mut bytes).expect("a fresh Arc has no other owner");
+    let mut filled = 0;
+    while filled < len {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return Err(DetectError::ChangedWhileHashing { path: path.into() }),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DetectError::io(path, "read", e)),
         }
-        let _ = size;
-        read_loop(file, &mut self.buf, path, |chunk| {
-            hasher.update(chunk);
-        })
+    }
+    let mut probe = [0u8; 1];
+    loop {
+        match file.read(&mut probe) {
+            Ok(0) => return Ok(bytes),
+            Ok(_) => return Err(DetectError::ChangedWhileHashing { path: path.into() }),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DetectError::io(path, "read", e)),
+        }
     }
 }
 
@@ -282,8 +370,8 @@ thread_local! {
 }
 
 /// Fingerprint the file at `path`: blake3 of its bytes, read in 1 MiB blocks
-/// into a per-thread buffer (multi-threaded for files of 64 MiB and more with
-/// the `parallel` feature).
+/// into a per-thread buffer (files of 64 MiB and more are hashed from a memory
+/// map on all cores, see [`FileHasher::with_mmap`]).
 ///
 /// The metadata (size, mtime, ctime, inode) is taken before and after the read
 /// and the path is stat'ed again at the end; the hash is returned only if all

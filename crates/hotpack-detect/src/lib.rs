@@ -9,11 +9,11 @@
 //! # Fingerprints
 //!
 //! [`hash_file`] returns a [`Fingerprint`]: blake3 of the file's bytes plus the
-//! size, mtime and inode they were read under. Big files are read in 1 MiB
-//! blocks into a reused buffer, which runs at blake3's in-memory speed (with
-//! the `parallel` feature, files of 64 MiB and more are hashed on several
-//! threads). A file that is written, replaced or removed while it is read gives
-//! [`DetectError::ChangedWhileHashing`], never a hash.
+//! size, mtime and inode they were read under. Files are read in 1 MiB
+//! blocks into a reused buffer; files of 64 MiB and more are hashed from a
+//! memory map on all cores (no copy through a buffer; see
+//! [`FileHasher::with_mmap`]). A file that is written, replaced or removed
+//! while it is read gives [`DetectError::ChangedWhileHashing`], never a hash.
 //!
 //! [`FingerprintCache`] remembers the metadata each hash was taken under and
 //! hashes a file again only when that metadata moved;
@@ -50,11 +50,25 @@
 //!   [`ChangeKind::Removed`]. Touching a file, rewriting the same bytes or
 //!   changing its permissions is not a change. A rename-over save is one
 //!   `Changed`; a rename inside a watched tree is a `Removed` plus a `Created`.
-//! - **Quiet window.** Activity on a path (an event, or for the poller a
-//!   metadata change seen by a sweep) restarts that path's timer; the path is
-//!   examined only after [`WatchConfig::quiet`] without activity. A burst of
-//!   writes gives one change with the final content. The poller also requires
-//!   the metadata to be unchanged over the window.
+//! - **A writer that is done is confirmed at once.** A file renamed into
+//!   place (the usual atomic save or deploy) or closed after writing is hashed
+//!   as soon as its event arrives: no quiet window, no settle wait. A file
+//!   closed in place is reported only once every event the kernel queued
+//!   before our read has arrived (a directory-open barrier), so that a next
+//!   writer's truncation discards the read instead of reporting it.
+//! - **A writer that is not done is never confirmed.** A file written in place
+//!   (modify events) and not yet closed is not hashed at all, however long it
+//!   stays quiet; its close confirms it. A burst of writes through one open
+//!   file gives one change with the final content.
+//! - **Quiet window.** Other activity on a path (creation, removal, metadata,
+//!   or for the poller a metadata change seen by a sweep) restarts that path's
+//!   timer; the path is examined only after [`WatchConfig::quiet`] without
+//!   activity. The poller also requires the metadata to be unchanged over the
+//!   window.
+//! - **What is handed on.** A [`Change`] carries the blake3 the detector
+//!   confirmed ([`Change::hash`]) and, for files up to
+//!   [`WatchConfig::content_limit`], the bytes it hashed ([`Change::content`]):
+//!   the consumer needs no second read and no second hash.
 //! - **Confirmation.** When the window ends the file is hashed (only if its
 //!   metadata moved) and compared with the last known fingerprint; nothing is
 //!   reported if the hash is the same. A file that changes while it is hashed
@@ -89,8 +103,12 @@
 //! ```
 //!
 //! Reported paths are canonical (absolute, symbolic links resolved in the
-//! watched roots). Symbolic links to files inside a tree are followed;
-//! symbolic links to directories are not.
+//! watched roots), except under a watched root that is itself a symbolic link
+//! to a directory (`current -> releases/7`): files there are named through
+//! the link, and a repoint of the link is followed (files whose content
+//! differs between the old and the new target are reported as changed).
+//! Symbolic links to files inside a tree are followed; symbolic links to
+//! directories inside a tree are not.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -105,8 +123,8 @@ mod fingerprint;
 
 pub use blake3;
 
-pub use cache::{CacheStats, DEFAULT_RACY_WINDOW, FingerprintCache, TreeFingerprint};
-pub use detector::{ChangeSource, Detector, Events, Poller, WatchConfig, Watcher};
+pub use cache::{DEFAULT_RACY_WINDOW, FingerprintCache, FingerprintStats, TreeFingerprint};
+pub use detector::{ChangeSource, DEFAULT_CONTENT_LIMIT, Detector, Events, Poller, WatchConfig, Watcher};
 pub use error::DetectError;
 pub use event::{Change, ChangeKind, Event, Warning};
 pub use fingerprint::{FileHasher, Fingerprint, hash_file};

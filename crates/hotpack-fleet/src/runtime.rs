@@ -21,8 +21,8 @@ fn library_hash(release: &ReleaseRecord) -> Result<blake3::Hash, DeployFailure> 
 
 impl Deployer for hotpack::Runtime {
     fn active(&self, module: &str) -> Option<Active> {
-        let status = self.status(module)?;
-        Some(Active { version: status.version?.to_string(), library: status.hash?.to_hex().to_string() })
+        let active = self.status(module)?.active?;
+        Some(Active { version: active.version.to_string(), library: active.hash.to_hex().to_string() })
     }
 
     fn activate(&self, release: &ReleaseRecord) -> Result<Option<Active>, DeployFailure> {

@@ -79,7 +79,7 @@ pub fn load_floor(bytes: &[u8], dir: &Path) -> Result<bool, LoadError> {
     std::fs::write(&object, bytes).map_err(|source| LoadError::Materialize {
         path: dir.to_path_buf(),
         object: object.clone(),
-        source,
+        source: hotpack_util::fs::FsError::Io { path: object.clone(), op: "write", source },
     })?;
     let lib = sys::open(&object).map_err(|message| LoadError::Dlopen { path: object.clone(), message })?;
     let found = sys::descriptor(lib).map_err(|message| LoadError::Dlopen { path: object, message })?;

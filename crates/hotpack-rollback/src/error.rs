@@ -1,6 +1,6 @@
 //! The one error type of the rollback crate.
 
-use crate::{Gate, VersionRef};
+use crate::{Gate, GateError, JournalError, VersionRef};
 use hotpack_cache::CacheError;
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ fn opt_hash(h: &Option<blake3::Hash>) -> String {
 #[non_exhaustive]
 pub enum RollbackError {
     /// A candidate failed one of its promotion gates; it is marked failed.
-    #[error("module `{name}` {}{}: {gate} gate failed: {reason}", opt_version(version), opt_hash(hash))]
+    #[error("module `{name}` {}{}: {gate} gate failed: {error}", opt_version(version), opt_hash(hash))]
     GateFailed {
         /// Module name (the path of the bundle or file when no module name could be read).
         name: String,
@@ -28,7 +28,8 @@ pub enum RollbackError {
         /// The gate.
         gate: Gate,
         /// What went wrong.
-        reason: String,
+        #[source]
+        error: Box<GateError>,
     },
     /// These exact bytes failed before (a gate or a demotion); they are not tried again.
     #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
@@ -96,12 +97,13 @@ pub enum RollbackError {
         name: String,
     },
     /// The journal or its object store could not be written or read.
-    #[error("journal {}: {problem}", path.display())]
+    #[error("journal {}: {error}", path.display())]
     Journal {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        problem: String,
+        #[source]
+        error: JournalError,
     },
     /// The cache refused an operation.
     #[error(transparent)]

@@ -13,6 +13,102 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Why the journal or its object store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// A file-system operation failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`"read"`, `"write"`, `"fsync"`, `"rename into place"`, ...).
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The journal file is empty.
+    #[error("the file is empty")]
+    Empty,
+    /// The journal file is not JSON of the journal's shape.
+    #[error("not a journal ({source})")]
+    NotAJournal {
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The journal is of another format.
+    #[error("format `{found}`, expected `{expected}`")]
+    Format {
+        /// The format the file states.
+        found: String,
+        /// The format this build reads.
+        expected: &'static str,
+    },
+    /// The content does not match the checksum the file states.
+    #[error("checksum mismatch: the file says {stated}, the content hashes to {actual}")]
+    Checksum {
+        /// The checksum the file states.
+        stated: String,
+        /// The content's checksum.
+        actual: String,
+    },
+    /// A hash field is not 64 hex digits.
+    #[error("bad hash `{value}`: {source}")]
+    BadHash {
+        /// The field's text.
+        value: String,
+        /// The parser's error.
+        #[source]
+        source: blake3::HexError,
+    },
+    /// A version field is not semver.
+    #[error("bad version `{value}`: {source}")]
+    BadVersion {
+        /// The field's text.
+        value: String,
+        /// The parser's error.
+        #[source]
+        source: semver::Error,
+    },
+    /// A gate field names no gate.
+    #[error("unknown gate `{value}`")]
+    UnknownGate {
+        /// The field's text.
+        value: String,
+    },
+    /// A module's entry is unusable.
+    #[error("module `{module}`: {source}")]
+    Module {
+        /// The module.
+        module: String,
+        /// What was wrong.
+        #[source]
+        source: Box<JournalError>,
+    },
+    /// The library a stored copy was to be made from changed.
+    #[error("{} no longer holds the library {hash}", path.display())]
+    SourceChanged {
+        /// The library file.
+        path: PathBuf,
+        /// The hash it should have.
+        hash: String,
+    },
+    /// A stored library copy does not hash to its name.
+    #[error("{} is corrupt: its content hashes to {actual}", path.display())]
+    ObjectCorrupt {
+        /// The stored copy.
+        path: PathBuf,
+        /// Its content's hash.
+        actual: String,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> JournalError + 'a {
+    move |source| JournalError::Io { what, path: path.to_path_buf(), source }
+}
+
 pub(crate) const FORMAT: &str = "hotpack-rollback-journal/1";
 
 /// How a source is written in the journal.
@@ -91,41 +187,41 @@ pub(crate) fn encode(modules: &BTreeMap<String, JModule>) -> Vec<u8> {
     serde_json::to_vec_pretty(&file).expect("journal values serialize (strings and paths only)")
 }
 
-/// Parses journal bytes; any problem is returned as a message.
-pub(crate) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, JModule>, String> {
+/// Parses journal bytes, refusing anything that is not exactly what was written.
+pub(crate) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, JModule>, JournalError> {
     if bytes.is_empty() {
-        return Err("the file is empty".to_owned());
+        return Err(JournalError::Empty);
     }
-    let file: JFile = serde_json::from_slice(bytes).map_err(|e| format!("not a journal ({e})"))?;
+    let file: JFile = serde_json::from_slice(bytes).map_err(|source| JournalError::NotAJournal { source })?;
     if file.format != FORMAT {
-        return Err(format!("format `{}`, expected `{FORMAT}`", file.format));
+        return Err(JournalError::Format { found: file.format, expected: FORMAT });
     }
-    let body = serde_json::to_vec(&file.modules).map_err(|e| format!("cannot re-encode: {e}"))?;
+    let body = serde_json::to_vec(&file.modules).expect("journal values serialize (strings and paths only)");
     let actual = blake3::hash(&body).to_hex().to_string();
     if actual != file.checksum {
-        return Err(format!("checksum mismatch: the file says {}, the content hashes to {actual}", file.checksum));
+        return Err(JournalError::Checksum { stated: file.checksum, actual });
     }
     Ok(file.modules)
 }
 
-pub(crate) fn parse_hash(s: &str) -> Result<blake3::Hash, String> {
-    blake3::Hash::from_hex(s).map_err(|e| format!("bad hash `{s}`: {e}"))
+pub(crate) fn parse_hash(s: &str) -> Result<blake3::Hash, JournalError> {
+    blake3::Hash::from_hex(s).map_err(|source| JournalError::BadHash { value: s.to_owned(), source })
 }
 
-pub(crate) fn parse_version(s: &str) -> Result<semver::Version, String> {
-    semver::Version::parse(s).map_err(|e| format!("bad version `{s}`: {e}"))
+pub(crate) fn parse_version(s: &str) -> Result<semver::Version, JournalError> {
+    semver::Version::parse(s).map_err(|source| JournalError::BadVersion { value: s.to_owned(), source })
 }
 
-pub(crate) fn parse_gate(s: &Option<String>) -> Result<Option<Gate>, String> {
+pub(crate) fn parse_gate(s: &Option<String>) -> Result<Option<Gate>, JournalError> {
     match s {
         None => Ok(None),
-        Some(g) => Gate::parse(g).map(Some).ok_or_else(|| format!("unknown gate `{g}`")),
+        Some(g) => Gate::parse(g).map(Some).ok_or_else(|| JournalError::UnknownGate { value: g.clone() }),
     }
 }
 
 /// Writes `bytes` to `path` atomically: temp file in the same directory, write, fsync,
 /// rename, fsync the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -134,11 +230,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .prefix(".hotpack-journal-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| format!("create a temporary file in {}: {e}", dir.display()))?;
-    tmp.write_all(bytes).map_err(|e| format!("write: {e}"))?;
-    tmp.as_file().sync_all().map_err(|e| format!("fsync: {e}"))?;
-    tmp.persist(path).map_err(|e| format!("rename into place: {}", e.error))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("fsync {}: {e}", dir.display()))?;
+        .map_err(io("create a temporary file in", dir))?;
+    tmp.write_all(bytes).map_err(io("write", path))?;
+    tmp.as_file().sync_all().map_err(io("fsync", path))?;
+    tmp.persist(path).map_err(|e| io("rename into place", path)(e.error))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync", dir))?;
     Ok(())
 }
 
@@ -149,29 +245,29 @@ pub(crate) fn object_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
 
 /// Stores a copy of the library `from` (e.g. a memfd's `/proc/self/fd/N`) as the object of
 /// `hash`, unless a copy with the right content is already there.
-pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<(), String> {
+pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<(), JournalError> {
     let to = object_path(dir, hash);
     if let Ok(existing) = std::fs::read(&to)
         && blake3::hash(&existing) == *hash
     {
         return Ok(());
     }
-    let bytes = std::fs::read(from).map_err(|e| format!("read {}: {e}", from.display()))?;
+    let bytes = std::fs::read(from).map_err(io("read", from))?;
     if blake3::hash(&bytes) != *hash {
-        return Err(format!("{} no longer holds the library {}", from.display(), hash.to_hex()));
+        return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
     }
     let objects = dir.join("objects");
-    std::fs::create_dir_all(&objects).map_err(|e| format!("create {}: {e}", objects.display()))?;
+    std::fs::create_dir_all(&objects).map_err(io("create", &objects))?;
     write_atomic(&to, &bytes)
 }
 
 /// Reads the stored object of `hash`, checking its content.
-pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, String> {
+pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, JournalError> {
     let path = object_path(dir, hash);
-    let bytes = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(&path).map_err(io("read", &path))?;
     let actual = blake3::hash(&bytes);
     if actual != *hash {
-        return Err(format!("{} is corrupt: its content hashes to {}", path.display(), actual.to_hex()));
+        return Err(JournalError::ObjectCorrupt { path, actual: actual.to_hex().to_string() });
     }
     Ok(bytes)
 }
@@ -225,7 +321,7 @@ impl fmt::Display for JournalReport {
 }
 
 /// The state of the journal file at start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum JournalStatus {
     /// Read, checksum verified, used.
@@ -236,11 +332,27 @@ pub enum JournalStatus {
     /// field). Nothing of it was used.
     Corrupt {
         /// What was wrong.
-        problem: String,
+        problem: std::sync::Arc<JournalError>,
         /// Where the damaged file was copied for inspection, if that worked.
         kept_at: Option<PathBuf>,
     },
 }
+
+impl PartialEq for JournalStatus {
+    /// Two statuses are equal when they say the same thing (a problem compares by message).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (JournalStatus::Loaded, JournalStatus::Loaded) | (JournalStatus::Missing, JournalStatus::Missing) => true,
+            (
+                JournalStatus::Corrupt { problem: a, kept_at: ka },
+                JournalStatus::Corrupt { problem: b, kept_at: kb },
+            ) => a.to_string() == b.to_string() && ka == kb,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for JournalStatus {}
 
 /// A module [`Supervisor::restore`](crate::Supervisor::restore) could not bring back on a
 /// given version.
@@ -304,6 +416,6 @@ mod tests {
     fn an_edited_body_is_refused() {
         let text = String::from_utf8(encode(&sample())).expect("utf-8");
         let edited = text.replace("\"1.0.0\"", "\"0.9.0\"");
-        assert!(decode(edited.as_bytes()).expect_err("checksum").contains("checksum"));
+        assert!(matches!(decode(edited.as_bytes()), Err(JournalError::Checksum { .. })));
     }
 }

@@ -2,7 +2,8 @@
 //! journal for hotpack modules.
 //!
 //! A [`Supervisor`] sits on a [`Cache`] and decides which version of each module serves.
-//! A new version is a *candidate* until it passes every [`Gate`], in order:
+//! A new version is a *candidate* until it passes every [`Gate`], in one order shared by
+//! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
 //!
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
 //! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
@@ -85,14 +86,18 @@
 #![deny(missing_docs)]
 
 mod error;
+mod gates;
 mod journal;
 mod supervisor;
+mod watch;
 
 pub use error::RollbackError;
+pub use gates::{Gate, GateError};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
-pub use journal::{JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
 pub use supervisor::Supervisor;
+pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;
 use std::sync::Arc;
@@ -138,49 +143,6 @@ impl Default for Policy {
 /// A host-supplied health probe: run a known input through the candidate and judge the
 /// answer. `Err(reason)` fails the [`Gate::Probe`]; a panic in the probe fails it too.
 pub type Probe = Arc<dyn Fn(&Module) -> Result<(), String> + Send + Sync>;
-
-/// A promotion gate, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Gate {
-    /// The bundle opens and every entry matches its manifest.
-    Verify,
-    /// The library loads.
-    Load,
-    /// ABI, compiler, target, layout and interface ids match.
-    Abi,
-    /// The init hook succeeds.
-    Init,
-    /// The candidate imports the serving version's state.
-    State,
-    /// The host's health probe accepts it.
-    Probe,
-}
-
-impl Gate {
-    /// The lower-case name (`"verify"`, `"load"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Gate::Verify => "verify",
-            Gate::Load => "load",
-            Gate::Abi => "abi",
-            Gate::Init => "init",
-            Gate::State => "state",
-            Gate::Probe => "probe",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Gate> {
-        [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe]
-            .into_iter()
-            .find(|g| g.as_str() == s)
-    }
-}
-
-impl fmt::Display for Gate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A version of a module, by semver or by content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -311,6 +273,22 @@ pub struct ModuleStatus {
     pub recent_panics: u32,
     /// Whether the active version is still on probation (not yet the last good one).
     pub on_probation: bool,
+    /// The active version's handlers.
+    pub handlers: Vec<String>,
+    /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
+    pub history: Vec<HistoryEntry>,
+}
+
+impl ModuleStatus {
+    /// The version serving now, if any.
+    pub fn version(&self) -> Option<&semver::Version> {
+        self.active.as_ref().map(|a| &a.version)
+    }
+
+    /// blake3 of the library serving now, if any.
+    pub fn hash(&self) -> Option<blake3::Hash> {
+        self.active.as_ref().map(|a| a.hash)
+    }
 }
 
 /// What happened to a version.
@@ -467,7 +445,7 @@ pub enum RollbackEvent {
 /// Why [`Supervisor::call`] returned no answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CallError {
+pub enum SupervisorCallError {
     /// No version of the module was promoted.
     #[error("module `{name}` has no active version")]
     NotActive {
@@ -482,13 +460,14 @@ pub enum CallError {
         /// The version that answered.
         version: semver::Version,
         /// The module's error.
+        #[source]
         error: hotpack_loader::CallError,
     },
 }
 
-impl CallError {
+impl SupervisorCallError {
     /// Whether the module panicked (the panic was caught inside it).
     pub fn is_panic(&self) -> bool {
-        matches!(self, CallError::Module { error, .. } if error.is_panic())
+        matches!(self, SupervisorCallError::Module { error, .. } if error.is_panic())
     }
 }

@@ -1,20 +1,28 @@
 //! The [`Supervisor`]: gates, promotion, panic budgets, rollback, pinning, journal, restore.
 
+use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
+use crate::watch::is_bundle;
 use crate::{
-    CallError, Demotion, Deployed, FailedVersion, Gate, HistoryEntry, HistoryKind, JournalReport, JournalStatus,
-    ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent, VersionRef,
-    VersionSummary,
+    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalReport,
+    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
+    SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
-use hotpack_loader::{LoadError, Materialize, Module};
+use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Instant, SystemTime};
+
+mod budget;
+mod deploy;
+mod restore;
+mod retention;
+mod rollback;
+mod state;
 
 /// History lines kept per module (oldest dropped first).
 const HISTORY_CAP: usize = 512;
@@ -73,77 +81,6 @@ impl ModState {
         }
         self.history.push_back(HistoryEntry { at: SystemTime::now(), version, hash, kind });
     }
-
-    fn to_journal(&self) -> JModule {
-        let jv = |v: &VersionSummary| JVersion {
-            version: v.version.to_string(),
-            hash: v.hash.to_hex().to_string(),
-            source: JSource::from_source(&v.source),
-        };
-        JModule {
-            active: self.active.as_ref().map(jv),
-            last_good: self.last_good().map(jv),
-            good: self.good.iter().map(jv).collect(),
-            highest_seen: self.highest_seen.as_ref().map(ToString::to_string),
-            pinned: self.pinned.as_ref().map(|p| p.hash.to_hex().to_string()),
-            failed: self
-                .failed
-                .iter()
-                .map(|(h, f)| JFailed {
-                    version: f.version.to_string(),
-                    hash: blake3::Hash::from_bytes(*h).to_hex().to_string(),
-                    gate: f.gate.map(|g| g.as_str().to_owned()),
-                    reason: f.reason.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn from_journal(j: &JModule) -> Result<ModState, String> {
-        let version = |v: &JVersion| -> Result<VersionSummary, String> {
-            Ok(VersionSummary {
-                version: journal::parse_version(&v.version)?,
-                hash: journal::parse_hash(&v.hash)?,
-                source: v.source.to_source(),
-            })
-        };
-        let mut m = ModState::default();
-        for f in &j.failed {
-            let failure = Failure {
-                version: journal::parse_version(&f.version)?,
-                gate: journal::parse_gate(&f.gate)?,
-                reason: f.reason.clone(),
-            };
-            m.failed.insert(*journal::parse_hash(&f.hash)?.as_bytes(), failure);
-        }
-        for g in &j.good {
-            let v = version(g)?;
-            if !m.is_failed(&v.hash) {
-                m.activated.insert(v.hash, v.version.clone());
-                m.make_good(v);
-            }
-        }
-        if let Some(lg) = &j.last_good {
-            let v = version(lg)?;
-            if !m.is_failed(&v.hash) {
-                m.activated.insert(v.hash, v.version.clone());
-                m.make_good(v);
-            }
-        }
-        if let Some(a) = &j.active {
-            // Only to know it ran here; it is resumed only if it is also good.
-            let v = version(a)?;
-            if !m.is_failed(&v.hash) && m.is_good(&v.hash) {
-                m.activated.insert(v.hash, v.version.clone());
-            }
-        }
-        m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
-        if let Some(p) = &j.pinned {
-            let h = journal::parse_hash(p)?;
-            m.pinned = m.good.iter().find(|g| g.hash == h).cloned();
-        }
-        Ok(m)
-    }
 }
 
 #[derive(Default)]
@@ -163,7 +100,7 @@ struct Inner {
     /// Serializes deploys, rollbacks, demotions and journal writes. Never taken on a call
     /// that does not panic.
     ops: Mutex<()>,
-    probes: RwLock<HashMap<String, Probe>>,
+    probes: Mutex<HashMap<String, Probe>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
 }
 
@@ -199,39 +136,6 @@ impl Candidate {
     }
 }
 
-/// The gate a load error belongs to.
-fn load_gate(e: &LoadError) -> Gate {
-    match e {
-        LoadError::WrongArchitecture { .. }
-        | LoadError::LayoutMismatch { .. }
-        | LoadError::AbiMismatch { .. }
-        | LoadError::RustcMismatch { .. }
-        | LoadError::TargetMismatch { .. }
-        | LoadError::InterfaceMissing { .. }
-        | LoadError::InterfaceMismatch { .. } => Gate::Abi,
-        LoadError::InitFailed { .. } | LoadError::InitPanicked { .. } => Gate::Init,
-        _ => Gate::Load,
-    }
-}
-
-fn cache_gate(e: &CacheError) -> Gate {
-    match e {
-        CacheError::Load(l) => load_gate(l),
-        CacheError::StateExport { .. } | CacheError::StateImport { .. } => Gate::State,
-        _ => Gate::Load,
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
-
 impl Supervisor {
     /// A supervisor without a journal: nothing survives a restart.
     pub fn new(cache: Cache, policy: Policy) -> Supervisor {
@@ -247,7 +151,7 @@ impl Supervisor {
                 journal,
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
-                probes: RwLock::new(HashMap::new()),
+                probes: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -271,19 +175,21 @@ impl Supervisor {
         journal: impl AsRef<Path>,
     ) -> Result<(Supervisor, JournalReport), RollbackError> {
         let path = journal.as_ref().to_path_buf();
-        let jerr = |problem: String| RollbackError::Journal { path: path.clone(), problem };
+        let jerr = |error: JournalError| RollbackError::Journal { path: path.clone(), error };
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| jerr(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| jerr(JournalError::Io { what: "create", path: dir.to_path_buf(), source }))?;
         }
         let mut state = State::default();
         let status = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalStatus::Missing,
-            Err(e) => return Err(jerr(format!("read: {e}"))),
+            Err(source) => return Err(jerr(JournalError::Io { what: "read", path: path.clone(), source })),
             Ok(bytes) => {
                 let parsed = journal::decode(&bytes).and_then(|modules| {
                     let mut out = BTreeMap::new();
                     for (name, j) in &modules {
-                        let m = ModState::from_journal(j).map_err(|e| format!("module `{name}`: {e}"))?;
+                        let m = ModState::from_journal(j)
+                            .map_err(|e| JournalError::Module { module: name.clone(), source: Box::new(e) })?;
                         out.insert(name.clone(), m);
                     }
                     Ok(out)
@@ -298,7 +204,7 @@ impl Supervisor {
                         keep.push(".corrupt");
                         let keep = PathBuf::from(keep);
                         let kept_at = journal::write_atomic(&keep, &bytes).ok().map(|()| keep);
-                        JournalStatus::Corrupt { problem, kept_at }
+                        JournalStatus::Corrupt { problem: Arc::new(problem), kept_at }
                     }
                 }
             }
@@ -320,12 +226,12 @@ impl Supervisor {
     /// Sets the health probe of module `name`: run on every candidate after its state was
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
-        self.inner.probes.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), probe);
+        lock(&self.inner.probes).insert(name.to_owned(), probe);
     }
 
     /// Removes the health probe of `name`.
     pub fn clear_probe(&self, name: &str) {
-        self.inner.probes.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        lock(&self.inner.probes).remove(name);
     }
 
     /// Events from now on. Every subscriber gets every event.
@@ -369,890 +275,6 @@ impl Supervisor {
         }
     }
 
-    // ----- deploying -------------------------------------------------------------------
-
-    /// Deploys every module of the bundle at `path`, each through every gate from
-    /// [`Gate::Verify`] on. A bundle that fails verification is refused as a whole. Modules
-    /// are handled independently: those that pass are promoted even when another fails.
-    ///
-    /// # Errors
-    ///
-    /// The first module's error ([`RollbackError::GateFailed`], `AlreadyFailed`,
-    /// `Downgrade`, `Pinned`); every outcome is in the history and status of its module.
-    pub fn deploy_bundle(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        self.with_ops(|| self.deploy_bundle_locked(path))
-    }
-
-    fn deploy_bundle_locked(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        let cache = &self.inner.cache;
-        let bundle = match Bundle::open(path, cache.limits()) {
-            Ok(b) => b,
-            Err(e) => {
-                return Err(self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, e.to_string()));
-            }
-        };
-        let target = hotpack_abi::TARGET;
-        if let Err(e) = bundle.verify_all() {
-            let reason = e.to_string();
-            let mut first = None;
-            for m in bundle.modules() {
-                let meta = &m.manifest().meta;
-                let claimed = m
-                    .manifest()
-                    .library(target)
-                    .and_then(|rel| bundle.digest(m.name(), rel))
-                    .map(|d| blake3::Hash::from_bytes(d.blake3));
-                let err = self.gate_failed_named(
-                    m.name(),
-                    meta.version.clone(),
-                    claimed,
-                    Gate::Verify,
-                    reason.clone(),
-                    false,
-                );
-                first.get_or_insert(err);
-            }
-            return Err(first
-                .unwrap_or_else(|| self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, reason)));
-        }
-        let mut done = Vec::new();
-        let mut first_err = None;
-        for m in bundle.modules() {
-            let name = m.name().to_owned();
-            let version = m.manifest().meta.version.clone();
-            let result = match bundle.read_library(&name, target) {
-                Err(e) => Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, e.to_string(), false)),
-                Ok(bytes) => {
-                    let hash = blake3::hash(&bytes);
-                    drop(bytes);
-                    match self.precheck(&name, &version, &hash) {
-                        Err(e) => Err(e),
-                        Ok(Some(unchanged)) => Ok(unchanged),
-                        Ok(None) => match cache.load_bundle_module(&bundle, m.dir()) {
-                            Err(e) => Err(self.gate_failed_named(
-                                &name,
-                                version.clone(),
-                                Some(hash),
-                                cache_gate(&e),
-                                e.to_string(),
-                                true,
-                            )),
-                            Ok((module, source)) => self.run_gates(Candidate { module, source }),
-                        },
-                    }
-                }
-            };
-            match result {
-                Ok(d) => done.push(d),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(done),
-        }
-    }
-
-    /// Deploys a plain library file: gates from [`Gate::Load`] on.
-    ///
-    /// # Errors
-    ///
-    /// As [`deploy_bundle`](Self::deploy_bundle).
-    pub fn deploy_file(&self, path: &Path) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| self.deploy_file_locked(path))
-    }
-
-    fn deploy_file_locked(&self, path: &Path) -> Result<Deployed, RollbackError> {
-        let label = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| self.gate_failed_unnamed(label.clone(), None, Gate::Load, format!("read {label}: {e}")))?;
-        let hash = blake3::hash(&bytes);
-        if let Some(err) = self.failed_anywhere(&hash) {
-            return Err(err);
-        }
-        let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
-            Ok(m) => m,
-            Err(e) => return Err(self.gate_failed_unnamed(label, Some(hash), load_gate(&e), e.to_string())),
-        };
-        drop(bytes);
-        self.deploy_locked(module, Source::File(path.to_path_buf()))
-    }
-
-    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on.
-    ///
-    /// # Errors
-    ///
-    /// As [`deploy_bundle`](Self::deploy_bundle).
-    pub fn deploy(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| self.deploy_locked(module, source))
-    }
-
-    fn deploy_locked(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
-        match self.precheck(module.name(), module.version(), module.hash())? {
-            Some(unchanged) => Ok(unchanged),
-            None => {
-                self.inner.cache.register(module.clone(), source.clone());
-                self.run_gates(Candidate { module, source })
-            }
-        }
-    }
-
-    /// Refusals that run nothing. `Ok(Some)` when the bytes already serve.
-    fn precheck(
-        &self,
-        name: &str,
-        version: &semver::Version,
-        hash: &blake3::Hash,
-    ) -> Result<Option<Deployed>, RollbackError> {
-        let mut st = lock(&self.inner.state);
-        let m = st.modules.entry(name.to_owned()).or_default();
-        let refuse = |m: &mut ModState, err: RollbackError| {
-            let reason = err.to_string();
-            m.push_history(version.clone(), Some(*hash), HistoryKind::Refused { reason: reason.clone() });
-            m.last_error = Some(reason.clone());
-            (err, RollbackEvent::Refused { name: name.to_owned(), version: version.clone(), reason })
-        };
-        let refused = if let Some(p) = &m.pinned {
-            if p.hash == *hash {
-                return Ok(Some(deployed(name, p, Outcome::Unchanged)));
-            }
-            let err =
-                RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
-            Some(refuse(m, err))
-        } else if let Some(a) = m.active.as_ref().filter(|a| a.hash == *hash) {
-            return Ok(Some(deployed(name, a, Outcome::Unchanged)));
-        } else if let Some(f) = m.failed.get(hash.as_bytes()) {
-            let err = RollbackError::AlreadyFailed {
-                name: name.to_owned(),
-                version: version.clone(),
-                hash: *hash,
-                gate: f.gate,
-                reason: f.reason.clone(),
-            };
-            Some(refuse(m, err))
-        } else if let Some(highest) =
-            m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade)
-        {
-            let err =
-                RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
-            Some(refuse(m, err))
-        } else {
-            None
-        };
-        drop(st);
-        match refused {
-            Some((err, event)) => {
-                self.emit(event);
-                Err(err)
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn failed_anywhere(&self, hash: &blake3::Hash) -> Option<RollbackError> {
-        let st = lock(&self.inner.state);
-        for (name, m) in &st.modules {
-            if let Some(f) = m.failed.get(hash.as_bytes()) {
-                return Some(RollbackError::AlreadyFailed {
-                    name: name.clone(),
-                    version: f.version.clone(),
-                    hash: *hash,
-                    gate: f.gate,
-                    reason: f.reason.clone(),
-                });
-            }
-        }
-        st.orphan_failed.get(hash.as_bytes()).map(|(label, f)| RollbackError::AlreadyFailed {
-            name: label.clone(),
-            version: f.version.clone(),
-            hash: *hash,
-            gate: f.gate,
-            reason: f.reason.clone(),
-        })
-    }
-
-    /// Gates Abi, Init, State, Probe, then the promotion.
-    fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
-        let cache = &self.inner.cache;
-        let module = &c.module;
-        let fail = |gate: Gate, reason: String, mark: bool| {
-            self.gate_failed_named(module.name(), module.version().clone(), Some(*module.hash()), gate, reason, mark)
-        };
-        if let Err(e) = cache.check_bindings(module) {
-            return Err(fail(Gate::Abi, e.to_string(), true));
-        }
-        if let Err(e) = module.init() {
-            return Err(fail(load_gate(&e), e.to_string(), true));
-        }
-        match cache.transfer_state(module) {
-            Ok(_) => {}
-            // The serving version could not export: not the candidate's fault, not marked.
-            Err(e @ CacheError::StateExport { .. }) => return Err(fail(Gate::State, e.to_string(), false)),
-            Err(e) => return Err(fail(Gate::State, e.to_string(), true)),
-        }
-        if let Err(reason) = self.probe(module) {
-            return Err(fail(Gate::Probe, reason, true));
-        }
-        if let Err(e) = cache.promote(module) {
-            return Err(fail(cache_gate(&e), e.to_string(), true));
-        }
-        Ok(self.promoted(module.name(), c.summary(), Outcome::Promoted))
-    }
-
-    fn probe(&self, module: &Module) -> Result<(), String> {
-        let probe = self.inner.probes.read().unwrap_or_else(|p| p.into_inner()).get(module.name()).cloned();
-        match probe {
-            None => Ok(()),
-            Some(p) => match catch_unwind(AssertUnwindSafe(|| p(module))) {
-                Ok(r) => r,
-                Err(payload) => Err(format!("the probe panicked: {}", panic_message(payload.as_ref()))),
-            },
-        }
-    }
-
-    /// Bookkeeping after `cache.promote` succeeded.
-    fn promoted(&self, name: &str, v: VersionSummary, outcome: Outcome) -> Deployed {
-        let name = name.to_owned();
-        let from = {
-            let mut st = lock(&self.inner.state);
-            let probation = self.inner.policy.probation;
-            let m = st.modules.entry(name.clone()).or_default();
-            let from = m.active.replace(v.clone());
-            m.promoted_at = Some(Instant::now());
-            m.panics.clear();
-            m.activated.insert(v.hash, v.version.clone());
-            m.stack.retain(|h| *h != v.hash);
-            m.stack.push(v.hash);
-            if m.highest_seen.as_ref().is_none_or(|h| v.version > *h) {
-                m.highest_seen = Some(v.version.clone());
-            }
-            // A version rolled back to (or restored) already proved itself.
-            if probation.is_zero() || outcome != Outcome::Promoted || m.is_good(&v.hash) {
-                m.make_good(v.clone());
-            }
-            let kind = match (outcome, &from) {
-                (Outcome::Restored, _) => HistoryKind::Restored,
-                (Outcome::RolledBack, Some(f)) => HistoryKind::RolledBack { from: f.version.clone() },
-                (Outcome::Pinned, _) => HistoryKind::Pinned,
-                _ => HistoryKind::Promoted,
-            };
-            m.push_history(v.version.clone(), Some(v.hash), kind);
-            from
-        };
-        self.store_object(&name, &v);
-        let event = match outcome {
-            Outcome::Restored => RollbackEvent::Restored { name: name.clone(), version: v.clone() },
-            Outcome::RolledBack => {
-                RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() }
-            }
-            Outcome::Pinned => RollbackEvent::Pinned { name: name.clone(), version: v.clone() },
-            _ => RollbackEvent::Promoted { name: name.clone(), version: v.clone(), from: from.map(|f| f.version) },
-        };
-        self.emit(event);
-        self.retain(&name);
-        self.write_journal();
-        deployed(&name, &v, outcome)
-    }
-
-    /// Records a gate failure of a module whose name is known.
-    fn gate_failed_named(
-        &self,
-        name: &str,
-        version: semver::Version,
-        hash: Option<blake3::Hash>,
-        gate: Gate,
-        reason: String,
-        mark: bool,
-    ) -> RollbackError {
-        {
-            let mut st = lock(&self.inner.state);
-            let m = st.modules.entry(name.to_owned()).or_default();
-            m.push_history(version.clone(), hash, HistoryKind::GateFailed { gate, reason: reason.clone() });
-            m.last_error = Some(format!("{version}: {gate} gate failed: {reason}"));
-            if let (true, Some(h)) = (mark, hash) {
-                m.failed.insert(
-                    *h.as_bytes(),
-                    Failure { version: version.clone(), gate: Some(gate), reason: reason.clone() },
-                );
-                m.good.retain(|g| g.hash != h);
-            }
-        }
-        if let (true, Some(h)) = (mark, hash) {
-            // The failed candidate leaves the registry (never the serving version).
-            let serving = self.inner.cache.current(name).is_some_and(|c| *c.hash() == h);
-            if !serving && self.inner.cache.version(name, &h).is_some() {
-                let _ = self.inner.cache.retire(name, &h);
-            }
-            self.write_journal();
-        }
-        self.emit(RollbackEvent::GateFailed {
-            name: name.to_owned(),
-            version: Some(version.clone()),
-            hash,
-            gate,
-            reason: reason.clone(),
-        });
-        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, reason }
-    }
-
-    /// Records a failure of bytes whose module name is unknown.
-    fn gate_failed_unnamed(
-        &self,
-        label: String,
-        hash: Option<blake3::Hash>,
-        gate: Gate,
-        reason: String,
-    ) -> RollbackError {
-        if let Some(h) = hash {
-            lock(&self.inner.state).orphan_failed.insert(
-                *h.as_bytes(),
-                (
-                    label.clone(),
-                    Failure { version: semver::Version::new(0, 0, 0), gate: Some(gate), reason: reason.clone() },
-                ),
-            );
-        }
-        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason: reason.clone() });
-        RollbackError::GateFailed { name: label, version: None, hash, gate, reason }
-    }
-
-    // ----- calls and panics ------------------------------------------------------------
-
-    /// Calls `handler` of the active version of `name` through its hot handle. A caught
-    /// panic counts against the panic budget and may demote the version (the call itself
-    /// still returns the panic as an error).
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::NotActive`] when no version was promoted; [`CallError::Module`] with
-    /// the module's error or caught panic.
-    pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, CallError> {
-        let hot = self.hot(name).ok_or_else(|| CallError::NotActive { name: name.to_owned() })?;
-        let version = hot.current();
-        match version.call(handler, input) {
-            Ok(out) => Ok(out),
-            Err(error) => {
-                if error.is_panic() {
-                    self.panicked(name, *version.module().hash());
-                }
-                Err(CallError::Module { name: name.to_owned(), version: version.module().version().clone(), error })
-            }
-        }
-    }
-
-    fn hot(&self, name: &str) -> Option<HotModule> {
-        // Never import through the search path here: only promoted versions serve.
-        self.inner.cache.loaded_hot_module(name)
-    }
-
-    /// Counts one caught panic of the active version of `name`, for hosts that call through
-    /// their own `Hot<I>` handles. Returns the demotion when this panic exceeded the budget
-    /// and the demotion could run now (when another operation holds the supervisor, the
-    /// demotion runs as soon as it finishes, and `None` is returned).
-    pub fn record_panic(&self, name: &str) -> Option<Demotion> {
-        let hash = lock(&self.inner.state).modules.get(name)?.active.as_ref()?.hash;
-        self.panicked(name, hash)
-    }
-
-    fn panicked(&self, name: &str, hash: blake3::Hash) -> Option<Demotion> {
-        let over = {
-            let mut st = lock(&self.inner.state);
-            let policy = &self.inner.policy;
-            let m = st.modules.get_mut(name)?;
-            if m.active.as_ref().is_none_or(|a| a.hash != hash) {
-                return None; // a call still in flight on a version already swapped out
-            }
-            let now = Instant::now();
-            m.panics.push_back(now);
-            while m.panics.front().is_some_and(|t| now.duration_since(*t) > policy.panic_window) {
-                m.panics.pop_front();
-            }
-            let over = m.panics.len() > policy.panic_budget as usize;
-            if over {
-                st.pending.insert(name.to_owned());
-            }
-            over
-        };
-        if !over {
-            return None;
-        }
-        let demotion = match self.inner.ops.try_lock() {
-            Ok(_ops) => self.take_pending_locked(name),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                let _ops = p.into_inner();
-                self.take_pending_locked(name)
-            }
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        self.kick_pending();
-        demotion
-    }
-
-    fn take_pending_locked(&self, name: &str) -> Option<Demotion> {
-        let was = lock(&self.inner.state).pending.remove(name);
-        if was { self.demote_locked(name) } else { None }
-    }
-
-    fn drain_pending_locked(&self) {
-        let pending: Vec<String> = std::mem::take(&mut lock(&self.inner.state).pending).into_iter().collect();
-        for name in pending {
-            self.demote_locked(&name);
-        }
-    }
-
-    /// Demotes the active version of `name` if it is (still) over its panic budget.
-    fn demote_locked(&self, name: &str) -> Option<Demotion> {
-        let policy = &self.inner.policy;
-        let (from, panics, candidates) = {
-            let mut st = lock(&self.inner.state);
-            let m = st.modules.get_mut(name)?;
-            let now = Instant::now();
-            while m.panics.front().is_some_and(|t| now.duration_since(*t) > policy.panic_window) {
-                m.panics.pop_front();
-            }
-            let panics = u32::try_from(m.panics.len()).unwrap_or(u32::MAX);
-            if panics <= policy.panic_budget {
-                return None;
-            }
-            let from = m.active.clone()?;
-            if m.pinned.is_some() {
-                // An operator's pin wins over the automatic demotion; say so once per window.
-                m.last_error =
-                    Some(format!("{}: {panics} panics past the budget, but the module is pinned", from.version));
-                m.panics.clear();
-                return None;
-            }
-            let reason = format!("demoted after {panics} panics within {:?}", policy.panic_window);
-            m.failed.insert(
-                *from.hash.as_bytes(),
-                Failure { version: from.version.clone(), gate: None, reason: reason.clone() },
-            );
-            m.good.retain(|g| g.hash != from.hash);
-            m.stack.retain(|h| *h != from.hash);
-            m.push_history(from.version.clone(), Some(from.hash), HistoryKind::Demoted { panics });
-            m.last_error = Some(format!("{}: {reason}", from.version));
-            m.panics.clear();
-            let candidates: Vec<VersionSummary> = m.good.iter().rev().cloned().collect();
-            (from, panics, candidates)
-        };
-        let mut to = None;
-        for c in candidates {
-            if let Some(module) = self.inner.cache.version(name, &c.hash)
-                && self.inner.cache.promote(&module).is_ok()
-            {
-                to = Some(c);
-                break;
-            }
-        }
-        let demotion = Demotion { name: name.to_owned(), from: from.clone(), to: to.clone(), panics };
-        self.emit(RollbackEvent::Demoted(demotion.clone()));
-        match to {
-            Some(v) => {
-                self.promoted(name, v, Outcome::RolledBack);
-            }
-            None => {
-                if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
-                    m.promoted_at = Some(Instant::now());
-                }
-                self.write_journal();
-            }
-        }
-        Some(demotion)
-    }
-
-    // ----- rollback and pins -----------------------------------------------------------
-
-    /// Rolls `name` back to the version active before the current one (popping the current
-    /// one off the activation stack; repeated calls go further back). Only retained versions
-    /// this host activated and that did not fail are candidates. The version rolled back to
-    /// resumes with the module-owned state it held when it last served.
-    ///
-    /// # Errors
-    ///
-    /// [`RollbackError::NoPrevious`], [`RollbackError::Pinned`], [`RollbackError::Cache`].
-    pub fn rollback(&self, name: &str) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| {
-            let (target, pinned) = {
-                let mut st = lock(&self.inner.state);
-                let m = st.modules.get_mut(name).ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
-                let active = m.active.clone().ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
-                let mut stack = m.stack.clone();
-                stack.retain(|h| *h != active.hash);
-                let mut target = None;
-                while let Some(h) = stack.last().copied() {
-                    if !m.is_failed(&h) && self.inner.cache.version(name, &h).is_some() {
-                        target = Some(h);
-                        break;
-                    }
-                    stack.pop();
-                }
-                let target = target.ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
-                if m.pinned.is_none() {
-                    m.stack = stack;
-                }
-                (target, m.pinned.clone())
-            };
-            let module = self
-                .inner
-                .cache
-                .version(name, &target)
-                .ok_or_else(|| RollbackError::NoPrevious { name: name.to_owned() })?;
-            if let Some(p) = pinned {
-                return Err(RollbackError::Pinned {
-                    name: name.to_owned(),
-                    pinned: p.version,
-                    offered: module.version().clone(),
-                });
-            }
-            self.switch_to(name, &module, Outcome::RolledBack)
-        })
-    }
-
-    /// Rolls `name` to `to`: a retained version this host activated before and that did
-    /// not fail.
-    ///
-    /// # Errors
-    ///
-    /// [`RollbackError::NeverActivated`], [`RollbackError::NotRetained`],
-    /// [`RollbackError::Pinned`], [`RollbackError::Cache`].
-    pub fn rollback_to(&self, name: &str, to: VersionRef) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| {
-            let module = self.resolve(name, &to)?;
-            if let Some(p) = self.pinned_version(name).filter(|p| p.hash != *module.hash()) {
-                return Err(RollbackError::Pinned {
-                    name: name.to_owned(),
-                    pinned: p.version,
-                    offered: module.version().clone(),
-                });
-            }
-            self.switch_to(name, &module, Outcome::RolledBack)
-        })
-    }
-
-    /// Makes `to` (a retained version this host activated) serve and holds it: deploys are
-    /// refused with [`RollbackError::Pinned`], and the panic budget no longer demotes it,
-    /// until [`unpin`](Self::unpin). Pinning again moves the pin.
-    ///
-    /// # Errors
-    ///
-    /// As [`rollback_to`](Self::rollback_to).
-    pub fn pin(&self, name: &str, to: VersionRef) -> Result<Deployed, RollbackError> {
-        self.with_ops(|| {
-            let module = self.resolve(name, &to)?;
-            let d = self.switch_to(name, &module, Outcome::Pinned)?;
-            if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
-                m.pinned = m.active.clone();
-            }
-            self.write_journal();
-            Ok(d)
-        })
-    }
-
-    /// Lifts the pin of `name`, if any.
-    pub fn unpin(&self, name: &str) {
-        self.with_ops(|| {
-            let lifted = {
-                let mut st = lock(&self.inner.state);
-                match st.modules.get_mut(name) {
-                    Some(m) => match m.pinned.take() {
-                        Some(p) => {
-                            m.push_history(p.version.clone(), Some(p.hash), HistoryKind::Unpinned);
-                            true
-                        }
-                        None => false,
-                    },
-                    None => false,
-                }
-            };
-            if lifted {
-                self.emit(RollbackEvent::Unpinned { name: name.to_owned() });
-                self.write_journal();
-            }
-        });
-    }
-
-    fn pinned_version(&self, name: &str) -> Option<VersionSummary> {
-        lock(&self.inner.state).modules.get(name).and_then(|m| m.pinned.clone())
-    }
-
-    /// The retained, activated, not failed module `to` names.
-    fn resolve(&self, name: &str, to: &VersionRef) -> Result<Module, RollbackError> {
-        let st = lock(&self.inner.state);
-        let never = || RollbackError::NeverActivated { name: name.to_owned(), wanted: to.clone() };
-        let m = st.modules.get(name).ok_or_else(never)?;
-        let retained = self.inner.cache.versions(name);
-        let not_retained = || RollbackError::NotRetained { name: name.to_owned(), wanted: to.clone() };
-        let hash = match to {
-            VersionRef::Hash(h) => {
-                if !m.activated.contains_key(h) {
-                    return Err(never());
-                }
-                *h
-            }
-            VersionRef::Version(v) => {
-                // Most recently activated first: the stack, then the good list.
-                let mut order: Vec<blake3::Hash> = m.stack.iter().rev().copied().collect();
-                order.extend(m.good.iter().rev().map(|g| g.hash));
-                order.extend(m.activated.keys().copied());
-                let activated: Vec<blake3::Hash> = order
-                    .into_iter()
-                    .filter(|h| m.activated.contains_key(h) && retained.iter().any(|r| r.hash == *h && r.version == *v))
-                    .collect();
-                if activated.is_empty() {
-                    let ever = m.activated.values().any(|a| a == v);
-                    return Err(if ever { not_retained() } else { never() });
-                }
-                match activated.iter().find(|h| !m.is_failed(h)) {
-                    Some(h) => *h,
-                    None => return Err(not_retained()),
-                }
-            }
-        };
-        if m.is_failed(&hash) {
-            return Err(not_retained());
-        }
-        drop(st);
-        self.inner.cache.version(name, &hash).ok_or_else(not_retained)
-    }
-
-    fn switch_to(&self, name: &str, module: &Module, outcome: Outcome) -> Result<Deployed, RollbackError> {
-        let source = self
-            .inner
-            .cache
-            .versions(name)
-            .into_iter()
-            .find(|v| v.hash == *module.hash())
-            .map(|v| v.source)
-            .unwrap_or_else(|| Source::File(module.source().to_path_buf()));
-        let summary = VersionSummary { version: module.version().clone(), hash: *module.hash(), source };
-        let is_active = lock(&self.inner.state)
-            .modules
-            .get(name)
-            .and_then(|m| m.active.as_ref())
-            .is_some_and(|a| a.hash == summary.hash);
-        if is_active && outcome == Outcome::RolledBack {
-            return Ok(deployed(name, &summary, Outcome::Unchanged));
-        }
-        if !is_active {
-            self.inner.cache.promote(module).map_err(RollbackError::Cache)?;
-        }
-        Ok(self.promoted(name, summary, outcome))
-    }
-
-    // ----- probation, retention, journal -----------------------------------------------
-
-    /// Makes the active versions that served their probation the last good ones (and
-    /// journals them). Every supervisor operation does this first; hosts with a non-zero
-    /// [`Policy::probation`] may also call it from a timer.
-    pub fn settle(&self) {
-        self.with_ops(|| {});
-    }
-
-    fn settle_locked(&self) {
-        let probation = self.inner.policy.probation;
-        if probation.is_zero() {
-            return;
-        }
-        let changed = {
-            let mut st = lock(&self.inner.state);
-            let mut changed = false;
-            for m in st.modules.values_mut() {
-                if let (Some(a), Some(at)) = (m.active.clone(), m.promoted_at)
-                    && !m.is_good(&a.hash)
-                    && !m.is_failed(&a.hash)
-                    && at.elapsed() >= probation
-                {
-                    m.make_good(a);
-                    changed = true;
-                }
-            }
-            changed
-        };
-        if changed {
-            self.write_journal();
-        }
-    }
-
-    fn retain(&self, name: &str) {
-        let cache = &self.inner.cache;
-        let keep = self.inner.policy.retain;
-        let (protected, retired) = {
-            let st = lock(&self.inner.state);
-            let Some(m) = st.modules.get(name) else { return };
-            let mut protected: HashSet<blake3::Hash> = HashSet::new();
-            protected.extend(m.active.as_ref().map(|a| a.hash));
-            protected.extend(m.pinned.as_ref().map(|p| p.hash));
-            protected.extend(m.good.iter().rev().take(2).map(|g| g.hash));
-            (protected, Vec::<VersionSummary>::new())
-        };
-        let mut retired = retired;
-        let versions = cache.versions(name);
-        let mut excess = versions.len().saturating_sub(keep);
-        for v in versions {
-            if excess == 0 {
-                break;
-            }
-            if protected.contains(&v.hash) || v.current {
-                continue;
-            }
-            if cache.retire(name, &v.hash).is_ok() {
-                excess -= 1;
-                retired.push(VersionSummary { version: v.version, hash: v.hash, source: v.source });
-            }
-        }
-        if retired.is_empty() {
-            return;
-        }
-        {
-            let mut st = lock(&self.inner.state);
-            if let Some(m) = st.modules.get_mut(name) {
-                m.good.retain(|g| !retired.iter().any(|r| r.hash == g.hash));
-                m.stack.retain(|h| !retired.iter().any(|r| r.hash == *h));
-            }
-        }
-        for v in retired {
-            self.emit(RollbackEvent::Retired { name: name.to_owned(), version: v });
-        }
-    }
-
-    fn store_object(&self, name: &str, v: &VersionSummary) {
-        let Some(path) = &self.inner.journal else { return };
-        let dir = journal_dir(path);
-        let Some(module) = self.inner.cache.version(name, &v.hash) else { return };
-        if let Err(problem) = journal::store_object(&dir, &v.hash, module.object_path()) {
-            self.journal_failed(path, problem);
-        }
-    }
-
-    fn journal_failed(&self, path: &Path, problem: String) {
-        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem });
-    }
-
-    fn write_journal(&self) {
-        let Some(path) = &self.inner.journal else { return };
-        let (bytes, keep) = {
-            let st = lock(&self.inner.state);
-            let modules: BTreeMap<String, JModule> =
-                st.modules.iter().map(|(n, m)| (n.clone(), m.to_journal())).collect();
-            let keep: HashSet<String> = st
-                .modules
-                .values()
-                .flat_map(|m| m.good.iter().chain(m.active.iter()).map(|g| g.hash.to_hex().to_string()))
-                .collect();
-            (journal::encode(&modules), keep)
-        };
-        match journal::write_atomic(path, &bytes) {
-            Ok(()) => journal::collect_garbage(&journal_dir(path), &keep),
-            Err(problem) => self.journal_failed(path, problem),
-        }
-    }
-
-    // ----- restore -----------------------------------------------------------------------
-
-    /// After a restart: brings every journaled module back on its pinned or last good
-    /// version, from the library copy in the object store (its blake3 checked), through the
-    /// gates Load, Abi, Init and Probe. When that version cannot come back, older good
-    /// versions are tried; a version that failed or was demoted is never started. Modules
-    /// already serving that version are left alone.
-    ///
-    /// # Errors
-    ///
-    /// None today beyond what the report carries; the `Result` leaves room for a journal
-    /// that cannot be written.
-    pub fn restore(&self) -> Result<RestoreReport, RollbackError> {
-        Ok(self.with_ops(|| self.restore_locked()))
-    }
-
-    fn restore_locked(&self) -> RestoreReport {
-        let mut report = RestoreReport::default();
-        let Some(path) = self.inner.journal.clone() else { return report };
-        let dir = journal_dir(&path);
-        let plan: Vec<(String, Vec<VersionSummary>)> = {
-            let st = lock(&self.inner.state);
-            st.modules
-                .iter()
-                .map(|(name, m)| {
-                    let mut order: Vec<VersionSummary> = Vec::new();
-                    order.extend(m.pinned.clone());
-                    order.extend(m.good.iter().rev().cloned());
-                    order.retain(|v| !m.is_failed(&v.hash));
-                    (name.clone(), order)
-                })
-                .filter(|(_, order)| !order.is_empty())
-                .collect()
-        };
-        let cache = &self.inner.cache;
-        for (name, order) in plan {
-            let mut done = false;
-            for v in order {
-                if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
-                    report.restored.push(deployed(&name, &v, Outcome::Unchanged));
-                    done = true;
-                    break;
-                }
-                let problem = |reason: String| RestoreProblem {
-                    name: name.clone(),
-                    version: Some(v.version.clone()),
-                    hash: Some(v.hash),
-                    reason,
-                };
-                let bytes = match journal::read_object(&dir, &v.hash) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        report.problems.push(problem(e));
-                        continue;
-                    }
-                };
-                let module =
-                    match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            report.problems.push(problem(format!("{} gate: {e}", load_gate(&e))));
-                            continue;
-                        }
-                    };
-                if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(format!(
-                        "the stored library is {} {}, not what the journal says",
-                        module.name(),
-                        module.version()
-                    )));
-                    continue;
-                }
-                cache.register(module.clone(), v.source.clone());
-                let gates = cache
-                    .check_bindings(&module)
-                    .map_err(|e| format!("abi gate: {e}"))
-                    .and_then(|()| module.init().map_err(|e| format!("{} gate: {e}", load_gate(&e))))
-                    .and_then(|()| self.probe(&module).map_err(|e| format!("probe gate: {e}")))
-                    .and_then(|()| cache.promote(&module).map_err(|e| format!("promotion: {e}")));
-                if let Err(reason) = gates {
-                    // Environmental failures (a database down at start) do not condemn a
-                    // version that served well; it is skipped this time.
-                    if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
-                        let _ = cache.retire(&name, &v.hash);
-                    }
-                    report.problems.push(problem(reason));
-                    continue;
-                }
-                report.restored.push(self.promoted(&name, v, Outcome::Restored));
-                done = true;
-                break;
-            }
-            if !done {
-                report.problems.push(RestoreProblem {
-                    name: name.clone(),
-                    version: None,
-                    hash: None,
-                    reason: "no good version could be restored; nothing is active".to_owned(),
-                });
-            }
-        }
-        report
-    }
-
     // ----- views -------------------------------------------------------------------------
 
     /// The status of `name`, if the supervisor knows it.
@@ -1264,6 +286,11 @@ impl Supervisor {
             .into_iter()
             .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
             .collect();
+        let active = lock(&self.inner.state).modules.get(name)?.active.as_ref().map(|a| a.hash);
+        let handlers = active
+            .and_then(|h| self.inner.cache.version(name, &h))
+            .map(|m| m.handler_names().map(str::to_owned).collect())
+            .unwrap_or_default();
         let st = lock(&self.inner.state);
         let m = st.modules.get(name)?;
         let now = Instant::now();
@@ -1289,6 +316,8 @@ impl Supervisor {
             recent_panics: u32::try_from(m.panics.iter().filter(|t| now.duration_since(**t) <= window).count())
                 .unwrap_or(u32::MAX),
             on_probation: m.active.as_ref().is_some_and(|a| !m.is_good(&a.hash)),
+            handlers,
+            history: m.history.iter().cloned().collect(),
         })
     }
 
@@ -1323,15 +352,5 @@ mod tests {
     fn supervisor_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone>() {}
         check::<Supervisor>();
-    }
-
-    #[test]
-    fn load_errors_map_to_gates() {
-        let path = PathBuf::from("x.so");
-        let abi = LoadError::AbiMismatch { path: path.clone(), module: "m".into(), expected: 1, found: 999 };
-        assert_eq!(load_gate(&abi), Gate::Abi);
-        let init = LoadError::InitFailed { path: path.clone(), module: "m".into(), message: "no".into() };
-        assert_eq!(load_gate(&init), Gate::Init);
-        assert_eq!(load_gate(&LoadError::NotFound { path }), Gate::Load);
     }
 }

@@ -133,9 +133,9 @@ pub use hotpack_detect as detect;
 pub use hotpack_loader as loader;
 pub use hotpack_rollback as rollback;
 
-pub use hotpack_rollback::{Deployed, Outcome, Probe};
+pub use hotpack_rollback::{Deployed, ModuleStatus, Outcome, Probe};
 pub use pack::{PackLibraryError, pack_library, pack_library_with};
-pub use runtime::{Error, Event, ModuleStatus, Runtime, RuntimeBuilder, Watching};
+pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
 
 /// The default cache directory: `$XDG_CACHE_HOME/hotpack` when that variable is set,
 /// else `hotpack-<user>` under the system temporary directory.

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hotpack_archive::{Limits, Location, SearchPath};
+use hotpack_archive::{Limits, SearchPath};
 use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    Deployed, HistoryEntry, JournalReport, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
-    VersionRef,
+    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
+    Supervisor, VersionRef, is_deployable,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -116,23 +116,6 @@ impl fmt::Display for Event {
             Event::Watch { message } => write!(f, "watch: {message}"),
         }
     }
-}
-
-/// One module as [`Runtime::modules`] lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleStatus {
-    /// Module name.
-    pub name: String,
-    /// The version serving, if any.
-    pub version: Option<hotpack_archive::semver::Version>,
-    /// blake3 of the serving library.
-    pub hash: Option<blake3::Hash>,
-    /// The serving version's handlers.
-    pub handlers: Vec<String>,
-    /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
-    pub history: Vec<HistoryEntry>,
-    /// The last failure, if any.
-    pub last_error: Option<String>,
 }
 
 /// Configures a [`Runtime`]. Every setting has a default; see each method.
@@ -362,34 +345,16 @@ impl Runtime {
     /// [`Error::Cache`] when it is not on the search path, [`Error::Rollback`] when it fails
     /// a gate.
     pub fn import(&self, name: &str) -> Result<Module, Error> {
-        let invalidated = self.cache().modules().iter().any(|m| m.name == name && m.invalidated);
-        if !invalidated && let Some(module) = self.cache().current(name) {
+        if !self.cache().is_invalidated(name)
+            && let Some(module) = self.cache().current(name)
+        {
             return Ok(module);
         }
-        let mut search = SearchPath::with_limits(self.cache().limits().clone());
-        for entry in self.cache().search_entries() {
-            search.push(entry);
-        }
-        let found = search.find(name).map_err(|e| {
-            Error::from(CacheError::NotFound {
-                name: name.to_owned(),
-                searched: search.entries().to_vec(),
-                problems: vec![e.to_string()],
-            })
-        })?;
-        let path = match &found.primary.location {
-            Location::Library { path } => path.clone(),
-            Location::Bundle { bundle, .. } => bundle.clone(),
-            other => {
-                return Err(CacheError::NotFound {
-                    name: name.to_owned(),
-                    searched: search.entries().to_vec(),
-                    problems: vec![format!("unsupported location {other}")],
-                }
-                .into());
-            }
-        };
-        self.deploy(&path)?;
+        // The cache resolves (the same path forms and name check as `Cache::import`); the
+        // supervisor deploys exactly that version through the gates.
+        let source = self.cache().resolve(name)?;
+        let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
+        self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
         self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -418,12 +383,11 @@ impl Runtime {
     ///
     /// [`Error::Rollback`]: the first module's failed gate, downgrade or pin.
     pub fn deploy(&self, path: &Path) -> Result<Vec<Deployed>, Error> {
-        let is_bundle = path.extension().is_some_and(|e| e == "zip");
-        let result = if is_bundle {
-            self.inner.supervisor.deploy_bundle(path)
-        } else {
-            self.inner.supervisor.deploy_file(path).map(|d| vec![d])
-        };
+        self.report(path, self.inner.supervisor.deploy_path(path))
+    }
+
+    /// Emits what a deploy of `path` did.
+    fn report(&self, path: &Path, result: Result<Vec<Deployed>, RollbackError>) -> Result<Vec<Deployed>, Error> {
         match result {
             Ok(deployed) => {
                 self.emit(Event::Deployed { path: path.to_path_buf(), deployed: deployed.clone() });
@@ -445,7 +409,7 @@ impl Runtime {
     /// ([`CallError::NoSuchHandler`] for an unknown handler).
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
-            hotpack_rollback::CallError::Module { name, version, error } => {
+            hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
                 Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
             }
             _ => Error::NotLoaded { name: module.to_owned() },
@@ -496,28 +460,12 @@ impl Runtime {
 
     /// The status of `name` (see [`modules`](Self::modules)).
     pub fn status(&self, name: &str) -> Option<ModuleStatus> {
-        self.modules().into_iter().find(|m| m.name == name)
+        self.inner.supervisor.status(name)
     }
 
     /// Every supervised module with its serving version, handlers, history and last error.
     pub fn modules(&self) -> Vec<ModuleStatus> {
-        self.inner
-            .supervisor
-            .statuses()
-            .into_iter()
-            .map(|s| {
-                let active = s.active.as_ref();
-                let module = active.and_then(|a| self.cache().version(&s.name, &a.hash));
-                ModuleStatus {
-                    history: self.inner.supervisor.history(&s.name),
-                    version: active.map(|a| a.version.clone()),
-                    hash: active.map(|a| a.hash),
-                    handlers: module.map(|m| m.handler_names().map(str::to_owned).collect()).unwrap_or_default(),
-                    last_error: s.last_error,
-                    name: s.name,
-                }
-            })
-            .collect()
+        self.inner.supervisor.statuses()
     }
 
     /// Deploys every bundle and library directly inside each search-path directory (and
@@ -555,7 +503,7 @@ impl Runtime {
     /// [`Error::Detect`] when the watcher cannot start.
     pub fn watch(&self) -> Result<Watching, Error> {
         let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
-        let canonical: Vec<PathBuf> = roots.iter().filter_map(|p| p.canonicalize().ok()).collect();
+        let filter = DeployFilter::new(&roots);
         let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet))?;
         let stop = Arc::new(AtomicBool::new(false));
         let runtime = self.clone();
@@ -571,13 +519,7 @@ impl Runtime {
                     };
                     match event {
                         hotpack_detect::Event::Change(change) => {
-                            let on_path = canonical
-                                .iter()
-                                .any(|root| change.path == *root || change.path.parent() == Some(root.as_path()));
-                            if matches!(change.kind, ChangeKind::Removed { .. })
-                                || !on_path
-                                || !is_deployable(&change.path)
-                            {
+                            if !filter.wants(&change.path, matches!(change.kind, ChangeKind::Removed { .. })) {
                                 continue;
                             }
                             // Failures are recorded and emitted by `deploy`; the loop goes on.
@@ -592,12 +534,6 @@ impl Runtime {
             .map_err(|source| Error::Spawn { source })?;
         Ok(Watching { stop, thread: Some(thread) })
     }
-}
-
-/// A bundle or a library, not a hidden (temporary) file.
-fn is_deployable(path: &Path) -> bool {
-    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
 }
 
 /// A running watch started by [`Runtime::watch`]; dropping it stops the watcher thread.

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use hotpack_archive::{Bundle, BundleError, HeaderField, Limits, PathProblem};
+use hotpack_archive::{Bundle, BundleError, BundleErrorKind, HeaderField, Limits, ManifestError, PathProblem};
 
 use crate::rawzip::{E, LIB, RES, build, manifest_json, valid};
 
@@ -71,18 +71,20 @@ fn the_zeros_stream_really_inflates_to_zeros() {
 
 #[test]
 fn not_a_zip() {
-    check("empty", Vec::new(), |e| matches!(e, BundleError::Empty { .. }));
+    check("empty", Vec::new(), |e| matches!(e.kind(), BundleErrorKind::Empty));
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    check("garbage", garbage, |e| matches!(e, BundleError::NotAZip { .. }));
-    check("tiny", b"PK".to_vec(), |e| matches!(e, BundleError::NotAZip { .. }));
+    check("garbage", garbage, |e| matches!(e.kind(), BundleErrorKind::NotAZip));
+    check("tiny", b"PK".to_vec(), |e| matches!(e.kind(), BundleErrorKind::NotAZip));
     let ok = build(&valid());
-    check("truncated-half", ok[..ok.len() / 2].to_vec(), |e| matches!(e, BundleError::Truncated { .. }));
-    check("truncated-end", ok[..ok.len() - 5].to_vec(), |e| matches!(e, BundleError::Truncated { .. }));
+    check("truncated-half", ok[..ok.len() / 2].to_vec(), |e| matches!(e.kind(), BundleErrorKind::Truncated { .. }));
+    check("truncated-end", ok[..ok.len() - 5].to_vec(), |e| matches!(e.kind(), BundleErrorKind::Truncated { .. }));
     // The end record survives but the central directory it points at is cut off in front.
     let cut = ok.len() - 22 - 10;
     let mut front_cut = ok[..cut - 40].to_vec();
     front_cut.extend_from_slice(&ok[cut..]);
-    check("truncated-cd", front_cut, |e| matches!(e, BundleError::Truncated { .. } | BundleError::Malformed { .. }));
+    check("truncated-cd", front_cut, |e| {
+        matches!(e.kind(), BundleErrorKind::Truncated { .. } | BundleErrorKind::Malformed { .. })
+    });
 }
 
 #[test]
@@ -90,16 +92,16 @@ fn manifest_membership() {
     check(
         "unclaimed",
         with(|v| v.push(E::stored("extra.txt", b"x"))),
-        |e| matches!(e, BundleError::NotInManifest { entry, .. } if entry == "extra.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::NotInManifest if e.entry() == Some("extra.txt")),
     );
     check(
         "missing",
         with(|v| {
             v.pop();
         }),
-        |e| matches!(e, BundleError::MissingEntry { entry, module, .. } if entry == "res.txt" && module == "greeter"),
+        |e| matches!(e.kind(), BundleErrorKind::MissingEntry { module, .. } if e.entry() == Some("res.txt") && module == "greeter"),
     );
-    check("no-manifest", build(&[E::stored("lib/libg.so", LIB)]), |e| matches!(e, BundleError::NoManifest { .. }));
+    check("no-manifest", build(&[E::stored("lib/libg.so", LIB)]), |e| matches!(e.kind(), BundleErrorKind::NoManifest));
     let sub_manifest = manifest_json("other", &[("lib.so", LIB)]);
     check(
         "claimed-twice",
@@ -108,7 +110,7 @@ fn manifest_membership() {
             E::stored("sub/hotpack.json", &sub_manifest),
             E::stored("sub/lib.so", LIB),
         ]),
-        |e| matches!(e, BundleError::ClaimedTwice { entry, .. } if entry == "sub/lib.so"),
+        |e| matches!(e.kind(), BundleErrorKind::ClaimedTwice { .. } if e.entry() == Some("sub/lib.so")),
     );
     check(
         "duplicate-module",
@@ -118,7 +120,7 @@ fn manifest_membership() {
             E::stored("b/hotpack.json", &manifest_json("greeter", &[("lib.so", LIB)])),
             E::stored("b/lib.so", LIB),
         ]),
-        |e| matches!(e, BundleError::DuplicateModule { name, .. } if name == "greeter"),
+        |e| matches!(e.kind(), BundleErrorKind::DuplicateModule { name, .. } if name == "greeter"),
     );
 }
 
@@ -130,19 +132,19 @@ fn content_checks() {
     check(
         "hash",
         with(|v| v[2] = E::deflated("res.txt", &evil)),
-        |e| matches!(e, BundleError::HashMismatch { entry, .. } if entry == "res.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::HashMismatch { .. } if e.entry() == Some("res.txt")),
     );
     check(
         "size",
         with(|v| v[2] = E::deflated("res.txt", b"short")),
-        |e| matches!(e, BundleError::SizeMismatch { entry, expected, found: 5, .. } if entry == "res.txt" && *expected == RES.len() as u64),
+        |e| matches!(e.kind(), BundleErrorKind::SizeMismatch { expected, found: 5, .. } if e.entry() == Some("res.txt") && *expected == RES.len() as u64),
     );
     check(
         "crc",
         with(|v| {
             v[1].crc ^= 0xdead;
         }),
-        |e| matches!(e, BundleError::CrcMismatch { entry, .. } if entry == "lib/libg.so"),
+        |e| matches!(e.kind(), BundleErrorKind::CrcMismatch { .. } if e.entry() == Some("lib/libg.so")),
     );
     check(
         "corrupt-deflate",
@@ -150,7 +152,7 @@ fn content_checks() {
             let n = v[2].data.len();
             v[2].data = vec![0xff; n];
         }),
-        |e| matches!(e, BundleError::Corrupt { entry, .. } if entry == "res.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::Corrupt { .. } if e.entry() == Some("res.txt")),
     );
 }
 
@@ -171,13 +173,13 @@ fn names() {
         check(
             case,
             with(|v| v.push(e)),
-            |err| matches!(err, BundleError::UnsafePath { problem: p, .. } if *p == problem),
+            |err| matches!(err.kind(), BundleErrorKind::UnsafePath { problem: p, .. } if *p == problem),
         );
     }
     check(
         "duplicate",
         with(|v| v.push(E::stored("res.txt", RES))),
-        |e| matches!(e, BundleError::DuplicateEntry { entry, .. } if entry == "res.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::DuplicateEntry if e.entry() == Some("res.txt")),
     );
 }
 
@@ -186,12 +188,12 @@ fn entry_kinds() {
     check(
         "symlink",
         with(|v| v[2].external = 0o120_777 << 16),
-        |e| matches!(e, BundleError::Symlink { entry, .. } if entry == "res.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::Symlink { .. } if e.entry() == Some("res.txt")),
     );
     check(
         "encrypted",
         with(|v| v[2].flags |= 1),
-        |e| matches!(e, BundleError::Encrypted { entry, .. } if entry == "res.txt"),
+        |e| matches!(e.kind(), BundleErrorKind::Encrypted if e.entry() == Some("res.txt")),
     );
     check(
         "bzip2",
@@ -199,10 +201,10 @@ fn entry_kinds() {
             v[2].method = 12;
             v[2].local_method = Some(12);
         }),
-        |e| matches!(e, BundleError::UnsupportedMethod { method: 12, .. }),
+        |e| matches!(e.kind(), BundleErrorKind::UnsupportedMethod { method: 12, .. }),
     );
     check("directory-with-data", with(|v| v.push(E::stored("dir/", b"data"))), |e| {
-        matches!(e, BundleError::Malformed { .. })
+        matches!(e.kind(), BundleErrorKind::Malformed { .. })
     });
     // Directory entries without data are allowed and ignored.
     let ok = with(|v| v.push(E::stored("lib/", b"")));
@@ -215,9 +217,13 @@ fn entry_kinds() {
 #[test]
 fn overlapping_entries() {
     // Two central records share one local header (the classic overlap bomb).
-    check("same-offset", with(|v| v[2].offset_of = Some((1, 0))), |e| matches!(e, BundleError::Overlap { .. }));
+    check("same-offset", with(|v| v[2].offset_of = Some((1, 0))), |e| {
+        matches!(e.kind(), BundleErrorKind::Overlap { .. })
+    });
     // A record starts inside another entry's data.
-    check("inside-data", with(|v| v[2].offset_of = Some((1, 40))), |e| matches!(e, BundleError::Overlap { .. }));
+    check("inside-data", with(|v| v[2].offset_of = Some((1, 40))), |e| {
+        matches!(e.kind(), BundleErrorKind::Overlap { .. })
+    });
     // An entry's data runs into the central directory.
     check(
         "into-cd",
@@ -227,7 +233,7 @@ fn overlapping_entries() {
             v[2].local_csize = Some(v[2].csize);
             v[2].local_usize = Some(v[2].usize);
         }),
-        |e| matches!(e, BundleError::Overlap { other, .. } if other == "<central directory>"),
+        |e| matches!(e.kind(), BundleErrorKind::Overlap { other, .. } if other == "<central directory>"),
     );
 }
 
@@ -245,7 +251,7 @@ fn header_disagreement() {
         check(
             &format!("header-{case}"),
             with(|v| edit(&mut v[1])),
-            |e| matches!(e, BundleError::HeaderMismatch { field: f, entry, .. } if *f == field && entry == "lib/libg.so"),
+            |e| matches!(e.kind(), BundleErrorKind::HeaderMismatch { field: f, .. } if *f == field && e.entry() == Some("lib/libg.so")),
         );
     }
 }
@@ -255,7 +261,7 @@ fn caps() {
     let mut few = Limits::default();
     few.max_entries = 2;
     check_with("too-many", build(&valid()), &few, |e| {
-        matches!(e, BundleError::TooManyEntries { count: 3, max: 2, .. })
+        matches!(e.kind(), BundleErrorKind::TooManyEntries { count: 3, max: 2, .. })
     });
 
     // A declared 4 GB entry: refused from the central directory, nothing allocated.
@@ -265,12 +271,14 @@ fn caps() {
             v[2].usize = 4_000_000_000;
             v[2].local_usize = Some(4_000_000_000);
         }),
-        |e| matches!(e, BundleError::EntryTooLarge { size: 4_000_000_000, .. }),
+        |e| matches!(e.kind(), BundleErrorKind::EntryTooLarge { size: 4_000_000_000, .. }),
     );
 
     let mut small_total = Limits::default();
     small_total.max_total_size = 100;
-    check_with("total", build(&valid()), &small_total, |e| matches!(e, BundleError::TotalTooLarge { max: 100, .. }));
+    check_with("total", build(&valid()), &small_total, |e| {
+        matches!(e.kind(), BundleErrorKind::TotalTooLarge { max: 100, .. })
+    });
 
     let mut small_manifest = Limits::default();
     small_manifest.max_manifest_size = 64;
@@ -278,13 +286,13 @@ fn caps() {
         "manifest-size",
         build(&valid()),
         &small_manifest,
-        |e| matches!(e, BundleError::ManifestTooLarge { entry, .. } if entry == "hotpack.json"),
+        |e| matches!(e.kind(), BundleErrorKind::ManifestTooLarge { .. } if e.entry() == Some("hotpack.json")),
     );
 
     let mut small_file = Limits::default();
     small_file.max_bundle_size = 100;
     check_with("file-size", build(&valid()), &small_file, |e| {
-        matches!(e, BundleError::BundleTooLarge { max: 100, .. })
+        matches!(e.kind(), BundleErrorKind::BundleTooLarge { max: 100, .. })
     });
 }
 
@@ -313,7 +321,7 @@ fn compression_bomb_of_512_mib_of_zeros() {
     check(
         "bomb",
         with(|v| v.push(bomb(512 << 20))),
-        |e| matches!(e, BundleError::CompressionRatio { entry, uncompressed, .. } if entry == "bomb.bin" && *uncompressed == 512 << 20),
+        |e| matches!(e.kind(), BundleErrorKind::CompressionRatio { uncompressed, .. } if e.entry() == Some("bomb.bin") && *uncompressed == 512 << 20),
     );
     // Lying header (declares 1,000 bytes, claimed by the manifest): inflation stops one
     // byte past the declared size.
@@ -323,7 +331,7 @@ fn compression_bomb_of_512_mib_of_zeros() {
     check(
         "lying-bomb",
         build(&entries),
-        |e| matches!(e, BundleError::SizeMismatch { entry, expected: 1000, found: 1001, .. } if entry == "bomb.bin"),
+        |e| matches!(e.kind(), BundleErrorKind::SizeMismatch { expected: 1000, found: 1001, .. } if e.entry() == Some("bomb.bin")),
     );
 }
 
@@ -338,23 +346,27 @@ fn manifests() {
     check(
         "json",
         with(|v| v[0] = E::stored("hotpack.json", b"{\"format\": 1,")),
-        |e| matches!(e, BundleError::ManifestJson { entry, .. } if entry == "hotpack.json"),
+        |e| matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::Json { .. }) if e.entry() == Some("hotpack.json")),
     );
     check(
         "unknown-field",
         manifest_with(&|v| v["handler"] = serde_json::json!([])),
-        |e| matches!(e, BundleError::ManifestJson { detail, .. } if detail.contains("handler")),
+        |e| matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::Json { detail }) if detail.contains("handler")),
     );
     check("format", manifest_with(&|v| v["format"] = 2.into()), |e| {
-        matches!(e, BundleError::UnknownFormat { found: 2, .. })
+        matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::UnknownFormat { found: 2, .. }))
     });
-    check("semver", manifest_with(&|v| v["version"] = "one".into()), |e| matches!(e, BundleError::BadVersion { .. }));
-    check("name", manifest_with(&|v| v["name"] = "greet er".into()), |e| matches!(e, BundleError::BadName { .. }));
+    check("semver", manifest_with(&|v| v["version"] = "one".into()), |e| {
+        matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::BadVersion { .. }))
+    });
+    check("name", manifest_with(&|v| v["name"] = "greet er".into()), |e| {
+        matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::BadName { .. }))
+    });
     check("signature", manifest_with(&|v| v["signature"] = "c2ln".into()), |e| {
-        matches!(e, BundleError::UnsupportedSignature { .. })
+        matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::UnsupportedSignature))
     });
     check("manifest-invalid", manifest_with(&|v| v["resources"] = serde_json::json!([])), |e| {
-        matches!(e, BundleError::ManifestInvalid { .. })
+        matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::Invalid { .. }))
     });
 }
 
@@ -375,9 +387,29 @@ fn file_errors_name_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope.zip");
     let err = Bundle::open(&missing, &Limits::default()).expect_err("missing file");
-    assert!(matches!(err, BundleError::Io { .. }), "{err:?}");
+    assert!(matches!(err.kind(), BundleErrorKind::Io(_)), "{err:?}");
     assert!(err.to_string().contains("nope.zip"));
     let empty = dir.path().join("empty.zip");
     std::fs::File::create(&empty).and_then(|mut f| f.write_all(b"")).expect("write");
-    assert!(matches!(Bundle::open(&empty, &Limits::default()), Err(BundleError::Empty { .. })));
+    assert!(matches!(Bundle::open(&empty, &Limits::default()), Err(e) if matches!(e.kind(), BundleErrorKind::Empty)));
+}
+
+/// The message is one line naming bundle, entry and problem, each once; the I/O cause is
+/// the error's source, not repeated in the message.
+#[test]
+fn messages_name_bundle_entry_and_problem_once() {
+    let mut entries = valid();
+    let last = entries.len() - 1;
+    entries[last].data[0] ^= 1;
+    let bundle = Bundle::from_bytes(build(&entries), "b.zip", &Limits::default()).expect("structure is fine");
+    let err = bundle.verify_all().expect_err("content was changed");
+    let msg = err.to_string();
+    let entry = err.entry().expect("names the entry").to_owned();
+    assert!(msg.starts_with(&format!("b.zip: entry `{entry}`: ")), "{msg}");
+    assert_eq!(msg.matches(&entry).count(), 1, "{msg}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = Bundle::open(dir.path().join("nope.zip"), &Limits::default()).expect_err("missing");
+    let source = std::error::Error::source(&err).expect("the I/O error is the source");
+    assert!(!err.to_string().contains(&source.to_string()), "cause printed twice: {err}");
 }

@@ -7,3 +7,4 @@ mod pack;
 mod prop;
 mod rawzip;
 mod search;
+mod sign;

@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
-use hotpack_detect::blake3;
+use hotpack::detect::blake3;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -92,3 +92,32 @@ fn concurrent_rewrites_never_give_a_torn_hash() {
     assert!(writes > 0);
     assert_eq!(ok + changed, 200);
 }
+
+#[test]
+fn hash_and_keep_returns_the_bytes_it_hashed_up_to_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lib.so");
+    let bytes = pattern(9, 300_000);
+    fs::write(&path, &bytes).expect("write");
+    let mut hasher = FileHasher::new();
+    let (fp, kept) = hasher.hash_and_keep(&path, 300_000).expect("hashes");
+    assert_eq!(fp.hash, blake3::hash(&bytes));
+    assert_eq!(kept.as_deref(), Some(&bytes[..]));
+    let (fp, kept) = hasher.hash_and_keep(&path, 299_999).expect("hashes");
+    assert_eq!(fp.hash, blake3::hash(&bytes));
+    assert!(kept.is_none(), "over the limit: hash only");
+}
+
+#[test]
+fn big_files_hash_the_same_mapped_on_all_cores_or_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.bin");
+    let bytes = pattern(5, 65 << 20); // over the 64 MiB map threshold
+    fs::write(&path, &bytes).expect("write");
+    let expected = blake3::hash(&bytes);
+    let mapped = FileHasher::new().hash_file(&path).expect("hashes");
+    let read = FileHasher::new().with_mmap(false).hash_file(&path).expect("hashes");
+    assert_eq!(mapped.hash, expected);
+    assert_eq!(read.hash, expected);
+    assert_eq!(mapped.size, 65 << 20);
+}

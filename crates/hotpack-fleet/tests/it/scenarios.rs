@@ -210,8 +210,12 @@ async fn registry_outage_keeps_every_host_on_its_version_and_reports_it() {
         Ok(())
     })
     .await;
-    let reports = c.fleet.hosts().await.expect("reports in etcd");
-    assert!(reports.iter().all(|r| r.state == HostState::FetchFailed), "{reports:?}");
+    eventually("etcd holds every host's fetch failure", async || {
+        let reports = c.fleet.hosts().await.map_err(|e| e.to_string())?;
+        let all = reports.len() == hosts.len() && reports.iter().all(|r| r.state == HostState::FetchFailed);
+        if all { Ok(()) } else { Err(format!("{reports:?}")) }
+    })
+    .await;
     assert!(hosts.iter().all(|h| h.serving() == "1"), "every host keeps v1");
 
     c.registry.restart().expect("the registry restarts");

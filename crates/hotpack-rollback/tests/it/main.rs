@@ -129,9 +129,9 @@ fn bundle_of(dir: &Path, package: &str) -> PathBuf {
 /// Asserts `result` is a gate failure at `gate`, and the history and status say so.
 fn assert_gate_failed<T: std::fmt::Debug>(sup: &Supervisor, result: Result<T, RollbackError>, gate: Gate) {
     match result {
-        Err(RollbackError::GateFailed { gate: g, reason, .. }) => {
-            assert_eq!(g, gate, "failed at {g} ({reason}), expected {gate}");
-            assert!(!reason.is_empty());
+        Err(RollbackError::GateFailed { gate: g, error, .. }) => {
+            assert_eq!(g, gate, "failed at {g} ({error}), expected {gate}");
+            assert!(!error.to_string().is_empty());
         }
         other => panic!("expected a {gate} gate failure, got {other:?}"),
     }

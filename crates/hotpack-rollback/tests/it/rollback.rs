@@ -1,7 +1,7 @@
 //! Panic budgets, demotion, rollback, rollback_to, pin/unpin and retention.
 
 use super::*;
-use hotpack_rollback::{CallError, Outcome, RollbackEvent, VersionRef};
+use hotpack_rollback::{Outcome, RollbackEvent, SupervisorCallError, VersionRef};
 
 fn budget(n: u32) -> Policy {
     Policy { panic_budget: n, ..Policy::default() }
@@ -30,7 +30,7 @@ fn panics_past_the_budget_demote_to_the_last_good_version() {
     let events = host.sup.subscribe();
     let bad = host.sup.deploy_file(&hotpack_testkit::module("fx-greeter-v3-panics")).expect("passes its gates");
     for _ in 0..4 {
-        assert!(matches!(host.sup.call("greeter", "version", b""), Err(CallError::Module { .. })));
+        assert!(matches!(host.sup.call("greeter", "version", b""), Err(SupervisorCallError::Module { .. })));
     }
     assert_eq!(host.answer(), "1", "demoted automatically");
     assert_eq!(host.sup.call("greeter", "version", b"").expect("v1 answers"), b"1");

@@ -50,7 +50,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     let err = runtime.call("task", "run", &data).expect_err("v3 panics");
     assert!(err.to_string().contains("panicked"), "{err}");
     let status = runtime.status("task").expect("status");
-    assert_eq!(status.version.map(|v| v.to_string()).as_deref(), Some("2.0.0"));
+    assert_eq!(status.version().map(|v| v.to_string()).as_deref(), Some("2.0.0"));
     assert!(status.handlers.iter().any(|h| h == "run"));
     assert!(!status.history.is_empty());
     assert!(String::from_utf8_lossy(&runtime.call("task", "run", &data).expect("v2")).starts_with("v2:"));
@@ -59,7 +59,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     let junk = dir.path().join("junk.zip");
     std::fs::write(&junk, b"not a zip").expect("write");
     assert!(runtime.deploy(&junk).is_err());
-    assert!(runtime.modules().iter().any(|m| m.name == "task" && m.version.as_ref().map(|v| v.major) == Some(2)));
+    assert!(runtime.modules().iter().any(|m| m.name == "task" && m.version().map(|v| v.major) == Some(2)));
 
     // Manual rollback goes to v1; with nothing older, it is refused.
     assert_eq!(runtime.rollback("task").expect("rollback").version.to_string(), "1.0.0");
@@ -104,4 +104,62 @@ fn watch_deploys_a_replaced_library_and_keeps_serving_through_a_broken_one() {
     wait(false);
     let out = runtime.call("greeter", "version", b"").expect("v2 serves");
     assert_eq!(out, b"2");
+}
+
+/// `Runtime::import` and `Cache::import` resolve every path form the same way: from a
+/// `bundle.zip/sub` entry both load only the module under `sub/` (the runtime deploys
+/// nothing else of the bundle), and a library that says it is another module is refused by
+/// both with the cache's name check.
+#[test]
+fn runtime_and_cache_import_agree_on_every_path_form() {
+    use hotpack::cache::{Cache, CacheError};
+    use hotpack::loader::Loader;
+    let dir = hotpack_testkit::scratch();
+    let loader = Loader::new(dir.path().join("pack-cache")).expect("loader");
+    let spec = |package: &str| {
+        let lib = hotpack_testkit::module(package);
+        let bytes = std::fs::read(&lib).expect("read fixture");
+        let module = loader.load_bytes(&bytes, &lib).expect("load fixture");
+        let file = lib.file_name().expect("a file").to_string_lossy().into_owned();
+        hotpack::cache::pack_spec(&module, &file, bytes, vec![])
+    };
+    let bundle = dir.path().join("suite.zip");
+    let (task, greeter) = (spec("task-v1"), spec("greeter-v1"));
+    let zip = hotpack::archive::pack_modules(&[("jobs/task", &task), ("hello/greeter", &greeter)]).expect("pack");
+    std::fs::write(&bundle, zip).expect("write bundle");
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir(&wrong).expect("mkdir");
+    std::fs::copy(hotpack_testkit::module("greeter-v1"), wrong.join("libtask.so")).expect("copy");
+
+    for (entry, name) in [(bundle.join("jobs"), "task"), (bundle.join("hello/greeter"), "greeter")] {
+        let runtime =
+            Runtime::builder().cache_dir(dir.path().join("rt-cache")).search_path(&entry).build().expect("runtime");
+        let cache = Cache::new(Loader::new(dir.path().join("c-cache")).expect("loader"), {
+            let mut path = hotpack::archive::SearchPath::new();
+            path.push(&entry);
+            path
+        });
+        let from_runtime = runtime.import(name).expect("runtime import");
+        let from_cache = cache.import(name).expect("cache import");
+        assert_eq!(from_runtime.hash(), from_cache.hash(), "{}", entry.display());
+        assert_eq!(from_runtime.name(), name);
+        let active: Vec<String> =
+            runtime.modules().into_iter().filter(|m| m.version().is_some()).map(|m| m.name).collect();
+        assert_eq!(active, [name], "only the module under the prefix is deployed");
+        assert!(runtime.import(if name == "task" { "greeter" } else { "task" }).is_err(), "outside the prefix");
+    }
+
+    // A `lib<name>.so` that says it is another module: both refuse it, with the same check.
+    let runtime =
+        Runtime::builder().cache_dir(dir.path().join("rt-cache")).search_path(&wrong).build().expect("runtime");
+    let err = runtime.import("task").expect_err("a greeter is not a task");
+    assert!(
+        matches!(&err, Error::Rollback(e) if matches!(**e, hotpack::rollback::RollbackError::Cache(CacheError::NameMismatch { .. }))),
+        "{err}"
+    );
+    assert!(runtime.status("greeter").is_none_or(|s| s.version().is_none()), "nothing was promoted");
+    let mut path = hotpack::archive::SearchPath::new();
+    path.push(&wrong);
+    let cache = Cache::new(Loader::new(dir.path().join("c-cache")).expect("loader"), path);
+    assert!(matches!(cache.import("task"), Err(CacheError::NameMismatch { .. })));
 }

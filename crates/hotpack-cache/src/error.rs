@@ -1,0 +1,132 @@
+//! The cache's error type.
+
+use hotpack_archive::{BundleError, SearchError, SearchProblem};
+use hotpack_loader::{CallError, LoadError};
+use std::path::PathBuf;
+
+/// Why the cache could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// No module of that name on the search path.
+    #[error("module `{name}` not found on the search path [{}]{}", display_paths(searched), display_problems(problems))]
+    NotFound {
+        /// The name.
+        name: String,
+        /// The search path entries.
+        searched: Vec<PathBuf>,
+        /// Problems met (broken bundles, unreadable directories).
+        problems: Vec<SearchProblem>,
+    },
+    /// The search path named a location kind the cache cannot load from.
+    #[error("module `{name}`: cannot load from {location}")]
+    UnsupportedLocation {
+        /// The name.
+        name: String,
+        /// The location, as the search path shows it.
+        location: String,
+    },
+    /// A bundle holds no module directory of that name.
+    #[error("{}: no module directory `{dir}` in the bundle", path.display())]
+    NoModuleDir {
+        /// The bundle.
+        path: PathBuf,
+        /// The directory asked for.
+        dir: String,
+    },
+    /// The search itself failed.
+    #[error(transparent)]
+    Search(SearchError),
+    /// The bundle was refused.
+    #[error(transparent)]
+    Bundle(BundleError),
+    /// The loader refused the library (or its init failed).
+    #[error(transparent)]
+    Load(LoadError),
+    /// A library found as `lib<name>.so` (or a bundle entry) says it is another module.
+    #[error("{path}: expected module `{expected}`, the library's descriptor says `{found}`")]
+    NameMismatch {
+        /// The source.
+        path: PathBuf,
+        /// The name asked for.
+        expected: String,
+        /// The descriptor's name.
+        found: String,
+    },
+    /// A bundle's manifest and the library's descriptor disagree.
+    #[error("{path}: manifest says {field} `{manifest}`, the library's descriptor says `{descriptor}`")]
+    ManifestMismatch {
+        /// The bundle.
+        path: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// The manifest's value.
+        manifest: String,
+        /// The descriptor's value.
+        descriptor: String,
+    },
+    /// The bundle holds no library for this host's target.
+    #[error("{path}: module `{module}` has no library for target `{target}`")]
+    NoLibraryForTarget {
+        /// The bundle.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// This host's target triple.
+        target: String,
+    },
+    /// Exporting state from the serving version failed.
+    #[error("module `{name}` {version}: state export failed: {error}")]
+    StateExport {
+        /// Module name.
+        name: String,
+        /// The serving version.
+        version: String,
+        /// What the hook said.
+        error: CallError,
+    },
+    /// The candidate refused the serving version's state.
+    #[error("module `{name}` {version}: state import failed: {error}")]
+    StateImport {
+        /// Module name.
+        name: String,
+        /// The candidate version.
+        version: String,
+        /// What the hook said.
+        error: CallError,
+    },
+    /// No module of that name is in the cache.
+    #[error("module `{name}` is not loaded")]
+    NotLoaded {
+        /// The name.
+        name: String,
+    },
+    /// No version with that hash is registered.
+    #[error("module `{name}` has no registered version with hash {hash}")]
+    NoSuchVersion {
+        /// The name.
+        name: String,
+        /// The hash asked for.
+        hash: String,
+    },
+    /// The current version cannot be retired.
+    #[error("module `{name}` {version} is the current version; activate another before retiring it")]
+    RetireCurrent {
+        /// The name.
+        name: String,
+        /// Its version.
+        version: String,
+    },
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn display_problems(problems: &[SearchProblem]) -> String {
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!("; problems: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    }
+}

@@ -1,0 +1,51 @@
+//! What the cache reports to subscribers.
+
+use crate::VersionInfo;
+
+/// What the cache did, for logs, the CLI and the rollback crate.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CacheEvent {
+    /// A version was loaded and registered.
+    Loaded {
+        /// The version.
+        version: VersionInfo,
+    },
+    /// The current version of a module changed.
+    Swapped {
+        /// Module name.
+        name: String,
+        /// The previous current version, if any.
+        from: Option<VersionInfo>,
+        /// The new current version.
+        to: VersionInfo,
+    },
+    /// A version was retired: the registry forgot it; its code stays mapped.
+    Retired {
+        /// The version.
+        version: VersionInfo,
+    },
+    /// Something failed; whatever was serving keeps serving.
+    Failed {
+        /// Module name, when known.
+        name: Option<String>,
+        /// Where the failing bytes came from, when known.
+        source: Option<String>,
+        /// What went wrong.
+        error: String,
+    },
+    /// A name was found in more than one place on the search path; the first one is used.
+    Shadowed {
+        /// Module name.
+        name: String,
+        /// The location used.
+        used: String,
+        /// The locations hidden behind it.
+        hidden: Vec<String>,
+    },
+    /// A name was invalidated: the next import resolves it on the search path again.
+    Invalidated {
+        /// Module name.
+        name: String,
+    },
+}

@@ -1,0 +1,482 @@
+//! The adapter between `serve` and the `hotpack` facade: every use of the hotpack API by the
+//! server is in this file, so a rename in the facade is a change here only.
+//!
+//! It adds two policies the facade does not have (yet): the cap on mapped versions
+//! (`--max-versions`, checked before a file is handed to the gates, so a refused version is
+//! never mapped) and probes named on the command line (`--probe`), set for each module name
+//! before its bundle is deployed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hotpack::rollback::{HistoryEntry, HistoryKind, Outcome, RollbackEvent};
+use hotpack::{Error, Event, Runtime};
+
+use super::metrics::Metrics;
+use crate::log::{Escaped, escape};
+
+/// A `--probe [MODULE/]HANDLER[=INPUT]`.
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeSpec {
+    module: Option<String>,
+    handler: String,
+    input: Vec<u8>,
+}
+
+impl std::str::FromStr for ProbeSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (target, input) = s.split_once('=').unwrap_or((s, ""));
+        let (module, handler) = match target.split_once('/') {
+            Some((m, h)) => (Some(m.to_owned()), h),
+            None => (None, target),
+        };
+        if handler.is_empty() || module.as_deref() == Some("") {
+            return Err(format!("expected [MODULE/]HANDLER[=INPUT], found `{s}`"));
+        }
+        Ok(ProbeSpec { module, handler: handler.to_owned(), input: input.as_bytes().to_vec() })
+    }
+}
+
+/// What the server needs from the runtime.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostConfig {
+    pub(crate) quiet: Duration,
+    pub(crate) allow_downgrade: bool,
+    pub(crate) max_versions: usize,
+}
+
+/// The result of a handler call, in HTTP terms.
+pub(crate) enum CallOutcome {
+    Ok(Vec<u8>),
+    NotFound(String),
+    Failed(String),
+}
+
+/// The runtime plus the server's own bookkeeping (refused files, counters).
+#[derive(Clone)]
+pub(crate) struct Host {
+    runtime: Runtime,
+    folder: PathBuf,
+    journal: PathBuf,
+    config: HostConfig,
+    probes: Arc<Vec<ProbeSpec>>,
+    /// Files refused by their last deploy, with the reason (removed when the file deploys).
+    refused: Arc<Mutex<BTreeMap<PathBuf, String>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Host {
+    /// Builds the runtime for `folder` with its journal in the cache directory, restores the
+    /// last good versions and starts logging the runtime's events.
+    pub(crate) fn start(
+        folder: &Path,
+        config: HostConfig,
+        probes: Vec<ProbeSpec>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Host> {
+        // One journal per served folder, in the cache directory (never inside the watched
+        // folder), so a restarted server comes back on the last good versions.
+        let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
+        let journal = hotpack::default_cache_dir().join("serve").join(&key[..16]).join("journal.json");
+        let (runtime, report) = Runtime::builder()
+            .search_path(folder)
+            .journal(&journal)
+            .allow_downgrade(config.allow_downgrade)
+            .quiet(config.quiet)
+            .build_with_report()?;
+        if let Some(report) = report.filter(|r| matches!(r.status, hotpack::rollback::JournalStatus::Corrupt { .. })) {
+            tracing::warn!("journal {}: {}", crate::log::path(&journal), Escaped(&report.to_string()));
+        }
+        let host = Host {
+            runtime,
+            folder: folder.to_path_buf(),
+            journal,
+            config,
+            probes: Arc::new(probes),
+            refused: Arc::default(),
+            metrics,
+        };
+        host.log_events()?;
+        let restored = host.runtime.restore()?;
+        for problem in &restored.problems {
+            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.reason));
+        }
+        Ok(host)
+    }
+
+    /// One log line per runtime event not caused by `deploy` (rollbacks, demotions, watch
+    /// problems).
+    fn log_events(&self) -> anyhow::Result<()> {
+        let events = self.runtime.subscribe();
+        let host = self.clone();
+        std::thread::Builder::new()
+            .name("hotpack-events".into())
+            .spawn(move || {
+                for event in events.iter() {
+                    host.on_event(event);
+                }
+            })
+            .context("cannot start the event thread")?;
+        Ok(())
+    }
+
+    fn on_event(&self, event: Event) {
+        let metrics = &self.metrics;
+        match event {
+            // Deploys are logged and counted by `deploy`, which knows the module names and
+            // runs before the next file is looked at.
+            Event::Deployed { .. } | Event::DeployFailed { .. } => {}
+            Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
+            Event::Rollback(RollbackEvent::RolledBack { name, from, to }) => {
+                metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let from = from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                tracing::info!(
+                    module = %Escaped(&name),
+                    version = %to.version,
+                    "rolled back {} from {from} to {} [{}]",
+                    Escaped(&name),
+                    to.version,
+                    &to.hash.to_hex()[..12]
+                );
+            }
+            Event::Rollback(RollbackEvent::Demoted(d)) => {
+                metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let to =
+                    d.to.map(|v| v.version.to_string()).unwrap_or_else(|| "nothing older (still marked failed)".into());
+                tracing::warn!(
+                    module = %Escaped(&d.name),
+                    version = %d.from.version,
+                    "demoted {} {} after {} panics; now serving {to}",
+                    Escaped(&d.name),
+                    d.from.version,
+                    d.panics
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Watches the folder and deploys every changed bundle or library through
+    /// [`deploy`](Self::deploy). The watcher lives as long as the returned guard.
+    pub(crate) fn watch(&self) -> anyhow::Result<Watching> {
+        use hotpack::detect::{ChangeKind, RecvTimeoutError, WatchConfig, Watcher};
+        let root = self.folder.canonicalize().with_context(|| format!("cannot resolve {}", self.folder.display()))?;
+        let watcher = Watcher::new([&root], &WatchConfig::new().quiet(self.config.quiet))
+            .with_context(|| format!("cannot watch {}", self.folder.display()))?;
+        let host = self.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("hotpack-watch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    match watcher.recv_timeout(Duration::from_millis(100)) {
+                        Ok(hotpack::detect::Event::Change(change)) => {
+                            let direct = change.path.parent() == Some(root.as_path());
+                            if direct && !matches!(change.kind, ChangeKind::Removed { .. }) && deployable(&change.path)
+                            {
+                                host.deploy(&change.path);
+                            }
+                        }
+                        Ok(hotpack::detect::Event::Warning(w)) => tracing::warn!("watch: {}", Escaped(&w.to_string())),
+                        Ok(hotpack::detect::Event::Error(e)) => tracing::warn!("watch: {}", Escaped(&e.to_string())),
+                        Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            })
+            .context("cannot start the watcher thread")?;
+        Ok(Watching { stop })
+    }
+
+    /// Deploys every bundle and library directly in the folder, in name order.
+    pub(crate) fn deploy_all(&self) {
+        let Ok(read) = std::fs::read_dir(&self.folder) else { return };
+        let mut files: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| deployable(p)).collect();
+        files.sort();
+        for file in files {
+            self.deploy(&file);
+        }
+    }
+
+    /// Deploys one file through the gates, after the version cap and with the probes set.
+    /// Outcomes are logged once, by the event thread (or here for the cap).
+    pub(crate) fn deploy(&self, path: &Path) {
+        let candidates = self.candidates(path);
+        if let Some(reason) = self.over_cap(&candidates) {
+            self.metrics.deploy("over_version_cap");
+            tracing::warn!("refused {}: {reason}", crate::log::path(path));
+            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
+            return;
+        }
+        for candidate in &candidates {
+            self.set_probes(&candidate.name);
+        }
+        match self.runtime.deploy(path) {
+            Ok(deployed) => {
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                for d in deployed {
+                    self.metrics.deploy(if d.outcome == Outcome::Unchanged { "unchanged" } else { "promoted" });
+                    tracing::info!(
+                        module = %Escaped(&d.name),
+                        version = %d.version,
+                        hash = %&d.hash.to_hex()[..12],
+                        "deployed {} {} from {}: {}",
+                        Escaped(&d.name),
+                        d.version,
+                        crate::log::path(path),
+                        outcome_words(&d.outcome)
+                    );
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
+                self.metrics.deploy("refused");
+                tracing::warn!(
+                    module = %Escaped(names.join(", ").trim()),
+                    "refused {}: {}",
+                    crate::log::path(path),
+                    Escaped(&reason)
+                );
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
+            }
+        }
+    }
+
+    /// Each module the file would load; empty when the file cannot be read as a bundle (the
+    /// gates will say why).
+    fn candidates(&self, path: &Path) -> Vec<Candidate> {
+        if path.extension().is_some_and(|e| e == "zip") {
+            let Ok(bundle) = hotpack::archive::Bundle::open(path, &hotpack::archive::Limits::default()) else {
+                return Vec::new();
+            };
+            bundle
+                .modules()
+                .iter()
+                .filter_map(|m| {
+                    let manifest = m.manifest();
+                    let library = manifest.libraries.get(hotpack::abi::TARGET)?;
+                    let digest = manifest.entries.get(library)?;
+                    Some(Candidate {
+                        name: manifest.meta.name.clone(),
+                        version: manifest.meta.version.to_string(),
+                        hash: hotpack::detect::blake3::Hash::from_bytes(digest.blake3),
+                    })
+                })
+                .collect()
+        } else {
+            match std::fs::read(path) {
+                Ok(bytes) => vec![Candidate {
+                    name: String::new(),
+                    version: String::new(),
+                    hash: hotpack::detect::blake3::hash(&bytes),
+                }],
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+
+    /// Why the file is refused by `--max-versions`, if it is: it would map a version beyond
+    /// the cap. Versions already mapped (a rollback target, the same bytes again) never count.
+    fn over_cap(&self, candidates: &[Candidate]) -> Option<String> {
+        let loader = self.runtime.cache().loader();
+        let new = candidates.iter().filter(|c| loader.get(&c.hash).is_none()).count();
+        let (mapped, _) = self.mapped();
+        let max = self.config.max_versions;
+        (new > 0 && mapped + new > max).then(|| {
+            format!(
+                "{mapped} versions are mapped and the cap is {max} (--max-versions); a new version is refused and \
+                 the one serving keeps serving; restart the server to reclaim mapped versions"
+            )
+        })
+    }
+
+    fn set_probes(&self, module: &str) {
+        for probe in self.probes.iter().filter(|p| p.module.as_deref().is_none_or(|m| m == module)) {
+            let (handler, input) = (probe.handler.clone(), probe.input.clone());
+            self.runtime.supervisor().set_probe(
+                module,
+                Arc::new(move |m: &hotpack::loader::Module| {
+                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}"))
+                }),
+            );
+        }
+    }
+
+    /// Calls a handler, counting latency and panics.
+    pub(crate) fn call(&self, module: &str, handler: &str, input: &[u8]) -> CallOutcome {
+        let started = Instant::now();
+        let result = self.runtime.call(module, handler, input);
+        self.metrics.handler_latency(started.elapsed());
+        match result {
+            Ok(out) => CallOutcome::Ok(out),
+            Err(e @ Error::NotLoaded { .. }) => CallOutcome::NotFound(e.to_string()),
+            Err(Error::Call { error: hotpack::loader::CallError::NoSuchHandler { .. }, .. }) => {
+                CallOutcome::NotFound(format!("module `{module}` has no handler `{handler}`"))
+            }
+            Err(e @ Error::Call { .. }) => {
+                let panicked = matches!(&e, Error::Call { error: hotpack::loader::CallError::Panicked { .. }, .. });
+                if panicked {
+                    self.metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                CallOutcome::Failed(e.to_string())
+            }
+            Err(e) => CallOutcome::NotFound(e.to_string()),
+        }
+    }
+
+    /// `Ok(json)` after a rollback, `Err((status, message))` otherwise.
+    pub(crate) fn rollback(&self, module: &str) -> Result<serde_json::Value, (u16, String)> {
+        if self.runtime.status(module).is_none() {
+            return Err((404, format!("module `{module}` is not loaded")));
+        }
+        match self.runtime.rollback(module) {
+            Ok(d) => Ok(serde_json::json!({
+                "name": d.name,
+                "version": d.version.to_string(),
+                "hash": d.hash.to_hex().to_string(),
+            })),
+            Err(e) => Err((409, e.to_string())),
+        }
+    }
+
+    /// `{"modules":[...], "refused":[{"path","reason"}]}`: modules with a serving version,
+    /// and separately the files whose last deploy was refused.
+    pub(crate) fn listing(&self) -> serde_json::Value {
+        let modules: Vec<serde_json::Value> = self
+            .runtime
+            .modules()
+            .into_iter()
+            .filter(|m| m.version().is_some())
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "version": m.version().map(|v| v.to_string()),
+                    "hash": m.hash().map(|h| h.to_hex().to_string()),
+                    "state": state_words(&m.history),
+                    "handlers": m.handlers,
+                    "history": m.history.iter().map(history_json).collect::<Vec<_>>(),
+                    "last_error": m.last_error,
+                })
+            })
+            .collect();
+        let refused: Vec<serde_json::Value> = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(path, reason)| serde_json::json!({"path": path.display().to_string(), "reason": reason}))
+            .collect();
+        serde_json::json!({ "modules": modules, "refused": refused })
+    }
+
+    /// (versions, bytes) mapped by this process; they stay mapped until it exits.
+    pub(crate) fn mapped(&self) -> (usize, u64) {
+        let stats = self.runtime.cache().loader().mapped();
+        (stats.libraries, stats.bytes)
+    }
+
+    pub(crate) fn max_versions(&self) -> usize {
+        self.config.max_versions
+    }
+
+    pub(crate) fn modules_serving(&self) -> usize {
+        self.runtime.modules().iter().filter(|m| m.version().is_some()).count()
+    }
+
+    /// Why the journal cannot be written, if it cannot.
+    ///
+    /// Hook: this checks that a file can be created in the journal's directory (space,
+    /// permissions, descriptors). When the facade reports the journal's own durability (the
+    /// result of its last write), read that here as well.
+    pub(crate) fn journal_problem(&self) -> Option<String> {
+        let dir = self.journal.parent()?;
+        match tempfile::tempfile_in(dir) {
+            Ok(_) => None,
+            Err(e) => Some(format!("the journal cannot be written in {}: {e}", dir.display())),
+        }
+    }
+}
+
+/// A module a file would load, as its bundle declares it.
+struct Candidate {
+    name: String,
+    version: String,
+    hash: hotpack::detect::blake3::Hash,
+}
+
+/// Stops the watcher thread when dropped.
+#[derive(Debug)]
+pub(crate) struct Watching {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A bundle or a library, not a hidden (temporary) file.
+fn deployable(path: &Path) -> bool {
+    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
+}
+
+fn outcome_words(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Promoted => "promoted",
+        Outcome::Unchanged => "unchanged (already serving)",
+        Outcome::RolledBack => "rolled back to a version run before",
+        Outcome::Pinned => "pinned",
+        Outcome::Restored => "restored",
+        _ => "serving",
+    }
+}
+
+/// The module's state in words, from its latest history entry.
+fn state_words(history: &[HistoryEntry]) -> &'static str {
+    match history.iter().rev().find(|e| !matches!(e.kind, HistoryKind::GateFailed { .. } | HistoryKind::Refused { .. }))
+    {
+        Some(e) => match e.kind {
+            HistoryKind::Promoted => "promoted",
+            HistoryKind::Demoted { .. } => "demoted to an earlier version",
+            HistoryKind::RolledBack { .. } => "rolled back",
+            HistoryKind::Pinned => "pinned",
+            HistoryKind::Restored => "restored after a restart",
+            _ => "serving",
+        },
+        None => "serving",
+    }
+}
+
+/// One history entry: `{"at","version","hash","event","gate","reason"}`, reasons escaped
+/// nowhere (JSON escapes control characters itself).
+fn history_json(entry: &HistoryEntry) -> serde_json::Value {
+    let at = entry.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (event, gate, reason) = match &entry.kind {
+        HistoryKind::Promoted => ("promoted", None, None),
+        HistoryKind::GateFailed { gate, reason } => ("gate_failed", Some(gate.as_str()), Some(reason.clone())),
+        HistoryKind::Demoted { panics } => ("demoted", None, Some(format!("{panics} panics"))),
+        HistoryKind::RolledBack { from } => ("rolled_back", None, Some(format!("from {from}"))),
+        HistoryKind::Pinned => ("pinned", None, None),
+        HistoryKind::Unpinned => ("unpinned", None, None),
+        HistoryKind::Refused { reason } => ("refused", None, Some(reason.clone())),
+        HistoryKind::Restored => ("restored", None, None),
+        _ => ("other", None, Some(escape(&entry.to_string()).into_owned())),
+    };
+    serde_json::json!({
+        "at": at,
+        "version": entry.version.to_string(),
+        "hash": entry.hash.map(|h| h.to_hex().to_string()),
+        "event": event,
+        "gate": gate,
+        "reason": reason,
+    })
+}

@@ -1,0 +1,204 @@
+//! `hotpack serve`: the plugin-folder host over HTTP (seeds 000, 002, 003), made to run as a
+//! service: bounded, authenticated, observable, and alive when descriptors run out.
+//!
+//! Every bundle in DIR is loaded; DIR is watched, so a new bundle is picked up, a replaced
+//! one swapped in after its gates, and a broken one refused while the old version keeps
+//! serving. A call is an atomic load of the current version plus an indirect call, run on a
+//! blocking thread behind a semaphore, so a swap never fails a request and a slow handler
+//! never holds up the accept loop.
+//!
+//! - `POST /<module>/<handler>`: body in, handler output out (200); a handler error or
+//!   caught panic is 422 with its message; an unknown module or handler is 404.
+//! - `GET /-/modules`: `{"modules":[{"name","version","hash","state","handlers","history",
+//!   "last_error"}],"refused":[{"path","reason"}]}`.
+//! - `POST /-/rollback/<module>`: 200 with `{"name","version","hash"}` now active; 409 when
+//!   there is no earlier version; 404 for an unknown module. Needs the token when one is set.
+//! - `GET /-/healthz`: 200 `{"status":"ok",...}`, or 503 with `problems` in words. Always open.
+//! - `GET /-/metrics`: Prometheus text.
+//!
+//! With a token (`--token-file`, `HOTPACK_TOKEN`) rollbacks need `Authorization: Bearer`;
+//! with `--protect-calls` so do handler calls, `/-/modules` and `/-/metrics`.
+//!
+//! Limits a client can hit: 413 (body), 431 (head), 408 (a stalled body), 503 (connections or
+//! handler calls at their cap), 421 (a foreign `Host`), 401 (a missing or wrong token).
+//!
+//! Logs go to stderr, one line per event (`--log-format json` for machines); stdout gets one
+//! line, `hotpack serve: listening on http://<addr>`, once everything is loaded and watched.
+//!
+//! Layout: `host` is the only part that uses the `hotpack` API; `http` the server; `metrics`
+//! the counters.
+
+mod host;
+mod http;
+mod metrics;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::log::LogFormat;
+use host::{Host, HostConfig, ProbeSpec};
+
+/// Arguments of `hotpack serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The plugin folder: every bundle in it is served, and it is watched for changes
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port); a non-loopback address needs a token
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    addr: SocketAddr,
+    /// A file holding the bearer token for admin routes (or set HOTPACK_TOKEN)
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Require the token for handler calls, /-/modules and /-/metrics too (/-/healthz stays open)
+    #[arg(long)]
+    protect_calls: bool,
+    /// Also answer requests whose Host header is NAME (besides the bound address and localhost;
+    /// needed behind a wildcard --addr such as 0.0.0.0)
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// A handler every candidate must answer without error before it is promoted:
+    /// `[MODULE/]HANDLER[=INPUT]` (repeatable; without MODULE, for every module)
+    #[arg(long, value_name = "SPEC")]
+    probe: Vec<ProbeSpec>,
+    /// Largest request body in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Largest request head (request line and headers) in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    max_header: usize,
+    /// Time allowed for a request head, an idle connection, and each pause inside a body, in ms
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    read_timeout: u64,
+    /// Connections open at once [default: 512, or half the descriptor limit if lower]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Handler calls running at once (503 past it)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_calls: usize,
+    /// Library versions kept mapped at most; a new one past it is refused (restart to reclaim)
+    /// [default: 512, or a quarter of the descriptor limit if lower]
+    #[arg(long, value_name = "N")]
+    max_versions: Option<usize>,
+    /// Threads parsing HTTP (handler calls run on their own pool)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    threads: usize,
+    /// How long a changed bundle must stay quiet before it is deployed, in ms
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    quiet_ms: u64,
+    /// Accept a bundle older than the highest version seen (refused by default)
+    #[arg(long)]
+    allow_downgrade: bool,
+    /// Log lines as text or JSON
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// Runs the server until killed.
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.dir.is_dir(), "{} does not exist or is not a directory", crate::log::path(&args.dir));
+    anyhow::ensure!(args.threads > 0, "--threads must be at least 1");
+    anyhow::ensure!(args.max_calls > 0, "--max-calls must be at least 1");
+    let token = token(&args)?;
+    anyhow::ensure!(
+        token.is_some() || args.addr.ip().is_loopback(),
+        "refusing to listen on {} without a token: a non-loopback address needs --token-file FILE or HOTPACK_TOKEN",
+        args.addr
+    );
+    crate::log::init(args.log_format);
+    raise_descriptor_limit();
+    let max_fds = usize::try_from(metrics::max_fds()).unwrap_or(usize::MAX);
+    let limits = http::Limits {
+        max_body: args.max_body,
+        max_header: args.max_header,
+        read_timeout: Duration::from_millis(args.read_timeout.max(1)),
+        max_connections: args.max_connections.unwrap_or((max_fds / 2).clamp(8, 512)).max(1),
+        max_calls: args.max_calls,
+    };
+    let config = HostConfig {
+        quiet: Duration::from_millis(args.quiet_ms),
+        allow_downgrade: args.allow_downgrade,
+        max_versions: args.max_versions.unwrap_or((max_fds / 4).clamp(4, 512)).max(1),
+    };
+
+    let listener = std::net::TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
+    listener.set_nonblocking(true).context("cannot make the listener non-blocking")?;
+    let bound = listener.local_addr().context("the listener has no local address")?;
+
+    let folder = args.dir.canonicalize().with_context(|| format!("cannot resolve {}", crate::log::path(&args.dir)))?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let host = Host::start(&folder, config, args.probe.clone(), Arc::clone(&metrics))?;
+    // Watch first, then load what is there: a bundle replaced in between is not missed.
+    let _watching = host.watch()?;
+    host.deploy_all();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .max_blocking_threads(args.max_calls + 4)
+        .thread_name("hotpack-http")
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let access = http::Access { token, protect_calls: args.protect_calls, allow_hosts: args.allow_host.clone() };
+    let server = Arc::new(http::Server::new(host, limits, access, metrics, bound));
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
+        tracing::info!(
+            "listening on http://{bound} (max body {} bytes, read timeout {} ms, {} connections, {} calls, {} versions)",
+            limits.max_body,
+            limits.read_timeout.as_millis(),
+            limits.max_connections,
+            limits.max_calls,
+            config.max_versions
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "hotpack serve: listening on http://{bound}");
+        let _ = out.flush();
+        drop(out);
+        http::serve(listener, server).await;
+        anyhow::Ok(())
+    })?;
+    anyhow::bail!("the HTTP server stopped")
+}
+
+/// The token from `--token-file` (trimmed) or `HOTPACK_TOKEN`; an empty one is an error.
+fn token(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    let token = match &args.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the token file {}", crate::log::path(file)))?;
+            anyhow::ensure!(!text.trim().is_empty(), "the token file {} is empty", crate::log::path(file));
+            Some(text.trim().as_bytes().to_vec())
+        }
+        None => match std::env::var("HOTPACK_TOKEN") {
+            Ok(text) if !text.trim().is_empty() => Some(text.trim().as_bytes().to_vec()),
+            Ok(_) => anyhow::bail!("HOTPACK_TOKEN is set but empty"),
+            Err(_) => None,
+        },
+    };
+    anyhow::ensure!(
+        !args.protect_calls || token.is_some(),
+        "--protect-calls needs a token: pass --token-file FILE or set HOTPACK_TOKEN"
+    );
+    Ok(token)
+}
+
+/// Raises the soft descriptor limit to the hard one: every retained version holds one
+/// descriptor, every connection another.
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!("cannot raise the descriptor limit from {:?} to {:?}: {e}", limit.current, limit.maximum);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The loader's error type: one variant per way a module can fail to load, bind or initialize.
+
+use std::path::PathBuf;
+
+/// Why a module could not be loaded, bound or initialized.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The path does not exist.
+    #[error("{path}: no such file")]
+    NotFound {
+        /// The path asked for.
+        path: PathBuf,
+    },
+    /// An I/O operation failed.
+    #[error("{path}: could not {op}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is too big to be a module.
+    #[error("{path}: {size} bytes is over the {max}-byte limit for a library")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The file is not a shared library.
+    #[error("{path}: not a shared library: {reason}")]
+    NotASharedLibrary {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file is shorter than its own headers say.
+    #[error("{path}: truncated shared library: headers need {expected} bytes, the file has {found}")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the headers require.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The library is for another machine.
+    #[error("{path}: library is for {found}, this host is {expected}")]
+    WrongArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// This host's architecture.
+        expected: String,
+        /// The library's.
+        found: String,
+    },
+    /// Writing the bytes to their immutable path failed.
+    #[error("{path}: could not materialize the library")]
+    Materialize {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The object path being written.
+        object: PathBuf,
+        /// The file-system error, naming the file it failed on.
+        #[source]
+        source: hotpack_util::fs::FsError,
+    },
+    /// `dlopen` refused the library.
+    #[error("{path}: dlopen failed: {message}")]
+    Dlopen {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The dynamic linker's message.
+        message: String,
+    },
+    /// The library exports no hotpack descriptor.
+    #[error("{path}: not a hotpack module: no `{symbol}` symbol (build it with hotpack_abi::module!)")]
+    NoDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The symbol looked for.
+        symbol: &'static str,
+    },
+    /// The descriptor function returned null.
+    #[error("{path}: the descriptor function returned a null pointer")]
+    NullDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+    },
+    /// The descriptor does not start with hotpack's magic.
+    #[error("{path}: bad descriptor magic {found:#018x} (expected {expected:#018x})")]
+    BadMagic {
+        /// Where the module came from.
+        path: PathBuf,
+        /// [`hotpack_abi::MAGIC`].
+        expected: u64,
+        /// What was there.
+        found: u64,
+    },
+    /// The descriptor layout is one this host does not know.
+    #[error(
+        "{path}: descriptor layout {found} (size {found_size}), this host reads layout {expected} (size {expected_size})"
+    )]
+    LayoutMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// This host's layout version.
+        expected: u32,
+        /// The module's.
+        found: u32,
+        /// This host's descriptor size.
+        expected_size: usize,
+        /// The module's.
+        found_size: usize,
+    },
+    /// The module was built against another hotpack ABI.
+    #[error("{path}: module `{module}` uses hotpack ABI {found}, this host uses ABI {expected}")]
+    AbiMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name (as far as readable).
+        module: String,
+        /// This host's ABI version.
+        expected: u32,
+        /// The module's.
+        found: u32,
+    },
+    /// The module was built by another rustc (Rust has no stable ABI).
+    #[error("{path}: module `{module}` was built by `{found}`, this host by `{expected}`")]
+    RustcMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// This host's rustc.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// The module was built for another target triple.
+    #[error("{path}: module `{module}` was built for `{found}`, this host is `{expected}`")]
+    TargetMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// This host's target.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// A descriptor field holds an invalid value.
+    #[error("{path}: descriptor field `{field}` is invalid: {problem}")]
+    BadDescriptor {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The module does not provide the interface asked for.
+    #[error("{path}: module `{module}` provides no interface `{interface}`")]
+    InterfaceMissing {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The interface asked for.
+        interface: &'static str,
+    },
+    /// The module provides the interface with another signature.
+    #[error(
+        "{path}: module `{module}` provides `{interface}` with id {found:016x} ({found_size} bytes), the host expects id {expected:016x} ({expected_size} bytes): the declarations differ"
+    )]
+    InterfaceMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The interface.
+        interface: &'static str,
+        /// The host's id.
+        expected: u64,
+        /// The module's id.
+        found: u64,
+        /// The host's table size.
+        expected_size: usize,
+        /// The module's table size.
+        found_size: usize,
+    },
+    /// The init hook returned an error.
+    #[error("{path}: init of module `{module}` failed: {message}")]
+    InitFailed {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The error message.
+        message: String,
+    },
+    /// The init hook panicked (caught inside the module).
+    #[error("{path}: init of module `{module}` panicked: {message}")]
+    InitPanicked {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module.
+        module: String,
+        /// The panic message.
+        message: String,
+    },
+}

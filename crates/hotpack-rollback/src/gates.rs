@@ -1,0 +1,271 @@
+//! The promotion pipeline, defined once: which gates a candidate passes, in which order,
+//! and what each failure leaves behind. Deploy and restore both run it; a later caller
+//! (a preflight child, a fleet deploy, a max-versions limit, a signature check before any
+//! byte is written) becomes one more [`Step`] in a plan, not a fourth copy of the order.
+//!
+//! The order, for every caller:
+//!
+//! | gate | what runs | a failure leaves behind |
+//! |---|---|---|
+//! | [`Gate::Verify`] | the bundle opens, every entry matches its manifest digest | nothing registered; the failure in history |
+//! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
+//! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
+//! | [`Gate::Init`] | its init hook (an error and a panic both fail) | the candidate retired |
+//! | [`Gate::State`] | it imports the state the serving version exported | the candidate retired |
+//! | [`Gate::Probe`] | the host's health probe accepts it | the candidate retired |
+//! | promote | one atomic swap of every hot handle | the candidate retired |
+//!
+//! In every case the serving version keeps serving. Whether the candidate's hash is also
+//! marked failed (so the same bytes are refused at once next time) depends on the
+//! [`Blame`]: a deploy marks bytes the candidate is to blame for; a restore never marks
+//! (a version that served well is not condemned by a database down at start).
+//!
+//! The cache owns the primitives the steps compose (`check_bindings`, `transfer_state`,
+//! `promote`); it has no order of its own beyond its `import`, which runs the same
+//! order without a probe.
+
+use crate::Probe;
+use hotpack_archive::BundleError;
+use hotpack_cache::{Cache, CacheError};
+use hotpack_loader::{LoadError, Module};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+/// A promotion gate, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gate {
+    /// The bundle opens and every entry matches its manifest.
+    Verify,
+    /// The library loads.
+    Load,
+    /// ABI, compiler, target, layout and interface ids match.
+    Abi,
+    /// The init hook succeeds.
+    Init,
+    /// The candidate imports the serving version's state.
+    State,
+    /// The host's health probe accepts it.
+    Probe,
+}
+
+impl Gate {
+    /// Every gate, in the order a candidate meets them.
+    pub const ORDER: [Gate; 6] = [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
+
+    /// The lower-case name (`"verify"`, `"load"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Verify => "verify",
+            Gate::Load => "load",
+            Gate::Abi => "abi",
+            Gate::Init => "init",
+            Gate::State => "state",
+            Gate::Probe => "probe",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Gate> {
+        Gate::ORDER.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a gate refused a candidate: the typed cause, kept as the error's source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GateError {
+    /// The bundle was refused (structure, manifest, digest).
+    #[error(transparent)]
+    Bundle(BundleError),
+    /// The loader refused the library, or its init hook failed.
+    #[error(transparent)]
+    Load(LoadError),
+    /// The cache refused (bindings, state transfer, promotion).
+    #[error(transparent)]
+    Cache(CacheError),
+    /// The library file could not be read.
+    #[error("read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The health probe said no.
+    #[error("{reason}")]
+    Probe {
+        /// What the probe said.
+        reason: String,
+    },
+    /// The health probe panicked.
+    #[error("the probe panicked: {message}")]
+    ProbePanicked {
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// Who a failure is blamed on: only the candidate's own failures mark its bytes failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blame {
+    /// The candidate failed: mark its hash (on deploy).
+    Candidate,
+    /// Something else failed (the serving version could not export its state).
+    Environment,
+}
+
+/// A failed gate: which one, why, and whom to blame.
+#[derive(Debug)]
+pub(crate) struct GateFailure {
+    pub gate: Gate,
+    pub error: GateError,
+    pub blame: Blame,
+}
+
+impl GateFailure {
+    fn candidate(gate: Gate, error: GateError) -> GateFailure {
+        GateFailure { gate, error, blame: Blame::Candidate }
+    }
+}
+
+/// One step after the candidate loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// [`Gate::Abi`]: `Cache::check_bindings`.
+    Bindings,
+    /// [`Gate::Init`]: the module's init hook.
+    Init,
+    /// [`Gate::State`]: `Cache::transfer_state` from the serving version.
+    State,
+    /// [`Gate::Probe`]: the host's probe.
+    Probe,
+    /// The atomic swap: `Cache::promote`.
+    Promote,
+}
+
+/// A deploy: every gate after load, then the promotion.
+pub(crate) const DEPLOY: &[Step] = &[Step::Bindings, Step::Init, Step::State, Step::Probe, Step::Promote];
+
+/// A restore after a restart: no serving version to take state from.
+pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Init, Step::Probe, Step::Promote];
+
+/// Runs `plan` on a loaded and registered `module`, in order, stopping at the first
+/// failure. On success the candidate serves.
+pub(crate) fn run(cache: &Cache, module: &Module, probe: Option<&Probe>, plan: &[Step]) -> Result<(), GateFailure> {
+    debug_assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "steps out of order");
+    for step in plan {
+        match step {
+            Step::Bindings => {
+                cache.check_bindings(module).map_err(|e| GateFailure::candidate(Gate::Abi, GateError::Cache(e)))?
+            }
+            Step::Init => module.init().map_err(|e| GateFailure::candidate(load_gate(&e), GateError::Load(e)))?,
+            Step::State => match cache.transfer_state(module) {
+                Ok(_) => {}
+                // The serving version could not export: not the candidate's fault.
+                Err(e @ CacheError::StateExport { .. }) => {
+                    return Err(GateFailure {
+                        gate: Gate::State,
+                        error: GateError::Cache(e),
+                        blame: Blame::Environment,
+                    });
+                }
+                Err(e) => return Err(GateFailure::candidate(Gate::State, GateError::Cache(e))),
+            },
+            Step::Probe => run_probe(probe, module).map_err(|e| GateFailure::candidate(Gate::Probe, e))?,
+            Step::Promote => {
+                cache.promote(module).map_err(|e| GateFailure::candidate(cache_gate(&e), GateError::Cache(e)))?
+            }
+        }
+    }
+    Ok(())
+}
+
+fn step_rank(s: Step) -> u8 {
+    match s {
+        Step::Bindings => 0,
+        Step::Init => 1,
+        Step::State => 2,
+        Step::Probe => 3,
+        Step::Promote => 4,
+    }
+}
+
+fn run_probe(probe: Option<&Probe>, module: &Module) -> Result<(), GateError> {
+    match probe {
+        None => Ok(()),
+        Some(p) => match catch_unwind(AssertUnwindSafe(|| p(module))) {
+            Ok(r) => r.map_err(|reason| GateError::Probe { reason }),
+            Err(payload) => Err(GateError::ProbePanicked { message: panic_message(payload.as_ref()) }),
+        },
+    }
+}
+
+/// The gate a load error belongs to.
+pub(crate) fn load_gate(e: &LoadError) -> Gate {
+    match e {
+        LoadError::WrongArchitecture { .. }
+        | LoadError::LayoutMismatch { .. }
+        | LoadError::AbiMismatch { .. }
+        | LoadError::RustcMismatch { .. }
+        | LoadError::TargetMismatch { .. }
+        | LoadError::InterfaceMissing { .. }
+        | LoadError::InterfaceMismatch { .. } => Gate::Abi,
+        LoadError::InitFailed { .. } | LoadError::InitPanicked { .. } => Gate::Init,
+        _ => Gate::Load,
+    }
+}
+
+/// The gate a cache error belongs to.
+pub(crate) fn cache_gate(e: &CacheError) -> Gate {
+    match e {
+        CacheError::Load(l) => load_gate(l),
+        CacheError::StateExport { .. } | CacheError::StateImport { .. } => Gate::State,
+        _ => Gate::Load,
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_errors_map_to_gates() {
+        let path = PathBuf::from("x.so");
+        let abi = LoadError::AbiMismatch { path: path.clone(), module: "m".into(), expected: 1, found: 999 };
+        assert_eq!(load_gate(&abi), Gate::Abi);
+        let init = LoadError::InitFailed { path: path.clone(), module: "m".into(), message: "no".into() };
+        assert_eq!(load_gate(&init), Gate::Init);
+        assert_eq!(load_gate(&LoadError::NotFound { path }), Gate::Load);
+    }
+
+    /// Every plan runs its steps in the one order, ABI before init (init runs module code).
+    #[test]
+    fn plans_follow_the_one_order() {
+        for plan in [DEPLOY, RESTORE] {
+            assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "{plan:?}");
+            assert_eq!(plan.first(), Some(&Step::Bindings));
+            assert_eq!(plan.last(), Some(&Step::Promote));
+        }
+        assert!(Gate::ORDER.windows(2).all(|w| w[0] < w[1]));
+        for g in Gate::ORDER {
+            assert_eq!(Gate::parse(g.as_str()), Some(g));
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Calls through the hot handle and the panic budget: counting caught panics and demoting a version past its budget.
+
+use super::*;
+
+impl Supervisor {
+    // ----- calls and panics ------------------------------------------------------------
+
+    /// Calls `handler` of the active version of `name` through its hot handle. A caught
+    /// panic counts against the panic budget and may demote the version (the call itself
+    /// still returns the panic as an error).
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorCallError::NotActive`] when no version was promoted; [`SupervisorCallError::Module`] with
+    /// the module's error or caught panic.
+    pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
+        let hot = self.hot(name).ok_or_else(|| SupervisorCallError::NotActive { name: name.to_owned() })?;
+        let version = hot.current();
+        match version.call(handler, input) {
+            Ok(out) => Ok(out),
+            Err(error) => {
+                if error.is_panic() {
+                    self.panicked(name, *version.module().hash());
+                }
+                Err(SupervisorCallError::Module {
+                    name: name.to_owned(),
+                    version: version.module().version().clone(),
+                    error,
+                })
+            }
+        }
+    }
+
+    pub(super) fn hot(&self, name: &str) -> Option<HotModule> {
+        // Never import through the search path here: only promoted versions serve.
+        self.inner.cache.loaded_hot_module(name)
+    }
+
+    /// Counts one caught panic of the active version of `name`, for hosts that call through
+    /// their own `Hot<I>` handles. Returns the demotion when this panic exceeded the budget
+    /// and the demotion could run now (when another operation holds the supervisor, the
+    /// demotion runs as soon as it finishes, and `None` is returned).
+    pub fn record_panic(&self, name: &str) -> Option<Demotion> {
+        let hash = lock(&self.inner.state).modules.get(name)?.active.as_ref()?.hash;
+        self.panicked(name, hash)
+    }
+
+    pub(super) fn panicked(&self, name: &str, hash: blake3::Hash) -> Option<Demotion> {
+        let over = {
+            let mut st = lock(&self.inner.state);
+            let policy = &self.inner.policy;
+            let m = st.modules.get_mut(name)?;
+            if m.active.as_ref().is_none_or(|a| a.hash != hash) {
+                return None; // a call still in flight on a version already swapped out
+            }
+            let now = Instant::now();
+            m.panics.push_back(now);
+            while m.panics.front().is_some_and(|t| now.duration_since(*t) > policy.panic_window) {
+                m.panics.pop_front();
+            }
+            let over = m.panics.len() > policy.panic_budget as usize;
+            if over {
+                st.pending.insert(name.to_owned());
+            }
+            over
+        };
+        if !over {
+            return None;
+        }
+        let demotion = match self.inner.ops.try_lock() {
+            Ok(_ops) => self.take_pending_locked(name),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let _ops = p.into_inner();
+                self.take_pending_locked(name)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        self.kick_pending();
+        demotion
+    }
+
+    pub(super) fn take_pending_locked(&self, name: &str) -> Option<Demotion> {
+        let was = lock(&self.inner.state).pending.remove(name);
+        if was { self.demote_locked(name) } else { None }
+    }
+
+    pub(super) fn drain_pending_locked(&self) {
+        let pending: Vec<String> = std::mem::take(&mut lock(&self.inner.state).pending).into_iter().collect();
+        for name in pending {
+            self.demote_locked(&name);
+        }
+    }
+
+    /// Demotes the active version of `name` if it is (still) over its panic budget.
+    pub(super) fn demote_locked(&self, name: &str) -> Option<Demotion> {
+        let policy = &self.inner.policy;
+        let (from, panics, candidates) = {
+            let mut st = lock(&self.inner.state);
+            let m = st.modules.get_mut(name)?;
+            let now = Instant::now();
+            while m.panics.front().is_some_and(|t| now.duration_since(*t) > policy.panic_window) {
+                m.panics.pop_front();
+            }
+            let panics = u32::try_from(m.panics.len()).unwrap_or(u32::MAX);
+            if panics <= policy.panic_budget {
+                return None;
+            }
+            let from = m.active.clone()?;
+            if m.pinned.is_some() {
+                // An operator's pin wins over the automatic demotion; say so once per window.
+                m.last_error =
+                    Some(format!("{}: {panics} panics past the budget, but the module is pinned", from.version));
+                m.panics.clear();
+                return None;
+            }
+            let reason = format!("demoted after {panics} panics within {:?}", policy.panic_window);
+            m.failed.insert(
+                *from.hash.as_bytes(),
+                Failure { version: from.version.clone(), gate: None, reason: reason.clone() },
+            );
+            m.good.retain(|g| g.hash != from.hash);
+            m.stack.retain(|h| *h != from.hash);
+            m.push_history(from.version.clone(), Some(from.hash), HistoryKind::Demoted { panics });
+            m.last_error = Some(format!("{}: {reason}", from.version));
+            m.panics.clear();
+            let candidates: Vec<VersionSummary> = m.good.iter().rev().cloned().collect();
+            (from, panics, candidates)
+        };
+        let mut to = None;
+        for c in candidates {
+            if let Some(module) = self.inner.cache.version(name, &c.hash)
+                && self.inner.cache.promote(&module).is_ok()
+            {
+                to = Some(c);
+                break;
+            }
+        }
+        let demotion = Demotion { name: name.to_owned(), from: from.clone(), to: to.clone(), panics };
+        self.emit(RollbackEvent::Demoted(demotion.clone()));
+        match to {
+            Some(v) => {
+                self.promoted(name, v, Outcome::RolledBack);
+            }
+            None => {
+                if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
+                    m.promoted_at = Some(Instant::now());
+                }
+                self.write_journal();
+            }
+        }
+        Some(demotion)
+    }
+}

@@ -1,0 +1,444 @@
+//! Deploying: bundles, files and host-loaded modules through the gate pipeline, the refusals that run nothing, and what a failed gate leaves behind.
+
+use super::*;
+
+impl Supervisor {
+    // ----- deploying -------------------------------------------------------------------
+
+    /// Deploys every module of the bundle at `path`, each through every gate from
+    /// [`Gate::Verify`] on. A bundle that fails verification is refused as a whole. Modules
+    /// are handled independently: those that pass are promoted even when another fails.
+    ///
+    /// # Errors
+    ///
+    /// The first module's error ([`RollbackError::GateFailed`], `AlreadyFailed`,
+    /// `Downgrade`, `Pinned`); every outcome is in the history and status of its module.
+    pub fn deploy_bundle(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
+        self.with_ops(|| self.deploy_bundle_locked(path, None))
+    }
+
+    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module) or a plain
+    /// library file. The one place that decides how a path is deployed.
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy_bundle`](Self::deploy_bundle).
+    pub fn deploy_path(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
+        if is_bundle(path) { self.deploy_bundle(path) } else { self.deploy_file(path).map(|d| vec![d]) }
+    }
+
+    /// Imports `name` through the gates: resolves it on the cache's search path
+    /// ([`Cache::resolve`], the cache's own resolution) and deploys exactly the version found
+    /// there, refusing it unless it says it is `name` — the same path forms and the same
+    /// name check as [`Cache::import`], with every gate.
+    ///
+    /// # Errors
+    ///
+    /// [`RollbackError::Cache`] when it is not found or is another module; as
+    /// [`deploy_bundle`](Self::deploy_bundle) otherwise.
+    pub fn import(&self, name: &str) -> Result<Deployed, RollbackError> {
+        let source = self.inner.cache.resolve(name).map_err(RollbackError::Cache)?;
+        self.deploy_source(name, &source)
+    }
+
+    /// Deploys the version of `name` at `source` (as [`Cache::resolve`] returned it): a
+    /// library file, or one module directory of a bundle.
+    ///
+    /// # Errors
+    ///
+    /// As [`import`](Self::import).
+    pub fn deploy_source(&self, name: &str, source: &Source) -> Result<Deployed, RollbackError> {
+        self.with_ops(|| match source {
+            Source::File(path) => self.deploy_file_locked(path, Some(name)),
+            Source::Bundle { bundle, dir } => {
+                let mut done = self.deploy_bundle_locked(bundle, Some((dir, name)))?;
+                done.pop().ok_or_else(|| {
+                    RollbackError::Cache(CacheError::NoModuleDir { path: bundle.clone(), dir: dir.clone() })
+                })
+            }
+            other => Err(RollbackError::Cache(CacheError::UnsupportedLocation {
+                name: name.to_owned(),
+                location: other.to_string(),
+            })),
+        })
+    }
+
+    /// `only`: the module directory to deploy and the name it must have.
+    pub(super) fn deploy_bundle_locked(
+        &self,
+        path: &Path,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<Deployed>, RollbackError> {
+        let cache = &self.inner.cache;
+        let bundle = match Bundle::open(path, cache.limits()) {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(self.gate_failed_unnamed(
+                    path.display().to_string(),
+                    None,
+                    Gate::Verify,
+                    GateError::Bundle(e),
+                ));
+            }
+        };
+        let target = hotpack_abi::TARGET;
+        if let Err(e) = bundle.verify_all() {
+            let reason = e.to_string();
+            let mut first = None;
+            for m in bundle.modules() {
+                let meta = &m.manifest().meta;
+                let claimed = m
+                    .manifest()
+                    .library(target)
+                    .and_then(|rel| bundle.digest(m.name(), rel))
+                    .map(|d| blake3::Hash::from_bytes(d.blake3));
+                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &reason, false);
+                first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
+            }
+            let error = GateError::Bundle(e);
+            return Err(match first {
+                Some((name, version, hash)) => RollbackError::GateFailed {
+                    name,
+                    version: Some(version),
+                    hash,
+                    gate: Gate::Verify,
+                    error: Box::new(error),
+                },
+                None => self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, error),
+            });
+        }
+        let mut done = Vec::new();
+        let mut first_err = None;
+        if let Some((dir, expected)) = only {
+            match bundle.modules().iter().find(|m| m.dir() == dir) {
+                None => {
+                    return Err(RollbackError::Cache(CacheError::NoModuleDir {
+                        path: path.to_path_buf(),
+                        dir: dir.to_owned(),
+                    }));
+                }
+                Some(m) if m.name() != expected => {
+                    return Err(RollbackError::Cache(CacheError::NameMismatch {
+                        path: path.to_path_buf(),
+                        expected: expected.to_owned(),
+                        found: m.name().to_owned(),
+                    }));
+                }
+                Some(_) => {}
+            }
+        }
+        for m in bundle.modules().iter().filter(|m| only.is_none_or(|(dir, _)| m.dir() == dir)) {
+            let name = m.name().to_owned();
+            let version = m.manifest().meta.version.clone();
+            let result = match bundle.read_library(&name, target) {
+                Err(e) => {
+                    Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, GateError::Bundle(e), false))
+                }
+                Ok(bytes) => {
+                    let hash = blake3::hash(&bytes);
+                    drop(bytes);
+                    match self.precheck(&name, &version, &hash) {
+                        Err(e) => Err(e),
+                        Ok(Some(unchanged)) => Ok(unchanged),
+                        Ok(None) => match cache.load_bundle_module(&bundle, m.dir()) {
+                            Err(e) => Err(self.gate_failed_named(
+                                &name,
+                                version.clone(),
+                                Some(hash),
+                                gates::cache_gate(&e),
+                                GateError::Cache(e),
+                                true,
+                            )),
+                            Ok((module, source)) => self.run_gates(Candidate { module, source }),
+                        },
+                    }
+                }
+            };
+            match result {
+                Ok(d) => done.push(d),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+
+    /// Deploys a plain library file: gates from [`Gate::Load`] on.
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy_bundle`](Self::deploy_bundle).
+    pub fn deploy_file(&self, path: &Path) -> Result<Deployed, RollbackError> {
+        self.with_ops(|| self.deploy_file_locked(path, None))
+    }
+
+    /// `expect`: the name the library must have (nothing runs when it has another).
+    pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| {
+            self.gate_failed_unnamed(
+                label.clone(),
+                None,
+                Gate::Load,
+                GateError::Read { path: path.to_path_buf(), source },
+            )
+        })?;
+        let hash = blake3::hash(&bytes);
+        if let Some(err) = self.failed_anywhere(&hash) {
+            return Err(err);
+        }
+        let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(self.gate_failed_unnamed(label, Some(hash), gates::load_gate(&e), GateError::Load(e)));
+            }
+        };
+        drop(bytes);
+        let source = Source::File(path.to_path_buf());
+        if let Some(name) = expect {
+            Cache::check_name(name, &source, &module).map_err(RollbackError::Cache)?;
+        }
+        self.deploy_locked(module, source)
+    }
+
+    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on.
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy_bundle`](Self::deploy_bundle).
+    pub fn deploy(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
+        self.with_ops(|| self.deploy_locked(module, source))
+    }
+
+    pub(super) fn deploy_locked(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
+        match self.precheck(module.name(), module.version(), module.hash())? {
+            Some(unchanged) => Ok(unchanged),
+            None => {
+                self.inner.cache.register(module.clone(), source.clone());
+                self.run_gates(Candidate { module, source })
+            }
+        }
+    }
+
+    /// Refusals that run nothing. `Ok(Some)` when the bytes already serve.
+    pub(super) fn precheck(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        hash: &blake3::Hash,
+    ) -> Result<Option<Deployed>, RollbackError> {
+        let mut st = lock(&self.inner.state);
+        let m = st.modules.entry(name.to_owned()).or_default();
+        let refuse = |m: &mut ModState, err: RollbackError| {
+            let reason = err.to_string();
+            m.push_history(version.clone(), Some(*hash), HistoryKind::Refused { reason: reason.clone() });
+            m.last_error = Some(reason.clone());
+            (err, RollbackEvent::Refused { name: name.to_owned(), version: version.clone(), reason })
+        };
+        let refused = if let Some(p) = &m.pinned {
+            if p.hash == *hash {
+                return Ok(Some(deployed(name, p, Outcome::Unchanged)));
+            }
+            let err =
+                RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
+            Some(refuse(m, err))
+        } else if let Some(a) = m.active.as_ref().filter(|a| a.hash == *hash) {
+            return Ok(Some(deployed(name, a, Outcome::Unchanged)));
+        } else if let Some(f) = m.failed.get(hash.as_bytes()) {
+            let err = RollbackError::AlreadyFailed {
+                name: name.to_owned(),
+                version: version.clone(),
+                hash: *hash,
+                gate: f.gate,
+                reason: f.reason.clone(),
+            };
+            Some(refuse(m, err))
+        } else if let Some(highest) =
+            m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade)
+        {
+            let err =
+                RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
+            Some(refuse(m, err))
+        } else {
+            None
+        };
+        drop(st);
+        match refused {
+            Some((err, event)) => {
+                self.emit(event);
+                Err(err)
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn failed_anywhere(&self, hash: &blake3::Hash) -> Option<RollbackError> {
+        let st = lock(&self.inner.state);
+        for (name, m) in &st.modules {
+            if let Some(f) = m.failed.get(hash.as_bytes()) {
+                return Some(RollbackError::AlreadyFailed {
+                    name: name.clone(),
+                    version: f.version.clone(),
+                    hash: *hash,
+                    gate: f.gate,
+                    reason: f.reason.clone(),
+                });
+            }
+        }
+        st.orphan_failed.get(hash.as_bytes()).map(|(label, f)| RollbackError::AlreadyFailed {
+            name: label.clone(),
+            version: f.version.clone(),
+            hash: *hash,
+            gate: f.gate,
+            reason: f.reason.clone(),
+        })
+    }
+
+    /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
+    pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
+        let module = &c.module;
+        let probe = self.probe_of(module.name());
+        if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY) {
+            let mark = f.blame == Blame::Candidate;
+            return Err(self.gate_failed_named(
+                module.name(),
+                module.version().clone(),
+                Some(*module.hash()),
+                f.gate,
+                f.error,
+                mark,
+            ));
+        }
+        Ok(self.promoted(module.name(), c.summary(), Outcome::Promoted))
+    }
+
+    pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
+        lock(&self.inner.probes).get(name).cloned()
+    }
+
+    /// Bookkeeping after `cache.promote` succeeded.
+    pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Outcome) -> Deployed {
+        let name = name.to_owned();
+        let from = {
+            let mut st = lock(&self.inner.state);
+            let probation = self.inner.policy.probation;
+            let m = st.modules.entry(name.clone()).or_default();
+            let from = m.active.replace(v.clone());
+            m.promoted_at = Some(Instant::now());
+            m.panics.clear();
+            m.activated.insert(v.hash, v.version.clone());
+            m.stack.retain(|h| *h != v.hash);
+            m.stack.push(v.hash);
+            if m.highest_seen.as_ref().is_none_or(|h| v.version > *h) {
+                m.highest_seen = Some(v.version.clone());
+            }
+            // A version rolled back to (or restored) already proved itself.
+            if probation.is_zero() || outcome != Outcome::Promoted || m.is_good(&v.hash) {
+                m.make_good(v.clone());
+            }
+            let kind = match (outcome, &from) {
+                (Outcome::Restored, _) => HistoryKind::Restored,
+                (Outcome::RolledBack, Some(f)) => HistoryKind::RolledBack { from: f.version.clone() },
+                (Outcome::Pinned, _) => HistoryKind::Pinned,
+                _ => HistoryKind::Promoted,
+            };
+            m.push_history(v.version.clone(), Some(v.hash), kind);
+            from
+        };
+        self.store_object(&name, &v);
+        let event = match outcome {
+            Outcome::Restored => RollbackEvent::Restored { name: name.clone(), version: v.clone() },
+            Outcome::RolledBack => {
+                RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() }
+            }
+            Outcome::Pinned => RollbackEvent::Pinned { name: name.clone(), version: v.clone() },
+            _ => RollbackEvent::Promoted { name: name.clone(), version: v.clone(), from: from.map(|f| f.version) },
+        };
+        self.emit(event);
+        self.retain(&name);
+        self.write_journal();
+        deployed(&name, &v, outcome)
+    }
+
+    /// Records a gate failure of a module whose name is known.
+    pub(super) fn gate_failed_named(
+        &self,
+        name: &str,
+        version: semver::Version,
+        hash: Option<blake3::Hash>,
+        gate: Gate,
+        error: GateError,
+        mark: bool,
+    ) -> RollbackError {
+        self.record_gate_failure(name, &version, hash, gate, &error.to_string(), mark);
+        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error: Box::new(error) }
+    }
+
+    /// What a failed gate leaves behind (see [`gates`]): history, status, event; when
+    /// `mark`, the hash marked failed and the candidate retired from the registry.
+    pub(super) fn record_gate_failure(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        hash: Option<blake3::Hash>,
+        gate: Gate,
+        reason: &str,
+        mark: bool,
+    ) {
+        let reason = reason.to_owned();
+        {
+            let mut st = lock(&self.inner.state);
+            let m = st.modules.entry(name.to_owned()).or_default();
+            m.push_history(version.clone(), hash, HistoryKind::GateFailed { gate, reason: reason.clone() });
+            m.last_error = Some(format!("{version}: {gate} gate failed: {reason}"));
+            if let (true, Some(h)) = (mark, hash) {
+                m.failed.insert(
+                    *h.as_bytes(),
+                    Failure { version: version.clone(), gate: Some(gate), reason: reason.clone() },
+                );
+                m.good.retain(|g| g.hash != h);
+            }
+        }
+        if let (true, Some(h)) = (mark, hash) {
+            // The failed candidate leaves the registry (never the serving version).
+            let serving = self.inner.cache.current(name).is_some_and(|c| *c.hash() == h);
+            if !serving && self.inner.cache.version(name, &h).is_some() {
+                let _ = self.inner.cache.retire(name, &h);
+            }
+            self.write_journal();
+        }
+        self.emit(RollbackEvent::GateFailed {
+            name: name.to_owned(),
+            version: Some(version.clone()),
+            hash,
+            gate,
+            reason,
+        });
+    }
+
+    /// Records a failure of bytes whose module name is unknown.
+    pub(super) fn gate_failed_unnamed(
+        &self,
+        label: String,
+        hash: Option<blake3::Hash>,
+        gate: Gate,
+        error: GateError,
+    ) -> RollbackError {
+        let reason = error.to_string();
+        if let Some(h) = hash {
+            lock(&self.inner.state).orphan_failed.insert(
+                *h.as_bytes(),
+                (
+                    label.clone(),
+                    Failure { version: semver::Version::new(0, 0, 0), gate: Some(gate), reason: reason.clone() },
+                ),
+            );
+        }
+        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason });
+        RollbackError::GateFailed { name: label, version: None, hash, gate, error: Box::new(error) }
+    }
+}

@@ -1,0 +1,105 @@
+//! Restore after a restart: the journaled good versions back through the restore plan of the gate pipeline.
+
+use super::*;
+
+impl Supervisor {
+    // ----- restore -----------------------------------------------------------------------
+
+    /// After a restart: brings every journaled module back on its pinned or last good
+    /// version, from the library copy in the object store (its blake3 checked), through the
+    /// gates Load, Abi, Init and Probe. When that version cannot come back, older good
+    /// versions are tried; a version that failed or was demoted is never started. Modules
+    /// already serving that version are left alone.
+    ///
+    /// # Errors
+    ///
+    /// None today beyond what the report carries; the `Result` leaves room for a journal
+    /// that cannot be written.
+    pub fn restore(&self) -> Result<RestoreReport, RollbackError> {
+        Ok(self.with_ops(|| self.restore_locked()))
+    }
+
+    pub(super) fn restore_locked(&self) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        let Some(path) = self.inner.journal.clone() else { return report };
+        let dir = journal_dir(&path);
+        let plan: Vec<(String, Vec<VersionSummary>)> = {
+            let st = lock(&self.inner.state);
+            st.modules
+                .iter()
+                .map(|(name, m)| {
+                    let mut order: Vec<VersionSummary> = Vec::new();
+                    order.extend(m.pinned.clone());
+                    order.extend(m.good.iter().rev().cloned());
+                    order.retain(|v| !m.is_failed(&v.hash));
+                    (name.clone(), order)
+                })
+                .filter(|(_, order)| !order.is_empty())
+                .collect()
+        };
+        let cache = &self.inner.cache;
+        for (name, order) in plan {
+            let mut done = false;
+            for v in order {
+                if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
+                    report.restored.push(deployed(&name, &v, Outcome::Unchanged));
+                    done = true;
+                    break;
+                }
+                let problem = |reason: String| RestoreProblem {
+                    name: name.clone(),
+                    version: Some(v.version.clone()),
+                    hash: Some(v.hash),
+                    reason,
+                };
+                let bytes = match journal::read_object(&dir, &v.hash) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        report.problems.push(problem(e.to_string()));
+                        continue;
+                    }
+                };
+                let module =
+                    match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            report.problems.push(problem(format!("{} gate: {e}", gates::load_gate(&e))));
+                            continue;
+                        }
+                    };
+                if module.name() != name || *module.version() != v.version {
+                    report.problems.push(problem(format!(
+                        "the stored library is {} {}, not what the journal says",
+                        module.name(),
+                        module.version()
+                    )));
+                    continue;
+                }
+                cache.register(module.clone(), v.source.clone());
+                let probe = self.probe_of(&name);
+                if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
+                    let reason = format!("{} gate: {}", f.gate, f.error);
+                    // Environmental failures (a database down at start) do not condemn a
+                    // version that served well; it is skipped this time.
+                    if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
+                        let _ = cache.retire(&name, &v.hash);
+                    }
+                    report.problems.push(problem(reason));
+                    continue;
+                }
+                report.restored.push(self.promoted(&name, v, Outcome::Restored));
+                done = true;
+                break;
+            }
+            if !done {
+                report.problems.push(RestoreProblem {
+                    name: name.clone(),
+                    version: None,
+                    hash: None,
+                    reason: "no good version could be restored; nothing is active".to_owned(),
+                });
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,110 @@
+//! Journal state: a module's supervised state to and from its journal form, and writing the journal and its object store.
+
+use super::*;
+
+impl ModState {
+    pub(super) fn to_journal(&self) -> JModule {
+        let jv = |v: &VersionSummary| JVersion {
+            version: v.version.to_string(),
+            hash: v.hash.to_hex().to_string(),
+            source: JSource::from_source(&v.source),
+        };
+        JModule {
+            active: self.active.as_ref().map(jv),
+            last_good: self.last_good().map(jv),
+            good: self.good.iter().map(jv).collect(),
+            highest_seen: self.highest_seen.as_ref().map(ToString::to_string),
+            pinned: self.pinned.as_ref().map(|p| p.hash.to_hex().to_string()),
+            failed: self
+                .failed
+                .iter()
+                .map(|(h, f)| JFailed {
+                    version: f.version.to_string(),
+                    hash: blake3::Hash::from_bytes(*h).to_hex().to_string(),
+                    gate: f.gate.map(|g| g.as_str().to_owned()),
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn from_journal(j: &JModule) -> Result<ModState, JournalError> {
+        let version = |v: &JVersion| -> Result<VersionSummary, JournalError> {
+            Ok(VersionSummary {
+                version: journal::parse_version(&v.version)?,
+                hash: journal::parse_hash(&v.hash)?,
+                source: v.source.to_source(),
+            })
+        };
+        let mut m = ModState::default();
+        for f in &j.failed {
+            let failure = Failure {
+                version: journal::parse_version(&f.version)?,
+                gate: journal::parse_gate(&f.gate)?,
+                reason: f.reason.clone(),
+            };
+            m.failed.insert(*journal::parse_hash(&f.hash)?.as_bytes(), failure);
+        }
+        for g in &j.good {
+            let v = version(g)?;
+            if !m.is_failed(&v.hash) {
+                m.activated.insert(v.hash, v.version.clone());
+                m.make_good(v);
+            }
+        }
+        if let Some(lg) = &j.last_good {
+            let v = version(lg)?;
+            if !m.is_failed(&v.hash) {
+                m.activated.insert(v.hash, v.version.clone());
+                m.make_good(v);
+            }
+        }
+        if let Some(a) = &j.active {
+            // Only to know it ran here; it is resumed only if it is also good.
+            let v = version(a)?;
+            if !m.is_failed(&v.hash) && m.is_good(&v.hash) {
+                m.activated.insert(v.hash, v.version.clone());
+            }
+        }
+        m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
+        if let Some(p) = &j.pinned {
+            let h = journal::parse_hash(p)?;
+            m.pinned = m.good.iter().find(|g| g.hash == h).cloned();
+        }
+        Ok(m)
+    }
+}
+
+impl Supervisor {
+    pub(super) fn store_object(&self, name: &str, v: &VersionSummary) {
+        let Some(path) = &self.inner.journal else { return };
+        let dir = journal_dir(path);
+        let Some(module) = self.inner.cache.version(name, &v.hash) else { return };
+        if let Err(problem) = journal::store_object(&dir, &v.hash, module.object_path()) {
+            self.journal_failed(path, problem);
+        }
+    }
+
+    pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
+        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem: error.to_string() });
+    }
+
+    pub(super) fn write_journal(&self) {
+        let Some(path) = &self.inner.journal else { return };
+        let (bytes, keep) = {
+            let st = lock(&self.inner.state);
+            let modules: BTreeMap<String, JModule> =
+                st.modules.iter().map(|(n, m)| (n.clone(), m.to_journal())).collect();
+            let keep: HashSet<String> = st
+                .modules
+                .values()
+                .flat_map(|m| m.good.iter().chain(m.active.iter()).map(|g| g.hash.to_hex().to_string()))
+                .collect();
+            (journal::encode(&modules), keep)
+        };
+        match journal::write_atomic(path, &bytes) {
+            Ok(()) => journal::collect_garbage(&journal_dir(path), &keep),
+            Err(problem) => self.journal_failed(path, problem),
+        }
+    }
+}
