@@ -215,13 +215,12 @@ fn print_status(status: &hotpack_fleet::FleetStatus) {
     }
 }
 
-#[allow(dead_code)] // flattened into `serve`'s args once serve.rs wires it
 /// The flags `hotpack serve` takes to join a fleet (`--fleet NAME --host-id ID --etcd URL
 /// --registry URL`; `HOTPACK_ETCD` / `HOTPACK_REGISTRY` fill in the last two).
 #[derive(Debug, Clone, Args)]
 pub struct FleetJoinArgs {
     /// Join this fleet: serve what its rollouts say (needs --host-id and a registry)
-    #[arg(long = "fleet")]
+    #[arg(long = "fleet", value_name = "NAME")]
     pub fleet: Option<String>,
     /// This host's id in the fleet (stable across restarts: it decides the host's waves)
     #[arg(long)]
@@ -235,14 +234,13 @@ pub struct FleetJoinArgs {
 }
 
 /// A running fleet agent; dropping it stops the agent and its thread.
-#[allow(dead_code)] // the hook `serve --fleet` calls once serve.rs wires it (see docs/FLEET.md)
 #[derive(Debug)]
 pub struct FleetHost {
     agent: Option<HostAgent>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-#[allow(dead_code)] // used by `serve --fleet` once wired
+#[allow(dead_code)] // for a future `/-/fleet` route; serve reads reports from etcd today
 impl FleetHost {
     /// The agent's latest report per module.
     pub fn reports(&self) -> std::collections::BTreeMap<String, hotpack_fleet::HostReport> {
@@ -261,19 +259,19 @@ impl Drop for FleetHost {
     }
 }
 
-#[allow(dead_code)] // called by `serve --fleet` once serve.rs wires it
 /// Joins `runtime` to the fleet named in `args` (`Ok(None)` without `--fleet`). Pulled
-/// bundles are kept in `store`. The agent runs on its own small async runtime; the caller's
+/// bundles are kept in `<cache dir>/fleet/<fleet>/<host id>`, outside the served folder. The agent runs on its own small async runtime; the caller's
 /// code stays blocking.
 ///
 /// # Errors
 ///
 /// When `--host-id` or the registry is missing, or the agent cannot start.
-pub fn join(runtime: &hotpack::Runtime, args: &FleetJoinArgs, store: PathBuf) -> anyhow::Result<Option<FleetHost>> {
+pub fn join(runtime: &hotpack::Runtime, args: &FleetJoinArgs) -> anyhow::Result<Option<FleetHost>> {
     let Some(fleet) = args.fleet.clone() else { return Ok(None) };
     let Some(host) = args.host_id.clone() else { bail!("--fleet needs --host-id") };
     let connection = Connection { fleet: Some(fleet), etcd: args.etcd.clone(), registry: args.registry.clone() };
     let config = connection.config()?;
+    let store = hotpack::default_cache_dir().join("fleet").join(&config.name).join(&host);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("hotpack-fleet")
