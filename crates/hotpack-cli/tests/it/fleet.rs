@@ -132,7 +132,8 @@ fn all_answer(hosts: &[Host], version: &str) {
 }
 
 /// Five real `hotpack serve --fleet` processes follow `hotpack fleet` commands: the first
-/// rollout, a rollout to v2, and a rollback — answering over HTTP all along.
+/// rollout, a rollout to v2, and a rollback — answering over HTTP all along; a killed host's
+/// report disappears with its lease.
 #[test]
 fn five_serve_processes_follow_rollout_and_rollback() {
     let etcd = LocalEtcd::start().expect("etcd must start (apt-get install etcd-server)");
@@ -141,7 +142,8 @@ fn five_serve_processes_follow_rollout_and_rollback() {
     let (v1, v2) = (bundle(dir.path(), "greeter-v1"), bundle(dir.path(), "greeter-v2"));
     ok(fleet(&etcd, &registry, &["publish", &v1]));
     ok(fleet(&etcd, &registry, &["publish", &v2]));
-    let hosts: Vec<Host> = (0..5).map(|i| Host::start(&etcd, &registry, dir.path(), &format!("host-{i}"))).collect();
+    let mut hosts: Vec<Host> =
+        (0..5).map(|i| Host::start(&etcd, &registry, dir.path(), &format!("host-{i}"))).collect();
 
     ok(fleet(&etcd, &registry, &["rollout", "greeter", "1.0.0"]));
     all_answer(&hosts, "1");
@@ -162,4 +164,19 @@ fn five_serve_processes_follow_rollout_and_rollback() {
         assert!(start.elapsed() < std::time::Duration::from_secs(60), "{status}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+
+    // A host killed with SIGKILL revokes nothing: its reports go when its lease expires.
+    drop(hosts.pop());
+    let start = std::time::Instant::now();
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&ok(fleet(&etcd, &registry, &["status", "--json"]))).expect("status --json is JSON");
+        let reports = status["hosts"].as_array().expect("host reports");
+        if reports.len() == 4 && !reports.iter().any(|r| r["host"] == "host-4") {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the killed host's report stays: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    all_answer(&hosts, "1");
 }
