@@ -4,6 +4,7 @@
 
 mod demo;
 mod dev;
+mod fleet;
 mod inspect;
 mod log;
 mod pack;
@@ -29,6 +30,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Build a module crate, run a handler on resident data, rebuild and rerun on every change
     Dev(dev::DevArgs),
+    /// Roll bundles out to many hosts through etcd and an OCI registry: publish, rollout, promote, rollback, status
+    Fleet(fleet::FleetArgs),
     /// Pack a built module library (+ resources) into a bundle, deterministically
     Pack(pack::PackArgs),
     /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         // DISPATCH
         Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Fleet(args) => fleet::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Pack(args) => pack::run(args),

@@ -163,6 +163,11 @@ impl Host {
 
     /// Watches the folder and deploys every changed bundle or library through
     /// [`deploy`](Self::deploy). The watcher lives as long as the returned guard.
+    /// The runtime (the fleet agent deploys into it).
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub(crate) fn watch(&self) -> anyhow::Result<Watching> {
         use hotpack::detect::{ChangeKind, RecvTimeoutError, WatchConfig, Watcher};
         let root = self.folder.canonicalize().with_context(|| format!("cannot resolve {}", self.folder.display()))?;

@@ -98,6 +98,8 @@ pub(crate) struct ServeArgs {
     /// Log lines as text or JSON
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    fleet: crate::fleet::FleetJoinArgs,
 }
 
 /// Runs the server until killed.
@@ -137,6 +139,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Watch first, then load what is there: a bundle replaced in between is not missed.
     let _watching = host.watch()?;
     host.deploy_all();
+    // With --fleet: a host agent deploys what the fleet's rollouts say into the same runtime.
+    let _fleet = crate::fleet::join(host.runtime(), &args.fleet)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
