@@ -20,6 +20,7 @@ use self::hold::Held;
 use crate::cache::{Counters, FingerprintCache, walk};
 use crate::debounce::Debouncer;
 use crate::fingerprint::FileMeta;
+use crate::ignore::Ignore;
 use crate::{Change, ChangeKind, DetectError, Event, Fingerprint, Warning, WatchConfig};
 
 /// The shortest delay before a file that changed while being hashed is tried
@@ -108,6 +109,8 @@ pub(crate) struct Engine {
     /// Changes of files closed in place, by the directory whose open event
     /// releases them.
     held: HashMap<PathBuf, Vec<Held>>,
+    /// File names that are never fingerprinted or reported.
+    ignore: Ignore,
     /// notify's watcher (none for a poller), for re-watching repointed links.
     backend: Option<notify::RecommendedWatcher>,
 }
@@ -139,6 +142,7 @@ impl Engine {
             content_limit: config.content_limit,
             held: HashMap::new(),
             backend: None,
+            ignore: Ignore::new(config),
         }
     }
 
@@ -212,6 +216,9 @@ impl Engine {
                 self.emit(Event::Error(e));
             }
             for (path, item) in found {
+                if !self.accepts(&path) {
+                    continue;
+                }
                 match item {
                     Ok(meta) => self.baseline_file(path, meta, now),
                     Err(e) => self.emit(Event::Error(e)),
@@ -248,7 +255,7 @@ impl Engine {
     }
 
     fn accepts(&self, path: &Path) -> bool {
-        self.roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path })
+        accepts(&self.roots, &self.ignore, path)
     }
 
     fn in_dir_root(&self, path: &Path) -> bool {
@@ -322,6 +329,7 @@ impl Engine {
         let mut errors = Vec::new();
         {
             let roots = &self.roots;
+            let ignore = &self.ignore;
             let cache = &self.cache;
             let known = &mut self.known;
             let failed = &self.failed;
@@ -334,9 +342,7 @@ impl Engine {
                         return;
                     }
                 };
-                let accepted =
-                    roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path });
-                if !accepted {
+                if !accepts(roots, ignore, path) {
                     return;
                 }
                 let stale = match known.get_mut(path) {
@@ -504,6 +510,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// True if `path` is one of `roots` or, unless its name is ignored, under a
+/// watched directory. A file the user named is never ignored.
+fn accepts(roots: &[Root], ignore: &Ignore, path: &Path) -> bool {
+    let named = roots.iter().any(|root| path == root.path);
+    named || (roots.iter().any(|root| root.is_dir && path.starts_with(&root.path)) && !ignore.matches(path))
 }
 
 fn is_not_found(e: &DetectError) -> bool {

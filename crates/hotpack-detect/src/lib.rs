@@ -120,6 +120,7 @@ mod engine;
 mod error;
 mod event;
 mod fingerprint;
+mod ignore;
 
 pub use blake3;
 
@@ -128,4 +129,5 @@ pub use detector::{ChangeSource, DEFAULT_CONTENT_LIMIT, Detector, Events, Poller
 pub use error::DetectError;
 pub use event::{Change, ChangeKind, Event, Warning};
 pub use fingerprint::{FileHasher, Fingerprint, hash_file};
+pub use ignore::DEFAULT_TEMP_PATTERNS;
 pub use std::sync::mpsc::{RecvTimeoutError, TryRecvError};

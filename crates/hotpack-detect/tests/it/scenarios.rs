@@ -187,6 +187,50 @@ fn scenarios() -> Vec<Scenario> {
             expect: &[("changed", "a.txt", Some(b"v2 saved"))],
         },
         Scenario {
+            // vim's `:w` with backupcopy=no: probe file, backup, swap file;
+            // then the real file is written anew. Only that is content.
+            name: "editor temporaries beside a save are ignored",
+            quiet_ms: 50,
+            files: &[("a.txt", b"v1")],
+            watch: Watch::Dir,
+            act: |c| {
+                fs::write(c.a.join("4913"), b"").expect("write");
+                fs::remove_file(c.a.join("4913")).expect("remove");
+                fs::write(c.a.join(".a.txt.swp"), b"swap").expect("write");
+                fs::write(c.a.join(".#a.txt"), b"lock").expect("write");
+                fs::rename(c.a.join("a.txt"), c.a.join("a.txt~")).expect("backup");
+                fs::write(c.a.join("a.txt"), b"v2 by vim").expect("write");
+                fs::remove_file(c.a.join("a.txt~")).expect("remove");
+                fs::write(c.a.join(".a.txt.swp"), b"swap again").expect("write");
+                true
+            },
+            expect: &[("changed", "a.txt", Some(b"v2 by vim"))],
+        },
+        Scenario {
+            name: "atomic save through a hotpack temporary",
+            quiet_ms: 50,
+            files: &[("m.so", b"v1")],
+            watch: Watch::Dir,
+            act: |c| {
+                let tmp = c.a.join(".m.so.hotpack-tmp-42-0-1");
+                fs::write(&tmp, b"v2 atomically").expect("write");
+                fs::rename(&tmp, c.a.join("m.so")).expect("rename");
+                true
+            },
+            expect: &[("changed", "m.so", Some(b"v2 atomically"))],
+        },
+        Scenario {
+            name: "a watched file with a temporary name is never ignored",
+            quiet_ms: 50,
+            files: &[(".a.txt.swp", b"swap v1")],
+            watch: Watch::File(".a.txt.swp"),
+            act: |c| {
+                fs::write(c.a.join(".a.txt.swp"), b"swap v2").expect("write");
+                true
+            },
+            expect: &[("changed", ".a.txt.swp", Some(b"swap v2"))],
+        },
+        Scenario {
             // One open handle: the file is closed only after the last write
             // (separately closed saves are each complete, see tests/it/events.rs).
             name: "ten in-place rewrites 20 ms apart through one handle, 50 ms quiet window",
