@@ -187,8 +187,9 @@ fn scenarios() -> Vec<Scenario> {
             expect: &[("changed", "a.txt", Some(b"v2 saved"))],
         },
         Scenario {
-            // vim's `:w` with backupcopy=no: probe file, backup, swap file;
-            // then the real file is written anew. Only that is content.
+            // vim's `:w` with backupcopy=yes: probe file, swap and lock
+            // files, a backup copy, the file rewritten in place, the backup
+            // removed. Only the rewrite is content.
             name: "editor temporaries beside a save are ignored",
             quiet_ms: 50,
             files: &[("a.txt", b"v1")],
@@ -198,7 +199,7 @@ fn scenarios() -> Vec<Scenario> {
                 fs::remove_file(c.a.join("4913")).expect("remove");
                 fs::write(c.a.join(".a.txt.swp"), b"swap").expect("write");
                 fs::write(c.a.join(".#a.txt"), b"lock").expect("write");
-                fs::rename(c.a.join("a.txt"), c.a.join("a.txt~")).expect("backup");
+                fs::copy(c.a.join("a.txt"), c.a.join("a.txt~")).expect("backup");
                 fs::write(c.a.join("a.txt"), b"v2 by vim").expect("write");
                 fs::remove_file(c.a.join("a.txt~")).expect("remove");
                 fs::write(c.a.join(".a.txt.swp"), b"swap again").expect("write");
