@@ -147,7 +147,7 @@ impl Session {
             }
         };
         let hash = deployed.hash.to_hex();
-        if deployed.outcome != hotpack::Outcome::Unchanged {
+        if deployed.outcome != hotpack::Happened::Unchanged {
             say!("loaded v{} ({}) in {}", deployed.version, &hash[..12], ms(started.elapsed()));
         } else {
             say!("unchanged: v{} ({}) is already loaded", deployed.version, &hash[..12]);

@@ -27,9 +27,9 @@ pub enum RollbackError {
         hash: Option<blake3::Hash>,
         /// The gate.
         gate: Gate,
-        /// What went wrong.
+        /// What went wrong (shared with the [`Record`](crate::Record) of the failure).
         #[source]
-        error: Box<GateError>,
+        error: std::sync::Arc<GateError>,
     },
     /// These exact bytes failed before (a gate or a demotion); they are not tried again.
     #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]

@@ -83,7 +83,7 @@ impl Supervisor {
         };
         let target = hotpack_abi::TARGET;
         if let Err(e) = bundle.verify_all() {
-            let reason = e.to_string();
+            let error = Arc::new(GateError::Bundle(e));
             let mut first = None;
             for m in bundle.modules() {
                 let meta = &m.manifest().meta;
@@ -92,18 +92,13 @@ impl Supervisor {
                     .library(target)
                     .and_then(|rel| bundle.digest(m.name(), rel))
                     .map(|d| blake3::Hash::from_bytes(d.blake3));
-                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &reason, false);
+                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &error, false);
                 first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
             }
-            let error = GateError::Bundle(e);
             return Err(match first {
-                Some((name, version, hash)) => RollbackError::GateFailed {
-                    name,
-                    version: Some(version),
-                    hash,
-                    gate: Gate::Verify,
-                    error: Box::new(error),
-                },
+                Some((name, version, hash)) => {
+                    RollbackError::GateFailed { name, version: Some(version), hash, gate: Gate::Verify, error }
+                }
                 None => self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, error),
             });
         }
@@ -233,36 +228,44 @@ impl Supervisor {
     ) -> Result<Option<Deployed>, RollbackError> {
         let mut st = lock(&self.inner.state);
         let m = st.modules.entry(name.to_owned()).or_default();
-        let refuse = |m: &mut ModState, err: RollbackError| {
-            let reason = err.to_string();
-            m.push_history(version.clone(), Some(*hash), HistoryKind::Refused { reason: reason.clone() });
-            m.last_error = Some(reason.clone());
-            (err, RollbackEvent::Refused { name: name.to_owned(), version: version.clone(), reason })
+        let refuse = |m: &mut ModState, err: &dyn Fn() -> RollbackError| {
+            let record =
+                Record::now(name, Some(version.clone()), Some(*hash), Happened::Refused { error: Arc::new(err()) });
+            m.push_history(record.clone());
+            let err = err();
+            m.last_error = Some(err.to_string());
+            (err, RollbackEvent::Record(record))
         };
         let refused = if let Some(p) = &m.pinned {
             if p.hash == *hash {
-                return Ok(Some(deployed(name, p, Outcome::Unchanged)));
+                return Ok(Some(deployed(name, p, Happened::Unchanged)));
             }
+            let pinned = p.version.clone();
             let err =
-                RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
-            Some(refuse(m, err))
+                || RollbackError::Pinned { name: name.to_owned(), pinned: pinned.clone(), offered: version.clone() };
+            Some(refuse(m, &err))
         } else if let Some(a) = m.active.as_ref().filter(|a| a.hash == *hash) {
-            return Ok(Some(deployed(name, a, Outcome::Unchanged)));
+            return Ok(Some(deployed(name, a, Happened::Unchanged)));
         } else if let Some(f) = m.failed.get(hash.as_bytes()) {
-            let err = RollbackError::AlreadyFailed {
+            let f = f.clone();
+            let err = || RollbackError::AlreadyFailed {
                 name: name.to_owned(),
                 version: version.clone(),
                 hash: *hash,
                 gate: f.gate,
                 reason: f.reason.clone(),
             };
-            Some(refuse(m, err))
+            Some(refuse(m, &err))
         } else if let Some(highest) =
             m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade)
         {
-            let err =
-                RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
-            Some(refuse(m, err))
+            let highest = highest.clone();
+            let err = || RollbackError::Downgrade {
+                name: name.to_owned(),
+                offered: version.clone(),
+                highest: highest.clone(),
+            };
+            Some(refuse(m, &err))
         } else {
             None
         };
@@ -313,21 +316,22 @@ impl Supervisor {
                 mark,
             ));
         }
-        Ok(self.promoted(module.name(), c.summary(), Outcome::Promoted))
+        Ok(self.promoted(module.name(), c.summary(), Happened::Promoted { from: None }))
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
         lock(&self.inner.probes).get(name).cloned()
     }
 
-    /// Bookkeeping after `cache.promote` succeeded.
-    pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Outcome) -> Deployed {
+    /// Bookkeeping after `cache.promote` succeeded. `outcome` says why the version serves
+    /// (its `from` is filled in here).
+    pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Happened) -> Deployed {
         let name = name.to_owned();
-        let from = {
+        let record = {
             let mut st = lock(&self.inner.state);
             let probation = self.inner.policy.probation;
             let m = st.modules.entry(name.clone()).or_default();
-            let from = m.active.replace(v.clone());
+            let from = m.active.replace(v.clone()).map(|f| f.version);
             m.promoted_at = Some(Instant::now());
             m.panics.clear();
             m.activated.insert(v.hash, v.version.clone());
@@ -337,28 +341,22 @@ impl Supervisor {
                 m.highest_seen = Some(v.version.clone());
             }
             // A version rolled back to (or restored) already proved itself.
-            if probation.is_zero() || outcome != Outcome::Promoted || m.is_good(&v.hash) {
+            let fresh = matches!(outcome, Happened::Promoted { .. });
+            if probation.is_zero() || !fresh || m.is_good(&v.hash) {
                 m.make_good(v.clone());
             }
-            let kind = match (outcome, &from) {
-                (Outcome::Restored, _) => HistoryKind::Restored,
-                (Outcome::RolledBack, Some(f)) => HistoryKind::RolledBack { from: f.version.clone() },
-                (Outcome::Pinned, _) => HistoryKind::Pinned,
-                _ => HistoryKind::Promoted,
+            let happened = match outcome {
+                Happened::Promoted { .. } => Happened::Promoted { from },
+                Happened::RolledBack { .. } => Happened::RolledBack { from },
+                other => other,
             };
-            m.push_history(v.version.clone(), Some(v.hash), kind);
-            from
+            let record = Record::of(&name, &v, happened);
+            m.push_history(record.clone());
+            record
         };
         self.store_object(&name, &v);
-        let event = match outcome {
-            Outcome::Restored => RollbackEvent::Restored { name: name.clone(), version: v.clone() },
-            Outcome::RolledBack => {
-                RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() }
-            }
-            Outcome::Pinned => RollbackEvent::Pinned { name: name.clone(), version: v.clone() },
-            _ => RollbackEvent::Promoted { name: name.clone(), version: v.clone(), from: from.map(|f| f.version) },
-        };
-        self.emit(event);
+        let outcome = record.happened.clone();
+        self.emit(RollbackEvent::Record(record));
         self.retain(&name);
         self.write_journal();
         deployed(&name, &v, outcome)
@@ -374,8 +372,9 @@ impl Supervisor {
         error: GateError,
         mark: bool,
     ) -> RollbackError {
-        self.record_gate_failure(name, &version, hash, gate, &error.to_string(), mark);
-        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error: Box::new(error) }
+        let error = Arc::new(error);
+        self.record_gate_failure(name, &version, hash, gate, &error, mark);
+        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error }
     }
 
     /// What a failed gate leaves behind (see [`gates`]): history, status, event; when
@@ -386,14 +385,16 @@ impl Supervisor {
         version: &semver::Version,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        reason: &str,
+        error: &Arc<GateError>,
         mark: bool,
     ) {
-        let reason = reason.to_owned();
+        let reason = error.to_string();
+        let record =
+            Record::now(name, Some(version.clone()), hash, Happened::GateFailed { gate, error: Arc::clone(error) });
         {
             let mut st = lock(&self.inner.state);
             let m = st.modules.entry(name.to_owned()).or_default();
-            m.push_history(version.clone(), hash, HistoryKind::GateFailed { gate, reason: reason.clone() });
+            m.push_history(record.clone());
             m.last_error = Some(format!("{version}: {gate} gate failed: {reason}"));
             if let (true, Some(h)) = (mark, hash) {
                 m.failed.insert(
@@ -411,13 +412,7 @@ impl Supervisor {
             }
             self.write_journal();
         }
-        self.emit(RollbackEvent::GateFailed {
-            name: name.to_owned(),
-            version: Some(version.clone()),
-            hash,
-            gate,
-            reason,
-        });
+        self.emit(RollbackEvent::Record(record));
     }
 
     /// Records a failure of bytes whose module name is unknown.
@@ -426,8 +421,9 @@ impl Supervisor {
         label: String,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        error: GateError,
+        error: impl Into<Arc<GateError>>,
     ) -> RollbackError {
+        let error: Arc<GateError> = error.into();
         let reason = error.to_string();
         if let Some(h) = hash {
             lock(&self.inner.state).orphan_failed.insert(
@@ -438,7 +434,8 @@ impl Supervisor {
                 ),
             );
         }
-        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason });
-        RollbackError::GateFailed { name: label, version: None, hash, gate, error: Box::new(error) }
+        let happened = Happened::GateFailed { gate, error: Arc::clone(&error) };
+        self.emit(RollbackEvent::Record(Record::now(&label, None, hash, happened)));
+        RollbackError::GateFailed { name: label, version: None, hash, gate, error }
     }
 }

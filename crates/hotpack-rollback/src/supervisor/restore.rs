@@ -42,7 +42,7 @@ impl Supervisor {
             let mut done = false;
             for v in order {
                 if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
-                    report.restored.push(deployed(&name, &v, Outcome::Unchanged));
+                    report.restored.push(deployed(&name, &v, Happened::Unchanged));
                     done = true;
                     break;
                 }
@@ -87,7 +87,7 @@ impl Supervisor {
                     report.problems.push(problem(reason));
                     continue;
                 }
-                report.restored.push(self.promoted(&name, v, Outcome::Restored));
+                report.restored.push(self.promoted(&name, v, Happened::Restored));
                 done = true;
                 break;
             }

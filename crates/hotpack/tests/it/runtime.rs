@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hotpack::{Error, Event, Outcome, Runtime};
+use hotpack::{Error, Event, Happened, Runtime};
 
 fn bundle(dir: &std::path::Path, package: &str, file: &str) -> std::path::PathBuf {
     let out = dir.join(file);
@@ -43,8 +43,8 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     // demotes it, v2 serves again.
     let v2 = bundle(dir.path(), "task-v2", "task-v2.zip");
     let deployed = runtime.deploy(&v2).expect("deploy v2");
-    assert_eq!(deployed[0].outcome, Outcome::Promoted);
-    assert_eq!(runtime.deploy(&v2).expect("again")[0].outcome, Outcome::Unchanged);
+    assert!(matches!(deployed[0].outcome, Happened::Promoted { .. }));
+    assert_eq!(runtime.deploy(&v2).expect("again")[0].outcome, Happened::Unchanged);
     let v3 = bundle(dir.path(), "task-v3", "task-v3.zip");
     runtime.deploy(&v3).expect("v3 passes its gates");
     let err = runtime.call("task", "run", &data).expect_err("v3 panics");
