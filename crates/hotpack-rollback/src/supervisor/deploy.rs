@@ -14,17 +14,26 @@ impl Supervisor {
     /// The first module's error ([`RollbackError::GateFailed`], `AlreadyFailed`,
     /// `Downgrade`, `Pinned`); every outcome is in the history and status of its module.
     pub fn deploy_bundle(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        self.with_ops(|| self.deploy_bundle_locked(path, None))
+        self.with_ops(|| self.deploy_bundle_locked(path, Select::All))
     }
 
-    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module) or a plain
-    /// library file. The one place that decides how a path is deployed.
+    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module), a
+    /// `bundle.zip/sub/dir` prefix (the modules of that bundle whose directory is `sub/dir/`
+    /// or below it, as the search path reads the same path), or a plain library file. The
+    /// one place that decides how a path is deployed.
     ///
     /// # Errors
     ///
-    /// As [`deploy_bundle`](Self::deploy_bundle).
+    /// As [`deploy_bundle`](Self::deploy_bundle); [`RollbackError::Cache`] with
+    /// [`CacheError::NoModuleDir`] when no module of the bundle is under the prefix.
     pub fn deploy_path(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        if is_bundle(path) { self.deploy_bundle(path) } else { self.deploy_file(path).map(|d| vec![d]) }
+        if is_bundle(path) {
+            self.deploy_bundle(path)
+        } else if let Some((bundle, prefix)) = bundle_prefix(path) {
+            self.with_ops(|| self.deploy_bundle_locked(&bundle, Select::Prefix(&prefix)))
+        } else {
+            self.deploy_file(path).map(|d| vec![d])
+        }
     }
 
     /// Imports `name` through the gates: resolves it on the cache's search path
@@ -51,7 +60,7 @@ impl Supervisor {
         self.with_ops(|| match source {
             Source::File(path) => self.deploy_file_locked(path, Some(name)),
             Source::Bundle { bundle, dir } => {
-                let mut done = self.deploy_bundle_locked(bundle, Some((dir, name)))?;
+                let mut done = self.deploy_bundle_locked(bundle, Select::One { dir, name })?;
                 done.pop().ok_or_else(|| {
                     RollbackError::Cache(CacheError::NoModuleDir { path: bundle.clone(), dir: dir.clone() })
                 })
@@ -63,12 +72,8 @@ impl Supervisor {
         })
     }
 
-    /// `only`: the module directory to deploy and the name it must have.
-    pub(super) fn deploy_bundle_locked(
-        &self,
-        path: &Path,
-        only: Option<(&str, &str)>,
-    ) -> Result<Vec<Deployed>, RollbackError> {
+    /// `select`: which module directories of the bundle are deployed.
+    pub(super) fn deploy_bundle_locked(&self, path: &Path, select: Select<'_>) -> Result<Vec<Deployed>, RollbackError> {
         let cache = &self.inner.cache;
         let bundle = match Bundle::open(path, cache.limits()) {
             Ok(b) => b,
@@ -104,7 +109,15 @@ impl Supervisor {
         }
         let mut done = Vec::new();
         let mut first_err = None;
-        if let Some((dir, expected)) = only {
+        if let Select::Prefix(prefix) = select
+            && !bundle.modules().iter().any(|m| select.wants(m.dir()))
+        {
+            return Err(RollbackError::Cache(CacheError::NoModuleDir {
+                path: path.to_path_buf(),
+                dir: prefix.to_owned(),
+            }));
+        }
+        if let Select::One { dir, name: expected } = select {
             match bundle.modules().iter().find(|m| m.dir() == dir) {
                 None => {
                     return Err(RollbackError::Cache(CacheError::NoModuleDir {
@@ -122,7 +135,7 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
-        for m in bundle.modules().iter().filter(|m| only.is_none_or(|(dir, _)| m.dir() == dir)) {
+        for m in bundle.modules().iter().filter(|m| select.wants(m.dir())) {
             let name = m.name().to_owned();
             let version = m.manifest().meta.version.clone();
             let result = match bundle.read_library(&name, target) {
@@ -438,4 +451,53 @@ impl Supervisor {
         self.emit(RollbackEvent::Record(Record::now(&label, None, hash, happened)));
         RollbackError::GateFailed { name: label, version: None, hash, gate, error }
     }
+}
+
+/// Which module directories of a bundle a deploy takes.
+#[derive(Clone, Copy)]
+pub(super) enum Select<'a> {
+    /// Every module.
+    All,
+    /// The modules whose directory is the prefix (`""` or ending in `/`) or below it.
+    Prefix(&'a str),
+    /// Exactly one module directory, which must hold the module `name`.
+    One { dir: &'a str, name: &'a str },
+}
+
+impl Select<'_> {
+    fn wants(&self, dir: &str) -> bool {
+        match self {
+            Select::All => true,
+            Select::Prefix(prefix) => dir.starts_with(prefix),
+            Select::One { dir: only, .. } => dir == *only,
+        }
+    }
+}
+
+/// `bundle.zip/sub/dir` read as the search path reads it: the leading part that is a file
+/// (the bundle) and the rest as a directory prefix (`sub/dir/`). `None` when `path` itself
+/// exists or no leading part of it is a file.
+fn bundle_prefix(path: &Path) -> Option<(PathBuf, String)> {
+    use std::path::Component;
+    if path.exists() {
+        return None;
+    }
+    for anc in path.ancestors().skip(1) {
+        if anc.as_os_str().is_empty() || anc.is_dir() {
+            return None;
+        }
+        if anc.is_file() {
+            let mut parts = Vec::new();
+            for c in path.strip_prefix(anc).ok()?.components() {
+                match c {
+                    Component::Normal(s) => parts.push(s.to_str()?),
+                    Component::CurDir => {}
+                    _ => return None,
+                }
+            }
+            let prefix = if parts.is_empty() { String::new() } else { format!("{}/", parts.join("/")) };
+            return Some((anc.to_path_buf(), prefix));
+        }
+    }
+    None
 }
