@@ -13,8 +13,8 @@ pub enum CacheEvent {
         /// The version.
         version: VersionInfo,
     },
-    /// The current version of a module changed.
-    Swapped {
+    /// A version was promoted: the current version of a module changed.
+    Promoted {
         /// Module name.
         name: String,
         /// The previous current version, if any.

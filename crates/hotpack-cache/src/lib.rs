@@ -393,7 +393,7 @@ impl Cache {
             let to = entry.record(&hash).expect("inserted above").info(true);
             (from, to)
         };
-        self.emit(CacheEvent::Swapped { name: to.name.clone(), from, to });
+        self.emit(CacheEvent::Promoted { name: to.name.clone(), from, to });
     }
 
     /// The current version of `name`, without importing.

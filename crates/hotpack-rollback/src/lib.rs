@@ -92,7 +92,7 @@ mod record;
 mod supervisor;
 mod watch;
 
-pub use error::RollbackError;
+pub use error::{RestoreError, RollbackError};
 pub use gates::{Gate, GateError};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;

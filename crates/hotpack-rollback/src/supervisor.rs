@@ -5,7 +5,7 @@ use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
     Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalReport, JournalStatus,
-    ModuleStatus, Policy, Probe, Record, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
+    ModuleStatus, Policy, Probe, Record, RestoreError, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
     SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;

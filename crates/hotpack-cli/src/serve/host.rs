@@ -104,7 +104,7 @@ impl Host {
         host.log_events()?;
         let restored = host.runtime.restore()?;
         for problem in &restored.problems {
-            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.reason));
+            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.error.to_string()));
         }
         Ok(host)
     }

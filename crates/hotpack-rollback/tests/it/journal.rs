@@ -58,7 +58,10 @@ fn a_corrupt_stored_object_falls_back_to_an_older_good_version() {
     std::fs::write(&object, bytes).expect("write");
     let report = host.restart(Policy::default());
     assert_eq!(host.answer(), "1");
-    assert!(report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.reason.contains("corrupt")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.error.to_string().contains("corrupt")),
+        "{report:?}"
+    );
 }
 
 #[test]
