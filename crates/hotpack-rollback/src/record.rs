@@ -197,6 +197,9 @@ impl fmt::Display for Record {
 /// What the supervisor did, for logs and the CLI.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// Events are rare (one per deploy, rollback or journal write) and matched on directly:
+// `RollbackEvent::Record(r)` reads better than a box.
+#[allow(clippy::large_enum_variant)]
 pub enum RollbackEvent {
     /// Something happened to a version of a module (the same record the history keeps).
     Record(Record),
