@@ -356,7 +356,7 @@ impl Eq for JournalStatus {}
 
 /// A module [`Supervisor::restore`](crate::Supervisor::restore) could not bring back on a
 /// given version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RestoreProblem {
     /// Module name.
     pub name: String,
@@ -365,8 +365,18 @@ pub struct RestoreProblem {
     /// Its hash, when one was.
     pub hash: Option<blake3::Hash>,
     /// Why it was skipped.
-    pub reason: String,
+    pub error: std::sync::Arc<crate::RestoreError>,
 }
+
+impl PartialEq for RestoreProblem {
+    /// Equal when they say the same thing (the error compares by message).
+    fn eq(&self, o: &Self) -> bool {
+        (&self.name, &self.version, &self.hash) == (&o.name, &o.version, &o.hash)
+            && self.error.to_string() == o.error.to_string()
+    }
+}
+
+impl Eq for RestoreProblem {}
 
 /// What a restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

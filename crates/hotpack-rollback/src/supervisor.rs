@@ -4,8 +4,8 @@ use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalReport,
-    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
+    Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalReport, JournalStatus,
+    ModuleStatus, Policy, Probe, Record, RestoreError, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
     SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 mod budget;
 mod deploy;
@@ -52,7 +52,7 @@ struct ModState {
     highest_seen: Option<semver::Version>,
     pinned: Option<VersionSummary>,
     failed: BTreeMap<[u8; 32], Failure>,
-    history: VecDeque<HistoryEntry>,
+    history: VecDeque<Record>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
 }
@@ -75,11 +75,11 @@ impl ModState {
         self.good.push(v);
     }
 
-    fn push_history(&mut self, version: semver::Version, hash: Option<blake3::Hash>, kind: HistoryKind) {
+    fn push_history(&mut self, record: Record) {
         if self.history.len() >= HISTORY_CAP {
             self.history.pop_front();
         }
-        self.history.push_back(HistoryEntry { at: SystemTime::now(), version, hash, kind });
+        self.history.push_back(record);
     }
 }
 
@@ -328,7 +328,7 @@ impl Supervisor {
     }
 
     /// What happened to `name`, oldest first (the last 512 entries; not persisted).
-    pub fn history(&self, name: &str) -> Vec<HistoryEntry> {
+    pub fn history(&self, name: &str) -> Vec<Record> {
         lock(&self.inner.state).modules.get(name).map(|m| m.history.iter().cloned().collect()).unwrap_or_default()
     }
 }
@@ -340,7 +340,7 @@ fn journal_dir(path: &Path) -> PathBuf {
     }
 }
 
-fn deployed(name: &str, v: &VersionSummary, outcome: Outcome) -> Deployed {
+fn deployed(name: &str, v: &VersionSummary, outcome: Happened) -> Deployed {
     Deployed { name: name.to_owned(), version: v.version.clone(), hash: v.hash, source: v.source.clone(), outcome }
 }
 

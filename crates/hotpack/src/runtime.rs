@@ -104,7 +104,7 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Cache(e) => write!(f, "{e:?}"),
-            Event::Rollback(e) => write!(f, "{e:?}"),
+            Event::Rollback(e) => write!(f, "{e}"),
             Event::Deployed { path, deployed } => {
                 write!(f, "deployed {}:", path.display())?;
                 for d in deployed {

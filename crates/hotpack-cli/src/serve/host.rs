@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hotpack::rollback::{HistoryEntry, HistoryKind, Outcome, RollbackEvent};
+use hotpack::rollback::{Happened, Record, RollbackEvent};
 use hotpack::{Error, Event, Runtime};
 
 use super::metrics::Metrics;
-use crate::log::{Escaped, escape};
+use crate::log::Escaped;
 
 /// A `--probe [MODULE/]HANDLER[=INPUT]`.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ impl Host {
         host.log_events()?;
         let restored = host.runtime.restore()?;
         for problem in &restored.problems {
-            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.reason));
+            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.error.to_string()));
         }
         Ok(host)
     }
@@ -132,31 +132,7 @@ impl Host {
             // runs before the next file is looked at.
             Event::Deployed { .. } | Event::DeployFailed { .. } => {}
             Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
-            Event::Rollback(RollbackEvent::RolledBack { name, from, to }) => {
-                metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let from = from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                tracing::info!(
-                    module = %Escaped(&name),
-                    version = %to.version,
-                    "rolled back {} from {from} to {} [{}]",
-                    Escaped(&name),
-                    to.version,
-                    &to.hash.to_hex()[..12]
-                );
-            }
-            Event::Rollback(RollbackEvent::Demoted(d)) => {
-                metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let to =
-                    d.to.map(|v| v.version.to_string()).unwrap_or_else(|| "nothing older (still marked failed)".into());
-                tracing::warn!(
-                    module = %Escaped(&d.name),
-                    version = %d.from.version,
-                    "demoted {} {} after {} panics; now serving {to}",
-                    Escaped(&d.name),
-                    d.from.version,
-                    d.panics
-                );
-            }
+            Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
             _ => {}
         }
     }
@@ -226,7 +202,7 @@ impl Host {
             Ok(deployed) => {
                 self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
                 for d in deployed {
-                    self.metrics.deploy(if d.outcome == Outcome::Unchanged { "unchanged" } else { "promoted" });
+                    self.metrics.deploy(if d.outcome == Happened::Unchanged { "unchanged" } else { "promoted" });
                     tracing::info!(
                         module = %Escaped(&d.name),
                         version = %d.version,
@@ -434,27 +410,57 @@ fn deployable(path: &Path) -> bool {
     !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
 }
 
-fn outcome_words(outcome: &Outcome) -> &'static str {
+/// Counts and logs the rollbacks and demotions (deploys are logged by `deploy`).
+fn on_record(metrics: &Metrics, r: &Record) {
+    let version = r.version.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+    match &r.happened {
+        Happened::RolledBack { from } => {
+            metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let from = from.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+            let hash = r.hash.map(|h| h.to_hex().to_string()).unwrap_or_default();
+            tracing::info!(
+                module = %Escaped(&r.module),
+                version = %version,
+                "rolled back {} from {from} to {version} [{}]",
+                Escaped(&r.module),
+                hash.get(..12).unwrap_or("")
+            );
+        }
+        Happened::Demoted { panics, to } => {
+            metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to =
+                to.as_ref().map_or_else(|| "nothing older (still marked failed)".to_owned(), |v| v.version.to_string());
+            tracing::warn!(
+                module = %Escaped(&r.module),
+                version = %version,
+                "demoted {} {version} after {panics} panics; now serving {to}",
+                Escaped(&r.module),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn outcome_words(outcome: &Happened) -> &'static str {
     match outcome {
-        Outcome::Promoted => "promoted",
-        Outcome::Unchanged => "unchanged (already serving)",
-        Outcome::RolledBack => "rolled back to a version run before",
-        Outcome::Pinned => "pinned",
-        Outcome::Restored => "restored",
+        Happened::Promoted { .. } => "promoted",
+        Happened::Unchanged => "unchanged (already serving)",
+        Happened::RolledBack { .. } => "rolled back to a version run before",
+        Happened::Pinned => "pinned",
+        Happened::Restored => "restored",
         _ => "serving",
     }
 }
 
 /// The module's state in words, from its latest history entry.
-fn state_words(history: &[HistoryEntry]) -> &'static str {
-    match history.iter().rev().find(|e| !matches!(e.kind, HistoryKind::GateFailed { .. } | HistoryKind::Refused { .. }))
-    {
-        Some(e) => match e.kind {
-            HistoryKind::Promoted => "promoted",
-            HistoryKind::Demoted { .. } => "demoted to an earlier version",
-            HistoryKind::RolledBack { .. } => "rolled back",
-            HistoryKind::Pinned => "pinned",
-            HistoryKind::Restored => "restored after a restart",
+fn state_words(history: &[Record]) -> &'static str {
+    match history.iter().rev().find(|e| !matches!(e.happened, Happened::GateFailed { .. } | Happened::Refused { .. })) {
+        Some(e) => match e.happened {
+            Happened::Promoted { .. } => "promoted",
+            Happened::Demoted { .. } => "demoted to an earlier version",
+            Happened::RolledBack { .. } => "rolled back",
+            Happened::Pinned => "pinned",
+            Happened::Restored => "restored after a restart",
             _ => "serving",
         },
         None => "serving",
@@ -463,22 +469,19 @@ fn state_words(history: &[HistoryEntry]) -> &'static str {
 
 /// One history entry: `{"at","version","hash","event","gate","reason"}`, reasons escaped
 /// nowhere (JSON escapes control characters itself).
-fn history_json(entry: &HistoryEntry) -> serde_json::Value {
+fn history_json(entry: &Record) -> serde_json::Value {
     let at = entry.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (event, gate, reason) = match &entry.kind {
-        HistoryKind::Promoted => ("promoted", None, None),
-        HistoryKind::GateFailed { gate, reason } => ("gate_failed", Some(gate.as_str()), Some(reason.clone())),
-        HistoryKind::Demoted { panics } => ("demoted", None, Some(format!("{panics} panics"))),
-        HistoryKind::RolledBack { from } => ("rolled_back", None, Some(format!("from {from}"))),
-        HistoryKind::Pinned => ("pinned", None, None),
-        HistoryKind::Unpinned => ("unpinned", None, None),
-        HistoryKind::Refused { reason } => ("refused", None, Some(reason.clone())),
-        HistoryKind::Restored => ("restored", None, None),
-        _ => ("other", None, Some(escape(&entry.to_string()).into_owned())),
+    let (gate, reason) = match &entry.happened {
+        Happened::GateFailed { gate, error } => (Some(gate.as_str()), Some(error.to_string())),
+        Happened::Refused { error } => (None, Some(error.to_string())),
+        Happened::Demoted { panics, .. } => (None, Some(format!("{panics} panics"))),
+        Happened::RolledBack { from: Some(from) } => (None, Some(format!("from {from}"))),
+        _ => (None, None),
     };
+    let event = entry.happened.as_str();
     serde_json::json!({
         "at": at,
-        "version": entry.version.to_string(),
+        "version": entry.version.as_ref().map(ToString::to_string),
         "hash": entry.hash.map(|h| h.to_hex().to_string()),
         "event": event,
         "gate": gate,

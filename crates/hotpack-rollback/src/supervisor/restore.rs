@@ -42,20 +42,20 @@ impl Supervisor {
             let mut done = false;
             for v in order {
                 if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
-                    report.restored.push(deployed(&name, &v, Outcome::Unchanged));
+                    report.restored.push(deployed(&name, &v, Happened::Unchanged));
                     done = true;
                     break;
                 }
-                let problem = |reason: String| RestoreProblem {
+                let problem = |error: RestoreError| RestoreProblem {
                     name: name.clone(),
                     version: Some(v.version.clone()),
                     hash: Some(v.hash),
-                    reason,
+                    error: Arc::new(error),
                 };
                 let bytes = match journal::read_object(&dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
-                        report.problems.push(problem(e.to_string()));
+                        report.problems.push(problem(RestoreError::Object(e)));
                         continue;
                     }
                 };
@@ -63,31 +63,29 @@ impl Supervisor {
                     match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
                         Ok(m) => m,
                         Err(e) => {
-                            report.problems.push(problem(format!("{} gate: {e}", gates::load_gate(&e))));
+                            report.problems.push(problem(RestoreError::Load { gate: gates::load_gate(&e), error: e }));
                             continue;
                         }
                     };
                 if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(format!(
-                        "the stored library is {} {}, not what the journal says",
-                        module.name(),
-                        module.version()
-                    )));
+                    report.problems.push(problem(RestoreError::Mismatch {
+                        name: module.name().to_owned(),
+                        version: module.version().clone(),
+                    }));
                     continue;
                 }
                 cache.register(module.clone(), v.source.clone());
                 let probe = self.probe_of(&name);
                 if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
-                    let reason = format!("{} gate: {}", f.gate, f.error);
                     // Environmental failures (a database down at start) do not condemn a
                     // version that served well; it is skipped this time.
                     if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
                         let _ = cache.retire(&name, &v.hash);
                     }
-                    report.problems.push(problem(reason));
+                    report.problems.push(problem(RestoreError::Gate { gate: f.gate, error: f.error }));
                     continue;
                 }
-                report.restored.push(self.promoted(&name, v, Outcome::Restored));
+                report.restored.push(self.promoted(&name, v, Happened::Restored));
                 done = true;
                 break;
             }
@@ -96,7 +94,7 @@ impl Supervisor {
                     name: name.clone(),
                     version: None,
                     hash: None,
-                    reason: "no good version could be restored; nothing is active".to_owned(),
+                    error: Arc::new(RestoreError::NothingRestored),
                 });
             }
         }

@@ -86,7 +86,7 @@ impl Supervisor {
     }
 
     pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
-        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem: error.to_string() });
+        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), error: Arc::new(error) });
     }
 
     pub(super) fn write_journal(&self) {

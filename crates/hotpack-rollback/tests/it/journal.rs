@@ -2,7 +2,7 @@
 //! or filled with garbage lets the host start safely.
 
 use super::*;
-use hotpack_rollback::{JournalStatus, Outcome};
+use hotpack_rollback::{Happened, JournalStatus};
 
 #[test]
 fn a_restart_resumes_the_last_good_version_from_the_object_store() {
@@ -12,9 +12,9 @@ fn a_restart_resumes_the_last_good_version_from_the_object_store() {
     std::fs::remove_file(host.bundle("greeter-v2")).expect("rm");
     let report = host.restart(Policy::default());
     assert_eq!(report.restored.len(), 1, "{report:?}");
-    assert_eq!(report.restored[0].outcome, Outcome::Restored);
+    assert_eq!(report.restored[0].outcome, Happened::Restored);
     assert_eq!(host.answer(), "2");
-    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::Restored)));
+    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::Restored)));
     // Rollback after a restart still reaches v1 (restored into the object store? no: only
     // the last good is loaded, v1 is known as activated but not retained).
     assert!(host.sup.rollback("greeter").is_err());
@@ -58,7 +58,10 @@ fn a_corrupt_stored_object_falls_back_to_an_older_good_version() {
     std::fs::write(&object, bytes).expect("write");
     let report = host.restart(Policy::default());
     assert_eq!(host.answer(), "1");
-    assert!(report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.reason.contains("corrupt")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.error.to_string().contains("corrupt")),
+        "{report:?}"
+    );
 }
 
 #[test]
