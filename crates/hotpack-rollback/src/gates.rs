@@ -141,6 +141,18 @@ pub struct PreflightCandidate<'a> {
     pub hash: &'a blake3::Hash,
 }
 
+impl<'a> PreflightCandidate<'a> {
+    /// Module directory `dir` of the bundle at `path`.
+    pub fn bundle(path: &'a std::path::Path, dir: &'a str, hash: &'a blake3::Hash) -> Self {
+        PreflightCandidate { path, module_dir: Some(dir), name: None, version: None, hash }
+    }
+
+    /// The library file at `path`.
+    pub fn library(path: &'a std::path::Path, hash: &'a blake3::Hash) -> Self {
+        PreflightCandidate { path, module_dir: None, name: None, version: None, hash }
+    }
+}
+
 /// A host-supplied preflight: loads the candidate somewhere it cannot hurt the host (a
 /// child process) and says whether it survived. `Err(reason)` fails [`Gate::Preflight`]
 /// before the host maps a byte of the library; a panic in the preflight fails it too.
