@@ -45,6 +45,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `hotpack __preflight ...`: the preflight child of `serve --preflight` (hidden).
+    if let Some(code) = hotpack::preflight::child_main_if_marked() {
+        return code;
+    }
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         // DISPATCH

@@ -6,6 +6,9 @@
 //! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
 //!
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
+//!    [`Gate::Preflight`] (only with [`Supervisor::set_preflight`]): a child process loads,
+//!    initialises and probes the candidate first; a crash, exit, hang or refusal there is
+//!    refused before the host maps the library;
 //! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
 //! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
 //!    every hot handle already taken on its name with the same interface ids;
@@ -93,7 +96,7 @@ mod supervisor;
 mod watch;
 
 pub use error::{RestoreError, RollbackError};
-pub use gates::{Gate, GateError};
+pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};

@@ -5,8 +5,8 @@ use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
     Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalReport, JournalStatus,
-    ModuleStatus, Policy, Probe, Record, RestoreError, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
-    SupervisorCallError, VersionRef, VersionSummary,
+    ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem, RestoreReport,
+    RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -101,6 +101,7 @@ struct Inner {
     /// that does not panic.
     ops: Mutex<()>,
     probes: Mutex<HashMap<String, Probe>>,
+    preflight: Mutex<Option<Preflight>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
 }
 
@@ -152,6 +153,7 @@ impl Supervisor {
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
                 probes: Mutex::new(HashMap::new()),
+                preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -227,6 +229,17 @@ impl Supervisor {
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
         lock(&self.inner.probes).insert(name.to_owned(), probe);
+    }
+
+    /// Sets (or with `None` clears) the preflight: run on every deployed candidate after
+    /// [`Gate::Verify`] and before the host loads it ([`Gate::Preflight`]).
+    pub fn set_preflight(&self, preflight: Option<Preflight>) {
+        *lock(&self.inner.preflight) = preflight;
+    }
+
+    fn preflight(&self, c: &PreflightCandidate<'_>) -> Result<(), GateError> {
+        let preflight = lock(&self.inner.preflight).clone();
+        gates::run_preflight(preflight.as_ref(), c)
     }
 
     /// Removes the health probe of `name`.

@@ -134,6 +134,8 @@ pub use hotpack_loader as loader;
 pub use hotpack_rollback as rollback;
 
 pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
+pub mod preflight;
+
 pub use pack::{PackLibraryError, pack_library, pack_library_with};
 pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
 

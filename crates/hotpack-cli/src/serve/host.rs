@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use hotpack::preflight::PreflightCommand;
 use hotpack::rollback::{Happened, Record, RollbackEvent};
 use hotpack::{Error, Event, Runtime};
 
@@ -48,6 +49,14 @@ pub(crate) struct HostConfig {
     pub(crate) quiet: Duration,
     pub(crate) allow_downgrade: bool,
     pub(crate) max_versions: usize,
+    pub(crate) preflight: Option<PreflightConfig>,
+}
+
+/// `--preflight`: the child's timeout and address-space limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PreflightConfig {
+    pub(crate) timeout: Duration,
+    pub(crate) memory: u64,
 }
 
 /// The result of a handler call, in HTTP terms.
@@ -83,12 +92,20 @@ impl Host {
         // folder), so a restarted server comes back on the last good versions.
         let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
         let journal = hotpack::default_cache_dir().join("serve").join(&key[..16]).join("journal.json");
-        let (runtime, report) = Runtime::builder()
+        let mut builder = Runtime::builder()
             .search_path(folder)
             .journal(&journal)
             .allow_downgrade(config.allow_downgrade)
-            .quiet(config.quiet)
-            .build_with_report()?;
+            .quiet(config.quiet);
+        if let Some(pf) = config.preflight {
+            // This very binary is the child (`hotpack __preflight ...`, see main).
+            let mut command = PreflightCommand::current_exe().timeout(pf.timeout).memory_limit(Some(pf.memory));
+            for p in &probes {
+                command = command.call(p.module.as_deref(), &p.handler, &p.input);
+            }
+            builder = builder.preflight_with(command);
+        }
+        let (runtime, report) = builder.build_with_report()?;
         if let Some(report) = report.filter(|r| matches!(r.status, hotpack::rollback::JournalStatus::Corrupt { .. })) {
             tracing::warn!("journal {}: {}", crate::log::path(&journal), Escaped(&report.to_string()));
         }

@@ -95,6 +95,17 @@ pub(crate) struct ServeArgs {
     /// Accept a bundle older than the highest version seen (refused by default)
     #[arg(long)]
     allow_downgrade: bool,
+    /// Load every candidate in a short-lived child process first (`hotpack __preflight`): its
+    /// constructors, init hook and --probe calls run there, and a candidate that crashes,
+    /// exits, hangs or runs away with memory is refused without being mapped here
+    #[arg(long)]
+    preflight: bool,
+    /// Time the preflight child may take before it is killed, in ms
+    #[arg(long, value_name = "MS", default_value_t = 10_000, requires = "preflight")]
+    preflight_timeout: u64,
+    /// Address space the preflight child may use (RLIMIT_AS), in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 1024, requires = "preflight")]
+    preflight_memory: u64,
     /// Log lines as text or JSON
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -126,6 +137,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = HostConfig {
         quiet: Duration::from_millis(args.quiet_ms),
         allow_downgrade: args.allow_downgrade,
+        preflight: args.preflight.then(|| host::PreflightConfig {
+            timeout: Duration::from_millis(args.preflight_timeout.max(1)),
+            memory: args.preflight_memory.saturating_mul(1 << 20),
+        }),
         max_versions: args.max_versions.unwrap_or((max_fds / 4).clamp(4, 512)).max(1),
     };
 

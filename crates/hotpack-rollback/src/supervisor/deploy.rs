@@ -148,15 +148,30 @@ impl Supervisor {
                     match self.precheck(&name, &version, &hash) {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
-                        Ok(None) => match cache.load_bundle_module(&bundle, m.dir()) {
-                            Err(e) => Err(self.gate_failed_named(
-                                &name,
-                                version.clone(),
-                                Some(hash),
-                                gates::cache_gate(&e),
-                                GateError::Cache(e),
-                                true,
-                            )),
+                        Ok(None) => match self
+                            .preflight(&PreflightCandidate {
+                                path,
+                                module_dir: Some(m.dir()),
+                                name: Some(&name),
+                                version: Some(&version),
+                                hash: &hash,
+                            })
+                            .map_err(|e| {
+                                self.gate_failed_named(&name, version.clone(), Some(hash), Gate::Preflight, e, true)
+                            })
+                            .and_then(|()| {
+                                cache.load_bundle_module(&bundle, m.dir()).map_err(|e| {
+                                    self.gate_failed_named(
+                                        &name,
+                                        version.clone(),
+                                        Some(hash),
+                                        gates::cache_gate(&e),
+                                        GateError::Cache(e),
+                                        true,
+                                    )
+                                })
+                            }) {
+                            Err(e) => Err(e),
                             Ok((module, source)) => self.run_gates(Candidate { module, source }),
                         },
                     }
@@ -198,6 +213,10 @@ impl Supervisor {
         let hash = blake3::hash(&bytes);
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
+        }
+        let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
+        if let Err(e) = self.preflight(&candidate) {
+            return Err(self.gate_failed_unnamed(label, Some(hash), Gate::Preflight, e));
         }
         let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
             Ok(m) => m,
