@@ -71,7 +71,7 @@ mod search;
 mod sign;
 mod zipfmt;
 
-pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
+pub use bundle::{Bundle, BundleModule, EntryInfo, EntryReader, Limits, Method, VerifyReport};
 #[cfg(feature = "pack")]
 pub use error::PackError;
 pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};
