@@ -191,6 +191,26 @@ impl Bundle {
         Bundle::with_data(Data::Memory(data), path, limits)
     }
 
+    /// As [`Bundle::from_bytes`], over shared bytes (e.g. the content a watcher already read
+    /// and hashed): nothing is copied.
+    ///
+    /// # Errors
+    /// As [`Bundle::from_bytes`].
+    pub fn from_shared(
+        data: std::sync::Arc<[u8]>,
+        origin: impl Into<PathBuf>,
+        limits: &Limits,
+    ) -> Result<Bundle, BundleError> {
+        let path = origin.into();
+        if data.len() as u64 > limits.max_bundle_size {
+            return Err(BundleError::new(
+                path,
+                BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
+            ));
+        }
+        Bundle::with_data(Data::Shared(data), path, limits)
+    }
+
     fn with_data(data: Data, path: PathBuf, limits: &Limits) -> Result<Bundle, BundleError> {
         let mut buf = Vec::new();
         let structure = zipfmt::parse(&data, &path, limits, &mut buf)?;
@@ -355,7 +375,9 @@ impl Bundle {
         let raw = RangeReader { data: &self.data, pos: data_start, end: data_start + e.compressed_size };
         let inner = match e.method {
             METHOD_STORED => Inner::Stored(raw),
-            METHOD_DEFLATED => Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)]))),
+            METHOD_DEFLATED => {
+                Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)])))
+            }
             other => unreachable!("method {other} was rejected at open"),
         };
         Ok(EntryReader {
@@ -401,10 +423,8 @@ impl Bundle {
     pub(crate) fn bytes_before_comment(&self) -> Result<Vec<u8>, BundleError> {
         let len = usize::try_from(self.eocd + 20).expect("a bundle is under max_bundle_size");
         let mut out = vec![0u8; len];
-        let got = self
-            .data
-            .read_at(0, &mut out)
-            .map_err(|e| BundleError::new(self.path.clone(), BundleErrorKind::Io(e)))?;
+        let got =
+            self.data.read_at(0, &mut out).map_err(|e| BundleError::new(self.path.clone(), BundleErrorKind::Io(e)))?;
         if got != len {
             return Err(BundleError::new(
                 self.path.clone(),
@@ -599,7 +619,9 @@ impl EntryReader<'_> {
         self.done = true;
         let e = &self.bundle.entries[self.idx];
         if self.produced != e.uncompressed_size {
-            return Err(self.fail(BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: self.produced }));
+            return Err(
+                self.fail(BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: self.produced })
+            );
         }
         let crc = std::mem::take(&mut self.crc).finalize();
         if crc != e.crc32 {
@@ -608,7 +630,9 @@ impl EntryReader<'_> {
         if let Some((hasher, expected)) = self.blake3.take() {
             let found = hasher.finalize();
             if found.as_bytes() != &expected {
-                return Err(self.fail(BundleErrorKind::HashMismatch { expected: hex(&expected), found: hex(found.as_bytes()) }));
+                return Err(
+                    self.fail(BundleErrorKind::HashMismatch { expected: hex(&expected), found: hex(found.as_bytes()) })
+                );
             }
         }
         Ok(())

@@ -63,6 +63,7 @@ pub(crate) struct RawEntry {
 #[derive(Debug)]
 pub(crate) enum Data {
     Memory(Vec<u8>),
+    Shared(Arc<[u8]>),
     File { file: std::fs::File, len: u64 },
 }
 
@@ -70,19 +71,22 @@ impl Data {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Data::Memory(v) => v.len() as u64,
+            Data::Shared(v) => v.len() as u64,
             Data::File { len, .. } => *len,
         }
     }
 
     /// Reads up to `buf.len()` bytes at `offset` (fewer only at the end of the data).
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let memory = |v: &[u8], buf: &mut [u8]| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(v.len());
+            let n = buf.len().min(v.len() - start);
+            buf[..n].copy_from_slice(&v[start..start + n]);
+            n
+        };
         match self {
-            Data::Memory(v) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(v.len());
-                let n = buf.len().min(v.len() - start);
-                buf[..n].copy_from_slice(&v[start..start + n]);
-                Ok(n)
-            }
+            Data::Memory(v) => Ok(memory(v, buf)),
+            Data::Shared(v) => Ok(memory(v, buf)),
             Data::File { file, .. } => {
                 use std::os::unix::fs::FileExt;
                 let mut done = 0;
