@@ -92,6 +92,9 @@ pub struct BundleModule {
     dir: String,
     manifest_entry: String,
     manifest: Manifest,
+    /// The manifest's bytes as parsed: what a signature is checked against (never re-read,
+    /// so the manifest checked is the manifest parsed).
+    raw: Vec<u8>,
 }
 
 impl BundleModule {
@@ -229,6 +232,8 @@ impl Bundle {
     }
 
     fn load_manifests(&mut self, limits: &Limits, mut json: Vec<u8>) -> Result<(), BundleError> {
+        // `json` (the central directory's scratch buffer) holds the first manifest; each
+        // module keeps its manifest's bytes, the next one gets a fresh buffer.
         let mut manifests: Vec<(String, usize)> = self
             .entries
             .iter()
@@ -318,7 +323,12 @@ impl Bundle {
                 }
                 owners[zi] = Some(owner);
             }
-            self.modules.push(BundleModule { manifest_entry: e.name.to_string(), dir, manifest });
+            self.modules.push(BundleModule {
+                manifest_entry: e.name.to_string(),
+                dir,
+                manifest,
+                raw: std::mem::take(&mut json),
+            });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
             if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
@@ -334,7 +344,7 @@ impl Bundle {
     fn inflate_into(&self, idx: usize, out: &mut Vec<u8>) -> Result<(), BundleError> {
         out.clear();
         let mut reader = self.reader(idx, None)?;
-        out.reserve(usize::try_from(self.entries[idx].uncompressed_size).unwrap_or(0));
+        out.reserve(initial_capacity(&self.entries[idx]));
         reader.read_to_end(out).map_err(|e| self.entry_error(idx, e))?;
         Ok(())
     }
@@ -343,7 +353,7 @@ impl Bundle {
     fn read_checked(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<Vec<u8>, BundleError> {
         let mut out = Vec::new();
         let mut reader = self.reader(idx, digest)?;
-        out.reserve_exact(usize::try_from(self.entries[idx].uncompressed_size).unwrap_or(0));
+        out.reserve_exact(initial_capacity(&self.entries[idx]));
         reader.read_to_end(&mut out).map_err(|e| self.entry_error(idx, e))?;
         Ok(out)
     }
@@ -434,16 +444,11 @@ impl Bundle {
         Ok(out)
     }
 
-    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked), sorted by
-    /// entry name: what a signature covers.
-    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, Vec<u8>)>, BundleError> {
-        let mut out = Vec::with_capacity(self.modules.len());
-        for m in &self.modules {
-            let idx = *self.index.get(m.manifest_entry.as_str()).expect("every module's manifest entry is indexed");
-            let mut bytes = Vec::new();
-            self.inflate_into(idx, &mut bytes)?;
-            out.push((m.manifest_entry.as_str(), bytes));
-        }
+    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked and parsed at
+    /// open), sorted by entry name: what a signature covers.
+    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, &[u8])>, BundleError> {
+        let mut out: Vec<(&str, &[u8])> =
+            self.modules.iter().map(|m| (m.manifest_entry.as_str(), m.raw.as_slice())).collect();
         out.sort_by(|a, b| a.0.cmp(b.0));
         Ok(out)
     }
@@ -551,6 +556,13 @@ impl Bundle {
     pub fn digest(&self, module: &str, relpath: &str) -> Option<&EntryDigest> {
         self.module(module)?.manifest.entries.get(relpath)
     }
+}
+
+/// A first capacity for an entry read whole, bounded by bytes really present (the data was
+/// found within the file), never by a declared uncompressed size alone.
+fn initial_capacity(e: &RawEntry) -> usize {
+    let guess = e.uncompressed_size.min(e.compressed_size.saturating_mul(4).saturating_add(4096));
+    usize::try_from(guess).unwrap_or(0)
 }
 
 /// The inflate input buffer: small entries need no 32 KiB.

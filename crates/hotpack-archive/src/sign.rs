@@ -325,7 +325,7 @@ impl Bundle {
             msg.extend_from_slice(&u32::try_from(name.len()).expect("names are under 64 KiB").to_le_bytes());
             msg.extend_from_slice(name.as_bytes());
             msg.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            msg.extend_from_slice(&bytes);
+            msg.extend_from_slice(bytes);
         }
         Ok(msg)
     }
