@@ -1,12 +1,12 @@
-//! Reading bundles: open (structure + manifests), list, read a verified entry, verify all.
+//! Reading bundles: open (structure + manifests), list, stream or read a verified entry, verify all.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
 use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, hex};
-use crate::zipfmt::{self, METHOD_DEFLATED, METHOD_STORED, RawEntry};
+use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, RawEntry};
 
 /// Whether a (file) entry name is a manifest: `hotpack.json` or `<dir>/hotpack.json`.
 fn is_manifest_name(name: &str) -> bool {
@@ -21,7 +21,7 @@ fn is_manifest_name(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest bundle file accepted (the file is read into memory). Default 4 GiB.
+    /// Largest bundle file accepted. Default 4 GiB.
     pub max_bundle_size: u64,
     /// Most entries (files and directories) in one bundle. Default 65,536.
     pub max_entries: u64,
@@ -92,6 +92,9 @@ pub struct BundleModule {
     dir: String,
     manifest_entry: String,
     manifest: Manifest,
+    /// The manifest's bytes as parsed: what a signature is checked against (never re-read,
+    /// so the manifest checked is the manifest parsed).
+    raw: Vec<u8>,
 }
 
 impl BundleModule {
@@ -128,16 +131,20 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// An opened, structurally validated bundle, held in memory.
+/// An opened, structurally validated bundle.
 ///
-/// Opening checks the zip structure and parses every manifest (see `docs/FORMAT.md`,
-/// "Reader checks"); an entry's content is hash-checked each time it is read.
+/// Opening reads the end record, the central directory and the manifests (bounded reads,
+/// never the whole file) and checks the zip structure and every manifest (see
+/// `docs/FORMAT.md`, "Reader checks"). An entry's local header is checked, and its content
+/// size-, CRC- and hash-checked, each time it is read ([`Bundle::open_entry`] streams it).
+/// An opened file stays open: a rename over the path does not change what is read.
 #[derive(Debug)]
 pub struct Bundle {
     path: PathBuf,
-    data: Vec<u8>,
-    /// Offset of the end-of-central-directory record in `data`.
-    eocd: usize,
+    data: Data,
+    /// Offset of the end-of-central-directory record.
+    eocd: u64,
+    comment: Vec<u8>,
     entries: Vec<RawEntry>,
     index: HashMap<std::sync::Arc<str>, usize>,
     modules: Vec<BundleModule>,
@@ -147,40 +154,35 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Open the bundle file at `path` (read into memory, then validated).
+    /// Open the bundle file at `path`: reads its end record, central directory and
+    /// manifests (bounded reads); entries are read when asked for.
     ///
     /// # Errors
     /// [`BundleErrorKind::Io`] if the file cannot be read, [`BundleErrorKind::BundleTooLarge`] if it
-    /// is over [`Limits::max_bundle_size`], else any error of [`Bundle::from_bytes`].
+    /// is over [`Limits::max_bundle_size`], else any open-time error of [`Bundle::from_bytes`].
     pub fn open(path: impl AsRef<Path>, limits: &Limits) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
         let io = |source| BundleError::new(path.to_path_buf(), BundleErrorKind::Io(source));
         let file = std::fs::File::open(path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
-        if size > limits.max_bundle_size {
+        let len = file.metadata().map_err(io)?.len();
+        if len > limits.max_bundle_size {
             return Err(BundleError::new(
                 path.to_path_buf(),
-                BundleErrorKind::BundleTooLarge { size, max: limits.max_bundle_size },
+                BundleErrorKind::BundleTooLarge { size: len, max: limits.max_bundle_size },
             ));
         }
-        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        // The file may grow between stat and read: never read more than the cap.
-        file.take(limits.max_bundle_size.saturating_add(1)).read_to_end(&mut data).map_err(io)?;
-        if data.len() as u64 > limits.max_bundle_size {
-            return Err(BundleError::new(
-                path.to_path_buf(),
-                BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
-            ));
-        }
-        Bundle::from_bytes(data, path, limits)
+        // Everything past `len` (a file growing under us) is never read.
+        Bundle::with_data(Data::File { file, len }, path.to_path_buf(), limits)
     }
 
     /// Validate a bundle already in memory; `origin` names it in errors.
     ///
     /// # Errors
     /// One [`BundleError`] variant per problem: not a zip, truncated, unsafe or duplicate
-    /// names, symlinks, encryption, unsupported methods, caps, overlaps, local/central header
-    /// disagreement, manifest problems, unclaimed or missing entries, size mismatches.
+    /// names, symlinks, encryption, unsupported methods, caps, overlaps, manifest problems,
+    /// unclaimed or missing entries, size mismatches. Local/central header disagreement and
+    /// overlaps that only the local headers show are reported when the entry is read
+    /// (before any of its bytes is used): by [`Bundle::verify_all`] for every entry.
     pub fn from_bytes(data: Vec<u8>, origin: impl Into<PathBuf>, limits: &Limits) -> Result<Bundle, BundleError> {
         let path = origin.into();
         if data.len() as u64 > limits.max_bundle_size {
@@ -189,21 +191,49 @@ impl Bundle {
                 BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
             ));
         }
-        let structure = zipfmt::parse(&data, &path, limits)?;
+        Bundle::with_data(Data::Memory(data), path, limits)
+    }
+
+    /// As [`Bundle::from_bytes`], over shared bytes (e.g. the content a watcher already read
+    /// and hashed): nothing is copied.
+    ///
+    /// # Errors
+    /// As [`Bundle::from_bytes`].
+    pub fn from_shared(
+        data: std::sync::Arc<[u8]>,
+        origin: impl Into<PathBuf>,
+        limits: &Limits,
+    ) -> Result<Bundle, BundleError> {
+        let path = origin.into();
+        if data.len() as u64 > limits.max_bundle_size {
+            return Err(BundleError::new(
+                path,
+                BundleErrorKind::BundleTooLarge { size: data.len() as u64, max: limits.max_bundle_size },
+            ));
+        }
+        Bundle::with_data(Data::Shared(data), path, limits)
+    }
+
+    fn with_data(data: Data, path: PathBuf, limits: &Limits) -> Result<Bundle, BundleError> {
+        let mut buf = Vec::new();
+        let structure = zipfmt::parse(&data, &path, limits, &mut buf)?;
         let mut bundle = Bundle {
             path,
             data,
             eocd: structure.eocd,
+            comment: structure.comment,
             entries: structure.entries,
             index: structure.index,
             modules: Vec::new(),
             owners: Vec::new(),
         };
-        bundle.load_manifests(limits)?;
+        bundle.load_manifests(limits, buf)?;
         Ok(bundle)
     }
 
-    fn load_manifests(&mut self, limits: &Limits) -> Result<(), BundleError> {
+    fn load_manifests(&mut self, limits: &Limits, mut json: Vec<u8>) -> Result<(), BundleError> {
+        // `json` (the central directory's scratch buffer) holds the first manifest; each
+        // module keeps its manifest's bytes, the next one gets a fresh buffer.
         let mut manifests: Vec<(String, usize)> = self
             .entries
             .iter()
@@ -228,7 +258,7 @@ impl Bundle {
                     BundleErrorKind::ManifestTooLarge { size: e.uncompressed_size, max: limits.max_manifest_size },
                 ));
             }
-            let json = self.inflate(idx)?;
+            self.inflate_into(idx, &mut json)?;
             let manifest = Manifest::from_json(&json)
                 .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
             let module_index = self.modules.len();
@@ -293,7 +323,12 @@ impl Bundle {
                 }
                 owners[zi] = Some(owner);
             }
-            self.modules.push(BundleModule { manifest_entry: e.name.to_string(), dir, manifest });
+            self.modules.push(BundleModule {
+                manifest_entry: e.name.to_string(),
+                dir,
+                manifest,
+                raw: std::mem::take(&mut json),
+            });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
             if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
@@ -304,83 +339,116 @@ impl Bundle {
         Ok(())
     }
 
-    /// Inflate (or copy) entry `idx`, bounded by its declared size, and check the CRC-32.
-    /// The returned buffer is the exact buffer whose CRC was checked.
-    fn inflate(&self, idx: usize) -> Result<Vec<u8>, BundleError> {
-        let e = &self.entries[idx];
-        let start = usize::try_from(e.data_start).expect("data_start was bounds-checked against the in-memory file");
-        let len = usize::try_from(e.compressed_size).expect("compressed size was bounds-checked");
-        let raw = &self.data[start..start + len];
-        let out = match e.method {
-            METHOD_STORED => raw.to_vec(),
-            METHOD_DEFLATED => {
-                // Grow as data arrives; the initial guess is bounded by bytes really present.
-                let guess = e.uncompressed_size.min((len as u64).saturating_mul(4).saturating_add(4096));
-                let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
-                let mut decoder = flate2::read::DeflateDecoder::new(raw).take(e.uncompressed_size.saturating_add(1));
-                decoder.read_to_end(&mut out).map_err(|err| {
-                    BundleError::at(
-                        self.path.clone(),
-                        e.name.to_string(),
-                        BundleErrorKind::Corrupt { detail: err.to_string() },
-                    )
-                })?;
-                out
-            }
-            other => unreachable!("method {other} was rejected at open"),
-        };
-        if out.len() as u64 != e.uncompressed_size {
-            return Err(BundleError::at(
-                self.path.clone(),
-                e.name.to_string(),
-                BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: out.len() as u64 },
-            ));
-        }
-        let crc = crc32fast::hash(&out);
-        if crc != e.crc32 {
-            return Err(BundleError::at(
-                self.path.clone(),
-                e.name.to_string(),
-                BundleErrorKind::CrcMismatch { expected: e.crc32, found: crc },
-            ));
-        }
+    /// Inflate (or copy) entry `idx` into `out` (cleared first), bounded by its declared
+    /// size, and check the CRC-32. `out` is exactly the buffer whose CRC was checked.
+    fn inflate_into(&self, idx: usize, out: &mut Vec<u8>) -> Result<(), BundleError> {
+        out.clear();
+        let mut reader = self.reader(idx, None)?;
+        out.reserve(initial_capacity(&self.entries[idx]));
+        reader.read_to_end(out).map_err(|e| self.entry_error(idx, e))?;
+        Ok(())
+    }
+
+    /// Read entry `idx` whole and check it (size, CRC-32, and blake3 against `digest`).
+    fn read_checked(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<Vec<u8>, BundleError> {
+        let mut out = Vec::new();
+        let mut reader = self.reader(idx, digest)?;
+        out.reserve_exact(initial_capacity(&self.entries[idx]));
+        reader.read_to_end(&mut out).map_err(|e| self.entry_error(idx, e))?;
         Ok(out)
     }
 
-    /// Read entry `idx` and check it against `digest` (size, CRC-32, blake3).
-    fn read_checked(&self, idx: usize, digest: &EntryDigest) -> Result<Vec<u8>, BundleError> {
-        let out = self.inflate(idx)?;
-        let found = blake3::hash(&out);
-        if found.as_bytes() != &digest.blake3 {
-            return Err(BundleError::at(
+    /// A reader error as the [`BundleError`] it carries (content checks), else a corrupt
+    /// stream (inflate) or an I/O error.
+    fn entry_error(&self, idx: usize, err: io::Error) -> BundleError {
+        match err.downcast::<BundleError>() {
+            Ok(e) => e,
+            Err(err) => BundleError::at(
                 self.path.clone(),
                 self.entries[idx].name.to_string(),
-                BundleErrorKind::HashMismatch { expected: digest.blake3_hex(), found: hex(found.as_bytes()) },
-            ));
+                BundleErrorKind::Corrupt { detail: err.to_string() },
+            ),
         }
-        Ok(out)
+    }
+
+    /// The digest the manifest of the module owning entry `idx` records for it.
+    fn digest_of(&self, idx: usize) -> Option<&EntryDigest> {
+        let module = &self.modules[self.owners.get(idx).copied().flatten()? as usize];
+        module.manifest.entries.get(&self.entries[idx].name[module.dir.len()..])
+    }
+
+    /// A streaming reader of entry `idx`, after its local header was checked.
+    fn reader(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<EntryReader<'_>, BundleError> {
+        let e = &self.entries[idx];
+        let mut buf = Vec::new();
+        let data_start = zipfmt::check_local(&self.data, &self.entries, idx, &self.path, &mut buf)?;
+        let raw = RangeReader { data: &self.data, pos: data_start, end: data_start + e.compressed_size };
+        let inner = match e.method {
+            METHOD_STORED => Inner::Stored(raw),
+            METHOD_DEFLATED => {
+                Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)])))
+            }
+            other => unreachable!("method {other} was rejected at open"),
+        };
+        Ok(EntryReader {
+            bundle: self,
+            idx,
+            inner,
+            produced: 0,
+            crc: crc32fast::Hasher::new(),
+            blake3: digest.map(|d| (blake3::Hasher::new(), d.blake3)),
+            done: false,
+        })
+    }
+
+    /// A reader of the entry called `name` (its full name in the zip) that inflates and
+    /// checks it as a stream: its local header before the first byte, and at the end its
+    /// size, CRC-32 and (for an entry a manifest claims) blake3. A mismatch is an
+    /// [`io::Error`] of kind [`io::ErrorKind::InvalidData`] carrying the [`BundleError`]
+    /// (`err.downcast::<BundleError>()`); nothing is held whole. Bytes read before the end
+    /// are unverified until the reader returns `Ok(0)`: keep them until then.
+    ///
+    /// # Errors
+    /// [`BundleErrorKind::NoSuchEntry`] when there is no such (file) entry, or a local-header
+    /// error ([`BundleErrorKind::HeaderMismatch`], [`BundleErrorKind::Overlap`],
+    /// [`BundleErrorKind::Truncated`]).
+    pub fn open_entry(&self, name: &str) -> Result<EntryReader<'_>, BundleError> {
+        let idx = self.index.get(name).copied().filter(|&i| !self.entries[i].is_dir).ok_or_else(|| {
+            BundleError::new(
+                self.path.clone(),
+                BundleErrorKind::NoSuchEntry { module: String::new(), entry: name.to_owned() },
+            )
+        })?;
+        self.reader(idx, self.digest_of(idx))
     }
 
     /// The zip archive comment (the bytes after the end-of-central-directory record);
     /// a signed bundle keeps its signature record here (`docs/FORMAT.md`, "Signatures").
     pub fn archive_comment(&self) -> &[u8] {
-        &self.data[self.eocd + 22..]
+        &self.comment
     }
 
     /// The whole file up to (not including) the comment length field and the comment:
     /// what a signature rewrite keeps byte for byte.
-    pub(crate) fn bytes_before_comment(&self) -> &[u8] {
-        &self.data[..self.eocd + 20]
+    pub(crate) fn bytes_before_comment(&self) -> Result<Vec<u8>, BundleError> {
+        let len = usize::try_from(self.eocd + 20).expect("a bundle is under max_bundle_size");
+        let mut out = vec![0u8; len];
+        let got =
+            self.data.read_at(0, &mut out).map_err(|e| BundleError::new(self.path.clone(), BundleErrorKind::Io(e)))?;
+        if got != len {
+            return Err(BundleError::new(
+                self.path.clone(),
+                BundleErrorKind::Truncated { what: "the bundle (it shrank while open)".into() },
+            ));
+        }
+        Ok(out)
     }
 
-    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked), sorted by
-    /// entry name: what a signature covers.
-    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, Vec<u8>)>, BundleError> {
-        let mut out = Vec::with_capacity(self.modules.len());
-        for m in &self.modules {
-            let idx = *self.index.get(m.manifest_entry.as_str()).expect("every module's manifest entry is indexed");
-            out.push((m.manifest_entry.as_str(), self.inflate(idx)?));
-        }
+    /// Every manifest's full entry name and exact bytes (inflated, CRC-checked and parsed at
+    /// open), sorted by entry name: what a signature covers.
+    pub(crate) fn manifest_bytes(&self) -> Result<Vec<(&str, &[u8])>, BundleError> {
+        let mut out: Vec<(&str, &[u8])> =
+            self.modules.iter().map(|m| (m.manifest_entry.as_str(), m.raw.as_slice())).collect();
         out.sort_by(|a, b| a.0.cmp(b.0));
         Ok(out)
     }
@@ -435,7 +503,7 @@ impl Bundle {
         })?;
         let full = format!("{}{relpath}", m.dir);
         let idx = *self.index.get(full.as_str()).expect("every manifest entry was found in the zip at open");
-        self.read_checked(idx, digest)
+        self.read_checked(idx, Some(digest))
     }
 
     /// Read and verify the library of `module` for `target` (a target triple).
@@ -458,28 +526,28 @@ impl Bundle {
         self.read(module, rel)
     }
 
-    /// Read and check every entry (manifests by CRC-32, everything else by size, CRC-32 and
-    /// blake3), in zip order.
+    /// Read and check every entry (local header; manifests by CRC-32, everything else by
+    /// size, CRC-32 and blake3), in zip order, streaming (nothing is held whole).
     ///
     /// # Errors
     /// The first failing entry's error.
     pub fn verify_all(&self) -> Result<VerifyReport, BundleError> {
         let mut report = VerifyReport { modules: self.modules.len(), entries: 0, bytes: 0 };
+        let mut chunk = vec![0u8; 64 << 10];
         for (idx, e) in self.entries.iter().enumerate() {
             if e.is_dir {
                 continue;
             }
-            let len = match self.owners[idx] {
-                Some(m) => {
-                    let module = &self.modules[m as usize];
-                    let rel = &e.name[module.dir.len()..];
-                    let digest = module.manifest.entries.get(rel).expect("owners only holds manifest entries");
-                    self.read_checked(idx, digest)?.len()
+            let mut reader = self.reader(idx, self.digest_of(idx))?;
+            loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => report.bytes += n as u64,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(self.entry_error(idx, err)),
                 }
-                None => self.inflate(idx)?.len(),
-            };
+            }
             report.entries += 1;
-            report.bytes += len as u64;
         }
         Ok(report)
     }
@@ -487,5 +555,124 @@ impl Bundle {
     /// The digest the manifest of `module` records for `relpath`, if any.
     pub fn digest(&self, module: &str, relpath: &str) -> Option<&EntryDigest> {
         self.module(module)?.manifest.entries.get(relpath)
+    }
+}
+
+/// A first capacity for an entry read whole, bounded by bytes really present (the data was
+/// found within the file), never by a declared uncompressed size alone.
+fn initial_capacity(e: &RawEntry) -> usize {
+    let guess = e.uncompressed_size.min(e.compressed_size.saturating_mul(4).saturating_add(4096));
+    usize::try_from(guess).unwrap_or(0)
+}
+
+/// The inflate input buffer: small entries need no 32 KiB.
+fn buf_for(e: &RawEntry) -> usize {
+    usize::try_from(e.compressed_size.clamp(512, 32 << 10)).unwrap_or(32 << 10)
+}
+
+/// The compressed bytes of one entry, read with bounded `pread`s.
+#[derive(Debug)]
+struct RangeReader<'a> {
+    data: &'a Data,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.data.read_at(self.pos, &mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the bundle shrank while open"));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+enum Inner<'a> {
+    Stored(RangeReader<'a>),
+    Deflated(Box<flate2::read::DeflateDecoder<RangeReader<'a>>>),
+}
+
+/// A streaming, verifying reader of one bundle entry ([`Bundle::open_entry`]).
+///
+/// It never yields more than the entry's declared size; at the end it checks the size, the
+/// CRC-32 and (for an entry a manifest claims) the blake3 hash, and returns an
+/// [`io::ErrorKind::InvalidData`] error carrying the [`BundleError`] on a mismatch.
+#[derive(Debug)]
+pub struct EntryReader<'a> {
+    bundle: &'a Bundle,
+    idx: usize,
+    inner: Inner<'a>,
+    produced: u64,
+    crc: crc32fast::Hasher,
+    blake3: Option<(blake3::Hasher, [u8; 32])>,
+    done: bool,
+}
+
+impl EntryReader<'_> {
+    /// The entry's declared (uncompressed) size.
+    pub fn size(&self) -> u64 {
+        self.bundle.entries[self.idx].uncompressed_size
+    }
+
+    fn fail(&self, kind: BundleErrorKind) -> io::Error {
+        let e = &self.bundle.entries[self.idx];
+        io::Error::new(io::ErrorKind::InvalidData, BundleError::at(self.bundle.path.clone(), e.name.to_string(), kind))
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.done = true;
+        let e = &self.bundle.entries[self.idx];
+        if self.produced != e.uncompressed_size {
+            return Err(
+                self.fail(BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: self.produced })
+            );
+        }
+        let crc = std::mem::take(&mut self.crc).finalize();
+        if crc != e.crc32 {
+            return Err(self.fail(BundleErrorKind::CrcMismatch { expected: e.crc32, found: crc }));
+        }
+        if let Some((hasher, expected)) = self.blake3.take() {
+            let found = hasher.finalize();
+            if found.as_bytes() != &expected {
+                return Err(
+                    self.fail(BundleErrorKind::HashMismatch { expected: hex(&expected), found: hex(found.as_bytes()) })
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let declared = self.bundle.entries[self.idx].uncompressed_size;
+        // One byte past the declared size is enough to know the header lied.
+        let room = usize::try_from((declared + 1).saturating_sub(self.produced)).unwrap_or(usize::MAX);
+        let want = buf.len().min(room);
+        let n = match &mut self.inner {
+            Inner::Stored(r) => r.read(&mut buf[..want])?,
+            Inner::Deflated(d) => d.read(&mut buf[..want])?,
+        };
+        self.produced += n as u64;
+        if n == 0 || self.produced > declared {
+            self.finish()?;
+            return Ok(0);
+        }
+        self.crc.update(&buf[..n]);
+        if let Some((hasher, _)) = &mut self.blake3 {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
     }
 }

@@ -8,10 +8,13 @@
 //!
 //! - [`pack`] / [`pack_modules`] write bundles deterministically (same inputs, same bytes);
 //!   [`pack_to_file`] and [`write_atomic`] put them on disk atomically.
-//! - [`Bundle::open`] validates the zip structure and every manifest, with one
-//!   [`BundleError`] variant per problem and caps from [`Limits`]; [`Bundle::read`] and
-//!   [`Bundle::read_library`] return content whose blake3 was checked on the very buffer
-//!   returned; [`Bundle::verify_all`] checks every entry.
+//! - [`Bundle::open`] validates the zip structure and every manifest from bounded reads of
+//!   the end record, the central directory and the manifests (never the whole file), with
+//!   one [`BundleError`] variant per problem and caps from [`Limits`];
+//!   [`Bundle::open_entry`] streams an entry, checking its local header first and its
+//!   size, CRC-32 and blake3 at the end; [`Bundle::read`] and [`Bundle::read_library`]
+//!   return content whose blake3 was checked on the very buffer returned;
+//!   [`Bundle::verify_all`] checks every entry.
 //! - [`SigningKey`] / [`PublicKey`] are ed25519 keys with text files; [`sign_bundle`] puts a
 //!   signature in the zip archive comment; [`Bundle::check_signature`] tells not signed,
 //!   untrusted, mismatch or trusted ([`SignatureStatus`]) from the bytes already read.
@@ -71,7 +74,7 @@ mod search;
 mod sign;
 mod zipfmt;
 
-pub use bundle::{Bundle, BundleModule, EntryInfo, Limits, Method, VerifyReport};
+pub use bundle::{Bundle, BundleModule, EntryInfo, EntryReader, Limits, Method, VerifyReport};
 #[cfg(feature = "pack")]
 pub use error::PackError;
 pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};

@@ -325,7 +325,7 @@ impl Bundle {
             msg.extend_from_slice(&u32::try_from(name.len()).expect("names are under 64 KiB").to_le_bytes());
             msg.extend_from_slice(name.as_bytes());
             msg.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            msg.extend_from_slice(&bytes);
+            msg.extend_from_slice(bytes);
         }
         Ok(msg)
     }
@@ -387,9 +387,9 @@ impl Bundle {
         self.verify_all()?;
         let message = self.signed_message()?;
         let record = BundleSignature { key: key.public_key(), signature: key.0.sign(&message).to_bytes() }.to_record();
-        let head = self.bytes_before_comment();
+        let head = self.bytes_before_comment()?;
         let mut out = Vec::with_capacity(head.len() + 2 + record.len());
-        out.extend_from_slice(head);
+        out.extend_from_slice(&head);
         out.extend_from_slice(&u16::try_from(record.len()).expect("a record is ~160 bytes").to_le_bytes());
         out.extend_from_slice(record.as_bytes());
         Ok(out)

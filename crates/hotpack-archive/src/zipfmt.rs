@@ -1,13 +1,18 @@
-//! A strict zip structure parser over an in-memory archive.
+//! A strict zip structure parser that reads only what it needs, with bounded reads.
 //!
 //! The zip crate's `ZipArchive::new` reads the central directory only: it never looks at
 //! local headers, never checks that entries do not overlap, and leaves names, symlinks and
-//! sizes to the caller. Bundles need all of that at open time, with a typed error per
-//! problem, so the structure is parsed here (end record, ZIP64 end record, central
-//! directory, local headers, data descriptors) and every check runs in one pass plus one
-//! O(n log n) sort-and-sweep for overlaps.
+//! sizes to the caller. Bundles need all of that, with a typed error per problem. Opening
+//! reads the end record(s) and the central directory (one bounded read each) and checks
+//! every central record plus one O(n log n) sort-and-sweep for overlaps of the extents the
+//! central directory declares. Each entry's local header (and data descriptor) is read
+//! and checked by [`check_local`] when the entry is opened, before any byte of it is used:
+//! the local-header comparison and the full-extent overlap check (the entry must end
+//! before the next local header, or the central directory) only need that one entry and
+//! the offset of its successor, which the open-time sort recorded.
 
 use std::collections::HashMap;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -44,20 +49,85 @@ pub(crate) struct RawEntry {
     pub(crate) compressed_size: u64,
     pub(crate) uncompressed_size: u64,
     pub(crate) local_offset: u64,
-    /// Offset of the first byte of data (after the local header).
-    pub(crate) data_start: u64,
-    /// One past the last byte of this entry (data, plus the data descriptor if any).
-    extent_end: u64,
     flags: u16,
     /// `[local_offset, min_end)`: the extent known from the central directory alone.
     min_end: u64,
+    /// Where the next entry's local header starts (or the central directory): this entry,
+    /// data descriptor included, must end there or before.
+    next_start: u64,
+    /// The central-directory index of that next entry (`None`: the central directory).
+    next: Option<usize>,
+}
+
+/// Where a bundle's bytes live: in memory, or in an open file read with bounded `pread`s.
+#[derive(Debug)]
+pub(crate) enum Data {
+    Memory(Vec<u8>),
+    Shared(Arc<[u8]>),
+    File { file: std::fs::File, len: u64 },
+}
+
+impl Data {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Data::Memory(v) => v.len() as u64,
+            Data::Shared(v) => v.len() as u64,
+            Data::File { len, .. } => *len,
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` (fewer only at the end of the data).
+    pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let memory = |v: &[u8], buf: &mut [u8]| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(v.len());
+            let n = buf.len().min(v.len() - start);
+            buf[..n].copy_from_slice(&v[start..start + n]);
+            n
+        };
+        match self {
+            Data::Memory(v) => Ok(memory(v, buf)),
+            Data::Shared(v) => Ok(memory(v, buf)),
+            Data::File { file, .. } => {
+                use std::os::unix::fs::FileExt;
+                let mut done = 0;
+                while done < buf.len() {
+                    match file.read_at(&mut buf[done..], offset + done as u64) {
+                        Ok(0) => break,
+                        Ok(n) => done += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(done)
+            }
+        }
+    }
+
+    /// Exactly `len` bytes at `offset` into `buf` (cleared first), or `None` when they run
+    /// past the end of the data. `len` is bounded by the caller (never more than the data).
+    fn read_exact_into(&self, offset: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+        buf.clear();
+        let end = match offset.checked_add(len) {
+            Some(end) if end <= self.len() => end,
+            _ => return Ok(None),
+        };
+        let n = usize::try_from(end - offset).map_err(|_| io::Error::other("range too large"))?;
+        buf.resize(n, 0);
+        let got = self.read_at(offset, buf)?;
+        if got != n {
+            return Ok(None);
+        }
+        Ok(Some(()))
+    }
 }
 
 /// The parsed archive structure.
 #[derive(Debug)]
 pub(crate) struct Structure {
     /// Offset of the end-of-central-directory record.
-    pub(crate) eocd: usize,
+    pub(crate) eocd: u64,
+    /// The archive comment (after the end record).
+    pub(crate) comment: Vec<u8>,
     pub(crate) entries: Vec<RawEntry>,
     pub(crate) index: HashMap<Arc<str>, usize>,
 }
@@ -72,13 +142,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut x = [0u8; 8];
     x.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(x)
-}
-
-/// `data[start..start+len]`, or `None` when that runs past the end.
-fn slice(data: &[u8], start: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(start).ok()?;
-    let len = usize::try_from(len).ok()?;
-    data.get(start..start.checked_add(len)?)
 }
 
 /// Find the ZIP64 extended-information extra field (id 1) in `extra`.
@@ -120,7 +183,8 @@ impl Ctx<'_> {
 
 struct End {
     /// Offset of the end-of-central-directory record (its comment runs to the end of the file).
-    eocd: usize,
+    eocd: u64,
+    comment: Vec<u8>,
     entries: u64,
     cd_offset: u64,
     cd_size: u64,
@@ -128,18 +192,33 @@ struct End {
     cd_end: u64,
 }
 
-fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
+fn io_err(ctx: &Ctx<'_>, source: io::Error) -> BundleError {
+    BundleError::new(ctx.bundle.to_path_buf(), BundleErrorKind::Io(source))
+}
+
+/// Reads the end record (and the ZIP64 end record and locator): one bounded read of the
+/// last 64 KiB + 42 bytes at most, one of 56 bytes for ZIP64.
+fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
     let len = data.len();
     if len == 0 {
         return Err(BundleError::new(ctx.bundle.to_path_buf(), BundleErrorKind::Empty));
     }
-    let looks_like_zip = data.starts_with(&SIG_LOCAL.to_le_bytes());
+    let mut sig = [0u8; 4];
+    let looks_like_zip = data.read_at(0, &mut sig).map_err(|e| io_err(ctx, e))? == 4 && sig == SIG_LOCAL.to_le_bytes();
     let mut found = None;
+    let mut tail = Vec::new();
+    let mut base = 0u64;
     if len >= 22 {
-        let lowest = (len - 22).saturating_sub(usize::from(u16::MAX));
+        let lowest = (len - 22).saturating_sub(u64::from(u16::MAX));
+        // 20 more bytes below the lowest candidate: the ZIP64 locator sits right before it.
+        base = lowest.saturating_sub(20);
+        data.read_exact_into(base, len - base, &mut tail)
+            .map_err(|e| io_err(ctx, e))?
+            .ok_or_else(|| ctx.truncated("the end-of-central-directory record"))?;
         let mut pos = len - 22;
         loop {
-            if u32_at(data, pos) == SIG_EOCD && pos + 22 + usize::from(u16_at(data, pos + 20)) == len {
+            let at = (pos - base) as usize;
+            if u32_at(&tail, at) == SIG_EOCD && pos + 22 + u64::from(u16_at(&tail, at + 20)) == len {
                 found = Some(pos);
                 break;
             }
@@ -156,35 +235,41 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
             BundleError::new(ctx.bundle.to_path_buf(), BundleErrorKind::NotAZip)
         });
     };
-    let disk = u16_at(data, pos + 4);
-    let cd_disk = u16_at(data, pos + 6);
-    let on_disk = u16_at(data, pos + 8);
-    let total = u16_at(data, pos + 10);
-    let cd_size = u32_at(data, pos + 12);
-    let cd_offset = u32_at(data, pos + 16);
+    let at = (pos - base) as usize;
+    let comment = tail[at + 22..].to_vec();
+    let disk = u16_at(&tail, at + 4);
+    let cd_disk = u16_at(&tail, at + 6);
+    let on_disk = u16_at(&tail, at + 8);
+    let total = u16_at(&tail, at + 10);
+    let cd_size = u32_at(&tail, at + 12);
+    let cd_offset = u32_at(&tail, at + 16);
 
     // A ZIP64 locator sits right before the end record when the archive uses ZIP64.
-    if pos >= 20 && u32_at(data, pos - 20) == SIG_EOCD64_LOCATOR {
-        let loc = pos - 20;
-        let rec_off = u64_at(data, loc + 8);
-        if u32_at(data, loc + 4) != 0 || u32_at(data, loc + 16) > 1 {
+    if pos >= 20 && u32_at(&tail, at - 20) == SIG_EOCD64_LOCATOR {
+        let loc = at - 20;
+        let rec_off = u64_at(&tail, loc + 8);
+        if u32_at(&tail, loc + 4) != 0 || u32_at(&tail, loc + 16) > 1 {
             return Err(ctx.malformed("multi-disk archives are not supported"));
         }
-        let rec = slice(data, rec_off, 56).ok_or_else(|| ctx.truncated("the ZIP64 end record"))?;
-        if u32_at(rec, 0) != SIG_EOCD64 {
+        let mut rec = Vec::new();
+        data.read_exact_into(rec_off, 56, &mut rec)
+            .map_err(|e| io_err(ctx, e))?
+            .ok_or_else(|| ctx.truncated("the ZIP64 end record"))?;
+        if u32_at(&rec, 0) != SIG_EOCD64 {
             return Err(ctx.malformed("the ZIP64 locator does not point at a ZIP64 end record"));
         }
-        if rec_off + 56 > loc as u64 {
+        if rec_off + 56 > pos - 20 {
             return Err(ctx.malformed("the ZIP64 end record overlaps its locator"));
         }
-        if u32_at(rec, 16) != 0 || u32_at(rec, 20) != 0 || u64_at(rec, 24) != u64_at(rec, 32) {
+        if u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 || u64_at(&rec, 24) != u64_at(&rec, 32) {
             return Err(ctx.malformed("multi-disk archives are not supported"));
         }
         return Ok(End {
             eocd: pos,
-            entries: u64_at(rec, 32),
-            cd_size: u64_at(rec, 40),
-            cd_offset: u64_at(rec, 48),
+            comment,
+            entries: u64_at(&rec, 32),
+            cd_size: u64_at(&rec, 40),
+            cd_offset: u64_at(&rec, 48),
             cd_end: rec_off,
         });
     }
@@ -193,15 +278,18 @@ fn find_end(data: &[u8], ctx: &Ctx<'_>) -> Result<End, BundleError> {
     }
     Ok(End {
         eocd: pos,
+        comment,
         entries: u64::from(total),
         cd_size: u64::from(cd_size),
         cd_offset: u64::from(cd_offset),
-        cd_end: pos as u64,
+        cd_end: pos,
     })
 }
 
-/// Parse and check the whole structure. See `docs/FORMAT.md`, "Reader checks", for the order.
-pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Structure, BundleError> {
+/// Parse and check the structure from the end record and the central directory (local
+/// headers are checked per entry by [`check_local`]). See `docs/FORMAT.md`, "Reader
+/// checks", for the order. `buf` is a scratch buffer (reused by the caller).
+pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u8>) -> Result<Structure, BundleError> {
     let ctx = Ctx { bundle };
     let end = find_end(data, &ctx)?;
     if end.entries > limits.max_entries {
@@ -211,14 +299,17 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
         ));
     }
     let cd_stop = end.cd_offset.checked_add(end.cd_size).ok_or_else(|| ctx.truncated("the central directory"))?;
-    if cd_stop > data.len() as u64 {
+    if cd_stop > data.len() {
         return Err(ctx.truncated("the central directory"));
     }
     if cd_stop != end.cd_end {
         return Err(ctx
             .malformed("the central directory does not end where the end record begins (prepended or inserted data)"));
     }
-    let cd = slice(data, end.cd_offset, end.cd_size).ok_or_else(|| ctx.truncated("the central directory"))?;
+    data.read_exact_into(end.cd_offset, end.cd_size, buf)
+        .map_err(|e| io_err(&ctx, e))?
+        .ok_or_else(|| ctx.truncated("the central directory"))?;
+    let cd: &[u8] = buf;
 
     // Bounded by max_entries, which was checked above; never by anything larger.
     let count = usize::try_from(end.entries).map_err(|_| ctx.malformed("entry count"))?;
@@ -351,10 +442,10 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
             compressed_size,
             uncompressed_size,
             local_offset,
-            data_start: 0,
-            extent_end: 0,
             flags,
             min_end,
+            next_start: end.cd_offset,
+            next: None,
         });
     }
     if at != cd.len() {
@@ -369,12 +460,12 @@ pub(crate) fn parse(data: &[u8], bundle: &Path, limits: &Limits) -> Result<Struc
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].local_offset);
     sweep(&entries, &order, |e| e.min_end, end.cd_offset, &ctx)?;
-
-    for e in &mut entries {
-        check_local(data, e, &ctx)?;
+    for pair in order.windows(2) {
+        let next_start = entries[pair[1]].local_offset;
+        entries[pair[0]].next_start = next_start;
+        entries[pair[0]].next = Some(pair[1]);
     }
-    sweep(&entries, &order, |e| e.extent_end, end.cd_offset, &ctx)?;
-    Ok(Structure { eocd: end.eocd, entries, index })
+    Ok(Structure { eocd: end.eocd, comment: end.comment, entries, index })
 }
 
 /// Sorted sweep: each entry must end at or before the next one starts, and the last one
@@ -410,9 +501,31 @@ fn sweep(
     Ok(())
 }
 
-fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), BundleError> {
+/// Reads and checks the local header (and data descriptor) of entry `idx` against its
+/// central record, and checks that the entry, descriptor included, ends before the next
+/// entry's local header (or the central directory). Returns the offset of its first data
+/// byte. Bounded: one read of the header (30 bytes, the name and up to 256 bytes of extra
+/// field; a second read only for a longer extra field) and one of the descriptor.
+pub(crate) fn check_local(
+    data: &Data,
+    entries: &[RawEntry],
+    idx: usize,
+    bundle: &Path,
+    buf: &mut Vec<u8>,
+) -> Result<u64, BundleError> {
+    let ctx = Ctx { bundle };
+    let ctx = &ctx;
+    let e = &entries[idx];
     let what = || format!("the local header of entry `{}`", e.name);
-    let head = slice(data, e.local_offset, 30).ok_or_else(|| ctx.truncated(what()))?;
+    let avail = data.len().saturating_sub(e.local_offset);
+    let want = (30 + e.name.len() as u64 + 256).min(avail);
+    if want < 30 {
+        return Err(ctx.truncated(what()));
+    }
+    data.read_exact_into(e.local_offset, want, buf)
+        .map_err(|err| io_err(ctx, err))?
+        .ok_or_else(|| ctx.truncated(what()))?;
+    let head = &buf[..30];
     if u32_at(head, 0) != SIG_LOCAL {
         return Err(ctx.mismatch(
             &e.name,
@@ -428,7 +541,12 @@ fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), Bundl
     let mut usize_ = u64::from(u32_at(head, 22));
     let name_len = u64::from(u16_at(head, 26));
     let extra_len = u64::from(u16_at(head, 28));
-    let var = slice(data, e.local_offset + 30, name_len + extra_len).ok_or_else(|| ctx.truncated(what()))?;
+    if 30 + name_len + extra_len > buf.len() as u64 {
+        data.read_exact_into(e.local_offset, 30 + name_len + extra_len, buf)
+            .map_err(|err| io_err(ctx, err))?
+            .ok_or_else(|| ctx.truncated(what()))?;
+    }
+    let var = &buf[30..(30 + name_len + extra_len) as usize];
     let name = &var[..name_len as usize];
     let extra = &var[name_len as usize..];
     if name != e.name.as_bytes() {
@@ -453,7 +571,7 @@ fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), Bundl
     let data_start = e.local_offset + 30 + name_len + extra_len;
     let data_end = data_start
         .checked_add(e.compressed_size)
-        .filter(|&end| end <= data.len() as u64)
+        .filter(|&end| end <= data.len())
         .ok_or_else(|| ctx.truncated(format!("the data of entry `{}`", e.name)))?;
     let mut extent_end = data_end;
     if flags & FLAG_DESCRIPTOR == 0 {
@@ -469,13 +587,15 @@ fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), Bundl
     } else {
         // Data descriptor: optional signature, crc, then 4- or 8-byte sizes.
         let wide = zip64 || e.compressed_size > u64::from(u32::MAX) || e.uncompressed_size > u64::from(u32::MAX);
-        let sized = if wide { 20 } else { 12 };
-        let probe = slice(data, data_end, 4)
-            .ok_or_else(|| ctx.truncated(format!("the data descriptor of entry `{}`", e.name)))?;
-        let (skip, len) = if u32_at(probe, 0) == SIG_DESCRIPTOR { (4, sized + 4) } else { (0, sized) };
-        let desc = slice(data, data_end, len)
-            .ok_or_else(|| ctx.truncated(format!("the data descriptor of entry `{}`", e.name)))?;
-        let d = &desc[skip..];
+        let sized: u64 = if wide { 20 } else { 12 };
+        let truncated = || ctx.truncated(format!("the data descriptor of entry `{}`", e.name));
+        let mut probe = [0u8; 4];
+        if data_end + 4 > data.len() || data.read_at(data_end, &mut probe).map_err(|err| io_err(ctx, err))? != 4 {
+            return Err(truncated());
+        }
+        let (skip, len) = if u32::from_le_bytes(probe) == SIG_DESCRIPTOR { (4, sized + 4) } else { (0, sized) };
+        data.read_exact_into(data_end, len, buf).map_err(|err| io_err(ctx, err))?.ok_or_else(truncated)?;
+        let d = &buf[skip as usize..];
         let (dcrc, dcsize, dusize) = if wide {
             (u32_at(d, 0), u64_at(d, 4), u64_at(d, 12))
         } else {
@@ -492,7 +612,21 @@ fn check_local(data: &[u8], e: &mut RawEntry, ctx: &Ctx<'_>) -> Result<(), Bundl
         }
         extent_end = data_end + len;
     }
-    e.data_start = data_start;
-    e.extent_end = extent_end;
-    Ok(())
+    if extent_end > e.next_start {
+        // The same refusal the open-time sweep gives for the extents the central directory
+        // declares: named at the later entry.
+        return Err(match e.next {
+            Some(next) => BundleError::at(
+                bundle.to_path_buf(),
+                entries[next].name.to_string(),
+                BundleErrorKind::Overlap { other: e.name.to_string() },
+            ),
+            None => BundleError::at(
+                bundle.to_path_buf(),
+                e.name.to_string(),
+                BundleErrorKind::Overlap { other: "<central directory>".into() },
+            ),
+        });
+    }
+    Ok(data_start)
 }

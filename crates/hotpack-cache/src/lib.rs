@@ -215,8 +215,34 @@ impl Cache {
     ///
     /// Bundle, load and manifest/descriptor disagreement errors.
     pub fn load_bundle_module(&self, bundle: &Bundle, dir: &str) -> Result<(Module, Source), CacheError> {
+        self.load_bundle_library(bundle, dir, None)
+    }
+
+    /// As [`load_bundle_module`](Self::load_bundle_module), with the library's bytes and
+    /// their blake3 hash already read out of `bundle` by the caller ([`Bundle::read_library`]
+    /// verified them): they are not read or hashed again.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_bundle_module`](Self::load_bundle_module).
+    pub fn load_bundle_module_from(
+        &self,
+        bundle: &Bundle,
+        dir: &str,
+        library: &[u8],
+        hash: &blake3::Hash,
+    ) -> Result<(Module, Source), CacheError> {
+        self.load_bundle_library(bundle, dir, Some((library, hash)))
+    }
+
+    fn load_bundle_library(
+        &self,
+        bundle: &Bundle,
+        dir: &str,
+        verified: Option<(&[u8], &blake3::Hash)>,
+    ) -> Result<(Module, Source), CacheError> {
         let _guard = lock(&self.inner.swap_lock);
-        let module = self.load_from_bundle(bundle, dir)?;
+        let module = self.load_from_bundle(bundle, dir, verified)?;
         let source = Source::Bundle { bundle: bundle.path().to_path_buf(), dir: dir.to_owned() };
         self.register_locked(module.clone(), source.clone());
         Ok((module, source))

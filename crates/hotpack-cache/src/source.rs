@@ -2,7 +2,7 @@
 
 use crate::{Cache, CacheError, CacheEvent, read};
 use hotpack_archive::{Bundle, Location, SearchError, SearchPath};
-use hotpack_loader::Module;
+use hotpack_loader::{Materialize, Module};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -107,7 +107,7 @@ impl Cache {
             Source::File(path) => self.inner.loader.load_file(path).map_err(CacheError::from)?,
             Source::Bundle { bundle, dir } => {
                 let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::from)?;
-                self.load_from_bundle(&opened, dir)?
+                self.load_from_bundle(&opened, dir, None)?
             }
             Source::Memory(_) => {
                 return Err(CacheError::UnsupportedLocation { name: name.to_owned(), location: source.to_string() });
@@ -128,7 +128,13 @@ impl Cache {
         }
     }
 
-    pub(crate) fn load_from_bundle(&self, bundle: &Bundle, dir: &str) -> Result<Module, CacheError> {
+    /// `verified`: the library's bytes, already read (and so verified) from `bundle`.
+    pub(crate) fn load_from_bundle(
+        &self,
+        bundle: &Bundle,
+        dir: &str,
+        verified: Option<(&[u8], &blake3::Hash)>,
+    ) -> Result<Module, CacheError> {
         let path = bundle.path().to_path_buf();
         let entry = bundle
             .modules()
@@ -144,8 +150,14 @@ impl Cache {
                 target: target.to_owned(),
             });
         }
-        let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::from)?;
-        let module = self.inner.loader.load_bytes(&bytes, &path).map_err(CacheError::from)?;
+        let module = match verified {
+            Some((bytes, hash)) => self.inner.loader.load_bytes_hashed(bytes, hash, &path, Materialize::default()),
+            None => {
+                let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::from)?;
+                self.inner.loader.load_bytes(&bytes, &path)
+            }
+        }
+        .map_err(CacheError::from)?;
         let mismatch = |field, manifest: String, descriptor: String| {
             Err(CacheError::ManifestMismatch { path: path.clone(), field, manifest, descriptor })
         };

@@ -76,6 +76,12 @@ pub enum Materialize {
     /// A sealed memfd (Linux): nothing touches the disk. Falls back to
     /// [`ContentAddressed`](Self::ContentAddressed) where memfds are unavailable.
     Memfd,
+    /// As [`ContentAddressed`](Self::ContentAddressed) (temp file, rename), without the
+    /// fsyncs: for the hot reload path, where the object is a cache and not the durable
+    /// copy (the rollback journal keeps that). A crash can leave the object torn or
+    /// missing; an existing object is only reused when its hash matches, so a torn one is
+    /// rewritten on the next load.
+    ContentAddressedUnsynced,
 }
 
 impl Default for Materialize {
@@ -425,6 +431,37 @@ impl Loader {
     ///
     /// Any [`LoadError`].
     pub fn load_bytes_with(&self, bytes: &[u8], origin: &Path, how: Materialize) -> Result<Module, LoadError> {
+        self.load_inner(bytes, None, origin, how)
+    }
+
+    /// As [`load_bytes_with`](Self::load_bytes_with), with the blake3 hash of `bytes`
+    /// already computed by the caller (a watcher that confirmed a change, a bundle reader
+    /// that verified the entry): it is not computed again.
+    ///
+    /// `hash` must be `blake3::hash(bytes)`: it becomes the module's identity (the "same
+    /// bytes, one mapping" key). A wrong hash is a caller bug; it is checked in debug builds.
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`].
+    pub fn load_bytes_hashed(
+        &self,
+        bytes: &[u8],
+        hash: &blake3::Hash,
+        origin: &Path,
+        how: Materialize,
+    ) -> Result<Module, LoadError> {
+        debug_assert_eq!(blake3::hash(bytes), *hash, "load_bytes_hashed: the hash is not the bytes' hash");
+        self.load_inner(bytes, Some(*hash), origin, how)
+    }
+
+    fn load_inner(
+        &self,
+        bytes: &[u8],
+        hash: Option<blake3::Hash>,
+        origin: &Path,
+        how: Materialize,
+    ) -> Result<Module, LoadError> {
         if bytes.len() as u64 > MAX_LIBRARY_BYTES {
             return Err(LoadError::TooLarge {
                 path: origin.to_path_buf(),
@@ -433,7 +470,7 @@ impl Loader {
             });
         }
         elf::check(origin, bytes)?;
-        let hash = blake3::hash(bytes);
+        let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
         // Calls never take this lock.
         let mut state = hotpack_util::sync::lock(&self.state);
@@ -446,9 +483,10 @@ impl Loader {
                     state.stats.memfds += 1;
                     path
                 }
-                Err(_) => self.content_addressed(&hash, bytes, origin)?,
+                Err(_) => self.content_addressed(&hash, bytes, origin, true)?,
             },
-            Materialize::ContentAddressed => self.content_addressed(&hash, bytes, origin)?,
+            Materialize::ContentAddressed => self.content_addressed(&hash, bytes, origin, true)?,
+            Materialize::ContentAddressedUnsynced => self.content_addressed(&hash, bytes, origin, false)?,
         };
         let lib = sys::open(&object).map_err(|message| LoadError::Dlopen { path: origin.to_path_buf(), message })?;
         if state.mapped.insert(hash) {
@@ -481,7 +519,14 @@ impl Loader {
         hotpack_util::sync::lock(&self.state).stats
     }
 
-    fn content_addressed(&self, hash: &blake3::Hash, bytes: &[u8], origin: &Path) -> Result<PathBuf, LoadError> {
+    /// `durable`: fsync the object and its directory (see [`Materialize`]).
+    fn content_addressed(
+        &self,
+        hash: &blake3::Hash,
+        bytes: &[u8],
+        origin: &Path,
+        durable: bool,
+    ) -> Result<PathBuf, LoadError> {
         let object = self.objects.join(format!("{}.so", hash.to_hex()));
         let fail = |source| LoadError::Materialize { path: origin.to_path_buf(), object: object.clone(), source };
         // An object already there is reused only if it still holds exactly these bytes.
@@ -491,8 +536,9 @@ impl Loader {
             return Ok(object);
         }
         // Atomic (temp file, fsync, rename, fsync the directory): a crash never leaves a
-        // half-written object under its final name.
-        hotpack_util::fs::AtomicWrite::new(&object).mode(0o600).write(bytes).map_err(fail)?;
+        // half-written object under its final name. Unsynced: the rename is still atomic
+        // for readers; a crash may tear the object, which the hash check above catches.
+        hotpack_util::fs::AtomicWrite::new(&object).mode(0o600).durable(durable).write(bytes).map_err(fail)?;
         Ok(object)
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem, RestoreReport,
     RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
-use hotpack_archive::Bundle;
+use hotpack_archive::{Bundle, BundleErrorKind};
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
 use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};

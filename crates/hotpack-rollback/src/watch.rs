@@ -22,9 +22,27 @@ pub struct DeployFilter {
 }
 
 impl DeployFilter {
-    /// A filter over `roots` (canonicalized where they exist; others are dropped).
+    /// A filter over `roots` (those that do not exist are dropped), each in the forms a
+    /// watcher reports paths under: canonical, and for a symbolic link to a directory
+    /// (`current -> releases/7`) also the link itself under its canonical parent, which is
+    /// how `hotpack-detect` reports paths through the link.
     pub fn new(roots: &[PathBuf]) -> DeployFilter {
-        DeployFilter { roots: roots.iter().filter_map(|p| p.canonicalize().ok()).collect() }
+        let mut forms = Vec::new();
+        for root in roots {
+            let Ok(canonical) = root.canonicalize() else { continue };
+            let is_link = std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link
+                && canonical.is_dir()
+                && let (Some(parent), Some(name)) = (root.parent(), root.file_name())
+            {
+                let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+                if let Ok(parent) = parent.canonicalize() {
+                    forms.push(parent.join(name));
+                }
+            }
+            forms.push(canonical);
+        }
+        DeployFilter { roots: forms }
     }
 
     /// Whether a change of `path` (`removed` when the file went away) is deployed.
@@ -37,6 +55,21 @@ impl DeployFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symlinked_root_matches_paths_through_the_link_and_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().canonicalize().expect("canonical");
+        let release = base.join("releases/7");
+        std::fs::create_dir_all(&release).expect("mkdir");
+        let current = base.join("current");
+        std::os::unix::fs::symlink(&release, &current).expect("symlink");
+        let filter = DeployFilter::new(std::slice::from_ref(&current));
+        assert!(filter.wants(&current.join("greeter.zip"), false));
+        assert!(filter.wants(&release.join("greeter.zip"), false));
+        assert!(!filter.wants(&current.join("greeter.zip"), true), "removals deploy nothing");
+        assert!(!filter.wants(&base.join("greeter.zip"), false), "outside the roots");
+    }
 
     #[test]
     fn deployable_kinds() {

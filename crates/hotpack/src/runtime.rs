@@ -162,7 +162,7 @@ impl Default for RuntimeBuilder {
             journal: None,
             limits: Limits::default(),
             policy: Policy::default(),
-            quiet: Duration::from_millis(100),
+            quiet: WatchConfig::default().quiet,
             probes: Vec::new(),
             preflight: PreflightSetting::Off,
         }
@@ -248,8 +248,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How long a changed file must stay quiet before [`Runtime::watch`] deploys it
-    /// (default 100 ms).
+    /// How long a file changed in place (a burst of writes without a close) must stay
+    /// quiet before [`Runtime::watch`] deploys it: the default of `hotpack-detect`'s
+    /// [`WatchConfig`] (50 ms). A rename into place or a close after writing is deployed
+    /// as soon as its event arrives, whatever this is.
     pub fn quiet(mut self, quiet: Duration) -> Self {
         self.quiet = quiet;
         self
@@ -433,6 +435,17 @@ impl Runtime {
         self.report(path, self.inner.supervisor.deploy_path(path))
     }
 
+    /// Deploys a change the watcher confirmed, from the bytes and hash it confirmed when it
+    /// has them (no second read or hash), else from the path.
+    fn deploy_change(&self, mut change: hotpack_detect::Change) -> Result<Vec<Deployed>, Error> {
+        let confirmed = change.hash().zip(change.take_content());
+        let result = match confirmed {
+            Some((hash, content)) => self.inner.supervisor.deploy_confirmed(&change.path, content, hash),
+            None => self.inner.supervisor.deploy_path(&change.path),
+        };
+        self.report(&change.path, result)
+    }
+
     /// Emits what a deploy of `path` did.
     fn report(&self, path: &Path, result: Result<Vec<Deployed>, RollbackError>) -> Result<Vec<Deployed>, Error> {
         match result {
@@ -569,8 +582,8 @@ impl Runtime {
                             if !filter.wants(&change.path, matches!(change.kind, ChangeKind::Removed { .. })) {
                                 continue;
                             }
-                            // Failures are recorded and emitted by `deploy`; the loop goes on.
-                            let _ = runtime.deploy(&change.path);
+                            // Failures are recorded and emitted; the loop goes on.
+                            let _ = runtime.deploy_change(change);
                         }
                         hotpack_detect::Event::Warning(w) => runtime.emit(Event::Watch { message: w.to_string() }),
                         hotpack_detect::Event::Error(e) => runtime.emit(Event::Watch { message: e.to_string() }),

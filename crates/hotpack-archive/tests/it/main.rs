@@ -3,6 +3,7 @@
 mod common;
 mod hostile;
 mod interop;
+mod lazy;
 mod pack;
 mod prop;
 mod rawzip;

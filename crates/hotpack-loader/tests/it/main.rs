@@ -185,6 +185,25 @@ fn memfd_and_content_addressed_loads_answer_the_same() {
     assert!(m2.object_path().to_string_lossy().contains(&*m2.hash().to_hex()));
 }
 
+/// The hot reload path: bytes and hash a watcher confirmed, materialized without fsync. The
+/// object is content-addressed like a durable one; a torn object left by a crash (here: a
+/// truncated file under the object's name) is not reused but rewritten.
+#[test]
+fn unsynced_loads_with_a_known_hash_rewrite_a_torn_object() {
+    let (_dir, a) = loader();
+    let bytes = module_bytes("greeter-v2");
+    let hash = blake3::hash(&bytes);
+    let torn = a.objects_dir().join(format!("{}.so", hash.to_hex()));
+    std::fs::write(&torn, &bytes[..bytes.len() / 2]).expect("write a torn object");
+    let m = a
+        .load_bytes_hashed(&bytes, &hash, Path::new("libgreeter.so"), Materialize::ContentAddressedUnsynced)
+        .expect("loads");
+    assert_eq!(m.hash(), &hash);
+    assert_eq!(m.object_path(), torn.as_path());
+    assert_eq!(std::fs::read(&torn).expect("object"), bytes, "the torn object was rewritten");
+    assert_eq!(m.call("version", b"").expect("v2 answers"), b"2");
+}
+
 /// Bad files, each with its own error kind; the host keeps serving the module loaded before.
 #[test]
 fn bad_files_are_refused_with_typed_errors() {

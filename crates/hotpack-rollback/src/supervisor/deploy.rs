@@ -6,8 +6,10 @@ impl Supervisor {
     // ----- deploying -------------------------------------------------------------------
 
     /// Deploys every module of the bundle at `path`, each through every gate from
-    /// [`Gate::Verify`] on. A bundle that fails verification is refused as a whole. Modules
-    /// are handled independently: those that pass are promoted even when another fails.
+    /// [`Gate::Verify`] on. A bundle whose structure or manifests are refused is refused as
+    /// a whole; then each module's library is read and verified (the Verify gate of that
+    /// module); other entries are checked when they are read. Modules are handled
+    /// independently: those that pass are promoted even when another fails.
     ///
     /// # Errors
     ///
@@ -34,6 +36,41 @@ impl Supervisor {
         } else {
             self.deploy_file(path).map(|d| vec![d])
         }
+    }
+
+    /// As [`deploy_path`](Self::deploy_path), from the bytes a watcher already read and
+    /// hashed (`hotpack_detect::Change::content` and `hash`): the file is not read again
+    /// and the bytes are not hashed again. A plain library is materialized without an
+    /// fsync ([`Materialize::ContentAddressedUnsynced`]): the durable copy of a good version
+    /// is the journal's.
+    ///
+    /// `hash` must be blake3 of `content` (the watcher's confirmed fingerprint).
+    ///
+    /// # Errors
+    ///
+    /// As [`deploy_bundle`](Self::deploy_bundle).
+    pub fn deploy_confirmed(
+        &self,
+        path: &Path,
+        content: std::sync::Arc<[u8]>,
+        hash: blake3::Hash,
+    ) -> Result<Vec<Deployed>, RollbackError> {
+        self.with_ops(|| {
+            if is_bundle(path) {
+                match Bundle::from_shared(content, path, self.inner.cache.limits()) {
+                    Ok(bundle) => self.deploy_opened_bundle(&bundle, Select::All),
+                    Err(e) => Err(self.gate_failed_unnamed(
+                        path.display().to_string(),
+                        None,
+                        Gate::Verify,
+                        GateError::Bundle(e),
+                    )),
+                }
+            } else {
+                self.deploy_file_bytes(path, &content, Some(hash), None, Materialize::ContentAddressedUnsynced)
+                    .map(|d| vec![d])
+            }
+        })
     }
 
     /// Imports `name` through the gates: resolves it on the cache's search path
@@ -86,27 +123,17 @@ impl Supervisor {
                 ));
             }
         };
+        self.deploy_opened_bundle(&bundle, select)
+    }
+
+    fn deploy_opened_bundle(
+        &self,
+        bundle: &Bundle,
+        select: Select<'_>,
+    ) -> Result<Vec<Deployed>, RollbackError> {
+        let cache = &self.inner.cache;
+        let path = bundle.path();
         let target = hotpack_abi::TARGET;
-        if let Err(e) = bundle.verify_all() {
-            let error = Arc::new(GateError::Bundle(e));
-            let mut first = None;
-            for m in bundle.modules() {
-                let meta = &m.manifest().meta;
-                let claimed = m
-                    .manifest()
-                    .library(target)
-                    .and_then(|rel| bundle.digest(m.name(), rel))
-                    .map(|d| blake3::Hash::from_bytes(d.blake3));
-                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &error, false);
-                first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
-            }
-            return Err(match first {
-                Some((name, version, hash)) => {
-                    RollbackError::GateFailed { name, version: Some(version), hash, gate: Gate::Verify, error }
-                }
-                None => self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, error),
-            });
-        }
         let mut done = Vec::new();
         let mut first_err = None;
         if let Select::Prefix(prefix) = select
@@ -138,13 +165,28 @@ impl Supervisor {
         for m in bundle.modules().iter().filter(|m| select.wants(m.dir())) {
             let name = m.name().to_owned();
             let version = m.manifest().meta.version.clone();
-            let result = match bundle.read_library(&name, target) {
-                Err(e) => {
+            // The library is the one entry a deploy needs: read and verified (size, CRC,
+            // blake3 against the manifest) once, and handed to the loader with that hash.
+            let claimed = m
+                .manifest()
+                .library(target)
+                .and_then(|rel| bundle.digest(m.name(), rel))
+                .map(|d| blake3::Hash::from_bytes(d.blake3));
+            let result = match (bundle.read_library(&name, target), claimed) {
+                (Err(e), _) if matches!(e.kind(), BundleErrorKind::NoLibraryForTarget { .. }) => {
                     Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, GateError::Bundle(e), false))
                 }
-                Ok(bytes) => {
-                    let hash = blake3::hash(&bytes);
-                    drop(bytes);
+                (Err(e), claimed) => Err(self.gate_failed_named(
+                    &name,
+                    version.clone(),
+                    claimed,
+                    Gate::Verify,
+                    GateError::Bundle(e),
+                    false,
+                )),
+                (Ok(bytes), claimed) => {
+                    // The manifest's digest was just checked against these bytes by the read.
+                    let hash = claimed.unwrap_or_else(|| blake3::hash(&bytes));
                     match self.precheck(&name, &version, &hash) {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
@@ -160,7 +202,7 @@ impl Supervisor {
                                 self.gate_failed_named(&name, version.clone(), Some(hash), Gate::Preflight, e, true)
                             })
                             .and_then(|()| {
-                                cache.load_bundle_module(&bundle, m.dir()).map_err(|e| {
+                                cache.load_bundle_module_from(bundle, m.dir(), &bytes, &hash).map_err(|e| {
                                     self.gate_failed_named(
                                         &name,
                                         version.clone(),
@@ -201,30 +243,41 @@ impl Supervisor {
 
     /// `expect`: the name the library must have (nothing runs when it has another).
     pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
-        let label = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| {
             self.gate_failed_unnamed(
-                label.clone(),
+                path.display().to_string(),
                 None,
                 Gate::Load,
                 GateError::Read { path: path.to_path_buf(), source },
             )
         })?;
-        let hash = blake3::hash(&bytes);
+        self.deploy_file_bytes(path, &bytes, None, expect, Materialize::ContentAddressed)
+    }
+
+    /// A plain library's bytes (`hash`: their blake3, when already known).
+    fn deploy_file_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        hash: Option<blake3::Hash>,
+        expect: Option<&str>,
+        how: Materialize,
+    ) -> Result<Deployed, RollbackError> {
+        let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
         }
         let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
         if let Err(e) = self.preflight(&candidate) {
-            return Err(self.gate_failed_unnamed(label, Some(hash), Gate::Preflight, e));
+            return Err(self.gate_failed_unnamed(path.display().to_string(), Some(hash), Gate::Preflight, e));
         }
-        let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
+        let module = match self.inner.cache.loader().load_bytes_hashed(bytes, &hash, path, how) {
             Ok(m) => m,
             Err(e) => {
+                let label = path.display().to_string();
                 return Err(self.gate_failed_unnamed(label, Some(hash), gates::load_gate(&e), GateError::Load(e)));
             }
         };
-        drop(bytes);
         let source = Source::File(path.to_path_buf());
         if let Some(name) = expect {
             Cache::check_name(name, &source, &module).map_err(RollbackError::Cache)?;

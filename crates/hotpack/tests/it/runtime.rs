@@ -106,6 +106,38 @@ fn watch_deploys_a_replaced_library_and_keeps_serving_through_a_broken_one() {
     assert_eq!(out, b"2");
 }
 
+/// With the builder's defaults, bundles renamed over a file inside a search root that is a
+/// symbolic link (`current -> releases/1`) are deployed (from the bytes the watcher
+/// confirmed), each as soon as its rename is seen.
+#[test]
+fn watch_with_defaults_deploys_bundles_renamed_into_a_symlinked_root() {
+    let dir = hotpack_testkit::scratch();
+    let release = dir.path().join("releases/1");
+    std::fs::create_dir_all(&release).expect("mkdir");
+    let current = dir.path().join("current");
+    std::os::unix::fs::symlink(&release, &current).expect("symlink");
+    let runtime =
+        Runtime::builder().cache_dir(dir.path().join("cache")).search_path(&current).build().expect("runtime");
+    let events = runtime.subscribe();
+    let _watching = runtime.watch().expect("watch");
+    let wait = || loop {
+        match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
+            Event::Deployed { path, .. } => break path,
+            Event::DeployFailed { error, .. } => panic!("refused: {error}"),
+            _ => {}
+        }
+    };
+    let staged = bundle(dir.path(), "greeter-v1", "v1.zip");
+    std::fs::rename(&staged, current.join("greeter.zip")).expect("rename v1 into place");
+    let path = wait();
+    assert!(path.ends_with("greeter.zip"), "{}", path.display());
+    assert_eq!(runtime.call("greeter", "version", b"").expect("v1 serves"), b"1");
+    let staged = bundle(dir.path(), "greeter-v2", "v2.zip");
+    std::fs::rename(&staged, current.join("greeter.zip")).expect("rename v2 into place");
+    wait();
+    assert_eq!(runtime.call("greeter", "version", b"").expect("v2 serves"), b"2");
+}
+
 /// `Runtime::import` and `Cache::import` resolve every path form the same way: from a
 /// `bundle.zip/sub` entry both load only the module under `sub/` (the runtime deploys
 /// nothing else of the bundle), and a library that says it is another module is refused by
