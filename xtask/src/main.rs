@@ -6,6 +6,11 @@
 //!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
 //! - `bench-serve [--quick]`: only the `hotpack serve` load test (`serve_rps`,
 //!   `serve_swap_p99_ms`), printed as JSON.
+//! - `man`: the `hotpack(1)` man page, generated from the CLI's own definition (the hidden
+//!   `hotpack __man`, clap_mangen), written to `<target>/man/hotpack.1`.
+//!
+//! Outputs go under `<target>`: `CARGO_TARGET_DIR` when set (relative to the workspace root
+//! when relative), else `<root>/target`.
 
 #![forbid(unsafe_code)]
 
@@ -26,8 +31,9 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
             Ok(())
         }
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]>"),
+        Some("man") => man(),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man"),
+        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man>"),
     }
 }
 
@@ -37,6 +43,32 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` when set (relative to `root` when
+/// relative), else `<root>/target`.
+fn target_root(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// `cargo xtask man`: builds the CLI, asks it for its man page, writes `<target>/man/hotpack.1`.
+fn man() -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "hotpack-cli", "--bin", "hotpack", "--", "__man"]);
+    eprintln!("xtask: running {cmd:?}");
+    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+    if !output.status.success() {
+        bail!("{cmd:?} failed with {}:\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    let dir = target_root(&root()).join("man");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("hotpack.1");
+    std::fs::write(&path, &output.stdout).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {} ({} bytes); view it with `man {}`", path.display(), output.stdout.len(), path.display());
+    Ok(())
 }
 
 fn cargo() -> Command {

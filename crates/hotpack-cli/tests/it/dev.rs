@@ -17,7 +17,7 @@ fn workspace_root() -> PathBuf {
 
 /// One target directory for every crate these tests build, so hotpack-abi compiles once.
 fn target_dir() -> PathBuf {
-    workspace_root().join("target").join("hotpack-dev-tests")
+    hotpack_testkit::target_root().join("hotpack-dev-tests")
 }
 
 /// A module crate outside our workspace, depending on the workspace's hotpack-abi by path.
