@@ -1,9 +1,12 @@
 //! Integration tests for the `hotpack` binary: one module per subcommand, each running
 //! the real binary.
 
+mod conventions;
 mod demo;
 mod dev;
+mod gc;
 mod inspect;
+mod new;
 mod pack;
 mod serve;
 mod verify;
