@@ -86,7 +86,7 @@ fn build_modules(root: &Path) -> anyhow::Result<PathBuf> {
             manifest.display()
         );
     }
-    let target_dir = target_root(&root).join("hotpack-demo");
+    let target_dir = target_root(root).join("hotpack-demo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(root).args(["build", "--release", "--quiet", "--target-dir"]).arg(&target_dir);
