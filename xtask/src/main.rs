@@ -8,8 +8,9 @@
 //!   `serve_swap_p99_ms`), printed as JSON.
 //! - `package`: `cargo package` of every library crate, verification included (each crate
 //!   built from its package against the others' packages), in `<target>/package-check`.
-//! - `man`: the `hotpack(1)` man page, generated from the CLI's own definition (the hidden
-//!   `hotpack __man`, clap_mangen), written to `<target>/man/hotpack.1`.
+//! - `man`: the `hotpack(1)` man page and one `hotpack-SUBCOMMAND(1)` page per subcommand,
+//!   generated from the CLI's own definition (the hidden `hotpack __man`, clap_mangen),
+//!   written to `<target>/man/`.
 //!
 //! Outputs go under `<target>`: `CARGO_TARGET_DIR` when set (relative to the workspace root
 //! when relative), else `<root>/target`.
@@ -123,20 +124,14 @@ fn package() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask man`: builds the CLI, asks it for its man page, writes `<target>/man/hotpack.1`.
+/// `cargo xtask man`: builds the CLI and has it write its man pages (`hotpack.1` and one
+/// `hotpack-SUBCOMMAND.1` per subcommand) into `<target>/man/`.
 fn man() -> Result<()> {
-    let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "-p", "hotpack-cli", "--bin", "hotpack", "--", "__man"]);
-    eprintln!("xtask: running {cmd:?}");
-    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
-    if !output.status.success() {
-        bail!("{cmd:?} failed with {}:\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    }
     let dir = target_root(&root()).join("man");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join("hotpack.1");
-    std::fs::write(&path, &output.stdout).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {} ({} bytes); view it with `man {}`", path.display(), output.stdout.len(), path.display());
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "hotpack-cli", "--bin", "hotpack", "--", "__man", "--dir"]).arg(&dir);
+    run(cmd)?;
+    println!("view them with `man {}`", dir.join("hotpack.1").display());
     Ok(())
 }
 

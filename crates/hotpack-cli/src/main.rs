@@ -51,9 +51,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Watch files and directories; print one line per confirmed content change
     Watch(watch::WatchArgs),
-    /// Print the man page (roff) to stdout; `cargo xtask man` writes it to a file
+    /// Print the man page (roff) to stdout, or with `--dir DIR` write hotpack.1 and one
+    /// hotpack-SUBCOMMAND.1 per subcommand there (`cargo xtask man` does)
     #[command(name = "__man", hide = true)]
-    Man,
+    Man(completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Gc(args) => gc::run(args),
-        Command::Man => completions::man(),
+        Command::Man(args) => completions::man(args),
         Command::New(args) => new::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Serve(args) => serve::run(args),

@@ -68,6 +68,13 @@ fn completions_and_man_page_are_generated() {
     assert!(out.status.success(), "{}", stderr(&out));
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(page.contains(".TH hotpack 1") && page.contains("inspect") && page.contains("gc"), "{page}");
+    // One page per subcommand too, with its own options.
+    let dir = hotpack_testkit::scratch();
+    let out = hotpack(&["__man", "--dir", dir.path().to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pack = std::fs::read_to_string(dir.path().join("hotpack-pack.1")).expect("hotpack-pack.1");
+    assert!(pack.contains(".TH hotpack-pack 1") && pack.contains("output"), "{pack}");
+    assert!(dir.path().join("hotpack.1").is_file() && dir.path().join("hotpack-gc.1").is_file());
     // The man page generator stays out of --help.
     let help = String::from_utf8_lossy(&hotpack(&["--help"]).stdout).into_owned();
     assert!(!help.contains("__man") && help.contains("completions"), "{help}");
