@@ -55,7 +55,9 @@ struct Dev {
 }
 
 impl Dev {
-    fn spawn(dir: &Path, data: Option<&Path>) -> Dev {
+    /// `hotpack dev DIR` building into `target` (tests running at once need their own: the
+    /// crates share a name, so one build would overwrite the other's library).
+    fn spawn(dir: &Path, data: Option<&Path>, target: &Path) -> Dev {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hotpack"));
         command.arg("dev").arg(dir);
         if let Some(data) = data {
@@ -63,7 +65,7 @@ impl Dev {
         }
         let mut child = command
             .arg("--target-dir")
-            .arg(target_dir())
+            .arg(target)
             .args(["--quiet-ms", "100"])
             .env("XDG_CACHE_HOME", dir.parent().expect("crate dir has a parent").join("cache"))
             .stdin(Stdio::null())
@@ -114,7 +116,7 @@ fn dev_rebuilds_swaps_and_reruns_on_resident_data_and_survives_bad_edits() {
     let data = scratch.path().join("data.txt");
     std::fs::write(&data, "one\ntwo\nthree\n").expect("write the data");
 
-    let mut dev = Dev::spawn(&krate, Some(&data));
+    let mut dev = Dev::spawn(&krate, Some(&data), &target_dir());
     let result = dev.until("hotpack-dev: result:");
     assert!(result.contains("answer-1 over 14 bytes"), "{result}");
     assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: loaded v1.0.0")), "{:?}", dev.seen);
@@ -159,7 +161,7 @@ fn dev_without_data_runs_the_handler_on_empty_input() {
     let scratch = hotpack_testkit::scratch();
     let krate = scratch.path().join("devmod");
     write_crate(&krate, GOOD_1);
-    let mut dev = Dev::spawn(&krate, None);
+    let mut dev = Dev::spawn(&krate, None, &target_dir().join("without-data"));
     let result = dev.until("hotpack-dev: result:");
     assert!(result.contains("answer-1 over 0 bytes"), "{result}");
     assert!(dev.seen.iter().any(|l| l.contains("data loaded: 0 bytes")), "{:?}", dev.seen);
