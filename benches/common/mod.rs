@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// `target/hotpack-bench`: inputs, scratch directories and results of the benches.
 pub fn out_dir() -> PathBuf {
-    let dir = hotpack_testkit::workspace_root().join("target").join("hotpack-bench");
+    let dir = hotpack_testkit::target_root().join("hotpack-bench");
     std::fs::create_dir_all(&dir).expect("target/ is writable");
     dir
 }

@@ -122,3 +122,33 @@ fn rust_version_is_true_for_every_dependency() {
     assert!(seen.len() > 10, "walked only {} packages", seen.len());
     assert!(too_new.is_empty(), "workspace rust-version {declared} is below what dependencies need: {too_new:?}");
 }
+
+/// `cargo doc --workspace --no-deps` documents the library crates only, without a filename
+/// collision, and `cargo test --workspace` prints no empty "running 0 tests" block: every
+/// fixture and example-module library is `doc = false`, `test = false`, `doctest = false`,
+/// and the `hotpack` binary (same name as the facade library) is `doc = false`.
+#[test]
+fn fixtures_and_the_cli_binary_stay_out_of_docs_and_empty_test_runs() {
+    let meta = metadata();
+    let mut checked = 0;
+    for package in workspace_packages(&meta) {
+        let manifest = package["manifest_path"].as_str().expect("manifest_path");
+        let name = package["name"].as_str().expect("name");
+        let is_module = ["/tests/fixtures/", "/examples/modules/"].iter().any(|d| manifest.contains(d));
+        for target in package["targets"].as_array().expect("targets") {
+            let kinds = target["kind"].as_array().expect("kind");
+            let is_lib = kinds.iter().any(|k| k == "lib" || k == "cdylib" || k == "rlib");
+            if is_module && is_lib {
+                for flag in ["doc", "test", "doctest"] {
+                    assert_eq!(target[flag], false, "{name}: its [lib] must set `{flag} = false` ({manifest})");
+                }
+                checked += 1;
+            }
+            if name == "hotpack-cli" && target["name"] == "hotpack" && kinds.iter().any(|k| k == "bin") {
+                assert_eq!(target["doc"], false, "the `hotpack` binary must be `doc = false` ({manifest})");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "found only {checked} fixture/example libraries and binaries");
+}

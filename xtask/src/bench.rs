@@ -225,7 +225,7 @@ impl Ctx {
             .with_context(|| format!("bench `{name}` was not built"))?;
         let mut cmd = Command::new(exe);
         cmd.current_dir(&self.root)
-            .env("CRITERION_HOME", self.root.join("target").join("criterion"))
+            .env("CRITERION_HOME", crate::target_root(&self.root).join("criterion"))
             .env("HOTPACK_BENCH_QUICK", if self.quick { "1" } else { "0" })
             .env("HOTPACK_BENCH_FINGERPRINT_MIB", self.fingerprint_mib.to_string())
             .arg("--bench")
@@ -245,7 +245,7 @@ impl Ctx {
     }
 
     fn est(&self, group: &str, bench: &str) -> Result<f64> {
-        criterion_median_ns(&self.root.join("target").join("criterion"), group, bench)
+        criterion_median_ns(&crate::target_root(&self.root).join("criterion"), group, bench)
     }
 
     /// Runs a python3 baseline; `None` when there is no python.
@@ -302,7 +302,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = crate::root();
-    let out = root.join("target").join("hotpack-bench");
+    let out = crate::target_root(&root).join("hotpack-bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let load_before = loadavg_1m();
     let fingerprint_mib: u64 = if quick { 256 } else { 1024 };
@@ -648,7 +648,7 @@ impl Rounds {
 /// The python to run the baselines with: a venv under `target/hotpack-bench/venv` with
 /// watchdog when it can be made (PyPI reachable), else the system python3, else none.
 fn python_env(root: &Path) -> Option<PathBuf> {
-    let venv = root.join("target").join("hotpack-bench").join("venv");
+    let venv = crate::target_root(root).join("hotpack-bench").join("venv");
     let venv_python = venv.join("bin").join("python");
     let has_watchdog =
         |p: &Path| Command::new(p).args(["-c", "import watchdog.observers"]).output().is_ok_and(|o| o.status.success());
@@ -686,7 +686,7 @@ fn python_env(root: &Path) -> Option<PathBuf> {
 /// v1 library, v2 library), or `None` with a warning (the report then shows no figure).
 fn build_peer(root: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let manifest = root.join("benches").join("peers").join("hot-lib-reloader").join("Cargo.toml");
-    let target = root.join("target").join("peer-hot-lib-reloader");
+    let target = crate::target_root(root).join("peer-hot-lib-reloader");
     let mut cmd = crate::cargo();
     cmd.args(["build", "--release", "--workspace", "--manifest-path"])
         .arg(&manifest)

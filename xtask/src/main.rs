@@ -6,6 +6,14 @@
 //!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
 //! - `bench-serve [--quick]`: only the `hotpack serve` load test (`serve_rps`,
 //!   `serve_swap_p99_ms`), printed as JSON.
+//! - `package`: `cargo package` of every library crate, verification included (each crate
+//!   built from its package against the others' packages), in `<target>/package-check`.
+//! - `man`: the `hotpack(1)` man page and one `hotpack-SUBCOMMAND(1)` page per subcommand,
+//!   generated from the CLI's own definition (the hidden `hotpack __man`, clap_mangen),
+//!   written to `<target>/man/`.
+//!
+//! Outputs go under `<target>`: `CARGO_TARGET_DIR` when set (relative to the workspace root
+//! when relative), else `<root>/target`.
 
 #![forbid(unsafe_code)]
 
@@ -26,8 +34,10 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
             Ok(())
         }
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]>"),
+        Some("man") => man(),
+        Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package"),
+        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]>"),
     }
 }
 
@@ -37,6 +47,97 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` when set (relative to `root` when
+/// relative), else `<root>/target`.
+fn target_root(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The library crates, in dependency order.
+const LIBRARY_CRATES: [&str; 8] = [
+    "hotpack-abi",
+    "hotpack-util",
+    "hotpack-archive",
+    "hotpack-detect",
+    "hotpack-loader",
+    "hotpack-cache",
+    "hotpack-rollback",
+    "hotpack",
+];
+
+/// `cargo xtask package [--no-verify]`: `cargo package` of the library crates, with
+/// verification unless `--no-verify` (which still checks metadata and each package's file list).
+///
+/// Cargo verifies each crate against the others' packages through a local overlay registry,
+/// and treats registry crates as immutable: a package rebuilt with the same version would be
+/// served from the sources it unpacked last time (`$CARGO_HOME/registry/src/-<hash>/`) and
+/// from the artifacts it compiled last time. Both are removed first, for our crates only, so
+/// every run checks the packages as they are now.
+fn package(no_verify: bool) -> Result<()> {
+    let target = target_root(&root()).join("package-check");
+    let fingerprints = target.join("debug").join(".fingerprint");
+    if let Ok(entries) = std::fs::read_dir(&fingerprints) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("hotpack") {
+                std::fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            }
+        }
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if let Some(src) = cargo_home.map(|h| h.join("registry").join("src"))
+        && let Ok(registries) = std::fs::read_dir(&src)
+    {
+        // Overlay registries are the ones without a host name (`-<hash>`).
+        for registry in registries.flatten().filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
+            for krate in std::fs::read_dir(registry.path()).into_iter().flatten().flatten() {
+                let name = krate.file_name().to_string_lossy().into_owned();
+                if LIBRARY_CRATES
+                    .iter()
+                    .any(|c| name.strip_prefix(c).is_some_and(|v| v.starts_with("-0") || v.starts_with("-1")))
+                {
+                    std::fs::remove_dir_all(krate.path())
+                        .with_context(|| format!("cannot remove {}", krate.path().display()))?;
+                }
+            }
+        }
+    }
+    let mut cmd = cargo();
+    cmd.arg("package");
+    for krate in LIBRARY_CRATES {
+        cmd.args(["-p", krate]);
+    }
+    cmd.args(["--offline", "--allow-dirty"]).env("CARGO_TARGET_DIR", &target);
+    if no_verify {
+        cmd.arg("--no-verify");
+    }
+    let started = std::time::Instant::now();
+    run(cmd)?;
+    eprintln!(
+        "xtask: {} crates packaged{} in {:.0} s",
+        LIBRARY_CRATES.len(),
+        if no_verify { " (not verified)" } else { " and verified" },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cargo xtask man`: builds the CLI and has it write its man pages (`hotpack.1` and one
+/// `hotpack-SUBCOMMAND.1` per subcommand) into `<target>/man/`.
+fn man() -> Result<()> {
+    let dir = target_root(&root()).join("man");
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "-p", "hotpack-cli", "--bin", "hotpack", "--", "__man", "--dir"]).arg(&dir);
+    run(cmd)?;
+    println!("view them with `man {}`", dir.join("hotpack.1").display());
+    Ok(())
 }
 
 fn cargo() -> Command {

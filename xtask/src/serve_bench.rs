@@ -25,7 +25,7 @@ const SWAPS: usize = 50;
 /// `{"serve_rps", "serve_swap_p99_ms", "serve_detail"}`.
 pub(crate) fn run(quick: bool) -> Result<Value> {
     let root = crate::root();
-    let target = root.join("target").join("hotpack-fixtures");
+    let target = crate::target_root(&root).join("hotpack-fixtures");
     let mut build = crate::cargo();
     build
         .args(["build", "--release", "--quiet", "-p", "hotpack-cli", "-p", "greeter-v1", "-p", "greeter-v2"])
@@ -34,7 +34,7 @@ pub(crate) fn run(quick: bool) -> Result<Value> {
     crate::run(build)?;
     let release = target.join("release");
     let hotpack = release.join("hotpack");
-    let work = root.join("target").join("hotpack-bench").join("serve");
+    let work = crate::target_root(&root).join("hotpack-bench").join("serve");
     let _ = std::fs::remove_dir_all(&work);
     let plugins = work.join("plugins");
     std::fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;

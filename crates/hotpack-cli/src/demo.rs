@@ -17,7 +17,7 @@ use hotpack::Runtime;
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
     /// Size of the in-memory data set, in MiB
-    #[arg(long, value_name = "MIB", default_value_t = 300)]
+    #[arg(long, value_name = "MIB", default_value_t = 300, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 20))]
     size_mb: usize,
 }
 
@@ -33,13 +33,21 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
 }
 
+/// `CARGO_TARGET_DIR` when set (relative to the workspace root when relative), else
+/// `<root>/target`: the demo's builds go where the user's cargo builds go.
+fn target_root(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    if ms < 10.0 { format!("{ms:.2} ms") } else { format!("{ms:.0} ms") }
+    crate::log::duration(d)
 }
 
 fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
+    crate::log::duration(d)
 }
 
 macro_rules! say {
@@ -78,7 +86,7 @@ fn build_modules(root: &Path) -> anyhow::Result<PathBuf> {
             manifest.display()
         );
     }
-    let target_dir = root.join("target").join("hotpack-demo");
+    let target_dir = target_root(root).join("hotpack-demo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(root).args(["build", "--release", "--quiet", "--target-dir"]).arg(&target_dir);
@@ -108,7 +116,6 @@ fn call(runtime: &Runtime, data: &[u8]) -> (Duration, Result<String, String>) {
 
 /// Runs the demo.
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.size_mb > 0, "--size-mb must be at least 1");
     say!("hotpack demo: load the data once, reload the code that analyses it");
     say!("");
 

@@ -27,8 +27,9 @@ pub(crate) struct DevArgs {
     #[arg(value_name = "MODULE_CRATE_DIR")]
     dir: PathBuf,
     /// The data file, read once and kept in memory; passed to the handler on every run
+    /// [default: empty input]
     #[arg(long, value_name = "FILE")]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// The handler to run
     #[arg(long, value_name = "NAME", default_value = "run")]
     handler: String,
@@ -48,7 +49,7 @@ macro_rules! say {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    crate::log::duration(d)
 }
 
 /// Runs the loop until killed.
@@ -60,8 +61,17 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let target_dir = args.target_dir.clone().unwrap_or_else(|| args.dir.join("target").join("hotpack-dev"));
 
     let started = Instant::now();
-    let data = std::fs::read(&args.data).with_context(|| format!("cannot read data file {}", args.data.display()))?;
-    say!("data loaded: {} bytes from {} in {}", data.len(), args.data.display(), ms(started.elapsed()));
+    let data = match &args.data {
+        Some(file) => {
+            let data = std::fs::read(file).with_context(|| format!("cannot read data file {}", file.display()))?;
+            say!("data loaded: {} bytes from {} in {}", data.len(), file.display(), ms(started.elapsed()));
+            data
+        }
+        None => {
+            say!("data loaded: 0 bytes (no --data: the handler gets empty input)");
+            Vec::new()
+        }
+    };
 
     // Watch before the first build, so an edit made while it runs is not missed.
     let watcher = Watcher::new(
@@ -82,11 +92,11 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         match event {
             Event::Change(change) => say!("{change}"),
             Event::Warning(w) => {
-                eprintln!("hotpack: warning: {w}");
+                eprintln!("warning: {w}");
                 continue;
             }
             Event::Error(e) => {
-                eprintln!("hotpack: error: {e}");
+                eprintln!("error: {e}");
                 continue;
             }
             other => {

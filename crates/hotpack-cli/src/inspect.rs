@@ -1,4 +1,8 @@
-//! `hotpack inspect`: show what a bundle holds (modules, manifests, entries), as text or JSON.
+//! `hotpack inspect BUNDLE...`: show what bundles hold (modules, manifests, entries), as text
+//! or, with `--json`, one JSON array with an object per module of every bundle.
+//!
+//! Every bundle is shown that can be; one that cannot be opened is reported (`error: ...`)
+//! and the exit status is 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,37 +16,47 @@ use crate::log::escape;
 /// Arguments of `hotpack inspect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
-    /// Print one JSON object per module, one per line (shape: docs/FORMAT.md, "inspect --json").
+    /// Print one JSON array holding an object per module of every bundle (shape: FORMAT.md,
+    /// "inspect --json").
     #[arg(long)]
     json: bool,
-    /// The bundle file.
-    bundle: PathBuf,
+    /// The bundle files.
+    #[arg(required = true, value_name = "BUNDLE")]
+    bundles: Vec<PathBuf>,
 }
 
 /// Run `hotpack inspect`. Opening validates structure and manifests; content hashes are
 /// shown as declared (use `hotpack verify` to check them).
 pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let bundle = match Bundle::open(&args.bundle, &Limits::default()) {
-        Ok(bundle) => bundle,
-        Err(err) => {
-            eprintln!("hotpack: inspect failed: {}", escape(&err.to_string()));
-            return Ok(ExitCode::FAILURE);
+    let mut code = ExitCode::SUCCESS;
+    let mut json = Vec::new();
+    for path in &args.bundles {
+        let bundle = match Bundle::open(path, &Limits::default()) {
+            Ok(bundle) => bundle,
+            Err(err) => {
+                let err = anyhow::Error::new(err).context(format!("cannot inspect {}", crate::log::path(path)));
+                eprintln!("error: {}", escape(&crate::log::chain(&err)));
+                code = ExitCode::FAILURE;
+                continue;
+            }
+        };
+        let mut out = String::new();
+        for module in bundle.modules() {
+            if args.json {
+                json.push(module_json(&bundle, module));
+            } else {
+                human(&bundle, module, &mut out);
+            }
         }
-    };
-    let mut out = String::new();
-    for module in bundle.modules() {
-        if args.json {
-            out.push_str(&serde_json::to_string(&module_json(&bundle, module)).context("serialising JSON")?);
-            out.push('\n');
-        } else {
-            human(&bundle, module, &mut out);
-        }
+        // Names come from the bundle: no control character reaches the terminal (JSON output
+        // escapes them itself).
+        let out: String = out.lines().map(|line| format!("{}\n", escape(line))).collect();
+        print!("{out}");
     }
-    // Names come from the bundle: no control character reaches the terminal (JSON output
-    // escapes them itself).
-    let out: String = if args.json { out } else { out.lines().map(|line| format!("{}\n", escape(line))).collect() };
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
+    if args.json {
+        println!("{}", serde_json::to_string(&Value::Array(json)).context("serialising JSON")?);
+    }
+    Ok(code)
 }
 
 fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {

@@ -31,6 +31,31 @@ pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// An error and its causes on one line, `outer: cause: root`, each cause printed once: a
+/// cause whose text the message before it already contains (as `#[error("...: {source}")]`
+/// does) is left out.
+pub(crate) fn chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !previous.is_empty() && previous.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        previous = text;
+    }
+    out
+}
+
+/// A duration in the one format every hotpack tool prints (`1.23 ms`, `64.9 ms`, `3.08 s`).
+pub(crate) fn duration(d: std::time::Duration) -> String {
+    hotpack::util::duration::format_duration(d)
+}
+
 /// Unicode bidirectional overrides and isolates: not control characters by category, but
 /// they reorder what a terminal shows.
 fn is_bidi_control(c: char) -> bool {
@@ -78,7 +103,35 @@ pub(crate) fn init(format: LogFormat) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{chain, escape};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let text = io.to_string();
+        // A typed error that already quotes its source, wrapped in a context.
+        #[derive(Debug)]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Quoting {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "read /tmp/x: {}", self.source)
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let err = anyhow::Error::new(Quoting { source: io }).context("cannot pack lib.so");
+        let line = chain(&err);
+        assert_eq!(line, format!("cannot pack lib.so: read /tmp/x: {text}"));
+        assert_eq!(line.matches(&text).count(), 1, "{line}");
+        // A source the message does not quote is kept.
+        let err = anyhow::Error::new(std::io::Error::from_raw_os_error(2)).context("cannot read a.zip");
+        assert!(chain(&err).starts_with("cannot read a.zip: No such file"), "{}", chain(&err));
+    }
 
     #[test]
     fn control_characters_never_pass_through() {

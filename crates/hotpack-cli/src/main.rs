@@ -2,11 +2,14 @@
 
 #![forbid(unsafe_code)]
 
+mod completions;
 mod demo;
 mod dev;
 mod fleet;
+mod gc;
 mod inspect;
 mod log;
+mod new;
 mod pack;
 mod serve;
 mod verify;
@@ -16,6 +19,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Load, swap and roll back native Rust modules shipped in zip bundles.
+///
+/// Exit status: 0 on success, 1 when the work failed (a bad bundle, a file that cannot be
+/// read, a port in use), 2 for a usage error (an unknown flag, a value out of range).
 #[derive(Debug, Parser)]
 #[command(name = "hotpack", version, about)]
 struct Cli {
@@ -26,12 +32,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     // SUBCOMMANDS (one variant per module; keep alphabetical)
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout
+    Completions(completions::CompletionsArgs),
     /// The main job, no input needed: resident data, a task swapped v1 -> v2, a broken v3 rolled back
     Demo(demo::DemoArgs),
     /// Build a module crate, run a handler on resident data, rebuild and rerun on every change
     Dev(dev::DevArgs),
     /// Roll bundles out to many hosts through etcd and an OCI registry: publish, rollout, promote, rollback, status
     Fleet(fleet::FleetArgs),
+    /// Remove cached library objects no journal refers to (say what and how many bytes)
+    Gc(gc::GcArgs),
+    /// Create a module crate that builds outside this repository (Cargo.toml, handler, test, README)
+    New(new::NewArgs),
     /// Pack a built module library (+ resources) into a bundle, deterministically
     Pack(pack::PackArgs),
     /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
@@ -42,6 +54,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Watch files and directories; print one line per confirmed content change
     Watch(watch::WatchArgs),
+    /// Print the man page (roff) to stdout, or with `--dir DIR` write hotpack.1 and one
+    /// hotpack-SUBCOMMAND.1 per subcommand there (`cargo xtask man` does)
+    #[command(name = "__man", hide = true)]
+    Man(completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,7 +68,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         // DISPATCH
+        Command::Completions(args) => completions::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Gc(args) => gc::run(args),
+        Command::Man(args) => completions::man(args),
+        Command::New(args) => new::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Fleet(args) => fleet::run(args),
         Command::Serve(args) => serve::run(args),
@@ -65,8 +85,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Errors quote file names and bundle text: escaped like every foreign text.
-            eprintln!("hotpack: error: {}", log::escape(&format!("{err:#}")));
+            eprintln!("error: {}", log::escape(&log::chain(&err)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line definition (for completions and the man page).
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }

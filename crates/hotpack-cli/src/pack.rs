@@ -3,6 +3,10 @@
 //! Name, version, interfaces, handlers and hooks are read from the module's own
 //! descriptor (the author states them once, in code): the library is loaded (and checked)
 //! through the loader, from memory, without running any of its functions.
+//!
+//! `-o PATH` is written atomically (a temporary file renamed over it) and only ever replaces
+//! a regular file: a symlink, a directory, a device (`/dev/null`, `/dev/stdout`) or a FIFO at
+//! PATH is refused. `-o -` writes the bundle to stdout (the summary line goes to stderr).
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -13,8 +17,8 @@ use std::process::ExitCode;
 pub(crate) struct PackArgs {
     /// The built module library (e.g. target/release/libgreeter.so)
     lib: PathBuf,
-    /// Where to write the bundle (written atomically)
-    #[arg(short, long)]
+    /// Where to write the bundle (atomically; replaces only a regular file); `-` for stdout
+    #[arg(short, long, value_name = "BUNDLE")]
     output: PathBuf,
     /// A resource file to include: `PATH` (stored under its file name) or `NAME=PATH`
     #[arg(long = "resource", value_name = "FILE")]
@@ -36,20 +40,54 @@ pub(crate) fn run(args: PackArgs) -> Result<ExitCode> {
         resources.push((name, content));
     }
     let resource_count = resources.len();
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        refuse_non_regular(&args.output)?;
+    }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let loader = hotpack::loader::Loader::new(scratch.path())?;
-    let meta = hotpack::pack_library_with(&loader, &args.lib, &args.output, resources)
+    let target = if to_stdout { scratch.path().join("bundle.zip") } else { args.output.clone() };
+    let meta = hotpack::pack_library_with(&loader, &args.lib, &target, resources)
         .with_context(|| format!("cannot pack {} into {}", args.lib.display(), args.output.display()))?;
-    println!(
+    let summary = format!(
         "packed {} {} ({} handler(s), {} interface(s), {} resource(s)) into {}",
         crate::log::escape(&meta.name),
         meta.version,
         meta.handlers.len(),
         meta.interfaces.len(),
         resource_count,
-        crate::log::path(&args.output)
+        if to_stdout { "stdout".to_owned() } else { crate::log::path(&args.output) }
     );
+    if to_stdout {
+        use std::io::Write as _;
+        let bytes = std::fs::read(&target).with_context(|| format!("cannot read back {}", target.display()))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes).and_then(|()| out.flush()).context("cannot write the bundle to stdout")?;
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an output path that holds anything but a regular file (checked without following
+/// a symlink): the atomic rename would replace it with a regular file.
+fn refuse_non_regular(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(meta) => {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a device, FIFO or socket)"
+            };
+            bail!("{} is {what}; -o replaces only a regular file (use -o - to write to stdout)", crate::log::path(path))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot check {}", crate::log::path(path)))),
+    }
 }
 
 fn file_name(path: &Path) -> Result<String> {

@@ -33,7 +33,7 @@ pub(crate) struct WatchArgs {
     quiet_ms: u64,
     /// Poll every N ms instead of using OS change notifications
     /// (network file systems, some containers)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     poll_ms: Option<u64>,
 }
 
@@ -41,7 +41,6 @@ pub(crate) struct WatchArgs {
 pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut config = WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms));
     if let Some(ms) = args.poll_ms {
-        anyhow::ensure!(ms > 0, "--poll-ms must be at least 1");
         config = config.poll_every(Duration::from_millis(ms));
     }
     let detector = Detector::new(&args.paths, &config)?;
@@ -67,8 +66,8 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => return Err(anyhow::Error::new(e).context("cannot write to stdout")),
                 }
             }
-            Event::Warning(warning) => eprintln!("hotpack: warning: {}", crate::log::escape(&warning.to_string())),
-            Event::Error(error) => eprintln!("hotpack: error: {}", crate::log::escape(&error.to_string())),
+            Event::Warning(warning) => eprintln!("warning: {}", crate::log::escape(&warning.to_string())),
+            Event::Error(error) => eprintln!("error: {}", crate::log::escape(&error.to_string())),
             other => eprintln!("hotpack: {other:?}"),
         }
     }

@@ -286,6 +286,25 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<Strin
     }
 }
 
+/// The library hashes the journal file at `path` refers to (every module's active, last
+/// good and good versions): what a cache pruner (`hotpack gc`) must keep. Read with the
+/// same checks as [`Supervisor::open`](crate::Supervisor::open): a journal that is cut
+/// short, of another format or fails its checksum is an error, never a partial answer.
+///
+/// # Errors
+///
+/// [`JournalError::Io`] when the file cannot be read; the parse errors otherwise.
+pub fn referenced_hashes(path: &Path) -> Result<std::collections::HashSet<blake3::Hash>, JournalError> {
+    let bytes = std::fs::read(path).map_err(io("read", path))?;
+    let mut keep = std::collections::HashSet::new();
+    for module in decode(&bytes)?.values() {
+        for v in module.good.iter().chain(&module.active).chain(&module.last_good) {
+            keep.insert(parse_hash(&v.hash)?);
+        }
+    }
+    Ok(keep)
+}
+
 /// What [`Supervisor::open`](crate::Supervisor::open) found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalReport {

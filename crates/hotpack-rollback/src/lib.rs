@@ -99,7 +99,7 @@ pub use error::{RestoreError, RollbackError};
 pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
-pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
 pub use supervisor::Supervisor;
 pub use watch::{DeployFilter, is_bundle, is_deployable};
@@ -302,6 +302,23 @@ pub enum SupervisorCallError {
         #[source]
         error: hotpack_loader::CallError,
     },
+    /// The active version has no handler of that name.
+    #[error("module `{name}` {version} has no handler named `{handler}`; its handlers: {}", list(available))]
+    NoSuchHandler {
+        /// Module name.
+        name: String,
+        /// The active version.
+        version: semver::Version,
+        /// The handler asked for.
+        handler: String,
+        /// The handlers the active version has.
+        available: Vec<String>,
+    },
+}
+
+/// `a, b, c`, or `(none)`.
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
 }
 
 impl SupervisorCallError {

@@ -2,8 +2,9 @@
 //!
 //! Fixtures are real cdylibs built by cargo from `tests/fixtures/*` and
 //! `examples/modules/*` (never committed binaries). The first call to [`module`] builds all
-//! of them in one `cargo build --release` into `target/hotpack-fixtures`, a target directory
-//! of their own so the build never waits on the `cargo test` that runs us.
+//! of them in one `cargo build --release` into `<target>/hotpack-fixtures`, a target directory
+//! of their own so the build never waits on the `cargo test` that runs us. `<target>` is
+//! [`target_root`]: `CARGO_TARGET_DIR` when set, else the workspace's `target/`.
 //!
 //! ```no_run
 //! let v1 = hotpack_testkit::module("greeter-v1");
@@ -26,9 +27,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cargo target directory builds and tests write under: `CARGO_TARGET_DIR` when set
+/// (a relative one taken from the workspace root, as cargo does from where it runs), else
+/// `<workspace root>/target`.
+pub fn target_root() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
 /// Where the fixtures are built.
 pub fn fixtures_target_dir() -> PathBuf {
-    workspace_root().join("target").join("hotpack-fixtures")
+    target_root().join("hotpack-fixtures")
 }
 
 /// Every cdylib package the fixtures build: `tests/fixtures/*` and the example modules.
@@ -98,7 +109,7 @@ pub fn module(package: &str) -> PathBuf {
 ///
 /// It is its own workspace (a profile's `panic` is honoured only at a workspace root) and is
 /// not a member of the root one, so `cargo test --workspace` never links it; it builds into
-/// `target/hotpack-fixtures-abort`.
+/// `<target>/hotpack-fixtures-abort`.
 ///
 /// # Panics
 ///
@@ -108,7 +119,7 @@ pub fn panic_abort_module() -> PathBuf {
     let built = PATH.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let root = workspace_root();
-        let target_dir = root.join("target").join("hotpack-fixtures-abort");
+        let target_dir = target_root().join("hotpack-fixtures-abort");
         let manifest = root.join("tests/standalone/fx-panic-abort/Cargo.toml");
         let output = Command::new(cargo)
             .current_dir(&root)

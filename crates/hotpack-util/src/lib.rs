@@ -10,6 +10,7 @@
 //!   keys) a directory or file owned by another user or writable by group or others.
 //! - [`sync::lock`]: lock a `Mutex`, ignoring poisoning.
 //! - [`name::check_module_name`]: the module-name rule used by bundles and the loader alike.
+//! - [`duration::format_duration`]: the one way durations are printed (`1.23 ms`, `3.08 s`).
 //!
 //! # Example
 //!
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod duration;
 pub mod fs;
 pub mod name;
 pub mod sync;

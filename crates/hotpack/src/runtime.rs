@@ -55,6 +55,18 @@ pub enum Error {
         /// What happened.
         error: CallError,
     },
+    /// The active version has no handler of that name.
+    #[error("module `{module}` {version} has no handler named `{handler}`; its handlers: {}", list(available))]
+    NoSuchHandler {
+        /// The module.
+        module: String,
+        /// The active version.
+        version: String,
+        /// The handler asked for.
+        handler: String,
+        /// The handlers the active version has.
+        available: Vec<String>,
+    },
     /// No version of that module is active.
     #[error("module `{name}` is not loaded")]
     NotLoaded {
@@ -465,12 +477,15 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`Error::NotLoaded`], or [`Error::Call`] with the handler's error or caught panic
-    /// ([`CallError::NoSuchHandler`] for an unknown handler).
+    /// [`Error::NotLoaded`]; [`Error::NoSuchHandler`] (naming the handlers that exist) for an
+    /// unknown handler; [`Error::Call`] with the handler's error or caught panic.
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
             hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
                 Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+            }
+            hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
+                Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
             }
             _ => Error::NotLoaded { name: module.to_owned() },
         })
@@ -610,4 +625,9 @@ impl Drop for Watching {
             let _ = thread.join();
         }
     }
+}
+
+/// `a, b, c`, or `(none)`.
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
 }

@@ -315,9 +315,8 @@ impl Host {
         match result {
             Ok(out) => CallOutcome::Ok(out),
             Err(e @ Error::NotLoaded { .. }) => CallOutcome::NotFound(e.to_string()),
-            Err(Error::Call { error: hotpack::loader::CallError::NoSuchHandler { .. }, .. }) => {
-                CallOutcome::NotFound(format!("module `{module}` has no handler `{handler}`"))
-            }
+            // Names the handlers that exist.
+            Err(e @ Error::NoSuchHandler { .. }) => CallOutcome::NotFound(e.to_string()),
             Err(e @ Error::Call { .. }) => {
                 let panicked = matches!(&e, Error::Call { error: hotpack::loader::CallError::Panicked { .. }, .. });
                 if panicked {

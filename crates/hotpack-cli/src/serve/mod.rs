@@ -74,20 +74,20 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     max_header: usize,
     /// Time allowed for a request head, an idle connection, and each pause inside a body, in ms
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     read_timeout: u64,
     /// Connections open at once [default: 512, or half the descriptor limit if lower]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: Option<usize>,
     /// Handler calls running at once (503 past it)
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_calls: usize,
     /// Library versions kept mapped at most; a new one past it is refused (restart to reclaim)
     /// [default: 512, or a quarter of the descriptor limit if lower]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_versions: Option<usize>,
     /// Threads parsing HTTP (handler calls run on their own pool)
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     threads: usize,
     /// How long a changed bundle must stay quiet before it is deployed, in ms
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -116,8 +116,6 @@ pub(crate) struct ServeArgs {
 /// Runs the server until killed.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.dir.is_dir(), "{} does not exist or is not a directory", crate::log::path(&args.dir));
-    anyhow::ensure!(args.threads > 0, "--threads must be at least 1");
-    anyhow::ensure!(args.max_calls > 0, "--max-calls must be at least 1");
     let token = token(&args)?;
     anyhow::ensure!(
         token.is_some() || args.addr.ip().is_loopback(),

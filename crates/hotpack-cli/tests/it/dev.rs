@@ -17,7 +17,7 @@ fn workspace_root() -> PathBuf {
 
 /// One target directory for every crate these tests build, so hotpack-abi compiles once.
 fn target_dir() -> PathBuf {
-    workspace_root().join("target").join("hotpack-dev-tests")
+    hotpack_testkit::target_root().join("hotpack-dev-tests")
 }
 
 /// A module crate outside our workspace, depending on the workspace's hotpack-abi by path.
@@ -55,14 +55,17 @@ struct Dev {
 }
 
 impl Dev {
-    fn spawn(dir: &Path, data: &Path) -> Dev {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hotpack"))
-            .arg("dev")
-            .arg(dir)
-            .arg("--data")
-            .arg(data)
+    /// `hotpack dev DIR` building into `target` (tests running at once need their own: the
+    /// crates share a name, so one build would overwrite the other's library).
+    fn spawn(dir: &Path, data: Option<&Path>, target: &Path) -> Dev {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hotpack"));
+        command.arg("dev").arg(dir);
+        if let Some(data) = data {
+            command.arg("--data").arg(data);
+        }
+        let mut child = command
             .arg("--target-dir")
-            .arg(target_dir())
+            .arg(target)
             .args(["--quiet-ms", "100"])
             .env("XDG_CACHE_HOME", dir.parent().expect("crate dir has a parent").join("cache"))
             .stdin(Stdio::null())
@@ -113,7 +116,7 @@ fn dev_rebuilds_swaps_and_reruns_on_resident_data_and_survives_bad_edits() {
     let data = scratch.path().join("data.txt");
     std::fs::write(&data, "one\ntwo\nthree\n").expect("write the data");
 
-    let mut dev = Dev::spawn(&krate, &data);
+    let mut dev = Dev::spawn(&krate, Some(&data), &target_dir());
     let result = dev.until("hotpack-dev: result:");
     assert!(result.contains("answer-1 over 14 bytes"), "{result}");
     assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: deployed v1.0.0")), "{:?}", dev.seen);
@@ -141,6 +144,29 @@ fn dev_rebuilds_swaps_and_reruns_on_resident_data_and_survives_bad_edits() {
 
     let loads = dev.seen.iter().filter(|l| l.contains("hotpack-dev: data loaded")).count();
     assert_eq!(loads, 1, "the data was loaded once: {:?}", dev.seen);
+}
+
+/// `N.NN ms`, `NN.N ms`, `NNN ms` or the same in `s`: the one duration format.
+fn is_duration(text: &str) -> bool {
+    let Some((number, unit)) = text.split_once(' ') else { return false };
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    matches!(unit, "ms" | "s")
+        && number.parse::<f64>().is_ok()
+        && (digits == 3 || number.starts_with("0."))
+        && !number.contains('e')
+}
+
+#[test]
+fn dev_without_data_runs_the_handler_on_empty_input() {
+    let scratch = hotpack_testkit::scratch();
+    let krate = scratch.path().join("devmod");
+    write_crate(&krate, GOOD_1);
+    let mut dev = Dev::spawn(&krate, None, &target_dir().join("without-data"));
+    let result = dev.until("hotpack-dev: result:");
+    assert!(result.contains("answer-1 over 0 bytes"), "{result}");
+    assert!(dev.seen.iter().any(|l| l.contains("data loaded: 0 bytes")), "{:?}", dev.seen);
+    let ran = dev.seen.iter().find_map(|l| l.strip_prefix("hotpack-dev: ran in ")).expect("a ran-in line");
+    assert!(is_duration(ran), "durations print one way (`1.23 ms`): {ran:?}");
 }
 
 #[test]

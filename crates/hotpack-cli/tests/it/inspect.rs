@@ -45,8 +45,9 @@ fn json_for_a_single_module_bundle() {
     let out = inspect(true, &path);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf8");
-    assert_eq!(text.lines().count(), 1, "one object per module: {text}");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    let all: serde_json::Value = serde_json::from_str(&text).expect("one JSON array");
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "one object per module: {text}");
+    let v = &all[0];
     assert_eq!(v["name"], "greeter");
     assert_eq!(v["version"], "1.2.3");
     assert_eq!(v["dir"], "");
@@ -70,22 +71,22 @@ fn blake3_hex(data: &[u8]) -> String {
 }
 
 #[test]
-fn json_lines_for_a_multi_module_bundle_and_human_output() {
+fn one_json_array_for_several_bundles_and_human_output() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("multi.zip");
     let bytes =
         pack_modules(&[("plugins/a", &spec("alpha", "0.1.0")), ("plugins/b", &spec("beta", "0.2.0"))]).expect("pack");
     std::fs::write(&path, bytes).expect("write");
-    let out = inspect(true, &path);
+    let single = dir.path().join("greeter.zip");
+    std::fs::write(&single, pack(&spec("greeter", "1.2.3")).expect("pack")).expect("write");
+    let out = hotpack(&["inspect".as_ref(), "--json".as_ref(), path.as_os_str(), single.as_os_str()]);
     assert!(out.status.success());
-    let objects: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
-        .collect();
-    assert_eq!(objects.len(), 2);
+    let objects: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("one JSON array over every bundle");
+    assert_eq!(objects.len(), 3);
     assert_eq!((objects[0]["name"].as_str(), objects[0]["dir"].as_str()), (Some("alpha"), Some("plugins/a/")));
     assert_eq!(objects[1]["entries"][0]["path"], "plugins/b/data/hello.txt");
+    assert_eq!(objects[2]["name"], "greeter");
 
     let out = inspect(false, &path);
     assert!(out.status.success());
@@ -100,9 +101,9 @@ fn a_broken_bundle_is_one_error_line() {
     let path = dir.path().join("junk.zip");
     std::fs::write(&path, b"junk").expect("write");
     let out = inspect(true, &path);
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     let err = String::from_utf8(out.stderr).expect("utf8");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("junk.zip") && err.contains("not a zip"), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("junk.zip") && err.contains("not a zip"), "{err}");
 }

@@ -1,10 +1,13 @@
 //! Integration tests for the `hotpack` binary: one module per subcommand, each running
 //! the real binary.
 
+mod conventions;
 mod demo;
 mod dev;
 mod fleet;
+mod gc;
 mod inspect;
+mod new;
 mod pack;
 mod serve;
 mod verify;

@@ -61,3 +61,48 @@ fn refuses_a_library_that_is_not_a_module() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.so"));
 }
+
+#[test]
+fn output_replaces_only_a_regular_file_and_dash_is_stdout() {
+    let dir = hotpack_testkit::scratch();
+    let lib = hotpack_testkit::module("greeter-v1");
+
+    // A symlink (like /dev/stdout) is left alone, and so is what it points to.
+    let target = dir.path().join("precious.txt");
+    std::fs::write(&target, "keep me").expect("write");
+    let link = dir.path().join("link.zip");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let result = pack(&lib, &link, &[]);
+    assert_eq!(result.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(err.starts_with("error: ") && err.contains("symbolic link") && err.contains("-o -"), "{err}");
+    assert!(std::fs::symlink_metadata(&link).expect("still there").file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
+
+    // A device, a directory: refused too.
+    for path in [Path::new("/dev/null"), dir.path()] {
+        let result = pack(&lib, path, &[]);
+        assert_eq!(result.status.code(), Some(1), "{}", path.display());
+        assert!(String::from_utf8_lossy(&result.stderr).contains("-o replaces only a regular file"));
+    }
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(std::fs::metadata("/dev/null").expect("/dev/null").file_type().is_char_device(), "untouched");
+
+    // A regular file is replaced atomically.
+    let out = dir.path().join("greeter.zip");
+    std::fs::write(&out, "old").expect("write");
+    assert!(pack(&lib, &out, &[]).status.success());
+    let file = std::fs::read(&out).expect("read");
+    assert!(file.starts_with(b"PK"), "a zip replaced the old file");
+
+    // `-o -`: the same bundle on stdout, the summary on stderr.
+    let result = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .current_dir(dir.path())
+        .args(["pack".as_ref(), lib.as_os_str(), "-o".as_ref(), "-".as_ref()])
+        .output()
+        .expect("run hotpack");
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(result.stdout, file, "deterministic: stdout holds the same bytes");
+    assert!(String::from_utf8_lossy(&result.stderr).contains("into stdout"));
+    assert!(!dir.path().join("-").exists(), "no file named `-`");
+}

@@ -11,13 +11,20 @@ impl Supervisor {
     ///
     /// # Errors
     ///
-    /// [`SupervisorCallError::NotActive`] when no version was promoted; [`SupervisorCallError::Module`] with
-    /// the module's error or caught panic.
+    /// [`SupervisorCallError::NotActive`] when no version was promoted;
+    /// [`SupervisorCallError::NoSuchHandler`] (naming the handlers that exist) for an unknown
+    /// handler; [`SupervisorCallError::Module`] with the module's error or caught panic.
     pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
         let hot = self.hot(name).ok_or_else(|| SupervisorCallError::NotActive { name: name.to_owned() })?;
         let version = hot.current();
         match version.call(handler, input) {
             Ok(out) => Ok(out),
+            Err(hotpack_loader::CallError::NoSuchHandler { .. }) => Err(SupervisorCallError::NoSuchHandler {
+                name: name.to_owned(),
+                version: version.module().version().clone(),
+                handler: handler.to_owned(),
+                available: version.module().handler_names().map(str::to_owned).collect(),
+            }),
             Err(error) => {
                 if error.is_panic() {
                     self.panicked(name, *version.module().hash());

@@ -4,15 +4,15 @@
 // Each example is compiled here as a module too, so its story runs as a test; its `main`
 // is only used when it runs as an example.
 #[allow(dead_code)]
-#[path = "../../../../examples/resident_data.rs"]
+#[path = "../../examples/resident_data.rs"]
 mod resident_data;
 
 #[allow(dead_code)]
-#[path = "../../../../examples/plugin_folder.rs"]
+#[path = "../../examples/plugin_folder.rs"]
 mod plugin_folder;
 
 #[allow(dead_code)]
-#[path = "../../../../examples/hot_deploy.rs"]
+#[path = "../../examples/hot_deploy.rs"]
 mod hot_deploy;
 
 mod abi;

@@ -34,10 +34,9 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     data[28] = 15;
     assert_eq!(runtime.call("task", "run", &data).expect("call"), b"v1: 2 records, total amount 0");
     assert!(matches!(runtime.call("nosuch", "run", &data), Err(Error::NotLoaded { .. })));
-    assert!(matches!(
-        runtime.call("task", "nosuch", &data),
-        Err(Error::Call { error: hotpack::loader::CallError::NoSuchHandler { .. }, .. })
-    ));
+    let unknown = runtime.call("task", "nosuch", &data).expect_err("no such handler");
+    assert!(matches!(&unknown, Error::NoSuchHandler { available, .. } if available == &["run"]), "{unknown:?}");
+    assert_eq!(unknown.to_string(), "module `task` 1.0.0 has no handler named `nosuch`; its handlers: run");
 
     // Deploy v2 from outside the path, then the broken v3: it panics, the budget of zero
     // demotes it, v2 serves again.

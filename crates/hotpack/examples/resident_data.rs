@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hotpack::Runtime;
+use hotpack::util::duration::format_duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let v1 = hotpack_testkit::module("task-v1");
@@ -36,7 +37,7 @@ pub fn story(v1: &Path, v2: &Path, dir: &Path, size: usize) -> Result<Vec<String
             r
         })
         .collect();
-    log.push(format!("data loaded once: {} MiB in {:?}", data.len() >> 20, started.elapsed()));
+    log.push(format!("data loaded once: {} MiB in {}", data.len() >> 20, format_duration(started.elapsed())));
 
     // A plugin folder on the search path, holding the task bundle.
     let plugins = dir.join("plugins");
@@ -46,7 +47,7 @@ pub fn story(v1: &Path, v2: &Path, dir: &Path, size: usize) -> Result<Vec<String
 
     let started = Instant::now();
     let task = runtime.import("task")?;
-    log.push(format!("imported task {} in {:?}", task.version(), started.elapsed()));
+    log.push(format!("imported task {} in {}", task.version(), format_duration(started.elapsed())));
     let out = runtime.call("task", "run", &data)?;
     log.push(format!("result: {}", String::from_utf8_lossy(&out)));
 
@@ -54,7 +55,11 @@ pub fn story(v1: &Path, v2: &Path, dir: &Path, size: usize) -> Result<Vec<String
     hotpack::pack_library(v2, &plugins.join("task.zip"), vec![])?;
     let started = Instant::now();
     let task = runtime.reload("task")?;
-    log.push(format!("reloaded task {} in {:?} (the data did not move)", task.version(), started.elapsed()));
+    log.push(format!(
+        "reloaded task {} in {} (the data did not move)",
+        task.version(),
+        format_duration(started.elapsed())
+    ));
     let out = runtime.call("task", "run", &data)?;
     log.push(format!("result: {}", String::from_utf8_lossy(&out)));
     Ok(log)
