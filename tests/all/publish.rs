@@ -98,8 +98,7 @@ fn rust_version_is_true_for_every_dependency() {
     let packages = meta["packages"].as_array().expect("packages");
     let nodes = meta["resolve"]["nodes"].as_array().expect("resolve");
     // Walk the normal (non-dev, non-build) dependency graph of every library crate.
-    let mut stack: Vec<&str> =
-        ours.iter().filter(|p| is_library_crate(p)).filter_map(|p| p["id"].as_str()).collect();
+    let mut stack: Vec<&str> = ours.iter().filter(|p| is_library_crate(p)).filter_map(|p| p["id"].as_str()).collect();
     let mut seen = std::collections::HashSet::new();
     let mut too_new = Vec::new();
     while let Some(id) = stack.pop() {

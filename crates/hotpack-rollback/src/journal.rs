@@ -7,10 +7,10 @@
 //! does not match its content is *reported* and ignored as a whole.
 
 use crate::{Deployed, Gate, Source};
+use hotpack_util::fs::{AtomicWrite, FsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why the journal or its object store could not be read or written.
@@ -28,6 +28,10 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// A file-system operation of [`hotpack_util::fs`] failed (an atomic write, a private
+    /// directory or file check).
+    #[error(transparent)]
+    Fs(#[from] FsError),
     /// The journal file is empty.
     #[error("the file is empty")]
     Empty,
@@ -219,23 +223,10 @@ pub(crate) fn parse_gate(s: &Option<String>) -> Result<Option<Gate>, JournalErro
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same directory, write, fsync,
-/// rename, fsync the directory.
+/// Writes `bytes` to `path` atomically with mode 0600 (the journal and stored objects are
+/// private to this user): [`hotpack_util::fs::AtomicWrite`].
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hotpack-journal-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(io("write", path))?;
-    tmp.as_file().sync_all().map_err(io("fsync", path))?;
-    tmp.persist(path).map_err(|e| io("rename into place", path)(e.error))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync", dir))?;
-    Ok(())
+    Ok(AtomicWrite::new(path).mode(0o600).write(bytes)?)
 }
 
 /// `<dir>/objects/<hash>.so`.

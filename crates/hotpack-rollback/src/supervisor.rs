@@ -14,7 +14,7 @@ use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Instant, SystemTime};
 
 mod budget;
@@ -27,9 +27,7 @@ mod state;
 /// History lines kept per module (oldest dropped first).
 const HISTORY_CAP: usize = 512;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use hotpack_util::sync::lock;
 
 #[derive(Debug, Clone)]
 struct Failure {

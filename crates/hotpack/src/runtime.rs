@@ -279,9 +279,7 @@ impl fmt::Debug for Runtime {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use hotpack_util::sync::lock;
 
 fn forward<T: Send + 'static>(from: mpsc::Receiver<T>, to: mpsc::Sender<Event>, wrap: fn(T) -> Event) {
     std::thread::spawn(move || {
