@@ -5,9 +5,11 @@
 mod demo;
 mod dev;
 mod inspect;
+mod keygen;
 mod log;
 mod pack;
 mod serve;
+mod sign;
 mod verify;
 mod watch;
 
@@ -29,13 +31,17 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Build a module crate, run a handler on resident data, rebuild and rerun on every change
     Dev(dev::DevArgs),
+    /// Write a new ed25519 signing key (secret 0600) and its public key KEY.pub
+    Keygen(keygen::KeygenArgs),
     /// Pack a built module library (+ resources) into a bundle, deterministically
     Pack(pack::PackArgs),
     /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
     Inspect(inspect::InspectArgs),
     /// Serve every bundle of a folder over HTTP on loopback; hot-deploy changes, roll back on demand
     Serve(serve::ServeArgs),
-    /// Check a bundle's structure, manifests and every entry's content hash
+    /// Sign a bundle's manifests with a secret key (in place, or to -o OUT)
+    Sign(sign::SignArgs),
+    /// Check bundles' structure, manifests, every entry's content hash and, with --trusted-key, signatures
     Verify(verify::VerifyArgs),
     /// Watch files and directories; print one line per confirmed content change
     Watch(watch::WatchArgs),
@@ -49,7 +55,9 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Pack(args) => pack::run(args),
+        Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Watch(args) => watch::run(args),
     };

@@ -7,6 +7,7 @@
 //!
 //! | gate | what runs | a failure leaves behind |
 //! |---|---|---|
+//! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them; a plain library file is refused | nothing written, nothing loaded; the failure in history |
 //! | [`Gate::Verify`] | the bundle opens, every entry matches its manifest digest | nothing registered; the failure in history |
 //! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
 //! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
@@ -25,7 +26,7 @@
 //! order without a probe.
 
 use crate::Probe;
-use hotpack_archive::BundleError;
+use hotpack_archive::{Bundle, BundleError, PublicKey, SignatureStatus};
 use hotpack_cache::{Cache, CacheError};
 use hotpack_loader::{LoadError, Module};
 use std::fmt;
@@ -35,6 +36,9 @@ use std::path::PathBuf;
 /// A promotion gate, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Gate {
+    /// With trusted keys: the bundle is signed by one of them (checked on the bytes
+    /// `Bundle::open` read, before a byte is written to a cache or `dlopen`ed).
+    Signature,
     /// The bundle opens and every entry matches its manifest.
     Verify,
     /// The library loads.
@@ -51,11 +55,13 @@ pub enum Gate {
 
 impl Gate {
     /// Every gate, in the order a candidate meets them.
-    pub const ORDER: [Gate; 6] = [Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
+    pub const ORDER: [Gate; 7] =
+        [Gate::Signature, Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
 
     /// The lower-case name (`"verify"`, `"load"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
+            Gate::Signature => "signature",
             Gate::Verify => "verify",
             Gate::Load => "load",
             Gate::Abi => "abi",
@@ -83,6 +89,20 @@ pub enum GateError {
     /// The bundle was refused (structure, manifest, digest).
     #[error(transparent)]
     Bundle(BundleError),
+    /// Trusted keys are set and the bundle is not signed by one of them (or its signature
+    /// does not match).
+    #[error("{status}")]
+    Untrusted {
+        /// What the signature check found.
+        status: SignatureStatus,
+    },
+    /// Trusted keys are set and the candidate is a plain library file, which cannot carry
+    /// a signature.
+    #[error("{} is a plain library file, which cannot be signed; with trusted keys only signed bundles are deployed", path.display())]
+    UnsignedFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// The loader refused the library, or its init hook failed.
     #[error(transparent)]
     Load(LoadError),
@@ -110,6 +130,19 @@ pub enum GateError {
         /// The panic message.
         message: String,
     },
+}
+
+/// [`Gate::Signature`]: with no trusted keys, every bundle passes; otherwise `bundle` must
+/// be signed by one of `trusted` (checked on the bytes already read, nothing written).
+pub(crate) fn check_trust(bundle: &Bundle, trusted: &[PublicKey]) -> Result<(), GateError> {
+    if trusted.is_empty() {
+        return Ok(());
+    }
+    match bundle.check_signature(trusted) {
+        Ok(status) if status.is_trusted() => Ok(()),
+        Ok(status) => Err(GateError::Untrusted { status }),
+        Err(e) => Err(GateError::Bundle(e)),
+    }
 }
 
 /// Who a failure is blamed on: only the candidate's own failures mark its bytes failed.

@@ -126,6 +126,11 @@ pub struct Policy {
     /// 0: good as soon as promoted). With a non-zero probation, the change is noticed by
     /// [`Supervisor::settle`], which every supervisor operation calls.
     pub probation: Duration,
+    /// Keys whose signature a bundle must carry (default: none, and unsigned bundles are
+    /// accepted). When set, [`Gate::Signature`] refuses unsigned and foreign-signed bundles
+    /// and every plain library file before a byte of them is written or loaded; the
+    /// downgrade rule then applies to the signed manifest versions, the only ones seen.
+    pub trusted_keys: Vec<hotpack_archive::PublicKey>,
 }
 
 impl Default for Policy {
@@ -136,6 +141,7 @@ impl Default for Policy {
             panic_window: Duration::from_secs(60),
             allow_downgrade: false,
             probation: Duration::ZERO,
+            trusted_keys: Vec::new(),
         }
     }
 }

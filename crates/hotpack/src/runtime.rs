@@ -156,6 +156,19 @@ impl Default for RuntimeBuilder {
     }
 }
 
+/// Trust: which keys a bundle must be signed by.
+impl RuntimeBuilder {
+    /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
+    /// foreign-signed bundles, and plain library files (which cannot carry a signature),
+    /// are refused at [`Gate::Signature`](hotpack_rollback::Gate::Signature), before a byte
+    /// of them is written to a cache or loaded; whatever was serving keeps serving. Adds
+    /// to the keys already given. Without any key, unsigned bundles are accepted.
+    pub fn trusted_keys(mut self, keys: impl IntoIterator<Item = hotpack_archive::PublicKey>) -> Self {
+        self.policy.trusted_keys.extend(keys);
+        self
+    }
+}
+
 impl RuntimeBuilder {
     /// Appends an entry to the search path: a directory, a bundle, or `bundle.zip/sub/dir`.
     pub fn search_path(mut self, entry: impl Into<PathBuf>) -> Self {

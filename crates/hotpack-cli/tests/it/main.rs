@@ -6,5 +6,6 @@ mod dev;
 mod inspect;
 mod pack;
 mod serve;
+mod sign;
 mod verify;
 mod watch;

@@ -82,30 +82,11 @@ impl Supervisor {
             }
         };
         let target = hotpack_abi::TARGET;
+        if let Err(e) = gates::check_trust(&bundle, &self.inner.policy.trusted_keys) {
+            return Err(self.refuse_bundle(&bundle, path, Gate::Signature, e));
+        }
         if let Err(e) = bundle.verify_all() {
-            let reason = e.to_string();
-            let mut first = None;
-            for m in bundle.modules() {
-                let meta = &m.manifest().meta;
-                let claimed = m
-                    .manifest()
-                    .library(target)
-                    .and_then(|rel| bundle.digest(m.name(), rel))
-                    .map(|d| blake3::Hash::from_bytes(d.blake3));
-                self.record_gate_failure(m.name(), &meta.version, claimed, Gate::Verify, &reason, false);
-                first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
-            }
-            let error = GateError::Bundle(e);
-            return Err(match first {
-                Some((name, version, hash)) => RollbackError::GateFailed {
-                    name,
-                    version: Some(version),
-                    hash,
-                    gate: Gate::Verify,
-                    error: Box::new(error),
-                },
-                None => self.gate_failed_unnamed(path.display().to_string(), None, Gate::Verify, error),
-            });
+            return Err(self.refuse_bundle(&bundle, path, Gate::Verify, GateError::Bundle(e)));
         }
         let mut done = Vec::new();
         let mut first_err = None;
@@ -167,6 +148,29 @@ impl Supervisor {
         }
     }
 
+    /// A whole bundle refused at `gate` (signature, verification): the failure is recorded
+    /// for each of its modules (their hashes are not marked), nothing was written or loaded.
+    fn refuse_bundle(&self, bundle: &Bundle, path: &Path, gate: Gate, error: GateError) -> RollbackError {
+        let reason = error.to_string();
+        let mut first = None;
+        for m in bundle.modules() {
+            let meta = &m.manifest().meta;
+            let claimed = m
+                .manifest()
+                .library(hotpack_abi::TARGET)
+                .and_then(|rel| bundle.digest(m.name(), rel))
+                .map(|d| blake3::Hash::from_bytes(d.blake3));
+            self.record_gate_failure(m.name(), &meta.version, claimed, gate, &reason, false);
+            first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
+        }
+        match first {
+            Some((name, version, hash)) => {
+                RollbackError::GateFailed { name, version: Some(version), hash, gate, error: Box::new(error) }
+            }
+            None => self.gate_failed_unnamed(path.display().to_string(), None, gate, error),
+        }
+    }
+
     /// Deploys a plain library file: gates from [`Gate::Load`] on.
     ///
     /// # Errors
@@ -179,6 +183,10 @@ impl Supervisor {
     /// `expect`: the name the library must have (nothing runs when it has another).
     pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
         let label = path.display().to_string();
+        if !self.inner.policy.trusted_keys.is_empty() {
+            let error = GateError::UnsignedFile { path: path.to_path_buf() };
+            return Err(self.gate_failed_unnamed(expect.map_or(label, str::to_owned), None, Gate::Signature, error));
+        }
         let bytes = std::fs::read(path).map_err(|source| {
             self.gate_failed_unnamed(
                 label.clone(),
