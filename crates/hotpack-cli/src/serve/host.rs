@@ -78,6 +78,7 @@ impl Host {
         config: HostConfig,
         probes: Vec<ProbeSpec>,
         metrics: Arc<Metrics>,
+        trusted: Vec<hotpack::archive::PublicKey>,
     ) -> anyhow::Result<Host> {
         // One journal per served folder, in the cache directory (never inside the watched
         // folder), so a restarted server comes back on the last good versions.
@@ -88,6 +89,7 @@ impl Host {
             .journal(&journal)
             .allow_downgrade(config.allow_downgrade)
             .quiet(config.quiet)
+            .trusted_keys(trusted)
             .build_with_report()?;
         if let Some(report) = report.filter(|r| matches!(r.status, hotpack::rollback::JournalStatus::Corrupt { .. })) {
             tracing::warn!("journal {}: {}", crate::log::path(&journal), Escaped(&report.to_string()));

@@ -7,5 +7,6 @@ mod inspect;
 mod pack;
 mod serve;
 mod sign;
+mod trust;
 mod verify;
 mod watch;
