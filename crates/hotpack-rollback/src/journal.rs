@@ -247,20 +247,38 @@ pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Resu
     if blake3::hash(&bytes) != *hash {
         return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
     }
-    let objects = dir.join("objects");
-    std::fs::create_dir_all(&objects).map_err(io("create", &objects))?;
+    hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
     write_atomic(&to, &bytes)
 }
 
-/// Reads the stored object of `hash`, checking its content.
+/// Reads the stored object of `hash`, checking that it is private (this user's, writable by
+/// nobody else) and that its content hashes to `hash`. The bytes returned are the ones
+/// checked: the caller loads them, never the path again.
 pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, JournalError> {
     let path = object_path(dir, hash);
+    hotpack_util::fs::check_private_file(&path)?;
     let bytes = std::fs::read(&path).map_err(io("read", &path))?;
     let actual = blake3::hash(&bytes);
     if actual != *hash {
         return Err(JournalError::ObjectCorrupt { path, actual: actual.to_hex().to_string() });
     }
     Ok(bytes)
+}
+
+/// Removes the temporary files of this crate's old atomic write (`.hotpack-journal-*.tmp`)
+/// a crash left in `dir`; a failure only leaves them behind.
+pub(crate) fn remove_old_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(".hotpack-journal-")
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes stored objects no module of the journal refers to.

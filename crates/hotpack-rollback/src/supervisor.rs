@@ -165,8 +165,10 @@ impl Supervisor {
     ///
     /// # Errors
     ///
-    /// [`RollbackError::Journal`] only when the journal's directory cannot be created or the
-    /// file exists but cannot be read at all (permissions, I/O).
+    /// [`RollbackError::Journal`] when the journal's directory cannot be created, when the
+    /// directory, the journal or the object store is owned by another user or writable by
+    /// group or others (a planted journal is never read), or when the file exists but
+    /// cannot be read at all (permissions, I/O).
     pub fn open(
         cache: Cache,
         policy: Policy,
@@ -174,10 +176,23 @@ impl Supervisor {
     ) -> Result<(Supervisor, JournalReport), RollbackError> {
         let path = journal.as_ref().to_path_buf();
         let jerr = |error: JournalError| RollbackError::Journal { path: path.clone(), error };
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| jerr(JournalError::Io { what: "create", path: dir.to_path_buf(), source }))?;
+        // The journal says what to load at start: its directory, the file and the object
+        // store must be this user's and writable by nobody else (as ssh treats its keys).
+        let dir = journal_dir(&path);
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(|e| jerr(e.into()))?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            hotpack_util::fs::check_private_file(&path).map_err(|e| jerr(e.into()))?;
         }
+        let objects = dir.join("objects");
+        if std::fs::symlink_metadata(&objects).is_ok() {
+            hotpack_util::fs::ensure_private_dir(&objects).map_err(|e| jerr(e.into()))?;
+        }
+        // What a crash or `kill -9` left mid-write (today's temporaries and the old
+        // `.hotpack-journal-*.tmp` names); a failure only leaves them behind.
+        for d in [&dir, &objects] {
+            let _ = hotpack_util::fs::remove_stale_temps(d);
+        }
+        journal::remove_old_temps(&dir);
         let mut state = State::default();
         let status = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalStatus::Missing,

@@ -33,6 +33,21 @@ pub enum Error {
     /// The watcher could not start.
     #[error(transparent)]
     Detect(#[from] DetectError),
+    /// Neither `XDG_CACHE_HOME` nor `HOME` names an absolute directory, and no cache
+    /// directory was given.
+    #[error(
+        "no private cache directory: neither XDG_CACHE_HOME nor HOME is an absolute path; name one (cache_dir, or set \
+         XDG_CACHE_HOME)"
+    )]
+    NoCacheDir,
+    /// The cache directory cannot be created, or is not private (owned by another user, or
+    /// writable by group or others): nothing in it is loaded.
+    #[error("unusable cache directory")]
+    CacheDir {
+        /// What was wrong, naming the directory, its owner and mode.
+        #[source]
+        source: hotpack_util::fs::FsError,
+    },
     /// The watcher thread could not be started.
     #[error("cannot start the watcher thread: {source}")]
     Spawn {
@@ -177,6 +192,8 @@ impl RuntimeBuilder {
     }
 
     /// Where loaded libraries are materialized (default: [`default_cache_dir`](crate::default_cache_dir)).
+    /// Created with mode 0700; refused at build when another user owns it or group/others
+    /// may write to it.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -241,7 +258,11 @@ impl RuntimeBuilder {
     /// [`Error::Load`] when the cache directory cannot be created, [`Error::Rollback`]
     /// when the journal's directory cannot be created or read.
     pub fn build_with_report(self) -> Result<(Runtime, Option<JournalReport>), Error> {
-        let dir = self.cache_dir.unwrap_or_else(crate::default_cache_dir);
+        let dir = match self.cache_dir {
+            Some(dir) => dir,
+            None => crate::default_cache_dir()?,
+        };
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(|source| Error::CacheDir { source })?;
         let loader = Loader::new(&dir)?;
         let mut search = SearchPath::with_limits(self.limits.clone());
         for entry in &self.search {

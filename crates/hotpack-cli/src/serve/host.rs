@@ -83,7 +83,7 @@ impl Host {
         // One journal per served folder, in the cache directory (never inside the watched
         // folder), so a restarted server comes back on the last good versions.
         let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
-        let journal = hotpack::default_cache_dir().join("serve").join(&key[..16]).join("journal.json");
+        let journal = hotpack::default_cache_dir()?.join("serve").join(&key[..16]).join("journal.json");
         let (runtime, report) = Runtime::builder()
             .search_path(folder)
             .journal(&journal)
@@ -212,8 +212,8 @@ impl Host {
         let candidates = self.candidates(path);
         if let Some(reason) = self.over_cap(&candidates) {
             self.metrics.deploy("over_version_cap");
+            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
             tracing::warn!("refused {}: {reason}", crate::log::path(path));
-            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
             return;
         }
         for candidate in &candidates {
@@ -240,13 +240,14 @@ impl Host {
                 let reason = e.to_string();
                 let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
                 self.metrics.deploy("refused");
+                // Recorded before the log line: whoever reads the line finds it in /-/modules.
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
                 tracing::warn!(
                     module = %Escaped(names.join(", ").trim()),
                     "refused {}: {}",
                     crate::log::path(path),
                     Escaped(&reason)
                 );
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
             }
         }
     }

@@ -108,3 +108,147 @@ fn with_a_trusted_key_unsigned_and_foreign_code_never_runs_in_serve() {
     let pid = std::fs::read_to_string(&marker).expect("the trusted library's constructor ran");
     assert_eq!(pid, serve.pid().to_string());
 }
+
+/// Runs `hotpack serve DIR` expecting it to refuse to start: (exit code, stderr).
+fn serve_refused(dir: &Path, cache: &Path, marker: &Path) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .arg("serve")
+        .arg(dir)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("XDG_CACHE_HOME", cache)
+        .env("HOTPACK_FX_CTOR_MARKER", marker)
+        .env_remove("HOTPACK_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hotpack serve");
+    // A server that started anyway would never exit: give it a bounded time, then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("wait");
+    // The error lines only (a warning may precede them).
+    let err = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("hotpack: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (out.status.code(), err)
+}
+
+/// The one journal directory `serve` keeps under `cache`.
+fn journal_dir(cache: &Path) -> PathBuf {
+    let serve = cache.join("hotpack").join("serve");
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(&serve).expect("serve kept a journal").flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().expect("one")
+}
+
+fn chown_all(path: &Path, uid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), None).expect("chown (the tests run as root)");
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("list").flatten() {
+            chown_all(&entry.path(), uid);
+        }
+    }
+}
+
+/// A journal and `objects/<hash>.so` planted in a directory another user owns, or one
+/// anyone may write to, are refused with one line, and none of their code runs; the same
+/// files, private again, are restored (the control: the plant would have run).
+#[test]
+fn a_planted_cache_is_refused_and_none_of_its_code_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let (scratch, dir) = plugin_folder();
+    let cache = scratch.path().join("cache");
+    let marker = scratch.path().join("constructor-ran");
+    // A real journal remembering the constructor library, made by a real serve (no marker
+    // variable then, so its constructor writes nothing).
+    hotpack_archive::write_atomic(&dir.join("ctor-marker.zip"), &bundle_of("fx-ctor-marker", "ctor-marker", "0.1.0"))
+        .expect("write");
+    {
+        let serve = Serve::start(&dir, &[]);
+        assert!(serve.startup.iter().any(|l| l.contains("deployed ctor-marker")), "{:?}", serve.startup);
+    }
+    std::fs::remove_file(dir.join("ctor-marker.zip")).expect("only a restore could bring it back now");
+    let planted = journal_dir(&cache);
+    assert!(planted.join("journal.json").is_file() && planted.join("objects").is_dir());
+
+    // Owned by another user (nobody, 65534): the directory, the journal and the objects.
+    chown_all(&planted, 65534);
+    let (code, err) = serve_refused(&dir, &cache, &marker);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("owned by uid 65534") && err.contains(&planted.display().to_string()), "{err}");
+    assert!(!marker.exists(), "the planted library ran");
+
+    // Ours again, but the journal alone is foreign.
+    chown_all(&planted, 0);
+    std::os::unix::fs::chown(planted.join("journal.json"), Some(65534), None).expect("chown");
+    let (code, err) = serve_refused(&dir, &cache, &marker);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("journal.json") && err.contains("owned by uid 65534"), "{err}");
+    assert!(!marker.exists(), "the planted library ran");
+
+    // Ours, but anyone may write to the directory.
+    chown_all(&planted, 0);
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, err) = serve_refused(&dir, &cache, &marker);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("writable by group or others"), "{err}");
+    assert!(!marker.exists(), "the planted library ran");
+
+    // A stored object anyone may write to is not loaded either (the restore reports it).
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let objects: Vec<PathBuf> =
+        std::fs::read_dir(planted.join("objects")).expect("objects").flatten().map(|e| e.path()).collect();
+    for o in &objects {
+        std::fs::set_permissions(o, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    }
+    {
+        let serve = Serve::start_env(&dir, &[], &[("HOTPACK_FX_CTOR_MARKER", marker.as_os_str())]);
+        assert!(
+            serve.startup.iter().any(|l| l.contains("could not restore") && l.contains("writable by group or others")),
+            "{:?}",
+            serve.startup
+        );
+        assert!(!marker.exists(), "the planted library ran");
+    }
+
+    // The control: private again, the same journal restores the library, and it runs.
+    for o in &objects {
+        std::fs::set_permissions(o, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let serve = Serve::start_env(&dir, &[], &[("HOTPACK_FX_CTOR_MARKER", marker.as_os_str())]);
+    let (status, body) = crate::serve::call(serve.addr, "POST", "/ctor-marker/hello", b"");
+    assert_eq!((status, body.as_str()), (200, "constructed"));
+    assert_eq!(std::fs::read_to_string(&marker).expect("restored and ran"), serve.pid().to_string());
+}
+
+/// The cache directory itself (`$XDG_CACHE_HOME/hotpack`) is refused when anyone may write
+/// to it; a fresh one is created private (0700).
+#[test]
+fn the_cache_directory_is_created_private_and_refused_when_shared() {
+    use std::os::unix::fs::PermissionsExt;
+    let (scratch, dir) = plugin_folder();
+    let cache = scratch.path().join("cache");
+    {
+        let _serve = Serve::start(&dir, &[]);
+    }
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&cache.join("hotpack")), 0o700);
+    assert_eq!(mode(&journal_dir(&cache)), 0o700);
+    assert_eq!(mode(&journal_dir(&cache).join("journal.json")), 0o600);
+    std::fs::set_permissions(cache.join("hotpack"), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, err) = serve_refused(&dir, &cache, &scratch.path().join("unused"));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("hotpack") && err.contains("writable by group or others"), "{err}");
+}
