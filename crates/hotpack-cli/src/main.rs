@@ -45,6 +45,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Watch files and directories; print one line per confirmed content change
     Watch(watch::WatchArgs),
+    /// (internal) Read a library's descriptor from stdin in this throwaway process; used by `pack`
+    #[command(name = "__describe", hide = true)]
+    Describe(pack::DescribeArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Describe(args) => pack::describe(args),
     };
     match result {
         Ok(code) => code,

@@ -122,16 +122,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let trusted = trusted_keys(&args.trusted_key)?;
     crate::log::init(args.log_format);
-    if trusted.is_empty() {
-        tracing::warn!(
-            "no --trusted-key: accepting unsigned bundles and plain libraries; anyone who can write to {} runs code \
-             as this user",
-            crate::log::path(&args.dir)
-        );
-    } else {
-        let names: Vec<String> = trusted.iter().map(|k| k.fingerprint().to_string()).collect();
-        tracing::info!("deploying only bundles signed by {}", names.join(", "));
-    }
     raise_descriptor_limit();
     let max_fds = usize::try_from(metrics::max_fds()).unwrap_or(usize::MAX);
     let limits = http::Limits {
@@ -153,6 +143,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let folder = args.dir.canonicalize().with_context(|| format!("cannot resolve {}", crate::log::path(&args.dir)))?;
     let metrics = Arc::new(metrics::Metrics::default());
+    if trusted.is_empty() {
+        tracing::warn!(
+            "no --trusted-key: accepting unsigned bundles and plain libraries; anyone who can write to {} runs code \
+             as this user",
+            crate::log::path(&args.dir)
+        );
+    } else {
+        let names: Vec<String> = trusted.iter().map(|k| k.fingerprint().to_string()).collect();
+        tracing::info!("deploying only bundles signed by {}", names.join(", "));
+    }
     let host = Host::start(&folder, config, args.probe.clone(), Arc::clone(&metrics), trusted)?;
     // Watch first, then load what is there: a bundle replaced in between is not missed.
     let _watching = host.watch()?;
