@@ -69,25 +69,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Errors quote file names and bundle text: escaped like every foreign text.
-            eprintln!("hotpack: error: {}", log::escape(&one_line(&err)));
+            eprintln!("hotpack: error: {}", log::escape(&log::error_chain(err.as_ref())));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, `: `-separated, leaving out a cause whose text
-/// the line already holds (many errors quote their source in their own message).
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }

@@ -105,6 +105,18 @@ pub enum RollbackError {
         #[source]
         error: JournalError,
     },
+    /// With [`JournalPolicy::Revert`](crate::JournalPolicy::Revert): the promotion could not
+    /// be recorded in the journal, so it was undone and the previous version serves again.
+    #[error("module `{name}` {version}: not promoted: the journal could not record it")]
+    NotDurable {
+        /// Module name.
+        name: String,
+        /// The version whose promotion was undone.
+        version: semver::Version,
+        /// Why the journal could not be written.
+        #[source]
+        error: std::sync::Arc<JournalError>,
+    },
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),

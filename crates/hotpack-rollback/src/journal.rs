@@ -295,6 +295,32 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<Strin
     }
 }
 
+/// A journal failure as an event carries it: shared, and equal to another when both say
+/// the same thing (the typed error, with its I/O source, is [`JournalFault::error`]).
+#[derive(Debug, Clone)]
+pub struct JournalFault(pub std::sync::Arc<JournalError>);
+
+impl JournalFault {
+    /// The typed error.
+    pub fn error(&self) -> &JournalError {
+        &self.0
+    }
+}
+
+impl PartialEq for JournalFault {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for JournalFault {}
+
+impl fmt::Display for JournalFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// What [`Supervisor::open`](crate::Supervisor::open) found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalReport {

@@ -95,7 +95,7 @@ pub use error::RollbackError;
 pub use gates::{Gate, GateError};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
-pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use journal::{JournalError, JournalFault, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
 pub use supervisor::Supervisor;
 pub use watch::{DeployFilter, is_bundle, is_deployable};
 
@@ -131,6 +131,26 @@ pub struct Policy {
     /// and every plain library file before a byte of them is written or loaded; the
     /// downgrade rule then applies to the signed manifest versions, the only ones seen.
     pub trusted_keys: Vec<hotpack_archive::PublicKey>,
+    /// Whether a promotion whose journal write failed stands (default
+    /// [`JournalPolicy::Stand`]).
+    pub journal: JournalPolicy,
+}
+
+/// What happens to a deploy's promotion when the journal cannot record it (a full disk, a
+/// read-only or vanished cache directory). Either way the failure is a
+/// [`RollbackEvent::JournalFailed`] and [`Supervisor::journal_problem`] says so until a
+/// write succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JournalPolicy {
+    /// The promotion stands; the host is *not durable* (a restart may resume an older
+    /// version) until a journal write succeeds.
+    #[default]
+    Stand,
+    /// The promotion is undone: the version that served before serves again (what the
+    /// journal still says), and the deploy fails with [`RollbackError::NotDurable`]. A first
+    /// version, with nothing to return to, stands.
+    Revert,
 }
 
 impl Default for Policy {
@@ -142,6 +162,7 @@ impl Default for Policy {
             allow_downgrade: false,
             probation: Duration::ZERO,
             trusted_keys: Vec::new(),
+            journal: JournalPolicy::Stand,
         }
     }
 }
@@ -443,8 +464,15 @@ pub enum RollbackEvent {
     JournalFailed {
         /// The journal file.
         path: std::path::PathBuf,
-        /// What went wrong.
+        /// What went wrong, in words.
         problem: String,
+        /// What went wrong, typed (the I/O error is its source).
+        error: JournalFault,
+    },
+    /// A journal write succeeded after one had failed: the host is durable again.
+    JournalRecovered {
+        /// The journal file.
+        path: std::path::PathBuf,
     },
 }
 

@@ -4,9 +4,9 @@ use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalReport,
-    JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport, RollbackError, RollbackEvent,
-    SupervisorCallError, VersionRef, VersionSummary,
+    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalFault,
+    JournalPolicy, JournalReport, JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport,
+    RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -100,6 +100,8 @@ struct Inner {
     ops: Mutex<()>,
     probes: Mutex<HashMap<String, Probe>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
+    /// Why the last journal write failed, until one succeeds.
+    journal_problem: Mutex<Option<Arc<JournalError>>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -151,6 +153,7 @@ impl Supervisor {
                 ops: Mutex::new(()),
                 probes: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
+                journal_problem: Mutex::new(None),
             }),
         }
     }

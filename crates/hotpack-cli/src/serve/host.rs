@@ -159,6 +159,18 @@ impl Host {
                     d.panics
                 );
             }
+            Event::Rollback(RollbackEvent::JournalFailed { path, error, .. }) => {
+                let problem = crate::log::error_chain(error.error());
+                tracing::error!(
+                    "journal {}: {}; changes are not durable (a restart may resume an older version) until a \
+                     journal write succeeds",
+                    crate::log::path(&path),
+                    Escaped(&problem)
+                );
+            }
+            Event::Rollback(RollbackEvent::JournalRecovered { path }) => {
+                tracing::info!("journal {}: written again; durable", crate::log::path(&path));
+            }
             _ => {}
         }
     }
@@ -376,7 +388,13 @@ impl Host {
             .iter()
             .map(|(path, reason)| serde_json::json!({"path": path.display().to_string(), "reason": reason}))
             .collect();
-        serde_json::json!({ "modules": modules, "refused": refused })
+        let problem = self.journal_problem();
+        let journal = serde_json::json!({
+            "path": self.journal.display().to_string(),
+            "durable": problem.is_none(),
+            "problem": problem,
+        });
+        serde_json::json!({ "modules": modules, "refused": refused, "journal": journal })
     }
 
     /// (versions, bytes) mapped by this process; they stay mapped until it exits.
@@ -395,10 +413,17 @@ impl Host {
 
     /// Why the journal cannot be written, if it cannot.
     ///
-    /// Hook: this checks that a file can be created in the journal's directory (space,
-    /// permissions, descriptors). When the facade reports the journal's own durability (the
-    /// result of its last write), read that here as well.
+    /// The supervisor's own word first (its last journal write failed: not durable), then
+    /// whether a file can be created in the journal's directory (space, permissions,
+    /// descriptors) before the next change needs it.
     pub(crate) fn journal_problem(&self) -> Option<String> {
+        if let Some(problem) = self.runtime.supervisor().journal_problem() {
+            return Some(format!(
+                "not durable: the journal {} could not record the latest change: {}",
+                self.journal.display(),
+                crate::log::error_chain(problem.as_ref())
+            ));
+        }
         let dir = self.journal.parent()?;
         match tempfile::tempfile_in(dir) {
             Ok(_) => None,

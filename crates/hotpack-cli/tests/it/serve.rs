@@ -19,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct Serve {
     child: Child,
     /// stderr, one log line per item.
-    log: Receiver<String>,
+    pub(crate) log: Receiver<String>,
     /// The log lines up to and including "listening on".
     pub(crate) startup: Vec<String>,
     pub(crate) addr: SocketAddr,

@@ -252,3 +252,78 @@ fn the_cache_directory_is_created_private_and_refused_when_shared() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("hotpack") && err.contains("writable by group or others"), "{err}");
 }
+
+/// After a real restart every retained good version is back for rollback, in the order it
+/// ran; stale temporary files of a killed writer are swept at start.
+#[test]
+fn after_a_restart_rollback_returns_to_the_version_before() {
+    let (scratch, dir) = plugin_folder();
+    let cache = scratch.path().join("cache");
+    {
+        let serve = Serve::start(&dir, &[]);
+        hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("greeter-v2", 1)).expect("write v2");
+        assert!(serve.next_outcome().contains("deployed greeter 2.0.0"));
+    }
+    let journal = journal_dir(&cache);
+    let stale = [journal.join(".hotpack-journal-AbC123.tmp"), journal.join(".journal.json.hotpack-tmp-99-1")];
+    for s in &stale {
+        std::fs::write(s, b"half a journal").expect("plant a stale temp");
+    }
+    let serve = Serve::start(&dir, &[]);
+    for s in &stale {
+        assert!(!s.exists(), "{} was not swept", s.display());
+    }
+    let (status, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert!(status == 200 && body.contains("v2"), "{body}");
+    let (status, body) = call(serve.addr, "POST", "/-/rollback/greeter", b"");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1.0.0"), "{body}");
+    let (_, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert!(body.contains("(v1,"), "{body}");
+}
+
+/// A journal that cannot be written (its directory replaced by a file) is reported: a log
+/// line naming the cause, `/-/healthz` 503 and `/-/modules` "not durable"; the promotion
+/// stands (the default policy); the next successful write makes the host durable again.
+#[test]
+fn a_journal_write_that_fails_is_reported_and_the_promotion_stands() {
+    let (scratch, dir) = plugin_folder();
+    let cache = scratch.path().join("cache");
+    let serve = Serve::start(&dir, &[]);
+    let journal = journal_dir(&cache);
+    let aside = scratch.path().join("journal-aside");
+    std::fs::rename(&journal, &aside).expect("move the journal directory away");
+    std::fs::write(&journal, b"a file where the directory was").expect("replace it with a file");
+
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("greeter-v2", 1)).expect("write v2");
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lines.iter().any(|l: &String| l.contains("not durable")) {
+        assert!(std::time::Instant::now() < deadline, "no journal failure was logged: {lines:?}");
+        if let Ok(l) = serve.log.recv_timeout(std::time::Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    let logged = lines.iter().find(|l| l.contains("not durable")).expect("a line");
+    assert!(logged.contains("journal") && logged.contains(&journal.display().to_string()), "{logged}");
+    assert!(logged.contains("Not a directory"), "the cause is named: {logged}");
+    let (_, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert!(body.contains("v2"), "the promotion stands: {body}");
+    let (status, body) = call(serve.addr, "GET", "/-/healthz", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not durable"), "{body}");
+    let (_, body) = call(serve.addr, "GET", "/-/modules", b"");
+    let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listing["journal"]["durable"], false, "{listing}");
+    assert!(listing["journal"]["problem"].as_str().is_some_and(|p| p.contains("Not a directory")), "{listing}");
+
+    // The directory back: the next change is recorded and the host is durable again.
+    std::fs::remove_file(&journal).expect("remove the file");
+    std::fs::rename(&aside, &journal).expect("put the directory back");
+    assert_eq!(call(serve.addr, "POST", "/-/rollback/greeter", b"").0, 200);
+    let (status, body) = call(serve.addr, "GET", "/-/healthz", b"");
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = call(serve.addr, "GET", "/-/modules", b"");
+    let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listing["journal"]["durable"], true, "{listing}");
+}

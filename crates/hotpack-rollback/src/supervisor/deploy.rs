@@ -321,7 +321,17 @@ impl Supervisor {
                 mark,
             ));
         }
-        Ok(self.promoted(module.name(), c.summary(), Outcome::Promoted))
+        let before = lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.active.clone());
+        let done = self.promoted(module.name(), c.summary(), Outcome::Promoted);
+        if self.inner.policy.journal == JournalPolicy::Revert
+            && let Some(error) = self.journal_problem()
+            && let Some(previous) = before.and_then(|b| self.inner.cache.version(&done.name, &b.hash))
+        {
+            // The journal still says the previous version: serve it again.
+            self.switch_to(&done.name, &previous, Outcome::RolledBack)?;
+            return Err(RollbackError::NotDurable { name: done.name, version: done.version, error });
+        }
+        Ok(done)
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {

@@ -86,7 +86,20 @@ impl Supervisor {
     }
 
     pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
-        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), problem: error.to_string() });
+        let error = Arc::new(error);
+        *lock(&self.inner.journal_problem) = Some(Arc::clone(&error));
+        self.emit(RollbackEvent::JournalFailed {
+            path: path.to_path_buf(),
+            problem: error.to_string(),
+            error: JournalFault(error),
+        });
+    }
+
+    /// Why the journal could not record the latest change, if it could not: until a write
+    /// succeeds the host is *not durable* (a restart may resume an older version). `None`
+    /// without a journal.
+    pub fn journal_problem(&self) -> Option<Arc<JournalError>> {
+        lock(&self.inner.journal_problem).clone()
     }
 
     pub(super) fn write_journal(&self) {
@@ -103,7 +116,12 @@ impl Supervisor {
             (journal::encode(&modules), keep)
         };
         match journal::write_atomic(path, &bytes) {
-            Ok(()) => journal::collect_garbage(&journal_dir(path), &keep),
+            Ok(()) => {
+                journal::collect_garbage(&journal_dir(path), &keep);
+                if lock(&self.inner.journal_problem).take().is_some() {
+                    self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
+                }
+            }
             Err(problem) => self.journal_failed(path, problem),
         }
     }
