@@ -5,8 +5,12 @@
 //! A new version is a *candidate* until it passes every [`Gate`], in one order shared by
 //! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
 //!
+//! 0. [`Gate::Signature`] (only with [`Policy::trusted_keys`]): the bundle is signed by a
+//!    trusted key, checked on the bytes read, before anything is written or loaded (a plain
+//!    library file, which cannot be signed, is refused);
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
-//! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
+//! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen` — which runs the library's ELF
+//!    constructors — then the descriptor);
 //! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
 //!    every hot handle already taken on its name with the same interface ids;
 //! 4. [`Gate::Init`]: its init hook returns `Ok` (an error and a panic both fail);
@@ -28,8 +32,12 @@
 //! last good versions, the highest version seen, the pin and the failed hashes, with a copy
 //! of every good library under `<journal dir>/objects/<blake3>.so`, so a restarted host
 //! comes back on its last good version ([`Supervisor::restore`]) — never on the one that
-//! crashed it. A missing, truncated or corrupt journal is reported in the [`JournalReport`]
-//! and the supervisor starts with nothing from it.
+//! crashed it — with every retained good version available to roll back to. A missing,
+//! truncated or corrupt journal is reported in the [`JournalReport`] and the supervisor
+//! starts with nothing from it; a journal directory, journal or stored copy owned by another
+//! user or writable by others is refused. A journal write that fails is a
+//! [`RollbackEvent::JournalFailed`] and [`Supervisor::journal_problem`]; [`Policy::journal`]
+//! decides whether the promotion stands.
 //!
 //! [`history`]: Supervisor::history
 //! [`status`]: Supervisor::status
