@@ -76,6 +76,24 @@ pub(crate) fn init(format: LogFormat) {
     };
 }
 
+/// An error and its sources on one line, `: `-separated, leaving out a source whose text
+/// the line already holds (many errors quote their source in their own message).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        next = e.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::escape;
@@ -97,22 +115,4 @@ mod tests {
             assert!(!escape(input).chars().any(char::is_control), "{input:?}");
         }
     }
-}
-
-/// An error and its sources on one line, `: `-separated, leaving out a source whose text
-/// the line already holds (many errors quote their source in their own message).
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        next = e.source();
-    }
-    line
 }
