@@ -26,7 +26,7 @@
 //! order without a probe.
 
 use crate::Probe;
-use hotpack_archive::{Bundle, BundleError, PublicKey, SignatureStatus};
+use hotpack_archive::{Bundle, BundleError, Fingerprint, PublicKey, SignatureStatus};
 use hotpack_cache::{Cache, CacheError};
 use hotpack_loader::{LoadError, Module};
 use std::fmt;
@@ -132,14 +132,15 @@ pub enum GateError {
     },
 }
 
-/// [`Gate::Signature`]: with no trusted keys, every bundle passes; otherwise `bundle` must
-/// be signed by one of `trusted` (checked on the bytes already read, nothing written).
-pub(crate) fn check_trust(bundle: &Bundle, trusted: &[PublicKey]) -> Result<(), GateError> {
+/// [`Gate::Signature`]: with no trusted keys, every bundle passes (`None`); otherwise
+/// `bundle` must be signed by one of `trusted` (checked on the bytes already read, nothing
+/// written), and the signer's fingerprint is returned.
+pub(crate) fn check_trust(bundle: &Bundle, trusted: &[PublicKey]) -> Result<Option<Fingerprint>, GateError> {
     if trusted.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     match bundle.check_signature(trusted) {
-        Ok(status) if status.is_trusted() => Ok(()),
+        Ok(SignatureStatus::Trusted(fp)) => Ok(Some(fp)),
         Ok(status) => Err(GateError::Untrusted { status }),
         Err(e) => Err(GateError::Bundle(e)),
     }

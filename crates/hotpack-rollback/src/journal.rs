@@ -171,6 +171,9 @@ pub(crate) struct JModule {
     pub highest_seen: Option<String>,
     pub pinned: Option<String>,
     pub failed: Vec<JFailed>,
+    /// Hash hex -> fingerprint of the trusted key that signed it (absent when none did).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -429,6 +432,7 @@ mod tests {
             highest_seen: Some("1.0.0".into()),
             pinned: None,
             failed: vec![],
+            signed: BTreeMap::new(),
         };
         [("greeter".to_owned(), m)].into()
     }

@@ -53,6 +53,9 @@ struct ModState {
     history: VecDeque<HistoryEntry>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
+    /// The fingerprint of the trusted key that signed each version's bundle (only with
+    /// trusted keys).
+    signers: HashMap<blake3::Hash, String>,
 }
 
 impl ModState {

@@ -82,11 +82,23 @@ impl Supervisor {
             }
         };
         let target = hotpack_abi::TARGET;
-        if let Err(e) = gates::check_trust(&bundle, &self.inner.policy.trusted_keys) {
-            return Err(self.refuse_bundle(&bundle, path, Gate::Signature, e));
-        }
+        let signer = match gates::check_trust(&bundle, &self.inner.policy.trusted_keys) {
+            Ok(signer) => signer,
+            Err(e) => return Err(self.refuse_bundle(&bundle, path, Gate::Signature, e)),
+        };
         if let Err(e) = bundle.verify_all() {
             return Err(self.refuse_bundle(&bundle, path, Gate::Verify, GateError::Bundle(e)));
+        }
+        if let Some(fp) = signer {
+            // Remembered (and journaled with the version) so a restart restores only
+            // versions a trusted key signed.
+            let mut st = lock(&self.inner.state);
+            for m in bundle.modules() {
+                if let Some(d) = m.manifest().library(target).and_then(|rel| bundle.digest(m.name(), rel)) {
+                    let entry = st.modules.entry(m.name().to_owned()).or_default();
+                    entry.signers.insert(blake3::Hash::from_bytes(d.blake3), fp.to_string());
+                }
+            }
         }
         let mut done = Vec::new();
         let mut first_err = None;

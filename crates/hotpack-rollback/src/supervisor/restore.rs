@@ -56,6 +56,10 @@ impl Supervisor {
                     hash: Some(v.hash),
                     reason,
                 };
+                if let Err(reason) = self.trusted_signer(&name, &v.hash) {
+                    report.problems.push(problem(reason));
+                    continue;
+                }
                 let bytes = match journal::read_object(&dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
@@ -108,6 +112,23 @@ impl Supervisor {
         report
     }
 
+    /// With trusted keys: whether the journal records that one of them signed the bundle
+    /// `hash` came from (a version deployed while unsigned code was accepted, or signed by a
+    /// key no longer trusted, is not restored).
+    fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), String> {
+        let trusted = &self.inner.policy.trusted_keys;
+        if trusted.is_empty() {
+            return Ok(());
+        }
+        let st = lock(&self.inner.state);
+        let signer = st.modules.get(name).and_then(|m| m.signers.get(hash));
+        match signer {
+            Some(fp) if trusted.iter().any(|k| k.fingerprint().to_string() == *fp) => Ok(()),
+            Some(fp) => Err(format!("{} gate: signed by {fp}, which is no longer trusted", Gate::Signature)),
+            None => Err(format!("{} gate: it was not deployed from a bundle signed by a trusted key", Gate::Signature)),
+        }
+    }
+
     /// Loads the retained good versions of `name` other than the one serving (each from its
     /// checked stored copy) and rebuilds the activation stack in the order they ran.
     fn restore_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
@@ -130,12 +151,15 @@ impl Supervisor {
                     hash: Some(v.hash),
                     reason: format!("not available to roll back to: {reason}"),
                 };
-                let module = match journal::read_object(dir, &v.hash).map_err(|e| e.to_string()).and_then(|bytes| {
-                    cache
-                        .loader()
-                        .load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed)
-                        .map_err(|e| e.to_string())
-                }) {
+                let module = match self
+                    .trusted_signer(name, &v.hash)
+                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(|e| e.to_string()))
+                    .and_then(|bytes| {
+                        cache
+                            .loader()
+                            .load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed)
+                            .map_err(|e| e.to_string())
+                    }) {
                     Ok(m) => m,
                     Err(reason) => {
                         report.problems.push(problem(reason));

@@ -25,6 +25,12 @@ impl ModState {
                     reason: f.reason.clone(),
                 })
                 .collect(),
+            signed: self
+                .signers
+                .iter()
+                .filter(|(h, _)| self.is_good(h) || self.active.as_ref().is_some_and(|a| a.hash == **h))
+                .map(|(h, fp)| (h.to_hex().to_string(), fp.clone()))
+                .collect(),
         }
     }
 
@@ -65,6 +71,9 @@ impl ModState {
             if !m.is_failed(&v.hash) && m.is_good(&v.hash) {
                 m.activated.insert(v.hash, v.version.clone());
             }
+        }
+        for (h, fp) in &j.signed {
+            m.signers.insert(journal::parse_hash(h)?, fp.clone());
         }
         m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
         if let Some(p) = &j.pinned {

@@ -164,3 +164,29 @@ fn a_failed_journal_write_reverts_the_promotion_under_the_revert_policy() {
     assert!(host.sup.journal_problem().is_none());
     assert!(events.try_iter().any(|e| matches!(e, RollbackEvent::JournalRecovered { .. })));
 }
+
+/// With trusted keys a restart restores only versions a trusted key signed: a journal
+/// written while unsigned code was accepted does not bring that code back.
+#[test]
+fn with_trusted_keys_a_restart_restores_only_signed_versions() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    let key = SigningKey::from_seed(&[3; 32]);
+    let trusted = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
+
+    // Unsigned v1, journaled by a host that accepted unsigned code.
+    let mut host = Host::with_v1(Policy::default());
+    let report = host.restart(trusted.clone());
+    assert!(report.restored.is_empty(), "{report:?}");
+    assert!(report.problems.iter().any(|p| p.reason.contains("signature gate")), "{report:?}");
+    assert!(host.cache().current("greeter").is_none(), "the unsigned version did not come back");
+
+    // Signed v2, deployed by a host with the key: restored after a restart, and the
+    // unsigned v1 is not available to roll back to.
+    let signed = host.path().join("signed-v2.zip");
+    sign_bundle(&host.bundle("greeter-v2"), &key, Some(&signed), &Limits::default()).expect("sign");
+    host.sup.deploy_bundle(&signed).expect("a signed bundle deploys");
+    let report = host.restart(trusted.clone());
+    assert_eq!(report.restored.len(), 1, "{report:?}");
+    assert_eq!(host.answer(), "2");
+    assert!(host.sup.rollback("greeter").is_err(), "the unsigned v1 is not restored for rollback");
+}
