@@ -171,7 +171,7 @@ impl Default for RuntimeBuilder {
     }
 }
 
-/// Trust: which keys a bundle must be signed by.
+/// Trust and durability: which keys a bundle must be signed by, what a failed journal write does.
 impl RuntimeBuilder {
     /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
     /// foreign-signed bundles, and plain library files (which cannot carry a signature),
@@ -180,6 +180,16 @@ impl RuntimeBuilder {
     /// to the keys already given. Without any key, unsigned bundles are accepted.
     pub fn trusted_keys(mut self, keys: impl IntoIterator<Item = hotpack_archive::PublicKey>) -> Self {
         self.policy.trusted_keys.extend(keys);
+        self
+    }
+
+    /// Whether a promotion whose journal write failed stands (default
+    /// [`JournalPolicy::Stand`](hotpack_rollback::JournalPolicy::Stand): it does, and
+    /// [`Supervisor::journal_problem`](hotpack_rollback::Supervisor::journal_problem) says the
+    /// host is not durable until a write succeeds) or is undone
+    /// ([`JournalPolicy::Revert`](hotpack_rollback::JournalPolicy::Revert)).
+    pub fn journal_policy(mut self, policy: hotpack_rollback::JournalPolicy) -> Self {
+        self.policy.journal = policy;
         self
     }
 }
