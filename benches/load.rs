@@ -22,6 +22,14 @@
 //! directory, which prints its deploy time and its peak resident set (`VmHWM` of
 //! `/proc/self/status`: `big_resource_deploy_peak_rss_mb`), so one deploy's memory cannot
 //! hide in another's. Alternating: big, library only, big, ...
+//!
+//! Part `preflight` (`HOTPACK_BENCH_PART=preflight`, also run by `cargo xtask bench`): the
+//! cost of [`hotpack::RuntimeBuilder::preflight_with`]. `preflight_us`: one
+//! `PreflightCommand::check` of a greeter-v1 bundle (spawn this executable again as the
+//! child, `__preflight`: it sets its memory limit, opens the bundle, loads the library,
+//! runs init, exits; the parent reads its JSON line and reaps it). Also interleaved:
+//! `Runtime::deploy` of a fresh variant with and without the preflight
+//! (`preflight_deploy_us`, `plain_deploy_us`), each into its own runtime.
 
 mod common;
 
@@ -31,14 +39,94 @@ use hotpack_loader::{Loader, baseline};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-fn main() {
-    match std::env::var("HOTPACK_BENCH_PART").unwrap_or_default().as_str() {
-        "deploy-child" => return deploy_child(),
-        "big-deploy" => return big_deploy(),
-        _ => {}
+fn main() -> std::process::ExitCode {
+    // The preflight part's child: this executable again, with the marker argument.
+    if let Some(code) = hotpack::preflight::child_main_if_marked() {
+        return code;
     }
+    match std::env::var("HOTPACK_BENCH_PART").unwrap_or_default().as_str() {
+        "deploy-child" => deploy_child(),
+        "big-deploy" => big_deploy(),
+        "preflight" => preflight(),
+        _ => load(),
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// The `preflight` part: one check alone, and deploys with and without it, interleaved.
+fn preflight() {
+    let (warmup, n) = match (common::test_mode(), common::quick()) {
+        (true, _) => (1, 2),
+        (false, true) => (3, 30),
+        (false, false) => (5, 100),
+    };
+    let total = warmup + n;
+    let dir = common::scratch("load-preflight");
+    let v1 = hotpack_testkit::module_bytes("greeter-v1");
+    let packer = Loader::new(dir.join("packer")).expect("scratch is writable");
+    let template = packer.load_bytes(&v1, "greeter-v1".as_ref()).expect("greeter-v1 loads");
+    // Two fresh variants per iteration (one per runtime), packed before timing.
+    let bundles: Vec<_> = (0..2 * total)
+        .map(|i| {
+            let spec = hotpack_cache::pack_spec(
+                &template,
+                "libgreeter.so",
+                common::variant(&v1, 2_000_000 + i as u64),
+                vec![],
+            );
+            let path = dir.join(format!("greeter-{i}.zip"));
+            hotpack_archive::pack_to_file(&spec, &path).expect("packs");
+            path
+        })
+        .collect();
+    let command = hotpack::preflight::PreflightCommand::current_exe();
+    let checked = hotpack::Runtime::builder()
+        .cache_dir(dir.join("checked"))
+        .allow_downgrade(true)
+        .preflight_with(command.clone().scratch_dir(dir.join("scratch")))
+        .build()
+        .expect("runtime");
+    let plain = hotpack::Runtime::builder().cache_dir(dir.join("plain")).allow_downgrade(true).build().expect("rt");
+    let limits = Limits::default();
+    let (mut alone, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..total {
+        // The check alone, on the bundle the checked runtime deploys next.
+        let bundle = Bundle::open(&bundles[2 * i], &limits).expect("valid bundle");
+        let module = &bundle.modules()[0];
+        let hash = blake3::hash(&bundle.read_library(module.name(), hotpack_abi::TARGET).expect("library"));
+        let candidate = hotpack::rollback::PreflightCandidate::bundle(&bundles[2 * i], module.dir(), &hash);
+        let start = Instant::now();
+        command.check(&candidate).expect("greeter passes the preflight");
+        let t_alone = start.elapsed();
+
+        let start = Instant::now();
+        checked.deploy(&bundles[2 * i]).expect("deploys with the preflight");
+        let t_with = start.elapsed();
+        let start = Instant::now();
+        plain.deploy(&bundles[2 * i + 1]).expect("deploys");
+        let t_without = start.elapsed();
+        if i >= warmup {
+            alone.push(t_alone);
+            with.push(t_with);
+            without.push(t_without);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    common::publish(
+        "load-preflight",
+        &serde_json::json!({
+            "check": common::summary_us(&alone),
+            "deploy_with_preflight": common::summary_us(&with),
+            "deploy_plain": common::summary_us(&without),
+        }),
+    );
+}
+
+/// The default part: load from a bundle vs the floor.
+fn load() {
     if common::test_mode() {
         big_deploy();
+        preflight();
     }
     let (warmup, n) = match (common::test_mode(), common::quick()) {
         (true, _) => (1, 3),

@@ -170,6 +170,12 @@ const ROWS: &[Row] = &[
         goal: Some("fingerprint_efficiency"),
         ..row("fingerprint a big file (GB/s): vs blake3 in memory", "fingerprint_gbps")
     },
+    Row {
+        floor: Some("plain_deploy_us"),
+        ratio: Some("preflight_deploy_ratio"),
+        ..row("deploy with --preflight (child loads, inits, exits first), p50 (µs): vs without", "preflight_deploy_us")
+    },
+    row("preflight child check alone (spawn, load, init, exit, reap), p50 (µs)", "preflight_us"),
     row("verify_all, 10,000 entries (ms)", "verify_all_10k_ms"),
     row("watch: rename → confirmed event, quiet 0 (µs)", "watch_rename_to_event_us"),
     row("python importlib.reload alone, no detection (µs)", "python_reload_only_us"),
@@ -313,11 +319,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     report.insert("quick".into(), json!(quick));
     let mut stages = Keys::new();
     stages.insert("build".into(), json!(started.elapsed().as_secs_f64()));
-    let areas: [(&str, Area); 7] = [
+    let areas: [(&str, Area); 8] = [
         ("call", call_keys),
         ("detect", detect_keys),
         ("cache", cache_keys),
         ("load", load_keys),
+        ("preflight", preflight_keys),
         ("archive", archive_keys),
         ("reload_tuned", reload_tuned_keys),
         ("serve", serve_keys),
@@ -445,6 +452,20 @@ fn load_keys(ctx: &Ctx) -> Result<Keys> {
     k.insert("big_resource_deploy_peak_rss_mb".into(), big["big_peak_rss_mb"].clone());
     k.insert("library_only_deploy_peak_rss_mb".into(), big["library_only_peak_rss_mb"].clone());
     k.insert("big_resource_bytes".into(), big["resource_bytes"].clone());
+    Ok(k)
+}
+
+/// `benches/load.rs`, part `preflight`: the preflight child's cost, alone and in a deploy.
+fn preflight_keys(ctx: &Ctx) -> Result<Keys> {
+    ctx.bench("load", Some("preflight"), &[])?;
+    let p = ctx.result("load-preflight")?;
+    let (with, without) = (num(&p, &["deploy_with_preflight", "p50_us"])?, num(&p, &["deploy_plain", "p50_us"])?);
+    let mut k = Keys::new();
+    k.insert("preflight_us".into(), json!(num(&p, &["check", "p50_us"])?));
+    k.insert("preflight_deploy_us".into(), json!(with));
+    k.insert("plain_deploy_us".into(), json!(without));
+    k.insert("preflight_deploy_ratio".into(), json!(with / without));
+    k.insert("preflight_detail".into(), p);
     Ok(k)
 }
 

@@ -3,9 +3,11 @@
 use hotpack_archive::{BundleError, SearchError, SearchProblem};
 use hotpack_loader::{CallError, LoadError};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Why the cache could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+/// Why the cache could not do what was asked. Cheap to clone (the sources are shared), so
+/// the same error is returned and sent in a [`CacheEvent::Failed`](crate::CacheEvent::Failed).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
     /// No module of that name on the search path.
@@ -16,7 +18,7 @@ pub enum CacheError {
         /// The search path entries.
         searched: Vec<PathBuf>,
         /// Problems met (broken bundles, unreadable directories).
-        problems: Vec<SearchProblem>,
+        problems: Arc<[SearchProblem]>,
     },
     /// The search path named a location kind the cache cannot load from.
     #[error("module `{name}`: cannot load from {location}")]
@@ -36,13 +38,13 @@ pub enum CacheError {
     },
     /// The search itself failed.
     #[error(transparent)]
-    Search(SearchError),
+    Search(Arc<SearchError>),
     /// The bundle was refused.
     #[error(transparent)]
-    Bundle(BundleError),
+    Bundle(Arc<BundleError>),
     /// The loader refused the library (or its init failed).
     #[error(transparent)]
-    Load(LoadError),
+    Load(Arc<LoadError>),
     /// A library found as `lib<name>.so` (or a bundle entry) says it is another module.
     #[error("{path}: expected module `{expected}`, the library's descriptor says `{found}`")]
     NameMismatch {
@@ -83,6 +85,7 @@ pub enum CacheError {
         /// The serving version.
         version: String,
         /// What the hook said.
+        #[source]
         error: CallError,
     },
     /// The candidate refused the serving version's state.
@@ -93,6 +96,7 @@ pub enum CacheError {
         /// The candidate version.
         version: String,
         /// What the hook said.
+        #[source]
         error: CallError,
     },
     /// No module of that name is in the cache.
@@ -128,5 +132,23 @@ fn display_problems(problems: &[SearchProblem]) -> String {
         String::new()
     } else {
         format!("; problems: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    }
+}
+
+impl From<LoadError> for CacheError {
+    fn from(e: LoadError) -> Self {
+        CacheError::Load(Arc::new(e))
+    }
+}
+
+impl From<BundleError> for CacheError {
+    fn from(e: BundleError) -> Self {
+        CacheError::Bundle(Arc::new(e))
+    }
+}
+
+impl From<SearchError> for CacheError {
+    fn from(e: SearchError) -> Self {
+        CacheError::Search(Arc::new(e))
     }
 }

@@ -1,6 +1,8 @@
 //! What the cache reports to subscribers.
 
-use crate::VersionInfo;
+use crate::{CacheError, VersionInfo};
+use hotpack_archive::SearchProblem;
+use std::sync::Arc;
 
 /// What the cache did, for logs, the CLI and the rollback crate.
 #[derive(Debug, Clone)]
@@ -11,8 +13,8 @@ pub enum CacheEvent {
         /// The version.
         version: VersionInfo,
     },
-    /// The current version of a module changed.
-    Swapped {
+    /// A version was promoted: the current version of a module changed.
+    Promoted {
         /// Module name.
         name: String,
         /// The previous current version, if any.
@@ -31,8 +33,16 @@ pub enum CacheEvent {
         name: Option<String>,
         /// Where the failing bytes came from, when known.
         source: Option<String>,
-        /// What went wrong.
-        error: String,
+        /// What went wrong (the error the call returned, shared).
+        error: Arc<CacheError>,
+    },
+    /// The search path met a problem while looking for a module (a broken bundle, an
+    /// unreadable directory); the search went on.
+    SearchProblem {
+        /// The module searched for.
+        name: String,
+        /// What was met.
+        problem: Arc<SearchProblem>,
     },
     /// A name was found in more than one place on the search path; the first one is used.
     Shadowed {

@@ -150,8 +150,8 @@ impl Cache {
         lock(&self.inner.subscribers).retain(|tx| tx.send(event.clone()).is_ok());
     }
 
-    fn failed(&self, name: Option<&str>, source: Option<String>, error: &dyn fmt::Display) {
-        self.emit(CacheEvent::Failed { name: name.map(str::to_owned), source, error: error.to_string() });
+    fn failed(&self, name: Option<&str>, source: Option<String>, error: &CacheError) {
+        self.emit(CacheEvent::Failed { name: name.map(str::to_owned), source, error: Arc::new(error.clone()) });
     }
 
     /// The current version of `name`, importing it through the search path on a miss (or
@@ -228,8 +228,9 @@ impl Cache {
     pub fn load_file(&self, path: &Path) -> Result<Module, CacheError> {
         let _guard = lock(&self.inner.swap_lock);
         let module = self.inner.loader.load_file(path).map_err(|e| {
+            let e = CacheError::from(e);
             self.failed(None, Some(path.display().to_string()), &e);
-            CacheError::Load(e)
+            e
         })?;
         self.register_locked(module.clone(), Source::File(path.to_path_buf()));
         Ok(module)
@@ -268,7 +269,7 @@ impl Cache {
         let reg = read(&self.inner.registry);
         if let Some(entry) = reg.entries.get(module.name()) {
             for (_, slot) in &entry.typed {
-                slot.check(module).map_err(CacheError::Load)?;
+                slot.check(module).map_err(CacheError::from)?;
             }
         }
         Ok(())
@@ -320,7 +321,7 @@ impl Cache {
     fn activate_locked(&self, module: &Module) -> Result<(), CacheError> {
         // ABI before init: init runs the candidate's code.
         self.check_bindings(module)?;
-        module.init().map_err(CacheError::Load)?;
+        module.init().map_err(CacheError::from)?;
         self.transfer_state(module)?;
         self.promote_locked(module);
         Ok(())
@@ -390,7 +391,7 @@ impl Cache {
             let to = entry.record(&hash).expect("inserted above").info(true);
             (from, to)
         };
-        self.emit(CacheEvent::Swapped { name: to.name.clone(), from, to });
+        self.emit(CacheEvent::Promoted { name: to.name.clone(), from, to });
     }
 
     /// The current version of `name`, without importing.
@@ -446,7 +447,7 @@ impl Cache {
         }
         // Bind to the version current now (it may have changed since `import` returned).
         let current = entry.current.clone().unwrap_or(module);
-        let table = current.interface::<I>().map_err(CacheError::Load)?;
+        let table = current.interface::<I>().map_err(CacheError::from)?;
         let slot = Arc::new(TypedSlot { table: AtomicRef::new(table) });
         entry.typed.push((TypeId::of::<I>(), Box::new(Arc::clone(&slot))));
         Ok(Hot { slot })

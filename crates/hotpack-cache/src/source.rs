@@ -69,7 +69,7 @@ impl Cache {
             }
         };
         for problem in found.problems {
-            self.failed(Some(name), None, &problem);
+            self.emit(CacheEvent::SearchProblem { name: name.to_owned(), problem: std::sync::Arc::new(problem) });
         }
         if !found.shadowed.is_empty() {
             self.emit(CacheEvent::Shadowed {
@@ -104,9 +104,9 @@ impl Cache {
     pub(crate) fn resolve_and_load(&self, name: &str) -> Result<(Module, Source), CacheError> {
         let source = self.resolve(name)?;
         let module = match &source {
-            Source::File(path) => self.inner.loader.load_file(path).map_err(CacheError::Load)?,
+            Source::File(path) => self.inner.loader.load_file(path).map_err(CacheError::from)?,
             Source::Bundle { bundle, dir } => {
-                let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::Bundle)?;
+                let opened = Bundle::open(bundle, &self.inner.limits).map_err(CacheError::from)?;
                 self.load_from_bundle(&opened, dir)?
             }
             Source::Memory(_) => {
@@ -119,10 +119,12 @@ impl Cache {
 
     pub(crate) fn not_found(&self, name: &str, search: &SearchPath, e: SearchError) -> CacheError {
         match e {
-            SearchError::NotFound { problems, .. } => {
-                CacheError::NotFound { name: name.to_owned(), searched: search.entries().to_vec(), problems }
-            }
-            other => CacheError::Search(other),
+            SearchError::NotFound { problems, .. } => CacheError::NotFound {
+                name: name.to_owned(),
+                searched: search.entries().to_vec(),
+                problems: problems.into(),
+            },
+            other => CacheError::from(other),
         }
     }
 
@@ -142,8 +144,8 @@ impl Cache {
                 target: target.to_owned(),
             });
         }
-        let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::Bundle)?;
-        let module = self.inner.loader.load_bytes(&bytes, &path).map_err(CacheError::Load)?;
+        let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::from)?;
+        let module = self.inner.loader.load_bytes(&bytes, &path).map_err(CacheError::from)?;
         let mismatch = |field, manifest: String, descriptor: String| {
             Err(CacheError::ManifestMismatch { path: path.clone(), field, manifest, descriptor })
         };

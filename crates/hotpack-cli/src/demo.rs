@@ -1,7 +1,7 @@
 //! `hotpack demo`: the main job in one command, needing no input.
 //!
 //! Builds a large data set in memory once, builds the example `task` modules (v1, v2 and a
-//! broken v3) with cargo, packs each into a bundle, then loads v1 from its bundle and runs
+//! broken v3) with cargo, packs each into a bundle, then deploys v1 from its bundle and runs
 //! it on the resident data, swaps in v2 and runs it, is handed the broken v3 and rolls back
 //! to v2, which keeps serving. Every number printed is measured.
 
@@ -150,18 +150,18 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         runtime.deploy(path).with_context(|| format!("deploying {}", path.display()))?;
         Ok(started.elapsed())
     };
-    say!("[4/6] loading task v1 from its bundle...");
+    say!("[4/6] deploying task v1 from its bundle...");
     let took = deploy(&bundles[0])?;
     swaps.push(took);
-    say!("      loaded v1.0.0 in {} (open + verify bundle, load, init, promote)", ms(took));
+    say!("      deployed v1.0.0 in {} (verify bundle, load, ABI, init, promote)", ms(took));
     let (ran, out) = call(&runtime, &data);
     say!("      ran in {}: {}", ms(ran), out.map_err(anyhow::Error::msg)?);
 
     // 5. Swap in v2: the data does not move.
-    say!("[5/6] swapping in task v2 (the data stays where it is)...");
+    say!("[5/6] deploying task v2 (the data stays where it is)...");
     let took = deploy(&bundles[1])?;
     swaps.push(took);
-    say!("      swapped to v2.0.0 in {}", ms(took));
+    say!("      promoted v2.0.0 in {}", ms(took));
     let (ran, out) = call(&runtime, &data);
     say!("      ran in {}: {}", ms(ran), out.map_err(anyhow::Error::msg)?);
 
@@ -189,7 +189,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let worst = swaps.iter().max().copied().unwrap_or_default();
     say!("summary:");
     say!("  data load (once)          {}", secs(data_load));
-    say!("  module load/swap (worst)  {}", ms(worst));
+    say!("  module deploy (worst)     {}", ms(worst));
     say!("  failed call + rollback    {}", ms(rollback));
     if worst > Duration::ZERO {
         say!(

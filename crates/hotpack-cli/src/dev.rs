@@ -3,11 +3,11 @@
 //! Loads the data file once and keeps it in memory; builds the crate with cargo, loads the
 //! library, runs the handler on the resident data and prints the result with timings; then
 //! watches the crate's `src/` and `Cargo.toml` and, on every confirmed content change,
-//! rebuilds, swaps and reruns. A build error or a failing handler is shown and the last good
+//! rebuilds, deploys and reruns. A build error or a failing handler is shown and the last good
 //! version stays loaded: the loop never dies.
 //!
 //! Every progress line on stdout starts with `hotpack-dev: ` and is flushed at once:
-//! `data loaded: ...` (once), `building...`, `build failed ...`, `loaded v<ver> (<hash>) in X ms`,
+//! `data loaded: ...` (once), `building...`, `build failed ...`, `deployed v<ver> (<hash>) in X ms`,
 //! `ran in Y ms`, `result: <output>`, `handler failed: ...`, `rolled back to v<ver>`,
 //! `waiting for changes`. Cargo's own output goes to stderr.
 
@@ -138,17 +138,17 @@ impl Session {
         let deployed = match self.runtime.deploy(&library) {
             Ok(mut deployed) if !deployed.is_empty() => deployed.remove(0),
             Ok(_) => {
-                say!("load failed: {} holds no module; {}", library.display(), self.serving());
+                say!("deploy failed: {} holds no module; {}", library.display(), self.serving());
                 return;
             }
             Err(e) => {
-                say!("load failed: {e}; {}", self.serving());
+                say!("deploy failed: {e}; {}", self.serving());
                 return;
             }
         };
         let hash = deployed.hash.to_hex();
-        if deployed.outcome != hotpack::Outcome::Unchanged {
-            say!("loaded v{} ({}) in {}", deployed.version, &hash[..12], ms(started.elapsed()));
+        if deployed.outcome != hotpack::Happened::Unchanged {
+            say!("deployed v{} ({}) in {}", deployed.version, &hash[..12], ms(started.elapsed()));
         } else {
             say!("unchanged: v{} ({}) is already loaded", deployed.version, &hash[..12]);
         }

@@ -4,6 +4,7 @@
 
 mod demo;
 mod dev;
+mod fleet;
 mod inspect;
 mod keygen;
 mod log;
@@ -31,6 +32,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Build a module crate, run a handler on resident data, rebuild and rerun on every change
     Dev(dev::DevArgs),
+    /// Roll bundles out to many hosts through etcd and an OCI registry: publish, rollout, promote, rollback, status
+    Fleet(fleet::FleetArgs),
     /// Write a new ed25519 signing key (secret 0600) and its public key KEY.pub
     Keygen(keygen::KeygenArgs),
     /// Pack a built module library (+ resources) into a bundle, deterministically
@@ -51,11 +54,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `hotpack __preflight ...`: the preflight child of `serve --preflight` (hidden).
+    if let Some(code) = hotpack::preflight::child_main_if_marked() {
+        return code;
+    }
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         // DISPATCH
         Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Fleet(args) => fleet::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Keygen(args) => keygen::run(args),

@@ -58,6 +58,21 @@ pub struct WatchConfig {
     pub content_limit: u64,
     /// See [`FileHasher::with_mmap`](crate::FileHasher::with_mmap). Default: `true`.
     pub mmap: bool,
+    /// Ignore files whose names match the [`DEFAULT_TEMP_PATTERNS`](crate::DEFAULT_TEMP_PATTERNS): editor
+    /// swap, backup and lock files and atomic-save temporaries
+    /// (`.a.txt.swp`, `a.txt~`, `.#a.txt`, `4913`,
+    /// `.module.so.hotpack-tmp-1-2`, `.tmpA1b2C3`). They are never
+    /// fingerprinted or reported; the save they are part of is (a rename
+    /// over the real file is its one `Changed`). Default: `true`.
+    pub ignore_temp_files: bool,
+    /// More file-name patterns to ignore, besides the temporary names (`*`:
+    /// any run of characters, `?`: one; matched against the file's name, not
+    /// its path). Default: none.
+    ///
+    /// Ignoring applies to files found in watched directories, by the watcher
+    /// and the poller alike; a file given to [`Watcher::new`] or
+    /// [`Poller::new`] by its own path is never ignored.
+    pub ignore: Vec<String>,
 }
 
 /// Default [`WatchConfig::content_limit`]: 64 MiB.
@@ -74,6 +89,8 @@ impl Default for WatchConfig {
             settle: Duration::from_millis(20),
             content_limit: DEFAULT_CONTENT_LIMIT,
             mmap: true,
+            ignore_temp_files: true,
+            ignore: Vec::new(),
         }
     }
 }
@@ -125,6 +142,20 @@ impl WatchConfig {
     /// Allow (`true`) or forbid memory maps for hashing big files.
     pub fn mmap(mut self, mmap: bool) -> WatchConfig {
         self.mmap = mmap;
+        self
+    }
+
+    /// Ignore (`true`, the default) or report editor and atomic-save
+    /// temporaries ([`DEFAULT_TEMP_PATTERNS`](crate::DEFAULT_TEMP_PATTERNS)).
+    pub fn ignore_temp_files(mut self, ignore: bool) -> WatchConfig {
+        self.ignore_temp_files = ignore;
+        self
+    }
+
+    /// Also ignore files whose names match `pattern` (`*` any run of
+    /// characters, `?` one); see the field of the same name.
+    pub fn ignore(mut self, pattern: impl Into<String>) -> WatchConfig {
+        self.ignore.push(pattern.into());
         self
     }
 

@@ -16,21 +16,16 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
-use notify::{ErrorKind as NotifyErrorKind, EventKind};
-
+use self::hold::Held;
 use crate::cache::{Counters, FingerprintCache, walk};
 use crate::debounce::Debouncer;
 use crate::fingerprint::FileMeta;
+use crate::ignore::Ignore;
 use crate::{Change, ChangeKind, DetectError, Event, Fingerprint, Warning, WatchConfig};
 
 /// The shortest delay before a file that changed while being hashed is tried
 /// again (matters with a zero quiet window).
 const MIN_RETRY: Duration = Duration::from_millis(10);
-
-/// How long a change held behind a barrier (see [`Engine::hold`]) may wait
-/// for it before the file goes back to the quiet-window path.
-const BARRIER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Attempts to fingerprint a file that keeps changing while the baseline is taken.
 const BASELINE_ATTEMPTS: u32 = 3;
@@ -82,15 +77,6 @@ enum Observed {
     Gone,
 }
 
-/// A confirmed change waiting for its barrier event.
-#[derive(Debug)]
-struct Held {
-    path: PathBuf,
-    fp: Fingerprint,
-    content: Option<Arc<[u8]>>,
-    since: Instant,
-}
-
 #[derive(Debug)]
 pub(crate) struct Engine {
     roots: Vec<Root>,
@@ -123,6 +109,8 @@ pub(crate) struct Engine {
     /// Changes of files closed in place, by the directory whose open event
     /// releases them.
     held: HashMap<PathBuf, Vec<Held>>,
+    /// File names that are never fingerprinted or reported.
+    ignore: Ignore,
     /// notify's watcher (none for a poller), for re-watching repointed links.
     backend: Option<notify::RecommendedWatcher>,
 }
@@ -154,6 +142,7 @@ impl Engine {
             content_limit: config.content_limit,
             held: HashMap::new(),
             backend: None,
+            ignore: Ignore::new(config),
         }
     }
 
@@ -227,6 +216,9 @@ impl Engine {
                 self.emit(Event::Error(e));
             }
             for (path, item) in found {
+                if !self.accepts(&path) {
+                    continue;
+                }
                 match item {
                     Ok(meta) => self.baseline_file(path, meta, now),
                     Err(e) => self.emit(Event::Error(e)),
@@ -263,7 +255,7 @@ impl Engine {
     }
 
     fn accepts(&self, path: &Path) -> bool {
-        self.roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path })
+        accepts(&self.roots, &self.ignore, path)
     }
 
     fn in_dir_root(&self, path: &Path) -> bool {
@@ -274,7 +266,7 @@ impl Engine {
     /// of events is dropped.
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         while !self.closed {
-            let held_until = self.held.values().flatten().map(|h| h.since + BARRIER_TIMEOUT).min();
+            let held_until = self.held_until();
             let wake = [self.debounce.next_deadline(), self.next_poll, held_until].into_iter().flatten().min();
             let msg = match wake {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -313,108 +305,12 @@ impl Engine {
         }
     }
 
-    fn on_notify(&mut self, res: notify::Result<notify::Event>, received: SystemTime, now: Instant) {
-        match res {
-            Ok(event) => {
-                if event.need_rescan() {
-                    // Close and barrier events may be among those lost: no
-                    // file stays parked or held.
-                    self.writing.clear();
-                    self.release_stale(now + BARRIER_TIMEOUT);
-                    self.emit(Event::Warning(Warning::Rescan {
-                        reason: "file events were lost (the kernel's event queue overflowed)".into(),
-                    }));
-                    for i in 0..self.roots.len() {
-                        let root = self.roots[i].path.clone();
-                        self.sweep(&root, now);
-                    }
-                    return;
-                }
-                if let EventKind::Access(AccessKind::Open(_)) = event.kind {
-                    // Opens change nothing, but a directory's open may be the
-                    // barrier that releases held changes.
-                    for path in &event.paths {
-                        self.release(path);
-                    }
-                    return;
-                }
-                // The path a writer is done with: renamed into place (`To`;
-                // `Both` names the source first) or closed after writing.
-                let complete = match event.kind {
-                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => event.paths.first(),
-                    EventKind::Access(_) => return, // reads (ours included) change nothing
-                    EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event.paths.first(),
-                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => event.paths.last(),
-                    // A new hard link to a written file (cargo's uplift into
-                    // target/debug): nobody creates a link to a file mid-write.
-                    EventKind::Create(CreateKind::File) => event.paths.first().filter(|p| is_extra_link(p)),
-                    _ => None,
-                };
-                let observed =
-                    Observed::Complete { at: received, in_place: matches!(event.kind, EventKind::Access(_)) };
-                let in_place_write = matches!(event.kind, EventKind::Modify(ModifyKind::Data(_)));
-                for path in &event.paths {
-                    if !self.accepts(path) {
-                        continue;
-                    }
-                    if Some(path) == complete {
-                        self.writing.remove(path);
-                        self.debounce.touch_until(path.as_path(), now, observed);
-                    } else {
-                        if in_place_write && !self.writing.contains(path) {
-                            self.writing.insert(path.clone());
-                        }
-                        self.debounce.touch(path.as_path(), now, Observed::Event);
-                    }
-                }
-            }
-            Err(e) if matches!(e.kind, NotifyErrorKind::MaxFilesWatch) && !self.fallback => {
-                let path = e.paths.first().cloned().unwrap_or_default();
-                self.emit(Event::Error(DetectError::WatchLimit { path }));
-            }
-            Err(e) if matches!(e.kind, NotifyErrorKind::MaxFilesWatch) => {
-                let which: Vec<usize> = self
-                    .roots
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, root)| {
-                        e.paths.is_empty()
-                            || e.paths.iter().any(|p| p.starts_with(&root.path) || root.path.starts_with(p))
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                self.poll_roots(&which, now);
-                for i in which {
-                    let root = self.roots[i].path.clone();
-                    self.sweep(&root, now);
-                }
-            }
-            Err(e) => {
-                let path = e.paths.first().cloned().unwrap_or_default();
-                self.emit(Event::Error(DetectError::Watch { path, source: e }));
-            }
-        }
-    }
-
     fn poll(&mut self, now: Instant) {
         for i in 0..self.roots.len() {
             if self.roots[i].polled {
                 let root = self.roots[i].path.clone();
                 self.sweep(&root, now);
             }
-        }
-    }
-
-    /// Watch a repointed link's new target (through the link) instead of the
-    /// old one.
-    fn rewatch(&mut self, link: &Path) {
-        let Some(backend) = self.backend.as_mut() else {
-            return;
-        };
-        use notify::Watcher as _;
-        let _ = backend.unwatch(link); // the old target's watches
-        if let Err(source) = backend.watch(link, notify::RecursiveMode::Recursive) {
-            self.emit(Event::Error(DetectError::Watch { path: link.to_path_buf(), source }));
         }
     }
 
@@ -433,6 +329,7 @@ impl Engine {
         let mut errors = Vec::new();
         {
             let roots = &self.roots;
+            let ignore = &self.ignore;
             let cache = &self.cache;
             let known = &mut self.known;
             let failed = &self.failed;
@@ -445,9 +342,7 @@ impl Engine {
                         return;
                     }
                 };
-                let accepted =
-                    roots.iter().any(|root| if root.is_dir { path.starts_with(&root.path) } else { path == root.path });
-                if !accepted {
+                if !accepts(roots, ignore, path) {
                     return;
                 }
                 let stale = match known.get_mut(path) {
@@ -617,228 +512,18 @@ impl Engine {
     }
 }
 
-impl Engine {
-    /// Hold the change of a file closed in place until every event the
-    /// kernel queued before our read has arrived.
-    ///
-    /// The next writer may have truncated the file for the next save between
-    /// the close event and our read: then we hashed partial bytes, and the
-    /// truncation's event is in the kernel's queue but maybe not yet passed on
-    /// by notify's thread. Opening the file's directory queues an open event
-    /// behind everything before it (the directory is watched): when that
-    /// event arrives, any event about the file that could invalidate our read
-    /// has arrived too, and [`release`](Self::release) decides.
-    ///
-    /// Not airtight: the kernel queues a write's event just after the write
-    /// is visible, so a next writer preempted between the two can slip past
-    /// the barrier and the truncated bytes be reported; its close then
-    /// reports the final content. Saves by rename have no such window.
-    fn hold(&mut self, path: PathBuf, fp: Fingerprint, content: Option<Arc<[u8]>>, now: Instant) {
-        let Some(dir) = path.parent().map(Path::to_path_buf) else {
-            return self.finish(path, fp, content);
-        };
-        self.counters.dir();
-        if fs::read_dir(&dir).is_err() {
-            // No barrier possible: the quiet-window path decides instead.
-            self.debounce.touch(&path, now, Observed::Event);
-            return;
-        }
-        self.held.entry(dir).or_default().push(Held { path, fp, content, since: now });
-    }
-
-    /// The barrier for `dir` arrived: report each held change whose file saw
-    /// no event since it was hashed (those are pending again and will be
-    /// confirmed afresh).
-    fn release(&mut self, dir: &Path) {
-        let Some(held) = self.held.remove(dir) else {
-            return;
-        };
-        for h in held {
-            if self.debounce.pending_data(&h.path).is_none() && !self.writing.contains(&h.path) {
-                self.finish(h.path, h.fp, h.content);
-            }
-        }
-    }
-
-    /// Held changes whose barrier did not come by `now - BARRIER_TIMEOUT`
-    /// go back to the quiet-window path.
-    fn release_stale(&mut self, now: Instant) {
-        let mut stale = Vec::new();
-        self.held.retain(|_, held| {
-            held.retain(|h| {
-                let keep = h.since + BARRIER_TIMEOUT > now;
-                if !keep {
-                    stale.push(h.path.clone());
-                }
-                keep
-            });
-            !held.is_empty()
-        });
-        for path in stale {
-            if self.debounce.pending_data(&path).is_none() {
-                self.debounce.touch(&path, now, Observed::Event);
-            }
-        }
-    }
-
-    /// Record `fp` as the file's known content and report the change.
-    fn finish(&mut self, path: PathBuf, fp: Fingerprint, content: Option<Arc<[u8]>>) {
-        let epoch = self.epoch;
-        let kind = match self.known.get_mut(&path) {
-            Some(k) if k.fp.same_content(&fp) => {
-                k.fp = fp;
-                return;
-            }
-            Some(k) => ChangeKind::Changed { old: std::mem::replace(&mut k.fp, fp), new: fp },
-            None => {
-                self.known.insert(path.clone(), Known { fp, seen: epoch });
-                ChangeKind::Created { new: fp }
-            }
-        };
-        self.emit(Event::Change(Change::new(path, kind).with_content(content)));
-    }
-}
-
-/// True if `path` is a regular file with more than one name (a hard link).
-fn is_extra_link(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.nlink() > 1)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
+/// True if `path` is one of `roots` or, unless its name is ignored, under a
+/// watched directory. A file the user named is never ignored.
+fn accepts(roots: &[Root], ignore: &Ignore, path: &Path) -> bool {
+    let named = roots.iter().any(|root| path == root.path);
+    named || (roots.iter().any(|root| root.is_dir && path.starts_with(&root.path)) && !ignore.matches(path))
 }
 
 fn is_not_found(e: &DetectError) -> bool {
     matches!(e, DetectError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
+mod hold;
+mod intake;
 #[cfg(test)]
-mod tests {
-    //! The fallbacks, driven by synthetic backend messages (a real queue
-    //! overflow or watch-limit error cannot be provoked without changing
-    //! system-wide limits) over real files.
-
-    use super::*;
-    use std::sync::mpsc;
-    use std::thread::JoinHandle;
-
-    struct Running {
-        ctl: mpsc::Sender<Msg>,
-        events: mpsc::Receiver<Event>,
-        thread: Option<JoinHandle<()>>,
-    }
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.ctl.send(Msg::Shutdown);
-            if let Some(thread) = self.thread.take() {
-                thread.join().expect("engine thread");
-            }
-        }
-    }
-
-    /// An engine watching `root` with no notify backend at all: it learns of
-    /// changes only through what the test sends.
-    fn start(root: &Path) -> Running {
-        start_with(root, true)
-    }
-
-    fn start_with(root: &Path, fallback: bool) -> Running {
-        let (out, events) = mpsc::channel();
-        let (ctl, ctl_rx) = mpsc::channel();
-        let root = fs::canonicalize(root).expect("canonical root");
-        let config = WatchConfig::new().quiet(Duration::from_millis(20));
-        let mut engine = Engine::new(
-            vec![Root { path: root, is_dir: true, polled: false, link: false }],
-            &config,
-            Duration::from_millis(20),
-            out,
-        );
-        engine.set_watch_limit_fallback(fallback);
-        engine.baseline();
-        let thread = std::thread::spawn(move || engine.run(ctl_rx));
-        Running { ctl, events, thread: Some(thread) }
-    }
-
-    fn next(run: &Running) -> Event {
-        run.events.recv_timeout(Duration::from_secs(10)).expect("an event in time")
-    }
-
-    #[test]
-    fn queue_overflow_rescans_with_a_warning_and_reports_real_changes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        fs::write(&a, b"v1").expect("write");
-        fs::write(&b, b"same").expect("write");
-        let run = start(dir.path());
-        fs::write(&a, b"v2").expect("write"); // no event reaches the engine
-        fs::write(&b, b"same").expect("write");
-        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-        run.ctl.send(Msg::Notify(Ok(overflow), SystemTime::now())).expect("send");
-
-        assert!(matches!(next(&run), Event::Warning(Warning::Rescan { .. })));
-        match next(&run) {
-            Event::Change(Change { path, kind: ChangeKind::Changed { old, new }, .. }) => {
-                assert!(path.ends_with("a"));
-                assert_eq!(old.hash, blake3::hash(b"v1"));
-                assert_eq!(new.hash, blake3::hash(b"v2"));
-            }
-            other => panic!("expected a change, got {other:?}"),
-        }
-        assert!(run.events.recv_timeout(Duration::from_millis(300)).is_err(), "b's content did not change");
-    }
-
-    #[test]
-    fn watch_limit_falls_back_to_polling_with_a_warning() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical");
-        let run = start(&root);
-        let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
-        run.ctl.send(Msg::Notify(Err(limit), SystemTime::now())).expect("send");
-        match next(&run) {
-            Event::Warning(Warning::PollingFallback { paths, .. }) => {
-                assert_eq!(paths, std::slice::from_ref(&root))
-            }
-            other => panic!("expected a polling fallback warning, got {other:?}"),
-        }
-        // No events will come: only polling can see this.
-        fs::write(root.join("c"), b"polled").expect("write");
-        match next(&run) {
-            Event::Change(Change { path, kind: ChangeKind::Created { new }, .. }) => {
-                assert_eq!(path, root.join("c"));
-                assert_eq!(new.hash, blake3::hash(b"polled"));
-            }
-            other => panic!("expected a creation, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn watch_limit_without_fallback_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical");
-        let run = start_with(&root, false);
-        let limit = notify::Error::new(NotifyErrorKind::MaxFilesWatch).add_path(root.join("sub"));
-        run.ctl.send(Msg::Notify(Err(limit), SystemTime::now())).expect("send");
-        match next(&run) {
-            Event::Error(DetectError::WatchLimit { path }) => assert_eq!(path, root.join("sub")),
-            other => panic!("expected a watch-limit error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn backend_errors_are_reported_not_swallowed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let run = start(dir.path());
-        let err = notify::Error::generic("backend hiccup").add_path(dir.path().into());
-        run.ctl.send(Msg::Notify(Err(err), SystemTime::now())).expect("send");
-        match next(&run) {
-            Event::Error(DetectError::Watch { path, .. }) => assert_eq!(path, dir.path()),
-            other => panic!("expected a watch error, got {other:?}"),
-        }
-    }
-}
+mod tests;

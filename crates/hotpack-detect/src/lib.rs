@@ -102,6 +102,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Temporary files
+//!
+//! Editor swap, backup and lock files and atomic-save temporaries are noise
+//! for a watcher that reports content: by default files whose names match
+//! [`DEFAULT_TEMP_PATTERNS`] (`*.swp`, `*.swx`, `*.swo`, `*~`, `.#*`, `#*#`,
+//! `4913`, `.*.kate-swp`, hotpack-util's `.*.hotpack-tmp-*`, tempfile's
+//! `.tmp??????`; after watchexec's default ignores) are never fingerprinted
+//! or reported, by the watcher and the poller alike. An editor's save is then
+//! exactly one `Changed` of the file saved, whatever order the kernel's
+//! events are read in. [`WatchConfig::ignore_temp_files`] turns this off;
+//! [`WatchConfig::ignore`] adds patterns. Patterns match a file's name, not
+//! its path. A file given by its own path to [`Watcher::new`] or
+//! [`Poller::new`] is never ignored.
+//!
+//! A writer whose temporary name matches no pattern and that closes the
+//! temporary before renaming it over the target races the detector, which
+//! confirms a closed file at once:
+//!
+//! - if the rename is read before the temporary is confirmed (the usual
+//!   case: it is in the same batch of events, or ahead of the directory-open
+//!   barrier of the temporary's change), the temporary is never reported and
+//!   the save is one `Changed` of the target;
+//! - otherwise the temporary is reported as [`ChangeKind::Created`], the
+//!   target as `Changed`, and the temporary as [`ChangeKind::Removed`] once
+//!   its quiet window ends (all three with the same hash).
+//!
+//! Either way the target's change is reported exactly once and the
+//! temporary's `Created` is always followed by its `Removed`. Hidden files in
+//! general are not suppressed: `.env` or `.htaccess` renamed into place is
+//! content, and a watcher that ignored it would be silent about a real
+//! change. Add the writer's temporary name with [`WatchConfig::ignore`]
+//! instead.
+//!
 //! Reported paths are canonical (absolute, symbolic links resolved in the
 //! watched roots), except under a watched root that is itself a symbolic link
 //! to a directory (`current -> releases/7`): files there are named through
@@ -120,6 +153,7 @@ mod engine;
 mod error;
 mod event;
 mod fingerprint;
+mod ignore;
 
 pub use blake3;
 
@@ -128,4 +162,5 @@ pub use detector::{ChangeSource, DEFAULT_CONTENT_LIMIT, Detector, Events, Poller
 pub use error::DetectError;
 pub use event::{Change, ChangeKind, Event, Warning};
 pub use fingerprint::{FileHasher, Fingerprint, hash_file};
+pub use ignore::DEFAULT_TEMP_PATTERNS;
 pub use std::sync::mpsc::{RecvTimeoutError, TryRecvError};

@@ -2,6 +2,7 @@
 
 use crate::{Gate, GateError, JournalError, VersionRef};
 use hotpack_cache::CacheError;
+use hotpack_loader::LoadError;
 use std::path::PathBuf;
 
 fn opt_version(v: &Option<semver::Version>) -> String {
@@ -27,9 +28,9 @@ pub enum RollbackError {
         hash: Option<blake3::Hash>,
         /// The gate.
         gate: Gate,
-        /// What went wrong.
+        /// What went wrong (shared with the [`Record`](crate::Record) of the failure).
         #[source]
-        error: Box<GateError>,
+        error: std::sync::Arc<GateError>,
     },
     /// These exact bytes failed before (a gate or a demotion); they are not tried again.
     #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
@@ -81,9 +82,9 @@ pub enum RollbackError {
         /// What was asked for.
         wanted: VersionRef,
     },
-    /// This host never activated the version asked for; rolling back only goes to versions
+    /// This host never promoted the version asked for; rolling back only goes to versions
     /// this host ran.
-    #[error("module `{name}`: {wanted} was never activated by this host")]
+    #[error("module `{name}`: {wanted} was never promoted by this host")]
     NeverActivated {
         /// Module name.
         name: String,
@@ -120,4 +121,57 @@ pub enum RollbackError {
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),
+}
+
+/// Why [`Supervisor::restore`](crate::Supervisor::restore) skipped a version (see
+/// [`RestoreProblem`](crate::RestoreProblem)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The stored copy of the library could not be read (missing, or its bytes do not
+    /// match their hash).
+    #[error("the stored library: {0}")]
+    Object(#[source] JournalError),
+    /// The stored library did not load.
+    #[error("{gate} gate: {error}")]
+    Load {
+        /// The gate a load failure belongs to.
+        gate: Gate,
+        /// What the loader said.
+        #[source]
+        error: LoadError,
+    },
+    /// The stored library is not the module and version the journal names.
+    #[error("the stored library is {name} {version}, not what the journal says")]
+    Mismatch {
+        /// The module name the library says.
+        name: String,
+        /// The version the library says.
+        version: semver::Version,
+    },
+    /// A gate refused it this time (a probe against a database still down, say); the
+    /// version is skipped, not marked failed.
+    #[error("{gate} gate: {error}")]
+    Gate {
+        /// The gate.
+        gate: Gate,
+        /// What went wrong.
+        #[source]
+        error: GateError,
+    },
+    /// With trusted keys: the version was signed by a key that is no longer trusted.
+    #[error("signature gate: signed by {fingerprint}, which is no longer trusted")]
+    NoLongerTrusted {
+        /// The fingerprint of the key that signed it.
+        fingerprint: String,
+    },
+    /// With trusted keys: the version was not deployed from a bundle a trusted key signed.
+    #[error("signature gate: it was not deployed from a bundle signed by a trusted key")]
+    Unsigned,
+    /// A retained (not serving) good version could not be loaded for rollback.
+    #[error("not available to roll back to: {0}")]
+    NotRetained(#[source] Box<RestoreError>),
+    /// No good version of the module could be restored; nothing is active.
+    #[error("no good version could be restored; nothing is active")]
+    NothingRestored,
 }

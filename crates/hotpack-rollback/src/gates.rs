@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them; a plain library file is refused | nothing written, nothing loaded; the failure in history |
 //! | [`Gate::Verify`] | the bundle opens, every entry matches its manifest digest | nothing registered; the failure in history |
+//! | [`Gate::Preflight`] | (only with a [`Preflight`] set) the candidate loads, inits and is probed in a child process | nothing registered, nothing mapped in the host; the hash marked failed |
 //! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
 //! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
 //! | [`Gate::Init`] | its init hook (an error and a panic both fail) | the candidate retired |
@@ -41,6 +42,9 @@ pub enum Gate {
     Signature,
     /// The bundle opens and every entry matches its manifest.
     Verify,
+    /// A short-lived child process loaded, initialised and probed the candidate and exited
+    /// cleanly (only when a [`Preflight`] is set; the host has not mapped the library yet).
+    Preflight,
     /// The library loads.
     Load,
     /// ABI, compiler, target, layout and interface ids match.
@@ -55,14 +59,15 @@ pub enum Gate {
 
 impl Gate {
     /// Every gate, in the order a candidate meets them.
-    pub const ORDER: [Gate; 7] =
-        [Gate::Signature, Gate::Verify, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
+    pub const ORDER: [Gate; 8] =
+        [Gate::Signature, Gate::Verify, Gate::Preflight, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
 
     /// The lower-case name (`"verify"`, `"load"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Gate::Signature => "signature",
             Gate::Verify => "verify",
+            Gate::Preflight => "preflight",
             Gate::Load => "load",
             Gate::Abi => "abi",
             Gate::Init => "init",
@@ -118,6 +123,13 @@ pub enum GateError {
         #[source]
         source: std::io::Error,
     },
+    /// The preflight child refused the candidate (a signal, an exit code, a timeout, a
+    /// refused check): the host never mapped it.
+    #[error("{reason}")]
+    Preflight {
+        /// What the preflight reported.
+        reason: String,
+    },
     /// The health probe said no.
     #[error("{reason}")]
     Probe {
@@ -143,6 +155,53 @@ pub(crate) fn check_trust(bundle: &Bundle, trusted: &[PublicKey]) -> Result<Opti
         Ok(SignatureStatus::Trusted(fp)) => Ok(Some(fp)),
         Ok(status) => Err(GateError::Untrusted { status }),
         Err(e) => Err(GateError::Bundle(e)),
+    }
+}
+
+/// A candidate's bytes as the [`Preflight`] sees them: verified, not yet mapped by the host.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct PreflightCandidate<'a> {
+    /// The bundle (with [`module_dir`](Self::module_dir)) or the library file.
+    pub path: &'a std::path::Path,
+    /// The module directory inside the bundle; `None` for a library file.
+    pub module_dir: Option<&'a str>,
+    /// The module name, when the manifest (or the caller) names it.
+    pub name: Option<&'a str>,
+    /// The version the manifest claims, when there is one.
+    pub version: Option<&'a semver::Version>,
+    /// blake3 of the library bytes.
+    pub hash: &'a blake3::Hash,
+}
+
+impl<'a> PreflightCandidate<'a> {
+    /// Module directory `dir` of the bundle at `path`.
+    pub fn bundle(path: &'a std::path::Path, dir: &'a str, hash: &'a blake3::Hash) -> Self {
+        PreflightCandidate { path, module_dir: Some(dir), name: None, version: None, hash }
+    }
+
+    /// The library file at `path`.
+    pub fn library(path: &'a std::path::Path, hash: &'a blake3::Hash) -> Self {
+        PreflightCandidate { path, module_dir: None, name: None, version: None, hash }
+    }
+}
+
+/// A host-supplied preflight: loads the candidate somewhere it cannot hurt the host (a
+/// child process) and says whether it survived. `Err(reason)` fails [`Gate::Preflight`]
+/// before the host maps a byte of the library; a panic in the preflight fails it too.
+/// The rollback crate never spawns anything itself: the facade and the CLI provide this.
+pub type Preflight = std::sync::Arc<dyn Fn(&PreflightCandidate<'_>) -> Result<(), String> + Send + Sync>;
+
+/// Runs [`Gate::Preflight`] (nothing when no preflight is set).
+pub(crate) fn run_preflight(preflight: Option<&Preflight>, c: &PreflightCandidate<'_>) -> Result<(), GateError> {
+    match preflight {
+        None => Ok(()),
+        Some(p) => match catch_unwind(AssertUnwindSafe(|| p(c))) {
+            Ok(r) => r.map_err(|reason| GateError::Preflight { reason }),
+            Err(payload) => Err(GateError::Preflight {
+                reason: format!("the preflight panicked: {}", panic_message(payload.as_ref())),
+            }),
+        },
     }
 }
 

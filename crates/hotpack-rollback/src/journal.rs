@@ -298,32 +298,6 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<Strin
     }
 }
 
-/// A journal failure as an event carries it: shared, and equal to another when both say
-/// the same thing (the typed error, with its I/O source, is [`JournalFault::error`]).
-#[derive(Debug, Clone)]
-pub struct JournalFault(pub std::sync::Arc<JournalError>);
-
-impl JournalFault {
-    /// The typed error.
-    pub fn error(&self) -> &JournalError {
-        &self.0
-    }
-}
-
-impl PartialEq for JournalFault {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for JournalFault {}
-
-impl fmt::Display for JournalFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
 /// What [`Supervisor::open`](crate::Supervisor::open) found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalReport {
@@ -394,7 +368,7 @@ impl Eq for JournalStatus {}
 
 /// A module [`Supervisor::restore`](crate::Supervisor::restore) could not bring back on a
 /// given version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RestoreProblem {
     /// Module name.
     pub name: String,
@@ -403,8 +377,18 @@ pub struct RestoreProblem {
     /// Its hash, when one was.
     pub hash: Option<blake3::Hash>,
     /// Why it was skipped.
-    pub reason: String,
+    pub error: std::sync::Arc<crate::RestoreError>,
 }
+
+impl PartialEq for RestoreProblem {
+    /// Equal when they say the same thing (the error compares by message).
+    fn eq(&self, o: &Self) -> bool {
+        (&self.name, &self.version, &self.hash) == (&o.name, &o.version, &o.hash)
+            && self.error.to_string() == o.error.to_string()
+    }
+}
+
+impl Eq for RestoreProblem {}
 
 /// What a restore did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

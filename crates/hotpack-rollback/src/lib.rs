@@ -9,6 +9,10 @@
 //!    trusted key, checked on the bytes read, before anything is written or loaded (a plain
 //!    library file, which cannot be signed, is refused);
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
+//!    [`Gate::Preflight`] (only with [`Supervisor::set_preflight`]): a child process loads,
+//!    initialises and probes the candidate first (only ever trusted bytes: it runs after
+//!    the signature check); a crash, exit, hang or refusal there is refused before the host
+//!    maps the library;
 //! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen` — which runs the library's ELF
 //!    constructors — then the descriptor);
 //! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
@@ -96,20 +100,22 @@
 mod error;
 mod gates;
 mod journal;
+mod record;
 mod supervisor;
 mod watch;
 
-pub use error::RollbackError;
-pub use gates::{Gate, GateError};
+pub use error::{RestoreError, RollbackError};
+pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
-pub use journal::{JournalError, JournalFault, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport};
+pub use record::{Happened, Record, RollbackEvent};
 pub use supervisor::Supervisor;
 pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The first 12 hex digits of a hash, for messages.
 pub(crate) fn short(hash: &blake3::Hash) -> String {
@@ -226,22 +232,6 @@ impl fmt::Display for VersionSummary {
     }
 }
 
-/// What a deploy, rollback or pin did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// The version passed its gates and serves now.
-    Promoted,
-    /// The bytes are the ones already serving: nothing changed.
-    Unchanged,
-    /// A version this host ran before serves again.
-    RolledBack,
-    /// The version serves and is held until [`Supervisor::unpin`].
-    Pinned,
-    /// A restart resumed the version.
-    Restored,
-}
-
 /// The result of a successful deploy, rollback, pin or restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
@@ -253,8 +243,9 @@ pub struct Deployed {
     pub hash: blake3::Hash,
     /// Where its bytes came from.
     pub source: Source,
-    /// What happened.
-    pub outcome: Outcome,
+    /// What happened: [`Happened::Promoted`], [`Happened::Unchanged`],
+    /// [`Happened::RolledBack`], [`Happened::Pinned`] or [`Happened::Restored`].
+    pub outcome: Happened,
 }
 
 /// An automatic demotion after the panic budget was exceeded.
@@ -311,7 +302,7 @@ pub struct ModuleStatus {
     /// The active version's handlers.
     pub handlers: Vec<String>,
     /// What happened to the module, oldest first (promotions, failed gates, rollbacks).
-    pub history: Vec<HistoryEntry>,
+    pub history: Vec<Record>,
 }
 
 impl ModuleStatus {
@@ -324,164 +315,6 @@ impl ModuleStatus {
     pub fn hash(&self) -> Option<blake3::Hash> {
         self.active.as_ref().map(|a| a.hash)
     }
-}
-
-/// What happened to a version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HistoryKind {
-    /// It passed every gate and serves.
-    Promoted,
-    /// It failed a gate; the previous version kept serving.
-    GateFailed {
-        /// The gate.
-        gate: Gate,
-        /// Why.
-        reason: String,
-    },
-    /// It exceeded the panic budget and was demoted.
-    Demoted {
-        /// Panics counted in the window.
-        panics: u32,
-    },
-    /// It serves again after a rollback (manual or a demotion) from `from`.
-    RolledBack {
-        /// The version that served before.
-        from: semver::Version,
-    },
-    /// It was pinned.
-    Pinned,
-    /// The pin was lifted.
-    Unpinned,
-    /// It was refused without running any gate (pinned module, downgrade, failed before).
-    Refused {
-        /// Why.
-        reason: String,
-    },
-    /// A restart resumed it.
-    Restored,
-}
-
-/// One line of a module's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryEntry {
-    /// When.
-    pub at: SystemTime,
-    /// The version concerned.
-    pub version: semver::Version,
-    /// Its hash, when known (a bundle that failed verification has only the manifest's claim).
-    pub hash: Option<blake3::Hash>,
-    /// What happened.
-    pub kind: HistoryKind,
-}
-
-impl fmt::Display for HistoryEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        write!(f, "@{secs} {}", self.version)?;
-        if let Some(h) = &self.hash {
-            write!(f, " [{}]", short(h))?;
-        }
-        match &self.kind {
-            HistoryKind::Promoted => write!(f, " promoted"),
-            HistoryKind::GateFailed { gate, reason } => write!(f, " failed the {gate} gate: {reason}"),
-            HistoryKind::Demoted { panics } => write!(f, " demoted after {panics} panics"),
-            HistoryKind::RolledBack { from } => write!(f, " rolled back to (from {from})"),
-            HistoryKind::Pinned => write!(f, " pinned"),
-            HistoryKind::Unpinned => write!(f, " unpinned"),
-            HistoryKind::Refused { reason } => write!(f, " refused: {reason}"),
-            HistoryKind::Restored => write!(f, " restored after a restart"),
-        }
-    }
-}
-
-/// What the supervisor did, for logs and the CLI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RollbackEvent {
-    /// A version passed its gates and serves.
-    Promoted {
-        /// Module name.
-        name: String,
-        /// The version.
-        version: VersionSummary,
-        /// The version that served before, if any.
-        from: Option<semver::Version>,
-    },
-    /// A candidate failed a gate; the serving version keeps serving.
-    GateFailed {
-        /// Module name (or the bundle path when no name could be read).
-        name: String,
-        /// The candidate version, when known.
-        version: Option<semver::Version>,
-        /// Its hash, when known.
-        hash: Option<blake3::Hash>,
-        /// The gate.
-        gate: Gate,
-        /// Why.
-        reason: String,
-    },
-    /// A deploy was refused without running anything.
-    Refused {
-        /// Module name.
-        name: String,
-        /// The version offered.
-        version: semver::Version,
-        /// Why.
-        reason: String,
-    },
-    /// The panic budget was exceeded.
-    Demoted(Demotion),
-    /// A retained version serves again.
-    RolledBack {
-        /// Module name.
-        name: String,
-        /// The version that served.
-        from: Option<semver::Version>,
-        /// The version serving now.
-        to: VersionSummary,
-    },
-    /// A version was pinned.
-    Pinned {
-        /// Module name.
-        name: String,
-        /// The version.
-        version: VersionSummary,
-    },
-    /// A pin was lifted.
-    Unpinned {
-        /// Module name.
-        name: String,
-    },
-    /// A restart resumed a version.
-    Restored {
-        /// Module name.
-        name: String,
-        /// The version.
-        version: VersionSummary,
-    },
-    /// A version was retired from the cache by the retention policy.
-    Retired {
-        /// Module name.
-        name: String,
-        /// The version.
-        version: VersionSummary,
-    },
-    /// The journal could not be written (the change happened in memory; a restart may
-    /// resume an older good version).
-    JournalFailed {
-        /// The journal file.
-        path: std::path::PathBuf,
-        /// What went wrong, in words.
-        problem: String,
-        /// What went wrong, typed (the I/O error is its source).
-        error: JournalFault,
-    },
-    /// A journal write succeeded after one had failed: the host is durable again.
-    JournalRecovered {
-        /// The journal file.
-        path: std::path::PathBuf,
-    },
 }
 
 /// Why [`Supervisor::call`] returned no answer.

@@ -4,9 +4,9 @@ use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    Demotion, Deployed, FailedVersion, Gate, GateError, HistoryEntry, HistoryKind, JournalError, JournalFault,
-    JournalPolicy, JournalReport, JournalStatus, ModuleStatus, Outcome, Policy, Probe, RestoreProblem, RestoreReport,
-    RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
+    Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalPolicy, JournalReport,
+    JournalStatus, ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem,
+    RestoreReport, RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::Bundle;
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 mod budget;
 mod deploy;
@@ -50,7 +50,7 @@ struct ModState {
     highest_seen: Option<semver::Version>,
     pinned: Option<VersionSummary>,
     failed: BTreeMap<[u8; 32], Failure>,
-    history: VecDeque<HistoryEntry>,
+    history: VecDeque<Record>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
     /// The fingerprint of the trusted key that signed each version's bundle (only with
@@ -76,11 +76,11 @@ impl ModState {
         self.good.push(v);
     }
 
-    fn push_history(&mut self, version: semver::Version, hash: Option<blake3::Hash>, kind: HistoryKind) {
+    fn push_history(&mut self, record: Record) {
         if self.history.len() >= HISTORY_CAP {
             self.history.pop_front();
         }
-        self.history.push_back(HistoryEntry { at: SystemTime::now(), version, hash, kind });
+        self.history.push_back(record);
     }
 }
 
@@ -102,6 +102,7 @@ struct Inner {
     /// that does not panic.
     ops: Mutex<()>,
     probes: Mutex<HashMap<String, Probe>>,
+    preflight: Mutex<Option<Preflight>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
     journal_problem: Mutex<Option<Arc<JournalError>>>,
@@ -155,6 +156,7 @@ impl Supervisor {
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
                 probes: Mutex::new(HashMap::new()),
+                preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
             }),
@@ -246,6 +248,17 @@ impl Supervisor {
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
         lock(&self.inner.probes).insert(name.to_owned(), probe);
+    }
+
+    /// Sets (or with `None` clears) the preflight: run on every deployed candidate after
+    /// [`Gate::Verify`] and before the host loads it ([`Gate::Preflight`]).
+    pub fn set_preflight(&self, preflight: Option<Preflight>) {
+        *lock(&self.inner.preflight) = preflight;
+    }
+
+    fn preflight(&self, c: &PreflightCandidate<'_>) -> Result<(), GateError> {
+        let preflight = lock(&self.inner.preflight).clone();
+        gates::run_preflight(preflight.as_ref(), c)
     }
 
     /// Removes the health probe of `name`.
@@ -347,7 +360,7 @@ impl Supervisor {
     }
 
     /// What happened to `name`, oldest first (the last 512 entries; not persisted).
-    pub fn history(&self, name: &str) -> Vec<HistoryEntry> {
+    pub fn history(&self, name: &str) -> Vec<Record> {
         lock(&self.inner.state).modules.get(name).map(|m| m.history.iter().cloned().collect()).unwrap_or_default()
     }
 }
@@ -359,7 +372,7 @@ fn journal_dir(path: &Path) -> PathBuf {
     }
 }
 
-fn deployed(name: &str, v: &VersionSummary, outcome: Outcome) -> Deployed {
+fn deployed(name: &str, v: &VersionSummary, outcome: Happened) -> Deployed {
     Deployed { name: name.to_owned(), version: v.version.clone(), hash: v.hash, source: v.source.clone(), outcome }
 }
 

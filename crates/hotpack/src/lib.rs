@@ -133,7 +133,9 @@ pub use hotpack_detect as detect;
 pub use hotpack_loader as loader;
 pub use hotpack_rollback as rollback;
 
-pub use hotpack_rollback::{Deployed, ModuleStatus, Outcome, Probe};
+pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
+pub mod preflight;
+
 pub use pack::{PackLibraryError, pack_library, pack_library_with};
 pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
 

@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::preflight::{PreflightCommand, PreflightError};
 use hotpack_archive::{Limits, SearchPath};
 use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
-    Supervisor, VersionRef, is_deployable,
+    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, PreflightCandidate, Probe, RestoreReport,
+    RollbackError, RollbackEvent, Supervisor, VersionRef, is_deployable,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -30,6 +31,9 @@ pub enum Error {
     /// The cache directory could not be prepared.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// No preflight executable was found (see [`RuntimeBuilder::preflight`]).
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
     /// The watcher could not start.
     #[error(transparent)]
     Detect(#[from] DetectError),
@@ -119,7 +123,7 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Cache(e) => write!(f, "{e:?}"),
-            Event::Rollback(e) => write!(f, "{e:?}"),
+            Event::Rollback(e) => write!(f, "{e}"),
             Event::Deployed { path, deployed } => {
                 write!(f, "deployed {}:", path.display())?;
                 for d in deployed {
@@ -143,6 +147,14 @@ pub struct RuntimeBuilder {
     policy: Policy,
     quiet: Duration,
     probes: Vec<(String, Probe)>,
+    preflight: PreflightSetting,
+}
+
+#[derive(Debug, Clone)]
+enum PreflightSetting {
+    Off,
+    Find,
+    With(PreflightCommand),
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -167,6 +179,7 @@ impl Default for RuntimeBuilder {
             policy: Policy::default(),
             quiet: Duration::from_millis(100),
             probes: Vec::new(),
+            preflight: PreflightSetting::Off,
         }
     }
 }
@@ -254,6 +267,27 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Load every deployed candidate in a short-lived child process first ([`Gate::Preflight`],
+    /// after verify, before the host maps it): one that crashes, exits, hangs or runs away
+    /// with memory there is refused and never mapped. The child is
+    /// [`PreflightCommand::find`]'s (`$HOTPACK_PREFLIGHT_EXE`, else `hotpack-preflight` or
+    /// `hotpack` next to this program or on `PATH`); [`build`](Self::build) fails when none
+    /// is found. Default: off.
+    ///
+    /// [`Gate::Preflight`]: hotpack_rollback::Gate::Preflight
+    pub fn preflight(mut self, on: bool) -> Self {
+        self.preflight = if on { PreflightSetting::Find } else { PreflightSetting::Off };
+        self
+    }
+
+    /// As [`preflight(true)`](Self::preflight), with the given child command (for example
+    /// [`PreflightCommand::current_exe`] in a binary that calls
+    /// [`child_main_if_marked`](crate::preflight::child_main_if_marked)).
+    pub fn preflight_with(mut self, command: PreflightCommand) -> Self {
+        self.preflight = PreflightSetting::With(command);
+        self
+    }
+
     /// How long a changed file must stay quiet before [`Runtime::watch`] deploys it
     /// (default 100 ms).
     pub fn quiet(mut self, quiet: Duration) -> Self {
@@ -273,6 +307,11 @@ impl RuntimeBuilder {
             None => crate::default_cache_dir()?,
         };
         hotpack_util::fs::ensure_private_dir(&dir).map_err(|source| Error::CacheDir { source })?;
+        let preflight = match self.preflight {
+            PreflightSetting::Off => None,
+            PreflightSetting::Find => Some(PreflightCommand::find()?),
+            PreflightSetting::With(command) => Some(command),
+        };
         let loader = Loader::new(&dir)?;
         let mut search = SearchPath::with_limits(self.limits.clone());
         for entry in &self.search {
@@ -288,6 +327,14 @@ impl RuntimeBuilder {
         };
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
+        }
+        if let Some(mut command) = preflight {
+            if !command.has_scratch_dir() {
+                command = command.scratch_dir(dir.join("preflight"));
+            }
+            supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
+                command.check(c).map(|_| ()).map_err(|e| e.to_string())
+            })));
         }
         let runtime =
             Runtime { inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }) };

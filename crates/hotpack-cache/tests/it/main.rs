@@ -200,7 +200,7 @@ fn events_follow_loads_swaps_failures_and_shadowing() {
         "{got:?}"
     );
     assert!(got.iter().any(|e| matches!(e, CacheEvent::Loaded { version } if version.version.major == 1)));
-    assert!(got.iter().any(|e| matches!(e, CacheEvent::Swapped { from: None, to, .. } if to.version.major == 1)));
+    assert!(got.iter().any(|e| matches!(e, CacheEvent::Promoted { from: None, to, .. } if to.version.major == 1)));
     assert!(got.iter().any(|e| matches!(e, CacheEvent::Failed { name: Some(n), .. } if n == "nosuch")));
 }
 

@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hotpack::rollback::{HistoryEntry, HistoryKind, Outcome, RollbackEvent};
+use hotpack::preflight::PreflightCommand;
+use hotpack::rollback::{Happened, Record, RollbackEvent};
 use hotpack::{Error, Event, Runtime};
 
 use super::metrics::Metrics;
-use crate::log::{Escaped, escape};
+use crate::log::Escaped;
 
 /// A `--probe [MODULE/]HANDLER[=INPUT]`.
 #[derive(Debug, Clone)]
@@ -48,6 +49,14 @@ pub(crate) struct HostConfig {
     pub(crate) quiet: Duration,
     pub(crate) allow_downgrade: bool,
     pub(crate) max_versions: usize,
+    pub(crate) preflight: Option<PreflightConfig>,
+}
+
+/// `--preflight`: the child's timeout and address-space limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PreflightConfig {
+    pub(crate) timeout: Duration,
+    pub(crate) memory: u64,
 }
 
 /// The result of a handler call, in HTTP terms.
@@ -84,13 +93,21 @@ impl Host {
         // folder), so a restarted server comes back on the last good versions.
         let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
         let journal = hotpack::default_cache_dir()?.join("serve").join(&key[..16]).join("journal.json");
-        let (runtime, report) = Runtime::builder()
+        let mut builder = Runtime::builder()
             .search_path(folder)
             .journal(&journal)
             .allow_downgrade(config.allow_downgrade)
             .quiet(config.quiet)
-            .trusted_keys(trusted)
-            .build_with_report()?;
+            .trusted_keys(trusted);
+        if let Some(pf) = config.preflight {
+            // This very binary is the child (`hotpack __preflight ...`, see main).
+            let mut command = PreflightCommand::current_exe().timeout(pf.timeout).memory_limit(Some(pf.memory));
+            for p in &probes {
+                command = command.call(p.module.as_deref(), &p.handler, &p.input);
+            }
+            builder = builder.preflight_with(command);
+        }
+        let (runtime, report) = builder.build_with_report()?;
         if let Some(report) = report.filter(|r| matches!(r.status, hotpack::rollback::JournalStatus::Corrupt { .. })) {
             tracing::warn!("journal {}: {}", crate::log::path(&journal), Escaped(&report.to_string()));
         }
@@ -106,7 +123,7 @@ impl Host {
         host.log_events()?;
         let restored = host.runtime.restore()?;
         for problem in &restored.problems {
-            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.reason));
+            tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.error.to_string()));
         }
         Ok(host)
     }
@@ -134,33 +151,9 @@ impl Host {
             // runs before the next file is looked at.
             Event::Deployed { .. } | Event::DeployFailed { .. } => {}
             Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
-            Event::Rollback(RollbackEvent::RolledBack { name, from, to }) => {
-                metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let from = from.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                tracing::info!(
-                    module = %Escaped(&name),
-                    version = %to.version,
-                    "rolled back {} from {from} to {} [{}]",
-                    Escaped(&name),
-                    to.version,
-                    &to.hash.to_hex()[..12]
-                );
-            }
-            Event::Rollback(RollbackEvent::Demoted(d)) => {
-                metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let to =
-                    d.to.map(|v| v.version.to_string()).unwrap_or_else(|| "nothing older (still marked failed)".into());
-                tracing::warn!(
-                    module = %Escaped(&d.name),
-                    version = %d.from.version,
-                    "demoted {} {} after {} panics; now serving {to}",
-                    Escaped(&d.name),
-                    d.from.version,
-                    d.panics
-                );
-            }
-            Event::Rollback(RollbackEvent::JournalFailed { path, error, .. }) => {
-                let problem = crate::log::error_chain(error.error());
+            Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
+            Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
+                let problem = crate::log::error_chain(&*error);
                 tracing::error!(
                     "journal {}: {}; changes are not durable (a restart may resume an older version) until a \
                      journal write succeeds",
@@ -177,6 +170,11 @@ impl Host {
 
     /// Watches the folder and deploys every changed bundle or library through
     /// [`deploy`](Self::deploy). The watcher lives as long as the returned guard.
+    /// The runtime (the fleet agent deploys into it).
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub(crate) fn watch(&self) -> anyhow::Result<Watching> {
         use hotpack::detect::{ChangeKind, RecvTimeoutError, WatchConfig, Watcher};
         let root = self.folder.canonicalize().with_context(|| format!("cannot resolve {}", self.folder.display()))?;
@@ -235,7 +233,7 @@ impl Host {
             Ok(deployed) => {
                 self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
                 for d in deployed {
-                    self.metrics.deploy(if d.outcome == Outcome::Unchanged { "unchanged" } else { "promoted" });
+                    self.metrics.deploy(if d.outcome == Happened::Unchanged { "unchanged" } else { "promoted" });
                     tracing::info!(
                         module = %Escaped(&d.name),
                         version = %d.version,
@@ -457,27 +455,57 @@ fn deployable(path: &Path) -> bool {
     !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
 }
 
-fn outcome_words(outcome: &Outcome) -> &'static str {
+/// Counts and logs the rollbacks and demotions (deploys are logged by `deploy`).
+fn on_record(metrics: &Metrics, r: &Record) {
+    let version = r.version.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+    match &r.happened {
+        Happened::RolledBack { from } => {
+            metrics.rollbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let from = from.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+            let hash = r.hash.map(|h| h.to_hex().to_string()).unwrap_or_default();
+            tracing::info!(
+                module = %Escaped(&r.module),
+                version = %version,
+                "rolled back {} from {from} to {version} [{}]",
+                Escaped(&r.module),
+                hash.get(..12).unwrap_or("")
+            );
+        }
+        Happened::Demoted { panics, to } => {
+            metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to =
+                to.as_ref().map_or_else(|| "nothing older (still marked failed)".to_owned(), |v| v.version.to_string());
+            tracing::warn!(
+                module = %Escaped(&r.module),
+                version = %version,
+                "demoted {} {version} after {panics} panics; now serving {to}",
+                Escaped(&r.module),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn outcome_words(outcome: &Happened) -> &'static str {
     match outcome {
-        Outcome::Promoted => "promoted",
-        Outcome::Unchanged => "unchanged (already serving)",
-        Outcome::RolledBack => "rolled back to a version run before",
-        Outcome::Pinned => "pinned",
-        Outcome::Restored => "restored",
+        Happened::Promoted { .. } => "promoted",
+        Happened::Unchanged => "unchanged (already serving)",
+        Happened::RolledBack { .. } => "rolled back to a version run before",
+        Happened::Pinned => "pinned",
+        Happened::Restored => "restored",
         _ => "serving",
     }
 }
 
 /// The module's state in words, from its latest history entry.
-fn state_words(history: &[HistoryEntry]) -> &'static str {
-    match history.iter().rev().find(|e| !matches!(e.kind, HistoryKind::GateFailed { .. } | HistoryKind::Refused { .. }))
-    {
-        Some(e) => match e.kind {
-            HistoryKind::Promoted => "promoted",
-            HistoryKind::Demoted { .. } => "demoted to an earlier version",
-            HistoryKind::RolledBack { .. } => "rolled back",
-            HistoryKind::Pinned => "pinned",
-            HistoryKind::Restored => "restored after a restart",
+fn state_words(history: &[Record]) -> &'static str {
+    match history.iter().rev().find(|e| !matches!(e.happened, Happened::GateFailed { .. } | Happened::Refused { .. })) {
+        Some(e) => match e.happened {
+            Happened::Promoted { .. } => "promoted",
+            Happened::Demoted { .. } => "demoted to an earlier version",
+            Happened::RolledBack { .. } => "rolled back",
+            Happened::Pinned => "pinned",
+            Happened::Restored => "restored after a restart",
             _ => "serving",
         },
         None => "serving",
@@ -486,22 +514,19 @@ fn state_words(history: &[HistoryEntry]) -> &'static str {
 
 /// One history entry: `{"at","version","hash","event","gate","reason"}`, reasons escaped
 /// nowhere (JSON escapes control characters itself).
-fn history_json(entry: &HistoryEntry) -> serde_json::Value {
+fn history_json(entry: &Record) -> serde_json::Value {
     let at = entry.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (event, gate, reason) = match &entry.kind {
-        HistoryKind::Promoted => ("promoted", None, None),
-        HistoryKind::GateFailed { gate, reason } => ("gate_failed", Some(gate.as_str()), Some(reason.clone())),
-        HistoryKind::Demoted { panics } => ("demoted", None, Some(format!("{panics} panics"))),
-        HistoryKind::RolledBack { from } => ("rolled_back", None, Some(format!("from {from}"))),
-        HistoryKind::Pinned => ("pinned", None, None),
-        HistoryKind::Unpinned => ("unpinned", None, None),
-        HistoryKind::Refused { reason } => ("refused", None, Some(reason.clone())),
-        HistoryKind::Restored => ("restored", None, None),
-        _ => ("other", None, Some(escape(&entry.to_string()).into_owned())),
+    let (gate, reason) = match &entry.happened {
+        Happened::GateFailed { gate, error } => (Some(gate.as_str()), Some(error.to_string())),
+        Happened::Refused { error } => (None, Some(error.to_string())),
+        Happened::Demoted { panics, .. } => (None, Some(format!("{panics} panics"))),
+        Happened::RolledBack { from: Some(from) } => (None, Some(format!("from {from}"))),
+        _ => (None, None),
     };
+    let event = entry.happened.as_str();
     serde_json::json!({
         "at": at,
-        "version": entry.version.to_string(),
+        "version": entry.version.as_ref().map(ToString::to_string),
         "hash": entry.hash.map(|h| h.to_hex().to_string()),
         "event": event,
         "gate": gate,

@@ -104,9 +104,22 @@ pub(crate) struct ServeArgs {
     /// byte of them is written or loaded; without, unsigned code is accepted
     #[arg(long = "trusted-key", value_name = "PUB")]
     trusted_key: Vec<PathBuf>,
+    /// Load every candidate in a short-lived child process first (`hotpack __preflight`): its
+    /// constructors, init hook and --probe calls run there, and a candidate that crashes,
+    /// exits, hangs or runs away with memory is refused without being mapped here
+    #[arg(long)]
+    preflight: bool,
+    /// Time the preflight child may take before it is killed, in ms
+    #[arg(long, value_name = "MS", default_value_t = 10_000, requires = "preflight")]
+    preflight_timeout: u64,
+    /// Address space the preflight child may use (RLIMIT_AS), in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 1024, requires = "preflight")]
+    preflight_memory: u64,
     /// Log lines as text or JSON
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    fleet: crate::fleet::FleetJoinArgs,
 }
 
 /// Runs the server until killed.
@@ -134,6 +147,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = HostConfig {
         quiet: Duration::from_millis(args.quiet_ms),
         allow_downgrade: args.allow_downgrade,
+        preflight: args.preflight.then(|| host::PreflightConfig {
+            timeout: Duration::from_millis(args.preflight_timeout.max(1)),
+            memory: args.preflight_memory.saturating_mul(1 << 20),
+        }),
         max_versions: args.max_versions.unwrap_or((max_fds / 4).clamp(4, 512)).max(1),
     };
 
@@ -157,6 +174,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Watch first, then load what is there: a bundle replaced in between is not missed.
     let _watching = host.watch()?;
     host.deploy_all();
+    // With --fleet: a host agent deploys what the fleet's rollouts say into the same runtime.
+    let _fleet = crate::fleet::join(host.runtime(), &args.fleet)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)

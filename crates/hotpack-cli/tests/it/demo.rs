@@ -15,9 +15,9 @@ fn demo_loads_swaps_refuses_the_broken_version_and_keeps_serving() {
     assert!(out.status.success(), "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let expect = [
         "data loaded: 2097152 records, 32 MiB",
-        "loaded v1.0.0 in",
+        "deployed v1.0.0 in",
         "v1: 2097152 records, total amount",
-        "swapped to v2.0.0 in",
+        "promoted v2.0.0 in",
         "v2: top category",
         "panicked",
         "rolled back to v2.0.0",

@@ -116,7 +116,7 @@ fn dev_rebuilds_swaps_and_reruns_on_resident_data_and_survives_bad_edits() {
     let mut dev = Dev::spawn(&krate, &data);
     let result = dev.until("hotpack-dev: result:");
     assert!(result.contains("answer-1 over 14 bytes"), "{result}");
-    assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: loaded v1.0.0")), "{:?}", dev.seen);
+    assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: deployed v1.0.0")), "{:?}", dev.seen);
     assert!(dev.seen.iter().any(|l| l.contains("hotpack-dev: ran in")), "{:?}", dev.seen);
     dev.until("waiting for changes");
 

@@ -3,6 +3,7 @@
 
 mod demo;
 mod dev;
+mod fleet;
 mod inspect;
 mod pack;
 mod serve;

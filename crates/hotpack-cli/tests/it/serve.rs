@@ -708,3 +708,71 @@ fn control_characters_from_a_bundle_never_reach_the_terminal() {
         assert!(text.contains("\\u{1b}"), "{sub} shows the escape visibly: {text}");
     }
 }
+
+/// A bundle of fixture `package` (module `name`), packed without loading it: its
+/// constructor would kill the test process.
+fn raw_fixture_bundle(package: &str, name: &str, init: bool) -> Vec<u8> {
+    let spec = PackSpec {
+        meta: ModuleMeta {
+            name: name.into(),
+            version: hotpack_archive::semver::Version::new(0, 1, 0),
+            abi_version: hotpack::abi::ABI_VERSION,
+            rustc: hotpack::abi::RUSTC_VERSION.into(),
+            interfaces: vec![],
+            handlers: vec!["hello".into()],
+            hooks: Hooks { init, ..Hooks::default() },
+        },
+        target: hotpack::abi::TARGET.into(),
+        library_name: format!("lib{}.so", package.replace('-', "_")),
+        library: hotpack_testkit::module_bytes(package),
+        resources: vec![],
+    };
+    hotpack_archive::pack(&spec).expect("pack a fixture bundle")
+}
+
+#[test]
+fn serve_preflight_refuses_candidates_that_crash_exit_hang_or_hoard_and_keeps_serving() {
+    let (_scratch, dir) = plugin_folder();
+    let mut serve = Serve::start(
+        &dir,
+        &["--preflight", "--preflight-timeout", "3000", "--preflight-memory", "512", "--probe", "greeter/greet=probe"],
+    );
+    assert!(serve.startup.iter().any(|l| l.contains("deployed greeter 1.0.0") && l.contains("promoted")));
+    let cases = [
+        ("fx-ctor-abort", "ctor-abort", false, "killed by SIGABRT"),
+        ("fx-ctor-exit", "ctor-exit", false, "exited with code 3"),
+        ("fx-init-hang", "init-hang", true, "did not finish within 3000 ms"),
+        ("fx-init-oom", "init-oom", true, "SIGABRT"),
+    ];
+    for (package, name, init, expected) in cases {
+        let file = format!("{name}.zip");
+        hotpack_archive::write_atomic(&dir.join(&file), &raw_fixture_bundle(package, name, init)).expect("write");
+        let outcome = serve.next_outcome();
+        assert!(outcome.contains("refused") && outcome.contains(&file), "{package}: {outcome}");
+        assert!(outcome.contains("preflight") && outcome.contains(expected), "{package}: {outcome}");
+        assert!(serve.alive(), "{package} took the server down");
+        let (status, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("v1"), "{body}");
+    }
+    // The listing records a refusal just after the log line: wait for the fourth.
+    let started = std::time::Instant::now();
+    let listing = loop {
+        let (_, body) = call(serve.addr, "GET", "/-/modules", b"");
+        let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON listing");
+        if listing["refused"].as_array().map(Vec::len) == Some(4) || started.elapsed() > WAIT {
+            break listing;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let refused = listing["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 4, "{listing}");
+    assert!(refused.iter().all(|r| r["reason"].as_str().is_some_and(|s| s.contains("preflight"))), "{listing}");
+    let (_, body) = call(serve.addr, "GET", "/-/metrics", b"");
+    assert_eq!(parse_prometheus(&body)["hotpack_mapped_versions"], 1.0, "none of them was mapped: {body}");
+
+    // A good version passes the child and its probe, then the host's gates.
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("greeter-v2", 1)).expect("write v2");
+    let outcome = serve.next_outcome();
+    assert!(outcome.contains("deployed greeter 2.0.0"), "{outcome}");
+}

@@ -234,3 +234,52 @@ fn a_repointed_symlink_to_a_directory_is_followed() {
     assert_changed_to(&next_change(&watcher), &current.join("plugin.so"), b"release 2, patched");
     assert_quiet(&watcher, Duration::from_millis(300));
 }
+
+/// Waits for the change of a sentinel file written after `act`: everything
+/// `act` did was read from the kernel before it, so a change `act` caused
+/// would have come first.
+fn changes_before_sentinel(dir: &Path, config: &WatchConfig, act: impl FnOnce()) -> Vec<Change> {
+    let sentinel = dir.join("sentinel.txt");
+    let watcher = Watcher::new([dir], config).expect("watch");
+    act();
+    fs::write(&sentinel, b"sentinel").expect("write");
+    let mut seen = Vec::new();
+    loop {
+        let change = next_change(&watcher);
+        if change.path == sentinel {
+            drop(watcher);
+            fs::remove_file(&sentinel).expect("remove the sentinel");
+            return seen;
+        }
+        seen.push(change);
+    }
+}
+
+#[test]
+fn temporaries_are_reported_once_the_default_ignore_is_off() {
+    let (_dir, dir) = canonical_tempdir();
+    let config = WatchConfig::new().ignore_temp_files(false);
+    let seen = changes_before_sentinel(&dir, &config, || {
+        fs::write(dir.join(".a.txt.swp"), b"swap").expect("write");
+    });
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, dir.join(".a.txt.swp"));
+    assert!(matches!(seen[0].kind, ChangeKind::Created { .. }));
+
+    let seen = changes_before_sentinel(&dir, &WatchConfig::new(), || {
+        fs::write(dir.join(".a.txt.swp"), b"swap again").expect("write");
+    });
+    assert!(seen.is_empty(), "ignored by default: {seen:?}");
+}
+
+#[test]
+fn extra_ignore_patterns_hide_matching_names_only() {
+    let (_dir, dir) = canonical_tempdir();
+    let config = WatchConfig::new().ignore("*.part");
+    let seen = changes_before_sentinel(&dir, &config, || {
+        fs::write(dir.join("download.part"), b"half").expect("write");
+        fs::write(dir.join("download.part.so"), b"whole").expect("write");
+    });
+    let paths: Vec<&Path> = seen.iter().map(|c| c.path.as_path()).collect();
+    assert_eq!(paths, [dir.join("download.part.so")]);
+}

@@ -187,6 +187,51 @@ fn scenarios() -> Vec<Scenario> {
             expect: &[("changed", "a.txt", Some(b"v2 saved"))],
         },
         Scenario {
+            // vim's `:w` with backupcopy=yes: probe file, swap and lock
+            // files, a backup copy, the file rewritten in place, the backup
+            // removed. Only the rewrite is content.
+            name: "editor temporaries beside a save are ignored",
+            quiet_ms: 50,
+            files: &[("a.txt", b"v1")],
+            watch: Watch::Dir,
+            act: |c| {
+                fs::write(c.a.join("4913"), b"").expect("write");
+                fs::remove_file(c.a.join("4913")).expect("remove");
+                fs::write(c.a.join(".a.txt.swp"), b"swap").expect("write");
+                fs::write(c.a.join(".#a.txt"), b"lock").expect("write");
+                fs::copy(c.a.join("a.txt"), c.a.join("a.txt~")).expect("backup");
+                fs::write(c.a.join("a.txt"), b"v2 by vim").expect("write");
+                fs::remove_file(c.a.join("a.txt~")).expect("remove");
+                fs::write(c.a.join(".a.txt.swp"), b"swap again").expect("write");
+                true
+            },
+            expect: &[("changed", "a.txt", Some(b"v2 by vim"))],
+        },
+        Scenario {
+            name: "atomic save through a hotpack temporary",
+            quiet_ms: 50,
+            files: &[("m.so", b"v1")],
+            watch: Watch::Dir,
+            act: |c| {
+                let tmp = c.a.join(".m.so.hotpack-tmp-42-0-1");
+                fs::write(&tmp, b"v2 atomically").expect("write");
+                fs::rename(&tmp, c.a.join("m.so")).expect("rename");
+                true
+            },
+            expect: &[("changed", "m.so", Some(b"v2 atomically"))],
+        },
+        Scenario {
+            name: "a watched file with a temporary name is never ignored",
+            quiet_ms: 50,
+            files: &[(".a.txt.swp", b"swap v1")],
+            watch: Watch::File(".a.txt.swp"),
+            act: |c| {
+                fs::write(c.a.join(".a.txt.swp"), b"swap v2").expect("write");
+                true
+            },
+            expect: &[("changed", ".a.txt.swp", Some(b"swap v2"))],
+        },
+        Scenario {
             // One open handle: the file is closed only after the last write
             // (separately closed saves are each complete, see tests/it/events.rs).
             name: "ten in-place rewrites 20 ms apart through one handle, 50 ms quiet window",
@@ -238,10 +283,7 @@ fn scenarios() -> Vec<Scenario> {
             quiet_ms: 50,
             files: &[("a.txt", b"old")],
             watch: Watch::Dir,
-            act: |c| {
-                fs::write(c.a.join("b.txt"), b"brand new").expect("write");
-                true
-            },
+            act: |c| write_new(&c.a.join("b.txt"), b"brand new"),
             expect: &[("created", "b.txt", Some(b"brand new"))],
         },
         Scenario {
@@ -252,8 +294,7 @@ fn scenarios() -> Vec<Scenario> {
             act: |c| {
                 let sub = c.a.join("sub").join("deeper");
                 fs::create_dir_all(&sub).expect("mkdir");
-                fs::write(sub.join("c.txt"), b"nested").expect("write");
-                true
+                write_new(&sub.join("c.txt"), b"nested")
             },
             expect: &[("created", "sub/deeper/c.txt", Some(b"nested"))],
         },
@@ -269,6 +310,20 @@ fn scenarios() -> Vec<Scenario> {
             expect: &[("removed", "a.txt", None), ("created", "z.txt", Some(b"moving"))],
         },
     ]
+}
+
+/// Create `path` with `bytes`; false if the file sat empty for as long as
+/// the scenarios' quiet window (the machine stalled between the create and
+/// the write): a file that stays unchanged that long is confirmed as it is,
+/// empty, by contract (the poller cannot tell an empty file from one whose
+/// writer is about to write).
+fn write_new(path: &Path, bytes: &[u8]) -> bool {
+    let start = Instant::now();
+    let mut file = fs::File::create(path).expect("create");
+    file.write_all(bytes).expect("write");
+    let held = start.elapsed() < Duration::from_millis(50);
+    drop(file);
+    held
 }
 
 /// Run one scenario; returns a description of what went wrong, if anything.
@@ -311,6 +366,8 @@ fn run(backend: Backend, sc: &Scenario) -> Result<(), String> {
         // intermediate changes are legitimate; the last one must be final.
         let (kind, rel, content) = sc.expect.last().ok_or("relaxed check needs an expectation")?;
         let last = got.last().ok_or("no event at all")?;
+        // A file first confirmed empty then gets its content as a change.
+        let kind = if *kind == "created" && last.kind.name() == "changed" { &"changed" } else { kind };
         // Its old fingerprint is an intermediate state: not checked.
         return check(&ctx.a, None, last, kind, rel, *content);
     }

@@ -120,7 +120,6 @@ impl Supervisor {
             );
             m.good.retain(|g| g.hash != from.hash);
             m.stack.retain(|h| *h != from.hash);
-            m.push_history(from.version.clone(), Some(from.hash), HistoryKind::Demoted { panics });
             m.last_error = Some(format!("{}: {reason}", from.version));
             m.panics.clear();
             let candidates: Vec<VersionSummary> = m.good.iter().rev().cloned().collect();
@@ -136,10 +135,14 @@ impl Supervisor {
             }
         }
         let demotion = Demotion { name: name.to_owned(), from: from.clone(), to: to.clone(), panics };
-        self.emit(RollbackEvent::Demoted(demotion.clone()));
+        let record = Record::of(name, &from, Happened::Demoted { panics, to: to.clone() });
+        if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
+            m.push_history(record.clone());
+        }
+        self.emit(RollbackEvent::Record(record));
         match to {
             Some(v) => {
-                self.promoted(name, v, Outcome::RolledBack);
+                self.promoted(name, v, Happened::RolledBack { from: None });
             }
             None => {
                 if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {

@@ -14,17 +14,26 @@ impl Supervisor {
     /// The first module's error ([`RollbackError::GateFailed`], `AlreadyFailed`,
     /// `Downgrade`, `Pinned`); every outcome is in the history and status of its module.
     pub fn deploy_bundle(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        self.with_ops(|| self.deploy_bundle_locked(path, None))
+        self.with_ops(|| self.deploy_bundle_locked(path, Select::All))
     }
 
-    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module) or a plain
-    /// library file. The one place that decides how a path is deployed.
+    /// Deploys what `path` holds, by its kind: a bundle (`.zip`, every module), a
+    /// `bundle.zip/sub/dir` prefix (the modules of that bundle whose directory is `sub/dir/`
+    /// or below it, as the search path reads the same path), or a plain library file. The
+    /// one place that decides how a path is deployed.
     ///
     /// # Errors
     ///
-    /// As [`deploy_bundle`](Self::deploy_bundle).
+    /// As [`deploy_bundle`](Self::deploy_bundle); [`RollbackError::Cache`] with
+    /// [`CacheError::NoModuleDir`] when no module of the bundle is under the prefix.
     pub fn deploy_path(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
-        if is_bundle(path) { self.deploy_bundle(path) } else { self.deploy_file(path).map(|d| vec![d]) }
+        if is_bundle(path) {
+            self.deploy_bundle(path)
+        } else if let Some((bundle, prefix)) = bundle_prefix(path) {
+            self.with_ops(|| self.deploy_bundle_locked(&bundle, Select::Prefix(&prefix)))
+        } else {
+            self.deploy_file(path).map(|d| vec![d])
+        }
     }
 
     /// Imports `name` through the gates: resolves it on the cache's search path
@@ -51,7 +60,7 @@ impl Supervisor {
         self.with_ops(|| match source {
             Source::File(path) => self.deploy_file_locked(path, Some(name)),
             Source::Bundle { bundle, dir } => {
-                let mut done = self.deploy_bundle_locked(bundle, Some((dir, name)))?;
+                let mut done = self.deploy_bundle_locked(bundle, Select::One { dir, name })?;
                 done.pop().ok_or_else(|| {
                     RollbackError::Cache(CacheError::NoModuleDir { path: bundle.clone(), dir: dir.clone() })
                 })
@@ -63,12 +72,8 @@ impl Supervisor {
         })
     }
 
-    /// `only`: the module directory to deploy and the name it must have.
-    pub(super) fn deploy_bundle_locked(
-        &self,
-        path: &Path,
-        only: Option<(&str, &str)>,
-    ) -> Result<Vec<Deployed>, RollbackError> {
+    /// `select`: which module directories of the bundle are deployed.
+    pub(super) fn deploy_bundle_locked(&self, path: &Path, select: Select<'_>) -> Result<Vec<Deployed>, RollbackError> {
         let cache = &self.inner.cache;
         let bundle = match Bundle::open(path, cache.limits()) {
             Ok(b) => b,
@@ -102,7 +107,15 @@ impl Supervisor {
         }
         let mut done = Vec::new();
         let mut first_err = None;
-        if let Some((dir, expected)) = only {
+        if let Select::Prefix(prefix) = select
+            && !bundle.modules().iter().any(|m| select.wants(m.dir()))
+        {
+            return Err(RollbackError::Cache(CacheError::NoModuleDir {
+                path: path.to_path_buf(),
+                dir: prefix.to_owned(),
+            }));
+        }
+        if let Select::One { dir, name: expected } = select {
             match bundle.modules().iter().find(|m| m.dir() == dir) {
                 None => {
                     return Err(RollbackError::Cache(CacheError::NoModuleDir {
@@ -120,7 +133,7 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
-        for m in bundle.modules().iter().filter(|m| only.is_none_or(|(dir, _)| m.dir() == dir)) {
+        for m in bundle.modules().iter().filter(|m| select.wants(m.dir())) {
             let name = m.name().to_owned();
             let version = m.manifest().meta.version.clone();
             let result = match bundle.read_library(&name, target) {
@@ -133,15 +146,30 @@ impl Supervisor {
                     match self.precheck(&name, &version, &hash) {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
-                        Ok(None) => match cache.load_bundle_module(&bundle, m.dir()) {
-                            Err(e) => Err(self.gate_failed_named(
-                                &name,
-                                version.clone(),
-                                Some(hash),
-                                gates::cache_gate(&e),
-                                GateError::Cache(e),
-                                true,
-                            )),
+                        Ok(None) => match self
+                            .preflight(&PreflightCandidate {
+                                path,
+                                module_dir: Some(m.dir()),
+                                name: Some(&name),
+                                version: Some(&version),
+                                hash: &hash,
+                            })
+                            .map_err(|e| {
+                                self.gate_failed_named(&name, version.clone(), Some(hash), Gate::Preflight, e, true)
+                            })
+                            .and_then(|()| {
+                                cache.load_bundle_module(&bundle, m.dir()).map_err(|e| {
+                                    self.gate_failed_named(
+                                        &name,
+                                        version.clone(),
+                                        Some(hash),
+                                        gates::cache_gate(&e),
+                                        GateError::Cache(e),
+                                        true,
+                                    )
+                                })
+                            }) {
+                            Err(e) => Err(e),
                             Ok((module, source)) => self.run_gates(Candidate { module, source }),
                         },
                     }
@@ -163,7 +191,7 @@ impl Supervisor {
     /// A whole bundle refused at `gate` (signature, verification): the failure is recorded
     /// for each of its modules (their hashes are not marked), nothing was written or loaded.
     fn refuse_bundle(&self, bundle: &Bundle, path: &Path, gate: Gate, error: GateError) -> RollbackError {
-        let reason = error.to_string();
+        let error = Arc::new(error);
         let mut first = None;
         for m in bundle.modules() {
             let meta = &m.manifest().meta;
@@ -172,12 +200,12 @@ impl Supervisor {
                 .library(hotpack_abi::TARGET)
                 .and_then(|rel| bundle.digest(m.name(), rel))
                 .map(|d| blake3::Hash::from_bytes(d.blake3));
-            self.record_gate_failure(m.name(), &meta.version, claimed, gate, &reason, false);
+            self.record_gate_failure(m.name(), &meta.version, claimed, gate, &error, false);
             first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
         }
         match first {
             Some((name, version, hash)) => {
-                RollbackError::GateFailed { name, version: Some(version), hash, gate, error: Box::new(error) }
+                RollbackError::GateFailed { name, version: Some(version), hash, gate, error }
             }
             None => self.gate_failed_unnamed(path.display().to_string(), None, gate, error),
         }
@@ -210,6 +238,10 @@ impl Supervisor {
         let hash = blake3::hash(&bytes);
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
+        }
+        let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
+        if let Err(e) = self.preflight(&candidate) {
+            return Err(self.gate_failed_unnamed(label, Some(hash), Gate::Preflight, e));
         }
         let module = match self.inner.cache.loader().load_bytes_with(&bytes, path, Materialize::ContentAddressed) {
             Ok(m) => m,
@@ -253,36 +285,44 @@ impl Supervisor {
     ) -> Result<Option<Deployed>, RollbackError> {
         let mut st = lock(&self.inner.state);
         let m = st.modules.entry(name.to_owned()).or_default();
-        let refuse = |m: &mut ModState, err: RollbackError| {
-            let reason = err.to_string();
-            m.push_history(version.clone(), Some(*hash), HistoryKind::Refused { reason: reason.clone() });
-            m.last_error = Some(reason.clone());
-            (err, RollbackEvent::Refused { name: name.to_owned(), version: version.clone(), reason })
+        let refuse = |m: &mut ModState, err: &dyn Fn() -> RollbackError| {
+            let record =
+                Record::now(name, Some(version.clone()), Some(*hash), Happened::Refused { error: Arc::new(err()) });
+            m.push_history(record.clone());
+            let err = err();
+            m.last_error = Some(err.to_string());
+            (err, RollbackEvent::Record(record))
         };
         let refused = if let Some(p) = &m.pinned {
             if p.hash == *hash {
-                return Ok(Some(deployed(name, p, Outcome::Unchanged)));
+                return Ok(Some(deployed(name, p, Happened::Unchanged)));
             }
+            let pinned = p.version.clone();
             let err =
-                RollbackError::Pinned { name: name.to_owned(), pinned: p.version.clone(), offered: version.clone() };
-            Some(refuse(m, err))
+                || RollbackError::Pinned { name: name.to_owned(), pinned: pinned.clone(), offered: version.clone() };
+            Some(refuse(m, &err))
         } else if let Some(a) = m.active.as_ref().filter(|a| a.hash == *hash) {
-            return Ok(Some(deployed(name, a, Outcome::Unchanged)));
+            return Ok(Some(deployed(name, a, Happened::Unchanged)));
         } else if let Some(f) = m.failed.get(hash.as_bytes()) {
-            let err = RollbackError::AlreadyFailed {
+            let f = f.clone();
+            let err = || RollbackError::AlreadyFailed {
                 name: name.to_owned(),
                 version: version.clone(),
                 hash: *hash,
                 gate: f.gate,
                 reason: f.reason.clone(),
             };
-            Some(refuse(m, err))
+            Some(refuse(m, &err))
         } else if let Some(highest) =
             m.highest_seen.as_ref().filter(|h| version < *h && !self.inner.policy.allow_downgrade)
         {
-            let err =
-                RollbackError::Downgrade { name: name.to_owned(), offered: version.clone(), highest: highest.clone() };
-            Some(refuse(m, err))
+            let highest = highest.clone();
+            let err = || RollbackError::Downgrade {
+                name: name.to_owned(),
+                offered: version.clone(),
+                highest: highest.clone(),
+            };
+            Some(refuse(m, &err))
         } else {
             None
         };
@@ -334,13 +374,13 @@ impl Supervisor {
             ));
         }
         let before = lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.active.clone());
-        let done = self.promoted(module.name(), c.summary(), Outcome::Promoted);
+        let done = self.promoted(module.name(), c.summary(), Happened::Promoted { from: None });
         if self.inner.policy.journal == JournalPolicy::Revert
             && let Some(error) = self.journal_problem()
             && let Some(previous) = before.and_then(|b| self.inner.cache.version(&done.name, &b.hash))
         {
             // The journal still says the previous version: serve it again.
-            self.switch_to(&done.name, &previous, Outcome::RolledBack)?;
+            self.switch_to(&done.name, &previous, Happened::RolledBack { from: None })?;
             return Err(RollbackError::NotDurable { name: done.name, version: done.version, error });
         }
         Ok(done)
@@ -350,14 +390,15 @@ impl Supervisor {
         lock(&self.inner.probes).get(name).cloned()
     }
 
-    /// Bookkeeping after `cache.promote` succeeded.
-    pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Outcome) -> Deployed {
+    /// Bookkeeping after `cache.promote` succeeded. `outcome` says why the version serves
+    /// (its `from` is filled in here).
+    pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Happened) -> Deployed {
         let name = name.to_owned();
-        let from = {
+        let record = {
             let mut st = lock(&self.inner.state);
             let probation = self.inner.policy.probation;
             let m = st.modules.entry(name.clone()).or_default();
-            let from = m.active.replace(v.clone());
+            let from = m.active.replace(v.clone()).map(|f| f.version);
             m.promoted_at = Some(Instant::now());
             m.panics.clear();
             m.activated.insert(v.hash, v.version.clone());
@@ -367,28 +408,22 @@ impl Supervisor {
                 m.highest_seen = Some(v.version.clone());
             }
             // A version rolled back to (or restored) already proved itself.
-            if probation.is_zero() || outcome != Outcome::Promoted || m.is_good(&v.hash) {
+            let fresh = matches!(outcome, Happened::Promoted { .. });
+            if probation.is_zero() || !fresh || m.is_good(&v.hash) {
                 m.make_good(v.clone());
             }
-            let kind = match (outcome, &from) {
-                (Outcome::Restored, _) => HistoryKind::Restored,
-                (Outcome::RolledBack, Some(f)) => HistoryKind::RolledBack { from: f.version.clone() },
-                (Outcome::Pinned, _) => HistoryKind::Pinned,
-                _ => HistoryKind::Promoted,
+            let happened = match outcome {
+                Happened::Promoted { .. } => Happened::Promoted { from },
+                Happened::RolledBack { .. } => Happened::RolledBack { from },
+                other => other,
             };
-            m.push_history(v.version.clone(), Some(v.hash), kind);
-            from
+            let record = Record::of(&name, &v, happened);
+            m.push_history(record.clone());
+            record
         };
         self.store_object(&name, &v);
-        let event = match outcome {
-            Outcome::Restored => RollbackEvent::Restored { name: name.clone(), version: v.clone() },
-            Outcome::RolledBack => {
-                RollbackEvent::RolledBack { name: name.clone(), from: from.map(|f| f.version), to: v.clone() }
-            }
-            Outcome::Pinned => RollbackEvent::Pinned { name: name.clone(), version: v.clone() },
-            _ => RollbackEvent::Promoted { name: name.clone(), version: v.clone(), from: from.map(|f| f.version) },
-        };
-        self.emit(event);
+        let outcome = record.happened.clone();
+        self.emit(RollbackEvent::Record(record));
         self.retain(&name);
         self.write_journal();
         deployed(&name, &v, outcome)
@@ -404,8 +439,9 @@ impl Supervisor {
         error: GateError,
         mark: bool,
     ) -> RollbackError {
-        self.record_gate_failure(name, &version, hash, gate, &error.to_string(), mark);
-        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error: Box::new(error) }
+        let error = Arc::new(error);
+        self.record_gate_failure(name, &version, hash, gate, &error, mark);
+        RollbackError::GateFailed { name: name.to_owned(), version: Some(version), hash, gate, error }
     }
 
     /// What a failed gate leaves behind (see [`gates`]): history, status, event; when
@@ -416,14 +452,16 @@ impl Supervisor {
         version: &semver::Version,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        reason: &str,
+        error: &Arc<GateError>,
         mark: bool,
     ) {
-        let reason = reason.to_owned();
+        let reason = error.to_string();
+        let record =
+            Record::now(name, Some(version.clone()), hash, Happened::GateFailed { gate, error: Arc::clone(error) });
         {
             let mut st = lock(&self.inner.state);
             let m = st.modules.entry(name.to_owned()).or_default();
-            m.push_history(version.clone(), hash, HistoryKind::GateFailed { gate, reason: reason.clone() });
+            m.push_history(record.clone());
             m.last_error = Some(format!("{version}: {gate} gate failed: {reason}"));
             if let (true, Some(h)) = (mark, hash) {
                 m.failed.insert(
@@ -441,13 +479,7 @@ impl Supervisor {
             }
             self.write_journal();
         }
-        self.emit(RollbackEvent::GateFailed {
-            name: name.to_owned(),
-            version: Some(version.clone()),
-            hash,
-            gate,
-            reason,
-        });
+        self.emit(RollbackEvent::Record(record));
     }
 
     /// Records a failure of bytes whose module name is unknown.
@@ -456,8 +488,9 @@ impl Supervisor {
         label: String,
         hash: Option<blake3::Hash>,
         gate: Gate,
-        error: GateError,
+        error: impl Into<Arc<GateError>>,
     ) -> RollbackError {
+        let error: Arc<GateError> = error.into();
         let reason = error.to_string();
         if let Some(h) = hash {
             lock(&self.inner.state).orphan_failed.insert(
@@ -468,7 +501,57 @@ impl Supervisor {
                 ),
             );
         }
-        self.emit(RollbackEvent::GateFailed { name: label.clone(), version: None, hash, gate, reason });
-        RollbackError::GateFailed { name: label, version: None, hash, gate, error: Box::new(error) }
+        let happened = Happened::GateFailed { gate, error: Arc::clone(&error) };
+        self.emit(RollbackEvent::Record(Record::now(&label, None, hash, happened)));
+        RollbackError::GateFailed { name: label, version: None, hash, gate, error }
     }
+}
+
+/// Which module directories of a bundle a deploy takes.
+#[derive(Clone, Copy)]
+pub(super) enum Select<'a> {
+    /// Every module.
+    All,
+    /// The modules whose directory is the prefix (`""` or ending in `/`) or below it.
+    Prefix(&'a str),
+    /// Exactly one module directory, which must hold the module `name`.
+    One { dir: &'a str, name: &'a str },
+}
+
+impl Select<'_> {
+    fn wants(&self, dir: &str) -> bool {
+        match self {
+            Select::All => true,
+            Select::Prefix(prefix) => dir.starts_with(prefix),
+            Select::One { dir: only, .. } => dir == *only,
+        }
+    }
+}
+
+/// `bundle.zip/sub/dir` read as the search path reads it: the leading part that is a file
+/// (the bundle) and the rest as a directory prefix (`sub/dir/`). `None` when `path` itself
+/// exists or no leading part of it is a file.
+fn bundle_prefix(path: &Path) -> Option<(PathBuf, String)> {
+    use std::path::Component;
+    if path.exists() {
+        return None;
+    }
+    for anc in path.ancestors().skip(1) {
+        if anc.as_os_str().is_empty() || anc.is_dir() {
+            return None;
+        }
+        if anc.is_file() {
+            let mut parts = Vec::new();
+            for c in path.strip_prefix(anc).ok()?.components() {
+                match c {
+                    Component::Normal(s) => parts.push(s.to_str()?),
+                    Component::CurDir => {}
+                    _ => return None,
+                }
+            }
+            let prefix = if parts.is_empty() { String::new() } else { format!("{}/", parts.join("/")) };
+            return Some((anc.to_path_buf(), prefix));
+        }
+    }
+    None
 }

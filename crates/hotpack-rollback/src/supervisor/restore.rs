@@ -46,15 +46,15 @@ impl Supervisor {
             let mut done = false;
             for v in order {
                 if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
-                    report.restored.push(deployed(&name, &v, Outcome::Unchanged));
+                    report.restored.push(deployed(&name, &v, Happened::Unchanged));
                     done = true;
                     break;
                 }
-                let problem = |reason: String| RestoreProblem {
+                let problem = |error: RestoreError| RestoreProblem {
                     name: name.clone(),
                     version: Some(v.version.clone()),
                     hash: Some(v.hash),
-                    reason,
+                    error: Arc::new(error),
                 };
                 if let Err(reason) = self.trusted_signer(&name, &v.hash) {
                     report.problems.push(problem(reason));
@@ -63,7 +63,7 @@ impl Supervisor {
                 let bytes = match journal::read_object(&dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
-                        report.problems.push(problem(e.to_string()));
+                        report.problems.push(problem(RestoreError::Object(e)));
                         continue;
                     }
                 };
@@ -71,31 +71,29 @@ impl Supervisor {
                     match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
                         Ok(m) => m,
                         Err(e) => {
-                            report.problems.push(problem(format!("{} gate: {e}", gates::load_gate(&e))));
+                            report.problems.push(problem(RestoreError::Load { gate: gates::load_gate(&e), error: e }));
                             continue;
                         }
                     };
                 if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(format!(
-                        "the stored library is {} {}, not what the journal says",
-                        module.name(),
-                        module.version()
-                    )));
+                    report.problems.push(problem(RestoreError::Mismatch {
+                        name: module.name().to_owned(),
+                        version: module.version().clone(),
+                    }));
                     continue;
                 }
                 cache.register(module.clone(), v.source.clone());
                 let probe = self.probe_of(&name);
                 if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
-                    let reason = format!("{} gate: {}", f.gate, f.error);
                     // Environmental failures (a database down at start) do not condemn a
                     // version that served well; it is skipped this time.
                     if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
                         let _ = cache.retire(&name, &v.hash);
                     }
-                    report.problems.push(problem(reason));
+                    report.problems.push(problem(RestoreError::Gate { gate: f.gate, error: f.error }));
                     continue;
                 }
-                report.restored.push(self.promoted(&name, v, Outcome::Restored));
+                report.restored.push(self.promoted(&name, v, Happened::Restored));
                 self.restore_retained(&name, &dir, &mut report);
                 done = true;
                 break;
@@ -105,7 +103,7 @@ impl Supervisor {
                     name: name.clone(),
                     version: None,
                     hash: None,
-                    reason: "no good version could be restored; nothing is active".to_owned(),
+                    error: Arc::new(RestoreError::NothingRestored),
                 });
             }
         }
@@ -115,7 +113,7 @@ impl Supervisor {
     /// With trusted keys: whether the journal records that one of them signed the bundle
     /// `hash` came from (a version deployed while unsigned code was accepted, or signed by a
     /// key no longer trusted, is not restored).
-    fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), String> {
+    fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), RestoreError> {
         let trusted = &self.inner.policy.trusted_keys;
         if trusted.is_empty() {
             return Ok(());
@@ -124,8 +122,8 @@ impl Supervisor {
         let signer = st.modules.get(name).and_then(|m| m.signers.get(hash));
         match signer {
             Some(fp) if trusted.iter().any(|k| k.fingerprint().to_string() == *fp) => Ok(()),
-            Some(fp) => Err(format!("{} gate: signed by {fp}, which is no longer trusted", Gate::Signature)),
-            None => Err(format!("{} gate: it was not deployed from a bundle signed by a trusted key", Gate::Signature)),
+            Some(fp) => Err(RestoreError::NoLongerTrusted { fingerprint: fp.clone() }),
+            None => Err(RestoreError::Unsigned),
         }
     }
 
@@ -145,33 +143,32 @@ impl Supervisor {
                 continue;
             }
             if cache.version(name, &v.hash).is_none() {
-                let problem = |reason: String| RestoreProblem {
+                let problem = |error: RestoreError| RestoreProblem {
                     name: name.to_owned(),
                     version: Some(v.version.clone()),
                     hash: Some(v.hash),
-                    reason: format!("not available to roll back to: {reason}"),
+                    error: Arc::new(RestoreError::NotRetained(Box::new(error))),
                 };
                 let module = match self
                     .trusted_signer(name, &v.hash)
-                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(|e| e.to_string()))
+                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(RestoreError::Object))
                     .and_then(|bytes| {
                         cache
                             .loader()
                             .load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed)
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| RestoreError::Load { gate: gates::load_gate(&e), error: e })
                     }) {
                     Ok(m) => m,
-                    Err(reason) => {
-                        report.problems.push(problem(reason));
+                    Err(error) => {
+                        report.problems.push(problem(error));
                         continue;
                     }
                 };
                 if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(format!(
-                        "the stored library is {} {}, not what the journal says",
-                        module.name(),
-                        module.version()
-                    )));
+                    report.problems.push(problem(RestoreError::Mismatch {
+                        name: module.name().to_owned(),
+                        version: module.version().clone(),
+                    }));
                     continue;
                 }
                 cache.register(module, v.source.clone());

@@ -75,7 +75,7 @@ impl Supervisor {
             }
         }
         for v in retired {
-            self.emit(RollbackEvent::Retired { name: name.to_owned(), version: v });
+            self.emit(RollbackEvent::Record(Record::of(name, &v, Happened::Retired)));
         }
     }
 }

@@ -47,7 +47,7 @@ impl Supervisor {
                     offered: module.version().clone(),
                 });
             }
-            self.switch_to(name, &module, Outcome::RolledBack)
+            self.switch_to(name, &module, Happened::RolledBack { from: None })
         })
     }
 
@@ -68,7 +68,7 @@ impl Supervisor {
                     offered: module.version().clone(),
                 });
             }
-            self.switch_to(name, &module, Outcome::RolledBack)
+            self.switch_to(name, &module, Happened::RolledBack { from: None })
         })
     }
 
@@ -82,7 +82,7 @@ impl Supervisor {
     pub fn pin(&self, name: &str, to: VersionRef) -> Result<Deployed, RollbackError> {
         self.with_ops(|| {
             let module = self.resolve(name, &to)?;
-            let d = self.switch_to(name, &module, Outcome::Pinned)?;
+            let d = self.switch_to(name, &module, Happened::Pinned)?;
             if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
                 m.pinned = m.active.clone();
             }
@@ -99,16 +99,17 @@ impl Supervisor {
                 match st.modules.get_mut(name) {
                     Some(m) => match m.pinned.take() {
                         Some(p) => {
-                            m.push_history(p.version.clone(), Some(p.hash), HistoryKind::Unpinned);
-                            true
+                            let record = Record::of(name, &p, Happened::Unpinned);
+                            m.push_history(record.clone());
+                            Some(record)
                         }
-                        None => false,
+                        None => None,
                     },
-                    None => false,
+                    None => None,
                 }
             };
-            if lifted {
-                self.emit(RollbackEvent::Unpinned { name: name.to_owned() });
+            if let Some(record) = lifted {
+                self.emit(RollbackEvent::Record(record));
                 self.write_journal();
             }
         });
@@ -158,7 +159,7 @@ impl Supervisor {
         self.inner.cache.version(name, &hash).ok_or_else(not_retained)
     }
 
-    pub(super) fn switch_to(&self, name: &str, module: &Module, outcome: Outcome) -> Result<Deployed, RollbackError> {
+    pub(super) fn switch_to(&self, name: &str, module: &Module, outcome: Happened) -> Result<Deployed, RollbackError> {
         let source = self
             .inner
             .cache
@@ -173,8 +174,8 @@ impl Supervisor {
             .get(name)
             .and_then(|m| m.active.as_ref())
             .is_some_and(|a| a.hash == summary.hash);
-        if is_active && outcome == Outcome::RolledBack {
-            return Ok(deployed(name, &summary, Outcome::Unchanged));
+        if is_active && matches!(outcome, Happened::RolledBack { .. }) {
+            return Ok(deployed(name, &summary, Happened::Unchanged));
         }
         if !is_active {
             self.inner.cache.promote(module).map_err(RollbackError::Cache)?;

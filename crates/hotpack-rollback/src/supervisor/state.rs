@@ -97,11 +97,7 @@ impl Supervisor {
     pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
         let error = Arc::new(error);
         *lock(&self.inner.journal_problem) = Some(Arc::clone(&error));
-        self.emit(RollbackEvent::JournalFailed {
-            path: path.to_path_buf(),
-            problem: error.to_string(),
-            error: JournalFault(error),
-        });
+        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), error });
     }
 
     /// Why the journal could not record the latest change, if it could not: until a write

@@ -1,7 +1,7 @@
 //! Each gate failing in turn leaves the old version answering and records why.
 
 use super::*;
-use hotpack_rollback::{Outcome, RollbackEvent};
+use hotpack_rollback::Happened;
 use std::sync::Arc;
 
 /// One case: a way to offer a broken `greeter` and the gate it must fail.
@@ -14,7 +14,9 @@ fn check(case: &str, gate: Gate, offer: impl Fn(&Host) -> Result<(), RollbackErr
     let status = host.sup.status("greeter").expect("status");
     assert_eq!(status.active.expect("active").version.major, 1, "{case}");
     assert!(
-        events.try_iter().any(|e| matches!(e, RollbackEvent::GateFailed { gate: g, .. } if g == gate)),
+        events.try_iter().any(
+            |e| matches!(e.record().map(|r| &r.happened), Some(Happened::GateFailed { gate: g, .. }) if *g == gate)
+        ),
         "{case}: an event was emitted"
     );
     if retry_refused {
@@ -190,10 +192,10 @@ fn a_good_candidate_passes_every_gate() {
     host.cache().hot::<greeter_api::Greeter>("greeter").expect("typed handle");
     host.sup.call("greeter", "greet", b"a").expect("greet");
     let d = host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2 passes");
-    assert_eq!(d[0].outcome, Outcome::Promoted);
+    assert!(matches!(d[0].outcome, Happened::Promoted { .. }), "{:?}", d[0].outcome);
     assert_eq!(host.answer(), "2");
     let history = host.sup.history("greeter");
-    assert_eq!(history.iter().filter(|h| h.kind == HistoryKind::Promoted).count(), 2);
+    assert_eq!(history.iter().filter(|h| matches!(h.happened, Happened::Promoted { .. })).count(), 2);
 }
 
 #[test]
@@ -201,9 +203,9 @@ fn identical_bytes_are_unchanged() {
     let host = Host::with_v1(Policy::default());
     let before = host.sup.history("greeter").len();
     let d = host.sup.deploy_bundle(&host.bundle("greeter-v1")).expect("same bytes");
-    assert_eq!(d[0].outcome, Outcome::Unchanged);
+    assert_eq!(d[0].outcome, Happened::Unchanged);
     let d = host.sup.deploy_file(&hotpack_testkit::module("greeter-v1")).expect("same bytes as a file");
-    assert_eq!(d.outcome, Outcome::Unchanged);
+    assert_eq!(d.outcome, Happened::Unchanged);
     assert_eq!(host.sup.history("greeter").len(), before);
 }
 
@@ -217,7 +219,7 @@ fn an_older_bundle_from_outside_is_refused() {
         "{err}"
     );
     assert_eq!(host.answer(), "2");
-    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::Refused { .. })));
+    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::Refused { .. })));
     // Not even as a plain file.
     assert!(matches!(
         host.sup.deploy_file(&hotpack_testkit::module("greeter-v1")),
@@ -267,4 +269,37 @@ fn signature_gate_refuses_before_anything_is_written_or_loaded() {
     sign_bundle(&unsigned, &ours, Some(&signed), &Limits::default()).expect("sign");
     sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
     assert_eq!(answer(sup.cache()), "1");
+}
+
+/// With trusted keys and a preflight, the signature gate runs first: the preflight (a child
+/// process in a real host) never sees an unsigned bundle or a plain library, and sees a
+/// signed one once, before the host loads it.
+#[test]
+fn signature_gate_runs_before_the_preflight() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    use std::sync::{Arc, Mutex};
+    let scratch = hotpack_testkit::scratch();
+    let loader = Loader::new(&scratch.path().join("cache")).expect("loader");
+    let key = SigningKey::from_seed(&[4; 32]);
+    let policy = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
+    let sup = Supervisor::new(Cache::new(loader, hotpack_archive::SearchPath::new()), policy);
+    let seen: Arc<Mutex<Vec<std::path::PathBuf>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    sup.set_preflight(Some(Arc::new(move |c: &hotpack_rollback::PreflightCandidate<'_>| {
+        log.lock().expect("preflight log").push(c.path.to_path_buf());
+        Ok(())
+    })));
+
+    let unsigned = bundle_of(scratch.path(), "greeter-v1");
+    assert_gate_failed(&sup, sup.deploy_bundle(&unsigned), Gate::Signature);
+    let plain = sup.deploy_file(&hotpack_testkit::module("greeter-v1"));
+    assert!(matches!(plain, Err(RollbackError::GateFailed { gate: Gate::Signature, .. })), "{plain:?}");
+    assert!(seen.lock().expect("preflight log").is_empty(), "the preflight saw untrusted bytes");
+
+    let signed = scratch.path().join("signed.zip");
+    sign_bundle(&unsigned, &key, Some(&signed), &Limits::default()).expect("sign");
+    sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
+    assert_eq!(*seen.lock().expect("preflight log"), vec![signed]);
+    assert_eq!(answer(sup.cache()), "1");
+    assert_eq!(Gate::ORDER[..3], [Gate::Signature, Gate::Verify, Gate::Preflight]);
 }

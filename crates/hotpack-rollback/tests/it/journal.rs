@@ -2,7 +2,7 @@
 //! or filled with garbage lets the host start safely.
 
 use super::*;
-use hotpack_rollback::{JournalStatus, Outcome};
+use hotpack_rollback::{Happened, JournalStatus};
 
 #[test]
 fn a_restart_resumes_the_last_good_version_from_the_object_store() {
@@ -12,9 +12,9 @@ fn a_restart_resumes_the_last_good_version_from_the_object_store() {
     std::fs::remove_file(host.bundle("greeter-v2")).expect("rm");
     let report = host.restart(Policy::default());
     assert_eq!(report.restored.len(), 1, "{report:?}");
-    assert_eq!(report.restored[0].outcome, Outcome::Restored);
+    assert_eq!(report.restored[0].outcome, Happened::Restored);
     assert_eq!(host.answer(), "2");
-    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::Restored)));
+    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::Restored)));
     // Every retained good version whose stored copy verifies is back: rollback reaches v1,
     // then there is nothing earlier; rollback_to reaches v2 again.
     let back = host.sup.rollback("greeter").expect("v1 is available after a restart");
@@ -63,7 +63,10 @@ fn a_corrupt_stored_object_falls_back_to_an_older_good_version() {
     std::fs::write(&object, bytes).expect("write");
     let report = host.restart(Policy::default());
     assert_eq!(host.answer(), "1");
-    assert!(report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.reason.contains("corrupt")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.hash == Some(v2.hash) && p.error.to_string().contains("corrupt")),
+        "{report:?}"
+    );
 }
 
 #[test]
@@ -170,6 +173,7 @@ fn a_failed_journal_write_reverts_the_promotion_under_the_revert_policy() {
 #[test]
 fn with_trusted_keys_a_restart_restores_only_signed_versions() {
     use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    use hotpack_rollback::RestoreError;
     let key = SigningKey::from_seed(&[3; 32]);
     let trusted = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
 
@@ -177,7 +181,7 @@ fn with_trusted_keys_a_restart_restores_only_signed_versions() {
     let mut host = Host::with_v1(Policy::default());
     let report = host.restart(trusted.clone());
     assert!(report.restored.is_empty(), "{report:?}");
-    assert!(report.problems.iter().any(|p| p.reason.contains("signature gate")), "{report:?}");
+    assert!(report.problems.iter().any(|p| matches!(*p.error, RestoreError::Unsigned)), "{report:?}");
     assert!(host.cache().current("greeter").is_none(), "the unsigned version did not come back");
 
     // Signed v2, deployed by a host with the key: restored after a restart, and the

@@ -13,7 +13,7 @@ mod rollback;
 use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackSpec};
 use hotpack_cache::Cache;
 use hotpack_loader::{Loader, Module};
-use hotpack_rollback::{Gate, HistoryKind, Policy, RollbackError, Supervisor};
+use hotpack_rollback::{Gate, Happened, Policy, RollbackError, Supervisor};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -136,7 +136,7 @@ fn assert_gate_failed<T: std::fmt::Debug>(sup: &Supervisor, result: Result<T, Ro
         other => panic!("expected a {gate} gate failure, got {other:?}"),
     }
     let last = sup.history("greeter").pop().expect("a history entry");
-    assert!(matches!(&last.kind, HistoryKind::GateFailed { gate: g, .. } if *g == gate), "history: {last}");
+    assert!(matches!(&last.happened, Happened::GateFailed { gate: g, .. } if *g == gate), "history: {last}");
     let status = sup.status("greeter").expect("status");
     let error = status.last_error.expect("last_error is set");
     assert!(error.contains(&format!("{gate} gate")), "last_error: {error}");

@@ -1,7 +1,7 @@
 //! Panic budgets, demotion, rollback, rollback_to, pin/unpin and retention.
 
 use super::*;
-use hotpack_rollback::{Outcome, RollbackEvent, SupervisorCallError, VersionRef};
+use hotpack_rollback::{Happened, RollbackEvent, SupervisorCallError, VersionRef};
 
 fn budget(n: u32) -> Policy {
     Policy { panic_budget: n, ..Policy::default() }
@@ -37,14 +37,19 @@ fn panics_past_the_budget_demote_to_the_last_good_version() {
     let demotion = events
         .try_iter()
         .find_map(|e| match e {
-            RollbackEvent::Demoted(d) => Some(d),
+            RollbackEvent::Record(r) => match r.happened {
+                Happened::Demoted { panics, to } => Some((r.hash, panics, to)),
+                _ => None,
+            },
             _ => None,
         })
         .expect("a demotion event");
-    assert_eq!((demotion.panics, demotion.from.hash), (4, bad.hash));
-    assert_eq!(demotion.to.expect("a target").version.major, 1);
+    assert_eq!((demotion.0, demotion.1), (Some(bad.hash), 4));
+    assert_eq!(demotion.2.expect("a target").version.major, 1);
     let history = host.sup.history("greeter");
-    assert!(history.iter().any(|h| h.kind == HistoryKind::Demoted { panics: 4 } && h.hash == Some(bad.hash)));
+    assert!(
+        history.iter().any(|h| matches!(h.happened, Happened::Demoted { panics: 4, .. }) && h.hash == Some(bad.hash))
+    );
     let status = host.sup.status("greeter").expect("status");
     assert!(status.failed.iter().any(|f| f.hash == bad.hash && f.gate.is_none()));
     assert_eq!(status.last_good.expect("last good").version.major, 1);
@@ -70,10 +75,13 @@ fn rollback_goes_back_through_activated_versions() {
     assert!(matches!(host.sup.rollback("greeter"), Err(RollbackError::NoPrevious { .. })));
     host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2");
     let back = host.sup.rollback("greeter").expect("rollback");
-    assert_eq!((back.version.major, back.outcome), (1, Outcome::RolledBack));
+    assert_eq!(
+        (back.version.major, back.outcome),
+        (1, Happened::RolledBack { from: Some("2.0.0".parse().expect("semver")) })
+    );
     assert_eq!(host.answer(), "1");
     assert!(
-        matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::RolledBack { from }) if from.major == 2)
+        matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::RolledBack { from: Some(from) }) if from.major == 2)
     );
     // v2 was popped: there is nothing further back.
     assert!(matches!(host.sup.rollback("greeter"), Err(RollbackError::NoPrevious { .. })));
@@ -111,7 +119,7 @@ fn pin_holds_a_version_until_unpinned() {
     let host = Host::with_v1(budget(0));
     host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2");
     let pinned = host.sup.pin("greeter", v("1.0.0")).expect("pin");
-    assert_eq!((pinned.version.major, pinned.outcome), (1, Outcome::Pinned));
+    assert_eq!((pinned.version.major, pinned.outcome), (1, Happened::Pinned));
     assert_eq!(host.answer(), "1");
     let err = host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect_err("pinned");
     assert!(matches!(&err, RollbackError::Pinned { pinned, .. } if pinned.major == 1), "{err}");
@@ -122,7 +130,7 @@ fn pin_holds_a_version_until_unpinned() {
     assert_eq!(host.sup.status("greeter").expect("s").pinned.expect("pinned").version.major, 1);
     host.sup.unpin("greeter");
     assert!(host.sup.status("greeter").expect("s").pinned.is_none());
-    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.kind), Some(HistoryKind::Unpinned)));
+    assert!(matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::Unpinned)));
     host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("taken after unpin");
     assert_eq!(host.answer(), "2");
 }
@@ -136,7 +144,7 @@ fn retention_keeps_at_most_the_configured_versions() {
     let retained: Vec<u64> = host.cache().versions("greeter").iter().map(|v| v.version.major).collect();
     assert_eq!(retained, vec![2, 9]);
     assert!(
-        events.try_iter().any(|e| matches!(e, RollbackEvent::Retired { version, .. } if version.version.major == 1))
+        events.try_iter().any(|e| matches!(e.record(), Some(r) if r.happened == Happened::Retired && r.version.as_ref().is_some_and(|v| v.major == 1)))
     );
     // v1 is gone from the cache: not a rollback target any more.
     assert!(matches!(host.sup.rollback_to("greeter", v("1.0.0")), Err(RollbackError::NotRetained { .. })));

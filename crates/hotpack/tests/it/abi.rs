@@ -3,7 +3,7 @@
 //! naming the profile fix, and the version that was serving keeps serving.
 
 use hotpack::archive::{Hooks, ModuleMeta, PackSpec};
-use hotpack::{Outcome, Runtime};
+use hotpack::{Happened, Runtime};
 
 /// A bundle of the real `panic = "abort"` cdylib, packed without the loader's check (as a
 /// bundle made by an older hotpack, or by hand, would be).
@@ -44,7 +44,7 @@ fn deploy_refuses_a_panic_abort_module_and_the_serving_version_keeps_serving() {
     let good = dir.path().join("good.zip");
     // Something serving before the bad deploy.
     hotpack::pack_library(&hotpack_testkit::module("greeter-v1"), &good, vec![]).expect("pack greeter");
-    assert_eq!(runtime.deploy(&good).expect("deploy greeter")[0].outcome, Outcome::Promoted);
+    assert!(matches!(runtime.deploy(&good).expect("deploy greeter")[0].outcome, Happened::Promoted { .. }));
 
     let bad = dir.path().join("panic-abort.zip");
     std::fs::write(&bad, panic_abort_bundle()).expect("write the bundle");

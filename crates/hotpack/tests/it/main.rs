@@ -16,5 +16,6 @@ mod plugin_folder;
 mod hot_deploy;
 
 mod abi;
+mod preflight;
 mod runtime;
 mod stories;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hotpack::{Error, Event, Outcome, Runtime};
+use hotpack::{Error, Event, Happened, Runtime};
 
 fn bundle(dir: &std::path::Path, package: &str, file: &str) -> std::path::PathBuf {
     let out = dir.join(file);
@@ -43,8 +43,8 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     // demotes it, v2 serves again.
     let v2 = bundle(dir.path(), "task-v2", "task-v2.zip");
     let deployed = runtime.deploy(&v2).expect("deploy v2");
-    assert_eq!(deployed[0].outcome, Outcome::Promoted);
-    assert_eq!(runtime.deploy(&v2).expect("again")[0].outcome, Outcome::Unchanged);
+    assert!(matches!(deployed[0].outcome, Happened::Promoted { .. }));
+    assert_eq!(runtime.deploy(&v2).expect("again")[0].outcome, Happened::Unchanged);
     let v3 = bundle(dir.path(), "task-v3", "task-v3.zip");
     runtime.deploy(&v3).expect("v3 passes its gates");
     let err = runtime.call("task", "run", &data).expect_err("v3 panics");
@@ -162,4 +162,46 @@ fn runtime_and_cache_import_agree_on_every_path_form() {
     path.push(&wrong);
     let cache = Cache::new(Loader::new(dir.path().join("c-cache")).expect("loader"), path);
     assert!(matches!(cache.import("task"), Err(CacheError::NameMismatch { .. })));
+}
+
+/// `Runtime::deploy` reads a `bundle.zip/sub` path as the search path and `import` do: only
+/// the modules under `sub/` are deployed (not the bundle as a plain file, not the whole
+/// bundle), and a prefix holding no module is refused with the bundle and directory named.
+#[test]
+fn deploy_of_a_bundle_prefix_takes_only_the_modules_under_it() {
+    use hotpack::cache::CacheError;
+    use hotpack::loader::Loader;
+    use hotpack::rollback::RollbackError;
+    let dir = hotpack_testkit::scratch();
+    let loader = Loader::new(dir.path().join("pack-cache")).expect("loader");
+    let spec = |package: &str| {
+        let lib = hotpack_testkit::module(package);
+        let bytes = std::fs::read(&lib).expect("read fixture");
+        let module = loader.load_bytes(&bytes, &lib).expect("load fixture");
+        let file = lib.file_name().expect("a file").to_string_lossy().into_owned();
+        hotpack::cache::pack_spec(&module, &file, bytes, vec![])
+    };
+    let bundle = dir.path().join("suite.zip");
+    let (task, greeter) = (spec("task-v1"), spec("greeter-v1"));
+    let zip = hotpack::archive::pack_modules(&[("jobs/task", &task), ("hello/greeter", &greeter)]).expect("pack");
+    std::fs::write(&bundle, zip).expect("write bundle");
+
+    for (path, name) in [(bundle.join("jobs"), "task"), (bundle.join("hello/greeter"), "greeter")] {
+        let runtime = Runtime::builder().cache_dir(dir.path().join("rt-cache")).build().expect("runtime");
+        let deployed = runtime.deploy(&path).expect("deploy the prefix");
+        let names: Vec<&str> = deployed.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, [name], "{}", path.display());
+        assert!(matches!(deployed[0].outcome, Happened::Promoted { .. }));
+        let active: Vec<String> =
+            runtime.modules().into_iter().filter(|m| m.version().is_some()).map(|m| m.name).collect();
+        assert_eq!(active, [name], "only the module under the prefix serves");
+    }
+
+    let runtime = Runtime::builder().cache_dir(dir.path().join("rt-cache")).build().expect("runtime");
+    let err = runtime.deploy(&bundle.join("nothing/here")).expect_err("no module under the prefix");
+    assert!(
+        matches!(&err, Error::Rollback(e) if matches!(&**e, RollbackError::Cache(CacheError::NoModuleDir { path, dir })
+            if *path == bundle && dir == "nothing/here/")),
+        "{err}"
+    );
 }

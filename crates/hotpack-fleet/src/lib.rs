@@ -1,0 +1,50 @@
+//! hotpack-fleet: one bundle to many hosts. Bundles live in an OCI registry (pushed once,
+//! tagged by their blake3, pulled by digest); the active version per module lives in etcd
+//! (a release record per bundle, written once; one rollout key per module, changed only by
+//! transactions that compare its revision). Each host runs a [`HostAgent`] that watches the
+//! rollout keys, computes its own target (stable, or the canary when its stable bucket falls
+//! in the current wave), pulls and checks the bundle, deploys it through a [`Deployer`] (the
+//! [`hotpack::Runtime`], with its promotion gates) and reports under a lease. Operators use
+//! [`Fleet`]: publish, rollout in waves, promote, rollback (one transaction), status, and
+//! [`Fleet::watch_auto`] to roll a failing wave back without a human.
+//!
+//! The crate is async (tokio); nothing below it is. docs/FLEET.md has the key layout, the
+//! state machine and the failure model.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = FleetConfig::new("prod", "http://127.0.0.1:2379", "http://127.0.0.1:5000");
+//! // On each host: serve whatever the fleet says.
+//! let runtime = hotpack::Runtime::builder().build()?;
+//! let _agent = HostAgent::spawn(HostConfig::new(config.clone(), "host-1", "/var/lib/hotpack/bundles"), Arc::new(runtime))?;
+//! // On the operator's machine:
+//! let fleet = Fleet::connect(config).await?;
+//! fleet.publish("greeter-2.0.0.zip".as_ref()).await?;
+//! fleet.rollout("greeter", "2.0.0", &[10, 50, 100], true).await?;
+//! let outcome = fleet.watch_auto("greeter").await?; // rolls back on the first failed gate
+//! # let _ = outcome; Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod agent;
+mod error;
+pub mod keys;
+mod model;
+mod operator;
+mod registry;
+mod runtime;
+pub mod servers;
+
+pub use agent::{Active, DeployFailure, Deployer, HostAgent, HostConfig};
+pub use error::FleetError;
+pub use model::{
+    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, ReleaseRecord, RolledBack, Rollout,
+    bucket, in_wave, short,
+};
+pub use operator::{AutoOutcome, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
+pub use registry::BundleRegistry;

@@ -1,0 +1,589 @@
+//! [`Fleet`]: the operator's side — publish, rollout, promote, rollback, status, and the
+//! `--auto` watcher that rolls a failing wave back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions};
+use serde::Serialize;
+
+use crate::error::FleetError;
+use crate::keys;
+use crate::model::{HostReport, ReleaseRecord, RolledBack, Rollout, in_wave, short};
+use crate::registry::BundleRegistry;
+
+/// Where a fleet lives: its name, its etcd endpoints and its OCI registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// The fleet's name: the `<fleet>` in `/hotpack/<fleet>/...` and `hotpack/<fleet>/<module>`.
+    pub name: String,
+    /// etcd endpoints (`http://127.0.0.1:2379`).
+    pub etcd: Vec<String>,
+    /// The registry: `http://host:port` for plain HTTP, else HTTPS.
+    pub registry: String,
+}
+
+impl FleetConfig {
+    /// A configuration with one etcd endpoint.
+    pub fn new(name: impl Into<String>, etcd: impl Into<String>, registry: impl Into<String>) -> Self {
+        FleetConfig { name: name.into(), etcd: vec![etcd.into()], registry: registry.into() }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), FleetError> {
+        if !keys::is_valid_segment(&self.name) {
+            return Err(FleetError::BadName { name: self.name.clone(), what: "fleet name" });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn connect_etcd(endpoints: &[String]) -> Result<etcd_client::Client, FleetError> {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(5))
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+    etcd_client::Client::connect(endpoints, Some(options)).await.map_err(|e| FleetError::etcd(endpoints, "connect", e))
+}
+
+/// The outcome of [`Fleet::publish`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// The release record (the one already there when the bundle was published before).
+    pub record: ReleaseRecord,
+    /// False when the same bytes were published before (nothing was pushed or written).
+    pub created: bool,
+}
+
+/// One module's rollout as [`Fleet::status`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutStatus {
+    /// The module.
+    pub module: String,
+    /// The rollout key's value.
+    pub rollout: Rollout,
+    /// The key's `mod_revision` (what the next transaction compares).
+    pub revision: i64,
+    /// The stable release's record.
+    pub stable: Option<ReleaseRecord>,
+    /// The canary's record.
+    pub canary: Option<ReleaseRecord>,
+}
+
+/// The whole fleet: every rollout and every live host report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetStatus {
+    /// The fleet's name.
+    pub fleet: String,
+    /// Per module.
+    pub rollouts: Vec<RolloutStatus>,
+    /// Per host and module, from the hosts' own reports (under their leases).
+    pub hosts: Vec<HostReport>,
+}
+
+impl FleetStatus {
+    /// The reports of `module`.
+    pub fn hosts_of<'a>(&'a self, module: &'a str) -> impl Iterator<Item = &'a HostReport> + 'a {
+        self.hosts.iter().filter(move |h| h.module == module)
+    }
+}
+
+/// How an automatic rollout ended ([`Fleet::watch_auto`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum AutoOutcome {
+    /// The canary became stable (the last wave was promoted).
+    Completed {
+        /// The release now stable.
+        stable: String,
+    },
+    /// A host of the wave failed; the fleet was rolled back by this watcher.
+    RolledBack {
+        /// The failing host.
+        host: String,
+        /// Its report's state and reason.
+        reason: String,
+    },
+    /// Someone else rolled the canary back (or replaced it).
+    Ended,
+}
+
+/// The operator's handle on a fleet.
+#[derive(Clone)]
+pub struct Fleet {
+    config: FleetConfig,
+    etcd: etcd_client::Client,
+    registry: BundleRegistry,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, FleetError> {
+    serde_json::from_slice(value)
+        .map_err(|e| FleetError::BadRecord { key: String::from_utf8_lossy(key).into_owned(), problem: e.to_string() })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("fleet records are plain data and always serialize")
+}
+
+impl Fleet {
+    /// Connects to the fleet's etcd (the registry is contacted on first use).
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::BadName`] for a fleet name that cannot be a key, [`FleetError::Etcd`].
+    pub async fn connect(config: FleetConfig) -> Result<Fleet, FleetError> {
+        config.check()?;
+        let etcd = connect_etcd(&config.etcd).await?;
+        let registry = BundleRegistry::new(&config.registry);
+        Ok(Fleet { config, etcd, registry })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FleetConfig {
+        &self.config
+    }
+
+    fn etcd_err(&self, operation: impl Into<String>) -> impl FnOnce(etcd_client::Error) -> FleetError + '_ {
+        let operation = operation.into();
+        move |e| FleetError::etcd(&self.config.etcd, operation, e)
+    }
+
+    /// Publishes a single-module bundle: pushes it to the registry as an OCI artifact tagged by
+    /// its blake3 (once), then writes its release record (once: a transaction that only
+    /// creates). Publishing the same bytes again changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Io`] / [`FleetError::Bundle`] / [`FleetError::NotOneModule`] for the
+    /// file, [`FleetError::Registry`] and [`FleetError::Etcd`] for the servers.
+    pub async fn publish(&self, path: &Path) -> Result<Published, FleetError> {
+        let bytes = std::fs::read(path).map_err(|source| FleetError::Io { path: path.to_path_buf(), source })?;
+        let blake3 = blake3::hash(&bytes).to_hex().to_string();
+        let bundle = hotpack_archive::Bundle::from_bytes(bytes.clone(), path, &hotpack_archive::Limits::default())
+            .map_err(|e| FleetError::Bundle { path: path.to_path_buf(), source: Box::new(e) })?;
+        let [module] = bundle.modules() else {
+            return Err(FleetError::NotOneModule { path: path.to_path_buf(), count: bundle.modules().len() });
+        };
+        let manifest = module.manifest();
+        let name = manifest.meta.name.clone();
+        if !keys::is_valid_segment(&name) {
+            return Err(FleetError::BadName { name, what: "module name" });
+        }
+        let key = keys::release(&self.config.name, &name, &blake3);
+        if let Some(existing) = self.get::<ReleaseRecord>(&key).await? {
+            return Ok(Published { record: existing.0, created: false });
+        }
+        let libraries = manifest
+            .libraries
+            .iter()
+            .filter_map(|(target, entry)| manifest.entries.get(entry).map(|d| (target.clone(), d.blake3_hex())))
+            .collect();
+        let repository = keys::repository(&self.config.name, &name);
+        let config_json = encode(&serde_json::json!({
+            "module": name,
+            "version": manifest.meta.version.to_string(),
+            "blake3": blake3,
+        }));
+        let annotations = BTreeMap::from([
+            ("org.opencontainers.image.title".to_owned(), format!("{name}-{}.zip", manifest.meta.version)),
+            ("org.opencontainers.image.version".to_owned(), manifest.meta.version.to_string()),
+            ("dev.hotpack.blake3".to_owned(), blake3.clone()),
+        ]);
+        let size = bytes.len() as u64;
+        let manifest_digest =
+            self.registry.push(&repository, &keys::tag(&blake3), bytes, config_json, annotations).await?;
+        let record = ReleaseRecord {
+            module: name,
+            version: manifest.meta.version.to_string(),
+            blake3,
+            size,
+            repository,
+            manifest_digest,
+            libraries,
+        };
+        self.register(&record).await
+    }
+
+    /// Writes a release record for a bundle already in the registry (create-if-absent: a
+    /// record is never overwritten). Returns the record that stands.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Etcd`], [`FleetError::BadName`].
+    pub async fn register(&self, record: &ReleaseRecord) -> Result<Published, FleetError> {
+        if !keys::is_valid_segment(&record.module) {
+            return Err(FleetError::BadName { name: record.module.clone(), what: "module name" });
+        }
+        let key = keys::release(&self.config.name, &record.module, &record.blake3);
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), encode(record), None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("create {key}")))?;
+        if response.succeeded() {
+            return Ok(Published { record: record.clone(), created: true });
+        }
+        match self.get::<ReleaseRecord>(&key).await? {
+            Some((existing, _)) => Ok(Published { record: existing, created: false }),
+            None => Err(FleetError::BadRecord { key, problem: "exists and vanished".into() }),
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
+        let response = self.etcd.clone().get(key, None).await.map_err(self.etcd_err(format!("get {key}")))?;
+        match response.kvs().first() {
+            Some(kv) => Ok(Some((decode(kv.key(), kv.value())?, kv.mod_revision()))),
+            None => Ok(None),
+        }
+    }
+
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<(String, T, i64)>, i64), FleetError> {
+        let response = self
+            .etcd
+            .clone()
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(self.etcd_err(format!("list {prefix}")))?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let mut out = Vec::new();
+        for kv in response.kvs() {
+            out.push((
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                decode(kv.key(), kv.value())?,
+                kv.mod_revision(),
+            ));
+        }
+        Ok((out, revision))
+    }
+
+    /// Every published release of `module`, oldest version first.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
+    pub async fn releases(&self, module: &str) -> Result<Vec<ReleaseRecord>, FleetError> {
+        let (list, _) = self.list::<ReleaseRecord>(&keys::releases_of(&self.config.name, module)).await?;
+        let mut records: Vec<ReleaseRecord> = list.into_iter().map(|(_, r, _)| r).collect();
+        records.sort_by(|a, b| {
+            let parse = |v: &str| hotpack_archive::semver::Version::parse(v).ok();
+            parse(&a.version).cmp(&parse(&b.version)).then_with(|| a.version.cmp(&b.version))
+        });
+        Ok(records)
+    }
+
+    /// The release of `module` matching `wanted`: a version (`2.0.0`) or a blake3 (or a
+    /// prefix of at least 8 hex digits).
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::NoRelease`] when none or several match.
+    pub async fn release(&self, module: &str, wanted: &str) -> Result<ReleaseRecord, FleetError> {
+        let matches: Vec<ReleaseRecord> = self
+            .releases(module)
+            .await?
+            .into_iter()
+            .filter(|r| r.version == wanted || (wanted.len() >= 8 && r.blake3.starts_with(wanted)))
+            .collect();
+        match <[ReleaseRecord; 1]>::try_from(matches) {
+            Ok([one]) => Ok(one),
+            Err(many) => Err(FleetError::NoRelease {
+                module: module.to_owned(),
+                wanted: if many.is_empty() {
+                    wanted.to_owned()
+                } else {
+                    format!(
+                        "{wanted} (ambiguous: {})",
+                        many.iter().map(ReleaseRecord::label).collect::<Vec<_>>().join(", ")
+                    )
+                },
+            }),
+        }
+    }
+
+    /// The rollout of `module` and its key's `mod_revision`.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
+    pub async fn rollout_of(&self, module: &str) -> Result<Option<(Rollout, i64)>, FleetError> {
+        self.get(&keys::rollout(&self.config.name, module)).await
+    }
+
+    /// Reads the rollout, applies `change`, and writes it back in one transaction that compares
+    /// the key's `mod_revision` with the one read: two operators never overwrite each other.
+    async fn update_rollout(
+        &self,
+        module: &str,
+        change: impl FnOnce(Option<Rollout>) -> Result<Rollout, FleetError>,
+    ) -> Result<Rollout, FleetError> {
+        let key = keys::rollout(&self.config.name, module);
+        let current = self.get::<Rollout>(&key).await?;
+        let compare = match &current {
+            Some((_, revision)) => Compare::mod_revision(key.clone(), CompareOp::Equal, *revision),
+            None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+        };
+        let next = change(current.map(|(r, _)| r))?;
+        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), encode(&next), None)]);
+        let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("update {key}")))?;
+        if response.succeeded() { Ok(next) } else { Err(FleetError::Conflict { module: module.to_owned() }) }
+    }
+
+    /// Starts rolling `wanted` (a version or blake3 of a published release) out to `module`'s
+    /// hosts in waves (percentages, ascending; `[100]` for all at once). The first rollout of
+    /// a module has nothing to roll out against: it makes the release stable on every host.
+    /// With `auto`, run [`watch_auto`](Self::watch_auto) to roll a failing wave back.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::NoRelease`], [`FleetError::Rollout`] (a rollout in flight, bad waves),
+    /// [`FleetError::Conflict`], [`FleetError::Etcd`].
+    pub async fn rollout(&self, module: &str, wanted: &str, waves: &[u8], auto: bool) -> Result<Rollout, FleetError> {
+        let release = self.release(module, wanted).await?;
+        let bad = |problem: String| FleetError::Rollout { module: module.to_owned(), problem };
+        if waves.is_empty() || waves.windows(2).any(|w| w[0] >= w[1]) || waves.iter().any(|&w| w == 0 || w > 100) {
+            return Err(bad(format!("waves must ascend within 1..=100, got {waves:?}")));
+        }
+        self.update_rollout(module, |current| match current {
+            None | Some(Rollout { stable: None, .. }) => {
+                Ok(Rollout { stable: Some(release.blake3.clone()), auto, ..Rollout::default() })
+            }
+            Some(mut r) => {
+                if let Some(canary) = &r.canary {
+                    return Err(bad(format!(
+                        "a rollout of {} is in flight (wave {}); promote or roll it back first",
+                        short(canary),
+                        r.wave
+                    )));
+                }
+                if r.stable.as_deref() == Some(release.blake3.as_str()) {
+                    return Err(bad(format!("{} is already stable", release.label())));
+                }
+                r.canary = Some(release.blake3.clone());
+                r.waves = waves.to_vec();
+                r.wave = 0;
+                r.paused = false;
+                r.auto = auto;
+                r.rolled_back = None;
+                Ok(r)
+            }
+        })
+        .await
+    }
+
+    /// Every live host report of `module` in the current wave that is not serving the canary.
+    fn pending(rollout: &Rollout, module: &str, hosts: &[HostReport]) -> Vec<String> {
+        let Some(canary) = &rollout.canary else { return Vec::new() };
+        hosts
+            .iter()
+            .filter(|h| h.module == module && in_wave(&h.host, module, rollout.percent()))
+            .filter(|h| {
+                h.state != crate::model::HostState::Ok
+                    || h.active.as_ref().and_then(|a| a.blake3.as_deref()) != Some(canary.as_str())
+            })
+            .map(|h| {
+                format!("{}: {:?}{}", h.host, h.state, h.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// Moves `module`'s rollout to its next wave, only when every live host of the current wave
+    /// reports ok on the canary; after the last wave the canary becomes stable.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::WaveNotDone`] naming the hosts not ready, [`FleetError::Rollout`] when no
+    /// rollout is in flight, [`FleetError::Conflict`], [`FleetError::Etcd`].
+    pub async fn promote(&self, module: &str) -> Result<Rollout, FleetError> {
+        let hosts = self.hosts().await?;
+        self.update_rollout(module, |current| {
+            let mut r = current.filter(|r| r.canary.is_some()).ok_or_else(|| FleetError::Rollout {
+                module: module.to_owned(),
+                problem: "no rollout in flight".into(),
+            })?;
+            let pending = Self::pending(&r, module, &hosts);
+            if !pending.is_empty() {
+                return Err(FleetError::WaveNotDone {
+                    module: module.to_owned(),
+                    wave: r.wave,
+                    percent: r.percent(),
+                    pending,
+                });
+            }
+            if r.wave + 1 < r.waves.len() {
+                r.wave += 1;
+            } else {
+                r.previous = r.stable.take();
+                r.stable = r.canary.take();
+                r.waves.clear();
+                r.wave = 0;
+                r.auto = false;
+            }
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Rolls `module` back in one transaction: the canary in flight is dropped (or, with none,
+    /// the previous stable release becomes stable again). Hosts return to the stable release
+    /// they still hold; nothing is downloaded. Retries a few times when another writer raced.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Rollout`] when there is nothing to roll back to, [`FleetError::Etcd`].
+    pub async fn rollback(&self, module: &str, reason: &str) -> Result<Rollout, FleetError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .update_rollout(module, |current| {
+                    let nothing =
+                        || FleetError::Rollout { module: module.to_owned(), problem: "nothing to roll back to".into() };
+                    let mut r = current.ok_or_else(nothing)?;
+                    if let Some(canary) = r.canary.take() {
+                        r.rolled_back = Some(RolledBack { from: canary, reason: reason.to_owned() });
+                    } else if let Some(previous) = r.previous.take() {
+                        let from = r.stable.replace(previous).unwrap_or_default();
+                        r.rolled_back = Some(RolledBack { from, reason: reason.to_owned() });
+                    } else {
+                        return Err(nothing());
+                    }
+                    r.waves.clear();
+                    r.wave = 0;
+                    r.auto = false;
+                    r.paused = false;
+                    Ok(r)
+                })
+                .await;
+            match result {
+                Err(FleetError::Conflict { .. }) if attempt < 5 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Pauses (or resumes) `module`'s rollout: a paused rollout moves no host.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Rollout`] when the module has no rollout, [`FleetError::Conflict`],
+    /// [`FleetError::Etcd`].
+    pub async fn pause(&self, module: &str, paused: bool) -> Result<Rollout, FleetError> {
+        self.update_rollout(module, |current| {
+            let mut r = current
+                .ok_or_else(|| FleetError::Rollout { module: module.to_owned(), problem: "no rollout".into() })?;
+            r.paused = paused;
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Every live host report (hosts whose lease expired are gone).
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
+    pub async fn hosts(&self) -> Result<Vec<HostReport>, FleetError> {
+        let (list, _) = self.list::<HostReport>(&keys::hosts(&self.config.name)).await?;
+        Ok(list.into_iter().map(|(_, r, _)| r).collect())
+    }
+
+    /// Every rollout with its releases, and every live host report.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
+    pub async fn status(&self) -> Result<FleetStatus, FleetError> {
+        let (list, _) = self.list::<Rollout>(&keys::rollouts(&self.config.name)).await?;
+        let mut rollouts = Vec::new();
+        for (key, rollout, revision) in list {
+            let module = key.rsplit('/').next().unwrap_or_default().to_owned();
+            let record = |blake3: Option<String>| {
+                let module = module.clone();
+                async move {
+                    match blake3 {
+                        Some(b) => self.get::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await,
+                        None => Ok(None),
+                    }
+                }
+            };
+            let stable = record(rollout.stable.clone()).await?.map(|(r, _)| r);
+            let canary = record(rollout.canary.clone()).await?.map(|(r, _)| r);
+            rollouts.push(RolloutStatus { module, rollout, revision, stable, canary });
+        }
+        Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await? })
+    }
+
+    /// The `--auto` watcher: follows `module`'s rollout and the hosts' reports until the canary
+    /// is gone. The first report of a failed gate, a demotion or a refused bundle on the
+    /// canary rolls the fleet back (one transaction). etcd outages are waited out.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Rollout`] when no rollout is in flight when it starts.
+    pub async fn watch_auto(&self, module: &str) -> Result<AutoOutcome, FleetError> {
+        let canary = match self.rollout_of(module).await? {
+            Some((Rollout { canary: Some(c), .. }, _)) => c,
+            _ => return Err(FleetError::Rollout { module: module.to_owned(), problem: "no rollout in flight".into() }),
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.auto_round(module, &canary).await {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => backoff = Duration::from_millis(100),
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// One look at the fleet, then a watch until something changes. `Ok(None)`: look again.
+    async fn auto_round(&self, module: &str, canary: &str) -> Result<Option<AutoOutcome>, FleetError> {
+        let prefix = keys::root(&self.config.name);
+        let response = self
+            .etcd
+            .clone()
+            .get(prefix.clone(), Some(GetOptions::new().with_prefix().with_keys_only()))
+            .await
+            .map_err(self.etcd_err("read the revision"))?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let rollout = self.rollout_of(module).await?.map(|(r, _)| r).unwrap_or_default();
+        if rollout.canary.as_deref() != Some(canary) {
+            return Ok(Some(match rollout.stable {
+                Some(stable) if stable == canary => AutoOutcome::Completed { stable },
+                _ => AutoOutcome::Ended,
+            }));
+        }
+        let hosts = self.hosts().await?;
+        if let Some(bad) =
+            hosts.iter().find(|h| h.module == module && h.target.as_deref() == Some(canary) && h.state.is_failure())
+        {
+            let reason = format!(
+                "auto: host {} reported {:?}: {}",
+                bad.host,
+                bad.state,
+                bad.reason.as_deref().unwrap_or("no reason given")
+            );
+            self.rollback(module, &reason).await?;
+            return Ok(Some(AutoOutcome::RolledBack { host: bad.host.clone(), reason }));
+        }
+        let mut stream = self
+            .etcd
+            .clone()
+            .watch(prefix, Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1)))
+            .await
+            .map_err(self.etcd_err("watch"))?;
+        // Any event (or the watch ending) is a reason to look again.
+        let _ = stream.message().await.map_err(self.etcd_err("watch"))?;
+        Ok(None)
+    }
+}
