@@ -251,7 +251,12 @@ pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Init, Step::Probe, S
 
 /// Runs `plan` on a loaded and registered `module`, in order, stopping at the first
 /// failure. On success the candidate serves.
-pub(crate) fn run(cache: &Cache, module: &Module, probe: Option<&Probe>, plan: &[Step]) -> Result<(), GateFailure> {
+pub(crate) fn run(
+    cache: &Cache,
+    module: &Module,
+    probe: Option<&Probe>,
+    plan: &[Step],
+) -> Result<(), Box<GateFailure>> {
     debug_assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "steps out of order");
     for step in plan {
         match step {
@@ -263,13 +268,13 @@ pub(crate) fn run(cache: &Cache, module: &Module, probe: Option<&Probe>, plan: &
                 Ok(_) => {}
                 // The serving version could not export: not the candidate's fault.
                 Err(e @ CacheError::StateExport { .. }) => {
-                    return Err(GateFailure {
+                    return Err(Box::new(GateFailure {
                         gate: Gate::State,
                         error: GateError::Cache(e),
                         blame: Blame::Environment,
-                    });
+                    }));
                 }
-                Err(e) => return Err(GateFailure::candidate(Gate::State, GateError::Cache(e))),
+                Err(e) => return Err(Box::new(GateFailure::candidate(Gate::State, GateError::Cache(e)))),
             },
             Step::Probe => run_probe(probe, module).map_err(|e| GateFailure::candidate(Gate::Probe, e))?,
             Step::Promote => {

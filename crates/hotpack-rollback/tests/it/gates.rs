@@ -279,7 +279,7 @@ fn signature_gate_runs_before_the_preflight() {
     use hotpack_archive::{Limits, SigningKey, sign_bundle};
     use std::sync::{Arc, Mutex};
     let scratch = hotpack_testkit::scratch();
-    let loader = Loader::new(&scratch.path().join("cache")).expect("loader");
+    let loader = Loader::new(scratch.path().join("cache")).expect("loader");
     let key = SigningKey::from_seed(&[4; 32]);
     let policy = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
     let sup = Supervisor::new(Cache::new(loader, hotpack_archive::SearchPath::new()), policy);
