@@ -271,7 +271,7 @@ pub fn join(runtime: &hotpack::Runtime, args: &FleetJoinArgs) -> anyhow::Result<
     let Some(host) = args.host_id.clone() else { bail!("--fleet needs --host-id") };
     let connection = Connection { fleet: Some(fleet), etcd: args.etcd.clone(), registry: args.registry.clone() };
     let config = connection.config()?;
-    let store = hotpack::default_cache_dir().join("fleet").join(&config.name).join(&host);
+    let store = hotpack::default_cache_dir()?.join("fleet").join(&config.name).join(&host);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("hotpack-fleet")

@@ -29,7 +29,10 @@ pub(crate) struct GcArgs {
 }
 
 pub(crate) fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
-    let cache = args.cache_dir.unwrap_or_else(hotpack::default_cache_dir);
+    let cache = match args.cache_dir {
+        Some(dir) => dir,
+        None => hotpack::default_cache_dir()?,
+    };
     if !cache.is_dir() {
         println!("nothing to do: {} does not exist", crate::log::path(&cache));
         return Ok(ExitCode::SUCCESS);

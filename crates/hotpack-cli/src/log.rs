@@ -35,20 +35,7 @@ pub(crate) fn escape(text: &str) -> Cow<'_, str> {
 /// cause whose text the message before it already contains (as `#[error("...: {source}")]`
 /// does) is left out.
 pub(crate) fn chain(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    let mut previous = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !previous.is_empty() && previous.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-        previous = text;
-    }
-    out
+    error_chain(err.as_ref())
 }
 
 /// A duration in the one format every hotpack tool prints (`1.23 ms`, `64.9 ms`, `3.08 s`).
@@ -99,6 +86,24 @@ pub(crate) fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// An error and its sources on one line, `: `-separated, leaving out a source whose text
+/// the line already holds (many errors quote their source in their own message).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        next = e.source();
+    }
+    line
 }
 
 #[cfg(test)]

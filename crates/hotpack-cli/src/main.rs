@@ -8,10 +8,12 @@ mod dev;
 mod fleet;
 mod gc;
 mod inspect;
+mod keygen;
 mod log;
 mod new;
 mod pack;
 mod serve;
+mod sign;
 mod verify;
 mod watch;
 
@@ -44,13 +46,17 @@ enum Command {
     Gc(gc::GcArgs),
     /// Create a module crate that builds outside this repository (Cargo.toml, handler, test, README)
     New(new::NewArgs),
+    /// Write a new ed25519 signing key (secret 0600) and its public key KEY.pub
+    Keygen(keygen::KeygenArgs),
     /// Pack a built module library (+ resources) into a bundle, deterministically
     Pack(pack::PackArgs),
     /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
     Inspect(inspect::InspectArgs),
     /// Serve every bundle of a folder over HTTP on loopback; hot-deploy changes, roll back on demand
     Serve(serve::ServeArgs),
-    /// Check a bundle's structure, manifests and every entry's content hash
+    /// Sign a bundle's manifests with a secret key (in place, or to -o OUT)
+    Sign(sign::SignArgs),
+    /// Check bundles' structure, manifests, every entry's content hash and, with --trusted-key, signatures
     Verify(verify::VerifyArgs),
     /// Watch files and directories; print one line per confirmed content change
     Watch(watch::WatchArgs),
@@ -58,6 +64,9 @@ enum Command {
     /// hotpack-SUBCOMMAND.1 per subcommand there (`cargo xtask man` does)
     #[command(name = "__man", hide = true)]
     Man(completions::ManArgs),
+    /// (internal) Read a library's descriptor from stdin in this throwaway process; used by `pack`
+    #[command(name = "__describe", hide = true)]
+    Describe(pack::DescribeArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,9 +86,12 @@ fn main() -> ExitCode {
         Command::Fleet(args) => fleet::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Pack(args) => pack::run(args),
+        Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Describe(args) => pack::describe(args),
     };
     match result {
         Ok(code) => code,

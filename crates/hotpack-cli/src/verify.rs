@@ -1,41 +1,123 @@
-//! `hotpack verify`: check a bundle's structure, manifests and every entry's content.
+//! `hotpack verify`: check bundles' structure, manifests, every entry's content and, with
+//! trusted keys, their signatures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use hotpack::archive::{Bundle, Limits};
+use anyhow::Context;
+use hotpack::archive::{Bundle, Limits, PublicKey, SignatureStatus};
 
 use crate::log::escape;
 
 /// Arguments of `hotpack verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// The bundle file.
-    bundle: PathBuf,
+    /// The bundle files.
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    /// A public key (`KEY.pub` from `hotpack keygen`) a bundle may be signed by; repeatable.
+    /// With at least one, every bundle must be signed by one of them.
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    trusted_keys: Vec<PathBuf>,
+    /// One JSON document on stdout instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
-/// Run `hotpack verify`: exit 0 with one `ok` line, or exit 1 with one line naming the
-/// bundle, the entry and the problem.
-pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let result = Bundle::open(&args.bundle, &Limits::default()).and_then(|b| b.verify_all().map(|r| (b, r)));
-    match result {
-        Ok((bundle, report)) => {
-            let names: Vec<String> =
-                bundle.modules().iter().map(|m| format!("{} {}", m.name(), m.manifest().meta.version)).collect();
-            // Names come from the bundle: escaped so no control character reaches the terminal.
-            println!(
-                "ok: {}: {} module(s) ({}), {} entries, {} bytes verified",
-                crate::log::path(&args.bundle),
-                report.modules,
-                escape(&names.join(", ")),
-                report.entries,
-                report.bytes
-            );
-            Ok(ExitCode::SUCCESS)
+/// What verifying one bundle found.
+struct Outcome {
+    ok: bool,
+    /// `name version` of each module (bundle text, unescaped).
+    modules: Vec<String>,
+    entries: usize,
+    bytes: u64,
+    signature: Option<SignatureStatus>,
+    /// The one-line reason it failed.
+    problem: Option<String>,
+}
+
+fn check(path: &Path, trusted: &[PublicKey]) -> Outcome {
+    let mut out = Outcome { ok: false, modules: Vec::new(), entries: 0, bytes: 0, signature: None, problem: None };
+    let bundle = match Bundle::open(path, &Limits::default()) {
+        Ok(b) => b,
+        Err(e) => {
+            out.problem = Some(e.to_string());
+            return out;
         }
-        Err(err) => {
-            eprintln!("hotpack: verify failed: {}", escape(&err.to_string()));
-            Ok(ExitCode::FAILURE)
+    };
+    out.modules = bundle.modules().iter().map(|m| format!("{} {}", m.name(), m.manifest().meta.version)).collect();
+    match bundle.check_signature(trusted) {
+        Ok(status) => out.signature = Some(status),
+        Err(e) => {
+            out.problem = Some(e.to_string());
+            return out;
         }
     }
+    match bundle.verify_all() {
+        Ok(report) => {
+            out.entries = report.entries;
+            out.bytes = report.bytes;
+        }
+        Err(e) => {
+            out.problem = Some(e.to_string());
+            return out;
+        }
+    }
+    out.problem = match out.signature {
+        Some(s @ SignatureStatus::Mismatch(_)) => Some(format!("{}: {s}", crate::log::path(path))),
+        Some(s @ (SignatureStatus::Unsigned | SignatureStatus::Untrusted(_))) if !trusted.is_empty() => {
+            Some(format!("{}: {s}", crate::log::path(path)))
+        }
+        _ => None,
+    };
+    out.ok = out.problem.is_none();
+    out
+}
+
+/// Run `hotpack verify`: one `ok` line per good bundle on stdout, one line per failure on
+/// stderr naming the bundle and the problem; exit 0 only when every bundle passed.
+pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let trusted = args
+        .trusted_keys
+        .iter()
+        .map(|p| PublicKey::load(p).with_context(|| format!("trusted key {}", crate::log::path(p))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut all_ok = true;
+    let mut json = Vec::new();
+    for path in &args.bundles {
+        let o = check(path, &trusted);
+        all_ok &= o.ok;
+        if args.json {
+            json.push(serde_json::json!({
+                "bundle": path.display().to_string(),
+                "ok": o.ok,
+                "modules": o.modules,
+                "entries": o.entries,
+                "bytes": o.bytes,
+                "signature": o.signature.map(|s| s.to_string()),
+                "problem": o.problem,
+            }));
+        } else if let Some(problem) = &o.problem {
+            // Bundle names and reasons quote bundle text: escaped for the terminal.
+            eprintln!("hotpack: verify failed: {}", escape(problem));
+        } else {
+            let signed = match o.signature {
+                Some(SignatureStatus::Trusted(fp)) => format!(", signed by trusted key {fp}"),
+                Some(SignatureStatus::Untrusted(fp)) => format!(", signed by key {fp}"),
+                _ => ", not signed".to_owned(),
+            };
+            println!(
+                "ok: {}: {} module(s) ({}), {} entries, {} bytes verified{signed}",
+                crate::log::path(path),
+                o.modules.len(),
+                escape(&o.modules.join(", ")),
+                o.entries,
+                o.bytes
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json).context("encode the report")?);
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

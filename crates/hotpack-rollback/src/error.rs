@@ -106,6 +106,18 @@ pub enum RollbackError {
         #[source]
         error: JournalError,
     },
+    /// With [`JournalPolicy::Revert`](crate::JournalPolicy::Revert): the promotion could not
+    /// be recorded in the journal, so it was undone and the previous version serves again.
+    #[error("module `{name}` {version}: not promoted: the journal could not record it")]
+    NotDurable {
+        /// Module name.
+        name: String,
+        /// The version whose promotion was undone.
+        version: semver::Version,
+        /// Why the journal could not be written.
+        #[source]
+        error: std::sync::Arc<JournalError>,
+    },
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),
@@ -147,6 +159,18 @@ pub enum RestoreError {
         #[source]
         error: GateError,
     },
+    /// With trusted keys: the version was signed by a key that is no longer trusted.
+    #[error("signature gate: signed by {fingerprint}, which is no longer trusted")]
+    NoLongerTrusted {
+        /// The fingerprint of the key that signed it.
+        fingerprint: String,
+    },
+    /// With trusted keys: the version was not deployed from a bundle a trusted key signed.
+    #[error("signature gate: it was not deployed from a bundle signed by a trusted key")]
+    Unsigned,
+    /// A retained (not serving) good version could not be loaded for rollback.
+    #[error("not available to roll back to: {0}")]
+    NotRetained(#[source] Box<RestoreError>),
     /// No good version of the module could be restored; nothing is active.
     #[error("no good version could be restored; nothing is active")]
     NothingRestored,

@@ -7,6 +7,7 @@
 //!
 //! | gate | what runs | a failure leaves behind |
 //! |---|---|---|
+//! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them; a plain library file is refused | nothing written, nothing loaded; the failure in history |
 //! | [`Gate::Verify`] | the bundle opens, every entry matches its manifest digest | nothing registered; the failure in history |
 //! | [`Gate::Preflight`] | (only with a [`Preflight`] set) the candidate loads, inits and is probed in a child process | nothing registered, nothing mapped in the host; the hash marked failed |
 //! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
@@ -26,7 +27,7 @@
 //! order without a probe.
 
 use crate::Probe;
-use hotpack_archive::BundleError;
+use hotpack_archive::{Bundle, BundleError, Fingerprint, PublicKey, SignatureStatus};
 use hotpack_cache::{Cache, CacheError};
 use hotpack_loader::{LoadError, Module};
 use std::fmt;
@@ -36,6 +37,9 @@ use std::path::PathBuf;
 /// A promotion gate, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Gate {
+    /// With trusted keys: the bundle is signed by one of them (checked on the bytes
+    /// `Bundle::open` read, before a byte is written to a cache or `dlopen`ed).
+    Signature,
     /// The bundle opens and every entry matches its manifest.
     Verify,
     /// A short-lived child process loaded, initialised and probed the candidate and exited
@@ -55,12 +59,13 @@ pub enum Gate {
 
 impl Gate {
     /// Every gate, in the order a candidate meets them.
-    pub const ORDER: [Gate; 7] =
-        [Gate::Verify, Gate::Preflight, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
+    pub const ORDER: [Gate; 8] =
+        [Gate::Signature, Gate::Verify, Gate::Preflight, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
 
     /// The lower-case name (`"verify"`, `"load"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
+            Gate::Signature => "signature",
             Gate::Verify => "verify",
             Gate::Preflight => "preflight",
             Gate::Load => "load",
@@ -89,6 +94,20 @@ pub enum GateError {
     /// The bundle was refused (structure, manifest, digest).
     #[error(transparent)]
     Bundle(BundleError),
+    /// Trusted keys are set and the bundle is not signed by one of them (or its signature
+    /// does not match).
+    #[error("{status}")]
+    Untrusted {
+        /// What the signature check found.
+        status: SignatureStatus,
+    },
+    /// Trusted keys are set and the candidate is a plain library file, which cannot carry
+    /// a signature.
+    #[error("{} is a plain library file, which cannot be signed; with trusted keys only signed bundles are deployed", path.display())]
+    UnsignedFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// The loader refused the library, or its init hook failed.
     #[error(transparent)]
     Load(LoadError),
@@ -123,6 +142,20 @@ pub enum GateError {
         /// The panic message.
         message: String,
     },
+}
+
+/// [`Gate::Signature`]: with no trusted keys, every bundle passes (`None`); otherwise
+/// `bundle` must be signed by one of `trusted` (checked on the bytes already read, nothing
+/// written), and the signer's fingerprint is returned.
+pub(crate) fn check_trust(bundle: &Bundle, trusted: &[PublicKey]) -> Result<Option<Fingerprint>, GateError> {
+    if trusted.is_empty() {
+        return Ok(None);
+    }
+    match bundle.check_signature(trusted) {
+        Ok(SignatureStatus::Trusted(fp)) => Ok(Some(fp)),
+        Ok(status) => Err(GateError::Untrusted { status }),
+        Err(e) => Err(GateError::Bundle(e)),
+    }
 }
 
 /// A candidate's bytes as the [`Preflight`] sees them: verified, not yet mapped by the host.
@@ -218,7 +251,12 @@ pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Init, Step::Probe, S
 
 /// Runs `plan` on a loaded and registered `module`, in order, stopping at the first
 /// failure. On success the candidate serves.
-pub(crate) fn run(cache: &Cache, module: &Module, probe: Option<&Probe>, plan: &[Step]) -> Result<(), GateFailure> {
+pub(crate) fn run(
+    cache: &Cache,
+    module: &Module,
+    probe: Option<&Probe>,
+    plan: &[Step],
+) -> Result<(), Box<GateFailure>> {
     debug_assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "steps out of order");
     for step in plan {
         match step {
@@ -230,13 +268,13 @@ pub(crate) fn run(cache: &Cache, module: &Module, probe: Option<&Probe>, plan: &
                 Ok(_) => {}
                 // The serving version could not export: not the candidate's fault.
                 Err(e @ CacheError::StateExport { .. }) => {
-                    return Err(GateFailure {
+                    return Err(Box::new(GateFailure {
                         gate: Gate::State,
                         error: GateError::Cache(e),
                         blame: Blame::Environment,
-                    });
+                    }));
                 }
-                Err(e) => return Err(GateFailure::candidate(Gate::State, GateError::Cache(e))),
+                Err(e) => return Err(Box::new(GateFailure::candidate(Gate::State, GateError::Cache(e)))),
             },
             Step::Probe => run_probe(probe, module).map_err(|e| GateFailure::candidate(Gate::Probe, e))?,
             Step::Promote => {

@@ -7,10 +7,10 @@
 //! does not match its content is *reported* and ignored as a whole.
 
 use crate::{Deployed, Gate, Source};
+use hotpack_util::fs::{AtomicWrite, FsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why the journal or its object store could not be read or written.
@@ -28,6 +28,10 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// A file-system operation of [`hotpack_util::fs`] failed (an atomic write, a private
+    /// directory or file check).
+    #[error(transparent)]
+    Fs(#[from] FsError),
     /// The journal file is empty.
     #[error("the file is empty")]
     Empty,
@@ -167,6 +171,9 @@ pub(crate) struct JModule {
     pub highest_seen: Option<String>,
     pub pinned: Option<String>,
     pub failed: Vec<JFailed>,
+    /// Hash hex -> fingerprint of the trusted key that signed it (absent when none did).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -219,23 +226,10 @@ pub(crate) fn parse_gate(s: &Option<String>) -> Result<Option<Gate>, JournalErro
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same directory, write, fsync,
-/// rename, fsync the directory.
+/// Writes `bytes` to `path` atomically with mode 0600 (the journal and stored objects are
+/// private to this user): [`hotpack_util::fs::AtomicWrite`].
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hotpack-journal-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(io("write", path))?;
-    tmp.as_file().sync_all().map_err(io("fsync", path))?;
-    tmp.persist(path).map_err(|e| io("rename into place", path)(e.error))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync", dir))?;
-    Ok(())
+    Ok(AtomicWrite::new(path).mode(0o600).write(bytes)?)
 }
 
 /// `<dir>/objects/<hash>.so`.
@@ -256,20 +250,38 @@ pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Resu
     if blake3::hash(&bytes) != *hash {
         return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
     }
-    let objects = dir.join("objects");
-    std::fs::create_dir_all(&objects).map_err(io("create", &objects))?;
+    hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
     write_atomic(&to, &bytes)
 }
 
-/// Reads the stored object of `hash`, checking its content.
+/// Reads the stored object of `hash`, checking that it is private (this user's, writable by
+/// nobody else) and that its content hashes to `hash`. The bytes returned are the ones
+/// checked: the caller loads them, never the path again.
 pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, JournalError> {
     let path = object_path(dir, hash);
+    hotpack_util::fs::check_private_file(&path)?;
     let bytes = std::fs::read(&path).map_err(io("read", &path))?;
     let actual = blake3::hash(&bytes);
     if actual != *hash {
         return Err(JournalError::ObjectCorrupt { path, actual: actual.to_hex().to_string() });
     }
     Ok(bytes)
+}
+
+/// Removes the temporary files of this crate's old atomic write (`.hotpack-journal-*.tmp`)
+/// a crash left in `dir`; a failure only leaves them behind.
+pub(crate) fn remove_old_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(".hotpack-journal-")
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes stored objects no module of the journal refers to.
@@ -423,6 +435,7 @@ mod tests {
             highest_seen: Some("1.0.0".into()),
             pinned: None,
             failed: vec![],
+            signed: BTreeMap::new(),
         };
         [("greeter".to_owned(), m)].into()
     }

@@ -5,11 +5,16 @@
 //! A new version is a *candidate* until it passes every [`Gate`], in one order shared by
 //! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
 //!
+//! 0. [`Gate::Signature`] (only with [`Policy::trusted_keys`]): the bundle is signed by a
+//!    trusted key, checked on the bytes read, before anything is written or loaded (a plain
+//!    library file, which cannot be signed, is refused);
 //! 1. [`Gate::Verify`]: the bundle opens and every entry matches its manifest digest;
 //!    [`Gate::Preflight`] (only with [`Supervisor::set_preflight`]): a child process loads,
-//!    initialises and probes the candidate first; a crash, exit, hang or refusal there is
-//!    refused before the host maps the library;
-//! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen`, descriptor);
+//!    initialises and probes the candidate first (only ever trusted bytes: it runs after
+//!    the signature check); a crash, exit, hang or refusal there is refused before the host
+//!    maps the library;
+//! 2. [`Gate::Load`]: the library loads (ELF checks, `dlopen` — which runs the library's ELF
+//!    constructors — then the descriptor);
 //! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
 //!    every hot handle already taken on its name with the same interface ids;
 //! 4. [`Gate::Init`]: its init hook returns `Ok` (an error and a panic both fail);
@@ -31,8 +36,12 @@
 //! last good versions, the highest version seen, the pin and the failed hashes, with a copy
 //! of every good library under `<journal dir>/objects/<blake3>.so`, so a restarted host
 //! comes back on its last good version ([`Supervisor::restore`]) — never on the one that
-//! crashed it. A missing, truncated or corrupt journal is reported in the [`JournalReport`]
-//! and the supervisor starts with nothing from it.
+//! crashed it — with every retained good version available to roll back to. A missing,
+//! truncated or corrupt journal is reported in the [`JournalReport`] and the supervisor
+//! starts with nothing from it; a journal directory, journal or stored copy owned by another
+//! user or writable by others is refused. A journal write that fails is a
+//! [`RollbackEvent::JournalFailed`] and [`Supervisor::journal_problem`]; [`Policy::journal`]
+//! decides whether the promotion stands.
 //!
 //! [`history`]: Supervisor::history
 //! [`status`]: Supervisor::status
@@ -131,6 +140,31 @@ pub struct Policy {
     /// 0: good as soon as promoted). With a non-zero probation, the change is noticed by
     /// [`Supervisor::settle`], which every supervisor operation calls.
     pub probation: Duration,
+    /// Keys whose signature a bundle must carry (default: none, and unsigned bundles are
+    /// accepted). When set, [`Gate::Signature`] refuses unsigned and foreign-signed bundles
+    /// and every plain library file before a byte of them is written or loaded; the
+    /// downgrade rule then applies to the signed manifest versions, the only ones seen.
+    pub trusted_keys: Vec<hotpack_archive::PublicKey>,
+    /// Whether a promotion whose journal write failed stands (default
+    /// [`JournalPolicy::Stand`]).
+    pub journal: JournalPolicy,
+}
+
+/// What happens to a deploy's promotion when the journal cannot record it (a full disk, a
+/// read-only or vanished cache directory). Either way the failure is a
+/// [`RollbackEvent::JournalFailed`] and [`Supervisor::journal_problem`] says so until a
+/// write succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JournalPolicy {
+    /// The promotion stands; the host is *not durable* (a restart may resume an older
+    /// version) until a journal write succeeds.
+    #[default]
+    Stand,
+    /// The promotion is undone: the version that served before serves again (what the
+    /// journal still says), and the deploy fails with [`RollbackError::NotDurable`]. A first
+    /// version, with nothing to return to, stands.
+    Revert,
 }
 
 impl Default for Policy {
@@ -141,6 +175,8 @@ impl Default for Policy {
             panic_window: Duration::from_secs(60),
             allow_downgrade: false,
             probation: Duration::ZERO,
+            trusted_keys: Vec::new(),
+            journal: JournalPolicy::Stand,
         }
     }
 }

@@ -208,8 +208,13 @@ pub enum RollbackEvent {
     JournalFailed {
         /// The journal file.
         path: PathBuf,
-        /// What went wrong.
+        /// What went wrong (the I/O error is its source).
         error: Arc<JournalError>,
+    },
+    /// A journal write succeeded after one had failed: the host is durable again.
+    JournalRecovered {
+        /// The journal file.
+        path: PathBuf,
     },
 }
 
@@ -218,7 +223,7 @@ impl RollbackEvent {
     pub fn record(&self) -> Option<&Record> {
         match self {
             RollbackEvent::Record(r) => Some(r),
-            RollbackEvent::JournalFailed { .. } => None,
+            RollbackEvent::JournalFailed { .. } | RollbackEvent::JournalRecovered { .. } => None,
         }
     }
 }
@@ -228,6 +233,7 @@ impl fmt::Display for RollbackEvent {
         match self {
             RollbackEvent::Record(r) => write!(f, "{r}"),
             RollbackEvent::JournalFailed { path, error } => write!(f, "journal {}: {error}", path.display()),
+            RollbackEvent::JournalRecovered { path } => write!(f, "journal {}: writable again", path.display()),
         }
     }
 }

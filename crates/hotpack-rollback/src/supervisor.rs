@@ -4,9 +4,9 @@ use crate::gates::{self, Blame};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalReport, JournalStatus,
-    ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem, RestoreReport,
-    RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
+    Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalPolicy, JournalReport,
+    JournalStatus, ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem,
+    RestoreReport, RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::{Bundle, BundleErrorKind};
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -14,7 +14,7 @@ use hotpack_loader::{Materialize, Module};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 mod budget;
@@ -27,9 +27,7 @@ mod state;
 /// History lines kept per module (oldest dropped first).
 const HISTORY_CAP: usize = 512;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use hotpack_util::sync::lock;
 
 #[derive(Debug, Clone)]
 struct Failure {
@@ -55,6 +53,9 @@ struct ModState {
     history: VecDeque<Record>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
+    /// The fingerprint of the trusted key that signed each version's bundle (only with
+    /// trusted keys).
+    signers: HashMap<blake3::Hash, String>,
 }
 
 impl ModState {
@@ -103,6 +104,8 @@ struct Inner {
     probes: Mutex<HashMap<String, Probe>>,
     preflight: Mutex<Option<Preflight>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
+    /// Why the last journal write failed, until one succeeds.
+    journal_problem: Mutex<Option<Arc<JournalError>>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -155,6 +158,7 @@ impl Supervisor {
                 probes: Mutex::new(HashMap::new()),
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
+                journal_problem: Mutex::new(None),
             }),
         }
     }
@@ -169,8 +173,10 @@ impl Supervisor {
     ///
     /// # Errors
     ///
-    /// [`RollbackError::Journal`] only when the journal's directory cannot be created or the
-    /// file exists but cannot be read at all (permissions, I/O).
+    /// [`RollbackError::Journal`] when the journal's directory cannot be created, when the
+    /// directory, the journal or the object store is owned by another user or writable by
+    /// group or others (a planted journal is never read), or when the file exists but
+    /// cannot be read at all (permissions, I/O).
     pub fn open(
         cache: Cache,
         policy: Policy,
@@ -178,10 +184,23 @@ impl Supervisor {
     ) -> Result<(Supervisor, JournalReport), RollbackError> {
         let path = journal.as_ref().to_path_buf();
         let jerr = |error: JournalError| RollbackError::Journal { path: path.clone(), error };
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| jerr(JournalError::Io { what: "create", path: dir.to_path_buf(), source }))?;
+        // The journal says what to load at start: its directory, the file and the object
+        // store must be this user's and writable by nobody else (as ssh treats its keys).
+        let dir = journal_dir(&path);
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(|e| jerr(e.into()))?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            hotpack_util::fs::check_private_file(&path).map_err(|e| jerr(e.into()))?;
         }
+        let objects = dir.join("objects");
+        if std::fs::symlink_metadata(&objects).is_ok() {
+            hotpack_util::fs::ensure_private_dir(&objects).map_err(|e| jerr(e.into()))?;
+        }
+        // What a crash or `kill -9` left mid-write (today's temporaries and the old
+        // `.hotpack-journal-*.tmp` names); a failure only leaves them behind.
+        for d in [&dir, &objects] {
+            let _ = hotpack_util::fs::remove_stale_temps(d);
+        }
+        journal::remove_old_temps(&dir);
         let mut state = State::default();
         let status = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => JournalStatus::Missing,

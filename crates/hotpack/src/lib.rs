@@ -140,12 +140,20 @@ pub mod preflight;
 pub use pack::{PackLibraryError, pack_library, pack_library_with};
 pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
 
-/// The default cache directory: `$XDG_CACHE_HOME/hotpack` when that variable is set,
-/// else `hotpack-<user>` under the system temporary directory.
-pub fn default_cache_dir() -> std::path::PathBuf {
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return std::path::PathBuf::from(xdg).join("hotpack");
+/// The default cache directory, private to this user: `$XDG_CACHE_HOME/hotpack` when that
+/// variable holds an absolute path, else `$HOME/.cache/hotpack` (the XDG base directory
+/// rule). Never a shared temporary folder: a path anyone can predict and create first is
+/// how another local user plants code. [`RuntimeBuilder::build`] creates it with mode 0700
+/// and refuses it when another user owns it or group/others may write to it.
+///
+/// # Errors
+///
+/// [`Error::NoCacheDir`] when neither variable holds an absolute path; name a directory
+/// with [`RuntimeBuilder::cache_dir`] then.
+pub fn default_cache_dir() -> Result<std::path::PathBuf, Error> {
+    let absolute = |name: &str| std::env::var_os(name).map(std::path::PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(xdg) = absolute("XDG_CACHE_HOME") {
+        return Ok(xdg.join("hotpack"));
     }
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "user".into());
-    std::env::temp_dir().join(format!("hotpack-{user}"))
+    absolute("HOME").map(|home| home.join(".cache").join("hotpack")).ok_or(Error::NoCacheDir)
 }

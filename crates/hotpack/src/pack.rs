@@ -23,6 +23,9 @@ pub enum PackLibraryError {
         /// The path given.
         path: PathBuf,
     },
+    /// No cache directory to load the library from (see [`default_cache_dir`](crate::default_cache_dir)).
+    #[error(transparent)]
+    CacheDir(Box<crate::Error>),
     /// The loader refused the library, so its descriptor could not be read.
     #[error(transparent)]
     Load(LoadError),
@@ -68,6 +71,7 @@ pub fn pack_library(
     out: &Path,
     resources: Vec<(String, Vec<u8>)>,
 ) -> Result<ModuleMeta, PackLibraryError> {
-    let loader = Loader::new(crate::default_cache_dir()).map_err(PackLibraryError::Load)?;
+    let dir = crate::default_cache_dir().map_err(|e| PackLibraryError::CacheDir(Box::new(e)))?;
+    let loader = Loader::new(dir).map_err(PackLibraryError::Load)?;
     pack_library_with(&loader, library, out, resources)
 }

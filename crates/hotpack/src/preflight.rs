@@ -278,6 +278,9 @@ impl PreflightCommand {
             Some(dir) => cmd.arg("--bundle").arg(candidate.path).arg("--dir").arg(dir),
             None => cmd.arg("--library").arg(candidate.path),
         };
+        // The child loads only these bytes (the ones the host verified and, with trusted
+        // keys, whose signature it checked): a file swapped after that is refused.
+        cmd.arg("--hash").arg(candidate.hash.to_hex().as_str());
         if let Some(limit) = self.memory_limit {
             cmd.arg("--memory-limit").arg(limit.to_string());
         }
@@ -454,16 +457,35 @@ pub fn child_main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return refuse("verify", e.to_string()),
             };
+            if let Some(expected) = &opts.hash {
+                let claimed = bundle.modules().iter().find(|m| m.dir() == dir).and_then(|m| {
+                    let rel = m.manifest().library(hotpack_abi::TARGET)?;
+                    bundle.digest(m.name(), rel).map(|d| blake3::Hash::from_bytes(d.blake3))
+                });
+                if claimed.as_ref() != Some(expected) {
+                    return refuse("verify", format!("{}: not the library the host checked", path.display()));
+                }
+            }
+            // The library's bytes are checked against the manifest digest compared above.
             let cache = Cache::new(loader, SearchPath::new());
             match cache.load_bundle_module(&bundle, dir) {
                 Ok((m, _)) => m,
                 Err(e) => return refuse("load", e.to_string()),
             }
         }
-        Target::Library(path) => match loader.load_file(path) {
-            Ok(m) => m,
-            Err(e) => return refuse("load", e.to_string()),
-        },
+        Target::Library(path) => {
+            let bytes = match std::fs::read(path) {
+                Ok(b) => b,
+                Err(e) => return refuse("load", format!("{}: {e}", path.display())),
+            };
+            if opts.hash.is_some_and(|expected| blake3::hash(&bytes) != expected) {
+                return refuse("verify", format!("{}: not the library the host checked", path.display()));
+            }
+            match loader.load_bytes_with(&bytes, path, Materialize::Memfd) {
+                Ok(m) => m,
+                Err(e) => return refuse("load", e.to_string()),
+            }
+        }
     };
     if let Err(e) = module.init() {
         return refuse("init", e.to_string());
@@ -491,6 +513,8 @@ struct ChildOpts {
     scratch: PathBuf,
     target: Target,
     memory_limit: Option<u64>,
+    /// blake3 of the library the host checked; the child loads nothing else.
+    hash: Option<blake3::Hash>,
     calls: Vec<ProbeCall>,
 }
 
@@ -499,6 +523,7 @@ impl ChildOpts {
         let mut args = args.into_iter();
         let (mut scratch, mut bundle, mut dir, mut library, mut memory_limit, mut calls) =
             (None, None, None, None, None, Vec::new());
+        let mut hash = None;
         let text = |v: Option<OsString>, what: &str| {
             v.and_then(|s| s.into_string().ok()).ok_or_else(|| format!("{what}: a UTF-8 value expected"))
         };
@@ -508,6 +533,10 @@ impl ChildOpts {
                 Some("--bundle") => bundle = args.next().map(PathBuf::from),
                 Some("--library") => library = args.next().map(PathBuf::from),
                 Some("--dir") => dir = Some(text(args.next(), "--dir")?),
+                Some("--hash") => {
+                    let v = text(args.next(), "--hash")?;
+                    hash = Some(blake3::Hash::from_hex(&v).map_err(|e| format!("--hash {v}: {e}"))?);
+                }
                 Some("--memory-limit") => {
                     let v = text(args.next(), "--memory-limit")?;
                     memory_limit = Some(v.parse::<u64>().map_err(|e| format!("--memory-limit {v}: {e}"))?);
@@ -528,7 +557,7 @@ impl ChildOpts {
             (None, None, Some(l)) => Target::Library(l),
             _ => return Err("give --bundle PATH --dir DIR, or --library PATH".into()),
         };
-        Ok(ChildOpts { scratch, target, memory_limit, calls })
+        Ok(ChildOpts { scratch, target, memory_limit, hash, calls })
     }
 }
 

@@ -37,6 +37,21 @@ pub enum Error {
     /// The watcher could not start.
     #[error(transparent)]
     Detect(#[from] DetectError),
+    /// Neither `XDG_CACHE_HOME` nor `HOME` names an absolute directory, and no cache
+    /// directory was given.
+    #[error(
+        "no private cache directory: neither XDG_CACHE_HOME nor HOME is an absolute path; name one (cache_dir, or set \
+         XDG_CACHE_HOME)"
+    )]
+    NoCacheDir,
+    /// The cache directory cannot be created, or is not private (owned by another user, or
+    /// writable by group or others): nothing in it is loaded.
+    #[error("unusable cache directory")]
+    CacheDir {
+        /// What was wrong, naming the directory, its owner and mode.
+        #[source]
+        source: hotpack_util::fs::FsError,
+    },
     /// The watcher thread could not be started.
     #[error("cannot start the watcher thread: {source}")]
     Spawn {
@@ -181,6 +196,29 @@ impl Default for RuntimeBuilder {
     }
 }
 
+/// Trust and durability: which keys a bundle must be signed by, what a failed journal write does.
+impl RuntimeBuilder {
+    /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
+    /// foreign-signed bundles, and plain library files (which cannot carry a signature),
+    /// are refused at [`Gate::Signature`](hotpack_rollback::Gate::Signature), before a byte
+    /// of them is written to a cache or loaded; whatever was serving keeps serving. Adds
+    /// to the keys already given. Without any key, unsigned bundles are accepted.
+    pub fn trusted_keys(mut self, keys: impl IntoIterator<Item = hotpack_archive::PublicKey>) -> Self {
+        self.policy.trusted_keys.extend(keys);
+        self
+    }
+
+    /// Whether a promotion whose journal write failed stands (default
+    /// [`JournalPolicy::Stand`](hotpack_rollback::JournalPolicy::Stand): it does, and
+    /// [`Supervisor::journal_problem`](hotpack_rollback::Supervisor::journal_problem) says the
+    /// host is not durable until a write succeeds) or is undone
+    /// ([`JournalPolicy::Revert`](hotpack_rollback::JournalPolicy::Revert)).
+    pub fn journal_policy(mut self, policy: hotpack_rollback::JournalPolicy) -> Self {
+        self.policy.journal = policy;
+        self
+    }
+}
+
 impl RuntimeBuilder {
     /// Appends an entry to the search path: a directory, a bundle, or `bundle.zip/sub/dir`.
     pub fn search_path(mut self, entry: impl Into<PathBuf>) -> Self {
@@ -189,6 +227,8 @@ impl RuntimeBuilder {
     }
 
     /// Where loaded libraries are materialized (default: [`default_cache_dir`](crate::default_cache_dir)).
+    /// Created with mode 0700; refused at build when another user owns it or group/others
+    /// may write to it.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -276,7 +316,11 @@ impl RuntimeBuilder {
     /// [`Error::Load`] when the cache directory cannot be created, [`Error::Rollback`]
     /// when the journal's directory cannot be created or read.
     pub fn build_with_report(self) -> Result<(Runtime, Option<JournalReport>), Error> {
-        let dir = self.cache_dir.unwrap_or_else(crate::default_cache_dir);
+        let dir = match self.cache_dir {
+            Some(dir) => dir,
+            None => crate::default_cache_dir()?,
+        };
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(|source| Error::CacheDir { source })?;
         let preflight = match self.preflight {
             PreflightSetting::Off => None,
             PreflightSetting::Find => Some(PreflightCommand::find()?),
@@ -340,9 +384,7 @@ impl fmt::Debug for Runtime {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use hotpack_util::sync::lock;
 
 fn forward<T: Send + 'static>(from: mpsc::Receiver<T>, to: mpsc::Sender<Event>, wrap: fn(T) -> Event) {
     std::thread::spawn(move || {

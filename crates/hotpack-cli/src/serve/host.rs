@@ -87,16 +87,18 @@ impl Host {
         config: HostConfig,
         probes: Vec<ProbeSpec>,
         metrics: Arc<Metrics>,
+        trusted: Vec<hotpack::archive::PublicKey>,
     ) -> anyhow::Result<Host> {
         // One journal per served folder, in the cache directory (never inside the watched
         // folder), so a restarted server comes back on the last good versions.
         let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
-        let journal = hotpack::default_cache_dir().join("serve").join(&key[..16]).join("journal.json");
+        let journal = hotpack::default_cache_dir()?.join("serve").join(&key[..16]).join("journal.json");
         let mut builder = Runtime::builder()
             .search_path(folder)
             .journal(&journal)
             .allow_downgrade(config.allow_downgrade)
-            .quiet(config.quiet);
+            .quiet(config.quiet)
+            .trusted_keys(trusted);
         if let Some(pf) = config.preflight {
             // This very binary is the child (`hotpack __preflight ...`, see main).
             let mut command = PreflightCommand::current_exe().timeout(pf.timeout).memory_limit(Some(pf.memory));
@@ -150,6 +152,18 @@ impl Host {
             Event::Deployed { .. } | Event::DeployFailed { .. } => {}
             Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
             Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
+            Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
+                let problem = crate::log::error_chain(&*error);
+                tracing::error!(
+                    "journal {}: {}; changes are not durable (a restart may resume an older version) until a \
+                     journal write succeeds",
+                    crate::log::path(&path),
+                    Escaped(&problem)
+                );
+            }
+            Event::Rollback(RollbackEvent::JournalRecovered { path }) => {
+                tracing::info!("journal {}: written again; durable", crate::log::path(&path));
+            }
             _ => {}
         }
     }
@@ -208,8 +222,8 @@ impl Host {
         let candidates = self.candidates(path);
         if let Some(reason) = self.over_cap(&candidates) {
             self.metrics.deploy("over_version_cap");
+            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
             tracing::warn!("refused {}: {reason}", crate::log::path(path));
-            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
             return;
         }
         for candidate in &candidates {
@@ -236,13 +250,14 @@ impl Host {
                 let reason = e.to_string();
                 let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
                 self.metrics.deploy("refused");
+                // Recorded before the log line: whoever reads the line finds it in /-/modules.
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
                 tracing::warn!(
                     module = %Escaped(names.join(", ").trim()),
                     "refused {}: {}",
                     crate::log::path(path),
                     Escaped(&reason)
                 );
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason);
             }
         }
     }
@@ -370,7 +385,13 @@ impl Host {
             .iter()
             .map(|(path, reason)| serde_json::json!({"path": path.display().to_string(), "reason": reason}))
             .collect();
-        serde_json::json!({ "modules": modules, "refused": refused })
+        let problem = self.journal_problem();
+        let journal = serde_json::json!({
+            "path": self.journal.display().to_string(),
+            "durable": problem.is_none(),
+            "problem": problem,
+        });
+        serde_json::json!({ "modules": modules, "refused": refused, "journal": journal })
     }
 
     /// (versions, bytes) mapped by this process; they stay mapped until it exits.
@@ -389,10 +410,17 @@ impl Host {
 
     /// Why the journal cannot be written, if it cannot.
     ///
-    /// Hook: this checks that a file can be created in the journal's directory (space,
-    /// permissions, descriptors). When the facade reports the journal's own durability (the
-    /// result of its last write), read that here as well.
+    /// The supervisor's own word first (its last journal write failed: not durable), then
+    /// whether a file can be created in the journal's directory (space, permissions,
+    /// descriptors) before the next change needs it.
     pub(crate) fn journal_problem(&self) -> Option<String> {
+        if let Some(problem) = self.runtime.supervisor().journal_problem() {
+            return Some(format!(
+                "not durable: the journal {} could not record the latest change: {}",
+                self.journal.display(),
+                crate::log::error_chain(problem.as_ref())
+            ));
+        }
         let dir = self.journal.parent()?;
         match tempfile::tempfile_in(dir) {
             Ok(_) => None,

@@ -16,6 +16,10 @@
 //! - `GET /-/healthz`: 200 `{"status":"ok",...}`, or 503 with `problems` in words. Always open.
 //! - `GET /-/metrics`: Prometheus text.
 //!
+//! With `--trusted-key PUB` (repeatable) only bundles signed by one of those keys are
+//! deployed: the signature is the first gate, checked before a byte is written or loaded.
+//! Without it, `serve` logs once at start that it accepts unsigned code.
+//!
 //! With a token (`--token-file`, `HOTPACK_TOKEN`) rollbacks need `Authorization: Bearer`;
 //! with `--protect-calls` so do handler calls, `/-/modules` and `/-/metrics`.
 //!
@@ -95,6 +99,11 @@ pub(crate) struct ServeArgs {
     /// Accept a bundle older than the highest version seen (refused by default)
     #[arg(long)]
     allow_downgrade: bool,
+    /// A public key (`KEY.pub` from `hotpack keygen`) bundles must be signed by (repeatable).
+    /// With one, unsigned and foreign-signed bundles and plain libraries are refused before a
+    /// byte of them is written or loaded; without, unsigned code is accepted
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    trusted_key: Vec<PathBuf>,
     /// Load every candidate in a short-lived child process first (`hotpack __preflight`): its
     /// constructors, init hook and --probe calls run there, and a candidate that crashes,
     /// exits, hangs or runs away with memory is refused without being mapped here
@@ -122,6 +131,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "refusing to listen on {} without a token: a non-loopback address needs --token-file FILE or HOTPACK_TOKEN",
         args.addr
     );
+    let trusted = trusted_keys(&args.trusted_key)?;
     crate::log::init(args.log_format);
     raise_descriptor_limit();
     let max_fds = usize::try_from(metrics::max_fds()).unwrap_or(usize::MAX);
@@ -148,7 +158,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let folder = args.dir.canonicalize().with_context(|| format!("cannot resolve {}", crate::log::path(&args.dir)))?;
     let metrics = Arc::new(metrics::Metrics::default());
-    let host = Host::start(&folder, config, args.probe.clone(), Arc::clone(&metrics))?;
+    if trusted.is_empty() {
+        tracing::warn!(
+            "no --trusted-key: accepting unsigned bundles and plain libraries; anyone who can write to {} runs code \
+             as this user",
+            crate::log::path(&args.dir)
+        );
+    } else {
+        let names: Vec<String> = trusted.iter().map(|k| k.fingerprint().to_string()).collect();
+        tracing::info!("deploying only bundles signed by {}", names.join(", "));
+    }
+    let host = Host::start(&folder, config, args.probe.clone(), Arc::clone(&metrics), trusted)?;
     // Watch first, then load what is there: a bundle replaced in between is not missed.
     let _watching = host.watch()?;
     host.deploy_all();
@@ -183,6 +203,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     anyhow::bail!("the HTTP server stopped")
+}
+
+/// The public keys of `--trusted-key`, each read and checked.
+fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<hotpack::archive::PublicKey>> {
+    paths
+        .iter()
+        .map(|p| hotpack::archive::PublicKey::load(p).with_context(|| format!("trusted key {}", crate::log::path(p))))
+        .collect()
 }
 
 /// The token from `--token-file` (trimmed) or `HOTPACK_TOKEN`; an empty one is an error.

@@ -10,5 +10,7 @@ mod inspect;
 mod new;
 mod pack;
 mod serve;
+mod sign;
+mod trust;
 mod verify;
 mod watch;

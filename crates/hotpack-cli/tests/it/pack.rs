@@ -106,3 +106,32 @@ fn output_replaces_only_a_regular_file_and_dash_is_stdout() {
     assert!(String::from_utf8_lossy(&result.stderr).contains("into stdout"));
     assert!(!dir.path().join("-").exists(), "no file named `-`");
 }
+
+/// Reading the descriptor loads the library, which runs its ELF constructors: `hotpack pack`
+/// does that in a child process in a temporary directory, never in its own process.
+#[test]
+fn the_library_constructors_never_run_in_the_packing_process() {
+    let dir = hotpack_testkit::scratch();
+    let marker = dir.path().join("constructor-ran");
+    let out = dir.path().join("ctor.zip");
+    let lib = hotpack_testkit::module("fx-ctor-marker");
+    let child = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .args(["pack".as_ref(), lib.as_os_str(), "-o".as_ref(), out.as_os_str()])
+        .current_dir(dir.path())
+        .env("HOTPACK_FX_CTOR_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hotpack pack");
+    let pack_pid = child.id();
+    let result = child.wait_with_output().expect("wait");
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert!(String::from_utf8_lossy(&result.stdout).contains("packed ctor-marker 0.1.0"));
+    let writer: u32 = std::fs::read_to_string(&marker)
+        .expect("the constructor ran (in the descriptor reader)")
+        .parse()
+        .expect("a pid");
+    assert_ne!(writer, pack_pid, "the constructor ran inside `hotpack pack` itself");
+    let verify = hotpack(&["verify".as_ref(), out.as_os_str()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}

@@ -16,22 +16,31 @@ use hotpack_archive::{Hooks, ModuleMeta, PackSpec};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A running `hotpack serve`, killed when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     /// stderr, one log line per item.
-    log: Receiver<String>,
+    pub(crate) log: Receiver<String>,
     /// The log lines up to and including "listening on".
-    startup: Vec<String>,
-    addr: SocketAddr,
+    pub(crate) startup: Vec<String>,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Serve {
-    fn start(dir: &Path, extra: &[&str]) -> Serve {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Serve {
         Serve::start_under(&[], dir, extra)
+    }
+
+    /// Starts `hotpack serve` with extra environment variables.
+    pub(crate) fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Serve {
+        Serve::start_full(&[], dir, extra, env)
     }
 
     /// Starts `hotpack serve` under `wrapper` (for example `prlimit --nofile=64`).
     fn start_under(wrapper: &[&str], dir: &Path, extra: &[&str]) -> Serve {
+        Serve::start_full(wrapper, dir, extra, &[])
+    }
+
+    fn start_full(wrapper: &[&str], dir: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Serve {
         let bin = env!("CARGO_BIN_EXE_hotpack");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -48,6 +57,7 @@ impl Serve {
             .args(extra)
             .env("XDG_CACHE_HOME", dir.parent().expect("dir has a parent").join("cache"))
             .env_remove("HOTPACK_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -68,13 +78,18 @@ impl Serve {
     }
 
     /// The next deploy outcome line ("deployed ..." or "refused ...").
-    fn next_outcome(&self) -> String {
+    pub(crate) fn next_outcome(&self) -> String {
         loop {
             let line = self.log.recv_timeout(WAIT).expect("hotpack serve reported no deploy outcome");
             if line.contains("deployed ") || line.contains("refused ") {
                 return line;
             }
         }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The process's peak resident set size in kB (VmHWM).
@@ -157,12 +172,12 @@ fn parse_response(response: &[u8]) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+pub(crate) fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     http(addr, method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 /// A good bundle of `package`, made unique by a `step` resource (same library bytes).
-fn good_bundle(package: &str, step: usize) -> Vec<u8> {
+pub(crate) fn good_bundle(package: &str, step: usize) -> Vec<u8> {
     let library = hotpack_testkit::module(package);
     let scratch = hotpack_testkit::scratch();
     let out = scratch.path().join("b.zip");
@@ -344,7 +359,7 @@ fn serve_refuses_a_missing_folder_and_a_port_in_use_with_one_line() {
 }
 
 /// A folder holding greeter v1, and the scratch dir that owns it.
-fn plugin_folder() -> (tempfile::TempDir, std::path::PathBuf) {
+pub(crate) fn plugin_folder() -> (tempfile::TempDir, std::path::PathBuf) {
     let scratch = hotpack_testkit::scratch();
     let dir = scratch.path().join("plugins");
     std::fs::create_dir(&dir).expect("create the plugin folder");
@@ -559,6 +574,8 @@ fn serve_reports_health_metrics_refusals_probes_and_the_version_cap() {
     assert_eq!(refusals.len(), 1, "a refused bundle is logged once: {refusals:?}");
     assert!(refusals[0].contains("refused") && refusals[0].contains("ghost 1.0.0"), "{refusals:?}");
     assert!(serve.startup.iter().any(|l| l.contains("deployed greeter 1.0.0") && l.contains("promoted")));
+    let unsigned_notes = serve.startup.iter().filter(|l| l.contains("accepting unsigned")).count();
+    assert_eq!(unsigned_notes, 1, "without --trusted-key serve says once that it runs unsigned code");
 
     let (status, body) = call(addr, "GET", "/-/healthz", b"");
     assert_eq!(status, 200, "{body}");

@@ -134,6 +134,23 @@ impl Supervisor {
         let cache = &self.inner.cache;
         let path = bundle.path();
         let target = hotpack_abi::TARGET;
+        let signer = match gates::check_trust(&bundle, &self.inner.policy.trusted_keys) {
+            Ok(signer) => signer,
+            Err(e) => return Err(self.refuse_bundle(&bundle, path, Gate::Signature, e)),
+        };
+        // Each module's library is read and verified against its manifest digest below (the
+        // Verify gate); other entries are verified when they are read.
+        if let Some(fp) = signer {
+            // Remembered (and journaled with the version) so a restart restores only
+            // versions a trusted key signed.
+            let mut st = lock(&self.inner.state);
+            for m in bundle.modules() {
+                if let Some(d) = m.manifest().library(target).and_then(|rel| bundle.digest(m.name(), rel)) {
+                    let entry = st.modules.entry(m.name().to_owned()).or_default();
+                    entry.signers.insert(blake3::Hash::from_bytes(d.blake3), fp.to_string());
+                }
+            }
+        }
         let mut done = Vec::new();
         let mut first_err = None;
         if let Select::Prefix(prefix) = select
@@ -232,6 +249,29 @@ impl Supervisor {
         }
     }
 
+    /// A whole bundle refused at `gate` (signature, verification): the failure is recorded
+    /// for each of its modules (their hashes are not marked), nothing was written or loaded.
+    fn refuse_bundle(&self, bundle: &Bundle, path: &Path, gate: Gate, error: GateError) -> RollbackError {
+        let error = Arc::new(error);
+        let mut first = None;
+        for m in bundle.modules() {
+            let meta = &m.manifest().meta;
+            let claimed = m
+                .manifest()
+                .library(hotpack_abi::TARGET)
+                .and_then(|rel| bundle.digest(m.name(), rel))
+                .map(|d| blake3::Hash::from_bytes(d.blake3));
+            self.record_gate_failure(m.name(), &meta.version, claimed, gate, &error, false);
+            first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
+        }
+        match first {
+            Some((name, version, hash)) => {
+                RollbackError::GateFailed { name, version: Some(version), hash, gate, error }
+            }
+            None => self.gate_failed_unnamed(path.display().to_string(), None, gate, error),
+        }
+    }
+
     /// Deploys a plain library file: gates from [`Gate::Load`] on.
     ///
     /// # Errors
@@ -263,6 +303,14 @@ impl Supervisor {
         expect: Option<&str>,
         how: Materialize,
     ) -> Result<Deployed, RollbackError> {
+        // A plain library carries no signature: with trusted keys it is refused before a
+        // byte of it is written or loaded, on every path that deploys a file (by path, by
+        // import, or from a watcher's confirmed bytes).
+        if !self.inner.policy.trusted_keys.is_empty() {
+            let label = path.display().to_string();
+            let error = GateError::UnsignedFile { path: path.to_path_buf() };
+            return Err(self.gate_failed_unnamed(expect.map_or(label, str::to_owned), None, Gate::Signature, error));
+        }
         let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
@@ -401,7 +449,17 @@ impl Supervisor {
                 mark,
             ));
         }
-        Ok(self.promoted(module.name(), c.summary(), Happened::Promoted { from: None }))
+        let before = lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.active.clone());
+        let done = self.promoted(module.name(), c.summary(), Happened::Promoted { from: None });
+        if self.inner.policy.journal == JournalPolicy::Revert
+            && let Some(error) = self.journal_problem()
+            && let Some(previous) = before.and_then(|b| self.inner.cache.version(&done.name, &b.hash))
+        {
+            // The journal still says the previous version: serve it again.
+            self.switch_to(&done.name, &previous, Happened::RolledBack { from: None })?;
+            return Err(RollbackError::NotDurable { name: done.name, version: done.version, error });
+        }
+        Ok(done)
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {

@@ -6,10 +6,14 @@ impl Supervisor {
     // ----- restore -----------------------------------------------------------------------
 
     /// After a restart: brings every journaled module back on its pinned or last good
-    /// version, from the library copy in the object store (its blake3 checked), through the
-    /// gates Load, Abi, Init and Probe. When that version cannot come back, older good
-    /// versions are tried; a version that failed or was demoted is never started. Modules
-    /// already serving that version are left alone.
+    /// version, from the library copy in the object store (a private file, its blake3
+    /// checked), through the gates Load, Abi, Init and Probe. When that version cannot come
+    /// back, older good versions are tried; a version that failed or was demoted is never
+    /// started. Modules already serving that version are left alone.
+    ///
+    /// Every other retained good version whose stored copy verifies is loaded too (not
+    /// started: no init hook runs until it serves again), so [`rollback`](Self::rollback)
+    /// and [`rollback_to`](Self::rollback_to) reach them in the order they ran.
     ///
     /// # Errors
     ///
@@ -52,6 +56,10 @@ impl Supervisor {
                     hash: Some(v.hash),
                     error: Arc::new(error),
                 };
+                if let Err(reason) = self.trusted_signer(&name, &v.hash) {
+                    report.problems.push(problem(reason));
+                    continue;
+                }
                 let bytes = match journal::read_object(&dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
@@ -86,6 +94,7 @@ impl Supervisor {
                     continue;
                 }
                 report.restored.push(self.promoted(&name, v, Happened::Restored));
+                self.restore_retained(&name, &dir, &mut report);
                 done = true;
                 break;
             }
@@ -99,5 +108,78 @@ impl Supervisor {
             }
         }
         report
+    }
+
+    /// With trusted keys: whether the journal records that one of them signed the bundle
+    /// `hash` came from (a version deployed while unsigned code was accepted, or signed by a
+    /// key no longer trusted, is not restored).
+    fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), RestoreError> {
+        let trusted = &self.inner.policy.trusted_keys;
+        if trusted.is_empty() {
+            return Ok(());
+        }
+        let st = lock(&self.inner.state);
+        let signer = st.modules.get(name).and_then(|m| m.signers.get(hash));
+        match signer {
+            Some(fp) if trusted.iter().any(|k| k.fingerprint().to_string() == *fp) => Ok(()),
+            Some(fp) => Err(RestoreError::NoLongerTrusted { fingerprint: fp.clone() }),
+            None => Err(RestoreError::Unsigned),
+        }
+    }
+
+    /// Loads the retained good versions of `name` other than the one serving (each from its
+    /// checked stored copy) and rebuilds the activation stack in the order they ran.
+    fn restore_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
+        let cache = &self.inner.cache;
+        let (good, active) = {
+            let st = lock(&self.inner.state);
+            let Some(m) = st.modules.get(name) else { return };
+            let good: Vec<VersionSummary> = m.good.iter().filter(|g| !m.is_failed(&g.hash)).cloned().collect();
+            (good, m.active.as_ref().map(|a| a.hash))
+        };
+        let mut ran = Vec::new();
+        for v in good {
+            if Some(v.hash) == active {
+                continue;
+            }
+            if cache.version(name, &v.hash).is_none() {
+                let problem = |error: RestoreError| RestoreProblem {
+                    name: name.to_owned(),
+                    version: Some(v.version.clone()),
+                    hash: Some(v.hash),
+                    error: Arc::new(RestoreError::NotRetained(Box::new(error))),
+                };
+                let module = match self
+                    .trusted_signer(name, &v.hash)
+                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(RestoreError::Object))
+                    .and_then(|bytes| {
+                        cache
+                            .loader()
+                            .load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed)
+                            .map_err(|e| RestoreError::Load { gate: gates::load_gate(&e), error: e })
+                    }) {
+                    Ok(m) => m,
+                    Err(error) => {
+                        report.problems.push(problem(error));
+                        continue;
+                    }
+                };
+                if module.name() != name || *module.version() != v.version {
+                    report.problems.push(problem(RestoreError::Mismatch {
+                        name: module.name().to_owned(),
+                        version: module.version().clone(),
+                    }));
+                    continue;
+                }
+                cache.register(module, v.source.clone());
+            }
+            ran.push(v.hash);
+        }
+        let mut st = lock(&self.inner.state);
+        if let Some(m) = st.modules.get_mut(name) {
+            let top = std::mem::take(&mut m.stack);
+            m.stack = ran;
+            m.stack.extend(top.into_iter().filter(|h| Some(*h) == active));
+        }
     }
 }

@@ -25,6 +25,12 @@ impl ModState {
                     reason: f.reason.clone(),
                 })
                 .collect(),
+            signed: self
+                .signers
+                .iter()
+                .filter(|(h, _)| self.is_good(h) || self.active.as_ref().is_some_and(|a| a.hash == **h))
+                .map(|(h, fp)| (h.to_hex().to_string(), fp.clone()))
+                .collect(),
         }
     }
 
@@ -66,6 +72,9 @@ impl ModState {
                 m.activated.insert(v.hash, v.version.clone());
             }
         }
+        for (h, fp) in &j.signed {
+            m.signers.insert(journal::parse_hash(h)?, fp.clone());
+        }
         m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
         if let Some(p) = &j.pinned {
             let h = journal::parse_hash(p)?;
@@ -86,7 +95,16 @@ impl Supervisor {
     }
 
     pub(super) fn journal_failed(&self, path: &Path, error: JournalError) {
-        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), error: Arc::new(error) });
+        let error = Arc::new(error);
+        *lock(&self.inner.journal_problem) = Some(Arc::clone(&error));
+        self.emit(RollbackEvent::JournalFailed { path: path.to_path_buf(), error });
+    }
+
+    /// Why the journal could not record the latest change, if it could not: until a write
+    /// succeeds the host is *not durable* (a restart may resume an older version). `None`
+    /// without a journal.
+    pub fn journal_problem(&self) -> Option<Arc<JournalError>> {
+        lock(&self.inner.journal_problem).clone()
     }
 
     pub(super) fn write_journal(&self) {
@@ -103,7 +121,12 @@ impl Supervisor {
             (journal::encode(&modules), keep)
         };
         match journal::write_atomic(path, &bytes) {
-            Ok(()) => journal::collect_garbage(&journal_dir(path), &keep),
+            Ok(()) => {
+                journal::collect_garbage(&journal_dir(path), &keep);
+                if lock(&self.inner.journal_problem).take().is_some() {
+                    self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
+                }
+            }
             Err(problem) => self.journal_failed(path, problem),
         }
     }

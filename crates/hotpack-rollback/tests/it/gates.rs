@@ -238,3 +238,68 @@ fn an_older_bundle_from_outside_is_refused() {
     lenient.sup.deploy_bundle(&lenient.bundle("greeter-v1")).expect("downgrade allowed");
     assert_eq!(lenient.answer(), "1");
 }
+
+/// With trusted keys, the signature is the first gate: an unsigned or foreign-signed bundle
+/// and a plain library are refused before a byte is written to the loader's cache directory
+/// or mapped; a bundle signed by a trusted key passes.
+#[test]
+fn signature_gate_refuses_before_anything_is_written_or_loaded() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    let scratch = hotpack_testkit::scratch();
+    let cache_dir = scratch.path().join("cache");
+    let loader = Loader::new(&cache_dir).expect("loader");
+    let ours = SigningKey::from_seed(&[1; 32]);
+    let theirs = SigningKey::from_seed(&[2; 32]);
+    let policy = Policy { trusted_keys: vec![ours.public_key()], ..Policy::default() };
+    let sup = Supervisor::new(Cache::new(loader.clone(), hotpack_archive::SearchPath::new()), policy);
+    let files_in_cache = || std::fs::read_dir(&cache_dir).map(|d| d.count()).unwrap_or(0);
+    let before = files_in_cache();
+
+    let unsigned = bundle_of(scratch.path(), "greeter-v1");
+    assert_gate_failed(&sup, sup.deploy_bundle(&unsigned), Gate::Signature);
+    let foreign = scratch.path().join("foreign.zip");
+    sign_bundle(&unsigned, &theirs, Some(&foreign), &Limits::default()).expect("sign");
+    assert_gate_failed(&sup, sup.deploy_bundle(&foreign), Gate::Signature);
+    let plain = sup.deploy_file(&hotpack_testkit::module("greeter-v1"));
+    assert!(matches!(plain, Err(RollbackError::GateFailed { gate: Gate::Signature, .. })), "{plain:?}");
+    assert_eq!(files_in_cache(), before, "nothing was materialized");
+    assert!(sup.cache().current("greeter").is_none());
+
+    let signed = scratch.path().join("signed.zip");
+    sign_bundle(&unsigned, &ours, Some(&signed), &Limits::default()).expect("sign");
+    sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
+    assert_eq!(answer(sup.cache()), "1");
+}
+
+/// With trusted keys and a preflight, the signature gate runs first: the preflight (a child
+/// process in a real host) never sees an unsigned bundle or a plain library, and sees a
+/// signed one once, before the host loads it.
+#[test]
+fn signature_gate_runs_before_the_preflight() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    use std::sync::{Arc, Mutex};
+    let scratch = hotpack_testkit::scratch();
+    let loader = Loader::new(scratch.path().join("cache")).expect("loader");
+    let key = SigningKey::from_seed(&[4; 32]);
+    let policy = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
+    let sup = Supervisor::new(Cache::new(loader, hotpack_archive::SearchPath::new()), policy);
+    let seen: Arc<Mutex<Vec<std::path::PathBuf>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    sup.set_preflight(Some(Arc::new(move |c: &hotpack_rollback::PreflightCandidate<'_>| {
+        log.lock().expect("preflight log").push(c.path.to_path_buf());
+        Ok(())
+    })));
+
+    let unsigned = bundle_of(scratch.path(), "greeter-v1");
+    assert_gate_failed(&sup, sup.deploy_bundle(&unsigned), Gate::Signature);
+    let plain = sup.deploy_file(&hotpack_testkit::module("greeter-v1"));
+    assert!(matches!(plain, Err(RollbackError::GateFailed { gate: Gate::Signature, .. })), "{plain:?}");
+    assert!(seen.lock().expect("preflight log").is_empty(), "the preflight saw untrusted bytes");
+
+    let signed = scratch.path().join("signed.zip");
+    sign_bundle(&unsigned, &key, Some(&signed), &Limits::default()).expect("sign");
+    sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
+    assert_eq!(*seen.lock().expect("preflight log"), vec![signed]);
+    assert_eq!(answer(sup.cache()), "1");
+    assert_eq!(Gate::ORDER[..3], [Gate::Signature, Gate::Verify, Gate::Preflight]);
+}

@@ -15,9 +15,14 @@ fn a_restart_resumes_the_last_good_version_from_the_object_store() {
     assert_eq!(report.restored[0].outcome, Happened::Restored);
     assert_eq!(host.answer(), "2");
     assert!(matches!(host.sup.history("greeter").pop().map(|h| h.happened), Some(Happened::Restored)));
-    // Rollback after a restart still reaches v1 (restored into the object store? no: only
-    // the last good is loaded, v1 is known as activated but not retained).
+    // Every retained good version whose stored copy verifies is back: rollback reaches v1,
+    // then there is nothing earlier; rollback_to reaches v2 again.
+    let back = host.sup.rollback("greeter").expect("v1 is available after a restart");
+    assert_eq!(back.version, semver::Version::new(1, 0, 0));
+    assert_eq!(host.answer(), "1");
     assert!(host.sup.rollback("greeter").is_err());
+    host.sup.rollback_to("greeter", semver::Version::new(2, 0, 0).into()).expect("v2 again");
+    assert_eq!(host.answer(), "2");
 }
 
 #[test]
@@ -126,4 +131,66 @@ fn a_journal_cut_at_every_byte_or_filled_with_garbage_starts_safely() {
         assert!(serving.is_none(), "{what}");
     }
     assert!(dir.join("state").join("journal.json.corrupt").is_file());
+}
+
+/// A journal that cannot be written: with `JournalPolicy::Revert` the promotion is undone
+/// (the previous version serves, as the journal still says) and the deploy fails with
+/// `NotDurable`; the failure is an event with its typed cause, and `journal_problem` says so
+/// until a write succeeds.
+#[test]
+fn a_failed_journal_write_reverts_the_promotion_under_the_revert_policy() {
+    use hotpack_rollback::{JournalPolicy, RollbackEvent};
+    let host = Host::with_v1(Policy { journal: JournalPolicy::Revert, ..Policy::default() });
+    let events = host.sup.subscribe();
+    let dir = host.path().join("state");
+    let aside = host.path().join("aside");
+    std::fs::rename(&dir, &aside).expect("move the journal directory away");
+    std::fs::write(&dir, b"not a directory").expect("replace it with a file");
+
+    let result = host.sup.deploy_bundle(&host.bundle("greeter-v2"));
+    assert!(matches!(result, Err(RollbackError::NotDurable { .. })), "{result:?}");
+    assert_eq!(host.answer(), "1", "the promotion was undone");
+    let problem = host.sup.journal_problem().expect("not durable");
+    assert!(std::error::Error::source(&*problem).is_some() || problem.to_string().contains("state"), "{problem}");
+    let failed = events.try_iter().find_map(|e| match e {
+        RollbackEvent::JournalFailed { path, error, .. } => Some((path, error)),
+        _ => None,
+    });
+    let (path, error) = failed.expect("a JournalFailed event");
+    assert!(path.ends_with("journal.json"));
+    assert!(error.to_string().contains("state"), "{error}");
+
+    std::fs::remove_file(&dir).expect("remove the file");
+    std::fs::rename(&aside, &dir).expect("put the directory back");
+    host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2 deploys once the journal can record it");
+    assert_eq!(host.answer(), "2");
+    assert!(host.sup.journal_problem().is_none());
+    assert!(events.try_iter().any(|e| matches!(e, RollbackEvent::JournalRecovered { .. })));
+}
+
+/// With trusted keys a restart restores only versions a trusted key signed: a journal
+/// written while unsigned code was accepted does not bring that code back.
+#[test]
+fn with_trusted_keys_a_restart_restores_only_signed_versions() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    use hotpack_rollback::RestoreError;
+    let key = SigningKey::from_seed(&[3; 32]);
+    let trusted = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
+
+    // Unsigned v1, journaled by a host that accepted unsigned code.
+    let mut host = Host::with_v1(Policy::default());
+    let report = host.restart(trusted.clone());
+    assert!(report.restored.is_empty(), "{report:?}");
+    assert!(report.problems.iter().any(|p| matches!(*p.error, RestoreError::Unsigned)), "{report:?}");
+    assert!(host.cache().current("greeter").is_none(), "the unsigned version did not come back");
+
+    // Signed v2, deployed by a host with the key: restored after a restart, and the
+    // unsigned v1 is not available to roll back to.
+    let signed = host.path().join("signed-v2.zip");
+    sign_bundle(&host.bundle("greeter-v2"), &key, Some(&signed), &Limits::default()).expect("sign");
+    host.sup.deploy_bundle(&signed).expect("a signed bundle deploys");
+    let report = host.restart(trusted.clone());
+    assert_eq!(report.restored.len(), 1, "{report:?}");
+    assert_eq!(host.answer(), "2");
+    assert!(host.sup.rollback("greeter").is_err(), "the unsigned v1 is not restored for rollback");
 }
