@@ -99,7 +99,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }));
         } else if let Some(problem) = &o.problem {
             // Bundle names and reasons quote bundle text: escaped for the terminal.
-            eprintln!("hotpack: verify failed: {}", escape(problem));
+            eprintln!("error: {}", escape(problem));
         } else {
             let signed = match o.signature {
                 Some(SignatureStatus::Trusted(fp)) => format!(", signed by trusted key {fp}"),

@@ -136,7 +136,7 @@ fn serve_refused(dir: &Path, cache: &Path, marker: &Path) -> (Option<i32>, Strin
     // The error lines only (a warning may precede them).
     let err = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .filter(|l| l.starts_with("hotpack: "))
+        .filter(|l| l.starts_with("error: "))
         .collect::<Vec<_>>()
         .join("\n");
     (out.status.code(), err)

@@ -126,11 +126,7 @@ impl Supervisor {
         self.deploy_opened_bundle(&bundle, select)
     }
 
-    fn deploy_opened_bundle(
-        &self,
-        bundle: &Bundle,
-        select: Select<'_>,
-    ) -> Result<Vec<Deployed>, RollbackError> {
+    fn deploy_opened_bundle(&self, bundle: &Bundle, select: Select<'_>) -> Result<Vec<Deployed>, RollbackError> {
         let cache = &self.inner.cache;
         let path = bundle.path();
         let target = hotpack_abi::TARGET;
