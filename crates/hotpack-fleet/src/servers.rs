@@ -48,12 +48,39 @@ pub enum ServerError {
 }
 
 fn free_port() -> Result<u16, ServerError> {
+    // A server that is stopped and restarted must get its port back. A port from the
+    // kernel's ephemeral range (what `bind(:0)` hands out) can be taken in between as the
+    // local port of any outgoing connection, so look below that range first.
+    let (low, _) = ephemeral_range();
+    if low > 10_000 {
+        let span = u32::from(low - 10_000);
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        for i in 0..64u32 {
+            let port = 10_000 + (seed.wrapping_add(i.wrapping_mul(7_919)) % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|source| ServerError::Io { what: "bind a free loopback port".into(), source })?;
     listener
         .local_addr()
         .map(|a| a.port())
         .map_err(|source| ServerError::Io { what: "read a free port".into(), source })
+}
+
+/// The kernel's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`), or Linux's
+/// default when it cannot be read.
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 /// GETs `path` from `addr` over plain HTTP/1.0 and returns the status line and body.
@@ -208,7 +235,17 @@ impl LocalEtcd {
     ///
     /// As [`start`](Self::start).
     pub fn restart(&mut self) -> Result<(), ServerError> {
-        self.process.start()
+        // A few attempts: right after a SIGKILL the old process's files and sockets may
+        // still be on their way out.
+        let mut last = self.process.start();
+        for _ in 0..2 {
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            last = self.process.start();
+        }
+        last
     }
 
     /// Its log file.
@@ -279,7 +316,17 @@ impl LocalRegistry {
     ///
     /// As [`start`](Self::start).
     pub fn restart(&mut self) -> Result<(), ServerError> {
-        self.process.start()
+        // A few attempts: right after a SIGKILL the old process's files and sockets may
+        // still be on their way out.
+        let mut last = self.process.start();
+        for _ in 0..2 {
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            last = self.process.start();
+        }
+        last
     }
 
     /// Its log file.
