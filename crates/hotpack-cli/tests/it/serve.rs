@@ -776,3 +776,40 @@ fn serve_preflight_refuses_candidates_that_crash_exit_hang_or_hoard_and_keeps_se
     let outcome = serve.next_outcome();
     assert!(outcome.contains("deployed greeter 2.0.0"), "{outcome}");
 }
+
+/// A module built with `panic = "abort"` would kill the host at its first panic: `serve`
+/// refuses it with the one-line fix while the serving version keeps answering, and the
+/// server stays up.
+#[test]
+fn serve_refuses_a_panic_abort_module_and_stays_up() {
+    let (_scratch, dir) = plugin_folder();
+    let mut serve = Serve::start(&dir, &[]);
+    let library = std::fs::read(hotpack_testkit::panic_abort_module()).expect("read the panic=abort module");
+    let spec = PackSpec {
+        meta: ModuleMeta {
+            name: "panic-abort".into(),
+            version: hotpack_archive::semver::Version::new(1, 0, 0),
+            abi_version: hotpack::abi::ABI_VERSION,
+            rustc: hotpack::abi::RUSTC_VERSION.into(),
+            interfaces: vec![],
+            handlers: vec!["boom".into()],
+            hooks: Hooks::default(),
+        },
+        target: hotpack::abi::TARGET.into(),
+        library_name: "libfx_panic_abort.so".into(),
+        library,
+        resources: vec![],
+    };
+    let bundle = hotpack_archive::pack(&spec).expect("pack the panic=abort module");
+    hotpack_archive::write_atomic(&dir.join("panic-abort.zip"), &bundle).expect("write");
+    let outcome = serve.next_outcome();
+    assert!(outcome.contains("refused") && outcome.contains("panic-abort.zip"), "{outcome}");
+    assert!(outcome.contains("panic = \\\"abort\\\"") || outcome.contains("panic = \"abort\""), "{outcome}");
+    assert!(outcome.contains("unwind"), "the fix is named: {outcome}");
+    assert!(serve.alive(), "a panic=abort module took the server down");
+    let (status, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("v1"), "{body}");
+    let (status, _) = call(serve.addr, "POST", "/panic-abort/boom", b"");
+    assert_eq!(status, 404, "the refused module is never callable");
+}
