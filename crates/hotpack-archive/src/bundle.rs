@@ -388,7 +388,14 @@ impl Bundle {
             METHOD_DEFLATED => {
                 Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)])))
             }
-            other => unreachable!("method {other} was rejected at open"),
+            // Refused at open already; kept as an error rather than a panic.
+            method => {
+                return Err(BundleError::at(
+                    self.path.clone(),
+                    e.name.to_string(),
+                    BundleErrorKind::UnsupportedMethod { method },
+                ));
+            }
         };
         Ok(EntryReader {
             bundle: self,
