@@ -141,6 +141,20 @@ impl Process {
         Err(self.not_ready(waited, last))
     }
 
+    /// Starts the stopped process again, with a few attempts: right after a SIGKILL the old
+    /// process's files and sockets may still be on their way out.
+    fn restart(&mut self) -> Result<(), ServerError> {
+        let mut last = self.start();
+        for _ in 0..2 {
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            last = self.start();
+        }
+        last
+    }
+
     fn not_ready(&self, waited: Duration, problem: String) -> ServerError {
         ServerError::NotReady { program: self.program.clone(), addr: self.addr, waited, problem, log: self.log.clone() }
     }
@@ -235,17 +249,7 @@ impl LocalEtcd {
     ///
     /// As [`start`](Self::start).
     pub fn restart(&mut self) -> Result<(), ServerError> {
-        // A few attempts: right after a SIGKILL the old process's files and sockets may
-        // still be on their way out.
-        let mut last = self.process.start();
-        for _ in 0..2 {
-            if last.is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-            last = self.process.start();
-        }
-        last
+        self.process.restart()
     }
 
     /// Its log file.
@@ -316,17 +320,7 @@ impl LocalRegistry {
     ///
     /// As [`start`](Self::start).
     pub fn restart(&mut self) -> Result<(), ServerError> {
-        // A few attempts: right after a SIGKILL the old process's files and sockets may
-        // still be on their way out.
-        let mut last = self.process.start();
-        for _ in 0..2 {
-            if last.is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-            last = self.process.start();
-        }
-        last
+        self.process.restart()
     }
 
     /// Its log file.
