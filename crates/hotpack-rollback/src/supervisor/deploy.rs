@@ -130,9 +130,9 @@ impl Supervisor {
         let cache = &self.inner.cache;
         let path = bundle.path();
         let target = hotpack_abi::TARGET;
-        let signer = match gates::check_trust(&bundle, &self.inner.policy.trusted_keys) {
+        let signer = match gates::check_trust(bundle, &self.inner.policy.trusted_keys) {
             Ok(signer) => signer,
-            Err(e) => return Err(self.refuse_bundle(&bundle, path, Gate::Signature, e)),
+            Err(e) => return Err(self.refuse_bundle(bundle, path, Gate::Signature, e)),
         };
         // Each module's library is read and verified against its manifest digest below (the
         // Verify gate); other entries are verified when they are read.
