@@ -85,7 +85,7 @@ pub use manifest::{
 };
 #[cfg(feature = "pack")]
 pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
-pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible};
+pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible, split_bundle_prefix};
 pub use sign::{
     BundleSignature, Fingerprint, KeyError, PUBLIC_KEY_PREFIX, PublicKey, SECRET_KEY_PREFIX, SIGNATURE_RECORD_PREFIX,
     SignError, SignatureStatus, SigningKey, sign_bundle,

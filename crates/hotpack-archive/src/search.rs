@@ -135,28 +135,39 @@ fn classify(p: &Path) -> Kind {
     if p.is_file() {
         return Kind::Bundle { file: p.to_path_buf(), prefix: String::new() };
     }
+    match split_bundle_prefix(p) {
+        Some((file, prefix)) => Kind::Bundle { file, prefix },
+        None => Kind::Missing,
+    }
+}
+
+/// The `bundle.zip/sub/dir` form of a search-path entry: for a path that is not itself a
+/// file or directory, the bundle file among its ancestors and the module-directory prefix
+/// below it (`"sub/dir/"`). `None` when no ancestor is a file, or the rest is not plain
+/// UTF-8 path components. The one rule for this path form, used by the search path and by
+/// deploys of such a path.
+pub fn split_bundle_prefix(p: &Path) -> Option<(PathBuf, String)> {
+    if p.exists() {
+        return None;
+    }
     for anc in p.ancestors().skip(1) {
         if anc.as_os_str().is_empty() || anc.is_dir() {
-            break;
+            return None;
         }
         if anc.is_file() {
-            let rest = p.strip_prefix(anc).expect("an ancestor is a prefix");
             let mut parts = Vec::new();
-            for c in rest.components() {
+            for c in p.strip_prefix(anc).ok()?.components() {
                 match c {
-                    Component::Normal(s) => match s.to_str() {
-                        Some(s) => parts.push(s),
-                        None => return Kind::Missing,
-                    },
+                    Component::Normal(s) => parts.push(s.to_str()?),
                     Component::CurDir => {}
-                    _ => return Kind::Missing,
+                    _ => return None,
                 }
             }
             let prefix = if parts.is_empty() { String::new() } else { format!("{}/", parts.join("/")) };
-            return Kind::Bundle { file: anc.to_path_buf(), prefix };
+            return Some((anc.to_path_buf(), prefix));
         }
     }
-    Kind::Missing
+    None
 }
 
 /// The module name of a plain cdylib file name, if it is one.

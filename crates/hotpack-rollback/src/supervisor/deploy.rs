@@ -31,7 +31,7 @@ impl Supervisor {
     pub fn deploy_path(&self, path: &Path) -> Result<Vec<Deployed>, RollbackError> {
         if is_bundle(path) {
             self.deploy_bundle(path)
-        } else if let Some((bundle, prefix)) = bundle_prefix(path) {
+        } else if let Some((bundle, prefix)) = hotpack_archive::split_bundle_prefix(path) {
             self.with_ops(|| self.deploy_bundle_locked(&bundle, Select::Prefix(&prefix)))
         } else {
             self.deploy_file(path).map(|d| vec![d])
@@ -598,32 +598,4 @@ impl Select<'_> {
             Select::One { dir: only, .. } => dir == *only,
         }
     }
-}
-
-/// `bundle.zip/sub/dir` read as the search path reads it: the leading part that is a file
-/// (the bundle) and the rest as a directory prefix (`sub/dir/`). `None` when `path` itself
-/// exists or no leading part of it is a file.
-fn bundle_prefix(path: &Path) -> Option<(PathBuf, String)> {
-    use std::path::Component;
-    if path.exists() {
-        return None;
-    }
-    for anc in path.ancestors().skip(1) {
-        if anc.as_os_str().is_empty() || anc.is_dir() {
-            return None;
-        }
-        if anc.is_file() {
-            let mut parts = Vec::new();
-            for c in path.strip_prefix(anc).ok()?.components() {
-                match c {
-                    Component::Normal(s) => parts.push(s.to_str()?),
-                    Component::CurDir => {}
-                    _ => return None,
-                }
-            }
-            let prefix = if parts.is_empty() { String::new() } else { format!("{}/", parts.join("/")) };
-            return Some((anc.to_path_buf(), prefix));
-        }
-    }
-    None
 }
