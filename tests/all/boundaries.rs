@@ -116,3 +116,16 @@ fn nothing_below_the_fleet_is_async() {
         assert_absent(package, &["tokio", "etcd-client", "oci-client", "reqwest", "tonic", "hotpack-fleet"]);
     }
 }
+
+/// hotpack-detect may not depend on hotpack-util, so it spells the atomic-write temp names
+/// itself: its default ignore list must keep matching what `hotpack_util::fs` writes, or a
+/// watcher would report hotpack's own half-written temp files.
+#[test]
+fn detect_ignores_the_temp_names_util_writes() {
+    let pattern = format!(".*{}*", hotpack_util::fs::TEMP_MARKER);
+    assert!(
+        hotpack_detect::DEFAULT_TEMP_PATTERNS.contains(&pattern.as_str()),
+        "{pattern} missing from {:?}",
+        hotpack_detect::DEFAULT_TEMP_PATTERNS
+    );
+}
