@@ -2,7 +2,8 @@
 //!
 //! - every `.rs` file of the workspace starts with a `//!` doc comment;
 //! - `unsafe` appears only in the loader's `sys` module and the abi crate's `ffi` module;
-//! - every `unsafe` block in those modules carries a `// SAFETY:` comment right above it.
+//! - every `unsafe` block in those modules carries a `// SAFETY:` comment right above it;
+//! - no source file under `crates/*/src`, `xtask` or `benches` exceeds 800 lines.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -135,4 +136,31 @@ fn every_unsafe_block_has_a_safety_comment() {
         }
     }
     assert!(offenders.is_empty(), "unsafe blocks without `// SAFETY:`: {offenders:#?}");
+}
+
+/// The most lines a source file under `crates/*/src`, `xtask` or `benches` may have: past
+/// it, split the file (a module per area) so that people working in parallel edit
+/// different files.
+const MAX_SOURCE_LINES: usize = 800;
+
+#[test]
+fn no_source_file_exceeds_800_lines() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["xtask", "benches"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let crates = fs::read_dir(root.join("crates")).expect("the workspace has crates/");
+    for krate in crates.flatten() {
+        rust_files(&krate.path().join("src"), &mut files);
+    }
+    assert!(files.len() > 5, "tidy found too few source files under {}", root.display());
+    let mut long = Vec::new();
+    for file in files {
+        let lines = fs::read_to_string(&file).expect("readable").lines().count();
+        if lines > MAX_SOURCE_LINES {
+            long.push(format!("{}: {lines} lines", file.display()));
+        }
+    }
+    assert!(long.is_empty(), "source files over {MAX_SOURCE_LINES} lines (split them): {long:#?}");
 }
