@@ -3,7 +3,8 @@
 //! - every `.rs` file of the workspace starts with a `//!` doc comment;
 //! - `unsafe` appears only in the loader's `sys` module and the abi crate's `ffi` module;
 //! - every `unsafe` block in those modules carries a `// SAFETY:` comment right above it;
-//! - no source file under `crates/*/src`, `xtask` or `benches` exceeds 800 lines.
+//! - no source file under `crates/*/src`, `xtask` or `benches` exceeds 800 lines;
+//! - no `expect`/`unwrap` on a path, name or serialisation in the crates that handle paths.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -163,4 +164,69 @@ fn no_source_file_exceeds_800_lines() {
         }
     }
     assert!(long.is_empty(), "source files over {MAX_SOURCE_LINES} lines (split them): {long:#?}");
+}
+
+/// The crates that handle paths from outside (folders, bundles, journals, requests).
+const PATH_CRATES: [&str; 8] = [
+    "hotpack-archive",
+    "hotpack-cache",
+    "hotpack-detect",
+    "hotpack-loader",
+    "hotpack-rollback",
+    "hotpack-util",
+    "hotpack",
+    "hotpack-cli",
+];
+
+/// Conversions that fail on input from outside: a path or name that is not UTF-8, a value
+/// that does not serialise.
+const FALLIBLE_ON_INPUT: [&str; 6] =
+    [".to_str()", "into_string()", "from_utf8(", "serde_json::to_", "to_json", "to_writer"];
+
+/// `file:needle` pairs allowed, each with the reason no outside input reaches it.
+const ALLOWED_EXPECTS: [(&str, &str); 1] = [
+    // A manifest holds strings, numbers and maps with string keys only: no path, nothing
+    // that can fail to serialise.
+    ("hotpack-archive/src/manifest.rs", "a manifest of strings and numbers always serialises"),
+];
+
+/// No `expect`/`unwrap` on a conversion that external input reaches (a file name, a path, a
+/// serialisation): a non-UTF-8 name in a served folder once panicked the watcher thread
+/// (issue 21). The non-test code of every crate that handles paths is checked: a line with
+/// `.expect(` or `.unwrap()` whose statement (it and the two lines above) converts a path or
+/// name or serialises.
+#[test]
+fn no_expect_or_unwrap_on_paths_or_serialisation() {
+    let root = workspace_root();
+    let mut offenders = Vec::new();
+    for krate in PATH_CRATES {
+        let mut files = Vec::new();
+        rust_files(&root.join("crates").join(krate).join("src"), &mut files);
+        for file in files {
+            let text = fs::read_to_string(&file).expect("readable");
+            let shown = file.strip_prefix(root.join("crates")).unwrap_or(&file).display().to_string();
+            let lines: Vec<&str> = text.lines().take_while(|l| !l.trim_start().starts_with("#[cfg(test)]")).collect();
+            if shown.ends_with("tests.rs") {
+                continue;
+            }
+            for (n, line) in lines.iter().enumerate() {
+                let code = code_of(line);
+                if !code.contains(".expect(") && !code.contains(".unwrap()") {
+                    continue;
+                }
+                let statement: String = lines[n.saturating_sub(2)..=n].iter().map(|l| code_of(l)).collect();
+                if !FALLIBLE_ON_INPUT.iter().any(|p| statement.contains(p)) {
+                    continue;
+                }
+                if ALLOWED_EXPECTS.iter().any(|(f, needle)| shown.ends_with(f) && line.contains(needle)) {
+                    continue;
+                }
+                offenders.push(format!("{shown}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "expect/unwrap on a path, name or serialisation outside input reaches (return a typed error): {offenders:#?}"
+    );
 }

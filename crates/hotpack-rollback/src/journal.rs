@@ -1,10 +1,12 @@
 //! The on-disk journal: format, atomic writes, the object store, and reading it back
 //! without ever trusting it.
 //!
-//! Format (JSON, one object):
-//! `{"format":"hotpack-rollback-journal/1","checksum":"<blake3 hex of the modules JSON>","modules":{...}}`.
+//! Format (JSON, one object, `docs/FORMAT.md` "The journal"):
+//! `{"format":"hotpack-rollback-journal/2","checksum":"<blake3 hex of the modules JSON>","modules":{...}}`.
 //! A file that is missing, empty, cut short, not JSON, of another format, or whose checksum
-//! does not match its content is *reported* and ignored as a whole.
+//! does not match its content is *reported* and ignored as a whole. Format 2 stores a path
+//! exactly as its OS bytes (a JSON string when they are UTF-8, else an array of the bytes);
+//! format 1 (paths as strings only, a non-UTF-8 one could not be written) is still read.
 
 use crate::{Deployed, Gate, Source};
 use hotpack_util::fs::{AtomicWrite, FsError};
@@ -76,6 +78,12 @@ pub enum JournalError {
         #[source]
         source: semver::Error,
     },
+    /// A path field of the form `{"hex": ...}` is not an even number of lowercase hex digits.
+    #[error("bad path bytes `{value}`: expected lowercase hex, two digits per byte")]
+    BadPath {
+        /// The field's text.
+        value: String,
+    },
     /// A gate field names no gate.
     #[error("unknown gate `{value}`")]
     UnknownGate {
@@ -99,6 +107,14 @@ pub enum JournalError {
         /// The hash it should have.
         hash: String,
     },
+    /// The journal could not be serialised (nothing was written; the file on disk still
+    /// holds the previous state).
+    #[error("cannot encode the journal: {source}")]
+    Encode {
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A stored library copy does not hash to its name.
     #[error("{} is corrupt: its content hashes to {actual}", path.display())]
     ObjectCorrupt {
@@ -113,14 +129,67 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |source| JournalError::Io { what, path: path.to_path_buf(), source }
 }
 
-pub(crate) const FORMAT: &str = "hotpack-rollback-journal/1";
+/// The format this build writes.
+pub(crate) const FORMAT: &str = "hotpack-rollback-journal/2";
+
+/// The formats this build reads: format 1 differs only in writing paths as strings, which
+/// [`JPath`] reads as well.
+const READABLE: [&str; 2] = [FORMAT, "hotpack-rollback-journal/1"];
+
+/// A path exactly as its OS bytes: a JSON string when they are UTF-8 (every path format 1
+/// could hold), else `{"hex": "<the bytes in lowercase hex>"}`. Names with newlines or
+/// control characters are strings (JSON escapes them); nothing is lost or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum JPath {
+    /// The path's bytes are UTF-8.
+    Text(String),
+    /// Any other path: its bytes, in hex.
+    Bytes {
+        /// Two lowercase hex digits per byte.
+        hex: String,
+    },
+}
+
+impl JPath {
+    pub(crate) fn from_path(path: &Path) -> JPath {
+        match path.to_str() {
+            Some(text) => JPath::Text(text.to_owned()),
+            None => {
+                let bytes = path.as_os_str().as_encoded_bytes();
+                JPath::Bytes { hex: bytes.iter().map(|b| format!("{b:02x}")).collect() }
+            }
+        }
+    }
+
+    pub(crate) fn to_path(&self) -> Result<PathBuf, JournalError> {
+        use std::os::unix::ffi::OsStrExt;
+        match self {
+            JPath::Text(text) => Ok(PathBuf::from(text)),
+            JPath::Bytes { hex } => {
+                let bad = || JournalError::BadPath { value: hex.clone() };
+                let digit = |c: u8| (c as char).to_digit(16).filter(|_| !c.is_ascii_uppercase());
+                if hex.len() % 2 != 0 {
+                    return Err(bad());
+                }
+                let bytes = hex
+                    .as_bytes()
+                    .chunks(2)
+                    .map(|pair| Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or_else(bad)?;
+                Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)))
+            }
+        }
+    }
+}
 
 /// How a source is written in the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct JSource {
     pub kind: String,
-    pub path: PathBuf,
+    pub path: JPath,
     #[serde(default)]
     pub dir: String,
 }
@@ -128,18 +197,21 @@ pub(crate) struct JSource {
 impl JSource {
     pub(crate) fn from_source(s: &Source) -> JSource {
         match s {
-            Source::Bundle { bundle, dir } => JSource { kind: "bundle".into(), path: bundle.clone(), dir: dir.clone() },
-            Source::File(p) => JSource { kind: "file".into(), path: p.clone(), dir: String::new() },
-            other => JSource { kind: "memory".into(), path: other.path(), dir: String::new() },
+            Source::Bundle { bundle, dir } => {
+                JSource { kind: "bundle".into(), path: JPath::from_path(bundle), dir: dir.clone() }
+            }
+            Source::File(p) => JSource { kind: "file".into(), path: JPath::from_path(p), dir: String::new() },
+            other => JSource { kind: "memory".into(), path: JPath::from_path(&other.path()), dir: String::new() },
         }
     }
 
-    pub(crate) fn to_source(&self) -> Source {
-        match self.kind.as_str() {
-            "bundle" => Source::Bundle { bundle: self.path.clone(), dir: self.dir.clone() },
-            "file" => Source::File(self.path.clone()),
-            _ => Source::Memory(self.path.display().to_string()),
-        }
+    pub(crate) fn to_source(&self) -> Result<Source, JournalError> {
+        let path = self.path.to_path()?;
+        Ok(match self.kind.as_str() {
+            "bundle" => Source::Bundle { bundle: path, dir: self.dir.clone() },
+            "file" => Source::File(path),
+            _ => Source::Memory(path.display().to_string()),
+        })
     }
 }
 
@@ -171,7 +243,9 @@ pub(crate) struct JModule {
     pub highest_seen: Option<String>,
     pub pinned: Option<String>,
     pub failed: Vec<JFailed>,
-    /// Hash hex -> fingerprint of the trusted key that signed it (absent when none did).
+    /// Format 1 only: hash hex -> fingerprint of the key that signed it. Read (it is part of
+    /// the checksummed content) and never believed: a restore under trusted keys checks the
+    /// signature record stored with the object (`objects/<hash>.sig`) instead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub signed: BTreeMap<String, String>,
 }
@@ -184,14 +258,21 @@ struct JFile {
     modules: BTreeMap<String, JModule>,
 }
 
-pub(crate) fn encode(modules: &BTreeMap<String, JModule>) -> Vec<u8> {
-    let body = serde_json::to_vec(modules).expect("journal values serialize (strings and paths only)");
+/// The journal file's bytes for `modules`.
+///
+/// # Errors
+///
+/// [`JournalError::Encode`]: not expected (every value is a string, a number or bytes), but
+/// never a panic.
+pub(crate) fn encode(modules: &BTreeMap<String, JModule>) -> Result<Vec<u8>, JournalError> {
+    let encode = |source| JournalError::Encode { source };
+    let body = serde_json::to_vec(modules).map_err(encode)?;
     let file = JFile {
         format: FORMAT.to_owned(),
         checksum: blake3::hash(&body).to_hex().to_string(),
         modules: modules.clone(),
     };
-    serde_json::to_vec_pretty(&file).expect("journal values serialize (strings and paths only)")
+    serde_json::to_vec_pretty(&file).map_err(encode)
 }
 
 /// Parses journal bytes, refusing anything that is not exactly what was written.
@@ -200,10 +281,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, JModule>, JournalE
         return Err(JournalError::Empty);
     }
     let file: JFile = serde_json::from_slice(bytes).map_err(|source| JournalError::NotAJournal { source })?;
-    if file.format != FORMAT {
+    if !READABLE.contains(&file.format.as_str()) {
         return Err(JournalError::Format { found: file.format, expected: FORMAT });
     }
-    let body = serde_json::to_vec(&file.modules).expect("journal values serialize (strings and paths only)");
+    let body = serde_json::to_vec(&file.modules).map_err(|source| JournalError::Encode { source })?;
     let actual = blake3::hash(&body).to_hex().to_string();
     if actual != file.checksum {
         return Err(JournalError::Checksum { stated: file.checksum, actual });
@@ -426,7 +507,7 @@ mod tests {
         let v = JVersion {
             version: "1.0.0".into(),
             hash: blake3::hash(b"x").to_hex().to_string(),
-            source: JSource { kind: "file".into(), path: "/x.so".into(), dir: String::new() },
+            source: JSource { kind: "file".into(), path: JPath::Text("/x.so".into()), dir: String::new() },
         };
         let m = JModule {
             active: Some(v.clone()),
@@ -443,12 +524,49 @@ mod tests {
     #[test]
     fn round_trips() {
         let m = sample();
-        assert_eq!(decode(&encode(&m)).expect("valid"), m);
+        assert_eq!(decode(&encode(&m).expect("encodes")).expect("valid"), m);
+    }
+
+    /// Every path comes back as the same OS bytes: not UTF-8, newlines and control
+    /// characters, a 255-byte name.
+    #[test]
+    fn paths_round_trip_as_os_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let long = format!("/plugins/{}.zip", "n".repeat(251));
+        let names: [&[u8]; 4] =
+            [b"/plugins/gr\xffeeter.zip", b"/plugins/a\nb\r\x1b[31m\x07.zip", long.as_bytes(), b"/plain.zip"];
+        for name in names {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(name));
+            let mut m = sample();
+            let module = m.get_mut("greeter").expect("sample module");
+            let source = JSource::from_source(&Source::Bundle { bundle: path.clone(), dir: String::new() });
+            module.good[0].source = source.clone();
+            let back = decode(&encode(&m).expect("encodes")).expect("valid");
+            assert_eq!(back["greeter"].good[0].source.to_source().expect("a path").path(), path);
+            if path.to_str().is_none() {
+                assert!(matches!(back["greeter"].good[0].source.path, JPath::Bytes { .. }));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_path_bytes_are_refused() {
+        for hex in ["f", "zz", "FF"] {
+            assert!(JPath::Bytes { hex: hex.into() }.to_path().is_err(), "{hex}");
+        }
+    }
+
+    /// A format 1 journal (paths as strings) is still read.
+    #[test]
+    fn format_1_is_still_read() {
+        let text = String::from_utf8(encode(&sample()).expect("encodes")).expect("utf-8");
+        let old = text.replace(FORMAT, "hotpack-rollback-journal/1");
+        assert_eq!(decode(old.as_bytes()).expect("format 1 reads"), sample());
     }
 
     #[test]
     fn every_prefix_is_refused() {
-        let bytes = encode(&sample());
+        let bytes = encode(&sample()).expect("encodes");
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
         }
@@ -456,7 +574,7 @@ mod tests {
 
     #[test]
     fn an_edited_body_is_refused() {
-        let text = String::from_utf8(encode(&sample())).expect("utf-8");
+        let text = String::from_utf8(encode(&sample()).expect("encodes")).expect("utf-8");
         let edited = text.replace("\"1.0.0\"", "\"0.9.0\"");
         assert!(matches!(decode(edited.as_bytes()), Err(JournalError::Checksum { .. })));
     }

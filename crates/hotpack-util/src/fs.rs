@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The marker every temporary file of [`AtomicWrite`] carries: `.<name>.hotpack-tmp-<unique>`.
 pub const TEMP_MARKER: &str = ".hotpack-tmp-";
 
+/// How many bytes of the target's name a temporary name keeps (see `create_temp`).
+const TEMP_NAME_KEEP: usize = 180;
+
 /// Why a file-system operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -188,6 +191,14 @@ fn parent_dir(path: &Path) -> &Path {
 
 fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), FsError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // A file name is at most 255 bytes: the target's name is cut (on a character boundary)
+    // so the temporary name fits whatever the target's length (the marker, pid, counter and
+    // time take at most 1 + 13 + 10 + 1 + 20 + 1 + 8 bytes).
+    let mut cut = name.len().min(TEMP_NAME_KEEP);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let name = &name[..cut];
     let pid = std::process::id();
     let mut last = None;
     for _ in 0..64 {
@@ -477,5 +488,17 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).expect("chmod");
         assert!(matches!(check_private_file(&file), Err(FsError::WritableByOthers { mode: 0o620, .. })));
         assert!(matches!(check_private_file(dir.path()), Err(FsError::NotARegularFile { .. })));
+    }
+
+    /// A target whose name is 255 bytes (the most a name may have) is written too: the
+    /// temporary name is cut to fit.
+    #[test]
+    fn a_255_byte_name_is_written_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["n".repeat(255), format!("{}.zip", "é".repeat(125))] {
+            let path = dir.path().join(&name);
+            write_atomic(&path, b"long").expect("write a 255-byte name");
+            assert_eq!(std::fs::read(&path).expect("read"), b"long");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod dev;
 mod fleet;
 mod gc;
 mod inspect;
+mod names;
 mod new;
 mod pack;
 mod serve;

@@ -39,7 +39,7 @@ impl ModState {
             Ok(VersionSummary {
                 version: journal::parse_version(&v.version)?,
                 hash: journal::parse_hash(&v.hash)?,
-                source: v.source.to_source(),
+                source: v.source.to_source()?,
             })
         };
         let mut m = ModState::default();
@@ -120,7 +120,7 @@ impl Supervisor {
                 .collect();
             (journal::encode(&modules), keep)
         };
-        match journal::write_atomic(path, &bytes) {
+        match bytes.and_then(|bytes| journal::write_atomic(path, &bytes)) {
             Ok(()) => {
                 journal::collect_garbage(&journal_dir(path), &keep);
                 if lock(&self.inner.journal_problem).take().is_some() {
