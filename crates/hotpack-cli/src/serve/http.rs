@@ -32,6 +32,9 @@ pub(crate) struct Limits {
     /// Time allowed for a request head, for an idle keep-alive connection, and between two
     /// pieces of a body (408 past it for a body; the connection is closed).
     pub(crate) read_timeout: Duration,
+    /// Time allowed for a whole request body from the end of its head (408 past it): a body
+    /// dribbled a byte at a time, each inside `read_timeout`, is still cut.
+    pub(crate) body_timeout: Duration,
     /// Connections open at once (503 and close past it).
     pub(crate) max_connections: usize,
     /// Handler calls running at once (503 past it).
@@ -192,16 +195,8 @@ const USAGE: &str =
     "use POST /<module>/<handler>, GET /-/modules, GET /-/healthz, GET /-/metrics, POST /-/rollback/<module>";
 
 async fn handle(server: &Arc<Server>, request: Request<Incoming>) -> Response<Body> {
-    if !host_allowed(server, &request) {
-        let host = request.headers().get(header::HOST).map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
-        return closing(text(
-            421,
-            format!(
-                "this server answers to {} and localhost, not to Host {} (add --allow-host NAME to accept it)",
-                server.bound,
-                Escaped(host.as_deref().unwrap_or("(none)"))
-            ),
-        ));
+    if let Err(refusal) = host_allowed(server, &request) {
+        return closing(text(421, refusal));
     }
     let path = request.uri().path().to_owned();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -255,7 +250,8 @@ async fn handle(server: &Arc<Server>, request: Request<Incoming>) -> Response<Bo
 }
 
 async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, handler: String) -> Response<Body> {
-    let input = match read_body(request, server.limits.max_body, server.limits.read_timeout).await {
+    let limits = &server.limits;
+    let input = match read_body(request, limits.max_body, limits.read_timeout, limits.body_timeout).await {
         Ok(input) => input,
         Err(response) => return closing(response),
     };
@@ -285,9 +281,17 @@ async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, 
     }
 }
 
-/// Reads a body of at most `max` bytes, with at most `idle` between two pieces of it. Stops
-/// reading at the first byte past `max`: a 1 GB body costs no more memory than `max`.
-async fn read_body(request: Request<Incoming>, max: usize, idle: Duration) -> Result<Vec<u8>, Response<Body>> {
+/// Reads a body of at most `max` bytes, with at most `idle` between two pieces of it and at
+/// most `total` for all of it. Stops reading at the first byte past `max`: a 1 GB body costs
+/// no more memory than `max`, and a body dribbled a byte at a time holds its connection for
+/// at most `total`.
+async fn read_body(
+    request: Request<Incoming>,
+    max: usize,
+    idle: Duration,
+    total: Duration,
+) -> Result<Vec<u8>, Response<Body>> {
+    let deadline = tokio::time::Instant::now() + total;
     let too_large = || text(413, format!("the request body is larger than {max} bytes (--max-body)"));
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -297,7 +301,21 @@ async fn read_body(request: Request<Incoming>, max: usize, idle: Duration) -> Re
     let mut body = request.into_body();
     let mut input = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     loop {
-        match tokio::time::timeout(idle, body.frame()).await {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(text(
+                408,
+                format!("the request body did not arrive within {} ms (--body-timeout)", total.as_millis()),
+            ));
+        }
+        let wait = idle.min(deadline - now);
+        match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(text(
+                    408,
+                    format!("the request body did not arrive within {} ms (--body-timeout)", total.as_millis()),
+                ));
+            }
             Err(_) => {
                 return Err(text(
                     408,
@@ -318,18 +336,62 @@ async fn read_body(request: Request<Incoming>, max: usize, idle: Duration) -> Re
     }
 }
 
-/// The `Host` header names the bound address, `localhost`, or an `--allow-host` name.
-fn host_allowed(server: &Server, request: &Request<Incoming>) -> bool {
-    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
+/// Exactly one `Host` header, well formed (`name`, `name:port`, `[v6]` or `[v6]:port`, and
+/// nothing else: no user info, no path, no second port), naming the bound address,
+/// `localhost`, or an `--allow-host` name; an absolute-form target (`POST http://a/b`) must
+/// name the same authority. `Err` holds the words of the 421.
+fn host_allowed(server: &Server, request: &Request<Incoming>) -> Result<(), String> {
+    let answers =
+        format!("this server answers to {} and localhost (add --allow-host NAME to accept another name)", server.bound);
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        let count = request.headers().get_all(header::HOST).iter().count();
+        return Err(format!("{answers}; a request needs exactly one Host header, this one has {count}"));
     };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    let shown = || Escaped(&String::from_utf8_lossy(host.as_bytes())).to_string();
+    let Some(name) = host_name(host.as_bytes()) else {
+        return Err(format!("{answers}; Host {} is not a host name with an optional port", shown()));
     };
-    name.eq_ignore_ascii_case("localhost")
+    if let Some(authority) = request.uri().authority() {
+        // RFC 9112 3.2.2: the target's authority wins over Host; they must agree here.
+        if !authority.as_str().eq_ignore_ascii_case(&String::from_utf8_lossy(host.as_bytes())) {
+            return Err(format!(
+                "{answers}; the request target names {} but Host is {}",
+                Escaped(authority.as_str()),
+                shown()
+            ));
+        }
+    }
+    let allowed = name.eq_ignore_ascii_case("localhost")
         || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == server.bound.ip())
-        || server.access.allow_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
+        || server.access.allow_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name));
+    if allowed { Ok(()) } else { Err(format!("{answers}, not to Host {}", shown())) }
+}
+
+/// The name of a well-formed `Host` value (RFC 9110 7.2: `uri-host [ ":" port ]`), or `None`.
+/// A name is a bracketed IPv6 address, or letters, digits, `-` and `.` (a DNS name or IPv4);
+/// a port is 1 to 5 digits.
+fn host_name(value: &[u8]) -> Option<&str> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (name, port) = match value.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, after) = rest.split_once(']')?;
+            v6.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':')?),
+            };
+            (v6, port)
+        }
+        None => match value.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (value, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = value.starts_with('[')
+        || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    (port_ok && name_ok).then_some(name)
 }
 
 /// `None` when the request may go on; otherwise the 401 to send.

@@ -20,11 +20,15 @@
 //! deployed: the signature is the first gate, checked before a byte is written or loaded.
 //! Without it, `serve` logs once at start that it accepts unsigned code.
 //!
-//! With a token (`--token-file`, `HOTPACK_TOKEN`) rollbacks need `Authorization: Bearer`;
-//! with `--protect-calls` so do handler calls, `/-/modules` and `/-/metrics`.
+//! With a token (`--token-file`, private to the user like a secret key, or `HOTPACK_TOKEN`;
+//! at least 32 characters) rollbacks need `Authorization: Bearer`; with `--protect-calls` so
+//! do handler calls, `/-/modules` and `/-/metrics`. On a non-loopback address the token is
+//! required and protects every route but `/-/healthz` unless `--public-calls` says otherwise.
 //!
-//! Limits a client can hit: 413 (body), 431 (head), 408 (a stalled body), 503 (connections or
-//! handler calls at their cap), 421 (a foreign `Host`), 401 (a missing or wrong token).
+//! Limits a client can hit: 413 (body), 431 (head), 408 (a stalled or too slow body: the
+//! whole body must arrive within `--body-timeout`), 503 (connections or handler calls at
+//! their cap), 421 (a foreign, malformed or ambiguous `Host`, or an absolute-form target
+//! naming another authority), 401 (a missing or wrong token).
 //!
 //! Logs go to stderr, one line per event (`--log-format json` for machines); stdout gets one
 //! line, `hotpack serve: listening on http://<addr>`, once everything is loaded and watched.
@@ -57,12 +61,18 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port); a non-loopback address needs a token
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     addr: SocketAddr,
-    /// A file holding the bearer token for admin routes (or set HOTPACK_TOKEN)
+    /// A file holding the bearer token for admin routes (or set HOTPACK_TOKEN): at least 32
+    /// characters; the file must be this user's and not readable or writable by group or others
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Require the token for handler calls, /-/modules and /-/metrics too (/-/healthz stays open)
+    /// Require the token for handler calls, /-/modules and /-/metrics too (/-/healthz stays open;
+    /// always so on a non-loopback --addr unless --public-calls)
     #[arg(long)]
     protect_calls: bool,
+    /// On a non-loopback --addr, answer handler calls, /-/modules and /-/metrics without the
+    /// token (they need it there by default; rollbacks always do)
+    #[arg(long, conflicts_with = "protect_calls")]
+    public_calls: bool,
     /// Also answer requests whose Host header is NAME (besides the bound address and localhost;
     /// needed behind a wildcard --addr such as 0.0.0.0)
     #[arg(long, value_name = "NAME")]
@@ -80,6 +90,9 @@ pub(crate) struct ServeArgs {
     /// Time allowed for a request head, an idle connection, and each pause inside a body, in ms
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     read_timeout: u64,
+    /// Time allowed for a whole request body, however it trickles in, in ms (408 past it)
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout: u64,
     /// Connections open at once [default: 512, or half the descriptor limit if lower]
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: Option<usize>,
@@ -139,6 +152,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body: args.max_body,
         max_header: args.max_header,
         read_timeout: Duration::from_millis(args.read_timeout.max(1)),
+        body_timeout: Duration::from_millis(args.body_timeout.max(1)),
         max_connections: args.max_connections.unwrap_or((max_fds / 2).clamp(8, 512)).max(1),
         max_calls: args.max_calls,
     };
@@ -183,7 +197,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_time()
         .build()
         .context("cannot start the HTTP runtime")?;
-    let access = http::Access { token, protect_calls: args.protect_calls, allow_hosts: args.allow_host.clone() };
+    // On a network address every route but /-/healthz needs the token unless the user
+    // opted out by name.
+    let protect_calls = args.protect_calls || (!args.addr.ip().is_loopback() && !args.public_calls);
+    let access = http::Access { token, protect_calls, allow_hosts: args.allow_host.clone() };
     let server = Arc::new(http::Server::new(host, limits, access, metrics, bound));
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
@@ -213,26 +230,57 @@ fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<hotpack::archive::Publi
         .collect()
 }
 
-/// The token from `--token-file` (trimmed) or `HOTPACK_TOKEN`; an empty one is an error.
+/// The shortest token accepted, in bytes: 32 characters of a random alphabet are far past
+/// guessing over HTTP (`openssl rand -hex 32` gives 64).
+const MIN_TOKEN_LEN: usize = 32;
+
+/// The token from `--token-file` (trimmed; the file private to this user, like a secret key)
+/// or `HOTPACK_TOKEN`; an empty or short one is an error.
 fn token(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
-    let token = match &args.token_file {
+    let (token, from) = match &args.token_file {
         Some(file) => {
+            check_private_token_file(file)?;
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read the token file {}", crate::log::path(file)))?;
             anyhow::ensure!(!text.trim().is_empty(), "the token file {} is empty", crate::log::path(file));
-            Some(text.trim().as_bytes().to_vec())
+            (Some(text.trim().as_bytes().to_vec()), format!("the token in {}", crate::log::path(file)))
         }
         None => match std::env::var("HOTPACK_TOKEN") {
-            Ok(text) if !text.trim().is_empty() => Some(text.trim().as_bytes().to_vec()),
+            Ok(text) if !text.trim().is_empty() => (Some(text.trim().as_bytes().to_vec()), "HOTPACK_TOKEN".to_owned()),
             Ok(_) => anyhow::bail!("HOTPACK_TOKEN is set but empty"),
-            Err(_) => None,
+            Err(_) => (None, String::new()),
         },
     };
+    if let Some(t) = &token {
+        anyhow::ensure!(
+            t.len() >= MIN_TOKEN_LEN,
+            "{from} is {} characters; a token needs at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
+            t.len()
+        );
+    }
     anyhow::ensure!(
         !args.protect_calls || token.is_some(),
         "--protect-calls needs a token: pass --token-file FILE or set HOTPACK_TOKEN"
     );
     Ok(token)
+}
+
+/// A token file is a secret: this user's, a regular file, and no permission for group or
+/// others (the rule `SigningKey::load` applies to a secret key).
+fn check_private_token_file(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    hotpack::util::fs::check_private_file(file)
+        .with_context(|| format!("the token file {} is not private", crate::log::path(file)))?;
+    let mode = std::fs::metadata(file)
+        .with_context(|| format!("cannot inspect the token file {}", crate::log::path(file)))?
+        .mode()
+        & 0o7777;
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "the token file {} has mode {mode:04o}: group or others may read it; run `chmod 600` on it",
+        crate::log::path(file)
+    );
+    Ok(())
 }
 
 /// Raises the soft descriptor limit to the hard one: every retained version holds one

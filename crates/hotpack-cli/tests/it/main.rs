@@ -4,6 +4,7 @@
 mod conventions;
 mod demo;
 mod dev;
+mod doors;
 mod fleet;
 mod gc;
 mod inspect;

@@ -53,7 +53,11 @@ impl Serve {
         let mut child = command
             .arg("serve")
             .arg(dir)
-            .args(["--addr", "127.0.0.1:0", "--quiet-ms", "30"])
+            .args(if extra.contains(&"--addr") {
+                &["--quiet-ms", "30"][..]
+            } else {
+                &["--addr", "127.0.0.1:0", "--quiet-ms", "30"]
+            })
             .args(extra)
             .env("XDG_CACHE_HOME", dir.parent().expect("dir has a parent").join("cache"))
             .env_remove("HOTPACK_TOKEN")
@@ -134,7 +138,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Res
 }
 
 /// As [`http`], with the given headers (Host included) instead of the usual Host.
-fn http_with(
+pub(crate) fn http_with(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -152,7 +156,7 @@ fn http_with(
 }
 
 /// Sends `request` as is and reads the response to its end; returns (status, body).
-fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
+pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(WAIT))?;
     stream.write_all(request)?;
@@ -513,7 +517,8 @@ fn serve_cuts_slow_clients_after_the_read_timeout_without_blocking_others() {
 fn serve_checks_the_host_header_and_the_token() {
     let (scratch, dir) = plugin_folder();
     let token_file = scratch.path().join("token");
-    std::fs::write(&token_file, "s3cret-token\n").expect("write the token");
+    std::fs::write(&token_file, "s3cret-token-of-thirty-two-chars\n").expect("write the token");
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod 600");
     let token = token_file.to_str().expect("utf-8 path");
 
     let serve = Serve::start(&dir, &["--token-file", token, "--allow-host", "plugins.test"]);
@@ -530,7 +535,10 @@ fn serve_checks_the_host_header_and_the_token() {
     let host = addr.to_string();
     assert_eq!(post("/-/rollback/greeter", &[("Host", &host)]).0, 401);
     assert_eq!(post("/-/rollback/greeter", &[("Host", &host), ("Authorization", "Bearer wrong")]).0, 401);
-    assert_eq!(post("/-/rollback/greeter", &[("Host", &host), ("Authorization", "Bearer s3cret-token")]).0, 409);
+    assert_eq!(
+        post("/-/rollback/greeter", &[("Host", &host), ("Authorization", "Bearer s3cret-token-of-thirty-two-chars")]).0,
+        409
+    );
     assert_eq!(post("/greeter/greet", &[("Host", &host)]).0, 200, "calls are open without --protect-calls");
     drop(serve);
 
@@ -539,11 +547,14 @@ fn serve_checks_the_host_header_and_the_token() {
     let host = addr.to_string();
     let post = |path: &str, headers: &[(&str, &str)]| http_with(addr, "POST", path, headers, b"x").expect(path);
     assert_eq!(post("/greeter/greet", &[("Host", &host)]).0, 401);
-    assert_eq!(post("/greeter/greet", &[("Host", &host), ("Authorization", "Bearer s3cret-token")]).0, 200);
+    assert_eq!(
+        post("/greeter/greet", &[("Host", &host), ("Authorization", "Bearer s3cret-token-of-thirty-two-chars")]).0,
+        200
+    );
     assert_eq!(http(addr, "GET", "/-/healthz", b"").expect("healthz").0, 200, "health needs no token");
     assert_eq!(http(addr, "GET", "/-/modules", b"").expect("modules").0, 401);
     assert_eq!(http(addr, "GET", "/-/metrics", b"").expect("metrics").0, 401);
-    let bearer = [("Host", host.as_str()), ("Authorization", "Bearer s3cret-token")];
+    let bearer = [("Host", host.as_str()), ("Authorization", "Bearer s3cret-token-of-thirty-two-chars")];
     assert_eq!(http_with(addr, "GET", "/-/metrics", &bearer, b"").expect("metrics").0, 200);
 }
 
