@@ -255,7 +255,7 @@ impl FingerprintCache {
         let mut files = BTreeMap::new();
         let mut errors = Vec::new();
         let counters = Arc::clone(&self.counters);
-        walk(root, &counters, &mut |path, item| match item {
+        walk(root, true, &counters, &mut |path, item| match item {
             Ok(meta) => match self.fingerprint_with_meta(path, meta) {
                 Ok(fp) => {
                     files.insert(path.to_path_buf(), fp);
@@ -271,11 +271,15 @@ impl FingerprintCache {
 
 /// Walk the regular files under `root` (or `root` itself if it is a file),
 /// calling `visit` with each file's path and metadata. One stat per file.
+/// `recursive: false` visits only the files directly inside `root`.
+/// Symbolic links to files are followed, never links to directories (a link
+/// named as `root` itself is the caller's choice).
 ///
 /// Entries that vanish during the walk are skipped silently (they are gone);
 /// other per-entry failures are passed to `visit` as errors.
 pub(crate) fn walk(
     root: &Path,
+    recursive: bool,
     counters: &Counters,
     visit: &mut dyn FnMut(&Path, Result<FileMeta, DetectError>),
 ) -> Result<(), DetectError> {
@@ -315,7 +319,9 @@ pub(crate) fn walk(
                 continue;
             };
             if file_type.is_dir() {
-                stack.push(path);
+                if recursive {
+                    stack.push(path);
+                }
                 continue;
             }
             if !file_type.is_file() && !file_type.is_symlink() {

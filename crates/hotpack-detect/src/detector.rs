@@ -73,6 +73,11 @@ pub struct WatchConfig {
     /// and the poller alike; a file given to [`Watcher::new`] or
     /// [`Poller::new`] by its own path is never ignored.
     pub ignore: Vec<String>,
+    /// Watch whole trees under directory roots (`true`, the default) or only the files
+    /// directly inside them (`false`: a subdirectory, or a link to one, dropped into a root
+    /// is neither watched, walked nor hashed; a plugin folder wants this). Either way a
+    /// symbolic link to a directory that is not itself a root is never followed.
+    pub recursive: bool,
 }
 
 /// Default [`WatchConfig::content_limit`]: 64 MiB.
@@ -91,6 +96,7 @@ impl Default for WatchConfig {
             mmap: true,
             ignore_temp_files: true,
             ignore: Vec::new(),
+            recursive: true,
         }
     }
 }
@@ -99,6 +105,13 @@ impl WatchConfig {
     /// The defaults.
     pub fn new() -> WatchConfig {
         WatchConfig::default()
+    }
+
+    /// Watch whole trees (the default) or only the files directly inside each directory
+    /// root: see [`recursive`](Self::recursive).
+    pub fn recursive(mut self, recursive: bool) -> WatchConfig {
+        self.recursive = recursive;
+        self
     }
 
     /// Set the quiet window.
@@ -380,7 +393,8 @@ impl Watcher {
             if root.is_dir {
                 // A linked directory is watched through the link (notify
                 // follows it and names events by the link's path).
-                targets.push((root.path.as_path(), RecursiveMode::Recursive));
+                let mode = if config.recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+                targets.push((root.path.as_path(), mode));
             }
             if (!root.is_dir || root.link) && !parent_covered {
                 // A file, or the link to a directory: its parent sees it

@@ -113,6 +113,8 @@ pub(crate) struct Engine {
     ignore: Ignore,
     /// notify's watcher (none for a poller), for re-watching repointed links.
     backend: Option<notify::RecommendedWatcher>,
+    /// Whether directories under a root are watched ([`WatchConfig::recursive`]).
+    recursive: bool,
 }
 
 impl Engine {
@@ -143,6 +145,7 @@ impl Engine {
             held: HashMap::new(),
             backend: None,
             ignore: Ignore::new(config),
+            recursive: config.recursive,
         }
     }
 
@@ -209,7 +212,7 @@ impl Engine {
         for i in 0..self.roots.len() {
             let root = self.roots[i].path.clone();
             let mut found = Vec::new();
-            let walked = walk(&root, &counters, &mut |path, item| {
+            let walked = walk(&root, self.recursive, &counters, &mut |path, item| {
                 found.push((path.to_path_buf(), item));
             });
             if let Err(e) = walked {
@@ -334,7 +337,8 @@ impl Engine {
             let known = &mut self.known;
             let failed = &self.failed;
             let debounce = &mut self.debounce;
-            let walked = walk(dir, &counters, &mut |path, item| {
+            let recursive = self.recursive;
+            let walked = walk(dir, recursive, &counters, &mut |path, item| {
                 let meta = match item {
                     Ok(meta) => meta,
                     Err(e) => {
@@ -433,8 +437,13 @@ impl Engine {
                 self.rewatch(&path);
             }
             // A new or moved-in directory (or a repointed link): its files
-            // may predate its watch. Moved in, they are complete.
-            if self.in_dir_root(&path) {
+            // may predate its watch. Moved in, they are complete. A root is
+            // swept; below a root only a real directory, and only when
+            // watching trees: a link to `/` dropped into a folder costs
+            // nothing.
+            let is_root = self.roots.iter().any(|r| r.is_dir && r.path == path);
+            let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+            if is_root || (self.recursive && !is_link && self.in_dir_root(&path)) {
                 let complete = match observed {
                     Observed::Complete { at, in_place: false } => Some(at),
                     _ => None,

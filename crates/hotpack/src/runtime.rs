@@ -621,7 +621,8 @@ impl Runtime {
     pub fn watch(&self) -> Result<Watching, Error> {
         let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
         let filter = DeployFilter::new(&roots);
-        let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet))?;
+        // Only files directly inside a root deploy: nothing below it is walked or hashed.
+        let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet).recursive(false))?;
         let stop = Arc::new(AtomicBool::new(false));
         let runtime = self.clone();
         let flag = Arc::clone(&stop);

@@ -178,7 +178,7 @@ impl Host {
     pub(crate) fn watch(&self) -> anyhow::Result<Watching> {
         use hotpack::detect::{ChangeKind, RecvTimeoutError, WatchConfig, Watcher};
         let root = self.folder.canonicalize().with_context(|| format!("cannot resolve {}", self.folder.display()))?;
-        let watcher = Watcher::new([&root], &WatchConfig::new().quiet(self.config.quiet))
+        let watcher = Watcher::new([&root], &WatchConfig::new().quiet(self.config.quiet).recursive(false))
             .with_context(|| format!("cannot watch {}", self.folder.display()))?;
         let host = self.clone();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

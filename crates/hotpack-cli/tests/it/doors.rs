@@ -171,3 +171,31 @@ fn a_network_bind_protects_every_route_but_healthz() {
         assert_eq!(get("/-/metrics", &with_token), 200);
     }
 }
+
+/// Links to `/` and `/usr` and a directory full of files dropped into the served folder cost
+/// nothing: the next bundle deploys at once (it waited 30 s and more behind a walk of `/`),
+/// and no warning per file of the target is logged.
+#[test]
+fn links_to_directories_in_the_folder_are_not_walked() {
+    let (_scratch, dir) = plugin_folder();
+    let serve = Serve::start(&dir, &[]);
+    std::os::unix::fs::symlink("/", dir.join("slash")).expect("link to /");
+    std::os::unix::fs::symlink("/usr", dir.join("usr.zip")).expect("link to /usr named like a bundle");
+    std::fs::create_dir(dir.join("sub")).expect("a subdirectory");
+    for i in 0..50 {
+        std::fs::write(dir.join("sub").join(format!("lib{i}.so")), b"not a library").expect("write");
+    }
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &crate::serve::good_bundle("greeter-v2", 1))
+        .expect("write v2");
+    let mut lines = Vec::new();
+    loop {
+        let line = serve.log.recv_timeout(Duration::from_secs(30)).expect("v2 deployed in time");
+        if line.contains("deployed greeter 2.0.0") {
+            break;
+        }
+        lines.push(line);
+    }
+    assert!(lines.len() < 10, "{} lines before the deploy: {lines:#?}", lines.len());
+    assert!(lines.iter().all(|l| !l.contains("/sub/")), "{lines:#?}");
+    assert_eq!(call(serve.addr, "GET", "/-/healthz", b"").0, 200);
+}

@@ -3,5 +3,6 @@
 mod cache;
 mod events;
 mod hashing;
+mod links;
 mod scenarios;
 mod support;
