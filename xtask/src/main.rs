@@ -70,7 +70,7 @@ fn target_root(root: &Path) -> PathBuf {
 }
 
 /// The library crates, in dependency order.
-const LIBRARY_CRATES: [&str; 8] = [
+const LIBRARY_CRATES: [&str; 9] = [
     "hotpack-abi",
     "hotpack-util",
     "hotpack-archive",
@@ -79,6 +79,7 @@ const LIBRARY_CRATES: [&str; 8] = [
     "hotpack-cache",
     "hotpack-rollback",
     "hotpack",
+    "hotpack-fleet",
 ];
 
 /// `cargo xtask package [--no-verify]`: `cargo package` of the library crates, with
