@@ -2,5 +2,7 @@
 
 mod boundaries;
 mod bundles;
+mod examples;
 mod publish;
 mod tidy;
+mod vendor;

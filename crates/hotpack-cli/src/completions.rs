@@ -16,7 +16,13 @@ pub(crate) struct CompletionsArgs {
 }
 
 pub(crate) fn run(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut command = crate::command();
+    // Hidden subcommands (`__man`, `__describe`, ...) are left out: clap_complete would offer them.
+    let full = crate::command();
+    let visible: Vec<clap::Command> = full.get_subcommands().filter(|s| !s.is_hide_set()).cloned().collect();
+    let mut command = clap::Command::new("hotpack")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .subcommands(visible);
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut command, "hotpack", &mut out);
     write_stdout(&out)

@@ -39,6 +39,10 @@ pub(crate) struct DevArgs {
     /// How long the sources must stay quiet before a rebuild, in ms
     #[arg(long, value_name = "N", default_value_t = 200)]
     quiet_ms: u64,
+    /// Also ignore changes to files whose names match PATTERN (`*` any run, `?` one
+    /// character but `.`; repeatable); editor swap/backup files and `sed -i` temporaries always are
+    #[arg(long, value_name = "PATTERN")]
+    ignore: Vec<String>,
 }
 
 macro_rules! say {
@@ -76,7 +80,10 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     // Watch before the first build, so an edit made while it runs is not missed.
     let watcher = Watcher::new(
         [src.as_path(), manifest.as_path()],
-        &WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms)),
+        &args
+            .ignore
+            .iter()
+            .fold(WatchConfig::new().quiet(Duration::from_millis(args.quiet_ms)), |c, p| c.ignore(p.clone())),
     )
     .with_context(|| format!("cannot watch {}", args.dir.display()))?;
     // A panic demotes the version at once: the last good one serves again.

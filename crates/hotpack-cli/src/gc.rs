@@ -20,7 +20,7 @@ use anyhow::Context as _;
 /// Arguments of `hotpack gc`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GcArgs {
-    /// The cache directory [default: $XDG_CACHE_HOME/hotpack, else hotpack-$USER in the temp dir]
+    /// The cache directory [default: $XDG_CACHE_HOME/hotpack, else ~/.cache/hotpack]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// List what would be removed, remove nothing

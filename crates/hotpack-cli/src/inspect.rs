@@ -34,8 +34,8 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let bundle = match Bundle::open(path, &Limits::default()) {
             Ok(bundle) => bundle,
             Err(err) => {
-                let err = anyhow::Error::new(err).context(format!("cannot inspect {}", crate::log::path(path)));
-                eprintln!("error: {}", escape(&crate::log::chain(&err)));
+                // The bundle error names the path already.
+                eprintln!("error: {}", escape(&crate::log::error_chain(&err)));
                 code = ExitCode::FAILURE;
                 continue;
             }

@@ -11,7 +11,7 @@ use hotpack::archive::SigningKey;
 pub(crate) struct KeygenArgs {
     /// Where to write the secret key (mode 0600; refused if anything is there). The public
     /// key goes to `<KEY>.pub`.
-    #[arg(short = 'o', long = "out", value_name = "KEY")]
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "KEY")]
     out: PathBuf,
 }
 

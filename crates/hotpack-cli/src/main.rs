@@ -5,6 +5,10 @@
 mod completions;
 mod demo;
 mod dev;
+#[cfg(feature = "fleet")]
+mod fleet;
+#[cfg(not(feature = "fleet"))]
+#[path = "fleet_off.rs"]
 mod fleet;
 mod gc;
 mod inspect;
@@ -25,7 +29,7 @@ use std::process::ExitCode;
 /// Exit status: 0 on success, 1 when the work failed (a bad bundle, a file that cannot be
 /// read, a port in use), 2 for a usage error (an unknown flag, a value out of range).
 #[derive(Debug, Parser)]
-#[command(name = "hotpack", version, about)]
+#[command(name = "hotpack", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

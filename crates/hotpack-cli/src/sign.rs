@@ -18,12 +18,25 @@ pub(crate) struct SignArgs {
     key: PathBuf,
     /// Write the signed bundle here instead of over BUNDLE (`-` for stdout). Only a regular
     /// file is ever replaced.
-    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "OUT")]
     out: Option<PathBuf>,
 }
 
 /// Run `hotpack sign`.
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
+    // A public key passed by mistake: say which file to use, not how to chmod this one.
+    if hotpack::archive::PublicKey::load(&args.key).is_ok() {
+        let secret = args.key.with_extension("");
+        anyhow::bail!(
+            "{} is a public key (it verifies: `verify --trusted-key`); sign with the secret key{}",
+            crate::log::path(&args.key),
+            if args.key.extension().is_some_and(|e| e == "pub") && secret.is_file() {
+                format!(": --key {}", crate::log::path(&secret))
+            } else {
+                " `hotpack keygen -o KEY` wrote beside it (KEY, not KEY.pub)".to_owned()
+            }
+        );
+    }
     let key = SigningKey::load(&args.key)?;
     let limits = Limits::default();
     if args.out.as_deref() == Some(std::path::Path::new("-")) {

@@ -41,7 +41,7 @@ fn check(path: &Path, trusted: &[PublicKey]) -> Outcome {
     let bundle = match Bundle::open(path, &Limits::default()) {
         Ok(b) => b,
         Err(e) => {
-            out.problem = Some(e.to_string());
+            out.problem = Some(crate::log::error_chain(&e));
             return out;
         }
     };
@@ -49,7 +49,7 @@ fn check(path: &Path, trusted: &[PublicKey]) -> Outcome {
     match bundle.check_signature(trusted) {
         Ok(status) => out.signature = Some(status),
         Err(e) => {
-            out.problem = Some(e.to_string());
+            out.problem = Some(crate::log::error_chain(&e));
             return out;
         }
     }
@@ -59,7 +59,7 @@ fn check(path: &Path, trusted: &[PublicKey]) -> Outcome {
             out.bytes = report.bytes;
         }
         Err(e) => {
-            out.problem = Some(e.to_string());
+            out.problem = Some(crate::log::error_chain(&e));
             return out;
         }
     }
@@ -117,7 +117,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json).context("encode the report")?);
+        println!("{}", serde_json::to_string(&json).context("encode the report")?);
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

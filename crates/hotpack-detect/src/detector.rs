@@ -66,7 +66,7 @@ pub struct WatchConfig {
     /// over the real file is its one `Changed`). Default: `true`.
     pub ignore_temp_files: bool,
     /// More file-name patterns to ignore, besides the temporary names (`*`:
-    /// any run of characters, `?`: one; matched against the file's name, not
+    /// any run of characters, `?`: one other than `.`; matched against the file's name, not
     /// its path). Default: none.
     ///
     /// Ignoring applies to files found in watched directories, by the watcher
@@ -166,7 +166,7 @@ impl WatchConfig {
     }
 
     /// Also ignore files whose names match `pattern` (`*` any run of
-    /// characters, `?` one); see the field of the same name.
+    /// characters, `?` one other than `.`); see the field of the same name.
     pub fn ignore(mut self, pattern: impl Into<String>) -> WatchConfig {
         self.ignore.push(pattern.into());
         self

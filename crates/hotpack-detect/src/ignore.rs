@@ -3,7 +3,8 @@
 //! [`WatchConfig::ignore_temp_files`](field@crate::WatchConfig::ignore_temp_files)).
 //!
 //! Patterns match a file's name (its last path component), not its path:
-//! `*` matches any run of characters (none included), `?` exactly one, any
+//! `*` matches any run of characters (none included), `?` exactly one other
+//! than `.` (so `sed??????` is `sed -i`'s temporary, never `sedate.rs`), any
 //! other character itself.
 
 use std::path::Path;
@@ -24,8 +25,22 @@ use crate::WatchConfig;
 /// | `.*.kate-swp` | Kate's swap files |
 /// | `.*.hotpack-tmp-*` | hotpack-util's `AtomicWrite` (`.<name>.hotpack-tmp-<unique>`) |
 /// | `.tmp??????` | the `tempfile` crate's `NamedTempFile` (`.tmp` and six random characters) |
-pub const DEFAULT_TEMP_PATTERNS: &[&str] =
-    &["*.swp", "*.swx", "*.swo", "*~", ".#*", "#*#", "4913", ".*.kate-swp", ".*.hotpack-tmp-*", ".tmp??????"];
+/// | `sed??????` | GNU `sed -i`'s temporary copy (`sed` and six random characters) |
+/// | `.goutputstream-*` | GLib's atomic saves (gedit, GNOME apps) |
+pub const DEFAULT_TEMP_PATTERNS: &[&str] = &[
+    "*.swp",
+    "*.swx",
+    "*.swo",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+    ".*.kate-swp",
+    ".*.hotpack-tmp-*",
+    ".tmp??????",
+    "sed??????",
+    ".goutputstream-*",
+];
 
 /// The name patterns a detector ignores.
 #[derive(Clone, Debug)]
@@ -53,7 +68,7 @@ impl Ignore {
     }
 }
 
-/// Match `name` against `pattern` (`*` any run, `?` one byte).
+/// Match `name` against `pattern` (`*` any run, `?` one byte other than `.`).
 fn glob(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
     // Where the last `*` was, and the name position it was tried against.
@@ -64,7 +79,7 @@ fn glob(pattern: &[u8], name: &[u8]) -> bool {
                 star = Some((p, n));
                 p += 1;
             }
-            Some(&c) if c == b'?' || c == name[n] => {
+            Some(&c) if (c == b'?' && name[n] != b'.') || c == name[n] => {
                 p += 1;
                 n += 1;
             }
@@ -103,6 +118,8 @@ mod tests {
             ".a.txt.kate-swp",
             ".module.so.hotpack-tmp-123-0-7",
             ".tmpA1b2C3",
+            "sedX1y2Z3",
+            ".goutputstream-4JQ2Z2",
         ] {
             assert!(ignored(name), "{name} is a temporary name");
         }
@@ -110,7 +127,19 @@ mod tests {
 
     #[test]
     fn real_files_are_not_ignored() {
-        for name in ["a.txt", "module.so", ".env", ".config", "swp", "a.swp.txt", "49130", ".tmp", ".tmpfile.so"] {
+        for name in [
+            "a.txt",
+            "module.so",
+            ".env",
+            ".config",
+            "swp",
+            "a.swp.txt",
+            "49130",
+            ".tmp",
+            ".tmpfile.so",
+            "sed.rs",
+            "sedate.rs",
+        ] {
             assert!(!ignored(name), "{name} is not a temporary name");
         }
     }

@@ -108,7 +108,8 @@
 //! for a watcher that reports content: by default files whose names match
 //! [`DEFAULT_TEMP_PATTERNS`] (`*.swp`, `*.swx`, `*.swo`, `*~`, `.#*`, `#*#`,
 //! `4913`, `.*.kate-swp`, hotpack-util's `.*.hotpack-tmp-*`, tempfile's
-//! `.tmp??????`; after watchexec's default ignores) are never fingerprinted
+//! `.tmp??????`, `sed -i`'s `sed??????`, GLib's `.goutputstream-*`; after
+//! watchexec's default ignores) are never fingerprinted
 //! or reported, by the watcher and the poller alike. An editor's save is then
 //! exactly one `Changed` of the file saved, whatever order the kernel's
 //! events are read in. [`WatchConfig::ignore_temp_files`] turns this off;

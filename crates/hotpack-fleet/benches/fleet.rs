@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotpack_fleet::servers::{LocalEtcd, LocalRegistry};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig, HostState};
 
 const HOSTS: usize = 5;

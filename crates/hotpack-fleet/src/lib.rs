@@ -38,7 +38,6 @@ mod model;
 mod operator;
 mod registry;
 mod runtime;
-pub mod servers;
 
 pub use agent::{Active, DeployFailure, Deployer, HostAgent, HostConfig};
 pub use error::FleetError;

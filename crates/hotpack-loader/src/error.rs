@@ -120,7 +120,10 @@ pub enum LoadError {
         found_size: usize,
     },
     /// The module was built against another hotpack ABI.
-    #[error("{path}: module `{module}` uses hotpack ABI {found}, this host uses ABI {expected}")]
+    #[error(
+        "{path}: module `{module}` uses hotpack ABI {found}, this host uses ABI {expected}; {fix}",
+        fix = abi_fix(*.expected, *.found)
+    )]
     AbiMismatch {
         /// Where the module came from.
         path: PathBuf,
@@ -132,7 +135,9 @@ pub enum LoadError {
         found: u32,
     },
     /// The module was built by another rustc (Rust has no stable ABI).
-    #[error("{path}: module `{module}` was built by `{found}`, this host by `{expected}`")]
+    #[error(
+        "{path}: module `{module}` was built by `{found}`, this host by `{expected}`; rebuild the module with the host's compiler (a rust-toolchain.toml naming the same version in both crates keeps them together)"
+    )]
     RustcMismatch {
         /// Where the module came from.
         path: PathBuf,
@@ -225,4 +230,35 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
+}
+
+/// What to do about an ABI mismatch: which side to rebuild or upgrade.
+fn abi_fix(host: u32, module: u32) -> String {
+    if module > host {
+        format!(
+            "the module is newer than this host: upgrade the host to a hotpack with ABI {module}, or rebuild the module \
+             against the host's hotpack-abi (ABI {host})"
+        )
+    } else {
+        format!(
+            "rebuild the module against this host's hotpack-abi (ABI {host}: the hotpack-abi version the host was built \
+             with) and pack it again"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoadError;
+
+    /// An ABI mismatch says which side to rebuild or upgrade.
+    #[test]
+    fn an_abi_mismatch_names_the_fix() {
+        let newer =
+            LoadError::AbiMismatch { path: "m.so".into(), module: "m".into(), expected: 2, found: 3 }.to_string();
+        assert!(newer.contains("upgrade the host") && newer.contains("ABI 3"), "{newer}");
+        let older =
+            LoadError::AbiMismatch { path: "m.so".into(), module: "m".into(), expected: 2, found: 1 }.to_string();
+        assert!(older.contains("rebuild the module against this host's hotpack-abi (ABI 2"), "{older}");
+    }
 }

@@ -7,21 +7,61 @@
 //! broken bundle is refused, and v2 is rolled back. No call fails. A second runtime opened on
 //! the same journal (a restart) comes back on the last good version.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use greeter_api::Greeter;
 use hotpack::Runtime;
 
+// The `Greeter` interface the greeter modules implement, declared here exactly as in their
+// interface crate (examples/modules/greeter-api): its id hashes the name and every signature,
+// so this host's handle binds to their tables. A real host depends on the interface crate.
+hotpack::abi::interface! {
+    /// A tiny typed interface, implemented by `greeter-v1` and `greeter-v2`.
+    pub struct Greeter / trait GreeterImpl {
+        /// Which implementation answers (1 for v1, 2 for v2).
+        fn generation() -> u32;
+        /// `a + b`, scaled by the generation: v1 answers `a + b`, v2 `2 * (a + b)`.
+        fn add(a: u64, b: u64) -> u64;
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let v1 = hotpack_testkit::module("greeter-v1");
-    let v2 = hotpack_testkit::module("greeter-v2");
-    let dir = hotpack_testkit::scratch();
-    for line in story(&v1, &v2, dir.path())? {
+    let libs = libraries(&["greeter-v1", "greeter-v2"])?;
+    let dir = tempfile::tempdir()?;
+    for line in story(&libs[0], &libs[1], dir.path())? {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The module libraries the story runs: the paths given as arguments, else (run from a
+/// checkout of hotpack) the workspace's `examples/modules/NAME` crates, built with cargo.
+fn libraries(names: &[&str]) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+    let given: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if !given.is_empty() {
+        if given.len() != names.len() {
+            return Err(format!("pass {} built module libraries ({})", names.len(), names.join(", ")).into());
+        }
+        return Ok(given);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !root.join("examples/modules").is_dir() {
+        return Err(
+            format!("pass the built libraries of {} (cdylibs built against hotpack-abi)", names.join(", ")).into()
+        );
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let target = target.join("hotpack-fixtures");
+    let mut cargo = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.current_dir(&root).args(["build", "--release", "--quiet", "--target-dir"]).arg(&target);
+    for name in names {
+        cargo.args(["-p", name]);
+    }
+    if !cargo.status()?.success() {
+        return Err("building the example modules failed".into());
+    }
+    Ok(names.iter().map(|n| target.join("release").join(format!("lib{}.so", n.replace('-', "_")))).collect())
 }
 
 /// Runs the story with the `greeter` libraries `v1` and `v2`, in `dir`. Returns what it printed.

@@ -117,8 +117,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The three stories of `examples/` (resident data, a plugin folder, a hot-deployed
-//! service) and the `hotpack` CLI (`dev`, `serve`, `demo`) are built on this crate.
+//! The three stories of this package's `examples/` (resident data, a plugin folder, a
+//! hot-deployed service; `cargo run -p hotpack --example NAME`) and the `hotpack` CLI (`dev`,
+//! `serve`, `demo`) are built on this crate.
+//!
+//! # A whole application to copy
+//!
+//! The hotpack repository's `examples/out-of-tree` folder is an application laid out as a user
+//! writes one, outside the repository, with path dependencies only: `shout-api` (an
+//! interface crate: `hotpack_abi::interface!`), `shout-module` (the `cdylib` implementing it,
+//! with a byte handler `run`) and `host` (packs the module, deploys it in a [`Runtime`], calls
+//! `run` by name and the interface through [`Runtime::hot`]). Copy the folder, point its two
+//! paths at your checkout, then `cargo build` and
+//! `cargo run -p host -- target/debug/libshout_module.so`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,10 +1,10 @@
 //! `hotpack fleet`: the operator's commands against a real etcd and a real registry (started
-//! by hotpack-fleet's `servers`; the test fails when they cannot start).
+//! by the test kit's `servers`; the test fails when they cannot start).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use hotpack_fleet::servers::{LocalEtcd, LocalRegistry};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 
 fn fleet(etcd: &LocalEtcd, registry: &LocalRegistry, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hotpack"))

@@ -5,7 +5,10 @@ mod conventions;
 mod demo;
 mod dev;
 mod doors;
+#[cfg(feature = "fleet")]
 mod fleet;
+#[cfg(not(feature = "fleet"))]
+mod fleet_off;
 mod gc;
 mod inspect;
 mod names;
