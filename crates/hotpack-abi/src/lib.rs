@@ -80,6 +80,7 @@
 
 mod ffi;
 mod macros;
+pub mod section;
 
 pub use ffi::{
     Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,

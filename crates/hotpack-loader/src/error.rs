@@ -79,6 +79,26 @@ pub enum LoadError {
         /// The dynamic linker's message.
         message: String,
     },
+    /// The descriptor section could not be read from the library's bytes (before anything
+    /// was mapped or run).
+    #[error("{path}: cannot read the module's descriptor section")]
+    Describe {
+        /// Where the module came from.
+        path: PathBuf,
+        /// What is wrong with the bytes.
+        #[source]
+        source: crate::DescribeError,
+    },
+    /// The descriptor section in the file says something the live descriptor does not.
+    #[error("{path}: module `{module}`: the descriptor section disagrees with the live descriptor on `{field}`")]
+    DescriptorDisagrees {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module name (live descriptor).
+        module: String,
+        /// The first field that differs.
+        field: &'static str,
+    },
     /// The library exports no hotpack descriptor.
     #[error("{path}: not a hotpack module: no `{symbol}` symbol (build it with hotpack_abi::module!)")]
     NoDescriptor {

@@ -49,10 +49,12 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+mod describe;
 mod elf;
 mod error;
 mod sys;
 
+pub use describe::{DescribeError, StaticDescriptor, describe};
 pub use error::LoadError;
 pub use hotpack_abi::{CallError, Interface};
 pub use sys::AtomicRef;
@@ -97,6 +99,8 @@ pub struct InterfaceInfo {
     pub name: String,
     /// Its id (hash of the declared signatures).
     pub id: u64,
+    /// `size_of` its function table, as the module saw it.
+    pub table_size: usize,
 }
 
 /// Everything the descriptor says about a module, checked and copied into host memory.
@@ -114,6 +118,8 @@ pub struct ModuleInfo {
     pub target: String,
     /// Typed interfaces.
     pub interfaces: Vec<InterfaceInfo>,
+    /// Interfaces the module requires from other modules (providers).
+    pub requires: Vec<InterfaceInfo>,
     /// Handler names, in declaration order.
     pub handlers: Vec<String>,
     /// Whether it has an init hook.
@@ -470,6 +476,9 @@ impl Loader {
             });
         }
         elf::check(origin, bytes)?;
+        // Read as data first: a library without a descriptor section never runs a constructor.
+        let declared =
+            describe::describe(bytes).map_err(|source| LoadError::Describe { path: origin.to_path_buf(), source })?;
         let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
         // Calls never take this lock.
@@ -494,6 +503,7 @@ impl Loader {
             state.stats.bytes += bytes.len() as u64;
         }
         let bound = bind(origin, lib)?;
+        agree(origin, &declared, &bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,
@@ -671,7 +681,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             });
         }
         tables.push(sys::Table::new(raw_iface));
-        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id });
+        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id, table_size: raw_iface.table_size });
     }
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
@@ -694,6 +704,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             rustc,
             target,
             interfaces,
+            requires: Vec::new(),
             handlers: handlers.iter().map(|(n, _)| n.clone()).collect(),
             has_init: desc.init.is_some(),
             has_state,
@@ -704,6 +715,31 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         export: desc.export_state,
         import: desc.import_state,
     })
+}
+
+/// Checks the descriptor section read from the bytes says what the live descriptor says.
+fn agree(path: &Path, declared: &StaticDescriptor, bound: &Bound) -> Result<(), LoadError> {
+    let live = &bound.info;
+    let fields: [(&'static str, bool); 12] = [
+        ("name", declared.info.name == live.name),
+        ("version", declared.info.version == live.version),
+        ("abi_version", declared.info.abi_version == live.abi_version),
+        ("layout_version", declared.layout_version == hotpack_abi::LAYOUT_VERSION),
+        ("panic_strategy", declared.panic_strategy == hotpack_abi::PANIC_UNWIND),
+        ("rustc", declared.info.rustc == live.rustc),
+        ("target", declared.info.target == live.target),
+        ("interfaces", declared.info.interfaces == live.interfaces),
+        ("requires", declared.info.requires == live.requires),
+        ("handlers", declared.info.handlers == live.handlers),
+        ("init", declared.info.has_init == live.has_init),
+        ("state", declared.has_export == bound.export.is_some() && declared.has_import == bound.import.is_some()),
+    ];
+    match fields.iter().find(|(_, same)| !same) {
+        None => Ok(()),
+        Some((field, _)) => {
+            Err(LoadError::DescriptorDisagrees { path: path.to_path_buf(), module: live.name.clone(), field })
+        }
+    }
 }
 
 /// Sealed memfds: the library never touches the disk.
