@@ -48,7 +48,7 @@ mod source;
 pub use error::CacheError;
 pub use event::CacheEvent;
 pub use hot::{ActiveVersion, Hot, HotModule};
-pub use pack::pack_spec;
+pub use pack::{PackSpecError, pack_spec, pack_spec_from_library};
 pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
 pub use source::Source;
 

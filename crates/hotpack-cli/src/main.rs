@@ -9,6 +9,7 @@ mod fleet;
 mod gc;
 mod inspect;
 mod keygen;
+mod library;
 mod log;
 mod new;
 mod pack;
@@ -64,9 +65,6 @@ enum Command {
     /// hotpack-SUBCOMMAND.1 per subcommand there (`cargo xtask man` does)
     #[command(name = "__man", hide = true)]
     Man(completions::ManArgs),
-    /// (internal) Read a library's descriptor from stdin in this throwaway process; used by `pack`
-    #[command(name = "__describe", hide = true)]
-    Describe(pack::DescribeArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,7 +89,6 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Watch(args) => watch::run(args),
-        Command::Describe(args) => pack::describe(args),
     };
     match result {
         Ok(code) => code,

@@ -177,6 +177,12 @@ pub struct Module {
     inner: Arc<ModuleInner>,
 }
 
+impl AsRef<ModuleInfo> for Module {
+    fn as_ref(&self) -> &ModuleInfo {
+        &self.inner.bound.info
+    }
+}
+
 impl fmt::Debug for Module {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Module")
