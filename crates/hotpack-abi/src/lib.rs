@@ -83,8 +83,8 @@ mod macros;
 pub mod section;
 
 pub use ffi::{
-    Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,
-    call_init,
+    Abi, Arg, ByteSink, ByteSlice, BytesOut, Entry, Interface, Requirement, Signature, Sink, StaticDescriptor,
+    call_handler, call_hook_export, call_hook_import, call_init,
 };
 
 use std::ffi::c_void;
@@ -95,7 +95,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"HOTPACK\0");
 
 /// Version of the [`ModuleDescriptor`] layout. `magic` and `layout_version` keep their
 /// offsets forever, so a host can always read them and refuse a layout it does not know.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Version of the calling conventions (shim signatures, status codes, sinks).
 pub const ABI_VERSION: u32 = 2;
@@ -168,6 +168,21 @@ pub struct RawInterface {
     pub table_size: usize,
 }
 
+/// One interface a module requires from another module: where the host writes the
+/// provider's table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequirement {
+    /// [`Interface::NAME`].
+    pub name: RawStr,
+    /// [`Interface::ID`].
+    pub id: u64,
+    /// `size_of` the table the module expects.
+    pub table_size: usize,
+    /// The module's [`Requirement`] slot (an `AtomicPtr` to the provider's table).
+    pub slot: *const std::sync::atomic::AtomicPtr<c_void>,
+}
+
 /// One named byte handler.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +231,10 @@ pub struct ModuleDescriptor {
     pub export_state: Option<ExportStateFn>,
     /// Optional hook importing state exported by another version (during a swap).
     pub import_state: Option<ImportStateFn>,
+    /// Array of required interfaces (layout 3).
+    pub requires: *const RawRequirement,
+    /// Number of required interfaces.
+    pub require_count: usize,
 }
 
 /// Why a call into a module did not return a value.
@@ -231,6 +250,11 @@ pub enum CallError {
     Panicked {
         /// The panic message and location.
         message: String,
+    },
+    /// A required interface has no provider (yet).
+    NoProvider {
+        /// The interface name.
+        interface: String,
     },
     /// The module has no handler of that name.
     NoSuchHandler {
@@ -250,6 +274,7 @@ impl CallError {
         match self {
             CallError::Failed { message } | CallError::Panicked { message } => message.clone(),
             CallError::NoSuchHandler { name } => format!("no handler named `{name}`"),
+            CallError::NoProvider { interface } => format!("no module provides `{interface}`"),
             CallError::BadStatus { status } => format!("unknown status {status}"),
         }
     }
@@ -267,6 +292,7 @@ impl fmt::Display for CallError {
             CallError::Panicked { message } => write!(f, "module panicked: {message}"),
             CallError::NoSuchHandler { name } => write!(f, "module has no handler named `{name}`"),
             CallError::BadStatus { status } => write!(f, "module returned unknown status {status}"),
+            CallError::NoProvider { interface } => write!(f, "no module provides the required interface `{interface}`"),
         }
     }
 }
@@ -367,6 +393,9 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 /// from safe code (the `unsafe fn`s state what their caller must promise).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{Func, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init};
+    pub use crate::ffi::{
+        Func, RawBytes, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import,
+        run_init,
+    };
     pub use core::mem::offset_of;
 }

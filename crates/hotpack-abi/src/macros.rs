@@ -60,7 +60,7 @@ macro_rules! interface {
         $vis trait $tr {
             $(
                 $(#[$fmeta])*
-                fn $f( $( $arg : $argty ),* ) -> $crate::__ret_ty!($($ret)?);
+                fn $f( $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> $crate::__ret_ty!($($ret)?);
             )*
         }
 
@@ -74,7 +74,7 @@ macro_rules! interface {
                             struct Imp<T>(::core::marker::PhantomData<T>);
                             impl<T: $tr> $crate::__private::Func<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)> for Imp<T> {
                                 #[inline(always)]
-                                fn call(( $( $arg, )* ): ( $( $argty, )* )) -> $crate::__ret_ty!($($ret)?) {
+                                fn call(( $( $arg, )* ): <( $( $argty, )* ) as $crate::__private::Tuple>::Rust<'_>) -> $crate::__ret_ty!($($ret)?) {
                                     <T as $tr>::$f($($arg),*)
                                 }
                             }
@@ -92,7 +92,7 @@ macro_rules! interface {
                 /// [`CallError::Panicked`]($crate::CallError) if the implementation panicked
                 /// (caught inside the module).
                 #[inline(always)]
-                pub fn $f(&self, $( $arg : $argty ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
+                pub fn $f(&self, $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
                     self.$f.call($($arg),*)
                 }
             )*
@@ -110,7 +110,7 @@ macro_rules! interface {
                 ).as_bytes());
                 let hash = $crate::fnv1a64_mix(hash, ::core::mem::size_of::<$name>() as u64);
                 $(
-                    $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Abi>::LAYOUT); )*
+                    $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Arg>::LAYOUT); )*
                     let hash = $crate::fnv1a64_mix(hash, <$crate::__ret_ty!($($ret)?) as $crate::Abi>::LAYOUT);
                 )*
                 hash
@@ -234,6 +234,7 @@ macro_rules! module {
         $( init: $init:path, )?
         $( state: { export: $export:path, import: $import:path }, )?
         $( interfaces: [ $( $iface:ty => $imp:ty ),* $(,)? ], )?
+        $( requires: [ $( $rname:ident : $rty:ty ),* $(,)? ], )?
         $( handlers: { $( $hname:literal => $hfn:path ),* $(,)? }, )?
         $( __forge: {
             $( magic: $fmagic:expr, )?
@@ -257,6 +258,23 @@ macro_rules! module {
                 },
             )* )?
         ];
+
+        $( $(
+            /// A typed hot handle to the provider of this required interface (`module!`).
+            static $rname: $crate::Requirement<$rty> = $crate::Requirement::new();
+        )* )?
+
+        static __HOTPACK_REQUIRES: $crate::__private::StaticArray<$crate::RawRequirement, { 0 $( $( + { let _ = stringify!($rname); 1 } )* )? }> =
+            $crate::__private::StaticArray([
+                $( $(
+                    $crate::RawRequirement {
+                        name: $crate::RawStr::new(<$rty as $crate::Interface>::NAME),
+                        id: <$rty as $crate::Interface>::ID,
+                        table_size: ::core::mem::size_of::<$rty>(),
+                        slot: $rname.slot(),
+                    },
+                )* )?
+            ]);
 
         const __HOTPACK_HANDLERS: &[$crate::RawHandler] = &[
             $( $(
@@ -331,7 +349,15 @@ macro_rules! module {
                     },
                 )* )?
             ],
-            requires: &[],
+            requires: &[
+                $( $(
+                    $crate::section::SectionInterface {
+                        name: <$rty as $crate::Interface>::NAME,
+                        id: <$rty as $crate::Interface>::ID,
+                        table_size: ::core::mem::size_of::<$rty>(),
+                    },
+                )* )?
+            ],
         };
         const __HOTPACK_SECTION_LEN: usize = __HOTPACK_SECTION_PARTS.encoded_len();
         // SAFETY: a section of its own holding plain bytes; no symbol or code lives there.
@@ -357,6 +383,8 @@ macro_rules! module {
             init: __HOTPACK_INIT,
             export_state: __HOTPACK_EXPORT,
             import_state: __HOTPACK_IMPORT,
+            requires: __HOTPACK_REQUIRES.0.as_ptr(),
+            require_count: __HOTPACK_REQUIRES.0.len(),
         });
 
         /// The module's descriptor: the one symbol a hotpack host looks up.

@@ -89,6 +89,43 @@ pub enum LoadError {
         #[source]
         source: crate::DescribeError,
     },
+    /// A module was handed a provider for an interface it does not require.
+    #[error("{path}: module `{module}` requires no interface `{interface}`")]
+    NotRequired {
+        /// The dependent.
+        path: PathBuf,
+        /// The dependent's name.
+        module: String,
+        /// The interface named.
+        interface: String,
+    },
+    /// A would-be provider does not provide the required interface.
+    #[error("{path}: module `{module}` does not provide `{interface}`")]
+    ProviderMissing {
+        /// The provider.
+        path: PathBuf,
+        /// The provider's name.
+        module: String,
+        /// The interface.
+        interface: String,
+    },
+    /// A would-be provider provides the interface with another id (another signature or
+    /// layout) or table size.
+    #[error(
+        "{path}: module `{module}` provides `{interface}` as {found:#018x}, the dependent requires {expected:#018x}"
+    )]
+    ProviderMismatch {
+        /// The provider.
+        path: PathBuf,
+        /// The provider's name.
+        module: String,
+        /// The interface.
+        interface: String,
+        /// The id the dependent requires.
+        expected: u64,
+        /// The id the provider has.
+        found: u64,
+    },
     /// The descriptor section in the file says something the live descriptor does not.
     #[error("{path}: module `{module}`: the descriptor section disagrees with the live descriptor on `{field}`")]
     DescriptorDisagrees {

@@ -156,6 +156,7 @@ struct Bound {
     info: ModuleInfo,
     handlers: Vec<(String, Handler)>,
     tables: Vec<sys::Table>,
+    slots: Vec<sys::Slot>,
     init: Option<InitFn>,
     export: Option<ExportStateFn>,
     import: Option<ImportStateFn>,
@@ -287,6 +288,77 @@ impl Module {
             path: self.inner.source.clone(),
             module: bound.info.name.clone(),
             interface: I::NAME,
+        })
+    }
+
+    /// Interfaces this module requires from other modules (its providers).
+    pub fn requires(&self) -> &[InterfaceInfo] {
+        &self.inner.bound.info.requires
+    }
+
+    /// Hands this module `provider`'s table for the required interface `interface`: every
+    /// call through the module's `Requirement` handle sees `provider` from now on (one atomic
+    /// store; nothing is reloaded). Call again with another version to swap it.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::NotRequired`] when this module requires no such interface;
+    /// [`LoadError::ProviderMissing`] when `provider` does not provide it;
+    /// [`LoadError::ProviderMismatch`] when it provides it with another id or table size.
+    pub fn provide(&self, interface: &str, provider: &Module) -> Result<(), LoadError> {
+        let bound = &self.inner.bound;
+        let Some(index) = bound.info.requires.iter().position(|r| r.name == interface) else {
+            return Err(LoadError::NotRequired {
+                path: self.inner.source.clone(),
+                module: bound.info.name.clone(),
+                interface: interface.to_owned(),
+            });
+        };
+        let want = &bound.info.requires[index];
+        let table = provider.table_for(want)?;
+        bound.slots[index].store(table);
+        Ok(())
+    }
+
+    /// Takes back the provider of `interface` (calls through the handle answer
+    /// [`CallError::NoProvider`]); `false` when this module requires no such interface.
+    pub fn unprovide(&self, interface: &str) -> bool {
+        let bound = &self.inner.bound;
+        match bound.info.requires.iter().position(|r| r.name == interface) {
+            Some(index) => {
+                bound.slots[index].clear();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this module provides `want` exactly (name, id and table size).
+    pub fn satisfies(&self, want: &InterfaceInfo) -> bool {
+        self.inner.bound.info.interfaces.iter().any(|i| i == want)
+    }
+
+    fn table_for(&self, want: &InterfaceInfo) -> Result<sys::Table, LoadError> {
+        let bound = &self.inner.bound;
+        for (info, table) in bound.info.interfaces.iter().zip(&bound.tables) {
+            if info.name != want.name {
+                continue;
+            }
+            if info.id == want.id && info.table_size == want.table_size {
+                return Ok(*table);
+            }
+            return Err(LoadError::ProviderMismatch {
+                path: self.inner.source.clone(),
+                module: bound.info.name.clone(),
+                interface: want.name.clone(),
+                expected: want.id,
+                found: info.id,
+            });
+        }
+        Err(LoadError::ProviderMissing {
+            path: self.inner.source.clone(),
+            module: bound.info.name.clone(),
+            interface: want.name.clone(),
         })
     }
 
@@ -689,6 +761,25 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         tables.push(sys::Table::new(raw_iface));
         interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id, table_size: raw_iface.table_size });
     }
+    let mut requires = Vec::new();
+    let mut slots = Vec::new();
+    for raw_req in sys::requires(desc).ok_or_else(|| misaligned("requires"))? {
+        let rname = utf8(path, "requires.name", sys::string(raw_req.name))?;
+        let slot = sys::Slot::new(raw_req).ok_or_else(|| LoadError::BadDescriptor {
+            path: p(),
+            field: "requires.slot",
+            problem: format!("null or misaligned slot for `{rname}`"),
+        })?;
+        if requires.iter().any(|i: &InterfaceInfo| i.name == rname) {
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "requires",
+                problem: format!("`{rname}` listed twice"),
+            });
+        }
+        slots.push(slot);
+        requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size });
+    }
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
         let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
@@ -710,13 +801,14 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             rustc,
             target,
             interfaces,
-            requires: Vec::new(),
+            requires,
             handlers: handlers.iter().map(|(n, _)| n.clone()).collect(),
             has_init: desc.init.is_some(),
             has_state,
         },
         handlers,
         tables,
+        slots,
         init: desc.init,
         export: desc.export_state,
         import: desc.import_state,

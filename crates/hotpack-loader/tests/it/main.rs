@@ -6,6 +6,7 @@ use hotpack_testkit::{module, module_bytes, scratch};
 use std::path::Path;
 
 mod describe;
+mod requires;
 
 fn loader() -> (tempfile::TempDir, Loader) {
     let dir = scratch();
