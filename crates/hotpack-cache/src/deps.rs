@@ -80,11 +80,11 @@ pub(crate) fn check(reg: &Registry, module: &Module) -> Result<(), CacheError> {
             version: module.version().clone(),
             interface: want.name,
             id: want.id,
-            dependents,
+            dependents: dependents.into(),
         });
     }
     if let Some(cycle) = cycle_through(reg, module) {
-        return Err(CacheError::Cycle { name: name.to_owned(), cycle });
+        return Err(CacheError::Cycle { name: name.to_owned(), cycle: cycle.into() });
     }
     Ok(())
 }
@@ -143,6 +143,20 @@ fn cycle_through(reg: &Registry, module: &Module) -> Option<Vec<String>> {
         false
     }
     walk(&mut path, &mut seen, &requires_of, &provider_name, start).then_some(path)
+}
+
+/// Hands the candidate `module` its providers, before its init hook runs.
+pub(crate) fn provide_all(reg: &Registry, module: &Module) -> Result<(), CacheError> {
+    for want in module.requires() {
+        let provider = provider_for(reg, want, module.name()).ok_or_else(|| CacheError::MissingProvider {
+            name: module.name().to_owned(),
+            version: module.version().clone(),
+            interface: want.name.clone(),
+            id: want.id,
+        })?;
+        module.provide(&want.name, &provider).map_err(CacheError::from)?;
+    }
+    Ok(())
 }
 
 impl Cache {
@@ -207,7 +221,7 @@ impl Cache {
         if dependents.is_empty() {
             Ok(())
         } else {
-            Err(CacheError::HasDependents { name: name.to_owned(), dependents })
+            Err(CacheError::HasDependents { name: name.to_owned(), dependents: dependents.into() })
         }
     }
 

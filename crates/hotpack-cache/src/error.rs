@@ -152,7 +152,7 @@ pub enum CacheError {
         /// The id they require.
         id: u64,
         /// The dependents it would break.
-        dependents: Vec<String>,
+        dependents: Arc<[String]>,
     },
     /// Making the candidate current would close a cycle of requirements.
     #[error("module `{name}` would close a cycle of requirements: {}", cycle.join(" -> "))]
@@ -160,7 +160,7 @@ pub enum CacheError {
         /// The candidate.
         name: String,
         /// The modules of the cycle, the candidate first and last.
-        cycle: Vec<String>,
+        cycle: Arc<[String]>,
     },
     /// A module other current modules require cannot be taken away from under them.
     #[error("module `{name}` provides what {} require; remove or change them first", dependents.join(", "))]
@@ -168,7 +168,7 @@ pub enum CacheError {
         /// The provider.
         name: String,
         /// Its current dependents.
-        dependents: Vec<String>,
+        dependents: Arc<[String]>,
     },
 }
 

@@ -394,7 +394,9 @@ impl Cache {
     /// dependent loses what it requires, no cycle. A candidate missing only a provider is
     /// kept and made current by itself once one arrives.
     fn check_requirements_locked(&self, module: &Module) -> Result<(), CacheError> {
-        let result = deps::check(&read(&self.inner.registry), module);
+        let reg = read(&self.inner.registry);
+        let result = deps::check(&reg, module).and_then(|()| deps::provide_all(&reg, module));
+        drop(reg);
         if let Err(CacheError::MissingProvider { .. }) = &result {
             self.park_locked(module);
         }
@@ -409,6 +411,20 @@ impl Cache {
     /// [`CacheError::MissingProvider`], [`CacheError::BreaksDependents`], [`CacheError::Cycle`].
     pub fn check_requirements(&self, module: &Module) -> Result<(), CacheError> {
         deps::check(&read(&self.inner.registry), module)
+    }
+
+    /// [`check_requirements`](Self::check_requirements), then hands the candidate its
+    /// providers (its `Requirement` handles answer from now on, so its init hook may call
+    /// them); nothing is made current.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_requirements`](Self::check_requirements).
+    pub fn prepare_requirements(&self, module: &Module) -> Result<(), CacheError> {
+        let _guard = lock(&self.inner.swap_lock);
+        let reg = read(&self.inner.registry);
+        deps::check(&reg, module)?;
+        deps::provide_all(&reg, module)
     }
 
     fn promote_locked(&self, module: &Module) {

@@ -54,7 +54,7 @@ fn a_provider_swap_is_seen_by_every_dependent_and_incompatible_ones_are_refused(
     match activate(&f, &v3) {
         Err(CacheError::BreaksDependents { name, dependents, interface, .. }) => {
             assert_eq!((name.as_str(), interface.as_str()), ("textutil", "TextUtil"));
-            assert_eq!(dependents, ["svc-a", "svc-b"]);
+            assert_eq!(*dependents, ["svc-a".to_owned(), "svc-b".to_owned()]);
             let text = activate(&f, &v3).expect_err("refused again").to_string();
             assert!(text.contains("svc-a") && text.contains("svc-b"), "{text}");
         }
@@ -69,7 +69,9 @@ fn a_provider_swap_is_seen_by_every_dependent_and_incompatible_ones_are_refused(
     assert_eq!(b.call("run", b"abc").expect("run"), b"b:ABC");
     // Taking the provider away is refused while dependents exist.
     match f.cache.check_removable("textutil") {
-        Err(CacheError::HasDependents { dependents, .. }) => assert_eq!(dependents, ["svc-a", "svc-b"]),
+        Err(CacheError::HasDependents { dependents, .. }) => {
+            assert_eq!(*dependents, ["svc-a".to_owned(), "svc-b".to_owned()]);
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(f.cache.check_removable("svc-a").is_ok());
@@ -84,7 +86,9 @@ fn a_cycle_is_refused_naming_it() {
     activate(&f, &x).expect("x takes Y from y1");
     let y2 = load(&f, "fx-cycle-y2");
     match activate(&f, &y2) {
-        Err(CacheError::Cycle { cycle, .. }) => assert_eq!(cycle, ["cycle-y", "cycle-x", "cycle-y"]),
+        Err(CacheError::Cycle { cycle, .. }) => {
+            assert_eq!(*cycle, ["cycle-y".to_owned(), "cycle-x".to_owned(), "cycle-y".to_owned()])
+        }
         other => panic!("expected a cycle, got {other:?}"),
     }
     assert_eq!(f.cache.current("cycle-y").expect("current").version().major, 1);

@@ -10,6 +10,7 @@ mod inspect;
 mod new;
 mod pack;
 mod serve;
+mod shared;
 mod sign;
 mod trust;
 mod verify;
