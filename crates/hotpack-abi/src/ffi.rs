@@ -473,7 +473,7 @@ pub unsafe trait Interface: Sized + Send + Sync + 'static {
     message = "`{Self}` cannot cross a hotpack module boundary: it is not plain data with a fixed layout",
     label = "not `hotpack_abi::Abi`",
     note = "use integers, floats, `bool`, `char`, raw pointers, arrays of those, or a `#[repr(C)]` struct declared with `hotpack_abi::abi_struct!`",
-    note = "owned values (`String`, `Vec`, `Box`) and references cannot cross: return bytes from a byte handler (`module! {{ handlers: ... }}`), or pass a raw pointer and a length"
+    note = "owned values (`String`, `Vec`, `Box`) and references cannot cross: take bytes as a `hotpack_abi::ByteSlice` argument (a borrowed `&[u8]`), write bytes to a `hotpack_abi::BytesOut` argument, or use a byte handler (`module! {{ handlers: ... }}`)"
 )]
 pub unsafe trait Abi: Copy + 'static {
     /// Fingerprint of the type's layout, folded into every [`Interface::ID`] it appears in.
