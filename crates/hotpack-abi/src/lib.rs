@@ -56,8 +56,20 @@
 //! layout behind the same text* is a different id, and the loader refuses the table instead
 //! of calling through it. Only [`Abi`] types cross: integers, floats, `bool`, `char`, raw
 //! pointers, arrays, `extern "C" fn` pointers, and `#[repr(C)]` structs declared with
-//! [`abi_struct!`]. Anything else (`String`, `Vec`, `Box`, references, a struct without a
-//! fixed layout) is a compile error that says what to use instead.
+//! [`abi_struct!`]. Bytes cross borrowed: an argument written [`ByteSlice`] is a `&[u8]` for
+//! the caller and the implementation, one written [`BytesOut`] is a `&mut` [`ByteSink`] the
+//! implementation writes output bytes into (the caller's buffer, the caller's allocator);
+//! both are part of the id. Anything else (`String`, `Vec`, `Box`, references, a struct
+//! without a fixed layout) is a compile error that says what to use instead.
+//!
+//! # Modules that require other modules
+//!
+//! `module! { requires: [TEXTUTIL: TextUtil], .. }` declares a required interface and a
+//! `static TEXTUTIL:` [`Requirement`]`<TextUtil>`: a typed hot handle the host fills with a
+//! provider's table (another module providing `TextUtil` with the same id) and swaps when the
+//! provider is swapped. `TEXTUTIL.get()?.transform(input, sink)` is one atomic load and the
+//! provider's shim; no `unsafe` in the module. Until a provider is handed over, `get` answers
+//! [`CallError::NoProvider`].
 //!
 //! Tables are built only by the macros: a table's fields are private and an [`Entry`] can
 //! only hold one of this crate's panic-catching shims, so a table cannot be forged from a

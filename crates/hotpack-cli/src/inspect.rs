@@ -77,6 +77,19 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// The interfaces the module's library requires, read from its descriptor section (the
+/// manifest does not list them; nothing is run). `None` when no library could be read.
+fn bundle_requires(bundle: &Bundle, module: &BundleModule) -> Option<Vec<hotpack::loader::InterfaceInfo>> {
+    let libraries = &module.manifest().libraries;
+    let target = if libraries.contains_key(hotpack::abi::TARGET) {
+        hotpack::abi::TARGET
+    } else {
+        libraries.keys().next()?.as_str()
+    };
+    let bytes = bundle.read_library(module.name(), target).ok()?;
+    hotpack::loader::describe(&bytes).ok().map(|d| d.info.requires)
+}
+
 fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
     let m = module.manifest();
     let sizes: std::collections::HashMap<&str, (u64, String)> =
@@ -108,6 +121,7 @@ fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
         "rustc": m.meta.rustc,
         "interfaces": m.meta.interfaces.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect::<Vec<_>>(),
         "handlers": m.meta.handlers,
+        "requires": bundle_requires(bundle, module).map(|r| interfaces_json(&r)),
         "hooks": {"init": m.meta.hooks.init, "state": m.meta.hooks.state},
         "libraries": m.libraries,
         "resources": m.resources,
@@ -169,6 +183,9 @@ fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
         let _ = writeln!(out, "  interface:   {} {:016x}", i.name, i.id);
     }
     let _ = writeln!(out, "  handlers:    {}", m.meta.handlers.join(", "));
+    for r in bundle_requires(bundle, module).unwrap_or_default() {
+        let _ = writeln!(out, "  requires:    {} {:016x}", r.name, r.id);
+    }
     let _ = writeln!(out, "  hooks:       init={} state={}", m.meta.hooks.init, m.meta.hooks.state);
     for (target, path) in &m.libraries {
         let _ = writeln!(out, "  library:     {target} -> {path}");

@@ -70,3 +70,24 @@ fn serve_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_
     assert_eq!(call(serve.addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
     assert_eq!(call(serve.addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
 }
+
+#[test]
+fn inspect_shows_what_a_bundle_requires() {
+    let scratch = hotpack_testkit::scratch();
+    let bundle = scratch.path().join("svc-a.zip");
+    hotpack_archive::write_atomic(&bundle, &good_bundle("svc-a", 0)).expect("write a bundle");
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotpack")).args(args).output().expect("run hotpack")
+    };
+    let out = run(&["inspect".as_ref(), "--json".as_ref(), bundle.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json[0]["requires"][0]["name"], "TextUtil", "{json}");
+    let text = run(&["inspect".as_ref(), bundle.as_os_str()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("requires:    TextUtil"));
+    let provider = scratch.path().join("textutil.zip");
+    hotpack_archive::write_atomic(&provider, &good_bundle("textutil-v1", 0)).expect("write a bundle");
+    let out = run(&["inspect".as_ref(), "--json".as_ref(), provider.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json[0]["requires"], serde_json::json!([]));
+}
