@@ -10,6 +10,12 @@
 //! `fx-call-floor` provides `Greeter::add` (a typed, panic-catching call) and a plain
 //! `extern "C" fn(u64, u64) -> u64` doing the same work in the same library: what the typed
 //! ABI costs over the floor of calling into a module at all.
+//!
+//! `dependent_call_ns` = `call/relay_via` - `call/relay_local`: the fixture `fx-relay` is a
+//! dependent whose `via` calls its provider's (`fx-call-floor`) `Greeter::add` through its
+//! requirement handle and whose `local` does the sum itself; the difference is the cost of a
+//! dependent's call to its provider (the handle's atomic load and the provider's typed
+//! shim), set beside `call/typed_same_lib` (a host's typed call into a module).
 
 mod common;
 
@@ -19,6 +25,16 @@ use hotpack_cache::{Cache, Source};
 use hotpack_loader::{Loader, baseline::DlsymPerCall};
 use std::hint::black_box;
 use std::sync::RwLock;
+
+hotpack_abi::interface! {
+    /// The host's view of `fx-relay`'s interface (the same declaration).
+    pub struct Relay / trait RelayImpl {
+        /// `Greeter::add(a, b)` of the provider.
+        fn via(a: u64, b: u64) -> u64;
+        /// `a + b`, in the dependent.
+        fn local(a: u64, b: u64) -> u64;
+    }
+}
 
 hotpack_abi::interface! {
     /// The host's view of `fx-call-floor`'s second interface (the same declaration).
@@ -45,11 +61,17 @@ fn call(c: &mut Criterion) {
     let same_lib: &'static Greeter = floor.interface().expect("fx-call-floor provides Greeter");
     let plain = floor.interface::<Floor>().expect("fx-call-floor provides Floor").plain_add().expect("no panic");
     assert_eq!((same_lib.add(1, 2), plain(1, 2)), (Ok(3), 3));
+    let relay_module = cache.load_file(&hotpack_testkit::module("fx-relay")).expect("fx-relay loads");
+    relay_module.provide("Greeter", &floor).expect("fx-call-floor provides Greeter");
+    let relay: &'static Relay = relay_module.interface().expect("fx-relay provides Relay");
+    assert_eq!((relay.via(1, 2), relay.local(1, 2)), (Ok(3), Ok(3)));
 
     let mut g = c.benchmark_group("call");
     g.bench_function("hot_typed", |b| b.iter(|| hot.get().add(black_box(1), black_box(2))));
     g.bench_function("raw_table", |b| b.iter(|| black_box(table).add(black_box(1), black_box(2))));
     g.bench_function("typed_same_lib", |b| b.iter(|| black_box(same_lib).add(black_box(1), black_box(2))));
+    g.bench_function("relay_via", |b| b.iter(|| black_box(relay).via(black_box(1), black_box(2))));
+    g.bench_function("relay_local", |b| b.iter(|| black_box(relay).local(black_box(1), black_box(2))));
     g.bench_function("plain_extern_c", |b| b.iter(|| black_box(plain)(black_box(1), black_box(2))));
     g.bench_function("rwlock_table", |b| {
         b.iter(|| {

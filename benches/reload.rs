@@ -5,7 +5,7 @@
 //!   README shows it, `hotpack::Runtime::builder().search_path(dir).build()?.watch()`, with
 //!   the builder's DEFAULTS (quiet window, settle guard, cache directory, materialization:
 //!   nothing overridden). `dir` holds `greeter.zip`, a bundle packed with
-//!   `hotpack::pack_library_with` from greeter-v1; each swap renames a NEW bundle (a
+//!   `hotpack::pack_library` from greeter-v1; each swap renames a NEW bundle (a
 //!   distinct-bytes variant of greeter-v2, packed before timing; always v2 because the
 //!   supervisor refuses downgrades by default) over `greeter.zip`, and the clock stops when
 //!   the `HotModule` handle serves the new library (its blake3 is known in advance) and a
@@ -61,15 +61,14 @@ fn measure_default(swaps: u64) -> serde_json::Value {
     let v2 = hotpack_testkit::module_bytes("greeter-v2");
 
     // Every bundle is packed before timing: the first from greeter-v1, then one fresh
-    // variant of greeter-v2 per swap. `pack_library_with` reads the library's descriptor.
-    let packer = Loader::new(dir.join("packer")).expect("scratch is writable");
+    // variant of greeter-v2 per swap. `pack_library` reads the library's descriptor section.
     let pack = |bytes: &[u8], n: u64, out: &std::path::Path| -> blake3::Hash {
         let src = staging.join(format!("src-{n}"));
         std::fs::create_dir_all(&src).expect("scratch is writable");
         let lib = src.join("libgreeter.so");
         let variant = common::variant(bytes, n);
         std::fs::write(&lib, &variant).expect("scratch is writable");
-        hotpack::pack_library_with(&packer, &lib, out, vec![]).expect("greeter packs");
+        hotpack::pack_library(&lib, out, vec![]).expect("greeter packs");
         blake3::hash(&variant)
     };
     // The builder's default cache directory outlives this process and is content-addressed:

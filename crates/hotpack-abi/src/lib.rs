@@ -56,8 +56,20 @@
 //! layout behind the same text* is a different id, and the loader refuses the table instead
 //! of calling through it. Only [`Abi`] types cross: integers, floats, `bool`, `char`, raw
 //! pointers, arrays, `extern "C" fn` pointers, and `#[repr(C)]` structs declared with
-//! [`abi_struct!`]. Anything else (`String`, `Vec`, `Box`, references, a struct without a
-//! fixed layout) is a compile error that says what to use instead.
+//! [`abi_struct!`]. Bytes cross borrowed: an argument written [`ByteSlice`] is a `&[u8]` for
+//! the caller and the implementation, one written [`BytesOut`] is a `&mut` [`ByteSink`] the
+//! implementation writes output bytes into (the caller's buffer, the caller's allocator);
+//! both are part of the id. Anything else (`String`, `Vec`, `Box`, references, a struct
+//! without a fixed layout) is a compile error that says what to use instead.
+//!
+//! # Modules that require other modules
+//!
+//! `module! { requires: [TEXTUTIL: TextUtil], .. }` declares a required interface and a
+//! `static TEXTUTIL:` [`Requirement`]`<TextUtil>`: a typed hot handle the host fills with a
+//! provider's table (another module providing `TextUtil` with the same id) and swaps when the
+//! provider is swapped. `TEXTUTIL.get()?.transform(input, sink)` is one atomic load and the
+//! provider's shim; no `unsafe` in the module. Until a provider is handed over, `get` answers
+//! [`CallError::NoProvider`].
 //!
 //! Tables are built only by the macros: a table's fields are private and an [`Entry`] can
 //! only hold one of this crate's panic-catching shims, so a table cannot be forged from a
@@ -80,10 +92,11 @@
 
 mod ffi;
 mod macros;
+pub mod section;
 
 pub use ffi::{
-    Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,
-    call_init,
+    Abi, Arg, ByteSink, ByteSlice, BytesOut, Entry, Interface, Requirement, Signature, Sink, StaticDescriptor,
+    call_handler, call_hook_export, call_hook_import, call_init,
 };
 
 use std::ffi::c_void;
@@ -94,7 +107,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"HOTPACK\0");
 
 /// Version of the [`ModuleDescriptor`] layout. `magic` and `layout_version` keep their
 /// offsets forever, so a host can always read them and refuse a layout it does not know.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Version of the calling conventions (shim signatures, status codes, sinks).
 pub const ABI_VERSION: u32 = 2;
@@ -167,6 +180,21 @@ pub struct RawInterface {
     pub table_size: usize,
 }
 
+/// One interface a module requires from another module: where the host writes the
+/// provider's table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequirement {
+    /// [`Interface::NAME`].
+    pub name: RawStr,
+    /// [`Interface::ID`].
+    pub id: u64,
+    /// `size_of` the table the module expects.
+    pub table_size: usize,
+    /// The module's [`Requirement`] slot (an `AtomicPtr` to the provider's table).
+    pub slot: *const std::sync::atomic::AtomicPtr<c_void>,
+}
+
 /// One named byte handler.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -215,6 +243,10 @@ pub struct ModuleDescriptor {
     pub export_state: Option<ExportStateFn>,
     /// Optional hook importing state exported by another version (during a swap).
     pub import_state: Option<ImportStateFn>,
+    /// Array of required interfaces (layout 3).
+    pub requires: *const RawRequirement,
+    /// Number of required interfaces.
+    pub require_count: usize,
 }
 
 /// Why a call into a module did not return a value.
@@ -230,6 +262,11 @@ pub enum CallError {
     Panicked {
         /// The panic message and location.
         message: String,
+    },
+    /// A required interface has no provider (yet).
+    NoProvider {
+        /// The interface name.
+        interface: String,
     },
     /// The module has no handler of that name.
     NoSuchHandler {
@@ -249,6 +286,7 @@ impl CallError {
         match self {
             CallError::Failed { message } | CallError::Panicked { message } => message.clone(),
             CallError::NoSuchHandler { name } => format!("no handler named `{name}`"),
+            CallError::NoProvider { interface } => format!("no module provides `{interface}`"),
             CallError::BadStatus { status } => format!("unknown status {status}"),
         }
     }
@@ -266,6 +304,7 @@ impl fmt::Display for CallError {
             CallError::Panicked { message } => write!(f, "module panicked: {message}"),
             CallError::NoSuchHandler { name } => write!(f, "module has no handler named `{name}`"),
             CallError::BadStatus { status } => write!(f, "module returned unknown status {status}"),
+            CallError::NoProvider { interface } => write!(f, "no module provides the required interface `{interface}`"),
         }
     }
 }
@@ -366,6 +405,9 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 /// from safe code (the `unsafe fn`s state what their caller must promise).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{Func, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init};
+    pub use crate::ffi::{
+        Func, RawBytes, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import,
+        run_init,
+    };
     pub use core::mem::offset_of;
 }

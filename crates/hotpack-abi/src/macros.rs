@@ -60,7 +60,7 @@ macro_rules! interface {
         $vis trait $tr {
             $(
                 $(#[$fmeta])*
-                fn $f( $( $arg : $argty ),* ) -> $crate::__ret_ty!($($ret)?);
+                fn $f( $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> $crate::__ret_ty!($($ret)?);
             )*
         }
 
@@ -74,7 +74,7 @@ macro_rules! interface {
                             struct Imp<T>(::core::marker::PhantomData<T>);
                             impl<T: $tr> $crate::__private::Func<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)> for Imp<T> {
                                 #[inline(always)]
-                                fn call(( $( $arg, )* ): ( $( $argty, )* )) -> $crate::__ret_ty!($($ret)?) {
+                                fn call(( $( $arg, )* ): <( $( $argty, )* ) as $crate::__private::Tuple>::Rust<'_>) -> $crate::__ret_ty!($($ret)?) {
                                     <T as $tr>::$f($($arg),*)
                                 }
                             }
@@ -92,7 +92,7 @@ macro_rules! interface {
                 /// [`CallError::Panicked`]($crate::CallError) if the implementation panicked
                 /// (caught inside the module).
                 #[inline(always)]
-                pub fn $f(&self, $( $arg : $argty ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
+                pub fn $f(&self, $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
                     self.$f.call($($arg),*)
                 }
             )*
@@ -110,7 +110,7 @@ macro_rules! interface {
                 ).as_bytes());
                 let hash = $crate::fnv1a64_mix(hash, ::core::mem::size_of::<$name>() as u64);
                 $(
-                    $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Abi>::LAYOUT); )*
+                    $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Arg>::LAYOUT); )*
                     let hash = $crate::fnv1a64_mix(hash, <$crate::__ret_ty!($($ret)?) as $crate::Abi>::LAYOUT);
                 )*
                 hash
@@ -234,6 +234,7 @@ macro_rules! module {
         $( init: $init:path, )?
         $( state: { export: $export:path, import: $import:path }, )?
         $( interfaces: [ $( $iface:ty => $imp:ty ),* $(,)? ], )?
+        $( requires: [ $( $rname:ident : $rty:ty ),* $(,)? ], )?
         $( handlers: { $( $hname:literal => $hfn:path ),* $(,)? }, )?
         $( __forge: {
             $( magic: $fmagic:expr, )?
@@ -241,6 +242,7 @@ macro_rules! module {
             $( abi_version: $fabi:expr, )?
             $( rustc: $frustc:expr, )?
             $( target: $ftarget:expr, )?
+            $( section_name: $fsname:expr, )?
         }, )?
     ) => {
         const __HOTPACK_INTERFACES: &[$crate::RawInterface] = &[
@@ -256,6 +258,23 @@ macro_rules! module {
                 },
             )* )?
         ];
+
+        $( $(
+            /// A typed hot handle to the provider of this required interface (`module!`).
+            static $rname: $crate::Requirement<$rty> = $crate::Requirement::new();
+        )* )?
+
+        static __HOTPACK_REQUIRES: $crate::__private::StaticArray<$crate::RawRequirement, { 0 $( $( + { let _ = stringify!($rname); 1 } )* )? }> =
+            $crate::__private::StaticArray([
+                $( $(
+                    $crate::RawRequirement {
+                        name: $crate::RawStr::new(<$rty as $crate::Interface>::NAME),
+                        id: <$rty as $crate::Interface>::ID,
+                        table_size: ::core::mem::size_of::<$rty>(),
+                        slot: $rname.slot(),
+                    },
+                )* )?
+            ]);
 
         const __HOTPACK_HANDLERS: &[$crate::RawHandler] = &[
             $( $(
@@ -277,43 +296,95 @@ macro_rules! module {
             )* )?
         ];
 
+        const __HOTPACK_INIT: ::core::option::Option<$crate::InitFn> = $crate::__or!([$({
+            unsafe extern "C" fn shim(err: *mut $crate::Sink<'_>) -> u32 {
+                // SAFETY: the host passes a live error sink.
+                unsafe { $crate::__private::run_init(err, $init) }
+            }
+            ::core::option::Option::Some(shim as $crate::InitFn)
+        })?] ::core::option::Option::None);
+
+        const __HOTPACK_EXPORT: ::core::option::Option<$crate::ExportStateFn> = $crate::__or!([$({
+            unsafe extern "C" fn shim(out: *mut $crate::Sink<'_>, err: *mut $crate::Sink<'_>) -> u32 {
+                // SAFETY: the host passes live sinks.
+                unsafe { $crate::__private::run_export(out, err, $export) }
+            }
+            ::core::option::Option::Some(shim as $crate::ExportStateFn)
+        })?] ::core::option::Option::None);
+
+        const __HOTPACK_IMPORT: ::core::option::Option<$crate::ImportStateFn> = $crate::__or!([$({
+            unsafe extern "C" fn shim(state: *const u8, len: usize, err: *mut $crate::Sink<'_>) -> u32 {
+                // SAFETY: the host passes a live state slice and a live sink.
+                unsafe { $crate::__private::run_import(state, len, err, $import) }
+            }
+            ::core::option::Option::Some(shim as $crate::ImportStateFn)
+        })?] ::core::option::Option::None);
+
+        const __HOTPACK_LAYOUT_VERSION: u32 = $crate::__or!([$($($flayout)?)?] $crate::LAYOUT_VERSION);
+        const __HOTPACK_ABI_VERSION: u32 = $crate::__or!([$($($fabi)?)?] $crate::ABI_VERSION);
+        // Evaluated in the module's own crate: the strategy its cdylib is linked with.
+        const __HOTPACK_PANIC: u32 = if cfg!(panic = "unwind") { $crate::PANIC_UNWIND } else { $crate::PANIC_ABORT };
+        const __HOTPACK_RUSTC: &str = $crate::__or!([$($($frustc)?)?] $crate::RUSTC_VERSION);
+        const __HOTPACK_TARGET: &str = $crate::__or!([$($($ftarget)?)?] $crate::TARGET);
+
+        // The descriptor as data, readable without running anything (`section.rs`).
+        const __HOTPACK_SECTION_PARTS: $crate::section::SectionParts<'static> = $crate::section::SectionParts {
+            layout_version: __HOTPACK_LAYOUT_VERSION,
+            abi_version: __HOTPACK_ABI_VERSION,
+            panic_strategy: __HOTPACK_PANIC,
+            hooks: (if __HOTPACK_INIT.is_some() { $crate::section::HOOK_INIT } else { 0 })
+                | (if __HOTPACK_EXPORT.is_some() { $crate::section::HOOK_EXPORT } else { 0 })
+                | (if __HOTPACK_IMPORT.is_some() { $crate::section::HOOK_IMPORT } else { 0 }),
+            name: $crate::__or!([$($($fsname)?)?] $name),
+            version: $version,
+            rustc: __HOTPACK_RUSTC,
+            target: __HOTPACK_TARGET,
+            handlers: &[ $( $( $hname, )* )? ],
+            interfaces: &[
+                $( $(
+                    $crate::section::SectionInterface {
+                        name: <$iface as $crate::Interface>::NAME,
+                        id: <$iface as $crate::Interface>::ID,
+                        table_size: ::core::mem::size_of::<$iface>(),
+                    },
+                )* )?
+            ],
+            requires: &[
+                $( $(
+                    $crate::section::SectionInterface {
+                        name: <$rty as $crate::Interface>::NAME,
+                        id: <$rty as $crate::Interface>::ID,
+                        table_size: ::core::mem::size_of::<$rty>(),
+                    },
+                )* )?
+            ],
+        };
+        const __HOTPACK_SECTION_LEN: usize = __HOTPACK_SECTION_PARTS.encoded_len();
+        // SAFETY: a section of its own holding plain bytes; no symbol or code lives there.
+        #[unsafe(link_section = ".hotpack.descriptor")]
+        #[used]
+        static __HOTPACK_SECTION: [u8; __HOTPACK_SECTION_LEN] = __HOTPACK_SECTION_PARTS.encode::<__HOTPACK_SECTION_LEN>();
+
         static __HOTPACK_DESCRIPTOR: $crate::StaticDescriptor = $crate::StaticDescriptor($crate::ModuleDescriptor {
             magic: $crate::__or!([$($($fmagic)?)?] $crate::MAGIC),
-            layout_version: $crate::__or!([$($($flayout)?)?] $crate::LAYOUT_VERSION),
-            abi_version: $crate::__or!([$($($fabi)?)?] $crate::ABI_VERSION),
+            layout_version: __HOTPACK_LAYOUT_VERSION,
+            abi_version: __HOTPACK_ABI_VERSION,
             descriptor_size: ::core::mem::size_of::<$crate::ModuleDescriptor>(),
-            // Evaluated in the module's own crate: the strategy its cdylib is linked with.
-            panic_strategy: if cfg!(panic = "unwind") { $crate::PANIC_UNWIND } else { $crate::PANIC_ABORT },
+            panic_strategy: __HOTPACK_PANIC,
             reserved: 0,
-            rustc: $crate::RawStr::new($crate::__or!([$($($frustc)?)?] $crate::RUSTC_VERSION)),
-            target: $crate::RawStr::new($crate::__or!([$($($ftarget)?)?] $crate::TARGET)),
+            rustc: $crate::RawStr::new(__HOTPACK_RUSTC),
+            target: $crate::RawStr::new(__HOTPACK_TARGET),
             name: $crate::RawStr::new($name),
             version: $crate::RawStr::new($version),
             interfaces: __HOTPACK_INTERFACES.as_ptr(),
             interface_count: __HOTPACK_INTERFACES.len(),
             handlers: __HOTPACK_HANDLERS.as_ptr(),
             handler_count: __HOTPACK_HANDLERS.len(),
-            init: $crate::__or!([$({
-                unsafe extern "C" fn shim(err: *mut $crate::Sink<'_>) -> u32 {
-                    // SAFETY: the host passes a live error sink.
-                    unsafe { $crate::__private::run_init(err, $init) }
-                }
-                ::core::option::Option::Some(shim as $crate::InitFn)
-            })?] ::core::option::Option::None),
-            export_state: $crate::__or!([$({
-                unsafe extern "C" fn shim(out: *mut $crate::Sink<'_>, err: *mut $crate::Sink<'_>) -> u32 {
-                    // SAFETY: the host passes live sinks.
-                    unsafe { $crate::__private::run_export(out, err, $export) }
-                }
-                ::core::option::Option::Some(shim as $crate::ExportStateFn)
-            })?] ::core::option::Option::None),
-            import_state: $crate::__or!([$({
-                unsafe extern "C" fn shim(state: *const u8, len: usize, err: *mut $crate::Sink<'_>) -> u32 {
-                    // SAFETY: the host passes a live state slice and a live sink.
-                    unsafe { $crate::__private::run_import(state, len, err, $import) }
-                }
-                ::core::option::Option::Some(shim as $crate::ImportStateFn)
-            })?] ::core::option::Option::None),
+            init: __HOTPACK_INIT,
+            export_state: __HOTPACK_EXPORT,
+            import_state: __HOTPACK_IMPORT,
+            requires: __HOTPACK_REQUIRES.0.as_ptr(),
+            require_count: __HOTPACK_REQUIRES.0.len(),
         });
 
         /// The module's descriptor: the one symbol a hotpack host looks up.
@@ -323,6 +394,8 @@ macro_rules! module {
         pub extern "C" fn hotpack_module_descriptor() -> *const $crate::ModuleDescriptor {
             // A host is loading this module: its std panics only in module code from now on.
             $crate::__private::module_loaded();
+            // Keeps the descriptor section linked in (`--gc-sections` drops unreferenced ones).
+            ::core::hint::black_box(&__HOTPACK_SECTION);
             &__HOTPACK_DESCRIPTOR.0
         }
     };

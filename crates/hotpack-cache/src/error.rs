@@ -121,6 +121,55 @@ pub enum CacheError {
         /// Its version.
         version: String,
     },
+    /// A required interface has no provider among the current modules: the module is not
+    /// made current (it is kept, and made current by itself once a provider arrives).
+    #[error(
+        "module `{name}` {version} requires `{interface}` ({id:#018x}) and no current module provides it; it becomes current once one does"
+    )]
+    MissingProvider {
+        /// The dependent.
+        name: String,
+        /// Its version.
+        version: semver::Version,
+        /// The required interface.
+        interface: String,
+        /// Its id.
+        id: u64,
+    },
+    /// The candidate no longer provides, with the same id, an interface current modules
+    /// take from its name.
+    #[error(
+        "module `{name}` {version} does not provide `{interface}` ({id:#018x}) as its dependents require: it would break {}",
+        dependents.join(", ")
+    )]
+    BreaksDependents {
+        /// The provider's name.
+        name: String,
+        /// The candidate version.
+        version: semver::Version,
+        /// The interface they require.
+        interface: String,
+        /// The id they require.
+        id: u64,
+        /// The dependents it would break.
+        dependents: Arc<[String]>,
+    },
+    /// Making the candidate current would close a cycle of requirements.
+    #[error("module `{name}` would close a cycle of requirements: {}", cycle.join(" -> "))]
+    Cycle {
+        /// The candidate.
+        name: String,
+        /// The modules of the cycle, the candidate first and last.
+        cycle: Arc<[String]>,
+    },
+    /// A module other current modules require cannot be taken away from under them.
+    #[error("module `{name}` provides what {} require; remove or change them first", dependents.join(", "))]
+    HasDependents {
+        /// The provider.
+        name: String,
+        /// Its current dependents.
+        dependents: Arc<[String]>,
+    },
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod deps;
 mod error;
 mod event;
 mod hot;
@@ -45,10 +46,11 @@ mod pack;
 mod registry;
 mod source;
 
+pub use deps::Requirement;
 pub use error::CacheError;
 pub use event::CacheEvent;
 pub use hot::{ActiveVersion, Hot, HotModule};
-pub use pack::pack_spec;
+pub use pack::{PackSpecError, pack_spec, pack_spec_from_library};
 pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
 pub use source::Source;
 
@@ -73,6 +75,8 @@ struct Inner {
     /// Serializes loads and swaps (never taken by calls).
     swap_lock: Mutex<()>,
     subscribers: Mutex<Vec<mpsc::Sender<CacheEvent>>>,
+    /// Candidates refused only for a missing provider (`deps.rs`).
+    pending: Mutex<Vec<Module>>,
 }
 
 /// The module registry. Cheap to clone; all clones share one registry.
@@ -115,6 +119,7 @@ impl Cache {
                 misses: AtomicU64::new(0),
                 swap_lock: Mutex::new(()),
                 subscribers: Mutex::new(Vec::new()),
+                pending: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -187,6 +192,7 @@ impl Cache {
         let result = self.resolve_and_load(name).and_then(|(module, source)| {
             self.register_locked(module.clone(), source);
             self.activate_locked(&module)?;
+            self.drain_pending_locked();
             Ok(module)
         });
         match &result {
@@ -338,6 +344,9 @@ impl Cache {
         let _guard = lock(&self.inner.swap_lock);
         self.register_locked(module.clone(), source);
         let result = self.activate_locked(module);
+        if result.is_ok() {
+            self.drain_pending_locked();
+        }
         if let Err(e) = &result {
             self.failed(Some(module.name()), Some(module.source().display().to_string()), e);
         }
@@ -347,6 +356,7 @@ impl Cache {
     fn activate_locked(&self, module: &Module) -> Result<(), CacheError> {
         // ABI before init: init runs the candidate's code.
         self.check_bindings(module)?;
+        self.check_requirements_locked(module)?;
         module.init().map_err(CacheError::from)?;
         self.transfer_state(module)?;
         self.promote_locked(module);
@@ -374,13 +384,56 @@ impl Cache {
             }
         }
         self.check_bindings(module)?;
+        self.check_requirements_locked(module)?;
         self.promote_locked(module);
+        self.drain_pending_locked();
         Ok(())
     }
 
+    /// The compatibility gate (`deps.rs`): every requirement has a provider, no current
+    /// dependent loses what it requires, no cycle. A candidate missing only a provider is
+    /// kept and made current by itself once one arrives.
+    fn check_requirements_locked(&self, module: &Module) -> Result<(), CacheError> {
+        let reg = read(&self.inner.registry);
+        let result = deps::check(&reg, module).and_then(|()| deps::provide_all(&reg, module));
+        drop(reg);
+        if let Err(CacheError::MissingProvider { .. }) = &result {
+            self.park_locked(module);
+        }
+        result
+    }
+
+    /// The compatibility gate alone, nothing changed (for callers that run their own
+    /// pipeline, like the rollback crate's gates).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::MissingProvider`], [`CacheError::BreaksDependents`], [`CacheError::Cycle`].
+    pub fn check_requirements(&self, module: &Module) -> Result<(), CacheError> {
+        deps::check(&read(&self.inner.registry), module)
+    }
+
+    /// [`check_requirements`](Self::check_requirements), then hands the candidate its
+    /// providers (its `Requirement` handles answer from now on, so its init hook may call
+    /// them); nothing is made current.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_requirements`](Self::check_requirements).
+    pub fn prepare_requirements(&self, module: &Module) -> Result<(), CacheError> {
+        let _guard = lock(&self.inner.swap_lock);
+        let reg = read(&self.inner.registry);
+        deps::check(&reg, module)?;
+        deps::provide_all(&reg, module)
+    }
+
     fn promote_locked(&self, module: &Module) {
+        hotpack_util::sync::lock(&self.inner.pending).retain(|m| m.name() != module.name());
         let (from, to) = {
             let mut reg = write(&self.inner.registry);
+            // Checked by the gate: every requirement has a provider now. The dependent's
+            // handles are filled before its first call can run.
+            let _ = self.wire_locked(&mut reg, module);
             let entry = reg.entries.entry(module.name().to_owned()).or_default();
             let from = entry.current_info();
             let hash = *module.hash();
@@ -415,6 +468,7 @@ impl Cache {
             entry.current = Some(module.clone());
             entry.invalidated = false;
             let to = entry.record(&hash).expect("inserted above").info(true);
+            self.rewire_dependents_locked(&reg, module);
             (from, to)
         };
         self.emit(CacheEvent::Promoted { name: to.name.clone(), from, to });

@@ -1,17 +1,19 @@
-//! The bridge from a loaded module's descriptor to the archive's `PackSpec`.
+//! The bridge from a module's descriptor to the archive's `PackSpec`: from a loaded module, or
+//! from a plain library's bytes read as data (its descriptor section; nothing is run).
 
-use hotpack_loader::Module;
+use hotpack_loader::{DescribeError, ModuleInfo};
 
-/// The [`PackSpec`](hotpack_archive::PackSpec) for a loaded module: name, version,
-/// interfaces, handlers and hooks come from the module's own descriptor (stated once, in
-/// code), the target from the host. `library_name` is the file name inside the bundle.
+/// The [`PackSpec`](hotpack_archive::PackSpec) for a module: name, version, interfaces,
+/// handlers and hooks come from the module's own descriptor (stated once, in code: a loaded
+/// [`Module`](hotpack_loader::Module) or a [`StaticDescriptor`](hotpack_loader::StaticDescriptor)),
+/// the target from the descriptor too. `library_name` is the file name inside the bundle.
 pub fn pack_spec(
-    module: &Module,
+    module: &impl AsRef<ModuleInfo>,
     library_name: &str,
     library: Vec<u8>,
     resources: Vec<(String, Vec<u8>)>,
 ) -> hotpack_archive::PackSpec {
-    let info = module.info();
+    let info = module.as_ref();
     hotpack_archive::PackSpec {
         meta: hotpack_archive::ModuleMeta {
             name: info.name.clone(),
@@ -31,4 +33,62 @@ pub fn pack_spec(
         library,
         resources,
     }
+}
+
+/// Why [`pack_spec_from_library`] refused a library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackSpecError {
+    /// The descriptor section could not be read from the bytes.
+    #[error("cannot read the module's descriptor")]
+    Describe(#[source] DescribeError),
+    /// The module was built with `panic = "abort"`: no host loads it.
+    #[error(
+        "module `{module}` was built with panic = \"abort\"; no host loads it (set panic = \"unwind\" in [profile.release])"
+    )]
+    PanicAbort {
+        /// The module name.
+        module: String,
+    },
+    /// The module was built against another descriptor layout or ABI than this hotpack's.
+    #[error("module `{module}` has {what} {found}, this hotpack has {expected}: rebuild it against this hotpack-abi")]
+    Incompatible {
+        /// The module name.
+        module: String,
+        /// `"descriptor layout"` or `"ABI version"`.
+        what: &'static str,
+        /// This hotpack's.
+        expected: u32,
+        /// The module's.
+        found: u32,
+    },
+}
+
+/// The [`PackSpec`](hotpack_archive::PackSpec) for a plain library, its descriptor read from
+/// its bytes with [`hotpack_loader::describe`]: nothing is mapped or run, in any process.
+/// Refuses what no host would load (panic = "abort", another descriptor layout or ABI); the
+/// rustc and target are recorded in the manifest and checked by the host that loads it.
+///
+/// # Errors
+///
+/// [`PackSpecError`].
+pub fn pack_spec_from_library(
+    library_name: &str,
+    library: Vec<u8>,
+    resources: Vec<(String, Vec<u8>)>,
+) -> Result<hotpack_archive::PackSpec, PackSpecError> {
+    let desc = hotpack_loader::describe(&library).map_err(PackSpecError::Describe)?;
+    let module = desc.info.name.clone();
+    if desc.panic_strategy != hotpack_abi::PANIC_UNWIND {
+        return Err(PackSpecError::PanicAbort { module });
+    }
+    for (what, expected, found) in [
+        ("descriptor layout", hotpack_abi::LAYOUT_VERSION, desc.layout_version),
+        ("ABI version", hotpack_abi::ABI_VERSION, desc.info.abi_version),
+    ] {
+        if expected != found {
+            return Err(PackSpecError::Incompatible { module, what, expected, found });
+        }
+    }
+    Ok(pack_spec(&desc, library_name, library, resources))
 }

@@ -136,6 +136,8 @@ pub(crate) struct Entry {
     pub(crate) invalidated: bool,
     pub(crate) hot: Option<Arc<AtomicRef<ActiveVersion>>>,
     pub(crate) typed: Vec<(TypeId, Box<dyn Rebind>)>,
+    /// The current version's requirements and the module name providing each.
+    pub(crate) wired: Vec<(hotpack_loader::InterfaceInfo, String)>,
 }
 
 impl Entry {

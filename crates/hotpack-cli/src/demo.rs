@@ -143,7 +143,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut bundles = Vec::new();
     for package in PACKAGES {
         let out = scratch.path().join(format!("{package}.zip"));
-        let meta = hotpack::pack_library_with(runtime.cache().loader(), &library(&release, package), &out, Vec::new())
+        let meta = hotpack::pack_library(&library(&release, package), &out, Vec::new())
             .with_context(|| format!("packing {package}"))?;
         let len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         say!("      {} -> module `{}` {} ({} KiB)", out.display(), meta.name, meta.version, len >> 10);

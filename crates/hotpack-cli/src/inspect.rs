@@ -1,6 +1,9 @@
 //! `hotpack inspect BUNDLE...`: show what bundles hold (modules, manifests, entries), as text
 //! or, with `--json`, one JSON array with an object per module of every bundle.
 //!
+//! A plain library (a built `.so`, recognised by its ELF magic) is shown too: its
+//! descriptor is read as data from its `.hotpack.descriptor` section, nothing of it is run.
+//!
 //! Every bundle is shown that can be; one that cannot be opened is reported (`error: ...`)
 //! and the exit status is 1.
 
@@ -9,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use hotpack::archive::{Bundle, BundleModule, Limits};
+use hotpack::loader::StaticDescriptor;
 use serde_json::{Value, json};
 
 use crate::log::escape;
@@ -20,7 +24,7 @@ pub(crate) struct InspectArgs {
     /// "inspect --json").
     #[arg(long)]
     json: bool,
-    /// The bundle files.
+    /// The bundle files (or plain module libraries).
     #[arg(required = true, value_name = "BUNDLE")]
     bundles: Vec<PathBuf>,
 }
@@ -31,6 +35,20 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     let mut json = Vec::new();
     for path in &args.bundles {
+        if crate::library::is_library(path) {
+            match crate::library::describe(path) {
+                Ok(desc) if args.json => json.push(library_json(path, &desc)),
+                Ok(desc) => print!(
+                    "{}",
+                    library_human(path, &desc).lines().map(|l| format!("{}\n", escape(l))).collect::<String>()
+                ),
+                Err(err) => {
+                    eprintln!("error: {}", escape(&crate::log::chain(&err)));
+                    code = ExitCode::FAILURE;
+                }
+            }
+            continue;
+        }
         let bundle = match Bundle::open(path, &Limits::default()) {
             Ok(bundle) => bundle,
             Err(err) => {
@@ -57,6 +75,19 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&Value::Array(json)).context("serialising JSON")?);
     }
     Ok(code)
+}
+
+/// The interfaces the module's library requires, read from its descriptor section (the
+/// manifest does not list them; nothing is run). `None` when no library could be read.
+fn bundle_requires(bundle: &Bundle, module: &BundleModule) -> Option<Vec<hotpack::loader::InterfaceInfo>> {
+    let libraries = &module.manifest().libraries;
+    let target = if libraries.contains_key(hotpack::abi::TARGET) {
+        hotpack::abi::TARGET
+    } else {
+        libraries.keys().next()?.as_str()
+    };
+    let bytes = bundle.read_library(module.name(), target).ok()?;
+    hotpack::loader::describe(&bytes).ok().map(|d| d.info.requires)
 }
 
 fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
@@ -90,11 +121,55 @@ fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
         "rustc": m.meta.rustc,
         "interfaces": m.meta.interfaces.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect::<Vec<_>>(),
         "handlers": m.meta.handlers,
+        "requires": bundle_requires(bundle, module).map(|r| interfaces_json(&r)),
         "hooks": {"init": m.meta.hooks.init, "state": m.meta.hooks.state},
         "libraries": m.libraries,
         "resources": m.resources,
         "entries": entries,
     })
+}
+
+fn interfaces_json(list: &[hotpack::loader::InterfaceInfo]) -> Vec<Value> {
+    list.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect()
+}
+
+fn library_json(path: &std::path::Path, desc: &StaticDescriptor) -> Value {
+    let i = &desc.info;
+    json!({
+        "library": path.display().to_string(),
+        "name": i.name,
+        "version": i.version.to_string(),
+        "abi_version": i.abi_version,
+        "layout_version": desc.layout_version,
+        "rustc": i.rustc,
+        "target": i.target,
+        "panic": if desc.panic_strategy == hotpack::abi::PANIC_UNWIND { "unwind" } else { "abort" },
+        "interfaces": interfaces_json(&i.interfaces),
+        "requires": interfaces_json(&i.requires),
+        "handlers": i.handlers,
+        "hooks": {"init": i.has_init, "state": i.has_state},
+    })
+}
+
+fn library_human(path: &std::path::Path, desc: &StaticDescriptor) -> String {
+    use std::fmt::Write as _;
+    let i = &desc.info;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: library, module {} {} (descriptor section; not run)", path.display(), i.name, i.version);
+    let _ = writeln!(out, "  abi version: {} (descriptor layout {})", i.abi_version, desc.layout_version);
+    let _ = writeln!(out, "  rustc:       {}", i.rustc);
+    let _ = writeln!(out, "  target:      {}", i.target);
+    let panic = if desc.panic_strategy == hotpack::abi::PANIC_UNWIND { "unwind" } else { "abort (no host loads it)" };
+    let _ = writeln!(out, "  panic:       {panic}");
+    for f in &i.interfaces {
+        let _ = writeln!(out, "  interface:   {} {:016x}", f.name, f.id);
+    }
+    for f in &i.requires {
+        let _ = writeln!(out, "  requires:    {} {:016x}", f.name, f.id);
+    }
+    let _ = writeln!(out, "  handlers:    {}", i.handlers.join(", "));
+    let _ = writeln!(out, "  hooks:       init={} state={}", i.has_init, i.has_state);
+    out
 }
 
 fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
@@ -108,6 +183,9 @@ fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
         let _ = writeln!(out, "  interface:   {} {:016x}", i.name, i.id);
     }
     let _ = writeln!(out, "  handlers:    {}", m.meta.handlers.join(", "));
+    for r in bundle_requires(bundle, module).unwrap_or_default() {
+        let _ = writeln!(out, "  requires:    {} {:016x}", r.name, r.id);
+    }
     let _ = writeln!(out, "  hooks:       init={} state={}", m.meta.hooks.init, m.meta.hooks.state);
     for (target, path) in &m.libraries {
         let _ = writeln!(out, "  library:     {target} -> {path}");

@@ -13,6 +13,7 @@ mod fleet;
 mod gc;
 mod inspect;
 mod keygen;
+mod library;
 mod log;
 mod new;
 mod pack;
@@ -68,9 +69,6 @@ enum Command {
     /// hotpack-SUBCOMMAND.1 per subcommand there (`cargo xtask man` does)
     #[command(name = "__man", hide = true)]
     Man(completions::ManArgs),
-    /// (internal) Read a library's descriptor from stdin in this throwaway process; used by `pack`
-    #[command(name = "__describe", hide = true)]
-    Describe(pack::DescribeArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,7 +93,6 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Watch(args) => watch::run(args),
-        Command::Describe(args) => pack::describe(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,9 @@
 //! `hotpack verify`: check bundles' structure, manifests, every entry's content and, with
 //! trusted keys, their signatures.
+//!
+//! A plain library (a built `.so`, recognised by its ELF magic) is checked as `pack` would
+//! read it: its descriptor section decodes and names a module some host can load. Nothing
+//! of it is run. It carries no signature, so it fails under `--trusted-key`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +16,7 @@ use crate::log::escape;
 /// Arguments of `hotpack verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// The bundle files.
+    /// The bundle files (or plain module libraries).
     #[arg(required = true)]
     bundles: Vec<PathBuf>,
     /// A public key (`KEY.pub` from `hotpack keygen`) a bundle may be signed by; repeatable.
@@ -36,8 +40,36 @@ struct Outcome {
     problem: Option<String>,
 }
 
+fn check_library(path: &Path, trusted: &[PublicKey], mut out: Outcome) -> Outcome {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            out.problem = Some(format!("{}: cannot read: {e}", crate::log::path(path)));
+            return out;
+        }
+    };
+    out.bytes = bytes.len() as u64;
+    match hotpack::cache::pack_spec_from_library("lib", bytes, Vec::new()) {
+        Ok(spec) => out.modules = vec![format!("{} {}", spec.meta.name, spec.meta.version)],
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            out.problem = Some(format!("{}: {}", crate::log::path(path), crate::log::chain(&e)));
+            return out;
+        }
+    }
+    out.signature = Some(SignatureStatus::Unsigned);
+    if !trusted.is_empty() {
+        out.problem = Some(format!("{}: a plain library carries no signature (sign a bundle)", crate::log::path(path)));
+    }
+    out.ok = out.problem.is_none();
+    out
+}
+
 fn check(path: &Path, trusted: &[PublicKey]) -> Outcome {
     let mut out = Outcome { ok: false, modules: Vec::new(), entries: 0, bytes: 0, signature: None, problem: None };
+    if crate::library::is_library(path) {
+        return check_library(path, trusted, out);
+    }
     let bundle = match Bundle::open(path, &Limits::default()) {
         Ok(b) => b,
         Err(e) => {

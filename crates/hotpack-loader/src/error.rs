@@ -79,6 +79,63 @@ pub enum LoadError {
         /// The dynamic linker's message.
         message: String,
     },
+    /// The descriptor section could not be read from the library's bytes (before anything
+    /// was mapped or run).
+    #[error("{path}: cannot read the module's descriptor section")]
+    Describe {
+        /// Where the module came from.
+        path: PathBuf,
+        /// What is wrong with the bytes.
+        #[source]
+        source: crate::DescribeError,
+    },
+    /// A module was handed a provider for an interface it does not require.
+    #[error("{path}: module `{module}` requires no interface `{interface}`")]
+    NotRequired {
+        /// The dependent.
+        path: PathBuf,
+        /// The dependent's name.
+        module: String,
+        /// The interface named.
+        interface: String,
+    },
+    /// A would-be provider does not provide the required interface.
+    #[error("{path}: module `{module}` does not provide `{interface}`")]
+    ProviderMissing {
+        /// The provider.
+        path: PathBuf,
+        /// The provider's name.
+        module: String,
+        /// The interface.
+        interface: String,
+    },
+    /// A would-be provider provides the interface with another id (another signature or
+    /// layout) or table size.
+    #[error(
+        "{path}: module `{module}` provides `{interface}` as {found:#018x}, the dependent requires {expected:#018x}"
+    )]
+    ProviderMismatch {
+        /// The provider.
+        path: PathBuf,
+        /// The provider's name.
+        module: String,
+        /// The interface.
+        interface: String,
+        /// The id the dependent requires.
+        expected: u64,
+        /// The id the provider has.
+        found: u64,
+    },
+    /// The descriptor section in the file says something the live descriptor does not.
+    #[error("{path}: module `{module}`: the descriptor section disagrees with the live descriptor on `{field}`")]
+    DescriptorDisagrees {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The module name (live descriptor).
+        module: String,
+        /// The first field that differs.
+        field: &'static str,
+    },
     /// The library exports no hotpack descriptor.
     #[error("{path}: not a hotpack module: no `{symbol}` symbol (build it with hotpack_abi::module!)")]
     NoDescriptor {

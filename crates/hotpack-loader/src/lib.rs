@@ -49,10 +49,12 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+mod describe;
 mod elf;
 mod error;
 mod sys;
 
+pub use describe::{DescribeError, StaticDescriptor, describe};
 pub use error::LoadError;
 pub use hotpack_abi::{CallError, Interface};
 pub use sys::AtomicRef;
@@ -97,6 +99,8 @@ pub struct InterfaceInfo {
     pub name: String,
     /// Its id (hash of the declared signatures).
     pub id: u64,
+    /// `size_of` its function table, as the module saw it.
+    pub table_size: usize,
 }
 
 /// Everything the descriptor says about a module, checked and copied into host memory.
@@ -114,6 +118,8 @@ pub struct ModuleInfo {
     pub target: String,
     /// Typed interfaces.
     pub interfaces: Vec<InterfaceInfo>,
+    /// Interfaces the module requires from other modules (providers).
+    pub requires: Vec<InterfaceInfo>,
     /// Handler names, in declaration order.
     pub handlers: Vec<String>,
     /// Whether it has an init hook.
@@ -150,6 +156,7 @@ struct Bound {
     info: ModuleInfo,
     handlers: Vec<(String, Handler)>,
     tables: Vec<sys::Table>,
+    slots: Vec<sys::Slot>,
     init: Option<InitFn>,
     export: Option<ExportStateFn>,
     import: Option<ImportStateFn>,
@@ -169,6 +176,12 @@ struct ModuleInner {
 #[derive(Clone)]
 pub struct Module {
     inner: Arc<ModuleInner>,
+}
+
+impl AsRef<ModuleInfo> for Module {
+    fn as_ref(&self) -> &ModuleInfo {
+        &self.inner.bound.info
+    }
 }
 
 impl fmt::Debug for Module {
@@ -275,6 +288,77 @@ impl Module {
             path: self.inner.source.clone(),
             module: bound.info.name.clone(),
             interface: I::NAME,
+        })
+    }
+
+    /// Interfaces this module requires from other modules (its providers).
+    pub fn requires(&self) -> &[InterfaceInfo] {
+        &self.inner.bound.info.requires
+    }
+
+    /// Hands this module `provider`'s table for the required interface `interface`: every
+    /// call through the module's `Requirement` handle sees `provider` from now on (one atomic
+    /// store; nothing is reloaded). Call again with another version to swap it.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::NotRequired`] when this module requires no such interface;
+    /// [`LoadError::ProviderMissing`] when `provider` does not provide it;
+    /// [`LoadError::ProviderMismatch`] when it provides it with another id or table size.
+    pub fn provide(&self, interface: &str, provider: &Module) -> Result<(), LoadError> {
+        let bound = &self.inner.bound;
+        let Some(index) = bound.info.requires.iter().position(|r| r.name == interface) else {
+            return Err(LoadError::NotRequired {
+                path: self.inner.source.clone(),
+                module: bound.info.name.clone(),
+                interface: interface.to_owned(),
+            });
+        };
+        let want = &bound.info.requires[index];
+        let table = provider.table_for(want)?;
+        bound.slots[index].store(table);
+        Ok(())
+    }
+
+    /// Takes back the provider of `interface` (calls through the handle answer
+    /// [`CallError::NoProvider`]); `false` when this module requires no such interface.
+    pub fn unprovide(&self, interface: &str) -> bool {
+        let bound = &self.inner.bound;
+        match bound.info.requires.iter().position(|r| r.name == interface) {
+            Some(index) => {
+                bound.slots[index].clear();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this module provides `want` exactly (name, id and table size).
+    pub fn satisfies(&self, want: &InterfaceInfo) -> bool {
+        self.inner.bound.info.interfaces.iter().any(|i| i == want)
+    }
+
+    fn table_for(&self, want: &InterfaceInfo) -> Result<sys::Table, LoadError> {
+        let bound = &self.inner.bound;
+        for (info, table) in bound.info.interfaces.iter().zip(&bound.tables) {
+            if info.name != want.name {
+                continue;
+            }
+            if info.id == want.id && info.table_size == want.table_size {
+                return Ok(*table);
+            }
+            return Err(LoadError::ProviderMismatch {
+                path: self.inner.source.clone(),
+                module: bound.info.name.clone(),
+                interface: want.name.clone(),
+                expected: want.id,
+                found: info.id,
+            });
+        }
+        Err(LoadError::ProviderMissing {
+            path: self.inner.source.clone(),
+            module: bound.info.name.clone(),
+            interface: want.name.clone(),
         })
     }
 
@@ -470,6 +554,9 @@ impl Loader {
             });
         }
         elf::check(origin, bytes)?;
+        // Read as data first: a library without a descriptor section never runs a constructor.
+        let declared =
+            describe::describe(bytes).map_err(|source| LoadError::Describe { path: origin.to_path_buf(), source })?;
         let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
         // Calls never take this lock.
@@ -494,6 +581,7 @@ impl Loader {
             state.stats.bytes += bytes.len() as u64;
         }
         let bound = bind(origin, lib)?;
+        agree(origin, &declared, &bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,
@@ -671,7 +759,26 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             });
         }
         tables.push(sys::Table::new(raw_iface));
-        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id });
+        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id, table_size: raw_iface.table_size });
+    }
+    let mut requires = Vec::new();
+    let mut slots = Vec::new();
+    for raw_req in sys::requires(desc).ok_or_else(|| misaligned("requires"))? {
+        let rname = utf8(path, "requires.name", sys::string(raw_req.name))?;
+        let slot = sys::Slot::new(raw_req).ok_or_else(|| LoadError::BadDescriptor {
+            path: p(),
+            field: "requires.slot",
+            problem: format!("null or misaligned slot for `{rname}`"),
+        })?;
+        if requires.iter().any(|i: &InterfaceInfo| i.name == rname) {
+            return Err(LoadError::BadDescriptor {
+                path: p(),
+                field: "requires",
+                problem: format!("`{rname}` listed twice"),
+            });
+        }
+        slots.push(slot);
+        requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size });
     }
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
@@ -694,16 +801,43 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             rustc,
             target,
             interfaces,
+            requires,
             handlers: handlers.iter().map(|(n, _)| n.clone()).collect(),
             has_init: desc.init.is_some(),
             has_state,
         },
         handlers,
         tables,
+        slots,
         init: desc.init,
         export: desc.export_state,
         import: desc.import_state,
     })
+}
+
+/// Checks the descriptor section read from the bytes says what the live descriptor says.
+fn agree(path: &Path, declared: &StaticDescriptor, bound: &Bound) -> Result<(), LoadError> {
+    let live = &bound.info;
+    let fields: [(&'static str, bool); 12] = [
+        ("name", declared.info.name == live.name),
+        ("version", declared.info.version == live.version),
+        ("abi_version", declared.info.abi_version == live.abi_version),
+        ("layout_version", declared.layout_version == hotpack_abi::LAYOUT_VERSION),
+        ("panic_strategy", declared.panic_strategy == hotpack_abi::PANIC_UNWIND),
+        ("rustc", declared.info.rustc == live.rustc),
+        ("target", declared.info.target == live.target),
+        ("interfaces", declared.info.interfaces == live.interfaces),
+        ("requires", declared.info.requires == live.requires),
+        ("handlers", declared.info.handlers == live.handlers),
+        ("init", declared.info.has_init == live.has_init),
+        ("state", declared.has_export == bound.export.is_some() && declared.has_import == bound.import.is_some()),
+    ];
+    match fields.iter().find(|(_, same)| !same) {
+        None => Ok(()),
+        Some((field, _)) => {
+            Err(LoadError::DescriptorDisagrees { path: path.to_path_buf(), module: live.name.clone(), field })
+        }
+    }
 }
 
 /// Sealed memfds: the library never touches the disk.

@@ -8,7 +8,7 @@
 
 use hotpack_abi::{
     CallError, ExportStateFn, HandlerFn, ImportStateFn, InitFn, Interface, ModuleDescriptor, RawHandler, RawInterface,
-    RawStr,
+    RawRequirement, RawStr,
 };
 use std::ffi::c_void;
 use std::path::Path;
@@ -150,6 +150,46 @@ pub(crate) fn interfaces(desc: &'static ModuleDescriptor) -> Option<&'static [Ra
 pub(crate) fn handlers(desc: &'static ModuleDescriptor) -> Option<&'static [RawHandler]> {
     // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
     unsafe { array(desc.handlers, desc.handler_count) }
+}
+
+/// The required interfaces of a checked descriptor; `None` if the array is misaligned.
+pub(crate) fn requires(desc: &'static ModuleDescriptor) -> Option<&'static [RawRequirement]> {
+    // SAFETY: `desc` is a checked descriptor; the array is static data of the mapped module.
+    unsafe { array(desc.requires, desc.require_count) }
+}
+
+/// A module's requirement slot: the `AtomicPtr` inside its `hotpack_abi::Requirement` static.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    ptr: *const std::sync::atomic::AtomicPtr<c_void>,
+}
+
+// SAFETY: the slot is an atomic in a module that is never unmapped.
+unsafe impl Send for Slot {}
+// SAFETY: as above.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// The slot of a checked requirement record; `None` if null or misaligned.
+    pub(crate) fn new(raw: &RawRequirement) -> Option<Slot> {
+        (!raw.slot.is_null() && raw.slot.is_aligned()).then_some(Slot { ptr: raw.slot })
+    }
+
+    /// Hands the module `table`: a call through its `Requirement` sees it from now on.
+    /// The caller has checked the table's interface name, id and size equal the requirement's.
+    pub(crate) fn store(self, table: Table) {
+        // SAFETY: the slot is a non-null, aligned `AtomicPtr` (checked in `new`) in the static
+        // data of a module that is never unmapped; atomics may be shared across threads.
+        let slot = unsafe { &*self.ptr };
+        slot.store(table.ptr as *mut c_void, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Takes the table back (the module's calls answer `NoProvider` again).
+    pub(crate) fn clear(self) {
+        // SAFETY: as for `store`.
+        let slot = unsafe { &*self.ptr };
+        slot.store(std::ptr::null_mut(), std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// A string of a checked descriptor.

@@ -12,6 +12,7 @@
 //! | [`Gate::Preflight`] | (only with a [`Preflight`] set) the candidate loads, inits and is probed in a child process | nothing registered, nothing mapped in the host; the hash marked failed |
 //! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
 //! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
+//! | [`Gate::Requires`] | every interface it requires has a current provider (which is handed to it), no current dependent of its name loses an interface it requires, no cycle | the candidate kept, not marked: a missing provider is waited for (the candidate is retried when a version is promoted) |
 //! | [`Gate::Init`] | its init hook (an error and a panic both fail) | the candidate retired |
 //! | [`Gate::State`] | it imports the state the serving version exported | the candidate retired |
 //! | [`Gate::Probe`] | the host's health probe accepts it | the candidate retired |
@@ -49,6 +50,8 @@ pub enum Gate {
     Load,
     /// ABI, compiler, target, layout and interface ids match.
     Abi,
+    /// Providers and dependents agree (`hotpack_cache`'s compatibility gate).
+    Requires,
     /// The init hook succeeds.
     Init,
     /// The candidate imports the serving version's state.
@@ -59,8 +62,17 @@ pub enum Gate {
 
 impl Gate {
     /// Every gate, in the order a candidate meets them.
-    pub const ORDER: [Gate; 8] =
-        [Gate::Signature, Gate::Verify, Gate::Preflight, Gate::Load, Gate::Abi, Gate::Init, Gate::State, Gate::Probe];
+    pub const ORDER: [Gate; 9] = [
+        Gate::Signature,
+        Gate::Verify,
+        Gate::Preflight,
+        Gate::Load,
+        Gate::Abi,
+        Gate::Requires,
+        Gate::Init,
+        Gate::State,
+        Gate::Probe,
+    ];
 
     /// The lower-case name (`"verify"`, `"load"`, ...).
     pub fn as_str(self) -> &'static str {
@@ -70,6 +82,7 @@ impl Gate {
             Gate::Preflight => "preflight",
             Gate::Load => "load",
             Gate::Abi => "abi",
+            Gate::Requires => "requires",
             Gate::Init => "init",
             Gate::State => "state",
             Gate::Probe => "probe",
@@ -233,6 +246,8 @@ impl GateFailure {
 pub(crate) enum Step {
     /// [`Gate::Abi`]: `Cache::check_bindings`.
     Bindings,
+    /// [`Gate::Requires`]: `Cache::prepare_requirements`.
+    Requires,
     /// [`Gate::Init`]: the module's init hook.
     Init,
     /// [`Gate::State`]: `Cache::transfer_state` from the serving version.
@@ -244,10 +259,11 @@ pub(crate) enum Step {
 }
 
 /// A deploy: every gate after load, then the promotion.
-pub(crate) const DEPLOY: &[Step] = &[Step::Bindings, Step::Init, Step::State, Step::Probe, Step::Promote];
+pub(crate) const DEPLOY: &[Step] =
+    &[Step::Bindings, Step::Requires, Step::Init, Step::State, Step::Probe, Step::Promote];
 
 /// A restore after a restart: no serving version to take state from.
-pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Init, Step::Probe, Step::Promote];
+pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Requires, Step::Init, Step::Probe, Step::Promote];
 
 /// Runs `plan` on a loaded and registered `module`, in order, stopping at the first
 /// failure. On success the candidate serves.
@@ -263,6 +279,13 @@ pub(crate) fn run(
             Step::Bindings => {
                 cache.check_bindings(module).map_err(|e| GateFailure::candidate(Gate::Abi, GateError::Cache(e)))?
             }
+            // Another module is missing or depends on this name: not the candidate's bytes'
+            // fault, so they are not marked (it may pass once the other side changes).
+            Step::Requires => cache.prepare_requirements(module).map_err(|e| GateFailure {
+                gate: Gate::Requires,
+                error: GateError::Cache(e),
+                blame: Blame::Environment,
+            })?,
             Step::Init => module.init().map_err(|e| GateFailure::candidate(load_gate(&e), GateError::Load(e)))?,
             Step::State => match cache.transfer_state(module) {
                 Ok(_) => {}
@@ -288,10 +311,11 @@ pub(crate) fn run(
 fn step_rank(s: Step) -> u8 {
     match s {
         Step::Bindings => 0,
-        Step::Init => 1,
-        Step::State => 2,
-        Step::Probe => 3,
-        Step::Promote => 4,
+        Step::Requires => 1,
+        Step::Init => 2,
+        Step::State => 3,
+        Step::Probe => 4,
+        Step::Promote => 5,
     }
 }
 
@@ -326,6 +350,10 @@ pub(crate) fn cache_gate(e: &CacheError) -> Gate {
     match e {
         CacheError::Load(l) => load_gate(l),
         CacheError::StateExport { .. } | CacheError::StateImport { .. } => Gate::State,
+        CacheError::MissingProvider { .. }
+        | CacheError::BreaksDependents { .. }
+        | CacheError::Cycle { .. }
+        | CacheError::HasDependents { .. } => Gate::Requires,
         _ => Gate::Load,
     }
 }

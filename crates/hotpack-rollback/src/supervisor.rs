@@ -106,6 +106,9 @@ struct Inner {
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
     journal_problem: Mutex<Option<Arc<JournalError>>>,
+    /// Candidates refused at the requires gate for a missing provider, retried after each
+    /// promotion (`supervisor/deploy.rs`).
+    waiting: Mutex<Vec<Candidate>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -125,6 +128,7 @@ impl fmt::Debug for Supervisor {
 }
 
 /// A candidate that loaded, before the gates from Abi on.
+#[derive(Clone)]
 struct Candidate {
     module: Module,
     source: Source,
@@ -159,6 +163,7 @@ impl Supervisor {
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
+                waiting: Mutex::new(Vec::new()),
             }),
         }
     }

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use hotpack_archive::{ModuleMeta, PackError};
-use hotpack_loader::{LoadError, Loader};
 
 /// Why [`pack_library`] could not pack a library.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +22,15 @@ pub enum PackLibraryError {
         /// The path given.
         path: PathBuf,
     },
-    /// No cache directory to load the library from (see [`default_cache_dir`](crate::default_cache_dir)).
-    #[error(transparent)]
-    CacheDir(Box<crate::Error>),
-    /// The loader refused the library, so its descriptor could not be read.
-    #[error(transparent)]
-    Load(LoadError),
+    /// The library's descriptor could not be read (or says no host would load it).
+    #[error("{path}: cannot pack this library")]
+    Describe {
+        /// The library.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: hotpack_cache::PackSpecError,
+    },
     /// The archive refused the metadata or could not write the bundle.
     #[error(transparent)]
     Pack(PackError),
@@ -36,14 +38,14 @@ pub enum PackLibraryError {
 
 /// Packs the cdylib at `library` into a single-module bundle at `out` (written atomically),
 /// with `resources` as (relative path, content) entries. The manifest is filled from the
-/// library's own descriptor, which is read by loading it through `loader` (so the library
-/// must be a valid hotpack module for this host). Returns the metadata packed.
+/// library's own descriptor, read as data from its descriptor section
+/// ([`hotpack_loader::describe`]): nothing of the library is mapped or run. Returns the
+/// metadata packed.
 ///
 /// # Errors
 ///
 /// [`PackLibraryError`] naming the file and the problem.
-pub fn pack_library_with(
-    loader: &Loader,
+pub fn pack_library(
     library: &Path,
     out: &Path,
     resources: Vec<(String, Vec<u8>)>,
@@ -54,24 +56,24 @@ pub fn pack_library_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| PackLibraryError::NotAFile { path: library.to_path_buf() })?;
-    let module = loader.load_bytes(&bytes, library).map_err(PackLibraryError::Load)?;
-    let spec = hotpack_cache::pack_spec(&module, &library_name, bytes, resources);
+    let spec = hotpack_cache::pack_spec_from_library(&library_name, bytes, resources)
+        .map_err(|source| PackLibraryError::Describe { path: library.to_path_buf(), source })?;
     hotpack_archive::pack_to_file(&spec, out).map_err(PackLibraryError::Pack)?;
     Ok(spec.meta)
 }
 
-/// [`pack_library_with`] through a loader on [`default_cache_dir`](crate::default_cache_dir).
+/// [`pack_library`], for callers written when reading the descriptor meant loading the
+/// library through a [`Loader`](hotpack_loader::Loader): the loader is no longer used
+/// (the descriptor is read as data, nothing is mapped), so prefer [`pack_library`].
 ///
 /// # Errors
 ///
-/// As [`pack_library_with`], plus [`PackLibraryError::Load`] when the cache directory cannot
-/// be created.
-pub fn pack_library(
+/// As [`pack_library`].
+pub fn pack_library_with(
+    _loader: &hotpack_loader::Loader,
     library: &Path,
     out: &Path,
     resources: Vec<(String, Vec<u8>)>,
 ) -> Result<ModuleMeta, PackLibraryError> {
-    let dir = crate::default_cache_dir().map_err(|e| PackLibraryError::CacheDir(Box::new(e)))?;
-    let loader = Loader::new(dir).map_err(PackLibraryError::Load)?;
-    pack_library_with(&loader, library, out, resources)
+    pack_library(library, out, resources)
 }

@@ -9,6 +9,12 @@ use serde_json::json;
 pub(super) const GOALS: &[Goal] = &[
     Goal { key: "call_overhead_ratio", label: "call: hot / raw", at_most: true, bound: 1.15 },
     Goal { key: "call_vs_plain_extern_c_ratio", label: "call: typed / plain extern C", at_most: true, bound: 2.0 },
+    Goal {
+        key: "dependent_call_vs_typed_ratio",
+        label: "call: dependent -> provider / typed",
+        at_most: true,
+        bound: 1.2,
+    },
 ];
 
 /// This area's rows of report.md.
@@ -32,6 +38,12 @@ pub(super) const ROWS: &[Row] = &[
             "call_typed_same_lib_ns",
         )
     },
+    Row {
+        floor: Some("call_typed_same_lib_ns"),
+        ratio: Some("dependent_call_vs_typed_ratio"),
+        goal: Some("dependent_call_vs_typed_ratio"),
+        ..row("a dependent's call to its provider through its handle (ns) vs a typed call", "dependent_call_ns")
+    },
     row("plain extern \"C\" fn(u64, u64) -> u64 via fn ptr (ns)", "call_plain_extern_c_ns"),
     row("typed call via RwLock<&table> (ns)", "call_rwlock_table_ns"),
     row("hot-lib-reloader's shape in-tree: RwLock + dlsym per call (ns)", "call_rwlock_dlsym_per_call_ns"),
@@ -52,6 +64,11 @@ pub(super) fn keys(ctx: &Ctx) -> Result<Keys> {
     k.insert("call_plain_extern_c_ns".into(), json!(plain));
     k.insert("call_typed_same_lib_ns".into(), json!(typed_same_lib));
     k.insert("call_vs_plain_extern_c_ratio".into(), json!(typed_same_lib / plain));
+    // `via` forwards to the provider, `local` does the sum itself: the difference is the
+    // dependent's call through its requirement handle.
+    let dependent = (ctx.est("call", "relay_via")? - ctx.est("call", "relay_local")?).max(0.0);
+    k.insert("dependent_call_ns".into(), json!(dependent));
+    k.insert("dependent_call_vs_typed_ratio".into(), json!(dependent / typed_same_lib));
     k.insert("call_rwlock_table_ns".into(), json!(ctx.est("call", "rwlock_table")?));
     k.insert("call_rwlock_dlsym_per_call_ns".into(), json!(ctx.est("call", "rwlock_dlsym_per_call")?));
     k.insert("call_hot_module_handler_ns".into(), json!(ctx.est("call", "hot_module_handler")?));

@@ -18,6 +18,7 @@
 mod archive;
 mod cache;
 mod call;
+mod deps;
 mod detect;
 mod load;
 mod preflight;
@@ -50,6 +51,7 @@ const AREAS: &[AreaDef] = &[
     AreaDef { name: "interleaved_rounds", keys: None, goals: rounds::GOALS, rows: rounds::ROWS },
     AreaDef { name: "reload_tuned", keys: Some(reload::keys), goals: reload::GOALS, rows: reload::ROWS },
     AreaDef { name: "cache", keys: Some(cache::keys), goals: cache::GOALS, rows: cache::ROWS },
+    AreaDef { name: "deps", keys: Some(deps::keys), goals: deps::GOALS, rows: deps::ROWS },
     AreaDef { name: "detect", keys: Some(detect::keys), goals: detect::GOALS, rows: detect::ROWS },
     AreaDef { name: "preflight", keys: Some(preflight::keys), goals: preflight::GOALS, rows: preflight::ROWS },
     AreaDef { name: "archive", keys: Some(archive::keys), goals: archive::GOALS, rows: archive::ROWS },

@@ -173,7 +173,7 @@ fn fnv1a64_matches_reference_vectors() {
 fn the_descriptor_layout_is_pinned() {
     use hotpack_abi::{ModuleDescriptor, RawHandler, RawInterface, RawStr};
     use std::mem::{align_of, offset_of, size_of};
-    assert_eq!(hotpack_abi::LAYOUT_VERSION, 2);
+    assert_eq!(hotpack_abi::LAYOUT_VERSION, 3);
     // Fixed forever: a host of any version reads these three first.
     assert_eq!(offset_of!(ModuleDescriptor, magic), 0);
     assert_eq!(offset_of!(ModuleDescriptor, layout_version), 8);
@@ -193,7 +193,21 @@ fn the_descriptor_layout_is_pinned() {
     assert_eq!(offset_of!(ModuleDescriptor, init), 128);
     assert_eq!(offset_of!(ModuleDescriptor, export_state), 136);
     assert_eq!(offset_of!(ModuleDescriptor, import_state), 144);
-    assert_eq!(size_of::<ModuleDescriptor>(), 152);
+    // Layout 3: required interfaces.
+    assert_eq!(offset_of!(ModuleDescriptor, requires), 152);
+    assert_eq!(offset_of!(ModuleDescriptor, require_count), 160);
+    assert_eq!(size_of::<ModuleDescriptor>(), 168);
+    use hotpack_abi::RawRequirement;
+    assert_eq!(
+        (
+            offset_of!(RawRequirement, name),
+            offset_of!(RawRequirement, id),
+            offset_of!(RawRequirement, table_size),
+            offset_of!(RawRequirement, slot),
+            size_of::<RawRequirement>()
+        ),
+        (0, 16, 24, 32, 40)
+    );
     assert_eq!(align_of::<ModuleDescriptor>(), 8);
     assert_eq!((offset_of!(RawStr, ptr), offset_of!(RawStr, len), size_of::<RawStr>()), (0, 8, 16));
     assert_eq!(
@@ -270,4 +284,43 @@ fn an_interface_id_changes_with_the_layout_of_its_types() {
     let t = Shapes::table::<Impl>();
     assert_eq!(t.area(Rect { w: 3, h: 4 }), Ok(12));
     assert_eq!(t.grow(Rect { w: 3, h: 4 }, 1), Ok(Rect { w: 4, h: 5 }));
+}
+
+mod bytes {
+    hotpack_abi::interface! {
+        /// Bytes in, bytes out.
+        pub struct Text / trait TextImpl {
+            fn transform(input: hotpack_abi::ByteSlice, out: hotpack_abi::BytesOut);
+            fn count(input: hotpack_abi::ByteSlice, extra: u32) -> u64;
+        }
+    }
+    hotpack_abi::interface! {
+        /// Same text, one more parameter.
+        pub struct TextV3 / trait TextV3Impl {
+            fn transform(input: hotpack_abi::ByteSlice, out: hotpack_abi::BytesOut, bang: u32);
+            fn count(input: hotpack_abi::ByteSlice, extra: u32) -> u64;
+        }
+    }
+    pub struct Upper;
+    impl TextImpl for Upper {
+        fn transform(input: &[u8], out: &mut hotpack_abi::ByteSink) {
+            out.write(&input.to_ascii_uppercase());
+        }
+        fn count(input: &[u8], extra: u32) -> u64 {
+            assert!(extra != 99, "count exploded");
+            input.len() as u64 + u64::from(extra)
+        }
+    }
+}
+
+#[test]
+fn byte_slices_and_sinks_cross_an_interface_and_are_part_of_its_id() {
+    use bytes::{Text, TextV3, Upper};
+    let table = Text::table::<Upper>();
+    let mut out = b"a:".to_vec();
+    hotpack_abi::ByteSink::with_vec(&mut out, |sink| table.transform(b"abc", sink)).expect("transform");
+    assert_eq!(out, b"a:ABC");
+    assert_eq!(table.count(b"abcd", 2), Ok(6));
+    assert!(table.count(b"", 99).expect_err("panics").is_panic());
+    assert_ne!(Text::ID, TextV3::ID);
 }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+mod deps;
+
 struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,

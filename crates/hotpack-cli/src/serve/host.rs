@@ -232,6 +232,8 @@ impl Host {
         match self.runtime.deploy(path) {
             Ok(deployed) => {
                 self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                // A dependent refused for a missing provider may have been promoted with it.
+                self.forget_refusals_now_serving();
                 for d in deployed {
                     self.metrics.deploy(if d.outcome == Happened::Unchanged { "unchanged" } else { "promoted" });
                     tracing::info!(
@@ -258,6 +260,32 @@ impl Host {
                     crate::log::path(path),
                     Escaped(&reason)
                 );
+            }
+        }
+    }
+
+    /// Drops the refusals of files whose every module now serves those very bytes (a
+    /// dependent that waited for its provider is promoted when the provider is).
+    fn forget_refusals_now_serving(&self) {
+        let paths: Vec<PathBuf> = self.refused.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        for path in paths {
+            let candidates = self.candidates(&path);
+            let serving = !candidates.is_empty()
+                && candidates.iter().all(|c| {
+                    let cache = self.runtime.cache();
+                    let name = if c.name.is_empty() {
+                        cache
+                            .modules()
+                            .into_iter()
+                            .find(|m| m.current.as_ref().is_some_and(|v| v.hash == c.hash))
+                            .map(|m| m.name)
+                    } else {
+                        Some(c.name.clone())
+                    };
+                    name.and_then(|n| cache.current(&n)).is_some_and(|m| *m.hash() == c.hash)
+                });
+            if serving {
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
             }
         }
     }
@@ -373,6 +401,12 @@ impl Host {
                     "hash": m.hash().map(|h| h.to_hex().to_string()),
                     "state": state_words(&m.history),
                     "handlers": m.handlers,
+                    "requires": self.runtime.cache().requirements(&m.name).iter().map(|r| serde_json::json!({
+                        "interface": r.interface,
+                        "id": format!("{:016x}", r.id),
+                        "provider": r.provider,
+                    })).collect::<Vec<_>>(),
+                    "dependents": self.runtime.cache().dependents(&m.name),
                     "history": m.history.iter().map(history_json).collect::<Vec<_>>(),
                     "last_error": m.last_error,
                 })

@@ -9,8 +9,9 @@
 //!
 //! - `POST /<module>/<handler>`: body in, handler output out (200); a handler error or
 //!   caught panic is 422 with its message; an unknown module or handler is 404.
-//! - `GET /-/modules`: `{"modules":[{"name","version","hash","state","handlers","history",
-//!   "last_error"}],"refused":[{"path","reason"}]}`.
+//! - `GET /-/modules`: `{"modules":[{"name","version","hash","state","handlers",
+//!   "requires":[{"interface","id","provider"}],"dependents":[..],"history","last_error"}],
+//!   "refused":[{"path","reason"}]}`.
 //! - `POST /-/rollback/<module>`: 200 with `{"name","version","hash"}` now active; 409 when
 //!   there is no earlier version; 404 for an unknown module. Needs the token when one is set.
 //! - `GET /-/healthz`: 200 `{"status":"ok",...}`, or 503 with `problems` in words. Always open.

@@ -15,6 +15,7 @@ mod names;
 mod new;
 mod pack;
 mod serve;
+mod shared;
 mod sign;
 mod trust;
 mod verify;

@@ -55,7 +55,7 @@ fn refuses_a_library_that_is_not_a_module() {
     let result = pack(&lib, &out, &[]);
     assert!(!result.status.success());
     let err = String::from_utf8_lossy(&result.stderr);
-    assert!(err.contains("hotpack_module_descriptor"), "{err}");
+    assert!(err.contains(".hotpack.descriptor"), "{err}");
     assert!(err.contains("libfx_no_descriptor.so"), "{err}");
     assert!(!out.exists(), "no bundle is written for a bad library");
     let missing = pack(&dir.path().join("nope.so"), &out, &[]);
@@ -108,31 +108,72 @@ fn output_replaces_only_a_regular_file_and_dash_is_stdout() {
     assert!(!dir.path().join("-").exists(), "no file named `-`");
 }
 
-/// Reading the descriptor loads the library, which runs its ELF constructors: `hotpack pack`
-/// does that in a child process in a temporary directory, never in its own process.
+/// The descriptor is read as data (its ELF section): the library's constructors never run,
+/// in the packing process or in any other.
 #[test]
-fn the_library_constructors_never_run_in_the_packing_process() {
+fn the_library_constructors_never_run_at_all() {
     let dir = hotpack_testkit::scratch();
     let marker = dir.path().join("constructor-ran");
     let out = dir.path().join("ctor.zip");
     let lib = hotpack_testkit::module("fx-ctor-marker");
-    let child = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+    let result = Command::new(env!("CARGO_BIN_EXE_hotpack"))
         .args(["pack".as_ref(), lib.as_os_str(), "-o".as_ref(), out.as_os_str()])
         .current_dir(dir.path())
         .env("HOTPACK_FX_CTOR_MARKER", &marker)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .expect("run hotpack pack");
-    let pack_pid = child.id();
-    let result = child.wait_with_output().expect("wait");
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     assert!(String::from_utf8_lossy(&result.stdout).contains("packed ctor-marker 0.1.0"));
-    let writer: u32 = std::fs::read_to_string(&marker)
-        .expect("the constructor ran (in the descriptor reader)")
-        .parse()
-        .expect("a pid");
-    assert_ne!(writer, pack_pid, "the constructor ran inside `hotpack pack` itself");
+    assert!(!marker.exists(), "the constructor ran");
+    // A constructor that would end any process that maps it: packed all the same.
+    let exit = dir.path().join("exit.zip");
+    let result = pack(&hotpack_testkit::module("fx-ctor-exit"), &exit, &[]);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let verify = hotpack(&["verify".as_ref(), out.as_os_str()]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
+/// `inspect` and `verify` take a plain library too, read the same way (nothing run).
+#[test]
+fn inspect_and_verify_read_a_plain_library_without_running_it() {
+    let dir = hotpack_testkit::scratch();
+    let marker = dir.path().join("constructor-ran");
+    let lib = hotpack_testkit::module("greeter-v1");
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_hotpack"))
+            .args(args)
+            .env("HOTPACK_FX_CTOR_MARKER", &marker)
+            .output()
+            .expect("run hotpack")
+    };
+    let inspect = run(&["inspect".as_ref(), "--json".as_ref(), lib.as_os_str()]);
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("JSON");
+    assert_eq!(json[0]["name"], "greeter");
+    assert_eq!(json[0]["version"], "1.0.0");
+    assert_eq!(json[0]["handlers"], serde_json::json!(["greet", "version"]));
+    assert_eq!(json[0]["interfaces"][0]["name"], "Greeter");
+    assert_eq!(json[0]["requires"], serde_json::json!([]));
+    let text = run(&["inspect".as_ref(), lib.as_os_str()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("module greeter 1.0.0") && text.contains("not run"), "{text}");
+
+    let verify = run(&["verify".as_ref(), lib.as_os_str()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("greeter 1.0.0"));
+    let ctor = hotpack_testkit::module("fx-ctor-marker");
+    assert!(run(&["verify".as_ref(), ctor.as_os_str()]).status.success());
+    assert!(run(&["inspect".as_ref(), ctor.as_os_str()]).status.success());
+    assert!(!marker.exists(), "the constructor ran");
+
+    // Not a module, or not a loadable one: refused, naming the file.
+    for (package, needle) in [("fx-no-descriptor", ".hotpack.descriptor"), ("fx-forged-abi", "ABI version 999")] {
+        let path = hotpack_testkit::module(package);
+        let verify = run(&["verify".as_ref(), path.as_os_str()]);
+        assert_eq!(verify.status.code(), Some(1), "{package}");
+        let err = String::from_utf8_lossy(&verify.stderr);
+        assert!(err.contains(needle) && err.contains(&*path.to_string_lossy()), "{package}: {err}");
+    }
+    let inspect = run(&["inspect".as_ref(), hotpack_testkit::module("fx-no-descriptor").as_os_str()]);
+    assert_eq!(inspect.status.code(), Some(1));
 }

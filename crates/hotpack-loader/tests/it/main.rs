@@ -5,6 +5,9 @@ use hotpack_loader::{CallError, LoadError, Loader, Materialize};
 use hotpack_testkit::{module, module_bytes, scratch};
 use std::path::Path;
 
+mod describe;
+mod requires;
+
 fn loader() -> (tempfile::TempDir, Loader) {
     let dir = scratch();
     let loader = Loader::new(dir.path()).expect("cache dir is creatable");
@@ -61,7 +64,9 @@ fn each_broken_fixture_gives_its_own_error() {
     let good = loader.load_file(&module("greeter-v1")).expect("v1 loads");
     type Check = fn(&LoadError) -> bool;
     let cases: &[(&str, Check)] = &[
-        ("fx-no-descriptor", |e| matches!(e, LoadError::NoDescriptor { .. })),
+        ("fx-no-descriptor", |e| {
+            matches!(e, LoadError::Describe { source: hotpack_loader::DescribeError::MissingSection { .. }, .. })
+        }),
         ("fx-bad-magic", |e| matches!(e, LoadError::BadMagic { found: 0xdead_beef_dead_beef, .. })),
         ("fx-forged-layout", |e| matches!(e, LoadError::LayoutMismatch { found: 77, .. })),
         ("fx-forged-abi", |e| matches!(e, LoadError::AbiMismatch { found: 999, .. })),

@@ -435,6 +435,12 @@ impl Supervisor {
         let module = &c.module;
         let probe = self.probe_of(module.name());
         if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY) {
+            if matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
+                // Deployed by itself once a provider is promoted (`retry_waiting`).
+                let mut waiting = lock(&self.inner.waiting);
+                waiting.retain(|w| w.module.name() != module.name());
+                waiting.push(c.clone());
+            }
             let mark = f.blame == Blame::Candidate;
             return Err(self.gate_failed_named(
                 module.name(),
@@ -455,7 +461,31 @@ impl Supervisor {
             self.switch_to(&done.name, &previous, Happened::RolledBack { from: None })?;
             return Err(RollbackError::NotDurable { name: done.name, version: done.version, error });
         }
+        lock(&self.inner.waiting).retain(|w| w.module.name() != done.name);
+        self.retry_waiting();
         Ok(done)
+    }
+
+    /// Deploys again every candidate that waited for a provider, now that a version was
+    /// promoted (each success retries the rest again, through `run_gates`).
+    pub(super) fn retry_waiting(&self) {
+        let waiting = std::mem::take(&mut *lock(&self.inner.waiting));
+        let mut rest = Vec::new();
+        for c in waiting {
+            let ready = self.inner.cache.check_requirements(&c.module).is_ok();
+            if !ready {
+                rest.push(c);
+            } else {
+                // A success retries what is left itself; a failure is recorded as any deploy's.
+                let _ = self.run_gates(c);
+            }
+        }
+        lock(&self.inner.waiting).extend(rest);
+    }
+
+    /// Candidates waiting for a provider: `(name, version)`.
+    pub fn waiting(&self) -> Vec<(String, semver::Version)> {
+        lock(&self.inner.waiting).iter().map(|c| (c.module.name().to_owned(), c.module.version().clone())).collect()
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {

@@ -42,7 +42,44 @@ impl Supervisor {
                 .collect()
         };
         let cache = &self.inner.cache;
-        for (name, order) in plan {
+        // Providers before dependents, whatever the journal's order: a module whose provider
+        // is not back yet waits for a later pass (passes repeat while one makes progress; the
+        // last one reports what still fails).
+        let mut plan = plan;
+        let mut last_pass = false;
+        let serving = |cache: &Cache| cache.modules().iter().filter(|m| m.current.is_some()).count();
+        loop {
+            let before = serving(cache);
+            let mut deferred = Vec::new();
+            for (name, order) in std::mem::take(&mut plan) {
+                if self.restore_one(&name, &order, &dir, &mut report, !last_pass) {
+                    deferred.push((name, order));
+                }
+            }
+            if deferred.is_empty() || last_pass {
+                break;
+            }
+            plan = deferred;
+            // No pass restored anything: the next one is the last and reports what waits.
+            last_pass = serving(cache) == before;
+        }
+        report
+    }
+
+    /// Restores `name` from its first version in `order` that comes back. `defer`: a version
+    /// refused only for a missing provider is put off (returns `true`) instead of reported.
+    fn restore_one(
+        &self,
+        name: &str,
+        order: &[VersionSummary],
+        dir: &Path,
+        report: &mut RestoreReport,
+        defer: bool,
+    ) -> bool {
+        let cache = &self.inner.cache;
+        let name = name.to_owned();
+        {
+            let order = order.to_vec();
             let mut done = false;
             for v in order {
                 if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
@@ -60,7 +97,7 @@ impl Supervisor {
                     report.problems.push(problem(reason));
                     continue;
                 }
-                let bytes = match journal::read_object(&dir, &v.hash) {
+                let bytes = match journal::read_object(dir, &v.hash) {
                     Ok(b) => b,
                     Err(e) => {
                         report.problems.push(problem(RestoreError::Object(e)));
@@ -85,6 +122,9 @@ impl Supervisor {
                 cache.register(module.clone(), v.source.clone());
                 let probe = self.probe_of(&name);
                 if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
+                    if defer && matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
+                        return true;
+                    }
                     // Environmental failures (a database down at start) do not condemn a
                     // version that served well; it is skipped this time.
                     if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
@@ -94,7 +134,7 @@ impl Supervisor {
                     continue;
                 }
                 report.restored.push(self.promoted(&name, v, Happened::Restored));
-                self.restore_retained(&name, &dir, &mut report);
+                self.restore_retained(&name, dir, report);
                 done = true;
                 break;
             }
@@ -107,7 +147,7 @@ impl Supervisor {
                 });
             }
         }
-        report
+        false
     }
 
     /// With trusted keys: whether the journal records that one of them signed the bundle

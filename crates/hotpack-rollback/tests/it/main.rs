@@ -5,6 +5,7 @@
 // The helpers pass `RollbackError` (128 bytes, its context fields inline) around by value.
 #![allow(clippy::result_large_err)]
 
+mod deps;
 mod gates;
 mod journal;
 mod property;

@@ -1,0 +1,95 @@
+//! Shared code as its own module: dependents wired to a provider, swapped under them,
+//! and the compatibility gate (missing provider, broken dependents, cycles, removal).
+
+use hotpack_cache::{CacheError, Source};
+use hotpack_loader::Module;
+use hotpack_testkit::module;
+
+fn load(f: &super::Fixture, package: &str) -> Module {
+    f.cache.load_file(&module(package)).unwrap_or_else(|e| panic!("{package}: {e}"))
+}
+
+fn activate(f: &super::Fixture, m: &Module) -> Result<(), CacheError> {
+    f.cache.activate(m, Source::File(m.source().to_path_buf()))
+}
+
+#[test]
+fn a_provider_swap_is_seen_by_every_dependent_and_incompatible_ones_are_refused() {
+    let f = super::fixture();
+    let svc_a = load(&f, "svc-a");
+    let svc_b = load(&f, "svc-b");
+    // No provider yet: not made current, kept pending, named in the error.
+    match activate(&f, &svc_a) {
+        Err(CacheError::MissingProvider { name, interface, .. }) => {
+            assert_eq!((name.as_str(), interface.as_str()), ("svc-a", "TextUtil"));
+        }
+        other => panic!("expected a missing provider, got {other:?}"),
+    }
+    assert!(f.cache.current("svc-a").is_none());
+    assert_eq!(f.cache.pending().len(), 1);
+
+    // The provider arrives: the waiting dependent becomes current by itself.
+    let v1 = load(&f, "textutil-v1");
+    activate(&f, &v1).expect("v1 activates");
+    assert!(f.cache.pending().is_empty());
+    activate(&f, &svc_b).expect("svc-b activates");
+    let a = f.cache.hot_module("svc-a").expect("svc-a is current");
+    let b = f.cache.hot_module("svc-b").expect("svc-b is current");
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC");
+    assert_eq!(b.call("run", b"abc").expect("run"), b"b:ABC");
+    assert_eq!(f.cache.dependents("textutil"), ["svc-a", "svc-b"]);
+    let reqs = f.cache.requirements("svc-a");
+    assert_eq!((reqs[0].interface.as_str(), reqs[0].provider.as_deref()), ("TextUtil", Some("textutil")));
+
+    // v2: both see it on their next call; neither was reloaded.
+    let (hash_a, hash_b) = (*svc_a.hash(), *svc_b.hash());
+    let v2 = load(&f, "textutil-v2");
+    activate(&f, &v2).expect("v2 activates");
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC!");
+    assert_eq!(b.call("run", b"abc").expect("run"), b"b:ABC!");
+    assert_eq!((*a.current().module().hash(), *b.current().module().hash()), (hash_a, hash_b));
+
+    // v3 changed the interface: refused naming both dependents; v2 keeps serving.
+    let v3 = load(&f, "textutil-v3");
+    match activate(&f, &v3) {
+        Err(CacheError::BreaksDependents { name, dependents, interface, .. }) => {
+            assert_eq!((name.as_str(), interface.as_str()), ("textutil", "TextUtil"));
+            assert_eq!(*dependents, ["svc-a".to_owned(), "svc-b".to_owned()]);
+            let text = activate(&f, &v3).expect_err("refused again").to_string();
+            assert!(text.contains("svc-a") && text.contains("svc-b"), "{text}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(f.cache.current("textutil").expect("current").version().major, 2);
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC!");
+
+    // Rolling the provider back (a version that served) is seen by both too.
+    f.cache.promote(&v1).expect("back to v1");
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC");
+    assert_eq!(b.call("run", b"abc").expect("run"), b"b:ABC");
+    // Taking the provider away is refused while dependents exist.
+    match f.cache.check_removable("textutil") {
+        Err(CacheError::HasDependents { dependents, .. }) => {
+            assert_eq!(*dependents, ["svc-a".to_owned(), "svc-b".to_owned()]);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(f.cache.check_removable("svc-a").is_ok());
+}
+
+#[test]
+fn a_cycle_is_refused_naming_it() {
+    let f = super::fixture();
+    let y1 = load(&f, "fx-cycle-y1");
+    activate(&f, &y1).expect("y1 needs nothing");
+    let x = load(&f, "fx-cycle-x");
+    activate(&f, &x).expect("x takes Y from y1");
+    let y2 = load(&f, "fx-cycle-y2");
+    match activate(&f, &y2) {
+        Err(CacheError::Cycle { cycle, .. }) => {
+            assert_eq!(*cycle, ["cycle-y".to_owned(), "cycle-x".to_owned(), "cycle-y".to_owned()])
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+    assert_eq!(f.cache.current("cycle-y").expect("current").version().major, 1);
+}

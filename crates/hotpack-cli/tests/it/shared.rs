@@ -1,0 +1,93 @@
+//! Shared code as its own bundle under `hotpack serve` (defaults): `svc-a` and `svc-b` require
+//! `textutil`'s interface; the provider is swapped, refused and rolled back under them.
+
+use crate::serve::{Serve, call, good_bundle};
+
+fn modules(serve: &Serve) -> serde_json::Value {
+    let (status, body) = call(serve.addr, "GET", "/-/modules", b"");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn module<'a>(listing: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    listing["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not serving: {listing}"))
+}
+
+#[test]
+fn serve_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_them() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    // The dependents sort first: the folder is deployed in name order, before their provider.
+    for (file, package) in [("svc-a.zip", "svc-a"), ("svc-b.zip", "svc-b"), ("textutil.zip", "textutil-v1")] {
+        hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
+    }
+    let serve = Serve::start(&dir, &[]);
+    let addr = serve.addr;
+    assert_eq!(call(addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+    let listing = modules(&serve);
+    assert_eq!(listing["refused"], serde_json::json!([]), "{listing}");
+    let svc_a = module(&listing, "svc-a");
+    assert_eq!(svc_a["requires"][0]["interface"], "TextUtil");
+    assert_eq!(svc_a["requires"][0]["provider"], "textutil");
+    assert_eq!(module(&listing, "textutil")["dependents"], serde_json::json!(["svc-a", "svc-b"]));
+    let hashes = (svc_a["hash"].clone(), module(&listing, "svc-b")["hash"].clone());
+
+    // v2: both services see it on their next call; neither was redeployed.
+    hotpack_archive::write_atomic(&dir.join("textutil.zip"), &good_bundle("textutil-v2", 1)).expect("write v2");
+    let line = serve.next_outcome();
+    assert!(line.contains("deployed textutil 2.0.0"), "{line}");
+    assert_eq!(call(addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC!".to_owned()));
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC!".to_owned()));
+    let listing = modules(&serve);
+    assert_eq!((module(&listing, "svc-a")["hash"].clone(), module(&listing, "svc-b")["hash"].clone()), hashes);
+
+    // v3 changed the interface: refused naming both dependents, v2 keeps serving.
+    hotpack_archive::write_atomic(&dir.join("textutil.zip"), &good_bundle("textutil-v3", 2)).expect("write v3");
+    let line = serve.next_outcome();
+    assert!(line.contains("refused") && line.contains("svc-a") && line.contains("svc-b"), "{line}");
+    assert_eq!(call(addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC!".to_owned()));
+    let listing = modules(&serve);
+    assert_eq!(module(&listing, "textutil")["version"], "2.0.0");
+    let refused = listing["refused"].to_string();
+    assert!(refused.contains("textutil.zip") && refused.contains("svc-a, svc-b"), "{refused}");
+
+    // Rolling the provider back is seen by both.
+    let (status, body) = call(addr, "POST", "/-/rollback/textutil", b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(call(addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+
+    // A restart comes up whole (the journal in whatever order, then the folder).
+    drop(serve);
+    let serve = Serve::start(&dir, &[]);
+    assert_eq!(call(serve.addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
+    assert_eq!(call(serve.addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+}
+
+#[test]
+fn inspect_shows_what_a_bundle_requires() {
+    let scratch = hotpack_testkit::scratch();
+    let bundle = scratch.path().join("svc-a.zip");
+    hotpack_archive::write_atomic(&bundle, &good_bundle("svc-a", 0)).expect("write a bundle");
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotpack")).args(args).output().expect("run hotpack")
+    };
+    let out = run(&["inspect".as_ref(), "--json".as_ref(), bundle.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json[0]["requires"][0]["name"], "TextUtil", "{json}");
+    let text = run(&["inspect".as_ref(), bundle.as_os_str()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("requires:    TextUtil"));
+    let provider = scratch.path().join("textutil.zip");
+    hotpack_archive::write_atomic(&provider, &good_bundle("textutil-v1", 0)).expect("write a bundle");
+    let out = run(&["inspect".as_ref(), "--json".as_ref(), provider.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json[0]["requires"], serde_json::json!([]));
+}
