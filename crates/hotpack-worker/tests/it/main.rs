@@ -2,3 +2,4 @@
 //! binary) running real fixture cdylibs.
 
 mod basics;
+mod contain;
