@@ -111,9 +111,7 @@ fn resident_data() {
     let took = t.elapsed();
     assert_eq!(String::from_utf8_lossy(&sum), size.to_string(), "the handler read every byte");
     let pid = worker.pid();
-    let kib = |text: &str| -> u64 {
-        text.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a kB figure")
-    };
+    let kib = |text: &str| -> u64 { text.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a kB figure") };
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).expect("smaps_rollup");
     let total_kib = rollup.lines().find(|l| l.starts_with("Rss:")).map(kib).expect("Rss");
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("smaps");

@@ -46,7 +46,8 @@ impl ResidentData {
     ///
     /// [`WorkerError::Data`] when the file cannot be read; [`WorkerError::Io`] for the memfd.
     pub fn from_file(path: &Path) -> Result<ResidentData, WorkerError> {
-        let file = std::fs::File::open(path).map_err(|source| WorkerError::Data { path: path.to_path_buf(), source })?;
+        let file =
+            std::fs::File::open(path).map_err(|source| WorkerError::Data { path: path.to_path_buf(), source })?;
         Self::from_reader(file, path)
     }
 

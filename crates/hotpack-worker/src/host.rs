@@ -478,21 +478,19 @@ impl Worker {
                 return Err(self.after_failure(e, deadline));
             }
         }
-        loop {
-            match ch.slot.wait_change(slot::REQUEST, deadline.map(|(_, at)| at), true, true) {
-                Woke::State(slot::REPLY) => break,
-                Woke::State(slot::CLOSED) => {
-                    if self.death().is_some() {
-                        return Err(self.died());
-                    }
-                    return Err(self.protocol("closed a call slot itself".into()));
-                }
-                Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
-                Woke::Timeout => {
-                    let (d, _) = deadline.expect("a timeout needs a deadline");
-                    self.kill_with(Death::Deadline { deadline: d });
+        match ch.slot.wait_change(slot::REQUEST, deadline.map(|(_, at)| at), true, true) {
+            Woke::State(slot::REPLY) => {}
+            Woke::State(slot::CLOSED) => {
+                if self.death().is_some() {
                     return Err(self.died());
                 }
+                return Err(self.protocol("closed a call slot itself".into()));
+            }
+            Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
+            Woke::Timeout => {
+                let (d, _) = deadline.expect("a timeout needs a deadline");
+                self.kill_with(Death::Deadline { deadline: d });
+                return Err(self.died());
             }
         }
         let (len, spilled) = ch.slot.len();
@@ -582,12 +580,9 @@ enum ControlError {
 fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>) {
     use rustix::process::{WaitId, WaitIdOptions};
     if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-        loop {
-            match rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
-        }
+        while let Err(rustix::io::Errno::INTR) =
+            rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT)
+        {}
     }
     let status = {
         // Mark reaped under the lock: no kill is sent to this pid after this point.
