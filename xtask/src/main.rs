@@ -77,6 +77,7 @@ const LIBRARY_CRATES: [&str; 9] = [
     "hotpack-detect",
     "hotpack-loader",
     "hotpack-cache",
+    "hotpack-worker",
     "hotpack-rollback",
     "hotpack",
     "hotpack-fleet",
