@@ -97,6 +97,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crash;
 mod error;
 mod gates;
 mod journal;
@@ -104,6 +105,7 @@ mod record;
 mod supervisor;
 mod watch;
 
+pub use crash::Crash;
 pub use error::{RestoreError, RollbackError};
 pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
@@ -248,7 +250,7 @@ pub struct Deployed {
     pub outcome: Happened,
 }
 
-/// An automatic demotion after the panic budget was exceeded.
+/// An automatic demotion: the panic budget was exceeded, or the version crashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Demotion {
     /// Module name.
@@ -259,8 +261,10 @@ pub struct Demotion {
     /// demoted one keeps serving, since a hot handle cannot be emptied, but it is marked
     /// failed and a restart will not resume it).
     pub to: Option<VersionSummary>,
-    /// Panics counted in the window.
+    /// Panics counted in the window (0 for a crash).
     pub panics: u32,
+    /// The crash that demoted it, when a crash did.
+    pub crash: Option<Crash>,
 }
 
 /// A version that failed and will not be tried again.

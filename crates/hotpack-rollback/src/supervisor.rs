@@ -91,6 +91,8 @@ struct State {
     orphan_failed: HashMap<[u8; 32], (String, Failure)>,
     /// Modules over their panic budget whose demotion waits for the operation lock.
     pending: BTreeSet<String>,
+    /// Crashes whose demotion waits for the operation lock: module -> (hash, how).
+    crashes: BTreeMap<String, (blake3::Hash, crate::Crash)>,
 }
 
 struct Inner {
@@ -292,8 +294,11 @@ impl Supervisor {
 
     fn kick_pending(&self) {
         loop {
-            if lock(&self.inner.state).pending.is_empty() {
-                return;
+            {
+                let st = lock(&self.inner.state);
+                if st.pending.is_empty() && st.crashes.is_empty() {
+                    return;
+                }
             }
             match self.inner.ops.try_lock() {
                 Ok(_ops) => self.drain_pending_locked(),
