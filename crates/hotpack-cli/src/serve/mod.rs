@@ -35,6 +35,7 @@
 mod host;
 mod http;
 mod metrics;
+mod slots;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -83,7 +84,8 @@ pub(crate) struct ServeArgs {
     /// Connections open at once [default: 512, or half the descriptor limit if lower]
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: Option<usize>,
-    /// Handler calls running at once (503 past it)
+    /// Handler calls running at once, in all (503 past it). Each module may hold at most its
+    /// share, max(1, N / modules serving), so one module's hung calls never starve another
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_calls: usize,
     /// Library versions kept mapped at most; a new one past it is refused (restart to reclaim)
