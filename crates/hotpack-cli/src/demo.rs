@@ -140,10 +140,13 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let runtime =
         Runtime::builder().cache_dir(scratch.path().join("cache")).panic_budget(0, Duration::from_secs(60)).build()?;
     say!("[3/6] packing each module into a bundle...");
+    // Packing reads each library's descriptor with a loader of its own: the runtime's cache
+    // makes code current only through its gates.
+    let packer = hotpack::loader::Loader::new(scratch.path().join("pack-cache"))?;
     let mut bundles = Vec::new();
     for package in PACKAGES {
         let out = scratch.path().join(format!("{package}.zip"));
-        let meta = hotpack::pack_library_with(runtime.cache().loader(), &library(&release, package), &out, Vec::new())
+        let meta = hotpack::pack_library_with(&packer, &library(&release, package), &out, Vec::new())
             .with_context(|| format!("packing {package}"))?;
         let len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         say!("      {} -> module `{}` {} ({} KiB)", out.display(), meta.name, meta.version, len >> 10);

@@ -108,6 +108,19 @@ pub enum GateError {
         /// The file.
         path: PathBuf,
     },
+    /// Trusted keys are set and the candidate is a module the host loaded itself
+    /// ([`Supervisor::deploy`](crate::Supervisor::deploy)): nothing shows which bytes it came
+    /// from or who signed them.
+    #[error(
+        "module `{name}` {version} was loaded by the host, not read from a signed bundle; with trusted keys only \
+         signed bundles are deployed"
+    )]
+    HostLoaded {
+        /// Module name.
+        name: String,
+        /// Its version.
+        version: semver::Version,
+    },
     /// The loader refused the library, or its init hook failed.
     #[error(transparent)]
     Load(LoadError),

@@ -52,7 +52,7 @@
 //! use hotpack_rollback::{JournalStatus, Policy, Supervisor};
 //! let dir = tempfile::tempdir()?;
 //! let loader = hotpack_loader::Loader::new(dir.path().join("cache"))?;
-//! let cache = hotpack_cache::Cache::new(loader, hotpack_archive::SearchPath::new());
+//! let cache = hotpack_cache::Cache::new(loader.clone(), hotpack_archive::SearchPath::new());
 //! let (sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
 //! assert_eq!(report.status, JournalStatus::Missing);
 //! assert!(sup.restore()?.restored.is_empty());
@@ -60,7 +60,7 @@
 //!
 //! // A damaged journal is reported, never trusted, never fatal.
 //! std::fs::write(dir.path().join("journal.json"), b"{\"format\": \"hotpack-rol")?;
-//! let cache = sup.cache().clone();
+//! let cache = hotpack_cache::Cache::new(loader, hotpack_archive::SearchPath::new());
 //! let (_sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
 //! assert!(matches!(report.status, JournalStatus::Corrupt { .. }), "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -236,9 +236,11 @@ impl Supervisor {
         Ok((Supervisor::build(cache, policy, Some(path), state), report))
     }
 
-    /// The cache the supervisor promotes into.
-    pub fn cache(&self) -> &Cache {
-        &self.inner.cache
+    /// The cache the supervisor promotes into, read-only: nothing reached through the
+    /// supervisor makes code current without its gates (the `Cache` itself stays with whoever
+    /// built the supervisor).
+    pub fn cache(&self) -> hotpack_cache::CacheView {
+        self.inner.cache.view()
     }
 
     /// The policy in force.

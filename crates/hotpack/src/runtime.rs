@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::preflight::{PreflightCommand, PreflightError};
 use hotpack_archive::{Limits, SearchPath};
-use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
+use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
@@ -334,10 +334,10 @@ impl RuntimeBuilder {
         let cache = Cache::with_limits(loader, search, self.limits);
         let (supervisor, report) = match &self.journal {
             Some(path) => {
-                let (s, r) = Supervisor::open(cache, self.policy, path)?;
+                let (s, r) = Supervisor::open(cache.clone(), self.policy, path)?;
                 (s, Some(r))
             }
-            None => (Supervisor::new(cache, self.policy), None),
+            None => (Supervisor::new(cache.clone(), self.policy), None),
         };
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
@@ -350,8 +350,9 @@ impl RuntimeBuilder {
                 command.check(c).map(|_| ()).map_err(|e| e.to_string())
             })));
         }
-        let runtime =
-            Runtime { inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }) };
+        let runtime = Runtime {
+            inner: Arc::new(Inner { cache, supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
+        };
         Ok((runtime, report))
     }
 
@@ -366,6 +367,9 @@ impl RuntimeBuilder {
 }
 
 struct Inner {
+    /// The cache itself stays here: callers get a read-only view, so nothing they reach
+    /// makes code current without the supervisor's gates.
+    cache: Cache,
     supervisor: Supervisor,
     quiet: Duration,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
@@ -380,7 +384,7 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("cache", self.cache()).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("cache", &self.inner.cache).finish_non_exhaustive()
     }
 }
 
@@ -402,9 +406,11 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    /// The module registry.
-    pub fn cache(&self) -> &Cache {
-        self.inner.supervisor.cache()
+    /// The module registry, read-only: what is registered and current, handles on current
+    /// versions, counters. Code becomes current only through the runtime's deploy, import,
+    /// reload, watch, restore and rollback, each through the supervisor's gates.
+    pub fn cache(&self) -> CacheView {
+        self.inner.cache.view()
     }
 
     /// The supervisor (gates, history, rollback, pins, journal).
@@ -427,7 +433,7 @@ impl Runtime {
 
     /// Appends an entry to the search path while the program runs (`sys.path.append`).
     pub fn add_search_path(&self, entry: impl Into<PathBuf>) {
-        self.cache().add_search_entry(entry);
+        self.inner.cache.add_search_entry(entry);
     }
 
     /// After a restart: brings every journaled module back on its last good version.
@@ -474,7 +480,7 @@ impl Runtime {
     /// Marks `name` so its next [`import`](Self::import) looks on the search path again (the
     /// active version keeps serving until then).
     pub fn invalidate(&self, name: &str) {
-        self.cache().invalidate(name);
+        self.inner.cache.invalidate(name);
     }
 
     /// Deploys a bundle (`.zip`) or a plain library file through the promotion gates
@@ -543,7 +549,7 @@ impl Runtime {
         if self.cache().current(name).is_none() {
             return Err(Error::NotLoaded { name: name.to_owned() });
         }
-        Ok(self.cache().hot_module(name)?)
+        self.cache().hot_module(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
     /// A typed hot handle on interface `I` of `name` (imported if needed). Later candidates

@@ -298,8 +298,8 @@ impl Host {
     /// Why the file is refused by `--max-versions`, if it is: it would map a version beyond
     /// the cap. Versions already mapped (a rollback target, the same bytes again) never count.
     fn over_cap(&self, candidates: &[Candidate]) -> Option<String> {
-        let loader = self.runtime.cache().loader();
-        let new = candidates.iter().filter(|c| loader.get(&c.hash).is_none()).count();
+        let cache = self.runtime.cache();
+        let new = candidates.iter().filter(|c| !cache.is_mapped(&c.hash)).count();
         let (mapped, _) = self.mapped();
         let max = self.config.max_versions;
         (new > 0 && mapped + new > max).then(|| {
@@ -396,7 +396,7 @@ impl Host {
 
     /// (versions, bytes) mapped by this process; they stay mapped until it exits.
     pub(crate) fn mapped(&self) -> (usize, u64) {
-        let stats = self.runtime.cache().loader().mapped();
+        let stats = self.runtime.cache().mapped();
         (stats.libraries, stats.bytes)
     }
 

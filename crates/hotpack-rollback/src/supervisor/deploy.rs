@@ -329,12 +329,21 @@ impl Supervisor {
         self.deploy_locked(module, source)
     }
 
-    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on.
+    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on. With
+    /// [`Policy::trusted_keys`] it is refused at [`Gate::Signature`]
+    /// ([`GateError::HostLoaded`]): a loaded module carries no signature.
     ///
     /// # Errors
     ///
     /// As [`deploy_bundle`](Self::deploy_bundle).
     pub fn deploy(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
+        if !self.inner.policy.trusted_keys.is_empty() {
+            let error = GateError::HostLoaded { name: module.name().to_owned(), version: module.version().clone() };
+            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
+            return Err(
+                self.with_ops(|| self.gate_failed_named(&name, version, Some(hash), Gate::Signature, error, false))
+            );
+        }
         self.with_ops(|| self.deploy_locked(module, source))
     }
 

@@ -103,7 +103,7 @@ fn rollback_to_only_goes_to_versions_this_host_ran() {
     assert!(matches!(never, Err(RollbackError::NeverActivated { .. })), "{never:?}");
     // Loaded and registered by someone else, but never activated here.
     let v2 = load("greeter-v2");
-    host.cache().register(v2.clone(), hotpack_cache::Source::Memory("elsewhere".into()));
+    host.raw.register(v2.clone(), hotpack_cache::Source::Memory("elsewhere".into()));
     let never = host.sup.rollback_to("greeter", VersionRef::Hash(*v2.hash()));
     assert!(matches!(never, Err(RollbackError::NeverActivated { .. })), "{never:?}");
     assert!(matches!(host.sup.rollback_to("nobody", v("1.0.0")), Err(RollbackError::NeverActivated { .. })));

@@ -16,6 +16,7 @@ mod plugin_folder;
 mod hot_deploy;
 
 mod abi;
+mod doors;
 mod preflight;
 mod runtime;
 mod stories;
