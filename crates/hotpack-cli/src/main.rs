@@ -70,8 +70,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // `hotpack __preflight ...`: the preflight child of `serve --preflight` (hidden).
-    if let Some(code) = hotpack::preflight::child_main_if_marked() {
+    // `hotpack __worker ...` (a module's worker process) and `hotpack __preflight ...` (the
+    // preflight child of `serve --preflight`): hidden, checked before clap.
+    if let Some(code) = hotpack::worker::worker_main_if_marked() {
         return code;
     }
     let cli = Cli::parse();

@@ -71,6 +71,26 @@ pub enum LoadError {
         #[source]
         source: hotpack_util::fs::FsError,
     },
+    /// A library image handed over as a memfd is not one the loader can trust to stay
+    /// as it is (not sealed against writes and resizing), or could not be mapped.
+    #[error("{path}: the library memfd cannot be used: {source}")]
+    Unsealed {
+        /// Where the module came from.
+        path: PathBuf,
+        /// What was wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not the ones the caller verified.
+    #[error("{path}: blake3 is {found}, expected {expected}: not the library that was checked")]
+    HashMismatch {
+        /// Where the module came from.
+        path: PathBuf,
+        /// The hash the caller verified.
+        expected: String,
+        /// The hash of the bytes found.
+        found: String,
+    },
     /// `dlopen` refused the library.
     #[error("{path}: dlopen failed: {message}")]
     Dlopen {

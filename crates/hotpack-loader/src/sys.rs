@@ -257,3 +257,200 @@ impl<T: Sync + 'static> std::fmt::Debug for AtomicRef<T> {
         f.debug_struct("AtomicRef").finish_non_exhaustive()
     }
 }
+
+/// A read-only map of a whole memfd sealed against writes, growing and shrinking: its bytes
+/// can never change, so handing them out as `&[u8]` is sound whoever else holds the fd.
+///
+/// Used for resident data (mapped once by the host and once by each worker, no copy) and to
+/// read a library image a worker was sent.
+#[cfg(target_os = "linux")]
+pub struct SealedMap {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is immutable (sealed memfd, PROT_READ) and lives until drop.
+#[cfg(target_os = "linux")]
+unsafe impl Send for SealedMap {}
+// SAFETY: as above: only shared reads of bytes that cannot change.
+#[cfg(target_os = "linux")]
+unsafe impl Sync for SealedMap {}
+
+#[cfg(target_os = "linux")]
+impl SealedMap {
+    /// Maps `fd` read-only.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the fd is not sealed against writes, growing and shrinking (so its
+    /// bytes could change under the map, or a shrink could turn a read into SIGBUS); the OS
+    /// error of `fstat` or `mmap`.
+    pub fn new(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<SealedMap> {
+        use rustix::fs::SealFlags;
+        let seals = rustix::fs::fcntl_get_seals(fd)?;
+        let need = SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW;
+        if !seals.contains(need) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the memfd is not sealed against writes and resizing",
+            ));
+        }
+        let len = usize::try_from(rustix::fs::fstat(fd)?.st_size)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "negative memfd size"))?;
+        if len == 0 {
+            return Ok(SealedMap { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 });
+        }
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a fresh mapping chosen by the kernel (null hint), of the whole file: it
+        // aliases no Rust object. The file is sealed against writes and resizing (checked
+        // above; seals can only be added), so the mapped bytes never change and never vanish.
+        let ptr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ, MapFlags::SHARED, fd, 0) }?;
+        Ok(SealedMap { ptr: ptr.cast::<u8>().cast_const(), len })
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is a live read-only mapping (or a dangling pointer with len
+        // 0) of bytes that cannot change (see `new`), unmapped only in `drop`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SealedMap {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the mapping made in `new`, unmapped once; no `&[u8]` from `bytes` can
+            // outlive `self` (borrowed from it).
+            let _ = unsafe { rustix::mm::munmap(self.ptr.cast_mut().cast(), self.len) };
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl std::fmt::Debug for SealedMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedMap").field("len", &self.len).finish()
+    }
+}
+
+/// A read-write map of a memfd shared with another process that may write it at any time
+/// (a worker's call slot). Nothing in it is handed out as a reference to plain bytes: the
+/// other side is not trusted, so bytes are copied in and out, and the words two processes
+/// synchronise on are atomics.
+#[cfg(target_os = "linux")]
+pub struct SharedMap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: all access goes through atomics or copies into/out of the mapping.
+#[cfg(target_os = "linux")]
+unsafe impl Send for SharedMap {}
+// SAFETY: as above.
+#[cfg(target_os = "linux")]
+unsafe impl Sync for SharedMap {}
+
+#[cfg(target_os = "linux")]
+impl SharedMap {
+    /// Maps the whole of `fd` read-write, shared.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the fd is not sealed against shrinking (the other side could
+    /// truncate it and turn every access into SIGBUS) or is empty; the OS error otherwise.
+    pub fn new(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<SharedMap> {
+        use rustix::fs::SealFlags;
+        let seals = rustix::fs::fcntl_get_seals(fd)?;
+        if !seals.contains(SealFlags::SHRINK) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the memfd is not sealed against shrinking",
+            ));
+        }
+        let len = usize::try_from(rustix::fs::fstat(fd)?.st_size)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "negative memfd size"))?;
+        if len < 8 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "shared memfd too small"));
+        }
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a fresh mapping chosen by the kernel, aliasing no Rust object; the file
+        // cannot shrink (checked above), so every byte of it stays backed.
+        let ptr = unsafe {
+            rustix::mm::mmap(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
+        }?;
+        Ok(SharedMap { ptr: ptr.cast::<u8>(), len })
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map is empty (never: `new` refuses that).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The 32-bit word at `offset` as an atomic (for futexes); `None` when out of bounds or
+    /// not 4-byte aligned.
+    pub fn atomic_u32(&self, offset: usize) -> Option<&std::sync::atomic::AtomicU32> {
+        if !offset.is_multiple_of(4) || offset.checked_add(4).is_none_or(|end| end > self.len) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned (the map is page-aligned, offset checked above);
+        // AtomicU32 has the layout of u32 and any bit pattern is valid; every process touching
+        // the word does so atomically (the protocol's rule), and the mapping lives as long as
+        // the returned borrow of `self`.
+        Some(unsafe { std::sync::atomic::AtomicU32::from_ptr(self.ptr.add(offset).cast::<u32>()) })
+    }
+
+    /// Copies `out.len()` bytes at `offset` out of the map; `false` when out of bounds.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> bool {
+        if offset.checked_add(out.len()).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        // SAFETY: in bounds (checked). The other process may write these bytes concurrently;
+        // `u8` has no invalid values and the copy lands in our own buffer, so the worst a
+        // racing writer can do is give us garbage bytes, which callers treat as untrusted.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(offset).cast_const(), out.as_mut_ptr(), out.len()) };
+        true
+    }
+
+    /// Copies `data` into the map at `offset`; `false` when out of bounds.
+    pub fn write(&self, offset: usize, data: &[u8]) -> bool {
+        if offset.checked_add(data.len()).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        // SAFETY: in bounds (checked); the destination is shared memory no Rust reference
+        // points into (only atomics and these copies touch it), `data` is our own buffer.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
+        true
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SharedMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; the atomics borrowed from it
+        // cannot outlive `self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl std::fmt::Debug for SharedMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedMap").field("len", &self.len).finish()
+    }
+}

@@ -133,6 +133,7 @@ pub use hotpack_detect as detect;
 pub use hotpack_loader as loader;
 pub use hotpack_rollback as rollback;
 pub use hotpack_util as util;
+pub use hotpack_worker as worker;
 
 pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
 pub mod preflight;

@@ -347,7 +347,7 @@ impl RuntimeBuilder {
                 command = command.scratch_dir(dir.join("preflight"));
             }
             supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command.check(c).map(|_| ()).map_err(|e| e.to_string())
+                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| e.to_string())
             })));
         }
         let runtime = Runtime {

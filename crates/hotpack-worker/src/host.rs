@@ -1,0 +1,643 @@
+//! The host side: [`Worker`], one supervised worker process.
+
+use crate::slot::{self, Slot, Woke};
+use crate::wire::{self, Dec, Enc, op, status};
+use crate::{
+    Death, LibraryImage, ModuleReport, ResidentData, WorkerCallError, WorkerCommand, WorkerError, WorkerLimits, contain,
+};
+use hotpack_loader::{CallError, SharedMap};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Most call channels (concurrent calls) one worker serves; more callers wait for one.
+const MAX_CHANNELS: usize = 256;
+
+/// One supervised worker process. `Send + Sync`: calls from many threads run concurrently,
+/// each on its own channel (a shared-memory slot and a thread in the worker).
+///
+/// Dropping the last handle kills the worker and every process it started.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pid: u32,
+    control: Mutex<OwnedFd>,
+    pool: Mutex<Pool>,
+    pool_cv: Condvar,
+    all: Mutex<Vec<Arc<Channel>>>,
+    life: Mutex<Life>,
+    life_cv: Condvar,
+    limits: WorkerLimits,
+    data: Option<ResidentData>,
+    calls: AtomicU64,
+    started_at: SystemTime,
+    modules: Mutex<Vec<ModuleReport>>,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    idle: Vec<Arc<Channel>>,
+    total: usize,
+}
+
+#[derive(Debug, Default)]
+struct Life {
+    /// Why the host killed it, when it did (decided before the signal is sent).
+    kill_reason: Option<Death>,
+    /// Reaped: the pid may belong to someone else now, never signal it again.
+    reaped: bool,
+    death: Option<Death>,
+}
+
+#[derive(Debug)]
+struct Channel {
+    slot: Slot,
+    stream: OwnedFd,
+}
+
+/// What a worker's counters say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// The worker's pid.
+    pub pid: u32,
+    /// Calls started (handler calls, init, state moves).
+    pub calls: u64,
+    /// When it was started.
+    pub started_at: SystemTime,
+    /// Call channels opened (the most concurrent calls it has served).
+    pub channels: usize,
+    /// How it ended, once it has.
+    pub death: Option<Death>,
+}
+
+enum Input<'a> {
+    Bytes(&'a [u8]),
+    ResidentData,
+}
+
+impl Worker {
+    /// Starts a worker: spawns `cmd` in its own session, hands it the resident data (if any)
+    /// and its limits, and waits (at most `limits.start_deadline`) until it has contained
+    /// itself (own session, parent-death signal, memory cap, seccomp filter) and says so.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::Spawn`], [`WorkerError::Died`], [`WorkerError::Unresponsive`],
+    /// [`WorkerError::Io`].
+    pub fn spawn(
+        cmd: &WorkerCommand,
+        limits: &WorkerLimits,
+        data: Option<&ResidentData>,
+    ) -> Result<Worker, WorkerError> {
+        contain::become_subreaper();
+        let io = |op: &'static str| move |e: rustix::io::Errno| WorkerError::Io { op, source: e.into() };
+        let (host_end, worker_end) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(io("create the control socket"))?;
+        let mut command = Command::new(cmd.program());
+        command
+            .args(cmd.args())
+            .arg(crate::MARKER)
+            .arg("--host")
+            .arg(std::process::id().to_string())
+            // The control socket is the worker's stdin (no pre_exec needed): it moves it off
+            // fd 0 first thing. stdout/stderr are the host's: the module may print, but
+            // nothing it prints is read by the host.
+            .stdin(Stdio::from(worker_end))
+            // Per-thread malloc arenas reserve 64 MiB of address space each, which counts
+            // against RLIMIT_AS; two arenas keep the cap meaningful.
+            .env("MALLOC_ARENA_MAX", "2");
+        let child = contain::spawn(command)
+            .map_err(|source| WorkerError::Spawn { program: cmd.program().to_path_buf(), source })?;
+        let pid = child.id();
+        let inner = Arc::new(Inner {
+            pid,
+            control: Mutex::new(host_end),
+            pool: Mutex::new(Pool::default()),
+            pool_cv: Condvar::new(),
+            all: Mutex::new(Vec::new()),
+            life: Mutex::new(Life::default()),
+            life_cv: Condvar::new(),
+            limits: limits.clone(),
+            data: data.cloned(),
+            calls: AtomicU64::new(0),
+            started_at: SystemTime::now(),
+            modules: Mutex::new(Vec::new()),
+        });
+        let monitor = Arc::downgrade(&inner);
+        let weak_pid = pid;
+        let spawned = std::thread::Builder::new().name(format!("hotpack-worker-{pid}")).spawn(move || {
+            watch(child, weak_pid, monitor);
+        });
+        let worker = Worker { inner };
+        if let Err(source) = spawned {
+            worker.kill();
+            return Err(WorkerError::Io { op: "start the worker's monitor thread", source });
+        }
+        let budget = limits.memory.unwrap_or(0);
+        let hello = Enc::new(op::HELLO).u64(budget).u8(u8::from(data.is_some()));
+        let fds: Vec<_> = data.map(|d| vec![d.fd()]).unwrap_or_default();
+        let reply = worker.control(&hello.0, &fds, limits.start_deadline).map_err(|e| worker.start_error(e))?;
+        if reply.first() != Some(&status::OK) {
+            let message = String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned();
+            worker.kill();
+            return Err(WorkerError::Refused { origin: "worker start".into(), message });
+        }
+        Ok(worker)
+    }
+
+    fn start_error(&self, e: ControlError) -> WorkerError {
+        match e {
+            ControlError::Timeout(deadline) => {
+                self.kill_with(Death::Killed);
+                WorkerError::Unresponsive { pid: self.inner.pid, deadline }
+            }
+            ControlError::Closed => WorkerError::Died { pid: self.inner.pid, death: self.wait_death() },
+            ControlError::Io(op, source) => {
+                self.kill_with(Death::Killed);
+                WorkerError::Io { op, source }
+            }
+        }
+    }
+
+    /// Sends one control message and waits for its reply.
+    fn control(
+        &self,
+        msg: &[u8],
+        fds: &[std::os::fd::BorrowedFd<'_>],
+        deadline: Duration,
+    ) -> Result<Vec<u8>, ControlError> {
+        let sock = hotpack_util::sync::lock(&self.inner.control);
+        wire::send(sock.as_fd(), msg, fds).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EPIPE) {
+                ControlError::Closed
+            } else {
+                ControlError::Io("send a control message", e)
+            }
+        })?;
+        let _ = rustix::net::sockopt::set_socket_timeout(&*sock, rustix::net::sockopt::Timeout::Recv, Some(deadline));
+        match wire::recv(sock.as_fd()) {
+            Ok(Some((reply, _fds))) => Ok(reply),
+            Ok(None) => Err(ControlError::Closed),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(ControlError::Timeout(deadline))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(ControlError::Closed),
+            Err(e) => Err(ControlError::Io("receive a control reply", e)),
+        }
+    }
+
+    /// Loads `image` in the worker: its constructors run there, then the loader's descriptor
+    /// checks. No init. The report is checked against what the host knows (the hash it
+    /// sent, the name rule, semver) and kept.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::Refused`] (the worker's loader said no), [`WorkerError::Died`] (a
+    /// constructor crashed it), [`WorkerError::Unresponsive`], [`WorkerError::Protocol`].
+    pub fn load(&self, image: &LibraryImage) -> Result<ModuleReport, WorkerError> {
+        if let Some(death) = self.death() {
+            return Err(WorkerError::Died { pid: self.inner.pid, death });
+        }
+        let msg = Enc::new(op::LOAD).bytes(image.hash().as_bytes()).str(image.origin());
+        let reply =
+            self.control(&msg.0, &[image.fd()], self.inner.limits.start_deadline).map_err(|e| self.start_error(e))?;
+        let mut d = Dec::new(&reply);
+        match d.u8() {
+            Some(status::OK) => {}
+            Some(status::REFUSED) => {
+                let message = String::from_utf8_lossy(d.rest()).into_owned();
+                return Err(WorkerError::Refused { origin: image.origin().to_owned(), message });
+            }
+            _ => return Err(self.protocol_load("unknown load reply")),
+        }
+        let report = ModuleReport::decode(&mut d).ok_or_else(|| self.protocol_load("malformed module report"))?;
+        if report.hash != *image.hash() {
+            return Err(self.protocol_load(&format!(
+                "reports hash {}, the host sent {}",
+                report.hash.to_hex(),
+                image.hash().to_hex()
+            )));
+        }
+        if let Err(e) = hotpack_util::name::check_module_name(&report.name) {
+            return Err(self.protocol_load(&format!("reports module name `{}`: {e}", report.name.escape_debug())));
+        }
+        let mut modules = hotpack_util::sync::lock(&self.inner.modules);
+        modules.retain(|m| m.name != report.name);
+        modules.push(report.clone());
+        Ok(report)
+    }
+
+    fn protocol_load(&self, detail: &str) -> WorkerError {
+        self.kill_with(Death::Protocol { detail: detail.to_owned() });
+        WorkerError::Protocol { pid: self.inner.pid, detail: detail.to_owned() }
+    }
+
+    /// Runs `module`'s init hook (once; later calls answer the first outcome) and makes it
+    /// the version the worker's own cache serves under its name, so typed handles other
+    /// modules in this worker hold swap to it.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerCallError`]: the hook's error or panic, or the worker's death.
+    pub fn init(&self, module: &str) -> Result<(), WorkerCallError> {
+        self.request(op::INIT, module, "", Input::Bytes(&[])).map(|_| ())
+    }
+
+    /// Calls `handler` of `module` with `input`; the reply is the handler's output.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerCallError::Module`] for the handler's error or caught panic (the worker
+    /// lives); [`WorkerCallError::Died`] / [`WorkerCallError::Deadline`] when the call cost
+    /// the worker its life.
+    pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, WorkerCallError> {
+        self.request(op::CALL, module, handler, Input::Bytes(input)).map(|r| r.unwrap_or_default())
+    }
+
+    /// Calls `handler` of `module` with the resident data as its input (the worker's own
+    /// read-only map of it: nothing is copied). Without resident data the input is empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_resident(&self, module: &str, handler: &str) -> Result<Vec<u8>, WorkerCallError> {
+        self.request(op::CALL_DATA, module, handler, Input::ResidentData).map(|r| r.unwrap_or_default())
+    }
+
+    /// Exports `module`'s state as bytes (`None`: it has no export hook).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn export_state(&self, module: &str) -> Result<Option<Vec<u8>>, WorkerCallError> {
+        self.request(op::EXPORT, module, "", Input::Bytes(&[]))
+    }
+
+    /// Imports state bytes (another version's export) into `module`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn import_state(&self, module: &str, state: &[u8]) -> Result<(), WorkerCallError> {
+        self.request(op::IMPORT, module, "", Input::Bytes(state)).map(|_| ())
+    }
+
+    /// The worker's pid.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// The modules loaded into it, as their reports said (and the host checked).
+    pub fn modules(&self) -> Vec<ModuleReport> {
+        hotpack_util::sync::lock(&self.inner.modules).clone()
+    }
+
+    /// The resident data it maps, if any.
+    pub fn resident_data(&self) -> Option<&ResidentData> {
+        self.inner.data.as_ref()
+    }
+
+    /// How it ended, once it has (and once every process it started was killed).
+    pub fn death(&self) -> Option<Death> {
+        hotpack_util::sync::lock(&self.inner.life).death.clone()
+    }
+
+    /// Whether it is still running.
+    pub fn is_alive(&self) -> bool {
+        self.death().is_none()
+    }
+
+    /// Ends it and every process it started; returns once they are gone.
+    pub fn kill(&self) {
+        self.kill_with(Death::Killed);
+        self.wait_death();
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            pid: self.inner.pid,
+            calls: self.inner.calls.load(Ordering::Relaxed),
+            started_at: self.inner.started_at,
+            channels: hotpack_util::sync::lock(&self.inner.pool).total,
+            death: self.death(),
+        }
+    }
+
+    /// Sends `SIGKILL` unless it was already reaped; `reason` is what its death will say.
+    fn kill_with(&self, reason: Death) {
+        let mut life = hotpack_util::sync::lock(&self.inner.life);
+        if life.reaped {
+            return;
+        }
+        life.kill_reason.get_or_insert(reason);
+        if let Some(pid) = rustix::process::Pid::from_raw(self.inner.pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// Waits until the monitor recorded the death (it killed every descendant first).
+    fn wait_death(&self) -> Death {
+        let mut life = hotpack_util::sync::lock(&self.inner.life);
+        loop {
+            if let Some(d) = &life.death {
+                return d.clone();
+            }
+            life = self.inner.life_cv.wait(life).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn died(&self) -> WorkerCallError {
+        let death = self.wait_death();
+        match death {
+            Death::Deadline { deadline } => WorkerCallError::Deadline { pid: self.inner.pid, deadline },
+            Death::Protocol { detail } => WorkerCallError::Protocol { pid: self.inner.pid, detail },
+            death => WorkerCallError::Died { pid: self.inner.pid, death },
+        }
+    }
+
+    fn protocol(&self, detail: String) -> WorkerCallError {
+        self.kill_with(Death::Protocol { detail });
+        self.died()
+    }
+
+    fn take_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
+        let pid = self.inner.pid;
+        let mut pool = hotpack_util::sync::lock(&self.inner.pool);
+        loop {
+            if let Some(ch) = pool.idle.pop() {
+                return Ok(ch);
+            }
+            if pool.total < MAX_CHANNELS {
+                pool.total += 1;
+                drop(pool);
+                let made = self.open_channel();
+                if made.is_err() {
+                    hotpack_util::sync::lock(&self.inner.pool).total -= 1;
+                    self.inner.pool_cv.notify_one();
+                }
+                return made;
+            }
+            if self.death().is_some() {
+                return Err(self.died());
+            }
+            pool = self
+                .inner
+                .pool_cv
+                .wait_timeout(pool, Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+            let _ = pid;
+        }
+    }
+
+    fn open_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
+        let pid = self.inner.pid;
+        let io = |op: &'static str| move |source: std::io::Error| WorkerCallError::Io { pid, op, source };
+        let memfd = wire::slot_memfd(slot::SLOT_BYTES).map_err(io("create a call slot"))?;
+        let map = SharedMap::new(memfd.as_fd()).map_err(io("map a call slot"))?;
+        let slot = Slot::new(map).ok_or_else(|| WorkerCallError::Io {
+            pid,
+            op: "map a call slot",
+            source: std::io::Error::other("slot too small"),
+        })?;
+        let (mine, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| WorkerCallError::Io { pid, op: "create a call socket", source: e.into() })?;
+        let reply = self
+            .control(&Enc::new(op::CHANNEL).0, &[memfd.as_fd(), theirs.as_fd()], self.inner.limits.start_deadline)
+            .map_err(|e| match e {
+                ControlError::Closed => self.died(),
+                ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
+                ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
+            })?;
+        if reply.first() != Some(&status::OK) {
+            return Err(self.protocol("refused to open a call channel".into()));
+        }
+        let ch = Arc::new(Channel { slot, stream: mine });
+        hotpack_util::sync::lock(&self.inner.all).push(ch.clone());
+        // A death recorded before the push would have missed this channel.
+        if self.death().is_some() {
+            ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(ch)
+    }
+
+    fn give_back(&self, ch: Arc<Channel>) {
+        hotpack_util::sync::lock(&self.inner.pool).idle.push(ch);
+        self.inner.pool_cv.notify_one();
+    }
+
+    fn request(
+        &self,
+        opcode: u8,
+        module: &str,
+        handler: &str,
+        input: Input<'_>,
+    ) -> Result<Option<Vec<u8>>, WorkerCallError> {
+        let pid = self.inner.pid;
+        if self.death().is_some() {
+            return Err(self.died());
+        }
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.inner.limits.call_deadline.map(|d| (d, Instant::now() + d));
+        let ch = self.take_channel()?;
+        let header = Enc::new(opcode).str(module).str(handler).0;
+        let input = match input {
+            Input::Bytes(b) => b,
+            Input::ResidentData => &[],
+        };
+        let spilled = !ch.slot.put(&[&header, input]);
+        if spilled {
+            ch.slot.set_spilled((header.len() + input.len()) as u64);
+        }
+        ch.slot.publish(slot::REQUEST, true);
+        if spilled {
+            let left =
+                deadline.map(|(_, at)| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            let _ = rustix::net::sockopt::set_socket_timeout(&ch.stream, rustix::net::sockopt::Timeout::Send, left);
+            let sent =
+                wire::write_all(ch.stream.as_fd(), &header).and_then(|()| wire::write_all(ch.stream.as_fd(), input));
+            if let Err(e) = sent {
+                return Err(self.after_failure(e, deadline));
+            }
+        }
+        loop {
+            match ch.slot.wait_change(slot::REQUEST, deadline.map(|(_, at)| at), true, true) {
+                Woke::State(slot::REPLY) => break,
+                Woke::State(slot::CLOSED) => {
+                    if self.death().is_some() {
+                        return Err(self.died());
+                    }
+                    return Err(self.protocol("closed a call slot itself".into()));
+                }
+                Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
+                Woke::Timeout => {
+                    let (d, _) = deadline.expect("a timeout needs a deadline");
+                    self.kill_with(Death::Deadline { deadline: d });
+                    return Err(self.died());
+                }
+            }
+        }
+        let (len, spilled) = ch.slot.len();
+        let max = self.inner.limits.max_reply;
+        if len > max {
+            return Err({
+                self.kill_with(Death::Protocol { detail: format!("announced a reply of {len} bytes") });
+                self.wait_death();
+                WorkerCallError::TooLarge { pid, len, max }
+            });
+        }
+        let reply = if spilled {
+            let left =
+                deadline.map(|(_, at)| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+            let _ = rustix::net::sockopt::set_socket_timeout(&ch.stream, rustix::net::sockopt::Timeout::Recv, left);
+            let mut buf = vec![0u8; len as usize];
+            if let Err(e) = wire::read_exact(ch.stream.as_fd(), &mut buf) {
+                return Err(self.after_failure(e, deadline));
+            }
+            buf
+        } else {
+            match ch.slot.take(len) {
+                Some(b) => b,
+                None => return Err(self.protocol(format!("announced {len} bytes in a smaller slot"))),
+            }
+        };
+        self.give_back(ch);
+        decode_reply(pid, module, &reply).map_err(|e| match e {
+            ReplyError::Call(e) => e,
+            ReplyError::Malformed(detail) => self.protocol(detail),
+        })
+    }
+
+    /// A socket error during a spilled transfer: the deadline, or the worker's death.
+    fn after_failure(&self, e: std::io::Error, deadline: Option<(Duration, Instant)>) -> WorkerCallError {
+        if let Some((d, at)) = deadline
+            && Instant::now() >= at
+        {
+            self.kill_with(Death::Deadline { deadline: d });
+            return self.died();
+        }
+        if self.death().is_some()
+            || matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+            )
+        {
+            // Give the monitor the moment it needs to reap and sweep.
+            return self.died();
+        }
+        self.protocol(format!("call socket: {e}"))
+    }
+}
+
+enum ReplyError {
+    Call(WorkerCallError),
+    Malformed(String),
+}
+
+fn decode_reply(pid: u32, module: &str, reply: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
+    let mut d = Dec::new(reply);
+    let code = d.u8().ok_or_else(|| ReplyError::Malformed("empty reply".into()))?;
+    let rest = d.rest();
+    let text = || String::from_utf8_lossy(rest).into_owned();
+    match code {
+        status::OK => Ok(Some(rest.to_vec())),
+        status::NONE => Ok(None),
+        status::FAILED => Err(ReplyError::Call(WorkerCallError::Module(CallError::Failed { message: text() }))),
+        status::PANICKED => Err(ReplyError::Call(WorkerCallError::Module(CallError::Panicked { message: text() }))),
+        status::NO_HANDLER => Err(ReplyError::Call(WorkerCallError::Module(CallError::NoSuchHandler { name: text() }))),
+        status::NO_MODULE => Err(ReplyError::Call(WorkerCallError::NoSuchModule { pid, module: module.to_owned() })),
+        other => Err(ReplyError::Malformed(format!("unknown reply status {other}"))),
+    }
+}
+
+enum ControlError {
+    Timeout(Duration),
+    Closed,
+    Io(&'static str, std::io::Error),
+}
+
+/// The monitor thread: waits for the worker to end (without reaping it first, so the pid
+/// cannot be reused while a kill may still be sent), reaps it, kills and reaps every process
+/// of its session, then records the death and wakes every caller.
+fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>) {
+    use rustix::process::{WaitId, WaitIdOptions};
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        loop {
+            match rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
+            }
+        }
+    }
+    let status = {
+        // Mark reaped under the lock: no kill is sent to this pid after this point.
+        let guard = inner.upgrade();
+        let _life = guard.as_ref().map(|i| {
+            let mut life = hotpack_util::sync::lock(&i.life);
+            life.reaped = true;
+            life
+        });
+        child.wait()
+    };
+    contain::sweep_session(pid as i32, None);
+    let Some(inner) = inner.upgrade() else { return };
+    let death = {
+        use std::os::unix::process::ExitStatusExt;
+        let mut life = hotpack_util::sync::lock(&inner.life);
+        let from_status = match &status {
+            Ok(s) => match (s.signal(), s.code()) {
+                (Some(signal), _) => Death::Signal { signal, name: crate::signal_name(signal) },
+                (None, Some(code)) => Death::Exited { code },
+                (None, None) => Death::Killed,
+            },
+            Err(_) => Death::Killed,
+        };
+        // A kill the host sent explains a SIGKILL; any other end is the worker's own.
+        let death = match (life.kill_reason.take(), &from_status) {
+            (Some(reason), Death::Signal { signal: 9, .. }) => reason,
+            (_, other) => other.clone(),
+        };
+        life.death = Some(death.clone());
+        death
+    };
+    let _ = death;
+    inner.life_cv.notify_all();
+    let _ = rustix::net::shutdown(&*hotpack_util::sync::lock(&inner.control), rustix::net::Shutdown::Both);
+    for ch in hotpack_util::sync::lock(&inner.all).iter() {
+        ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
+        ch.slot.wake_all();
+        let _ = rustix::net::shutdown(&ch.stream, rustix::net::Shutdown::Both);
+    }
+    inner.pool_cv.notify_all();
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let life = hotpack_util::sync::lock(&self.life);
+        if !life.reaped
+            && let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
