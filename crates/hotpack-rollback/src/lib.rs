@@ -112,7 +112,7 @@ pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
-pub use supervisor::Supervisor;
+pub use supervisor::{Isolation, IsolatedProbe, Supervisor, WorkerInfo, WorkerProxy};
 pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;
@@ -341,6 +341,32 @@ pub enum SupervisorCallError {
         /// The module's error.
         #[source]
         error: hotpack_loader::CallError,
+    },
+    /// The worker running the active version died under this call (a crash, the memory
+    /// cap, a call past its deadline). The version is demoted at once; the next call is
+    /// answered by the last good version in a fresh worker.
+    #[error("module `{name}` {version}: its worker (pid {pid}) {crash}; the version is demoted")]
+    Crashed {
+        /// Module name.
+        name: String,
+        /// The version that crashed.
+        version: semver::Version,
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        crash: Crash,
+    },
+    /// The worker could not carry the call (a reply past its size cap, a broken channel)
+    /// and is still alive.
+    #[error("module `{name}` {version}: {error}")]
+    Worker {
+        /// Module name.
+        name: String,
+        /// The active version.
+        version: semver::Version,
+        /// What the worker side said.
+        #[source]
+        error: Box<hotpack_worker::WorkerCallError>,
     },
     /// The active version has no handler of that name.
     #[error("module `{name}` {version} has no handler named `{handler}`; its handlers: {}", list(available))]

@@ -19,6 +19,8 @@ use std::time::Instant;
 
 mod budget;
 mod deploy;
+mod isolate;
+pub use isolate::{Isolation, IsolatedProbe, WorkerInfo, WorkerProxy};
 mod restore;
 mod retention;
 mod rollback;
@@ -108,6 +110,11 @@ struct Inner {
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
     journal_problem: Mutex<Option<Arc<JournalError>>>,
+    /// Set: new versions run in worker processes.
+    isolation: Mutex<Option<isolate::Isolation>>,
+    /// Versions that run in workers, per module, and the worker answering for each.
+    iso: Mutex<HashMap<String, isolate::IsoModule>>,
+    iso_probes: Mutex<HashMap<String, isolate::IsolatedProbe>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -161,6 +168,9 @@ impl Supervisor {
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
+                isolation: Mutex::new(None),
+                iso: Mutex::new(HashMap::new()),
+                iso_probes: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -318,18 +328,24 @@ impl Supervisor {
 
     /// The status of `name`, if the supervisor knows it.
     pub fn status(&self, name: &str) -> Option<ModuleStatus> {
-        let retained: Vec<VersionSummary> = self
-            .inner
-            .cache
-            .versions(name)
-            .into_iter()
-            .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
-            .collect();
+        let retained: Vec<VersionSummary> = match self.iso_retained(name) {
+            Some(retained) => retained,
+            None => self
+                .inner
+                .cache
+                .versions(name)
+                .into_iter()
+                .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
+                .collect(),
+        };
         let active = lock(&self.inner.state).modules.get(name)?.active.as_ref().map(|a| a.hash);
-        let handlers = active
-            .and_then(|h| self.inner.cache.version(name, &h))
-            .map(|m| m.handler_names().map(str::to_owned).collect())
-            .unwrap_or_default();
+        let handlers = match self.iso_handlers(name) {
+            Some(handlers) => handlers,
+            None => active
+                .and_then(|h| self.inner.cache.version(name, &h))
+                .map(|m| m.handler_names().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        };
         let st = lock(&self.inner.state);
         let m = st.modules.get(name)?;
         let now = Instant::now();

@@ -88,6 +88,43 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// The module runs in a worker process (isolation), and what was asked for cannot cross
+    /// a process: a typed `Hot<I>`, a `HotModule`, a `Module` mapped here. Call its byte
+    /// handlers with [`Runtime::call`], or build the runtime with
+    /// [`RuntimeBuilder::in_process`].
+    #[error(
+        "module `{name}` runs in a worker process: typed handles and in-process modules cannot cross a process; call \
+         its handlers with Runtime::call, or build the runtime in process"
+    )]
+    Isolated {
+        /// The module.
+        name: String,
+    },
+    /// The worker running the module died under the call (a crash, the memory cap, the
+    /// deadline); the version was demoted and the last good one answers the next call.
+    #[error("module `{module}` {version}, handler `{handler}`: its worker (pid {pid}) {crash}; the version is demoted")]
+    Crashed {
+        /// The module.
+        module: String,
+        /// The version that crashed.
+        version: String,
+        /// The handler.
+        handler: String,
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        crash: hotpack_rollback::Crash,
+    },
+    /// The worker could not carry the call (a reply past its cap, a broken channel).
+    #[error("module `{module}` {version}: {source}")]
+    Worker {
+        /// The module.
+        module: String,
+        /// The version.
+        version: String,
+        /// What the worker side said.
+        source: Box<hotpack_worker::WorkerCallError>,
+    },
 }
 
 impl From<CacheError> for Error {
@@ -160,6 +197,7 @@ pub struct RuntimeBuilder {
     quiet: Duration,
     probes: Vec<(String, Probe)>,
     preflight: PreflightSetting,
+    isolation: Option<hotpack_rollback::Isolation>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +230,7 @@ impl Default for RuntimeBuilder {
             quiet: WatchConfig::default().quiet,
             probes: Vec::new(),
             preflight: PreflightSetting::Off,
+            isolation: None,
         }
     }
 }
@@ -309,6 +348,28 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Runs every deployed and restored version in a worker process (`Isolation`: the
+    /// worker command, per-call deadline and memory cap, resident data): a crash, `exit`,
+    /// `abort`, stack overflow, runaway allocation or hang ends only that worker and demotes
+    /// the version. Only byte handlers ([`Runtime::call`]) cross a process; `hot`,
+    /// `hot_module` and `import` of such a module answer [`Error::Isolated`].
+    ///
+    /// The library default is in process ([`in_process`](Self::in_process)): typed
+    /// interfaces (`Hot<I>`, function tables at a few nanoseconds a call) are what most
+    /// library hosts use, and a worker needs an executable that runs the worker entry. The
+    /// `hotpack serve` and `hotpack dev` commands isolate by default.
+    pub fn isolate(mut self, isolation: hotpack_rollback::Isolation) -> Self {
+        self.isolation = Some(isolation);
+        self
+    }
+
+    /// Runs module code in this process (the library default): typed handles work, and a
+    /// module that crashes takes the process with it.
+    pub fn in_process(mut self) -> Self {
+        self.isolation = None;
+        self
+    }
+
     /// Builds the runtime, returning the journal report when a journal was configured.
     ///
     /// # Errors
@@ -342,6 +403,7 @@ impl RuntimeBuilder {
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
         }
+        supervisor.set_isolation(self.isolation);
         if let Some(mut command) = preflight {
             if !command.has_scratch_dir() {
                 command = command.scratch_dir(dir.join("preflight"));
@@ -464,6 +526,9 @@ impl Runtime {
         let source = self.cache().resolve(name)?;
         let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
         self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
+        if self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -535,6 +600,12 @@ impl Runtime {
             hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
                 Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
             }
+            hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
+                Error::Crashed { module: name, version: version.to_string(), handler: handler.to_owned(), pid, crash }
+            }
+            hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
+                Error::Worker { module: name, version: version.to_string(), source: error }
+            }
             _ => Error::NotLoaded { name: module.to_owned() },
         })
     }
@@ -546,6 +617,9 @@ impl Runtime {
     ///
     /// [`Error::NotLoaded`] when no version of `name` is active.
     pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
+        if self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         if self.cache().current(name).is_none() {
             return Err(Error::NotLoaded { name: name.to_owned() });
         }
@@ -559,6 +633,9 @@ impl Runtime {
     ///
     /// As [`import`](Self::import), or [`Error::Cache`] when the version does not provide `I`.
     pub fn hot<I: Interface>(&self, name: &str) -> Result<hotpack_cache::Hot<I>, Error> {
+        if self.inner.supervisor.is_isolated() || self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         self.import(name)?;
         Ok(self.cache().hot::<I>(name)?)
     }

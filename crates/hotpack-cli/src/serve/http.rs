@@ -227,7 +227,9 @@ async fn handle(server: &Arc<Server>, request: Request<Incoming>) -> Response<Bo
                 open_fds: metrics::open_fds(),
                 max_fds: metrics::max_fds(),
             };
-            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", server.metrics.render(&gauges))
+            let mut text = server.metrics.render(&gauges);
+            text.push_str(&metrics::render_workers(&server.host.workers()));
+            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
         }
         (&Method::GET, ["-", "modules"]) => json(200, &server.host.listing()),
         (&Method::POST, ["-", "rollback", module]) => {
@@ -286,6 +288,7 @@ async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, 
         Ok(CallOutcome::Ok(out)) => respond(StatusCode::OK, "application/octet-stream", out),
         Ok(CallOutcome::NotFound(message)) => text(404, message),
         Ok(CallOutcome::Failed(message)) => text(422, message),
+        Ok(CallOutcome::Crashed(message)) => text(502, message),
         Err(_) => text(500, "the handler task failed"),
     }
 }

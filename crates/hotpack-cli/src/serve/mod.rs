@@ -117,6 +117,20 @@ pub(crate) struct ServeArgs {
     /// Address space the preflight child may use (RLIMIT_AS), in MiB
     #[arg(long, value_name = "MIB", default_value_t = 1024, requires = "preflight")]
     preflight_memory: u64,
+    /// Run module code in this process instead of in worker processes. By default each
+    /// module version runs in its own worker: a crash, exit, abort, stack overflow, runaway
+    /// allocation or hang there ends only that worker, answers 502 naming it, and demotes the
+    /// version (the last good one answers the next call in a fresh worker)
+    #[arg(long)]
+    in_process: bool,
+    /// A handler call's deadline in a worker, in seconds (0: none); past it the worker is
+    /// killed, the call answers 502 and the version is demoted
+    #[arg(long, value_name = "SECS", default_value_t = 30, conflicts_with = "in_process")]
+    call_deadline: u64,
+    /// Address space a worker may map on top of what it maps at start, in MiB (a runaway
+    /// allocation ends the worker, not the server)
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..), conflicts_with = "in_process")]
+    worker_memory: u64,
     /// Log lines as text or JSON
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -152,6 +166,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             memory: args.preflight_memory.saturating_mul(1 << 20),
         }),
         max_versions: args.max_versions.unwrap_or((max_fds / 4).clamp(4, 512)).max(1),
+        isolation: (!args.in_process).then(|| host::IsolationConfig {
+            call_deadline: (args.call_deadline > 0).then(|| Duration::from_secs(args.call_deadline)),
+            memory: args.worker_memory.saturating_mul(1 << 20),
+        }),
     };
 
     let listener = std::net::TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;

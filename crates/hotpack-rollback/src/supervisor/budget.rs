@@ -15,6 +15,14 @@ impl Supervisor {
     /// [`SupervisorCallError::NoSuchHandler`] (naming the handlers that exist) for an unknown
     /// handler; [`SupervisorCallError::Module`] with the module's error or caught panic.
     pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
+        if let Some(running) = self.iso_running(name) {
+            return self.call_isolated(name, running, handler, input);
+        }
+        if lock(&self.inner.iso).contains_key(name) {
+            // Runs in workers, and none answers: its last version crashed with nothing good
+            // to fall back to.
+            return Err(SupervisorCallError::NotActive { name: name.to_owned() });
+        }
         let hot = self.hot(name).ok_or_else(|| SupervisorCallError::NotActive { name: name.to_owned() })?;
         let version = hot.current();
         match version.call(handler, input) {
@@ -172,8 +180,18 @@ impl Supervisor {
         Some(self.demoted(name, from, to, 0, Some(crash), record))
     }
 
-    /// Promotes the newest good version of `candidates` that is still retained.
+    /// Promotes the newest good version of `candidates` that is still retained (under
+    /// isolation: starts a fresh worker for it).
     fn fall_back(&self, name: &str, candidates: Vec<VersionSummary>) -> Option<VersionSummary> {
+        if lock(&self.inner.iso).contains_key(name) {
+            for c in candidates {
+                if self.iso_start_retained(name, &c.hash, true) {
+                    return Some(c);
+                }
+            }
+            self.iso_stop(name);
+            return None;
+        }
         for c in candidates {
             if let Some(module) = self.inner.cache.version(name, &c.hash)
                 && self.inner.cache.promote(&module).is_ok()

@@ -203,6 +203,13 @@ impl Supervisor {
                     match self.precheck(&name, &version, &hash) {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
+                        Ok(None) if let Some(iso) = self.isolation() => {
+                            // The candidate's first worker is its preflight: the host never
+                            // maps it.
+                            let source =
+                                Source::Bundle { bundle: path.to_path_buf(), dir: m.dir().to_owned() };
+                            self.deploy_isolated(&iso, Some((&name, &version)), None, &bytes, hash, source)
+                        }
                         Ok(None) => match self
                             .preflight(&PreflightCandidate {
                                 path,
@@ -310,6 +317,9 @@ impl Supervisor {
         let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
+        }
+        if let Some(iso) = self.isolation() {
+            return self.deploy_isolated(&iso, None, expect, bytes, hash, Source::File(path.to_path_buf()));
         }
         let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
         if let Err(e) = self.preflight(&candidate) {
