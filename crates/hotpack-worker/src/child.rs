@@ -173,7 +173,9 @@ fn control_op(state: &Arc<State>, msg: &[u8], fds: Vec<OwnedFd>) -> Enc {
 
 /// One channel: wait for a request, run it, answer; until the host closes the slot.
 fn serve_channel(state: &State, slot: &Slot, stream: &OwnedFd) {
-    let mut seen = slot.state().load(std::sync::atomic::Ordering::SeqCst);
+    // A new slot starts idle; the host may have published a request before this thread ran,
+    // so wait for a change from idle, not from whatever the state is now.
+    let mut seen = slot::IDLE;
     let mut spin = false;
     loop {
         let now = match slot.wait_change(seen, None, false, spin) {

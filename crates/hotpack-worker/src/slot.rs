@@ -16,7 +16,6 @@ use rustix::thread::futex;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)]
 pub(crate) const IDLE: u32 = 0;
 pub(crate) const REQUEST: u32 = 1;
 pub(crate) const REPLY: u32 = 2;

@@ -2,3 +2,5 @@
 //! binary) running real fixture cdylibs.
 
 mod basics;
+mod contain;
+mod preflight;

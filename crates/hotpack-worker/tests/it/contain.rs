@@ -1,0 +1,117 @@
+//! Containment, one real fixture handler per row of the failure table: each ends only its
+//! worker with a typed error naming what happened, leaves no process behind, and a second
+//! worker in the same host keeps answering. A worker that signals its parent is refused.
+
+use crate::basics::{command, image};
+use hotpack_worker::{Death, Worker, WorkerCallError, WorkerLimits};
+use std::time::Duration;
+
+/// Live processes (not zombies) whose session is `sid`.
+fn session_members(sid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        if f.len() > 4 && f[4] == sid.to_string() && f[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 1..].trim_start().starts_with('Z')))
+}
+
+fn crash_worker(limits: &WorkerLimits) -> Worker {
+    let worker = Worker::spawn(&command(), limits, None).expect("spawn");
+    worker.load(&image("fx-worker-crash")).expect("load");
+    worker.init("worker-crash").expect("init");
+    worker
+}
+
+fn bystander() -> Worker {
+    let worker = Worker::spawn(&command(), &WorkerLimits::default(), None).expect("spawn");
+    worker.load(&image("greeter-v1")).expect("load");
+    worker.init("greeter").expect("init");
+    worker
+}
+
+/// Calls `handler` on a fresh crash worker; checks the error names `expected`, the worker and
+/// its whole session are gone, and `other` still answers.
+fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -> WorkerCallError {
+    let worker = crash_worker(limits);
+    let pid = worker.pid();
+    assert_eq!(worker.call("worker-crash", "ok", b"ping").expect("alive"), b"ping");
+    let err = worker.call("worker-crash", handler, b"").expect_err(handler);
+    assert!(err.to_string().contains(expected), "{handler}: {err}");
+    assert!(err.death().is_some(), "{handler}: the error says the worker died: {err:?}");
+    assert!(worker.death().is_some(), "{handler}: the worker is dead");
+    assert!(!alive(pid), "{handler}: worker {pid} is gone");
+    assert!(session_members(pid).is_empty(), "{handler}: nothing left of session {pid}");
+    let again = worker.call("worker-crash", "ok", b"");
+    assert!(matches!(again, Err(WorkerCallError::Died { .. } | WorkerCallError::Deadline { .. })), "{again:?}");
+    let out = other.call("greeter", "greet", b"still here").expect("the other worker answers");
+    assert!(String::from_utf8_lossy(&out).contains("still here"));
+    err
+}
+
+#[test]
+fn each_crash_ends_only_its_worker_with_a_typed_error() {
+    let other = bystander();
+    let limits = WorkerLimits::default();
+    // Rust reports a stack overflow and aborts.
+    check(&other, &limits, "overflow", "SIGABRT");
+    check(&other, &limits, "exit7", "exited with code 7");
+    check(&other, &limits, "abort", "SIGABRT");
+    let err = check(&other, &limits.clone().memory(Some(256 << 20)), "hoard", "SIGABRT");
+    assert!(matches!(err.death(), Some(Death::Signal { signal: 6, .. })), "{err:?}");
+    let err = check(&other, &limits.clone().call_deadline(Some(Duration::from_millis(500))), "hang", "deadline of");
+    assert!(matches!(err, WorkerCallError::Deadline { .. }), "{err:?}");
+    // The null write lives in its own fixture (the one allowed `unsafe`).
+    let worker = Worker::spawn(&command(), &limits, None).expect("spawn");
+    worker.load(&image("fx-worker-null-write")).expect("load");
+    let pid = worker.pid();
+    let err = worker.call("worker-null-write", "null_write", b"").expect_err("null write");
+    assert!(matches!(err.death(), Some(Death::Signal { signal: 11, .. })), "{err:?}");
+    assert!(session_members(pid).is_empty());
+    assert!(other.call("greeter", "greet", b"x").is_ok());
+}
+
+#[test]
+fn children_a_handler_starts_die_with_its_worker() {
+    let other = bystander();
+    for handler in ["fork_sleep", "fork_setsid"] {
+        let worker = crash_worker(&WorkerLimits::default());
+        let pid = worker.pid();
+        let out = worker.call("worker-crash", handler, b"").expect(handler);
+        let child: u32 = String::from_utf8_lossy(&out).parse().expect("a pid");
+        std::thread::sleep(Duration::from_millis(100));
+        let err = worker.call("worker-crash", "exit7", b"").expect_err("exit");
+        assert!(matches!(err.death(), Some(Death::Exited { code: 7 })), "{err:?}");
+        assert!(!alive(child), "{handler}: child {child} was killed with its worker");
+        assert!(session_members(pid).is_empty(), "{handler}: nothing left of session {pid}");
+        assert!(other.call("greeter", "greet", b"x").is_ok());
+    }
+    // Killing a worker by hand ends what it started too.
+    let worker = crash_worker(&WorkerLimits::default());
+    let out = worker.call("worker-crash", "fork_sleep", b"").expect("fork");
+    let child: u32 = String::from_utf8_lossy(&out).parse().expect("a pid");
+    worker.kill();
+    assert_eq!(worker.death(), Some(Death::Killed));
+    assert!(!alive(child));
+}
+
+#[test]
+fn a_worker_cannot_kill_or_stop_its_host() {
+    let worker = crash_worker(&WorkerLimits::default());
+    for handler in ["kill_parent", "stop_parent"] {
+        let err = worker.call("worker-crash", handler, b"").expect_err(handler);
+        assert!(matches!(err, WorkerCallError::Module(_)), "{handler}: refused inside the worker: {err:?}");
+    }
+    // Still here, and so is the worker.
+    assert_eq!(worker.call("worker-crash", "ok", b"alive").expect("alive"), b"alive");
+}
