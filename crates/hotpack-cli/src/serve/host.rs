@@ -63,9 +63,13 @@ pub(crate) struct IsolationConfig {
 
 /// The worker settings of `serve` and `dev`: this very binary is the worker (`hotpack
 /// __worker`, see main).
-pub(crate) fn isolation(config: IsolationConfig, data: Option<hotpack::worker::ResidentData>) -> anyhow::Result<hotpack::rollback::Isolation> {
+pub(crate) fn isolation(
+    config: IsolationConfig,
+    data: Option<hotpack::worker::ResidentData>,
+) -> anyhow::Result<hotpack::rollback::Isolation> {
     let command = hotpack::worker::WorkerCommand::current_exe()?;
-    let limits = hotpack::worker::WorkerLimits::default().call_deadline(config.call_deadline).memory(Some(config.memory));
+    let limits =
+        hotpack::worker::WorkerLimits::default().call_deadline(config.call_deadline).memory(Some(config.memory));
     Ok(hotpack::rollback::Isolation { command, limits, data })
 }
 

@@ -7,6 +7,7 @@ mod dev;
 mod fleet;
 mod gc;
 mod inspect;
+mod isolate;
 mod new;
 mod pack;
 mod serve;

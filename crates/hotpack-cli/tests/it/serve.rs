@@ -102,6 +102,11 @@ impl Serve {
             .expect("a VmHWM line")
     }
 
+    /// Whether the process is still running (for other test files).
+    pub(crate) fn alive_now(&mut self) -> bool {
+        self.alive()
+    }
+
     /// Whether the process is still running.
     fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
