@@ -224,3 +224,39 @@ fn serve_contains_a_null_write_and_a_forked_child() {
     traffic.finish();
     assert!(serve.alive_now());
 }
+
+#[test]
+fn hung_calls_in_one_module_never_starve_another() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-crashes", 0)).expect("write");
+    hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
+    // Two modules, four slots: a share of two each; no deadline, so the hung calls stay.
+    let serve = Serve::start(&dir, &["--max-calls", "4", "--call-deadline", "0"]);
+    let addr = serve.addr;
+    let hung: Vec<_> =
+        (0..2).map(|_| thread::spawn(move || super::serve::http_pub(addr, "POST", "/greeter/hang", b""))).collect();
+    // Wait until both hang (healthz names the module whose slots are all held).
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut health = String::new();
+    while Instant::now() < until {
+        let (status, body) = call(addr, "GET", "/-/healthz", b"");
+        health = body;
+        if status == 503 && health.contains("module `greeter` holds all 2 of its call slots") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(health.contains("module `greeter` holds all 2 of its call slots"), "{health}");
+    let (status, body) = call(addr, "POST", "/greeter/version", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("greeter"), "{body}");
+    for i in 0..10 {
+        assert_eq!(call(addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()), "call {i} of the other module");
+    }
+    drop(serve);
+    for h in hung {
+        let _ = h.join();
+    }
+}

@@ -133,6 +133,11 @@ fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
+/// As `http`, for other test files.
+pub(crate) fn http_pub(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    http(addr, method, path, body)
+}
+
 /// One HTTP/1.1 request with `Connection: close`; returns (status, body).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
     http_with(addr, method, path, &[("Host", &addr.to_string())], body)
