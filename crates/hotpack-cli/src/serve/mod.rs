@@ -108,8 +108,9 @@ pub(crate) struct ServeArgs {
     trusted_key: Vec<PathBuf>,
     /// Load every candidate in a short-lived child process first (`hotpack __preflight`): its
     /// constructors, init hook and --probe calls run there, and a candidate that crashes,
-    /// exits, hangs or runs away with memory is refused without being mapped here
-    #[arg(long)]
+    /// exits, hangs or runs away with memory is refused without being mapped here. Only with
+    /// --in-process: by default every candidate loads in its own worker first anyway
+    #[arg(long, requires = "in_process")]
     preflight: bool,
     /// Time the preflight child may take before it is killed, in ms
     #[arg(long, value_name = "MS", default_value_t = 10_000, requires = "preflight")]
