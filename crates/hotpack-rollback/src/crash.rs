@@ -54,7 +54,9 @@ impl Crash {
 impl From<&hotpack_worker::Death> for Crash {
     fn from(death: &hotpack_worker::Death) -> Crash {
         match death {
-            hotpack_worker::Death::Signal { signal, name } => Crash::Signal { signal: *signal, name: (*name).to_owned() },
+            hotpack_worker::Death::Signal { signal, name } => {
+                Crash::Signal { signal: *signal, name: (*name).to_owned() }
+            }
             hotpack_worker::Death::Exited { code } => Crash::Exited { code: *code },
             hotpack_worker::Death::Deadline { deadline } => Crash::Deadline { deadline: *deadline },
             other => Crash::Lost { detail: other.to_string() },

@@ -112,7 +112,7 @@ pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
-pub use supervisor::{Isolation, IsolatedProbe, Supervisor, WorkerInfo, WorkerProxy};
+pub use supervisor::{IsolatedProbe, Isolation, Supervisor, WorkerInfo, WorkerProxy};
 pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;

@@ -20,7 +20,7 @@ use std::time::Instant;
 mod budget;
 mod deploy;
 mod isolate;
-pub use isolate::{Isolation, IsolatedProbe, WorkerInfo, WorkerProxy};
+pub use isolate::{IsolatedProbe, Isolation, WorkerInfo, WorkerProxy};
 mod restore;
 mod retention;
 mod rollback;
@@ -115,6 +115,8 @@ struct Inner {
     /// Versions that run in workers, per module, and the worker answering for each.
     iso: Mutex<HashMap<String, isolate::IsoModule>>,
     iso_probes: Mutex<HashMap<String, isolate::IsolatedProbe>>,
+    /// Resident data for in-process `call_resident`.
+    resident: Mutex<Option<hotpack_worker::ResidentData>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -171,6 +173,7 @@ impl Supervisor {
                 isolation: Mutex::new(None),
                 iso: Mutex::new(HashMap::new()),
                 iso_probes: Mutex::new(HashMap::new()),
+                resident: Mutex::new(None),
             }),
         }
     }

@@ -198,6 +198,7 @@ pub struct RuntimeBuilder {
     probes: Vec<(String, Probe)>,
     preflight: PreflightSetting,
     isolation: Option<hotpack_rollback::Isolation>,
+    resident: Option<hotpack_worker::ResidentData>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +232,7 @@ impl Default for RuntimeBuilder {
             probes: Vec::new(),
             preflight: PreflightSetting::Off,
             isolation: None,
+            resident: None,
         }
     }
 }
@@ -363,6 +365,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Resident data for [`Runtime::call_resident`] in process (under isolation, the
+    /// `Isolation`'s data is what workers map).
+    pub fn resident_data(mut self, data: hotpack_worker::ResidentData) -> Self {
+        self.resident = Some(data);
+        self
+    }
+
     /// Runs module code in this process (the library default): typed handles work, and a
     /// module that crashes takes the process with it.
     pub fn in_process(mut self) -> Self {
@@ -404,6 +413,7 @@ impl RuntimeBuilder {
             supervisor.set_probe(&name, probe);
         }
         supervisor.set_isolation(self.isolation);
+        supervisor.set_resident_data(self.resident);
         if let Some(mut command) = preflight {
             if !command.has_scratch_dir() {
                 command = command.scratch_dir(dir.join("preflight"));
@@ -593,21 +603,25 @@ impl Runtime {
     /// [`Error::NotLoaded`]; [`Error::NoSuchHandler`] (naming the handlers that exist) for an
     /// unknown handler; [`Error::Call`] with the handler's error or caught panic.
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
-        self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
-            hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
-                Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
-            }
-            hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
-                Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
-            }
-            hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
-                Error::Crashed { module: name, version: version.to_string(), handler: handler.to_owned(), pid, crash }
-            }
-            hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
-                Error::Worker { module: name, version: version.to_string(), source: error }
-            }
-            _ => Error::NotLoaded { name: module.to_owned() },
-        })
+        self.inner.supervisor.call(module, handler, input).map_err(|e| call_error(module, handler, e))
+    }
+
+    /// As [`call`](Self::call), with the resident data (`RuntimeBuilder::resident_data`, or
+    /// the isolation's) as the input: a worker reads its own read-only map of it, so a large
+    /// data set is never copied per call.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_resident(&self, module: &str, handler: &str) -> Result<Vec<u8>, Error> {
+        let result = self.inner.supervisor.call_resident(module, handler);
+        result.map_err(|e| call_error(module, handler, e))
+    }
+
+    /// Ends the worker answering for `module` now (a run the user gave up on); its call
+    /// returns [`Error::Crashed`] and the version is demoted.
+    pub fn stop_worker(&self, module: &str) {
+        self.inner.supervisor.stop_worker(module);
     }
 
     /// A hot handle on the handlers of `name`: follows every promotion and rollback. Calls
@@ -755,4 +769,23 @@ impl Drop for Watching {
 /// `a, b, c`, or `(none)`.
 fn list(names: &[String]) -> String {
     if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+}
+
+/// A supervisor's call error in the facade's terms.
+fn call_error(module: &str, handler: &str, e: hotpack_rollback::SupervisorCallError) -> Error {
+    match e {
+        hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
+            Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+        }
+        hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
+            Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
+        }
+        hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
+            Error::Crashed { module: name, version: version.to_string(), handler: handler.to_owned(), pid, crash }
+        }
+        hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
+            Error::Worker { module: name, version: version.to_string(), source: error }
+        }
+        _ => Error::NotLoaded { name: module.to_owned() },
+    }
 }

@@ -48,6 +48,7 @@ use anyhow::Context as _;
 
 use crate::log::LogFormat;
 use host::{Host, HostConfig, ProbeSpec};
+pub(crate) use host::{IsolationConfig, isolation};
 
 /// Arguments of `hotpack serve`.
 #[derive(Debug, clap::Args)]

@@ -16,7 +16,7 @@ impl Supervisor {
     /// handler; [`SupervisorCallError::Module`] with the module's error or caught panic.
     pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
         if let Some(running) = self.iso_running(name) {
-            return self.call_isolated(name, running, handler, input);
+            return self.call_isolated(name, running, handler, Some(input));
         }
         if lock(&self.inner.iso).contains_key(name) {
             // Runs in workers, and none answers: its last version crashed with nothing good

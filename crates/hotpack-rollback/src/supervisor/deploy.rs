@@ -206,8 +206,7 @@ impl Supervisor {
                         Ok(None) if let Some(iso) = self.isolation() => {
                             // The candidate's first worker is its preflight: the host never
                             // maps it.
-                            let source =
-                                Source::Bundle { bundle: path.to_path_buf(), dir: m.dir().to_owned() };
+                            let source = Source::Bundle { bundle: path.to_path_buf(), dir: m.dir().to_owned() };
                             self.deploy_isolated(&iso, Some((&name, &version)), None, &bytes, hash, source)
                         }
                         Ok(None) => match self

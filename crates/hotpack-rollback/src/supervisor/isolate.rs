@@ -406,16 +406,52 @@ impl Supervisor {
         Ok(())
     }
 
-    /// A call into the worker of `name`: a death or a deadline demotes the version at once.
+    /// Calls `handler` of `name` with the resident data as its input: the worker reads its
+    /// read-only map of it (no copy). In process, the host's map is passed.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); [`SupervisorCallError::NotActive`] also when the supervisor
+    /// has no resident data.
+    pub fn call_resident(&self, name: &str, handler: &str) -> Result<Vec<u8>, SupervisorCallError> {
+        if let Some(running) = self.iso_running(name) {
+            return self.call_isolated(name, running, handler, None);
+        }
+        let data = self.isolation().and_then(|i| i.data).or_else(|| lock(&self.inner.resident).clone());
+        match data {
+            Some(data) => self.call(name, handler, data.bytes()),
+            None => self.call(name, handler, &[]),
+        }
+    }
+
+    /// Keeps `data` for [`call_resident`](Self::call_resident) in process.
+    pub fn set_resident_data(&self, data: Option<ResidentData>) {
+        *lock(&self.inner.resident) = data;
+    }
+
+    /// Ends the worker answering for `name` now (a stuck run the user gave up on): the call
+    /// running in it returns the worker's death, which demotes the version like any crash.
+    pub fn stop_worker(&self, name: &str) {
+        if let Some(running) = self.iso_running(name) {
+            running.worker.kill();
+        }
+    }
+
+    /// A call into the worker of `name` (`input`: `None` for the resident data): a death or
+    /// a deadline demotes the version at once.
     pub(super) fn call_isolated(
         &self,
         name: &str,
         running: Arc<Running>,
         handler: &str,
-        input: &[u8],
+        input: Option<&[u8]>,
     ) -> Result<Vec<u8>, SupervisorCallError> {
         let v = &running.version.summary;
-        match running.worker.call(name, handler, input) {
+        let result = match input {
+            Some(input) => running.worker.call(name, handler, input),
+            None => running.worker.call_resident(name, handler),
+        };
+        match result {
             Ok(out) => Ok(out),
             Err(WorkerCallError::Module(hotpack_loader::CallError::NoSuchHandler { .. })) => {
                 Err(SupervisorCallError::NoSuchHandler {

@@ -37,7 +37,11 @@ impl Supervisor {
             };
             if let Some(summary) = self.iso_summary(name, &target) {
                 if let Some(p) = pinned {
-                    return Err(RollbackError::Pinned { name: name.to_owned(), pinned: p.version, offered: summary.version });
+                    return Err(RollbackError::Pinned {
+                        name: name.to_owned(),
+                        pinned: p.version,
+                        offered: summary.version,
+                    });
                 }
                 return self.iso_switch(name, summary, Happened::RolledBack { from: None });
             }
@@ -68,7 +72,11 @@ impl Supervisor {
         self.with_ops(|| {
             if let Some(summary) = self.iso_resolve(name, &to)? {
                 if let Some(p) = self.pinned_version(name).filter(|p| p.hash != summary.hash) {
-                    return Err(RollbackError::Pinned { name: name.to_owned(), pinned: p.version, offered: summary.version });
+                    return Err(RollbackError::Pinned {
+                        name: name.to_owned(),
+                        pinned: p.version,
+                        offered: summary.version,
+                    });
                 }
                 return self.iso_switch(name, summary, Happened::RolledBack { from: None });
             }
@@ -149,7 +157,8 @@ impl Supervisor {
     /// workers).
     pub(super) fn iso_resolve(&self, name: &str, to: &VersionRef) -> Result<Option<VersionSummary>, RollbackError> {
         let Some(retained) = self.iso_retained(name) else { return Ok(None) };
-        let pairs: Vec<(blake3::Hash, semver::Version)> = retained.iter().map(|v| (v.hash, v.version.clone())).collect();
+        let pairs: Vec<(blake3::Hash, semver::Version)> =
+            retained.iter().map(|v| (v.hash, v.version.clone())).collect();
         let hash = self.resolve_hash(name, to, &pairs)?;
         let not_retained = || RollbackError::NotRetained { name: name.to_owned(), wanted: to.clone() };
         retained.into_iter().find(|v| v.hash == hash).map(Some).ok_or_else(not_retained)
