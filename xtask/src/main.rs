@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod isolate_bench;
 mod serve_bench;
 
 use anyhow::{Context, Result, bail};
@@ -34,10 +35,15 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
             Ok(())
         }
+        Some("bench-isolate") => {
+            let quick = args[1..].iter().any(|a| a == "--quick");
+            println!("{}", serde_json::to_string_pretty(&isolate_bench::run(quick)?)?);
+            Ok(())
+        }
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]>"),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package"),
+        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]>"),
     }
 }
 
