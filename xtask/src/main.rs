@@ -23,6 +23,7 @@
 
 mod bench;
 mod etcd_proto;
+mod isolate_bench;
 mod serve_bench;
 
 use anyhow::{Context, Result, bail};
@@ -39,15 +40,20 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
             Ok(())
         }
+        Some("bench-isolate") => {
+            let quick = args[1..].iter().any(|a| a == "--quick");
+            println!("{}", serde_json::to_string_pretty(&isolate_bench::run(quick)?)?);
+            Ok(())
+        }
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
         Some("etcd-proto") => etcd_proto::regenerate(),
         Some("no-protoc") => etcd_proto::no_protoc(),
         Some(other) => {
-            bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package, etcd-proto, no-protoc")
+            bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package, etcd-proto, no-protoc")
         }
         None => bail!(
-            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]|etcd-proto|no-protoc>"
+            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]|etcd-proto|no-protoc>"
         ),
     }
 }

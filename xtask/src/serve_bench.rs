@@ -106,18 +106,24 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
 }
 
 /// A `hotpack serve` child; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: mpsc::Receiver<String>,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Server {
     fn start(hotpack: &Path, plugins: &Path, work: &Path) -> Result<Server> {
+        Server::start_with(hotpack, plugins, work, &[])
+    }
+
+    /// As `start`, with extra arguments (`--in-process`).
+    pub(crate) fn start_with(hotpack: &Path, plugins: &Path, work: &Path, extra: &[&str]) -> Result<Server> {
         let mut child = Command::new(hotpack)
             .arg("serve")
             .arg(plugins)
             .args(["--addr", "127.0.0.1:0", "--quiet-ms", "10", "--allow-downgrade"])
+            .args(extra)
             .env("XDG_CACHE_HOME", work.join("cache"))
             .env_remove("HOTPACK_TOKEN")
             .stdin(Stdio::null())
@@ -141,7 +147,7 @@ impl Server {
         Ok(server)
     }
 
-    fn wait_for(&self, needle: &str) -> Result<String> {
+    pub(crate) fn wait_for(&self, needle: &str) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -168,14 +174,14 @@ impl Drop for Server {
 }
 
 /// What a load run measured.
-struct Measured {
-    latencies_us: Vec<u64>,
-    failures: usize,
-    elapsed: Duration,
+pub(crate) struct Measured {
+    pub(crate) latencies_us: Vec<u64>,
+    pub(crate) failures: usize,
+    pub(crate) elapsed: Duration,
 }
 
 /// `n` keep-alive clients calling `greeter/greet` in a loop until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     /// Bumped by `reset`: results before it are dropped.
     epoch: Arc<std::sync::atomic::AtomicU64>,
@@ -184,7 +190,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(addr: SocketAddr, n: usize) -> Load {
+    pub(crate) fn start(addr: SocketAddr, n: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let clients = (0..n)
@@ -197,12 +203,12 @@ impl Load {
     }
 
     /// Forgets what was measured so far (warm-up) and restarts the clock.
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         *self.started.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
-    fn stop(self) -> Result<Measured> {
+    pub(crate) fn stop(self) -> Result<Measured> {
         self.stop.store(true, Ordering::SeqCst);
         let elapsed = self.started.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
         let mut latencies_us = Vec::new();
@@ -255,7 +261,7 @@ fn client(addr: SocketAddr, i: usize, stop: &AtomicBool, epoch: &std::sync::atom
 }
 
 /// Reads one response (status line, headers, `Content-Length` body); returns the status.
-fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
+pub(crate) fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -30,6 +30,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! The cache's own `import`, `reload`, `register`, `activate` and `promote` run no signature
+//! check and no probe: like the loader, the cache is below the gates. A host that requires
+//! signed code gives callers a [`CacheView`] (what the `hotpack` facade and the supervisor
+//! hand out), which can look and call current versions but make nothing current.
+//!
 //! State: a version's module-owned state moves across a swap through the abi's
 //! export/import hooks (an import failure aborts the swap; the old version keeps serving).
 //! Host-owned state — the resident data set — is passed into calls by reference and never
@@ -45,6 +50,7 @@ mod hot;
 mod pack;
 mod registry;
 mod source;
+mod view;
 
 pub use deps::Requirement;
 pub use error::CacheError;
@@ -53,6 +59,7 @@ pub use hot::{ActiveVersion, Hot, HotModule};
 pub use pack::{PackSpecError, pack_spec, pack_spec_from_library};
 pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
 pub use source::Source;
+pub use view::CacheView;
 
 use hot::TypedSlot;
 use hotpack_archive::{Bundle, Limits, SearchPath};

@@ -10,6 +10,12 @@
 //! `data loaded: ...` (once), `building...`, `build failed ...`, `deployed v<ver> (<hash>) in X ms`,
 //! `ran in Y ms`, `result: <output>`, `handler failed: ...`, `rolled back to v<ver>`,
 //! `waiting for changes`. Cargo's own output goes to stderr.
+//!
+//! By default each version runs in a worker process that maps the resident data read-only
+//! (kept once, in a sealed memfd, by this process): a stack overflow, `exit`, `abort`, null
+//! write, runaway allocation or fork ends only the worker, the data stays loaded, and the loop
+//! goes on. A run has no deadline by default (`--call-deadline`); a new save ends a run still
+//! going (`run stopped: ...`), and Ctrl-C ends the loop and its workers.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +49,17 @@ pub(crate) struct DevArgs {
     /// character but `.`; repeatable); editor swap/backup files and `sed -i` temporaries always are
     #[arg(long, value_name = "PATTERN")]
     ignore: Vec<String>,
+    /// Run the module in this process instead of in a worker process (a crash then ends the
+    /// loop and the data with it)
+    #[arg(long)]
+    in_process: bool,
+    /// A run's deadline in a worker, in seconds (0: none; a new save or Ctrl-C ends a stuck run)
+    #[arg(long, value_name = "SECS", default_value_t = 0, conflicts_with = "in_process")]
+    call_deadline: u64,
+    /// Address space a worker may map on top of the resident data and what it maps at start,
+    /// in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(16..), conflicts_with = "in_process")]
+    worker_memory: u64,
 }
 
 macro_rules! say {
@@ -67,13 +84,16 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let data = match &args.data {
         Some(file) => {
-            let data = std::fs::read(file).with_context(|| format!("cannot read data file {}", file.display()))?;
+            // Kept once, in a sealed memfd workers map read-only: never reloaded, whatever a
+            // worker does.
+            let data = hotpack::worker::ResidentData::from_file(file)
+                .with_context(|| format!("cannot read data file {}", file.display()))?;
             say!("data loaded: {} bytes from {} in {}", data.len(), file.display(), ms(started.elapsed()));
-            data
+            Some(data)
         }
         None => {
             say!("data loaded: 0 bytes (no --data: the handler gets empty input)");
-            Vec::new()
+            None
         }
     };
 
@@ -87,14 +107,42 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("cannot watch {}", args.dir.display()))?;
     // A panic demotes the version at once: the last good one serves again.
-    let runtime = Runtime::builder().panic_budget(0, Duration::from_secs(60)).build()?;
+    let mut builder = Runtime::builder().panic_budget(0, Duration::from_secs(60));
+    if args.in_process {
+        if let Some(data) = &data {
+            builder = builder.resident_data(data.clone());
+        }
+    } else {
+        let config = crate::serve::IsolationConfig {
+            call_deadline: (args.call_deadline > 0).then(|| Duration::from_secs(args.call_deadline)),
+            memory: args.worker_memory.saturating_mul(1 << 20),
+        };
+        builder = builder.isolate(crate::serve::isolation(config, data.clone())?);
+    }
+    let runtime = builder.build()?;
     let mut session = Session { runtime, manifest, target_dir, handler: args.handler, current: None };
 
-    session.cycle(&data);
+    let mut running = session.cycle();
     loop {
         say!("waiting for changes");
-        let Some(event) = watcher.recv() else {
-            anyhow::bail!("the change-detection thread stopped unexpectedly");
+        // A run goes on beside the watch: a new save ends it.
+        let event = loop {
+            if let Some(run) = running.take() {
+                match run.rx.try_recv() {
+                    Ok(result) => {
+                        session.finish(run, result);
+                        say!("waiting for changes");
+                    }
+                    Err(_) => running = Some(run),
+                }
+            }
+            match watcher.recv_timeout(Duration::from_millis(50)) {
+                Ok(event) => break event,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("the change-detection thread stopped unexpectedly")
+                }
+            }
         };
         match event {
             Event::Change(change) => say!("{change}"),
@@ -117,8 +165,20 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
                 say!("{change}");
             }
         }
-        session.cycle(&data);
+        if let Some(run) = running.take() {
+            session.stop(run);
+        }
+        running = session.cycle();
     }
+}
+
+/// A run going on in its own thread.
+struct Run {
+    name: String,
+    version: String,
+    hash: hotpack::detect::blake3::Hash,
+    started: Instant,
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, hotpack::Error>>,
 }
 
 struct Session {
@@ -138,15 +198,16 @@ impl Session {
         }
     }
 
-    /// Build, load, run; every failure is reported and leaves the last good version loaded.
-    fn cycle(&mut self, data: &[u8]) {
+    /// Build, load, start the run; every failure is reported and leaves the last good version
+    /// loaded.
+    fn cycle(&mut self) -> Option<Run> {
         say!("building...");
         let started = Instant::now();
         let library = match build(&self.manifest, &self.target_dir) {
             Ok(library) => library,
             Err(e) => {
                 say!("build failed: {e:#}; {}", self.serving());
-                return;
+                return None;
             }
         };
         say!("built in {}", ms(started.elapsed()));
@@ -156,11 +217,11 @@ impl Session {
             Ok(mut deployed) if !deployed.is_empty() => deployed.remove(0),
             Ok(_) => {
                 say!("deploy failed: {} holds no module; {}", library.display(), self.serving());
-                return;
+                return None;
             }
             Err(e) => {
                 say!("deploy failed: {e}; {}", self.serving());
-                return;
+                return None;
             }
         };
         let hash = deployed.hash.to_hex();
@@ -170,25 +231,57 @@ impl Session {
             say!("unchanged: v{} ({}) is already loaded", deployed.version, &hash[..12]);
         }
 
-        let started = Instant::now();
-        let out = self.runtime.call(&deployed.name, &self.handler, data);
-        let ran = started.elapsed();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (runtime, name, handler) = (self.runtime.clone(), deployed.name.clone(), self.handler.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(runtime.call_resident(&name, &handler));
+        });
+        Some(Run {
+            name: deployed.name,
+            version: deployed.version.to_string(),
+            hash: deployed.hash,
+            started: Instant::now(),
+            rx,
+        })
+    }
+
+    /// A new save while `run` is still going: end it (its worker is stopped; in process the
+    /// run cannot be stopped and is left to finish).
+    fn stop(&mut self, run: Run) {
+        self.runtime.stop_worker(&run.name);
+        if let Ok(result) = run.rx.recv_timeout(Duration::from_secs(10)) {
+            if result.is_err() {
+                say!("run stopped after {}: a new save", ms(run.started.elapsed()));
+                self.after_failure(&run);
+                return;
+            }
+            self.finish(run, result);
+        }
+    }
+
+    /// Reports a finished run.
+    fn finish(&mut self, run: Run, out: Result<Vec<u8>, hotpack::Error>) {
+        let ran = run.started.elapsed();
         match out {
             Ok(bytes) => {
                 say!("ran in {}", ms(ran));
                 say!("result: {}", String::from_utf8_lossy(&bytes));
-                self.current = Some((deployed.name, deployed.version.to_string()));
+                self.current = Some((run.name, run.version));
             }
             Err(e) => {
                 say!("handler failed after {}: {e}", ms(ran));
-                // A panic exceeded the (zero) panic budget: the supervisor demoted this
-                // version to the last good one, if there is one.
-                let now = self.runtime.status(&deployed.name).and_then(|s| s.hash().zip(s.version().cloned()));
-                match now {
-                    Some((hash, version)) if hash != deployed.hash => say!("rolled back to v{version}"),
-                    _ => {}
-                }
+                self.after_failure(&run);
             }
+        }
+    }
+
+    /// A panic (past the zero budget) or a crash demoted the version to the last good one,
+    /// if there is one.
+    fn after_failure(&mut self, run: &Run) {
+        let now = self.runtime.status(&run.name).and_then(|s| s.hash().zip(s.version().cloned()));
+        match now {
+            Some((hash, version)) if hash != run.hash => say!("rolled back to v{version}"),
+            _ => {}
         }
     }
 }

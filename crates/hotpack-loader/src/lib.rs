@@ -6,6 +6,13 @@
 //! fsync, rename) or, on Linux, a sealed memfd, `dlopen`s that path, looks up the one
 //! descriptor symbol and checks every field before anything in the module is called.
 //!
+//! **This is the layer below the gates.** The loader checks that bytes are a well-formed
+//! hotpack module for this host; it does not check who wrote them. It runs no signature
+//! check, no preflight, no probe, and `dlopen` runs the library's ELF constructors in the
+//! calling process: whatever bytes you hand it, you run. A host that requires signed code
+//! makes code current only through `hotpack-rollback`'s `Supervisor` (or the `hotpack`
+//! facade), whose first gate is the signature; the facade never hands out its loader.
+//!
 //! ```no_run
 //! use hotpack_loader::Loader;
 //! # let dir = std::env::temp_dir().join("hotpack-doc-cache");

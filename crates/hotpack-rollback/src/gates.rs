@@ -121,6 +121,40 @@ pub enum GateError {
         /// The file.
         path: PathBuf,
     },
+    /// Trusted keys are set and the candidate is a module the host loaded itself
+    /// ([`Supervisor::deploy`](crate::Supervisor::deploy)): nothing shows which bytes it came
+    /// from or who signed them.
+    #[error(
+        "module `{name}` {version} was loaded by the host, not read from a signed bundle; with trusted keys only \
+         signed bundles are deployed"
+    )]
+    HostLoaded {
+        /// Module name.
+        name: String,
+        /// Its version.
+        version: semver::Version,
+    },
+    /// Under isolation: the candidate's worker could not be started, or refused to load
+    /// the library (its loader's checks, a constructor that crashed it).
+    #[error("in its worker: {0}")]
+    Worker(hotpack_worker::WorkerError),
+    /// Under isolation: the candidate's init hook or a state move failed in its worker (an
+    /// error, a panic, or the worker's death).
+    #[error("in its worker: {0}")]
+    WorkerCall(hotpack_worker::WorkerCallError),
+    /// Under isolation: what the worker's loader reports disagrees with the manifest the host
+    /// checked (a worker's claim is never trusted beyond what the host can check).
+    #[error("its worker reports `{found_name}` {found_version}; the manifest says `{name}` {version}")]
+    ReportMismatch {
+        /// The manifest's module name.
+        name: String,
+        /// The manifest's version.
+        version: semver::Version,
+        /// The name the worker reported.
+        found_name: String,
+        /// The version the worker reported.
+        found_version: semver::Version,
+    },
     /// The loader refused the library, or its init hook failed.
     #[error(transparent)]
     Load(LoadError),

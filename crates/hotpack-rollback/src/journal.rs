@@ -335,6 +335,19 @@ pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Resu
     write_atomic(&to, &bytes)
 }
 
+/// As [`store_object`], from bytes the host already holds and checked (a version that runs in
+/// a worker has no file of its own in this process).
+pub(crate) fn store_object_bytes(dir: &Path, hash: &blake3::Hash, bytes: &[u8]) -> Result<(), JournalError> {
+    let to = object_path(dir, hash);
+    if let Ok(existing) = std::fs::read(&to)
+        && blake3::hash(&existing) == *hash
+    {
+        return Ok(());
+    }
+    hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
+    write_atomic(&to, bytes)
+}
+
 /// Reads the stored object of `hash`, checking that it is private (this user's, writable by
 /// nobody else) and that its content hashes to `hash`. The bytes returned are the ones
 /// checked: the caller loads them, never the path again.

@@ -52,7 +52,7 @@
 //! use hotpack_rollback::{JournalStatus, Policy, Supervisor};
 //! let dir = tempfile::tempdir()?;
 //! let loader = hotpack_loader::Loader::new(dir.path().join("cache"))?;
-//! let cache = hotpack_cache::Cache::new(loader, hotpack_archive::SearchPath::new());
+//! let cache = hotpack_cache::Cache::new(loader.clone(), hotpack_archive::SearchPath::new());
 //! let (sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
 //! assert_eq!(report.status, JournalStatus::Missing);
 //! assert!(sup.restore()?.restored.is_empty());
@@ -60,7 +60,7 @@
 //!
 //! // A damaged journal is reported, never trusted, never fatal.
 //! std::fs::write(dir.path().join("journal.json"), b"{\"format\": \"hotpack-rol")?;
-//! let cache = sup.cache().clone();
+//! let cache = hotpack_cache::Cache::new(loader, hotpack_archive::SearchPath::new());
 //! let (_sup, report) = Supervisor::open(cache, Policy::default(), dir.path().join("journal.json"))?;
 //! assert!(matches!(report.status, JournalStatus::Corrupt { .. }), "{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -97,6 +97,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod crash;
 mod error;
 mod gates;
 mod journal;
@@ -104,13 +105,14 @@ mod record;
 mod supervisor;
 mod watch;
 
+pub use crash::Crash;
 pub use error::{RestoreError, RollbackError};
 pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
-pub use supervisor::Supervisor;
+pub use supervisor::{IsolatedProbe, Isolation, Supervisor, WorkerInfo, WorkerProxy};
 pub use watch::{DeployFilter, is_bundle, is_deployable};
 
 use std::fmt;
@@ -248,7 +250,7 @@ pub struct Deployed {
     pub outcome: Happened,
 }
 
-/// An automatic demotion after the panic budget was exceeded.
+/// An automatic demotion: the panic budget was exceeded, or the version crashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Demotion {
     /// Module name.
@@ -259,8 +261,10 @@ pub struct Demotion {
     /// demoted one keeps serving, since a hot handle cannot be emptied, but it is marked
     /// failed and a restart will not resume it).
     pub to: Option<VersionSummary>,
-    /// Panics counted in the window.
+    /// Panics counted in the window (0 for a crash).
     pub panics: u32,
+    /// The crash that demoted it, when a crash did.
+    pub crash: Option<Crash>,
 }
 
 /// A version that failed and will not be tried again.
@@ -337,6 +341,32 @@ pub enum SupervisorCallError {
         /// The module's error.
         #[source]
         error: hotpack_loader::CallError,
+    },
+    /// The worker running the active version died under this call (a crash, the memory
+    /// cap, a call past its deadline). The version is demoted at once; the next call is
+    /// answered by the last good version in a fresh worker.
+    #[error("module `{name}` {version}: its worker (pid {pid}) {crash}; the version is demoted")]
+    Crashed {
+        /// Module name.
+        name: String,
+        /// The version that crashed.
+        version: semver::Version,
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        crash: Crash,
+    },
+    /// The worker could not carry the call (a reply past its size cap, a broken channel)
+    /// and is still alive.
+    #[error("module `{name}` {version}: {error}")]
+    Worker {
+        /// Module name.
+        name: String,
+        /// The active version.
+        version: semver::Version,
+        /// What the worker side said.
+        #[source]
+        error: Box<hotpack_worker::WorkerCallError>,
     },
     /// The active version has no handler of that name.
     #[error("module `{name}` {version} has no handler named `{handler}`; its handlers: {}", list(available))]

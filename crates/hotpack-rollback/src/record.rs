@@ -2,7 +2,7 @@
 //! [`history`](crate::Supervisor::history), the [`status`](crate::ModuleStatus::history),
 //! the [`RollbackEvent`]s and the [`Deployed`](crate::Deployed) results.
 
-use crate::{Gate, GateError, JournalError, RollbackError, VersionSummary, short};
+use crate::{Crash, Gate, GateError, JournalError, RollbackError, VersionSummary, short};
 use hotpack_cache::Source;
 use std::fmt;
 use std::path::PathBuf;
@@ -39,6 +39,14 @@ pub enum Happened {
         /// The version serving now; `None` when no good version was left to fall back to.
         to: Option<VersionSummary>,
     },
+    /// Its process crashed under a call (a worker's death, or a call killed at its
+    /// deadline): demoted at once and marked failed, whatever the panic budget.
+    Crashed {
+        /// How it ended.
+        crash: Crash,
+        /// The version serving now; `None` when no good version was left to fall back to.
+        to: Option<VersionSummary>,
+    },
     /// It serves again after a rollback (manual, or after a demotion).
     RolledBack {
         /// The version that served before, if any.
@@ -56,7 +64,7 @@ pub enum Happened {
 
 impl Happened {
     /// A one-word name for logs and JSON: `promoted`, `unchanged`, `gate_failed`, `refused`,
-    /// `demoted`, `rolled_back`, `pinned`, `unpinned`, `restored`, `retired`.
+    /// `demoted`, `crashed`, `rolled_back`, `pinned`, `unpinned`, `restored`, `retired`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Happened::Promoted { .. } => "promoted",
@@ -64,6 +72,7 @@ impl Happened {
             Happened::GateFailed { .. } => "gate_failed",
             Happened::Refused { .. } => "refused",
             Happened::Demoted { .. } => "demoted",
+            Happened::Crashed { .. } => "crashed",
             Happened::RolledBack { .. } => "rolled_back",
             Happened::Pinned => "pinned",
             Happened::Unpinned => "unpinned",
@@ -77,11 +86,12 @@ impl Happened {
         matches!(self, Happened::Promoted { .. } | Happened::RolledBack { .. } | Happened::Pinned | Happened::Restored)
     }
 
-    /// The typed cause, for a failed gate or a refusal.
+    /// The typed cause, for a failed gate, a refusal or a crash.
     pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match self {
             Happened::GateFailed { error, .. } => Some(&**error),
             Happened::Refused { error } => Some(&**error),
+            Happened::Crashed { crash, .. } => Some(crash),
             _ => None,
         }
     }
@@ -99,6 +109,7 @@ impl PartialEq for Happened {
             }
             (H::Refused { error: a }, H::Refused { error: b }) => a.to_string() == b.to_string(),
             (H::Demoted { panics: a, to: ta }, H::Demoted { panics: b, to: tb }) => a == b && ta == tb,
+            (H::Crashed { crash: a, to: ta }, H::Crashed { crash: b, to: tb }) => a == b && ta == tb,
             (H::Unchanged, H::Unchanged)
             | (H::Pinned, H::Pinned)
             | (H::Unpinned, H::Unpinned)
@@ -122,6 +133,10 @@ impl fmt::Display for Happened {
             Happened::Demoted { panics, to: Some(to) } => write!(f, "demoted after {panics} panics; now serving {to}"),
             Happened::Demoted { panics, to: None } => {
                 write!(f, "demoted after {panics} panics; nothing older to serve (still marked failed)")
+            }
+            Happened::Crashed { crash, to: Some(to) } => write!(f, "crashed ({crash}); demoted, now serving {to}"),
+            Happened::Crashed { crash, to: None } => {
+                write!(f, "crashed ({crash}); demoted, nothing older to serve (still marked failed)")
             }
             Happened::RolledBack { from: Some(from) } => write!(f, "rolled back to (from {from})"),
             Happened::RolledBack { from: None } => write!(f, "rolled back to"),

@@ -19,6 +19,8 @@ use std::time::Instant;
 
 mod budget;
 mod deploy;
+mod isolate;
+pub use isolate::{IsolatedProbe, Isolation, WorkerInfo, WorkerProxy};
 mod restore;
 mod retention;
 mod rollback;
@@ -91,6 +93,8 @@ struct State {
     orphan_failed: HashMap<[u8; 32], (String, Failure)>,
     /// Modules over their panic budget whose demotion waits for the operation lock.
     pending: BTreeSet<String>,
+    /// Crashes whose demotion waits for the operation lock: module -> (hash, how).
+    crashes: BTreeMap<String, (blake3::Hash, crate::Crash)>,
 }
 
 struct Inner {
@@ -109,6 +113,13 @@ struct Inner {
     /// Candidates refused at the requires gate for a missing provider, retried after each
     /// promotion (`supervisor/deploy.rs`).
     waiting: Mutex<Vec<Candidate>>,
+    /// Set: new versions run in worker processes.
+    isolation: Mutex<Option<isolate::Isolation>>,
+    /// Versions that run in workers, per module, and the worker answering for each.
+    iso: Mutex<HashMap<String, isolate::IsoModule>>,
+    iso_probes: Mutex<HashMap<String, isolate::IsolatedProbe>>,
+    /// Resident data for in-process `call_resident`.
+    resident: Mutex<Option<hotpack_worker::ResidentData>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -164,6 +175,10 @@ impl Supervisor {
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
                 waiting: Mutex::new(Vec::new()),
+                isolation: Mutex::new(None),
+                iso: Mutex::new(HashMap::new()),
+                iso_probes: Mutex::new(HashMap::new()),
+                resident: Mutex::new(None),
             }),
         }
     }
@@ -239,9 +254,11 @@ impl Supervisor {
         Ok((Supervisor::build(cache, policy, Some(path), state), report))
     }
 
-    /// The cache the supervisor promotes into.
-    pub fn cache(&self) -> &Cache {
-        &self.inner.cache
+    /// The cache the supervisor promotes into, read-only: nothing reached through the
+    /// supervisor makes code current without its gates (the `Cache` itself stays with whoever
+    /// built the supervisor).
+    pub fn cache(&self) -> hotpack_cache::CacheView {
+        self.inner.cache.view()
     }
 
     /// The policy in force.
@@ -297,8 +314,11 @@ impl Supervisor {
 
     fn kick_pending(&self) {
         loop {
-            if lock(&self.inner.state).pending.is_empty() {
-                return;
+            {
+                let st = lock(&self.inner.state);
+                if st.pending.is_empty() && st.crashes.is_empty() {
+                    return;
+                }
             }
             match self.inner.ops.try_lock() {
                 Ok(_ops) => self.drain_pending_locked(),
@@ -316,18 +336,24 @@ impl Supervisor {
 
     /// The status of `name`, if the supervisor knows it.
     pub fn status(&self, name: &str) -> Option<ModuleStatus> {
-        let retained: Vec<VersionSummary> = self
-            .inner
-            .cache
-            .versions(name)
-            .into_iter()
-            .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
-            .collect();
+        let retained: Vec<VersionSummary> = match self.iso_retained(name) {
+            Some(retained) => retained,
+            None => self
+                .inner
+                .cache
+                .versions(name)
+                .into_iter()
+                .map(|v| VersionSummary { version: v.version, hash: v.hash, source: v.source })
+                .collect(),
+        };
         let active = lock(&self.inner.state).modules.get(name)?.active.as_ref().map(|a| a.hash);
-        let handlers = active
-            .and_then(|h| self.inner.cache.version(name, &h))
-            .map(|m| m.handler_names().map(str::to_owned).collect())
-            .unwrap_or_default();
+        let handlers = match self.iso_handlers(name) {
+            Some(handlers) => handlers,
+            None => active
+                .and_then(|h| self.inner.cache.version(name, &h))
+                .map(|m| m.handler_names().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        };
         let st = lock(&self.inner.state);
         let m = st.modules.get(name)?;
         let now = Instant::now();

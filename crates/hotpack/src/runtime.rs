@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::preflight::{PreflightCommand, PreflightError};
 use hotpack_archive::{Limits, SearchPath};
-use hotpack_cache::{Cache, CacheError, CacheEvent, HotModule};
+use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
 use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
@@ -88,6 +88,43 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// The module runs in a worker process (isolation), and what was asked for cannot cross
+    /// a process: a typed `Hot<I>`, a `HotModule`, a `Module` mapped here. Call its byte
+    /// handlers with [`Runtime::call`], or build the runtime with
+    /// [`RuntimeBuilder::in_process`].
+    #[error(
+        "module `{name}` runs in a worker process: typed handles and in-process modules cannot cross a process; call \
+         its handlers with Runtime::call, or build the runtime in process"
+    )]
+    Isolated {
+        /// The module.
+        name: String,
+    },
+    /// The worker running the module died under the call (a crash, the memory cap, the
+    /// deadline); the version was demoted and the last good one answers the next call.
+    #[error("module `{module}` {version}, handler `{handler}`: its worker (pid {pid}) {crash}; the version is demoted")]
+    Crashed {
+        /// The module.
+        module: String,
+        /// The version that crashed.
+        version: String,
+        /// The handler.
+        handler: String,
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        crash: hotpack_rollback::Crash,
+    },
+    /// The worker could not carry the call (a reply past its cap, a broken channel).
+    #[error("module `{module}` {version}: {source}")]
+    Worker {
+        /// The module.
+        module: String,
+        /// The version.
+        version: String,
+        /// What the worker side said.
+        source: Box<hotpack_worker::WorkerCallError>,
+    },
 }
 
 impl From<CacheError> for Error {
@@ -160,6 +197,8 @@ pub struct RuntimeBuilder {
     quiet: Duration,
     probes: Vec<(String, Probe)>,
     preflight: PreflightSetting,
+    isolation: Option<hotpack_rollback::Isolation>,
+    resident: Option<hotpack_worker::ResidentData>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +231,8 @@ impl Default for RuntimeBuilder {
             quiet: WatchConfig::default().quiet,
             probes: Vec::new(),
             preflight: PreflightSetting::Off,
+            isolation: None,
+            resident: None,
         }
     }
 }
@@ -309,6 +350,35 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Runs every deployed and restored version in a worker process (`Isolation`: the
+    /// worker command, per-call deadline and memory cap, resident data): a crash, `exit`,
+    /// `abort`, stack overflow, runaway allocation or hang ends only that worker and demotes
+    /// the version. Only byte handlers ([`Runtime::call`]) cross a process; `hot`,
+    /// `hot_module` and `import` of such a module answer [`Error::Isolated`].
+    ///
+    /// The library default is in process ([`in_process`](Self::in_process)): typed
+    /// interfaces (`Hot<I>`, function tables at a few nanoseconds a call) are what most
+    /// library hosts use, and a worker needs an executable that runs the worker entry. The
+    /// `hotpack serve` and `hotpack dev` commands isolate by default.
+    pub fn isolate(mut self, isolation: hotpack_rollback::Isolation) -> Self {
+        self.isolation = Some(isolation);
+        self
+    }
+
+    /// Resident data for [`Runtime::call_resident`] in process (under isolation, the
+    /// `Isolation`'s data is what workers map).
+    pub fn resident_data(mut self, data: hotpack_worker::ResidentData) -> Self {
+        self.resident = Some(data);
+        self
+    }
+
+    /// Runs module code in this process (the library default): typed handles work, and a
+    /// module that crashes takes the process with it.
+    pub fn in_process(mut self) -> Self {
+        self.isolation = None;
+        self
+    }
+
     /// Builds the runtime, returning the journal report when a journal was configured.
     ///
     /// # Errors
@@ -334,14 +404,16 @@ impl RuntimeBuilder {
         let cache = Cache::with_limits(loader, search, self.limits);
         let (supervisor, report) = match &self.journal {
             Some(path) => {
-                let (s, r) = Supervisor::open(cache, self.policy, path)?;
+                let (s, r) = Supervisor::open(cache.clone(), self.policy, path)?;
                 (s, Some(r))
             }
-            None => (Supervisor::new(cache, self.policy), None),
+            None => (Supervisor::new(cache.clone(), self.policy), None),
         };
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
         }
+        supervisor.set_isolation(self.isolation);
+        supervisor.set_resident_data(self.resident);
         if let Some(mut command) = preflight {
             if !command.has_scratch_dir() {
                 command = command.scratch_dir(dir.join("preflight"));
@@ -350,8 +422,9 @@ impl RuntimeBuilder {
                 command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| e.to_string())
             })));
         }
-        let runtime =
-            Runtime { inner: Arc::new(Inner { supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }) };
+        let runtime = Runtime {
+            inner: Arc::new(Inner { cache, supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
+        };
         Ok((runtime, report))
     }
 
@@ -366,6 +439,9 @@ impl RuntimeBuilder {
 }
 
 struct Inner {
+    /// The cache itself stays here: callers get a read-only view, so nothing they reach
+    /// makes code current without the supervisor's gates.
+    cache: Cache,
     supervisor: Supervisor,
     quiet: Duration,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
@@ -380,7 +456,7 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("cache", self.cache()).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("cache", &self.inner.cache).finish_non_exhaustive()
     }
 }
 
@@ -402,9 +478,11 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    /// The module registry.
-    pub fn cache(&self) -> &Cache {
-        self.inner.supervisor.cache()
+    /// The module registry, read-only: what is registered and current, handles on current
+    /// versions, counters. Code becomes current only through the runtime's deploy, import,
+    /// reload, watch, restore and rollback, each through the supervisor's gates.
+    pub fn cache(&self) -> CacheView {
+        self.inner.cache.view()
     }
 
     /// The supervisor (gates, history, rollback, pins, journal).
@@ -427,7 +505,7 @@ impl Runtime {
 
     /// Appends an entry to the search path while the program runs (`sys.path.append`).
     pub fn add_search_path(&self, entry: impl Into<PathBuf>) {
-        self.cache().add_search_entry(entry);
+        self.inner.cache.add_search_entry(entry);
     }
 
     /// After a restart: brings every journaled module back on its last good version.
@@ -458,6 +536,9 @@ impl Runtime {
         let source = self.cache().resolve(name)?;
         let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
         self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
+        if self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -474,7 +555,7 @@ impl Runtime {
     /// Marks `name` so its next [`import`](Self::import) looks on the search path again (the
     /// active version keeps serving until then).
     pub fn invalidate(&self, name: &str) {
-        self.cache().invalidate(name);
+        self.inner.cache.invalidate(name);
     }
 
     /// Deploys a bundle (`.zip`) or a plain library file through the promotion gates
@@ -522,15 +603,25 @@ impl Runtime {
     /// [`Error::NotLoaded`]; [`Error::NoSuchHandler`] (naming the handlers that exist) for an
     /// unknown handler; [`Error::Call`] with the handler's error or caught panic.
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
-        self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
-            hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
-                Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
-            }
-            hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
-                Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
-            }
-            _ => Error::NotLoaded { name: module.to_owned() },
-        })
+        self.inner.supervisor.call(module, handler, input).map_err(|e| call_error(module, handler, e))
+    }
+
+    /// As [`call`](Self::call), with the resident data (`RuntimeBuilder::resident_data`, or
+    /// the isolation's) as the input: a worker reads its own read-only map of it, so a large
+    /// data set is never copied per call.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_resident(&self, module: &str, handler: &str) -> Result<Vec<u8>, Error> {
+        let result = self.inner.supervisor.call_resident(module, handler);
+        result.map_err(|e| call_error(module, handler, e))
+    }
+
+    /// Ends the worker answering for `module` now (a run the user gave up on); its call
+    /// returns [`Error::Crashed`] and the version is demoted.
+    pub fn stop_worker(&self, module: &str) {
+        self.inner.supervisor.stop_worker(module);
     }
 
     /// A hot handle on the handlers of `name`: follows every promotion and rollback. Calls
@@ -540,10 +631,13 @@ impl Runtime {
     ///
     /// [`Error::NotLoaded`] when no version of `name` is active.
     pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
+        if self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         if self.cache().current(name).is_none() {
             return Err(Error::NotLoaded { name: name.to_owned() });
         }
-        Ok(self.cache().hot_module(name)?)
+        self.cache().hot_module(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
     /// A typed hot handle on interface `I` of `name` (imported if needed). Later candidates
@@ -553,6 +647,9 @@ impl Runtime {
     ///
     /// As [`import`](Self::import), or [`Error::Cache`] when the version does not provide `I`.
     pub fn hot<I: Interface>(&self, name: &str) -> Result<hotpack_cache::Hot<I>, Error> {
+        if self.inner.supervisor.is_isolated() || self.inner.supervisor.runs_in_worker(name) {
+            return Err(Error::Isolated { name: name.to_owned() });
+        }
         self.import(name)?;
         Ok(self.cache().hot::<I>(name)?)
     }
@@ -673,4 +770,23 @@ impl Drop for Watching {
 /// `a, b, c`, or `(none)`.
 fn list(names: &[String]) -> String {
     if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+}
+
+/// A supervisor's call error in the facade's terms.
+fn call_error(module: &str, handler: &str, e: hotpack_rollback::SupervisorCallError) -> Error {
+    match e {
+        hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
+            Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+        }
+        hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
+            Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
+        }
+        hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
+            Error::Crashed { module: name, version: version.to_string(), handler: handler.to_owned(), pid, crash }
+        }
+        hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
+            Error::Worker { module: name, version: version.to_string(), source: error }
+        }
+        _ => Error::NotLoaded { name: module.to_owned() },
+    }
 }

@@ -20,6 +20,7 @@ mod cache;
 mod call;
 mod deps;
 mod detect;
+mod isolate;
 mod load;
 mod preflight;
 mod reload;
@@ -56,6 +57,7 @@ const AREAS: &[AreaDef] = &[
     AreaDef { name: "preflight", keys: Some(preflight::keys), goals: preflight::GOALS, rows: preflight::ROWS },
     AreaDef { name: "archive", keys: Some(archive::keys), goals: archive::GOALS, rows: archive::ROWS },
     AreaDef { name: "serve", keys: Some(serve::keys), goals: serve::GOALS, rows: serve::ROWS },
+    AreaDef { name: "isolate", keys: Some(isolate::keys), goals: isolate::GOALS, rows: isolate::ROWS },
 ];
 
 /// Criterion warm-up/measurement flags.

@@ -50,6 +50,27 @@ pub(crate) struct HostConfig {
     pub(crate) allow_downgrade: bool,
     pub(crate) max_versions: usize,
     pub(crate) preflight: Option<PreflightConfig>,
+    /// `None` with `--in-process`; else the per-call deadline and the worker memory cap.
+    pub(crate) isolation: Option<IsolationConfig>,
+}
+
+/// Workers: per-call deadline (`None`: no deadline) and address-space budget in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IsolationConfig {
+    pub(crate) call_deadline: Option<Duration>,
+    pub(crate) memory: u64,
+}
+
+/// The worker settings of `serve` and `dev`: this very binary is the worker (`hotpack
+/// __worker`, see main).
+pub(crate) fn isolation(
+    config: IsolationConfig,
+    data: Option<hotpack::worker::ResidentData>,
+) -> anyhow::Result<hotpack::rollback::Isolation> {
+    let command = hotpack::worker::WorkerCommand::current_exe()?;
+    let limits =
+        hotpack::worker::WorkerLimits::default().call_deadline(config.call_deadline).memory(Some(config.memory));
+    Ok(hotpack::rollback::Isolation { command, limits, data })
 }
 
 /// `--preflight`: the child's timeout and address-space limit.
@@ -64,6 +85,8 @@ pub(crate) enum CallOutcome {
     Ok(Vec<u8>),
     NotFound(String),
     Failed(String),
+    /// The worker died (a crash, the memory cap, the deadline): 502 with the reason.
+    Crashed(String),
 }
 
 /// The runtime plus the server's own bookkeeping (refused files, counters).
@@ -106,6 +129,9 @@ impl Host {
                 command = command.call(p.module.as_deref(), &p.handler, &p.input);
             }
             builder = builder.preflight_with(command);
+        }
+        if let Some(iso) = config.isolation {
+            builder = builder.isolate(isolation(iso, None)?);
         }
         let (runtime, report) = builder.build_with_report()?;
         if let Some(report) = report.filter(|r| matches!(r.status, hotpack::rollback::JournalStatus::Corrupt { .. })) {
@@ -326,8 +352,8 @@ impl Host {
     /// Why the file is refused by `--max-versions`, if it is: it would map a version beyond
     /// the cap. Versions already mapped (a rollback target, the same bytes again) never count.
     fn over_cap(&self, candidates: &[Candidate]) -> Option<String> {
-        let loader = self.runtime.cache().loader();
-        let new = candidates.iter().filter(|c| loader.get(&c.hash).is_none()).count();
+        let cache = self.runtime.cache();
+        let new = candidates.iter().filter(|c| !cache.is_mapped(&c.hash)).count();
         let (mapped, _) = self.mapped();
         let max = self.config.max_versions;
         (new > 0 && mapped + new > max).then(|| {
@@ -341,6 +367,14 @@ impl Host {
     fn set_probes(&self, module: &str) {
         for probe in self.probes.iter().filter(|p| p.module.as_deref().is_none_or(|m| m == module)) {
             let (handler, input) = (probe.handler.clone(), probe.input.clone());
+            // A candidate in a worker is probed through a proxy that calls into its worker.
+            let (h, i) = (handler.clone(), input.clone());
+            self.runtime.supervisor().set_isolated_probe(
+                module,
+                Arc::new(move |m: &hotpack::rollback::WorkerProxy<'_>| {
+                    m.call(&h, &i).map(|_| ()).map_err(|e| format!("probe `{h}` failed: {e}"))
+                }),
+            );
             self.runtime.supervisor().set_probe(
                 module,
                 Arc::new(move |m: &hotpack::loader::Module| {
@@ -367,6 +401,9 @@ impl Host {
                 }
                 CallOutcome::Failed(e.to_string())
             }
+            // The worker died under the call: the version is demoted, the next call is
+            // answered by the last good one.
+            Err(e @ (Error::Crashed { .. } | Error::Worker { .. })) => CallOutcome::Crashed(e.to_string()),
             Err(e) => CallOutcome::NotFound(e.to_string()),
         }
     }
@@ -425,12 +462,13 @@ impl Host {
             "durable": problem.is_none(),
             "problem": problem,
         });
-        serde_json::json!({ "modules": modules, "refused": refused, "journal": journal })
+        let workers: Vec<serde_json::Value> = self.runtime.supervisor().workers().iter().map(worker_json).collect();
+        serde_json::json!({ "modules": modules, "refused": refused, "journal": journal, "workers": workers })
     }
 
     /// (versions, bytes) mapped by this process; they stay mapped until it exits.
     pub(crate) fn mapped(&self) -> (usize, u64) {
-        let stats = self.runtime.cache().loader().mapped();
+        let stats = self.runtime.cache().mapped();
         (stats.libraries, stats.bytes)
     }
 
@@ -504,6 +542,17 @@ fn on_record(metrics: &Metrics, r: &Record) {
                 hash.get(..12).unwrap_or("")
             );
         }
+        Happened::Crashed { crash, to } => {
+            metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to =
+                to.as_ref().map_or_else(|| "nothing older (still marked failed)".to_owned(), |v| v.version.to_string());
+            tracing::warn!(
+                module = %Escaped(&r.module),
+                version = %version,
+                "worker of {} {version} died: {crash}; demoted, now serving {to}",
+                Escaped(&r.module),
+            );
+        }
         Happened::Demoted { panics, to } => {
             metrics.demotions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let to =
@@ -535,7 +584,7 @@ fn state_words(history: &[Record]) -> &'static str {
     match history.iter().rev().find(|e| !matches!(e.happened, Happened::GateFailed { .. } | Happened::Refused { .. })) {
         Some(e) => match e.happened {
             Happened::Promoted { .. } => "promoted",
-            Happened::Demoted { .. } => "demoted to an earlier version",
+            Happened::Demoted { .. } | Happened::Crashed { .. } => "demoted to an earlier version",
             Happened::RolledBack { .. } => "rolled back",
             Happened::Pinned => "pinned",
             Happened::Restored => "restored after a restart",
@@ -553,6 +602,7 @@ fn history_json(entry: &Record) -> serde_json::Value {
         Happened::GateFailed { gate, error } => (Some(gate.as_str()), Some(error.to_string())),
         Happened::Refused { error } => (None, Some(error.to_string())),
         Happened::Demoted { panics, .. } => (None, Some(format!("{panics} panics"))),
+        Happened::Crashed { crash, .. } => (None, Some(crash.to_string())),
         Happened::RolledBack { from: Some(from) } => (None, Some(format!("from {from}"))),
         _ => (None, None),
     };
@@ -565,4 +615,29 @@ fn history_json(entry: &Record) -> serde_json::Value {
         "gate": gate,
         "reason": reason,
     })
+}
+
+/// One worker in `/-/modules`: pid, version, calls, restarts, last death and why.
+pub(crate) fn worker_json(w: &hotpack::rollback::WorkerInfo) -> serde_json::Value {
+    serde_json::json!({
+        "module": w.module,
+        "version": w.version.to_string(),
+        "hash": w.hash.to_hex().to_string(),
+        "pid": w.pid,
+        "alive": w.alive,
+        "calls": w.calls,
+        "restarts": w.restarts,
+        "last_death": w.last_death.as_ref().map(|(crash, at)| serde_json::json!({
+            "kind": crash.as_str(),
+            "reason": crash.to_string(),
+            "at": at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        })),
+    })
+}
+
+impl Host {
+    /// The workers, for the metrics.
+    pub(crate) fn workers(&self) -> Vec<hotpack::rollback::WorkerInfo> {
+        self.runtime.supervisor().workers()
+    }
 }

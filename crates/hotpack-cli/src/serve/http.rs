@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::host::{CallOutcome, Host};
 use super::metrics::{self, Gauges, Metrics};
+use super::slots::CallSlots;
 use crate::log::Escaped;
 
 /// The limits a client can hit; each has a default a user never needs to touch.
@@ -37,7 +38,8 @@ pub(crate) struct Limits {
     pub(crate) body_timeout: Duration,
     /// Connections open at once (503 and close past it).
     pub(crate) max_connections: usize,
-    /// Handler calls running at once (503 past it).
+    /// Handler calls running at once, in all (503 past it); each module gets its share
+    /// (see `slots`).
     pub(crate) max_calls: usize,
 }
 
@@ -60,14 +62,14 @@ pub(crate) struct Server {
     pub(crate) access: Access,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) bound: SocketAddr,
-    calls: Arc<Semaphore>,
+    calls: Arc<CallSlots>,
     /// When `accept` last failed for lack of descriptors.
     fd_exhausted_at: Mutex<Option<Instant>>,
 }
 
 impl Server {
     pub(crate) fn new(host: Host, limits: Limits, access: Access, metrics: Arc<Metrics>, bound: SocketAddr) -> Self {
-        let calls = Arc::new(Semaphore::new(limits.max_calls));
+        let calls = CallSlots::new(limits.max_calls);
         Server { host, limits, access, metrics, bound, calls, fd_exhausted_at: Mutex::new(None) }
     }
 }
@@ -220,7 +222,9 @@ async fn handle(server: &Arc<Server>, request: Request<Incoming>) -> Response<Bo
                 open_fds: metrics::open_fds(),
                 max_fds: metrics::max_fds(),
             };
-            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", server.metrics.render(&gauges))
+            let mut text = server.metrics.render(&gauges);
+            text.push_str(&metrics::render_workers(&server.host.workers()));
+            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", text)
         }
         (&Method::GET, ["-", "modules"]) => json(200, &server.host.listing()),
         (&Method::POST, ["-", "rollback", module]) => {
@@ -255,13 +259,16 @@ async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, 
         Ok(input) => input,
         Err(response) => return closing(response),
     };
-    let Ok(permit) = Arc::clone(&server.calls).try_acquire_owned() else {
-        let mut response = text(
-            503,
-            format!("busy: {} handler calls are running (--max-calls); retry shortly", server.limits.max_calls),
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+    if server.calls.needs_count() {
+        server.calls.set_modules(server.host.modules_serving());
+    }
+    let permit = match server.calls.acquire(&module) {
+        Ok(permit) => permit,
+        Err(busy) => {
+            let mut response = text(503, busy.to_string());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
     };
     let host = server.host.clone();
     let metrics = Arc::clone(&server.metrics);
@@ -277,6 +284,7 @@ async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, 
         Ok(CallOutcome::Ok(out)) => respond(StatusCode::OK, "application/octet-stream", out),
         Ok(CallOutcome::NotFound(message)) => text(404, message),
         Ok(CallOutcome::Failed(message)) => text(422, message),
+        Ok(CallOutcome::Crashed(message)) => text(502, message),
         Err(_) => text(500, "the handler task failed"),
     }
 }
@@ -446,8 +454,16 @@ fn health(server: &Server) -> Response<Body> {
     if connections * 10 >= server.limits.max_connections * 9 {
         problems.push(format!("{connections} of {} connections are open", server.limits.max_connections));
     }
-    if server.calls.available_permits() == 0 {
-        problems.push(format!("all {} handler call slots are busy", server.limits.max_calls));
+    server.calls.set_modules(server.host.modules_serving());
+    let (in_use, _) = server.calls.in_use();
+    if in_use >= server.calls.total() {
+        problems.push(format!("all {} handler call slots are busy", server.calls.total()));
+    }
+    for (module, held) in server.calls.full_modules() {
+        problems.push(format!(
+            "module `{}` holds all {held} of its call slots (its share of --max-calls); its next call gets a 503",
+            Escaped(&module)
+        ));
     }
     if let Some(journal) = server.host.journal_problem() {
         problems.push(journal);

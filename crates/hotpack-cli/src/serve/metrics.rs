@@ -174,3 +174,49 @@ pub(crate) fn open_fds() -> u64 {
 pub(crate) fn max_fds() -> u64 {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX)
 }
+
+/// One series per worker: `hotpack_worker_calls`, `hotpack_worker_restarts`,
+/// `hotpack_worker_alive` (labels: module, version, pid) and `hotpack_worker_last_death`
+/// (1, labelled with the kind and reason of the module's last worker death).
+pub(crate) fn render_workers(workers: &[hotpack::rollback::WorkerInfo]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if workers.is_empty() {
+        return out;
+    }
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ");
+    for (name, kind, help) in [
+        ("hotpack_worker_calls", "counter", "Calls a module's current worker started."),
+        ("hotpack_worker_restarts", "counter", "Workers started for a module after a death."),
+        ("hotpack_worker_alive", "gauge", "Whether a module's current worker is alive."),
+    ] {
+        header(&mut out, name, kind, help);
+        for w in workers {
+            let value = match name {
+                "hotpack_worker_calls" => w.calls,
+                "hotpack_worker_restarts" => w.restarts,
+                _ => u64::from(w.alive),
+            };
+            let pid = w.pid.map(|p| p.to_string()).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{name}{{module=\"{}\",version=\"{}\",pid=\"{pid}\"}} {value}",
+                label(&w.module),
+                w.version
+            );
+        }
+    }
+    header(&mut out, "hotpack_worker_last_death", "gauge", "The last worker death of a module, and why.");
+    for w in workers {
+        if let Some((crash, _)) = &w.last_death {
+            let _ = writeln!(
+                out,
+                "hotpack_worker_last_death{{module=\"{}\",kind=\"{}\",reason=\"{}\"}} 1",
+                label(&w.module),
+                crash.as_str(),
+                label(&crash.to_string())
+            );
+        }
+    }
+    out
+}

@@ -40,6 +40,7 @@
 mod host;
 mod http;
 mod metrics;
+mod slots;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ use anyhow::Context as _;
 
 use crate::log::LogFormat;
 use host::{Host, HostConfig, ProbeSpec};
+pub(crate) use host::{IsolationConfig, isolation};
 
 /// Arguments of `hotpack serve`.
 #[derive(Debug, clap::Args)]
@@ -97,7 +99,8 @@ pub(crate) struct ServeArgs {
     /// Connections open at once [default: 512, or half the descriptor limit if lower]
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: Option<usize>,
-    /// Handler calls running at once (503 past it)
+    /// Handler calls running at once, in all (503 past it). Each module may hold at most its
+    /// share, max(1, N / modules serving), so one module's hung calls never starve another
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_calls: usize,
     /// Library versions kept mapped at most; a new one past it is refused (restart to reclaim)
@@ -120,8 +123,9 @@ pub(crate) struct ServeArgs {
     trusted_key: Vec<PathBuf>,
     /// Load every candidate in a short-lived child process first (`hotpack __preflight`): its
     /// constructors, init hook and --probe calls run there, and a candidate that crashes,
-    /// exits, hangs or runs away with memory is refused without being mapped here
-    #[arg(long)]
+    /// exits, hangs or runs away with memory is refused without being mapped here. Only with
+    /// --in-process: by default every candidate loads in its own worker first anyway
+    #[arg(long, requires = "in_process")]
     preflight: bool,
     /// Time the preflight child may take before it is killed, in ms
     #[arg(long, value_name = "MS", default_value_t = 10_000, requires = "preflight")]
@@ -129,6 +133,20 @@ pub(crate) struct ServeArgs {
     /// Address space the preflight child may use (RLIMIT_AS), in MiB
     #[arg(long, value_name = "MIB", default_value_t = 1024, requires = "preflight")]
     preflight_memory: u64,
+    /// Run module code in this process instead of in worker processes. By default each
+    /// module version runs in its own worker: a crash, exit, abort, stack overflow, runaway
+    /// allocation or hang there ends only that worker, answers 502 naming it, and demotes the
+    /// version (the last good one answers the next call in a fresh worker)
+    #[arg(long)]
+    in_process: bool,
+    /// A handler call's deadline in a worker, in seconds (0: none); past it the worker is
+    /// killed, the call answers 502 and the version is demoted
+    #[arg(long, value_name = "SECS", default_value_t = 30, conflicts_with = "in_process")]
+    call_deadline: u64,
+    /// Address space a worker may map on top of what it maps at start, in MiB (a runaway
+    /// allocation ends the worker, not the server)
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..), conflicts_with = "in_process")]
+    worker_memory: u64,
     /// Log lines as text or JSON
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -165,6 +183,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             memory: args.preflight_memory.saturating_mul(1 << 20),
         }),
         max_versions: args.max_versions.unwrap_or((max_fds / 4).clamp(4, 512)).max(1),
+        isolation: (!args.in_process).then(|| host::IsolationConfig {
+            call_deadline: (args.call_deadline > 0).then(|| Duration::from_secs(args.call_deadline)),
+            memory: args.worker_memory.saturating_mul(1 << 20),
+        }),
     };
 
     let listener = std::net::TcpListener::bind(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -197,3 +197,55 @@ fn dev_reports_an_unreadable_data_file_in_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a crate directory"), "{stderr}");
 }
+
+const ABORTS: &str = "fn run(_: &[u8]) -> String { std::process::abort() }";
+const EXITS: &str = "fn run(_: &[u8]) -> String { std::process::exit(9) }";
+const OVERFLOWS: &str = "fn depth(n: u64, pad: [u8; 1024]) -> u64 { if n == 0 { u64::from(pad[0]) } else { \
+                         depth(n + 1, pad).wrapping_add(u64::from(pad[(n % 1024) as usize])) } }\n\
+                         fn run(_: &[u8]) -> String { depth(1, [1; 1024]).to_string() }";
+const HOARDS: &str = "fn run(_: &[u8]) -> String { let mut v: Vec<Vec<u8>> = Vec::new(); loop { let mut c = \
+                      vec![0u8; 16 << 20]; c[4096] = 1; v.push(c); if v.len() == usize::MAX { return String::new(); } \
+                      } }";
+const FORKS: &str = "fn run(_: &[u8]) -> String { let c = std::process::Command::new(\"sleep\").arg(\"1000\").spawn(); \
+                     let _ = c; std::process::abort() }";
+const HANGS: &str = "fn run(_: &[u8]) -> String { loop { std::thread::sleep(std::time::Duration::from_millis(10)); } }";
+
+#[test]
+fn dev_keeps_its_data_and_its_loop_through_every_crash_in_a_worker() {
+    let scratch = hotpack_testkit::scratch();
+    let krate = scratch.path().join("devmod");
+    write_crate(&krate, GOOD_1);
+    let data = scratch.path().join("data.txt");
+    std::fs::write(&data, "one\ntwo\nthree\n").expect("write the data");
+    let target = hotpack_testkit::target_root().join("hotpack-dev-tests-crash");
+    let mut dev = Dev::spawn(&krate, Some(&data), &target);
+    let result = dev.until("hotpack-dev: result:");
+    assert!(result.contains("answer-1 over 14 bytes"), "{result}");
+    dev.until("waiting for changes");
+
+    for (body, says) in [
+        (ABORTS, &["SIGABRT"][..]),
+        (EXITS, &["exited with code 9"][..]),
+        (OVERFLOWS, &["SIGABRT", "SIGSEGV"][..]),
+        (HOARDS, &["SIGABRT", "SIGKILL", "SIGSEGV"][..]),
+        (FORKS, &["SIGABRT"][..]),
+    ] {
+        write_source(&krate, body);
+        let failed = dev.until("hotpack-dev: handler failed");
+        assert!(says.iter().any(|s| failed.contains(s)), "{failed}");
+        dev.until("hotpack-dev: rolled back to v1.0.0");
+        dev.until("waiting for changes");
+    }
+
+    // A run that never returns (no deadline by default) is ended by the next save.
+    write_source(&krate, HANGS);
+    dev.until("hotpack-dev: deployed");
+    write_source(&krate, GOOD_2);
+    dev.until("hotpack-dev: run stopped");
+    let result = dev.until("hotpack-dev: result:");
+    assert!(result.contains("answer-2: 3 newlines"), "{result}");
+
+    let loads = dev.seen.iter().filter(|l| l.contains("hotpack-dev: data loaded")).count();
+    assert_eq!(loads, 1, "the data was loaded once: {:?}", dev.seen);
+    assert!(dev.child.try_wait().expect("try_wait").is_none(), "the loop is alive");
+}

@@ -12,6 +12,7 @@ mod fleet_off;
 mod gc;
 mod inspect;
 mod names;
+mod isolate;
 mod new;
 mod pack;
 mod serve;

@@ -106,6 +106,11 @@ impl Serve {
             .expect("a VmHWM line")
     }
 
+    /// Whether the process is still running (for other test files).
+    pub(crate) fn alive_now(&mut self) -> bool {
+        self.alive()
+    }
+
     /// Whether the process is still running.
     fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
@@ -130,6 +135,11 @@ fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
         }
     });
     rx
+}
+
+/// As `http`, for other test files.
+pub(crate) fn http_pub(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    http(addr, method, path, body)
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns (status, body).
@@ -579,7 +589,8 @@ fn serve_reports_health_metrics_refusals_probes_and_the_version_cap() {
     let (_scratch, dir) = plugin_folder();
     // A bundle whose module is unknown and whose library does not load: refused.
     hotpack_archive::write_atomic(&dir.join("ghost.zip"), &ghost_bundle()).expect("write ghost");
-    let serve = Serve::start(&dir, &["--max-versions", "2", "--probe", "greeter/greet=probe"]);
+    // In process: the version cap counts versions mapped here (a worker maps none here).
+    let serve = Serve::start(&dir, &["--in-process", "--max-versions", "2", "--probe", "greeter/greet=probe"]);
     let addr = serve.addr;
     let refusals: Vec<&String> = serve.startup.iter().filter(|l| l.contains("ghost.zip")).collect();
     assert_eq!(refusals.len(), 1, "a refused bundle is logged once: {refusals:?}");
@@ -746,7 +757,17 @@ fn serve_preflight_refuses_candidates_that_crash_exit_hang_or_hoard_and_keeps_se
     let (_scratch, dir) = plugin_folder();
     let mut serve = Serve::start(
         &dir,
-        &["--preflight", "--preflight-timeout", "3000", "--preflight-memory", "512", "--probe", "greeter/greet=probe"],
+        // In process: under isolation the candidate's first worker is its preflight.
+        &[
+            "--in-process",
+            "--preflight",
+            "--preflight-timeout",
+            "3000",
+            "--preflight-memory",
+            "512",
+            "--probe",
+            "greeter/greet=probe",
+        ],
     );
     assert!(serve.startup.iter().any(|l| l.contains("deployed greeter 1.0.0") && l.contains("promoted")));
     let cases = [

@@ -15,6 +15,14 @@ impl Supervisor {
     /// [`SupervisorCallError::NoSuchHandler`] (naming the handlers that exist) for an unknown
     /// handler; [`SupervisorCallError::Module`] with the module's error or caught panic.
     pub fn call(&self, name: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, SupervisorCallError> {
+        if let Some(running) = self.iso_running(name) {
+            return self.call_isolated(name, running, handler, Some(input));
+        }
+        if lock(&self.inner.iso).contains_key(name) {
+            // Runs in workers, and none answers: its last version crashed with nothing good
+            // to fall back to.
+            return Err(SupervisorCallError::NotActive { name: name.to_owned() });
+        }
         let hot = self.hot(name).ok_or_else(|| SupervisorCallError::NotActive { name: name.to_owned() })?;
         let version = hot.current();
         match version.call(handler, input) {
@@ -87,15 +95,140 @@ impl Supervisor {
     }
 
     pub(super) fn take_pending_locked(&self, name: &str) -> Option<Demotion> {
-        let was = lock(&self.inner.state).pending.remove(name);
-        if was { self.demote_locked(name) } else { None }
+        let (panicked, crashed) = {
+            let mut st = lock(&self.inner.state);
+            (st.pending.remove(name), st.crashes.remove(name))
+        };
+        match crashed {
+            Some((hash, crash)) => self.crash_locked(name, hash, crash),
+            None if panicked => self.demote_locked(name),
+            None => None,
+        }
     }
 
     pub(super) fn drain_pending_locked(&self) {
-        let pending: Vec<String> = std::mem::take(&mut lock(&self.inner.state).pending).into_iter().collect();
+        let (pending, crashes) = {
+            let mut st = lock(&self.inner.state);
+            (std::mem::take(&mut st.pending), std::mem::take(&mut st.crashes))
+        };
+        for (name, (hash, crash)) in crashes {
+            self.crash_locked(&name, hash, crash);
+        }
         for name in pending {
             self.demote_locked(&name);
         }
+    }
+
+    /// Records that the process running version `hash` of `name` crashed under a call (a
+    /// worker's death, or a call killed at its deadline), and demotes that version at once:
+    /// its hash is marked failed and written to the journal *before* anything else happens
+    /// (so a restart never resumes it, even if the host dies next), then the last good
+    /// version is promoted. Unlike a panic, a crash does not wait for a budget.
+    ///
+    /// Returns the demotion when it ran now; `None` when `hash` no longer serves (a call
+    /// in flight on a version already swapped out, or a second call that saw the same
+    /// death), or when another operation holds the supervisor (the demotion then runs as
+    /// soon as it finishes; the hash is marked failed at once either way). A pinned module
+    /// keeps its pin: the crash is recorded as its last error and the version keeps serving.
+    pub fn record_crash(&self, name: &str, hash: blake3::Hash, crash: crate::Crash) -> Option<Demotion> {
+        {
+            let mut st = lock(&self.inner.state);
+            let m = st.modules.get_mut(name)?;
+            if m.active.as_ref().is_none_or(|a| a.hash != hash) {
+                return None;
+            }
+            st.crashes.insert(name.to_owned(), (hash, crash));
+        }
+        let demotion = match self.inner.ops.try_lock() {
+            Ok(_ops) => self.take_pending_locked(name),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let _ops = p.into_inner();
+                self.take_pending_locked(name)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        self.kick_pending();
+        demotion
+    }
+
+    /// Demotes version `hash` of `name` after a crash, if it still serves.
+    fn crash_locked(&self, name: &str, hash: blake3::Hash, crash: crate::Crash) -> Option<Demotion> {
+        let candidates = {
+            let mut st = lock(&self.inner.state);
+            let m = st.modules.get_mut(name)?;
+            let from = m.active.clone().filter(|a| a.hash == hash)?;
+            if m.pinned.is_some() {
+                m.last_error = Some(format!("{}: crashed ({crash}), but the module is pinned", from.version));
+                return None;
+            }
+            m.failed.insert(
+                *from.hash.as_bytes(),
+                Failure { version: from.version.clone(), gate: None, reason: format!("crashed: {crash}") },
+            );
+            m.good.retain(|g| g.hash != from.hash);
+            m.stack.retain(|h| *h != from.hash);
+            m.last_error = Some(format!("{}: crashed: {crash}", from.version));
+            m.panics.clear();
+            (from, m.good.iter().rev().cloned().collect::<Vec<_>>())
+        };
+        // The failed hash reaches the journal before the fallback is promoted or a new
+        // process is started: if the host dies now, a restart still skips the crashed version.
+        self.write_journal();
+        let (from, candidates) = candidates;
+        let to = self.fall_back(name, candidates);
+        let record = Record::of(name, &from, Happened::Crashed { crash: crash.clone(), to: to.clone() });
+        Some(self.demoted(name, from, to, 0, Some(crash), record))
+    }
+
+    /// Promotes the newest good version of `candidates` that is still retained (under
+    /// isolation: starts a fresh worker for it).
+    fn fall_back(&self, name: &str, candidates: Vec<VersionSummary>) -> Option<VersionSummary> {
+        if lock(&self.inner.iso).contains_key(name) {
+            for c in candidates {
+                if self.iso_start_retained(name, &c.hash, true) {
+                    return Some(c);
+                }
+            }
+            self.iso_stop(name);
+            return None;
+        }
+        for c in candidates {
+            if let Some(module) = self.inner.cache.version(name, &c.hash)
+                && self.inner.cache.promote(&module).is_ok()
+            {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Records a demotion and what serves after it.
+    fn demoted(
+        &self,
+        name: &str,
+        from: VersionSummary,
+        to: Option<VersionSummary>,
+        panics: u32,
+        crash: Option<crate::Crash>,
+        record: Record,
+    ) -> Demotion {
+        let demotion = Demotion { name: name.to_owned(), from, to: to.clone(), panics, crash };
+        if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
+            m.push_history(record.clone());
+        }
+        self.emit(RollbackEvent::Record(record));
+        match to {
+            Some(v) => {
+                self.promoted(name, v, Happened::RolledBack { from: None });
+            }
+            None => {
+                if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
+                    m.promoted_at = Some(Instant::now());
+                }
+                self.write_journal();
+            }
+        }
+        demotion
     }
 
     /// Demotes the active version of `name` if it is (still) over its panic budget.
@@ -132,32 +265,8 @@ impl Supervisor {
             let candidates: Vec<VersionSummary> = m.good.iter().rev().cloned().collect();
             (from, panics, candidates)
         };
-        let mut to = None;
-        for c in candidates {
-            if let Some(module) = self.inner.cache.version(name, &c.hash)
-                && self.inner.cache.promote(&module).is_ok()
-            {
-                to = Some(c);
-                break;
-            }
-        }
-        let demotion = Demotion { name: name.to_owned(), from: from.clone(), to: to.clone(), panics };
+        let to = self.fall_back(name, candidates);
         let record = Record::of(name, &from, Happened::Demoted { panics, to: to.clone() });
-        if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
-            m.push_history(record.clone());
-        }
-        self.emit(RollbackEvent::Record(record));
-        match to {
-            Some(v) => {
-                self.promoted(name, v, Happened::RolledBack { from: None });
-            }
-            None => {
-                if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
-                    m.promoted_at = Some(Instant::now());
-                }
-                self.write_journal();
-            }
-        }
-        Some(demotion)
+        Some(self.demoted(name, from, to, panics, None, record))
     }
 }

@@ -203,6 +203,12 @@ impl Supervisor {
                     match self.precheck(&name, &version, &hash) {
                         Err(e) => Err(e),
                         Ok(Some(unchanged)) => Ok(unchanged),
+                        Ok(None) if let Some(iso) = self.isolation() => {
+                            // The candidate's first worker is its preflight: the host never
+                            // maps it.
+                            let source = Source::Bundle { bundle: path.to_path_buf(), dir: m.dir().to_owned() };
+                            self.deploy_isolated(&iso, Some((&name, &version)), None, &bytes, hash, source)
+                        }
                         Ok(None) => match self
                             .preflight(&PreflightCandidate {
                                 path,
@@ -311,6 +317,9 @@ impl Supervisor {
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
         }
+        if let Some(iso) = self.isolation() {
+            return self.deploy_isolated(&iso, None, expect, bytes, hash, Source::File(path.to_path_buf()));
+        }
         let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
         if let Err(e) = self.preflight(&candidate) {
             return Err(self.gate_failed_unnamed(path.display().to_string(), Some(hash), Gate::Preflight, e));
@@ -329,12 +338,21 @@ impl Supervisor {
         self.deploy_locked(module, source)
     }
 
-    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on.
+    /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on. With
+    /// [`Policy::trusted_keys`] it is refused at [`Gate::Signature`]
+    /// ([`GateError::HostLoaded`]): a loaded module carries no signature.
     ///
     /// # Errors
     ///
     /// As [`deploy_bundle`](Self::deploy_bundle).
     pub fn deploy(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
+        if !self.inner.policy.trusted_keys.is_empty() {
+            let error = GateError::HostLoaded { name: module.name().to_owned(), version: module.version().clone() };
+            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
+            return Err(
+                self.with_ops(|| self.gate_failed_named(&name, version, Some(hash), Gate::Signature, error, false))
+            );
+        }
         self.with_ops(|| self.deploy_locked(module, source))
     }
 

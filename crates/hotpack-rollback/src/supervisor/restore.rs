@@ -104,6 +104,17 @@ impl Supervisor {
                         continue;
                     }
                 };
+                if let Some(iso) = self.isolation() {
+                    // Under isolation the stored copy runs in a worker; the host never maps it.
+                    if let Err(error) = self.iso_restore(&iso, &name, &v, &bytes) {
+                        report.problems.push(problem(error));
+                        continue;
+                    }
+                    report.restored.push(self.promoted(&name, v, Happened::Restored));
+                    self.iso_keep_retained(&name, &dir, &mut report);
+                    done = true;
+                    break;
+                }
                 let module =
                     match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
                         Ok(m) => m,
@@ -164,6 +175,42 @@ impl Supervisor {
             Some(fp) if trusted.iter().any(|k| k.fingerprint().to_string() == *fp) => Ok(()),
             Some(fp) => Err(RestoreError::NoLongerTrusted { fingerprint: fp.clone() }),
             None => Err(RestoreError::Unsigned),
+        }
+    }
+
+    /// Under isolation: keeps the checked stored bytes of the retained good versions of
+    /// `name` other than the one serving (not started), and rebuilds the activation stack.
+    fn iso_keep_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
+        let (good, active) = {
+            let st = lock(&self.inner.state);
+            let Some(m) = st.modules.get(name) else { return };
+            let good: Vec<VersionSummary> = m.good.iter().filter(|g| !m.is_failed(&g.hash)).cloned().collect();
+            (good, m.active.as_ref().map(|a| a.hash))
+        };
+        let mut ran = Vec::new();
+        for v in good {
+            if Some(v.hash) != active {
+                let kept = self
+                    .trusted_signer(name, &v.hash)
+                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(RestoreError::Object))
+                    .and_then(|bytes| self.iso_keep(name, &v, &bytes));
+                if let Err(error) = kept {
+                    report.problems.push(RestoreProblem {
+                        name: name.to_owned(),
+                        version: Some(v.version.clone()),
+                        hash: Some(v.hash),
+                        error: Arc::new(RestoreError::NotRetained(Box::new(error))),
+                    });
+                    continue;
+                }
+            }
+            ran.push(v.hash);
+        }
+        let mut st = lock(&self.inner.state);
+        if let Some(m) = st.modules.get_mut(name) {
+            let top = std::mem::take(&mut m.stack);
+            m.stack = ran;
+            m.stack.extend(top.into_iter().filter(|h| Some(*h) == active));
         }
     }
 

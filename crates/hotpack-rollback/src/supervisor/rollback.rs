@@ -23,7 +23,7 @@ impl Supervisor {
                 stack.retain(|h| *h != active.hash);
                 let mut target = None;
                 while let Some(h) = stack.last().copied() {
-                    if !m.is_failed(&h) && self.inner.cache.version(name, &h).is_some() {
+                    if !m.is_failed(&h) && (self.inner.cache.version(name, &h).is_some() || self.iso_has(name, &h)) {
                         target = Some(h);
                         break;
                     }
@@ -35,6 +35,16 @@ impl Supervisor {
                 }
                 (target, m.pinned.clone())
             };
+            if let Some(summary) = self.iso_summary(name, &target) {
+                if let Some(p) = pinned {
+                    return Err(RollbackError::Pinned {
+                        name: name.to_owned(),
+                        pinned: p.version,
+                        offered: summary.version,
+                    });
+                }
+                return self.iso_switch(name, summary, Happened::RolledBack { from: None });
+            }
             let module = self
                 .inner
                 .cache
@@ -60,6 +70,16 @@ impl Supervisor {
     /// [`RollbackError::Pinned`], [`RollbackError::Cache`].
     pub fn rollback_to(&self, name: &str, to: VersionRef) -> Result<Deployed, RollbackError> {
         self.with_ops(|| {
+            if let Some(summary) = self.iso_resolve(name, &to)? {
+                if let Some(p) = self.pinned_version(name).filter(|p| p.hash != summary.hash) {
+                    return Err(RollbackError::Pinned {
+                        name: name.to_owned(),
+                        pinned: p.version,
+                        offered: summary.version,
+                    });
+                }
+                return self.iso_switch(name, summary, Happened::RolledBack { from: None });
+            }
             let module = self.resolve(name, &to)?;
             if let Some(p) = self.pinned_version(name).filter(|p| p.hash != *module.hash()) {
                 return Err(RollbackError::Pinned {
@@ -81,8 +101,13 @@ impl Supervisor {
     /// As [`rollback_to`](Self::rollback_to).
     pub fn pin(&self, name: &str, to: VersionRef) -> Result<Deployed, RollbackError> {
         self.with_ops(|| {
-            let module = self.resolve(name, &to)?;
-            let d = self.switch_to(name, &module, Happened::Pinned)?;
+            let d = match self.iso_resolve(name, &to)? {
+                Some(summary) => self.iso_switch(name, summary, Happened::Pinned)?,
+                None => {
+                    let module = self.resolve(name, &to)?;
+                    self.switch_to(name, &module, Happened::Pinned)?
+                }
+            };
             if let Some(m) = lock(&self.inner.state).modules.get_mut(name) {
                 m.pinned = m.active.clone();
             }
@@ -121,10 +146,34 @@ impl Supervisor {
 
     /// The retained, activated, not failed module `to` names.
     pub(super) fn resolve(&self, name: &str, to: &VersionRef) -> Result<Module, RollbackError> {
+        let retained: Vec<(blake3::Hash, semver::Version)> =
+            self.inner.cache.versions(name).into_iter().map(|v| (v.hash, v.version)).collect();
+        let hash = self.resolve_hash(name, to, &retained)?;
+        let not_retained = || RollbackError::NotRetained { name: name.to_owned(), wanted: to.clone() };
+        self.inner.cache.version(name, &hash).ok_or_else(not_retained)
+    }
+
+    /// Under isolation: the retained version `to` names (`None` when `name` does not run in
+    /// workers).
+    pub(super) fn iso_resolve(&self, name: &str, to: &VersionRef) -> Result<Option<VersionSummary>, RollbackError> {
+        let Some(retained) = self.iso_retained(name) else { return Ok(None) };
+        let pairs: Vec<(blake3::Hash, semver::Version)> =
+            retained.iter().map(|v| (v.hash, v.version.clone())).collect();
+        let hash = self.resolve_hash(name, to, &pairs)?;
+        let not_retained = || RollbackError::NotRetained { name: name.to_owned(), wanted: to.clone() };
+        retained.into_iter().find(|v| v.hash == hash).map(Some).ok_or_else(not_retained)
+    }
+
+    /// The hash of the activated, not failed version `to` names among `retained`.
+    fn resolve_hash(
+        &self,
+        name: &str,
+        to: &VersionRef,
+        retained: &[(blake3::Hash, semver::Version)],
+    ) -> Result<blake3::Hash, RollbackError> {
         let st = lock(&self.inner.state);
         let never = || RollbackError::NeverActivated { name: name.to_owned(), wanted: to.clone() };
         let m = st.modules.get(name).ok_or_else(never)?;
-        let retained = self.inner.cache.versions(name);
         let not_retained = || RollbackError::NotRetained { name: name.to_owned(), wanted: to.clone() };
         let hash = match to {
             VersionRef::Hash(h) => {
@@ -140,7 +189,7 @@ impl Supervisor {
                 order.extend(m.activated.keys().copied());
                 let activated: Vec<blake3::Hash> = order
                     .into_iter()
-                    .filter(|h| m.activated.contains_key(h) && retained.iter().any(|r| r.hash == *h && r.version == *v))
+                    .filter(|h| m.activated.contains_key(h) && retained.iter().any(|(rh, rv)| rh == h && rv == v))
                     .collect();
                 if activated.is_empty() {
                     let ever = m.activated.values().any(|a| a == v);
@@ -155,8 +204,7 @@ impl Supervisor {
         if m.is_failed(&hash) {
             return Err(not_retained());
         }
-        drop(st);
-        self.inner.cache.version(name, &hash).ok_or_else(not_retained)
+        Ok(hash)
     }
 
     pub(super) fn switch_to(&self, name: &str, module: &Module, outcome: Happened) -> Result<Deployed, RollbackError> {

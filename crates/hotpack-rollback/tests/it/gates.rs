@@ -268,7 +268,7 @@ fn signature_gate_refuses_before_anything_is_written_or_loaded() {
     let signed = scratch.path().join("signed.zip");
     sign_bundle(&unsigned, &ours, Some(&signed), &Limits::default()).expect("sign");
     sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
-    assert_eq!(answer(sup.cache()), "1");
+    assert_eq!(answer(&sup.cache()), "1");
 }
 
 /// With trusted keys and a preflight, the signature gate runs first: the preflight (a child
@@ -300,6 +300,6 @@ fn signature_gate_runs_before_the_preflight() {
     sign_bundle(&unsigned, &key, Some(&signed), &Limits::default()).expect("sign");
     sup.deploy_bundle(&signed).expect("a trusted bundle deploys");
     assert_eq!(*seen.lock().expect("preflight log"), vec![signed]);
-    assert_eq!(answer(sup.cache()), "1");
+    assert_eq!(answer(&sup.cache()), "1");
     assert_eq!(Gate::ORDER[..3], [Gate::Signature, Gate::Verify, Gate::Preflight]);
 }

@@ -12,7 +12,7 @@ mod property;
 mod rollback;
 
 use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackSpec};
-use hotpack_cache::Cache;
+use hotpack_cache::{Cache, CacheView};
 use hotpack_loader::{Loader, Module};
 use hotpack_rollback::{Gate, Happened, Policy, RollbackError, Supervisor};
 use std::path::{Path, PathBuf};
@@ -36,13 +36,15 @@ fn loader() -> Loader {
 struct Host {
     dir: tempfile::TempDir,
     sup: Supervisor,
+    /// The cache the supervisor was built on (the supervisor itself hands out a read-only view).
+    raw: Cache,
 }
 
 impl Host {
     fn new(policy: Policy) -> Host {
         let dir = hotpack_testkit::scratch();
-        let sup = open(dir.path(), policy).0;
-        Host { dir, sup }
+        let (sup, raw, _) = open_keeping(dir.path(), policy);
+        Host { dir, sup, raw }
     }
 
     fn with_v1(policy: Policy) -> Host {
@@ -56,13 +58,13 @@ impl Host {
         self.dir.path()
     }
 
-    fn cache(&self) -> &Cache {
+    fn cache(&self) -> CacheView {
         self.sup.cache()
     }
 
     /// What the serving greeter says its version is, through the cache's own hot handle.
     fn answer(&self) -> String {
-        answer(self.cache())
+        answer(&self.cache())
     }
 
     /// A bundle of `package` in this host's directory.
@@ -72,19 +74,27 @@ impl Host {
 
     /// Starts again: a new cache and supervisor on the same journal, then `restore`.
     fn restart(&mut self, policy: Policy) -> hotpack_rollback::RestoreReport {
-        let (sup, report) = open(self.path(), policy);
+        let (sup, raw, report) = open_keeping(self.path(), policy);
         assert!(report.is_loaded() || matches!(report.status, hotpack_rollback::JournalStatus::Missing), "{report}");
         self.sup = sup;
+        self.raw = raw;
         self.sup.restore().expect("restore")
     }
 }
 
 fn open(dir: &Path, policy: Policy) -> (Supervisor, hotpack_rollback::JournalReport) {
-    let cache = Cache::new(loader(), hotpack_archive::SearchPath::new());
-    Supervisor::open(cache, policy, dir.join("state").join("journal.json")).expect("open")
+    let (sup, _, report) = open_keeping(dir, policy);
+    (sup, report)
 }
 
-fn answer(cache: &Cache) -> String {
+/// As [`open`], keeping the cache the supervisor is built on.
+fn open_keeping(dir: &Path, policy: Policy) -> (Supervisor, Cache, hotpack_rollback::JournalReport) {
+    let cache = Cache::new(loader(), hotpack_archive::SearchPath::new());
+    let (sup, report) = Supervisor::open(cache.clone(), policy, dir.join("state").join("journal.json")).expect("open");
+    (sup, cache, report)
+}
+
+fn answer(cache: &CacheView) -> String {
     let hot = cache.hot_module("greeter").expect("greeter is active");
     String::from_utf8(hot.call("version", b"").expect("version answers")).expect("utf-8")
 }

@@ -1,7 +1,7 @@
 //! Panic budgets, demotion, rollback, rollback_to, pin/unpin and retention.
 
 use super::*;
-use hotpack_rollback::{Happened, RollbackEvent, SupervisorCallError, VersionRef};
+use hotpack_rollback::{Crash, Happened, RollbackEvent, SupervisorCallError, VersionRef};
 
 fn budget(n: u32) -> Policy {
     Policy { panic_budget: n, ..Policy::default() }
@@ -103,7 +103,7 @@ fn rollback_to_only_goes_to_versions_this_host_ran() {
     assert!(matches!(never, Err(RollbackError::NeverActivated { .. })), "{never:?}");
     // Loaded and registered by someone else, but never activated here.
     let v2 = load("greeter-v2");
-    host.cache().register(v2.clone(), hotpack_cache::Source::Memory("elsewhere".into()));
+    host.raw.register(v2.clone(), hotpack_cache::Source::Memory("elsewhere".into()));
     let never = host.sup.rollback_to("greeter", VersionRef::Hash(*v2.hash()));
     assert!(matches!(never, Err(RollbackError::NeverActivated { .. })), "{never:?}");
     assert!(matches!(host.sup.rollback_to("nobody", v("1.0.0")), Err(RollbackError::NeverActivated { .. })));
@@ -166,4 +166,46 @@ fn concurrent_callers_and_a_demotion() {
     });
     assert_eq!(host.answer(), "1");
     assert_eq!(host.sup.call("greeter", "version", b"").expect("v1"), b"1");
+}
+
+#[test]
+fn a_crash_demotes_at_once_and_a_restart_comes_back_on_the_good_version() {
+    let mut host = Host::with_v1(budget(100));
+    let events = host.sup.subscribe();
+    let v2 = host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2").remove(0);
+    assert_eq!(host.answer(), "2");
+    let crash = Crash::Signal { signal: 11, name: "SIGSEGV".to_owned() };
+    let demotion = host.sup.record_crash("greeter", v2.hash, crash.clone()).expect("one crash is enough");
+    assert_eq!((demotion.from.hash, demotion.panics), (v2.hash, 0));
+    assert_eq!(demotion.crash.as_ref(), Some(&crash));
+    assert_eq!(demotion.to.map(|t| t.version.major), Some(1));
+    assert_eq!(host.answer(), "1", "the last good version serves the next call");
+    // A second call that saw the same death changes nothing.
+    assert!(host.sup.record_crash("greeter", v2.hash, crash.clone()).is_none());
+    let record = events
+        .try_iter()
+        .filter_map(|e| e.record().cloned())
+        .find(|r| matches!(r.happened, Happened::Crashed { .. }))
+        .expect("a crash record");
+    assert_eq!(record.hash, Some(v2.hash));
+    assert!(record.reason().expect("a reason").contains("SIGSEGV"), "{record}");
+    let status = host.sup.status("greeter").expect("status");
+    assert!(status.failed.iter().any(|f| f.hash == v2.hash && f.reason.contains("SIGSEGV")), "{status:?}");
+    // The crashed bytes are refused from now on, and a restart resumes v1.
+    let again = host.sup.deploy_bundle(&host.bundle("greeter-v2"));
+    assert!(matches!(again, Err(RollbackError::AlreadyFailed { gate: None, .. })), "{again:?}");
+    let report = host.restart(budget(100));
+    assert_eq!(report.restored.iter().map(|d| d.version.major).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(host.answer(), "1");
+}
+
+#[test]
+fn a_deadline_crash_on_a_first_version_marks_it_failed_for_the_next_start() {
+    let mut host = Host::new(budget(100));
+    let v1 = host.sup.deploy_bundle(&host.bundle("greeter-v1")).expect("v1").remove(0);
+    let crash = Crash::Deadline { deadline: std::time::Duration::from_secs(30) };
+    let demotion = host.sup.record_crash("greeter", v1.hash, crash).expect("demoted");
+    assert!(demotion.to.is_none(), "nothing older to serve");
+    let report = host.restart(budget(100));
+    assert!(report.restored.is_empty(), "{report:?}");
 }

@@ -17,6 +17,7 @@ mod hot_deploy;
 
 mod abi;
 mod names;
+mod doors;
 mod preflight;
 mod runtime;
 mod stories;

@@ -64,7 +64,7 @@ fn crashing_exiting_hanging_and_hoarding_candidates_are_refused_and_never_mapped
     let answer =
         |r: &Runtime| String::from_utf8_lossy(&r.call("greeter", "greet", b"world").expect("answers")).into_owned();
     assert!(answer(&runtime).starts_with("hello, world (v1"));
-    let mapped = runtime.cache().loader().mapped().libraries;
+    let mapped = runtime.cache().mapped().libraries;
 
     let cases = [
         ("fx-ctor-abort", "ctor-abort", false, "killed by SIGABRT"),
@@ -95,10 +95,10 @@ fn crashing_exiting_hanging_and_hoarding_candidates_are_refused_and_never_mapped
     let fresh = Runtime::builder().cache_dir(dir.path().join("cache2")).preflight_with(child()).build().expect("rt");
     let err = fresh.deploy(&hotpack_testkit::module("fx-ctor-exit")).expect_err("library file");
     assert!(preflight_refusal(&err).contains("exited with code 3"));
-    assert_eq!(fresh.cache().loader().mapped().libraries, 0);
+    assert_eq!(fresh.cache().mapped().libraries, 0);
 
     // Nothing of theirs was mapped here; the host is alive and greeter still answers.
-    assert_eq!(runtime.cache().loader().mapped().libraries, mapped);
+    assert_eq!(runtime.cache().mapped().libraries, mapped);
     assert!(answer(&runtime).starts_with("hello, world (v1"), "still serving");
 }
 
@@ -114,7 +114,7 @@ fn a_probe_call_that_fails_in_the_child_refuses_the_candidate() {
     hotpack::pack_library(&hotpack_testkit::module("greeter-v1"), &greeter, vec![]).expect("pack greeter");
     let reason = preflight_refusal(&runtime.deploy(&greeter).expect_err("probe fails"));
     assert!(reason.contains("probe gate") && reason.contains("no-such-handler"), "{reason}");
-    assert_eq!(runtime.cache().loader().mapped().libraries, 0);
+    assert_eq!(runtime.cache().mapped().libraries, 0);
 }
 
 #[test]

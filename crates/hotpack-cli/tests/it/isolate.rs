@@ -1,0 +1,262 @@
+//! `hotpack serve` with its default isolation: every way native code takes its process down,
+//! contained in the module's worker, while another module keeps answering; the crashed
+//! version demoted at once, the good one answering the next call and after a restart; no
+//! process left behind.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::serve::{Serve, call, good_bundle};
+
+/// Whether process `pid` exists (and is not a zombie).
+fn exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+/// Waits up to 20 s for `pid` to be gone; `false` if it is still there.
+fn gone(pid: u32) -> bool {
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until {
+        if !exists(pid) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    !exists(pid)
+}
+
+/// Every descendant of `pid` now (children, their children, ...), from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = vec![pid];
+    let mut out = Vec::new();
+    while let Some(parent) = parents.pop() {
+        let Ok(children) = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")) else {
+            continue;
+        };
+        for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            out.push(child);
+            parents.push(child);
+        }
+    }
+    out
+}
+
+/// Calls `worker-crash/ok` from 2 clients until stopped; collects every answer that is not 200.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    clients: Vec<thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(addr: std::net::SocketAddr) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let clients = (0..2)
+            .map(|i| {
+                let (stop, answered, failures) = (Arc::clone(&stop), Arc::clone(&answered), Arc::clone(&failures));
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = format!("client {i}");
+                        let (status, out) = call(addr, "POST", "/worker-crash/ok", body.as_bytes());
+                        if status == 200 && out == body {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failures.lock().expect("lock").push(format!("{status} {out}"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Traffic { stop, answered, failures, clients }
+    }
+
+    /// Stops the clients; panics if any request was lost.
+    fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        for c in self.clients {
+            c.join().expect("client thread");
+        }
+        let failures = self.failures.lock().expect("lock");
+        assert!(failures.is_empty(), "the other module lost requests: {failures:?}");
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+fn listing(addr: std::net::SocketAddr) -> serde_json::Value {
+    let (status, body) = call(addr, "GET", "/-/modules", b"");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON listing")
+}
+
+fn worker_pids(addr: std::net::SocketAddr) -> Vec<u32> {
+    listing(addr)["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter_map(|w| w["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect()
+}
+
+/// One crash kind: greeter 1.0.0 serves, greeter 3.1.0 (which crashes in `handler`) is
+/// deployed over it, `handler` is called while another module takes traffic.
+fn crash_is_contained(handler: &str, expect: &[&str]) {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    let greeter = dir.join("greeter.zip");
+    hotpack_archive::write_atomic(&greeter, &good_bundle("greeter-v1", 0)).expect("write v1");
+    hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
+    let args = ["--call-deadline", "2", "--worker-memory", "256"];
+    let mut serve = Serve::start(&dir, &args);
+    let addr = serve.addr;
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "1".to_owned()));
+    hotpack_archive::write_atomic(&greeter, &good_bundle("fx-greeter-crashes", 0)).expect("write the crashing v3");
+    let outcome = serve.next_outcome();
+    assert!(outcome.contains("deployed"), "{outcome}");
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "3.1".to_owned()));
+
+    let traffic = Traffic::start(addr);
+    let (status, body) = call(addr, "POST", &format!("/greeter/{handler}"), b"");
+    assert_eq!(status, 502, "{handler}: {body}");
+    assert!(expect.iter().any(|e| body.contains(e)), "{handler}: the answer names what happened: {body}");
+    // The next call is answered by the good version, in a fresh worker.
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "1".to_owned()), "{handler}");
+    thread::sleep(Duration::from_millis(100)); // let the other module take traffic after the crash too
+    let answered = traffic.finish();
+    assert!(answered > 0, "the other module answered");
+    assert!(serve.alive_now(), "{handler}: the host is alive");
+
+    // Observable: the log has the death in one line, /-/modules and /-/metrics the worker.
+    let listed = listing(addr);
+    let worker = listed["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .find(|w| w["module"] == "greeter")
+        .cloned()
+        .expect("greeter's worker listed");
+    assert_eq!(worker["version"], "1.0.0", "{worker}");
+    assert!(worker["restarts"].as_u64() >= Some(1), "{worker}");
+    assert!(worker["last_death"]["reason"].as_str().is_some_and(|r| expect.iter().any(|e| r.contains(e))), "{worker}");
+    let (_, metrics) = call(addr, "GET", "/-/metrics", b"");
+    assert!(metrics.contains("hotpack_worker_last_death{module=\"greeter\""), "{metrics}");
+    let mut died = false;
+    while let Ok(line) = serve.log.recv_timeout(Duration::from_secs(5)) {
+        if line.contains("worker of greeter 3.1.0 died") {
+            died = true;
+            break;
+        }
+    }
+    assert!(died, "{handler}: one log line says the worker died");
+
+    // No process survives serve: its workers end with it.
+    let mut before = worker_pids(addr);
+    before.extend(descendants(serve.pid()));
+    assert!(!before.is_empty());
+    drop(serve);
+    for pid in &before {
+        assert!(gone(*pid), "{handler}: process {pid} outlived serve");
+    }
+
+    // A restart comes back on the good version, never on the one that crashed (its bytes are
+    // still in the folder, and refused).
+    let serve = Serve::start(&dir, &args);
+    assert_eq!(call(serve.addr, "POST", "/greeter/version", b""), (200, "1".to_owned()), "{handler} after a restart");
+    assert_eq!(call(serve.addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()));
+}
+
+#[test]
+fn serve_contains_an_abort() {
+    crash_is_contained("abort", &["SIGABRT"]);
+}
+
+#[test]
+fn serve_contains_an_exit() {
+    crash_is_contained("exit7", &["exited with code 7"]);
+}
+
+#[test]
+fn serve_contains_a_stack_overflow() {
+    crash_is_contained("overflow", &["SIGABRT", "SIGSEGV"]);
+}
+
+#[test]
+fn serve_contains_an_unbounded_allocation() {
+    crash_is_contained("hoard", &["SIGABRT", "SIGKILL", "SIGSEGV"]);
+}
+
+#[test]
+fn serve_ends_a_call_past_its_deadline() {
+    crash_is_contained("hang", &["deadline"]);
+}
+
+#[test]
+fn serve_contains_a_null_write_and_a_forked_child() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-crashes", 0)).expect("write");
+    hotpack_archive::write_atomic(&dir.join("null.zip"), &good_bundle("fx-worker-null-write", 0)).expect("write");
+    hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
+    let mut serve = Serve::start(&dir, &[]);
+    let addr = serve.addr;
+    let traffic = Traffic::start(addr);
+    let (status, body) = call(addr, "POST", "/worker-null-write/null_write", b"");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("SIGSEGV"), "{body}");
+    // Nothing older to fall back to: the module answers nothing, and says so.
+    let (status, _) = call(addr, "POST", "/worker-null-write/null_write", b"");
+    assert_eq!(status, 404);
+    // A forked child dies with its worker.
+    let (status, pid) = call(addr, "POST", "/greeter/fork_sleep", b"");
+    assert_eq!(status, 200, "{pid}");
+    let pid: u32 = pid.trim().parse().expect("a pid");
+    assert!(exists(pid));
+    let (status, body) = call(addr, "POST", "/greeter/abort", b"");
+    assert_eq!(status, 502, "{body}");
+    assert!(gone(pid), "the forked child outlived its worker");
+    traffic.finish();
+    assert!(serve.alive_now());
+}
+
+#[test]
+fn hung_calls_in_one_module_never_starve_another() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-crashes", 0)).expect("write");
+    hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
+    // Two modules, four slots: a share of two each; no deadline, so the hung calls stay.
+    let serve = Serve::start(&dir, &["--max-calls", "4", "--call-deadline", "0"]);
+    let addr = serve.addr;
+    let hung: Vec<_> =
+        (0..2).map(|_| thread::spawn(move || super::serve::http_pub(addr, "POST", "/greeter/hang", b""))).collect();
+    // Wait until both hang (healthz names the module whose slots are all held).
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut health = String::new();
+    while Instant::now() < until {
+        let (status, body) = call(addr, "GET", "/-/healthz", b"");
+        health = body;
+        if status == 503 && health.contains("module `greeter` holds all 2 of its call slots") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(health.contains("module `greeter` holds all 2 of its call slots"), "{health}");
+    let (status, body) = call(addr, "POST", "/greeter/version", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("greeter"), "{body}");
+    for i in 0..10 {
+        assert_eq!(call(addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()), "call {i} of the other module");
+    }
+    drop(serve);
+    for h in hung {
+        let _ = h.join();
+    }
+}

@@ -1,0 +1,496 @@
+//! Isolation: versions that run in worker processes. The host keeps the verified bytes (a
+//! sealed memfd, `LibraryImage`) and a worker per running version; it never maps the code.
+//! The gates run for a worker version as for an in-process one (signature and verify on the
+//! host; load, init and state in the candidate's first worker, its report checked against
+//! the manifest), promotion swaps which worker answers, and a crash demotes at once.
+
+use super::*;
+use crate::Crash;
+use hotpack_worker::{LibraryImage, ModuleReport, ResidentData, Worker, WorkerCallError, WorkerCommand, WorkerLimits};
+use std::time::SystemTime;
+
+/// How the supervisor runs module code in worker processes
+/// ([`Supervisor::set_isolation`]).
+#[derive(Clone)]
+pub struct Isolation {
+    /// The worker executable.
+    pub command: WorkerCommand,
+    /// Per-call deadline, memory cap, start deadline.
+    pub limits: WorkerLimits,
+    /// Resident data every worker maps read-only (kept once by the host, never reloaded).
+    pub data: Option<ResidentData>,
+}
+
+impl fmt::Debug for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Isolation")
+            .field("command", &self.command.program())
+            .field("call_deadline", &self.limits.call_deadline)
+            .field("memory", &self.limits.memory)
+            .field("data", &self.data.as_ref().map(ResidentData::len))
+            .finish()
+    }
+}
+
+/// A health probe for a version that runs in a worker: it gets a [`WorkerProxy`] that calls
+/// into the candidate's worker. `Err(reason)` fails the [`Gate::Probe`].
+pub type IsolatedProbe = Arc<dyn Fn(&WorkerProxy<'_>) -> Result<(), String> + Send + Sync>;
+
+/// A candidate running in its worker, as a probe sees it: calls cross into the worker.
+#[allow(missing_debug_implementations)] // borrows a worker; nothing to show but the report
+pub struct WorkerProxy<'a> {
+    worker: &'a Worker,
+    report: &'a ModuleReport,
+}
+
+impl WorkerProxy<'_> {
+    /// The module's name (as the host checked it against the manifest).
+    pub fn name(&self) -> &str {
+        &self.report.name
+    }
+
+    /// Its version.
+    pub fn version(&self) -> &semver::Version {
+        &self.report.version
+    }
+
+    /// Its handlers.
+    pub fn handler_names(&self) -> impl Iterator<Item = &str> {
+        self.report.handlers.iter().map(String::as_str)
+    }
+
+    /// Calls `handler` in the candidate's worker.
+    ///
+    /// # Errors
+    ///
+    /// The handler's error, a caught panic, or the worker's death.
+    pub fn call(&self, handler: &str, input: &[u8]) -> Result<Vec<u8>, WorkerCallError> {
+        self.worker.call(&self.report.name, handler, input)
+    }
+}
+
+/// One worker as `/-/modules` and `/-/metrics` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The module it runs.
+    pub module: String,
+    /// The version it runs.
+    pub version: semver::Version,
+    /// That version's hash.
+    pub hash: blake3::Hash,
+    /// Its pid (of the last worker, when none runs now).
+    pub pid: Option<u32>,
+    /// Whether it is alive.
+    pub alive: bool,
+    /// Calls it started.
+    pub calls: u64,
+    /// Workers started for this module after a death (a fallback or a restart).
+    pub restarts: u64,
+    /// The last death of a worker of this module, and when.
+    pub last_death: Option<(Crash, SystemTime)>,
+}
+
+/// A version kept by the host for its workers: the verified bytes in a sealed memfd.
+pub(super) struct IsoVersion {
+    summary: VersionSummary,
+    image: LibraryImage,
+}
+
+/// A version with the worker that answers for it, and what that worker reported (checked
+/// against what the host knows).
+pub(super) struct Running {
+    version: Arc<IsoVersion>,
+    worker: Worker,
+    report: ModuleReport,
+}
+
+#[derive(Default)]
+pub(super) struct IsoModule {
+    current: Option<Arc<Running>>,
+    versions: HashMap<blake3::Hash, Arc<IsoVersion>>,
+    restarts: u64,
+    last_death: Option<(Crash, SystemTime)>,
+    last_pid: Option<u32>,
+}
+
+type Refusal = (Gate, GateError, bool);
+
+impl Supervisor {
+    /// Sets (or with `None` clears) isolation: from now on every deployed or restored version
+    /// runs in a worker process ([`Isolation`]); versions already serving in process keep
+    /// serving. Typed handles (`Hot<I>`) cannot cross a process: use byte handlers.
+    pub fn set_isolation(&self, isolation: Option<Isolation>) {
+        *lock(&self.inner.isolation) = isolation;
+    }
+
+    /// Whether new versions run in worker processes.
+    pub fn is_isolated(&self) -> bool {
+        lock(&self.inner.isolation).is_some()
+    }
+
+    /// Whether the version of `name` serving now runs in a worker.
+    pub fn runs_in_worker(&self, name: &str) -> bool {
+        lock(&self.inner.iso).get(name).is_some_and(|m| m.current.is_some())
+    }
+
+    /// Sets the probe of module `name` for versions that run in a worker.
+    pub fn set_isolated_probe(&self, name: &str, probe: IsolatedProbe) {
+        lock(&self.inner.iso_probes).insert(name.to_owned(), probe);
+    }
+
+    /// Every module's worker: pid, version, calls, restarts, last death.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        let iso = lock(&self.inner.iso);
+        let mut out = Vec::new();
+        for (name, m) in iso.iter() {
+            let Some(r) = m.current.as_ref() else { continue };
+            let stats = r.worker.stats();
+            out.push(WorkerInfo {
+                module: name.clone(),
+                version: r.version.summary.version.clone(),
+                hash: r.version.summary.hash,
+                pid: Some(stats.pid),
+                alive: stats.death.is_none(),
+                calls: stats.calls,
+                restarts: m.restarts,
+                last_death: m.last_death.clone(),
+            });
+        }
+        for (name, m) in iso.iter().filter(|(_, m)| m.current.is_none() && m.last_death.is_some()) {
+            let Some(v) = m.versions.values().next() else { continue };
+            out.push(WorkerInfo {
+                module: name.clone(),
+                version: v.summary.version.clone(),
+                hash: v.summary.hash,
+                pid: m.last_pid,
+                alive: false,
+                calls: 0,
+                restarts: m.restarts,
+                last_death: m.last_death.clone(),
+            });
+        }
+        out.sort_by(|a, b| a.module.cmp(&b.module));
+        out
+    }
+
+    pub(super) fn isolation(&self) -> Option<Isolation> {
+        lock(&self.inner.isolation).clone()
+    }
+
+    pub(super) fn iso_running(&self, name: &str) -> Option<Arc<Running>> {
+        lock(&self.inner.iso).get(name).and_then(|m| m.current.clone())
+    }
+
+    pub(super) fn iso_handlers(&self, name: &str) -> Option<Vec<String>> {
+        self.iso_running(name).map(|r| r.report.handlers.clone())
+    }
+
+    pub(super) fn iso_summary(&self, name: &str, hash: &blake3::Hash) -> Option<VersionSummary> {
+        lock(&self.inner.iso).get(name).and_then(|m| m.versions.get(hash)).map(|v| v.summary.clone())
+    }
+
+    pub(super) fn iso_has(&self, name: &str, hash: &blake3::Hash) -> bool {
+        self.iso_summary(name, hash).is_some()
+    }
+
+    /// Makes retained version `v` of `name` answer (a rollback or a pin): a fresh worker
+    /// unless it answers already.
+    pub(super) fn iso_switch(
+        &self,
+        name: &str,
+        v: VersionSummary,
+        outcome: Happened,
+    ) -> Result<Deployed, RollbackError> {
+        let is_active = self.iso_running(name).is_some_and(|r| r.version.summary.hash == v.hash);
+        if is_active && matches!(outcome, Happened::RolledBack { .. }) {
+            return Ok(deployed(name, &v, Happened::Unchanged));
+        }
+        if !is_active && !self.iso_start_retained(name, &v.hash, false) {
+            return Err(RollbackError::NotRetained { name: name.to_owned(), wanted: VersionRef::Hash(v.hash) });
+        }
+        Ok(self.promoted(name, v, outcome))
+    }
+
+    pub(super) fn iso_retained(&self, name: &str) -> Option<Vec<VersionSummary>> {
+        let iso = lock(&self.inner.iso);
+        let m = iso.get(name)?;
+        let mut v: Vec<VersionSummary> = m.versions.values().map(|v| v.summary.clone()).collect();
+        v.sort_by(|a, b| a.version.cmp(&b.version));
+        Some(v)
+    }
+
+    /// Starts a worker for `v` of `name`: spawn, load its image, check the report against
+    /// what the host knows (name, version, hash), init.
+    fn start_worker(&self, iso: &Isolation, name: &str, v: &IsoVersion) -> Result<(Worker, ModuleReport), Refusal> {
+        let worker = Worker::spawn(&iso.command, &iso.limits, iso.data.as_ref())
+            .map_err(|e| (Gate::Load, GateError::Worker(e), false))?;
+        let report = worker.load(&v.image).map_err(|e| (Gate::Load, GateError::Worker(e), true))?;
+        if report.name != name || report.version != v.summary.version || report.hash != v.summary.hash {
+            return Err((
+                Gate::Abi,
+                GateError::ReportMismatch {
+                    name: name.to_owned(),
+                    version: v.summary.version.clone(),
+                    found_name: report.name,
+                    found_version: report.version,
+                },
+                true,
+            ));
+        }
+        worker.init(name).map_err(|e| (Gate::Init, GateError::WorkerCall(e), true))?;
+        Ok((worker, report))
+    }
+
+    /// The deploy plan for a worker version (operation lock held): load in the candidate's
+    /// first worker, check its report against the manifest (`expect`: name and version; a
+    /// plain library has none, and its report then goes through the refusals a manifest
+    /// would have met), init, move the state, probe, store the object, promote.
+    pub(super) fn deploy_isolated(
+        &self,
+        iso: &Isolation,
+        expect: Option<(&str, &semver::Version)>,
+        want: Option<&str>,
+        bytes: &[u8],
+        hash: blake3::Hash,
+        source: Source,
+    ) -> Result<Deployed, RollbackError> {
+        let label = source.to_string();
+        let image = LibraryImage::new(bytes, hash, label.clone()).map_err(|e| match expect {
+            Some((name, version)) => {
+                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), false)
+            }
+            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
+        })?;
+        let worker = Worker::spawn(&iso.command, &iso.limits, iso.data.as_ref()).map_err(|e| match expect {
+            Some((name, version)) => {
+                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), false)
+            }
+            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
+        })?;
+        let report = worker.load(&image).map_err(|e| match expect {
+            Some((name, version)) => {
+                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), true)
+            }
+            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
+        })?;
+        let (name, version) = match expect {
+            Some((name, version)) => (name.to_owned(), version.clone()),
+            None => (report.name.clone(), report.version.clone()),
+        };
+        let fail = |(gate, error, mark): Refusal| {
+            self.gate_failed_named(&name, version.clone(), Some(hash), gate, error, mark)
+        };
+        if report.name != name || report.version != version || report.hash != hash {
+            return Err(fail((
+                Gate::Abi,
+                GateError::ReportMismatch {
+                    name: name.clone(),
+                    version: version.clone(),
+                    found_name: report.name.clone(),
+                    found_version: report.version.clone(),
+                },
+                true,
+            )));
+        }
+        if let Some(wanted) = want.filter(|w| *w != name) {
+            return Err(RollbackError::Cache(CacheError::NameMismatch {
+                path: summary_path(&source),
+                expected: wanted.to_owned(),
+                found: name,
+            }));
+        }
+        if expect.is_none()
+            && let Some(unchanged) = self.precheck(&name, &version, &hash)?
+        {
+            return Ok(unchanged);
+        }
+        worker.init(&name).map_err(|e| fail((Gate::Init, GateError::WorkerCall(e), true)))?;
+        if report.has_state
+            && let Some(old) = self.iso_running(&name)
+            && old.report.has_state
+        {
+            // State moves as bytes through the host: exported by the old worker, imported by
+            // the new one.
+            let state =
+                old.worker.export_state(&name).map_err(|e| fail((Gate::State, GateError::WorkerCall(e), false)))?;
+            if let Some(state) = state {
+                worker.import_state(&name, &state).map_err(|e| fail((Gate::State, GateError::WorkerCall(e), true)))?;
+            }
+        }
+        let probe = lock(&self.inner.iso_probes).get(&name).cloned();
+        if let Some(probe) = probe {
+            let proxy = WorkerProxy { worker: &worker, report: &report };
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy)))
+                .unwrap_or_else(|_| Err("the probe panicked".to_owned()));
+            if let Err(reason) = verdict {
+                return Err(fail((Gate::Probe, GateError::Probe { reason }, true)));
+            }
+        }
+        let summary = VersionSummary { version, hash, source };
+        if let Some(path) = &self.inner.journal
+            && let Err(problem) = journal::store_object_bytes(&journal_dir(path), &hash, bytes)
+        {
+            self.journal_failed(path, problem);
+        }
+        self.iso_swap(&name, Arc::new(IsoVersion { summary: summary.clone(), image }), worker, report);
+        Ok(self.promoted(&name, summary, Happened::Promoted { from: None }))
+    }
+
+    /// Makes `worker` (running `v`) answer the calls of `name`: one swap of the pointer
+    /// callers clone; calls in flight finish on the worker they hold.
+    fn iso_swap(&self, name: &str, v: Arc<IsoVersion>, worker: Worker, report: ModuleReport) {
+        let pid = worker.pid();
+        let mut iso = lock(&self.inner.iso);
+        let m = iso.entry(name.to_owned()).or_default();
+        m.versions.insert(v.summary.hash, Arc::clone(&v));
+        m.current = Some(Arc::new(Running { version: v, worker, report }));
+        m.last_pid = Some(pid);
+    }
+
+    /// Starts a fresh worker for a retained version `hash` of `name` and makes it answer
+    /// (a fallback after a demotion, a rollback, a restore). `false` when it is not
+    /// retained or its worker would not start.
+    pub(super) fn iso_start_retained(&self, name: &str, hash: &blake3::Hash, restart: bool) -> bool {
+        let Some(iso) = self.isolation() else { return false };
+        let Some(v) = lock(&self.inner.iso).get(name).and_then(|m| m.versions.get(hash).cloned()) else {
+            return false;
+        };
+        match self.start_worker(&iso, name, &v) {
+            Ok((worker, report)) => {
+                self.iso_swap(name, v, worker, report);
+                if restart && let Some(m) = lock(&self.inner.iso).get_mut(name) {
+                    m.restarts += 1;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// No good version left after a crash: nothing answers for `name` (a crashed worker is
+    /// never started again).
+    pub(super) fn iso_stop(&self, name: &str) {
+        if let Some(m) = lock(&self.inner.iso).get_mut(name) {
+            m.current = None;
+        }
+    }
+
+    /// Restores version `v` of `name` into a worker from its stored bytes (checked against
+    /// their hash by the caller).
+    pub(super) fn iso_restore(
+        &self,
+        iso: &Isolation,
+        name: &str,
+        v: &VersionSummary,
+        bytes: &[u8],
+    ) -> Result<(), RestoreError> {
+        let image = LibraryImage::new(bytes, v.hash, v.source.to_string())
+            .map_err(|e| RestoreError::Gate { gate: Gate::Load, error: GateError::Worker(e) })?;
+        let version = Arc::new(IsoVersion { summary: v.clone(), image });
+        let (worker, report) =
+            self.start_worker(iso, name, &version).map_err(|(gate, error, _)| RestoreError::Gate { gate, error })?;
+        self.iso_swap(name, version, worker, report);
+        Ok(())
+    }
+
+    /// Keeps the stored bytes of a retained good version of `name` (not started) so a
+    /// rollback can reach it.
+    pub(super) fn iso_keep(&self, name: &str, v: &VersionSummary, bytes: &[u8]) -> Result<(), RestoreError> {
+        let image = LibraryImage::new(bytes, v.hash, v.source.to_string())
+            .map_err(|e| RestoreError::Gate { gate: Gate::Load, error: GateError::Worker(e) })?;
+        lock(&self.inner.iso)
+            .entry(name.to_owned())
+            .or_default()
+            .versions
+            .insert(v.hash, Arc::new(IsoVersion { summary: v.clone(), image }));
+        Ok(())
+    }
+
+    /// Calls `handler` of `name` with the resident data as its input: the worker reads its
+    /// read-only map of it (no copy). In process, the host's map is passed.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); [`SupervisorCallError::NotActive`] also when the supervisor
+    /// has no resident data.
+    pub fn call_resident(&self, name: &str, handler: &str) -> Result<Vec<u8>, SupervisorCallError> {
+        if let Some(running) = self.iso_running(name) {
+            return self.call_isolated(name, running, handler, None);
+        }
+        let data = self.isolation().and_then(|i| i.data).or_else(|| lock(&self.inner.resident).clone());
+        match data {
+            Some(data) => self.call(name, handler, data.bytes()),
+            None => self.call(name, handler, &[]),
+        }
+    }
+
+    /// Keeps `data` for [`call_resident`](Self::call_resident) in process.
+    pub fn set_resident_data(&self, data: Option<ResidentData>) {
+        *lock(&self.inner.resident) = data;
+    }
+
+    /// Ends the worker answering for `name` now (a stuck run the user gave up on): the call
+    /// running in it returns the worker's death, which demotes the version like any crash.
+    pub fn stop_worker(&self, name: &str) {
+        if let Some(running) = self.iso_running(name) {
+            running.worker.kill();
+        }
+    }
+
+    /// A call into the worker of `name` (`input`: `None` for the resident data): a death or
+    /// a deadline demotes the version at once.
+    pub(super) fn call_isolated(
+        &self,
+        name: &str,
+        running: Arc<Running>,
+        handler: &str,
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, SupervisorCallError> {
+        let v = &running.version.summary;
+        let result = match input {
+            Some(input) => running.worker.call(name, handler, input),
+            None => running.worker.call_resident(name, handler),
+        };
+        match result {
+            Ok(out) => Ok(out),
+            Err(WorkerCallError::Module(hotpack_loader::CallError::NoSuchHandler { .. })) => {
+                Err(SupervisorCallError::NoSuchHandler {
+                    name: name.to_owned(),
+                    version: v.version.clone(),
+                    handler: handler.to_owned(),
+                    available: running.report.handlers.clone(),
+                })
+            }
+            Err(WorkerCallError::Module(error)) => {
+                if error.is_panic() {
+                    self.panicked(name, v.hash);
+                }
+                Err(SupervisorCallError::Module { name: name.to_owned(), version: v.version.clone(), error })
+            }
+            Err(error) => match error.death() {
+                Some(death) => {
+                    let crash = Crash::from(&death);
+                    if let Some(m) = lock(&self.inner.iso).get_mut(name) {
+                        m.last_death = Some((crash.clone(), SystemTime::now()));
+                    }
+                    self.record_crash(name, v.hash, crash.clone());
+                    Err(SupervisorCallError::Crashed {
+                        name: name.to_owned(),
+                        version: v.version.clone(),
+                        pid: running.worker.pid(),
+                        crash,
+                    })
+                }
+                None => Err(SupervisorCallError::Worker {
+                    name: name.to_owned(),
+                    version: v.version.clone(),
+                    error: Box::new(error),
+                }),
+            },
+        }
+    }
+}
+
+fn summary_path(source: &Source) -> PathBuf {
+    source.file().map_or_else(|| source.path(), Path::to_path_buf)
+}
