@@ -76,7 +76,7 @@ fn target_root(root: &Path) -> PathBuf {
 }
 
 /// The library crates, in dependency order.
-const LIBRARY_CRATES: [&str; 9] = [
+const LIBRARY_CRATES: [&str; 10] = [
     "hotpack-abi",
     "hotpack-util",
     "hotpack-archive",

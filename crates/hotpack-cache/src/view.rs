@@ -90,6 +90,16 @@ impl CacheView {
         self.cache.is_invalidated(name)
     }
 
+    /// The requirements of the current version of `name`, with their providers.
+    pub fn requirements(&self, name: &str) -> Vec<crate::Requirement> {
+        self.cache.requirements(name)
+    }
+
+    /// Current modules that take an interface from the current version of `name`.
+    pub fn dependents(&self, name: &str) -> Vec<String> {
+        self.cache.dependents(name)
+    }
+
     /// Events from now on.
     pub fn subscribe(&self) -> mpsc::Receiver<CacheEvent> {
         self.cache.subscribe()

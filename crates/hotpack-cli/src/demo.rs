@@ -140,9 +140,6 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let runtime =
         Runtime::builder().cache_dir(scratch.path().join("cache")).panic_budget(0, Duration::from_secs(60)).build()?;
     say!("[3/6] packing each module into a bundle...");
-    // Packing reads each library's descriptor with a loader of its own: the runtime's cache
-    // makes code current only through its gates.
-    let packer = hotpack::loader::Loader::new(scratch.path().join("pack-cache"))?;
     let mut bundles = Vec::new();
     for package in PACKAGES {
         let out = scratch.path().join(format!("{package}.zip"));

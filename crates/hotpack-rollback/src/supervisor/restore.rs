@@ -111,7 +111,7 @@ impl Supervisor {
                         continue;
                     }
                     report.restored.push(self.promoted(&name, v, Happened::Restored));
-                    self.iso_keep_retained(&name, &dir, &mut report);
+                    self.iso_keep_retained(&name, dir, report);
                     done = true;
                     break;
                 }
