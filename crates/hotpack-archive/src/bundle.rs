@@ -385,9 +385,14 @@ impl Bundle {
         let raw = RangeReader { data: &self.data, pos: data_start, end: data_start + e.compressed_size };
         let inner = match e.method {
             METHOD_STORED => Inner::Stored(raw),
-            METHOD_DEFLATED => {
-                Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)])))
-            }
+            METHOD_DEFLATED => Inner::Deflated(Box::new(Inflate {
+                raw,
+                z: flate2::Decompress::new(false),
+                input: vec![0; buf_for(e)],
+                pos: 0,
+                len: 0,
+                ended: false,
+            })),
             // Refused at open already; kept as an error rather than a panic.
             method => {
                 return Err(BundleError::at(
@@ -601,10 +606,76 @@ impl Read for RangeReader<'_> {
     }
 }
 
+/// A raw deflate stream over an entry's compressed bytes that knows where the stream ended:
+/// a stream cut short is an error (not a short read), and the bytes left after its final
+/// block are counted ([`Inflate::trailing`]) so the reader can refuse them.
+struct Inflate<'a> {
+    raw: RangeReader<'a>,
+    z: flate2::Decompress,
+    input: Vec<u8>,
+    pos: usize,
+    len: usize,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Inflate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflate").field("raw", &self.raw).field("ended", &self.ended).finish_non_exhaustive()
+    }
+}
+
+impl Inflate<'_> {
+    /// Compressed bytes after the end of the stream (0 while it has not ended).
+    fn trailing(&self) -> u64 {
+        if !self.ended {
+            return 0;
+        }
+        (self.len - self.pos) as u64 + (self.raw.end - self.raw.pos)
+    }
+}
+
+impl Read for Inflate<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.ended || out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let mut at_eof = false;
+            if self.pos == self.len {
+                self.len = self.raw.read(&mut self.input)?;
+                self.pos = 0;
+                at_eof = self.len == 0;
+            }
+            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+            let status = self
+                .z
+                .decompress(&self.input[self.pos..self.len], out, flate2::FlushDecompress::None)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let consumed = usize::try_from(self.z.total_in() - in_before).unwrap_or(usize::MAX);
+            let produced = usize::try_from(self.z.total_out() - out_before).unwrap_or(usize::MAX);
+            self.pos = (self.pos + consumed).min(self.len);
+            if status == flate2::Status::StreamEnd {
+                self.ended = true;
+            }
+            if produced > 0 || self.ended {
+                return Ok(produced);
+            }
+            if consumed == 0 && (at_eof || self.pos < self.len) {
+                // No input left (or no progress on the input there is): the stream was cut
+                // before its final block.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the deflate stream ends before its final block",
+                ));
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Inner<'a> {
     Stored(RangeReader<'a>),
-    Deflated(Box<flate2::read::DeflateDecoder<RangeReader<'a>>>),
+    Deflated(Box<Inflate<'a>>),
 }
 
 /// A streaming, verifying reader of one bundle entry ([`Bundle::open_entry`]).
@@ -641,6 +712,11 @@ impl EntryReader<'_> {
             return Err(
                 self.fail(BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: self.produced })
             );
+        }
+        if let Inner::Deflated(z) = &self.inner
+            && z.trailing() > 0
+        {
+            return Err(self.fail(BundleErrorKind::TrailingData { bytes: z.trailing() }));
         }
         let crc = std::mem::take(&mut self.crc).finalize();
         if crc != e.crc32 {

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::json::{self, JsonError, Reader};
 
 use crate::error::ManifestError;
 use crate::path::check_relative;
@@ -43,8 +47,7 @@ pub struct InterfaceMeta {
 }
 
 /// Which optional hooks a module exports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Hooks {
     /// An init hook (run before the version is promoted).
     pub init: bool,
@@ -86,24 +89,22 @@ pub struct Manifest {
     pub entries: BTreeMap<String, EntryDigest>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The manifest as written by [`Manifest::to_json`] (serialisation only: reading is
+/// [`crate::json::Reader`], which refuses duplicate keys).
+#[derive(Serialize)]
 struct RawInterface {
     name: String,
     id: String,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDigest<'a> {
+#[derive(Serialize)]
+struct RawDigest {
     size: u64,
-    #[serde(borrow)]
-    blake3: std::borrow::Cow<'a, str>,
+    blake3: String,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest<'a> {
+#[derive(Serialize)]
+struct RawManifest {
     format: u64,
     name: String,
     version: String,
@@ -114,38 +115,14 @@ struct RawManifest<'a> {
     hooks: Hooks,
     libraries: BTreeMap<String, String>,
     resources: Vec<String>,
-    #[serde(borrow)]
-    entries: RawEntries<'a>,
-    #[serde(default)]
-    signature: Option<serde_json::Value>,
+    entries: RawEntries,
+    signature: Option<()>,
 }
 
-/// `entries` as written, in document order: a map visitor into a `Vec` (cheaper than a
-/// `BTreeMap` built key by key, and duplicate keys stay visible instead of overwriting).
-struct RawEntries<'a>(Vec<(String, RawDigest<'a>)>);
+/// `entries` in path order.
+struct RawEntries(Vec<(String, RawDigest)>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for RawEntries<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = RawEntries<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of entry path to {size, blake3}")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                // The size hint is untrusted: cap the pre-allocation.
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-                while let Some((k, v)) = map.next_entry::<String, RawDigest<'a>>()? {
-                    out.push((k, v));
-                }
-                Ok(RawEntries(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-impl Serialize for RawEntries<'_> {
+impl Serialize for RawEntries {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
@@ -154,12 +131,6 @@ impl Serialize for RawEntries<'_> {
         }
         map.end()
     }
-}
-
-/// Probe used only on the error path: a future format may have fields format 1 does not know.
-#[derive(Deserialize)]
-struct FormatProbe {
-    format: u64,
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -248,6 +219,219 @@ fn is_valid_target(target: &str) -> bool {
     !target.is_empty() && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// The manifest's fields as read, before the checks that need more than one field.
+struct Parsed<'a> {
+    format: u64,
+    name: Cow<'a, str>,
+    version: Cow<'a, str>,
+    abi_version: u32,
+    rustc: Cow<'a, str>,
+    interfaces: Vec<InterfaceMeta>,
+    handlers: Vec<String>,
+    hooks: Hooks,
+    libraries: BTreeMap<String, String>,
+    resources: Vec<String>,
+    /// In document order; duplicates are found by the caller's sort.
+    entries: Vec<(String, EntryDigest)>,
+    /// `signature` was present and not null.
+    signature: bool,
+}
+
+/// The top-level fields, in spec order (the bit of each in the "seen" mask).
+const FIELDS: [&str; 12] = [
+    "format",
+    "name",
+    "version",
+    "abi_version",
+    "rustc",
+    "interfaces",
+    "handlers",
+    "hooks",
+    "libraries",
+    "resources",
+    "entries",
+    "signature",
+];
+
+fn dup(key: &str, object: &str) -> JsonError {
+    JsonError::Duplicate { key: key.to_owned(), object: object.to_owned() }
+}
+
+/// Mark `key` (index `bit` of `fields`) as seen in `object`; a second sighting is refused.
+fn see(seen: &mut u32, bit: usize, key: &str, object: &str) -> json::Result<()> {
+    if *seen & (1 << bit) != 0 {
+        return Err(dup(key, object));
+    }
+    *seen |= 1 << bit;
+    Ok(())
+}
+
+/// Read the document: syntax, field names and types, a key twice in any object.
+fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
+    let mut r = Reader::new(bytes)?;
+    let mut seen = 0u32;
+    let mut p = Parsed {
+        format: 0,
+        name: Cow::Borrowed(""),
+        version: Cow::Borrowed(""),
+        abi_version: 0,
+        rustc: Cow::Borrowed(""),
+        interfaces: Vec::new(),
+        handlers: Vec::new(),
+        hooks: Hooks::default(),
+        libraries: BTreeMap::new(),
+        resources: Vec::new(),
+        entries: Vec::new(),
+        signature: false,
+    };
+    r.object(|r, key| {
+        let Some(bit) = FIELDS.iter().position(|f| *f == key) else {
+            return Err(r.error(format_args!("unknown field `{key}`, expected one of {}", FIELDS.join(", "))));
+        };
+        see(&mut seen, bit, &key, "the manifest")?;
+        match bit {
+            0 => p.format = r.u64()?,
+            1 => p.name = r.string()?,
+            2 => p.version = r.string()?,
+            3 => {
+                let v = r.u64()?;
+                p.abi_version = u32::try_from(v).map_err(|_| r.error(format_args!("abi_version {v} is over u32")))?;
+            }
+            4 => p.rustc = r.string()?,
+            5 => r.array(|r| {
+                let (mut name, mut id, mut seen) = (None, None, 0u32);
+                r.object(|r, key| match &*key {
+                    "name" => {
+                        see(&mut seen, 0, &key, "an interface")?;
+                        name = Some(r.string()?.into_owned());
+                        Ok(())
+                    }
+                    "id" => {
+                        see(&mut seen, 1, &key, "an interface")?;
+                        id = Some(r.string()?);
+                        Ok(())
+                    }
+                    other => Err(r.error(format_args!("unknown field `{other}` in an interface, expected name, id"))),
+                })?;
+                let (Some(name), Some(id)) = (name, id) else {
+                    return Err(r.error("an interface lacks `name` or `id`"));
+                };
+                p.interfaces.push(match parse_lower_hex::<8>(&id) {
+                    Some(b) => InterfaceMeta { name, id: u64::from_be_bytes(b) },
+                    None => {
+                        return Err(JsonError::Invalid(format!(
+                            "interface `{name}` has id `{id}`, expected 16 lowercase hex digits"
+                        )));
+                    }
+                });
+                Ok(())
+            })?,
+            6 => r.array(|r| {
+                p.handlers.push(r.string()?.into_owned());
+                Ok(())
+            })?,
+            7 => {
+                let mut seen = 0u32;
+                r.object(|r, key| {
+                    let bit = match &*key {
+                        "init" => 0,
+                        "state" => 1,
+                        other => {
+                            return Err(
+                                r.error(format_args!("unknown field `{other}` in `hooks`, expected init, state"))
+                            );
+                        }
+                    };
+                    see(&mut seen, bit, &key, "`hooks`")?;
+                    let v = r.bool()?;
+                    if bit == 0 {
+                        p.hooks.init = v
+                    } else {
+                        p.hooks.state = v
+                    }
+                    Ok(())
+                })?;
+                if seen != 0b11 {
+                    return Err(r.error("`hooks` needs both `init` and `state`"));
+                }
+            }
+            8 => r.object(|r, target| {
+                let path = r.string()?.into_owned();
+                match p.libraries.entry(target.into_owned()) {
+                    std::collections::btree_map::Entry::Occupied(o) => Err(dup(o.key(), "`libraries`")),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(path);
+                        Ok(())
+                    }
+                }
+            })?,
+            9 => r.array(|r| {
+                p.resources.push(r.string()?.into_owned());
+                Ok(())
+            })?,
+            10 => r.object(|r, path| {
+                let (mut size, mut blake3, mut seen) = (0u64, None, 0u32);
+                r.object(|r, key| match &*key {
+                    "size" => {
+                        see(&mut seen, 0, &key, "an entry of `entries`")?;
+                        size = r.u64()?;
+                        Ok(())
+                    }
+                    "blake3" => {
+                        see(&mut seen, 1, &key, "an entry of `entries`")?;
+                        let hex = r.string()?;
+                        blake3 = Some(parse_lower_hex::<32>(&hex).ok_or_else(|| {
+                            JsonError::Invalid(format!(
+                                "entry `{path}` has blake3 `{hex}`, expected 64 lowercase hex digits"
+                            ))
+                        })?);
+                        Ok(())
+                    }
+                    other => Err(r.error(format_args!("unknown field `{other}` in an entry, expected size, blake3"))),
+                })?;
+                match (seen, blake3) {
+                    (0b11, Some(blake3)) => {
+                        p.entries.push((path.into_owned(), EntryDigest { size, blake3 }));
+                        Ok(())
+                    }
+                    _ => Err(r.error(format_args!("entry `{path}` lacks `size` or `blake3`"))),
+                }
+            })?,
+            _ => {
+                if !r.null() {
+                    r.skip_value(1)?;
+                    p.signature = true;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    r.end()?;
+    // Every field but `signature` is required.
+    if let Some(missing) = FIELDS[..11].iter().enumerate().find(|(i, _)| seen & (1 << i) == 0) {
+        return Err(r.error(format_args!("missing field `{}`", missing.1)));
+    }
+    Ok(p)
+}
+
+/// The `format` field of a syntactically valid document, whatever its other fields.
+fn probe_format(bytes: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(bytes).ok()?;
+    let mut format = None;
+    r.object(|r, key| {
+        if key == "format" && format.is_none() {
+            format = r.u64().ok();
+            if format.is_some() {
+                return Ok(());
+            }
+        }
+        r.skip_value(1)
+    })
+    .ok()?;
+    r.end().ok()?;
+    format
+}
+
 impl Manifest {
     /// Parse and validate a manifest.
     ///
@@ -259,65 +443,56 @@ impl Manifest {
     /// - [`ManifestError::Invalid`]: bad hex, unsafe paths, `entries` not exactly the
     ///   libraries plus the resources, ...
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-        let raw: RawManifest<'_> = match serde_json::from_slice(bytes) {
+        let raw = match read_raw(bytes) {
             Ok(raw) => raw,
             Err(err) => {
                 // A newer format may add fields: report the format, not the field.
-                if let Ok(probe) = serde_json::from_slice::<FormatProbe>(bytes)
-                    && probe.format != u64::from(FORMAT_VERSION)
+                if let Some(found) = probe_format(bytes)
+                    && found != u64::from(FORMAT_VERSION)
                 {
-                    return Err(ManifestError::UnknownFormat { found: probe.format, known: FORMAT_VERSION });
+                    return Err(ManifestError::UnknownFormat { found, known: FORMAT_VERSION });
                 }
-                return Err(ManifestError::Json { detail: err.to_string() });
+                return Err(match err {
+                    JsonError::Syntax(detail) => ManifestError::Json { detail },
+                    JsonError::Duplicate { key, object } => ManifestError::DuplicateKey { key, object },
+                    JsonError::Invalid(detail) => ManifestError::Invalid { detail },
+                });
             }
         };
         if raw.format != u64::from(FORMAT_VERSION) {
             return Err(ManifestError::UnknownFormat { found: raw.format, known: FORMAT_VERSION });
         }
-        match &raw.signature {
-            None | Some(serde_json::Value::Null) => {}
-            Some(_) => return Err(ManifestError::UnsupportedSignature),
+        if raw.signature {
+            return Err(ManifestError::UnsupportedSignature);
         }
         let version = semver::Version::parse(&raw.version)
-            .map_err(|e| ManifestError::BadVersion { version: raw.version.clone(), detail: e.to_string() })?;
-        let mut interfaces = Vec::with_capacity(raw.interfaces.len());
-        for i in raw.interfaces {
-            let id = parse_lower_hex::<8>(&i.id).ok_or_else(|| {
-                invalid(format!("interface `{}` has id `{}`, expected 16 lowercase hex digits", i.name, i.id))
-            })?;
-            interfaces.push(InterfaceMeta { name: i.name, id: u64::from_be_bytes(id) });
-        }
+            .map_err(|e| ManifestError::BadVersion { version: raw.version.to_string(), detail: e.to_string() })?;
         let meta = ModuleMeta {
-            name: raw.name,
+            name: raw.name.into_owned(),
             version,
             abi_version: raw.abi_version,
-            rustc: raw.rustc,
-            interfaces,
+            rustc: raw.rustc.into_owned(),
+            interfaces: raw.interfaces,
             handlers: raw.handlers,
             hooks: raw.hooks,
         };
         meta.validate()?;
 
-        let mut raw_entries = raw.entries.0;
+        let mut raw_entries = raw.entries;
         if !raw_entries.is_sorted_by(|a, b| a.0 < b.0) {
             raw_entries.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(pair) = raw_entries.windows(2).find(|p| p[0].0 == p[1].0) {
-                return Err(invalid(format!("entry path `{}` is listed twice in `entries`", pair[0].0)));
+                return Err(ManifestError::DuplicateKey { key: pair[0].0.clone(), object: "`entries`".into() });
             }
         }
-        let mut checked = Vec::with_capacity(raw_entries.len());
-        for (path, d) in raw_entries {
-            check_relative(&path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))?;
+        for (path, _) in &raw_entries {
+            check_relative(path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))?;
             if path == MANIFEST_NAME {
                 return Err(invalid(format!("`{MANIFEST_NAME}` cannot be listed as an entry")));
             }
-            let blake3 = parse_lower_hex::<32>(&d.blake3).ok_or_else(|| {
-                invalid(format!("entry `{path}` has blake3 `{}`, expected 64 lowercase hex digits", d.blake3))
-            })?;
-            checked.push((path, EntryDigest { size: d.size, blake3 }));
         }
         // Sorted and unique: the map is bulk-built without re-comparing keys.
-        let entries: BTreeMap<String, EntryDigest> = checked.into_iter().collect();
+        let entries: BTreeMap<String, EntryDigest> = raw_entries.into_iter().collect();
         let mut resources = raw.resources;
         if !resources.is_sorted() {
             resources.sort_unstable();
@@ -367,7 +542,7 @@ impl Manifest {
             entries: RawEntries(
                 self.entries
                     .iter()
-                    .map(|(k, d)| (k.clone(), RawDigest { size: d.size, blake3: d.blake3_hex().into() }))
+                    .map(|(k, d)| (k.clone(), RawDigest { size: d.size, blake3: d.blake3_hex() }))
                     .collect(),
             ),
             signature: None,

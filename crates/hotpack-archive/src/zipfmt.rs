@@ -459,6 +459,12 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
     // before the header comparison would report it as a name mismatch).
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].local_offset);
+    // No prefix: the first local header (or, with no entries, the central directory) is at
+    // offset 0, so nothing unsigned and unchecked rides in front of the entries.
+    let first = order.first().map_or(end.cd_offset, |&i| entries[i].local_offset);
+    if first != 0 {
+        return Err(BundleError::new(bundle.to_path_buf(), BundleErrorKind::PrefixData { bytes: first }));
+    }
     sweep(&entries, &order, |e| e.min_end, end.cd_offset, &ctx)?;
     for pair in order.windows(2) {
         let next_start = entries[pair[1]].local_offset;

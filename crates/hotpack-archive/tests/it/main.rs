@@ -1,6 +1,7 @@
 //! Integration tests for hotpack-archive: one binary, one module per area.
 
 mod common;
+mod format_rules;
 mod hostile;
 mod interop;
 mod lazy;
