@@ -2,6 +2,7 @@
 
 mod common;
 mod format_rules;
+mod fuzz_corpus;
 mod hostile;
 mod interop;
 mod lazy;
