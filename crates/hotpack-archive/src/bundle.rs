@@ -5,8 +5,16 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
-use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, hex};
+use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path, hex};
 use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, RawEntry};
+
+/// Largest central-directory scratch buffer a thread keeps between opens (room for the
+/// central directory of ~15,000 entries).
+const SCRATCH_KEEP: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// Whether a (file) entry name is a manifest: `hotpack.json` or `<dir>/hotpack.json`.
 fn is_manifest_name(name: &str) -> bool {
@@ -215,8 +223,16 @@ impl Bundle {
     }
 
     fn with_data(data: Data, path: PathBuf, limits: &Limits) -> Result<Bundle, BundleError> {
-        let mut buf = Vec::new();
-        let structure = zipfmt::parse(&data, &path, limits, &mut buf)?;
+        // The central directory is read into a per-thread scratch buffer kept between opens
+        // (up to `SCRATCH_KEEP`): a fresh one would be fresh pages, faulted in and handed
+        // back to the kernel on every open of a large bundle.
+        let mut buf = SCRATCH.take();
+        let structure = zipfmt::parse(&data, &path, limits, &mut buf);
+        if buf.capacity() <= SCRATCH_KEEP {
+            buf.clear();
+            SCRATCH.set(buf);
+        }
+        let structure = structure?;
         let mut bundle = Bundle {
             path,
             data,
@@ -227,13 +243,13 @@ impl Bundle {
             modules: Vec::new(),
             owners: Vec::new(),
         };
-        bundle.load_manifests(limits, buf)?;
+        bundle.load_manifests(limits)?;
         Ok(bundle)
     }
 
-    fn load_manifests(&mut self, limits: &Limits, mut json: Vec<u8>) -> Result<(), BundleError> {
-        // `json` (the central directory's scratch buffer) holds the first manifest; each
-        // module keeps its manifest's bytes, the next one gets a fresh buffer.
+    fn load_manifests(&mut self, limits: &Limits) -> Result<(), BundleError> {
+        // Each module keeps its manifest's bytes; the next one gets a fresh buffer.
+        let mut json = Vec::new();
         let mut manifests: Vec<(String, usize)> = self
             .entries
             .iter()
@@ -259,7 +275,8 @@ impl Bundle {
                 ));
             }
             self.inflate_into(idx, &mut json)?;
-            let manifest = Manifest::from_json(&json)
+            // Entry paths are checked by finding them among the (checked) zip names below.
+            let manifest = Manifest::from_json_with(&json, Paths::Caller)
                 .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
             let module_index = self.modules.len();
             if names.insert(manifest.meta.name.clone(), module_index).is_some() {
@@ -285,6 +302,10 @@ impl Bundle {
                 let zi = match hit {
                     Some(zi) if !self.entries[zi].is_dir => zi,
                     _ => {
+                        // Not found: a path that is not a normal relative path is the
+                        // manifest's fault (as `Manifest::from_json` reports it).
+                        check_path(rel)
+                            .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
                         return Err(BundleError::at(
                             self.path.clone(),
                             full,

@@ -27,6 +27,28 @@ pub(crate) enum JsonError {
 
 pub(crate) type Result<T> = std::result::Result<T, JsonError>;
 
+/// The first index at or after `from` holding a quote, a backslash or a control character
+/// (or `b.len()`): eight bytes at a time, since manifest strings are long runs of plain
+/// characters (paths and 64-digit hashes).
+fn plain_run(b: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        // Bytes equal to `"` or `\`, or below 0x20 (high bit clear and under 0x20).
+        let hit = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS);
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 /// A cursor over one JSON document.
 pub(crate) struct Reader<'a> {
     text: &'a str,
@@ -87,7 +109,7 @@ impl<'a> Reader<'a> {
         self.eat(b'"')?;
         let b = self.bytes();
         let start = self.pos;
-        let mut i = start;
+        let mut i = plain_run(b, start);
         while let Some(&c) = b.get(i) {
             match c {
                 b'"' => {
@@ -162,6 +184,33 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+
+    /// The unread bytes (for a caller's fast path over a layout it expects).
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.bytes()[self.pos..]
+    }
+
+    /// Consume `n` bytes the caller has checked (from [`Reader::rest`]).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.text.len());
+    }
+
+    /// A string of exactly `len` plain characters (no escape), as a slice, consumed; or
+    /// `None` with nothing consumed (the caller falls back to [`Reader::string`]).
+    pub(crate) fn quoted(&mut self, len: usize) -> Option<&'a str> {
+        self.ws();
+        let b = self.bytes();
+        let start = self.pos + 1;
+        if b.get(self.pos) != Some(&b'"') || b.get(start + len) != Some(&b'"') {
+            return None;
+        }
+        let body = self.text.get(start..start + len)?;
+        if body.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+            return None;
+        }
+        self.pos = start + len + 1;
+        Some(body)
     }
 
     fn hex4(&mut self) -> Result<u32> {

@@ -165,14 +165,43 @@ fn parse_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    let mut outs = out.chunks_exact_mut(4);
+    let mut ins = bytes.chunks_exact(8);
+    for (o, chunk) in (&mut outs).zip(&mut ins) {
+        o.copy_from_slice(&hex8(chunk.try_into().ok()?)?);
+    }
+    // The tail (N not a multiple of 4): a digit at a time.
+    let (rest_out, rest_in) = (outs.into_remainder(), ins.remainder());
     let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+    for (o, pair) in rest_out.iter_mut().zip(rest_in.chunks_exact(2)) {
         let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
         bad |= hi | lo;
         *o = (hi << 4) | (lo & 0x0f);
     }
     // Valid digits are < 16; any 0xff sets the high bits.
     (bad < 16).then_some(out)
+}
+
+/// Eight lowercase hex digits to four bytes, eight at a time in a `u64`; `None` if any
+/// byte is not one of `0-9a-f`.
+fn hex8(chunk: [u8; 8]) -> Option<[u8; 4]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(chunk);
+    if x & HIGHS != 0 {
+        return None;
+    }
+    // For bytes under 0x80: the high bit of each byte of `ge(n)` is set where byte >= n.
+    let ge = |n: u64| x.wrapping_add((0x80 - n) * ONES) & HIGHS;
+    let digit = ge(0x30) & !ge(0x3a);
+    let letter = ge(0x61) & !ge(0x67);
+    if digit | letter != HIGHS {
+        return None;
+    }
+    let nibbles = (x & (0x0f * ONES)) + (letter >> 7) * 9;
+    const LANES: u64 = 0x00ff_00ff_00ff_00ff;
+    let pairs = ((nibbles & LANES) << 4) | ((nibbles >> 8) & LANES);
+    Some([pairs as u8, (pairs >> 16) as u8, (pairs >> 32) as u8, (pairs >> 48) as u8])
 }
 
 /// Whether `name` is a valid module name: 1-128 characters of `[A-Za-z0-9_.-]`, not `.` or `..`.
@@ -190,6 +219,37 @@ fn listing_mismatch(listed: &[&str], entries: &BTreeMap<String, EntryDigest>) ->
     }
     let extra = entries.keys().find(|k| listed.binary_search(&k.as_str()).is_err()).cloned().unwrap_or_default();
     format!("`entries` lists `{extra}`, which is neither a library nor a resource")
+}
+
+/// The merge of two sorted sequences, in order.
+struct Merge<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'s, A: Iterator<Item = &'s str>, B: Iterator<Item = &'s str>> Iterator for Merge<A, B> {
+    type Item = &'s str;
+    fn next(&mut self) -> Option<&'s str> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(x), Some(y)) if y < x => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
+    }
+}
+
+/// Who checks the entry paths of a manifest ([`Manifest::from_json_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paths {
+    /// The parser checks every path.
+    Check,
+    /// The caller does (with [`check_path`]).
+    Caller,
+}
+
+/// An entry path of a manifest must be a normal relative path.
+pub(crate) fn check_path(path: &str) -> Result<(), ManifestError> {
+    check_relative(path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))
 }
 
 fn invalid(detail: String) -> ManifestError {
@@ -370,6 +430,10 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                 Ok(())
             })?,
             10 => r.object(|r, path| {
+                if let Some(digest) = canonical_digest(r) {
+                    p.entries.push((path.into_owned(), digest));
+                    return Ok(());
+                }
                 let (mut size, mut blake3, mut seen) = (0u64, None, 0u32);
                 r.object(|r, key| match &*key {
                     "size" => {
@@ -379,6 +443,10 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                     }
                     "blake3" => {
                         see(&mut seen, 1, &key, "an entry of `entries`")?;
+                        if let Some(digest) = r.quoted(64).and_then(parse_lower_hex::<32>) {
+                            blake3 = Some(digest);
+                            return Ok(());
+                        }
                         let hex = r.string()?;
                         blake3 = Some(parse_lower_hex::<32>(&hex).ok_or_else(|| {
                             JsonError::Invalid(format!(
@@ -414,6 +482,29 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
     Ok(p)
 }
 
+/// The fast path for one value of `entries` in the writer's own layout,
+/// `{"size":N,"blake3":"<64 digits>"}` with no whitespace: consumed and returned, or `None`
+/// with nothing consumed (the general walk then reads it, whatever its layout).
+fn canonical_digest(r: &mut Reader<'_>) -> Option<EntryDigest> {
+    const HEAD: &[u8] = b"{\"size\":";
+    const MID: &[u8] = b",\"blake3\":\"";
+    let rest = r.rest();
+    let after_head = rest.strip_prefix(HEAD)?;
+    let digits = after_head.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && after_head[0] == b'0') {
+        return None;
+    }
+    let size = std::str::from_utf8(&after_head[..digits]).ok()?.parse::<u64>().ok()?;
+    let after_mid = after_head[digits..].strip_prefix(MID)?;
+    let hex = std::str::from_utf8(after_mid.get(..64)?).ok()?;
+    if after_mid.get(64..66)? != b"\"}" {
+        return None;
+    }
+    let blake3 = parse_lower_hex::<32>(hex)?;
+    r.advance(HEAD.len() + digits + MID.len() + 66);
+    Some(EntryDigest { size, blake3 })
+}
+
 /// The `format` field of a syntactically valid document, whatever its other fields.
 fn probe_format(bytes: &[u8]) -> Option<u64> {
     let mut r = Reader::new(bytes).ok()?;
@@ -443,6 +534,13 @@ impl Manifest {
     /// - [`ManifestError::Invalid`]: bad hex, unsafe paths, `entries` not exactly the
     ///   libraries plus the resources, ...
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        Manifest::from_json_with(bytes, Paths::Check)
+    }
+
+    /// [`Manifest::from_json`], for a caller that checks every entry path itself
+    /// ([`Paths::Caller`]): a bundle finds each one among the zip names, which were
+    /// checked already, and checks a path only when it is not found.
+    pub(crate) fn from_json_with(bytes: &[u8], paths: Paths) -> Result<Manifest, ManifestError> {
         let raw = match read_raw(bytes) {
             Ok(raw) => raw,
             Err(err) => {
@@ -486,7 +584,9 @@ impl Manifest {
             }
         }
         for (path, _) in &raw_entries {
-            check_relative(path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))?;
+            if paths == Paths::Check {
+                check_path(path)?;
+            }
             if path == MANIFEST_NAME {
                 return Err(invalid(format!("`{MANIFEST_NAME}` cannot be listed as an entry")));
             }
@@ -504,13 +604,12 @@ impl Manifest {
         }
         // Libraries and resources, together, must be exactly the keys of `entries` (whose
         // paths were checked above): one merge walk over sorted lists, no lookups.
-        let mut listed: Vec<&str> = Vec::with_capacity(resources.len() + raw.libraries.len());
-        listed.extend(resources.iter().map(String::as_str));
-        listed.extend(raw.libraries.values().map(String::as_str));
-        if !raw.libraries.is_empty() {
+        let mut libs: Vec<&str> = raw.libraries.values().map(String::as_str).collect();
+        libs.sort_unstable();
+        let merged = Merge { a: resources.iter().map(String::as_str).peekable(), b: libs.iter().copied().peekable() };
+        if entries.len() != resources.len() + libs.len() || !merged.eq(entries.keys().map(String::as_str)) {
+            let mut listed: Vec<&str> = resources.iter().map(String::as_str).chain(libs).collect();
             listed.sort_unstable();
-        }
-        if !listed.iter().copied().eq(entries.keys().map(String::as_str)) {
             return Err(invalid(listing_mismatch(&listed, &entries)));
         }
         Ok(Manifest { meta, libraries: raw.libraries, resources, entries })
@@ -583,6 +682,39 @@ mod tests {
             ]
             .into(),
         }
+    }
+
+    #[test]
+    fn hex_eight_at_a_time_agrees_with_a_digit_at_a_time() {
+        let slow = |s: &[u8]| -> Option<Vec<u8>> {
+            s.chunks(2)
+                .map(|p| {
+                    let d = |c: u8| (c as char).to_digit(16).filter(|_| !c.is_ascii_uppercase());
+                    Some((d(p[0])? * 16 + d(p[1])?) as u8)
+                })
+                .collect()
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"0123456789abcdefABCDEF/:`g@\x80\xff";
+        for round in 0..20_000 {
+            let mut text = [0u8; 16];
+            for c in &mut text {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly valid digits, sometimes anything from the alphabet.
+                *c = if round % 3 == 0 {
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                } else {
+                    b"0123456789abcdef"[(x % 16) as usize]
+                };
+            }
+            let fast = std::str::from_utf8(&text).ok().and_then(parse_lower_hex::<8>).map(|a| a.to_vec());
+            let expected = std::str::from_utf8(&text).ok().and_then(|_| slow(&text));
+            assert_eq!(fast, expected, "{:?}", String::from_utf8_lossy(&text));
+        }
+        assert_eq!(parse_lower_hex::<2>("0aff"), Some([0x0a, 0xff]));
+        assert_eq!(parse_lower_hex::<2>("0aFf"), None);
     }
 
     #[test]
