@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
 use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path, hex};
-use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, RawEntry};
+use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, Names, RawEntry};
 
 /// Largest central-directory scratch buffer a thread keeps between opens (room for the
 /// central directory of ~15,000 entries).
@@ -154,7 +154,8 @@ pub struct Bundle {
     eocd: u64,
     comment: Vec<u8>,
     entries: Vec<RawEntry>,
-    index: HashMap<std::sync::Arc<str>, usize>,
+    /// The entry names and the index by name.
+    names: Names,
     modules: Vec<BundleModule>,
     /// Per zip entry (central-directory index): the index into `modules` of the module
     /// whose manifest claims it (`None` for manifests and directories).
@@ -239,7 +240,7 @@ impl Bundle {
             eocd: structure.eocd,
             comment: structure.comment,
             entries: structure.entries,
-            index: structure.index,
+            names: structure.names,
             modules: Vec::new(),
             owners: Vec::new(),
         };
@@ -254,8 +255,11 @@ impl Bundle {
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.is_dir && is_manifest_name(&e.name))
-            .map(|(i, e)| (e.name[..e.name.len() - MANIFEST_NAME.len()].to_owned(), i))
+            .filter(|(_, e)| !e.is_dir && is_manifest_name(self.names.get(e)))
+            .map(|(i, e)| {
+                let name = self.names.get(e);
+                (name[..name.len() - MANIFEST_NAME.len()].to_owned(), i)
+            })
             .collect();
         if manifests.is_empty() {
             return Err(BundleError::new(self.path.clone(), BundleErrorKind::NoManifest));
@@ -270,19 +274,19 @@ impl Bundle {
             if e.uncompressed_size > limits.max_manifest_size {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::ManifestTooLarge { size: e.uncompressed_size, max: limits.max_manifest_size },
                 ));
             }
             self.inflate_into(idx, &mut json)?;
             // Entry paths are checked by finding them among the (checked) zip names below.
             let manifest = Manifest::from_json_with(&json, Paths::Caller)
-                .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
+                .map_err(|err| BundleError::from_manifest(self.path.clone(), self.names.get(e).to_string(), err))?;
             let module_index = self.modules.len();
             if names.insert(manifest.meta.name.clone(), module_index).is_some() {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::DuplicateModule { name: manifest.meta.name.clone() },
                 ));
             }
@@ -295,8 +299,8 @@ impl Bundle {
                 full.push_str(&dir);
                 full.push_str(rel);
                 let hit = match self.entries.get(guess) {
-                    Some(g) if *g.name == *full => Some(guess),
-                    _ => self.index.get(full.as_str()).copied(),
+                    Some(g) if self.names.get(g) == full => Some(guess),
+                    _ => self.names.find(&self.entries, &full),
                 };
                 guess = hit.map_or(guess, |zi| zi + 1);
                 let zi = match hit {
@@ -304,8 +308,9 @@ impl Bundle {
                     _ => {
                         // Not found: a path that is not a normal relative path is the
                         // manifest's fault (as `Manifest::from_json` reports it).
-                        check_path(rel)
-                            .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
+                        check_path(rel).map_err(|err| {
+                            BundleError::from_manifest(self.path.clone(), self.names.get(e).to_string(), err)
+                        })?;
                         return Err(BundleError::at(
                             self.path.clone(),
                             full,
@@ -345,15 +350,16 @@ impl Bundle {
                 owners[zi] = Some(owner);
             }
             self.modules.push(BundleModule {
-                manifest_entry: e.name.to_string(),
+                manifest_entry: self.names.get(e).to_string(),
                 dir,
                 manifest,
                 raw: std::mem::take(&mut json),
             });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
-            if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
-                return Err(BundleError::at(self.path.clone(), e.name.to_string(), BundleErrorKind::NotInManifest));
+            let name = self.names.get(e);
+            if !e.is_dir && owner.is_none() && !is_manifest_name(name) {
+                return Err(BundleError::at(self.path.clone(), name.to_string(), BundleErrorKind::NotInManifest));
             }
         }
         self.owners = owners;
@@ -386,7 +392,7 @@ impl Bundle {
             Ok(e) => e,
             Err(err) => BundleError::at(
                 self.path.clone(),
-                self.entries[idx].name.to_string(),
+                self.names.get(&self.entries[idx]).to_string(),
                 BundleErrorKind::Corrupt { detail: err.to_string() },
             ),
         }
@@ -395,14 +401,14 @@ impl Bundle {
     /// The digest the manifest of the module owning entry `idx` records for it.
     fn digest_of(&self, idx: usize) -> Option<&EntryDigest> {
         let module = &self.modules[self.owners.get(idx).copied().flatten()? as usize];
-        module.manifest.entries.get(&self.entries[idx].name[module.dir.len()..])
+        module.manifest.entries.get(self.names.get(&self.entries[idx]).get(module.dir.len()..)?)
     }
 
     /// A streaming reader of entry `idx`, after its local header was checked.
     fn reader(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<EntryReader<'_>, BundleError> {
         let e = &self.entries[idx];
         let mut buf = Vec::new();
-        let data_start = zipfmt::check_local(&self.data, &self.entries, idx, &self.path, &mut buf)?;
+        let data_start = zipfmt::check_local(&self.data, &self.entries, &self.names, idx, &self.path, &mut buf)?;
         let raw = RangeReader { data: &self.data, pos: data_start, end: data_start + e.compressed_size };
         let inner = match e.method {
             METHOD_STORED => Inner::Stored(raw),
@@ -418,7 +424,7 @@ impl Bundle {
             method => {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::UnsupportedMethod { method },
                 ));
             }
@@ -446,7 +452,7 @@ impl Bundle {
     /// error ([`BundleErrorKind::HeaderMismatch`], [`BundleErrorKind::Overlap`],
     /// [`BundleErrorKind::Truncated`]).
     pub fn open_entry(&self, name: &str) -> Result<EntryReader<'_>, BundleError> {
-        let idx = self.index.get(name).copied().filter(|&i| !self.entries[i].is_dir).ok_or_else(|| {
+        let idx = self.names.find(&self.entries, name).filter(|&i| !self.entries[i].is_dir).ok_or_else(|| {
             BundleError::new(
                 self.path.clone(),
                 BundleErrorKind::NoSuchEntry { module: String::new(), entry: name.to_owned() },
@@ -504,7 +510,7 @@ impl Bundle {
     /// Every entry of the zip, in central-directory order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = EntryInfo<'_>> + '_ {
         self.entries.iter().map(|e| EntryInfo {
-            name: &e.name,
+            name: self.names.get(e),
             size: e.uncompressed_size,
             compressed_size: e.compressed_size,
             method: if e.method == METHOD_STORED { Method::Stored } else { Method::Deflated },
@@ -535,7 +541,7 @@ impl Bundle {
             )
         })?;
         let full = format!("{}{relpath}", m.dir);
-        let idx = *self.index.get(full.as_str()).expect("every manifest entry was found in the zip at open");
+        let idx = self.names.find(&self.entries, &full).expect("every manifest entry was found in the zip at open");
         self.read_checked(idx, Some(digest))
     }
 
@@ -723,7 +729,8 @@ impl EntryReader<'_> {
 
     fn fail(&self, kind: BundleErrorKind) -> io::Error {
         let e = &self.bundle.entries[self.idx];
-        io::Error::new(io::ErrorKind::InvalidData, BundleError::at(self.bundle.path.clone(), e.name.to_string(), kind))
+        let name = self.bundle.names.get(e).to_string();
+        io::Error::new(io::ErrorKind::InvalidData, BundleError::at(self.bundle.path.clone(), name, kind))
     }
 
     fn finish(&mut self) -> io::Result<()> {
