@@ -5,8 +5,16 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
-use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, hex};
-use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, RawEntry};
+use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path, hex};
+use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, Names, RawEntry};
+
+/// Largest central-directory scratch buffer a thread keeps between opens (room for the
+/// central directory of ~15,000 entries).
+const SCRATCH_KEEP: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// Whether a (file) entry name is a manifest: `hotpack.json` or `<dir>/hotpack.json`.
 fn is_manifest_name(name: &str) -> bool {
@@ -146,7 +154,8 @@ pub struct Bundle {
     eocd: u64,
     comment: Vec<u8>,
     entries: Vec<RawEntry>,
-    index: HashMap<std::sync::Arc<str>, usize>,
+    /// The entry names and the index by name.
+    names: Names,
     modules: Vec<BundleModule>,
     /// Per zip entry (central-directory index): the index into `modules` of the module
     /// whose manifest claims it (`None` for manifests and directories).
@@ -215,31 +224,42 @@ impl Bundle {
     }
 
     fn with_data(data: Data, path: PathBuf, limits: &Limits) -> Result<Bundle, BundleError> {
-        let mut buf = Vec::new();
-        let structure = zipfmt::parse(&data, &path, limits, &mut buf)?;
+        // The central directory is read into a per-thread scratch buffer kept between opens
+        // (up to `SCRATCH_KEEP`): a fresh one would be fresh pages, faulted in and handed
+        // back to the kernel on every open of a large bundle.
+        let mut buf = SCRATCH.take();
+        let structure = zipfmt::parse(&data, &path, limits, &mut buf);
+        if buf.capacity() <= SCRATCH_KEEP {
+            buf.clear();
+            SCRATCH.set(buf);
+        }
+        let structure = structure?;
         let mut bundle = Bundle {
             path,
             data,
             eocd: structure.eocd,
             comment: structure.comment,
             entries: structure.entries,
-            index: structure.index,
+            names: structure.names,
             modules: Vec::new(),
             owners: Vec::new(),
         };
-        bundle.load_manifests(limits, buf)?;
+        bundle.load_manifests(limits)?;
         Ok(bundle)
     }
 
-    fn load_manifests(&mut self, limits: &Limits, mut json: Vec<u8>) -> Result<(), BundleError> {
-        // `json` (the central directory's scratch buffer) holds the first manifest; each
-        // module keeps its manifest's bytes, the next one gets a fresh buffer.
+    fn load_manifests(&mut self, limits: &Limits) -> Result<(), BundleError> {
+        // Each module keeps its manifest's bytes; the next one gets a fresh buffer.
+        let mut json = Vec::new();
         let mut manifests: Vec<(String, usize)> = self
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.is_dir && is_manifest_name(&e.name))
-            .map(|(i, e)| (e.name[..e.name.len() - MANIFEST_NAME.len()].to_owned(), i))
+            .filter(|(_, e)| !e.is_dir && is_manifest_name(self.names.get(e)))
+            .map(|(i, e)| {
+                let name = self.names.get(e);
+                (name[..name.len() - MANIFEST_NAME.len()].to_owned(), i)
+            })
             .collect();
         if manifests.is_empty() {
             return Err(BundleError::new(self.path.clone(), BundleErrorKind::NoManifest));
@@ -254,18 +274,19 @@ impl Bundle {
             if e.uncompressed_size > limits.max_manifest_size {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::ManifestTooLarge { size: e.uncompressed_size, max: limits.max_manifest_size },
                 ));
             }
             self.inflate_into(idx, &mut json)?;
-            let manifest = Manifest::from_json(&json)
-                .map_err(|err| BundleError::from_manifest(self.path.clone(), e.name.to_string(), err))?;
+            // Entry paths are checked by finding them among the (checked) zip names below.
+            let manifest = Manifest::from_json_with(&json, Paths::Caller)
+                .map_err(|err| BundleError::from_manifest(self.path.clone(), self.names.get(e).to_string(), err))?;
             let module_index = self.modules.len();
             if names.insert(manifest.meta.name.clone(), module_index).is_some() {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::DuplicateModule { name: manifest.meta.name.clone() },
                 ));
             }
@@ -278,13 +299,18 @@ impl Bundle {
                 full.push_str(&dir);
                 full.push_str(rel);
                 let hit = match self.entries.get(guess) {
-                    Some(g) if *g.name == *full => Some(guess),
-                    _ => self.index.get(full.as_str()).copied(),
+                    Some(g) if self.names.get(g) == full => Some(guess),
+                    _ => self.names.find(&self.entries, &full),
                 };
                 guess = hit.map_or(guess, |zi| zi + 1);
                 let zi = match hit {
                     Some(zi) if !self.entries[zi].is_dir => zi,
                     _ => {
+                        // Not found: a path that is not a normal relative path is the
+                        // manifest's fault (as `Manifest::from_json` reports it).
+                        check_path(rel).map_err(|err| {
+                            BundleError::from_manifest(self.path.clone(), self.names.get(e).to_string(), err)
+                        })?;
                         return Err(BundleError::at(
                             self.path.clone(),
                             full,
@@ -324,15 +350,16 @@ impl Bundle {
                 owners[zi] = Some(owner);
             }
             self.modules.push(BundleModule {
-                manifest_entry: e.name.to_string(),
+                manifest_entry: self.names.get(e).to_string(),
                 dir,
                 manifest,
                 raw: std::mem::take(&mut json),
             });
         }
         for (e, owner) in self.entries.iter().zip(&owners) {
-            if !e.is_dir && owner.is_none() && !is_manifest_name(&e.name) {
-                return Err(BundleError::at(self.path.clone(), e.name.to_string(), BundleErrorKind::NotInManifest));
+            let name = self.names.get(e);
+            if !e.is_dir && owner.is_none() && !is_manifest_name(name) {
+                return Err(BundleError::at(self.path.clone(), name.to_string(), BundleErrorKind::NotInManifest));
             }
         }
         self.owners = owners;
@@ -365,7 +392,7 @@ impl Bundle {
             Ok(e) => e,
             Err(err) => BundleError::at(
                 self.path.clone(),
-                self.entries[idx].name.to_string(),
+                self.names.get(&self.entries[idx]).to_string(),
                 BundleErrorKind::Corrupt { detail: err.to_string() },
             ),
         }
@@ -374,25 +401,30 @@ impl Bundle {
     /// The digest the manifest of the module owning entry `idx` records for it.
     fn digest_of(&self, idx: usize) -> Option<&EntryDigest> {
         let module = &self.modules[self.owners.get(idx).copied().flatten()? as usize];
-        module.manifest.entries.get(&self.entries[idx].name[module.dir.len()..])
+        module.manifest.entries.get(self.names.get(&self.entries[idx]).get(module.dir.len()..)?)
     }
 
     /// A streaming reader of entry `idx`, after its local header was checked.
     fn reader(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<EntryReader<'_>, BundleError> {
         let e = &self.entries[idx];
         let mut buf = Vec::new();
-        let data_start = zipfmt::check_local(&self.data, &self.entries, idx, &self.path, &mut buf)?;
+        let data_start = zipfmt::check_local(&self.data, &self.entries, &self.names, idx, &self.path, &mut buf)?;
         let raw = RangeReader { data: &self.data, pos: data_start, end: data_start + e.compressed_size };
         let inner = match e.method {
             METHOD_STORED => Inner::Stored(raw),
-            METHOD_DEFLATED => {
-                Inner::Deflated(Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; buf_for(e)])))
-            }
+            METHOD_DEFLATED => Inner::Deflated(Box::new(Inflate {
+                raw,
+                z: flate2::Decompress::new(false),
+                input: vec![0; buf_for(e)],
+                pos: 0,
+                len: 0,
+                ended: false,
+            })),
             // Refused at open already; kept as an error rather than a panic.
             method => {
                 return Err(BundleError::at(
                     self.path.clone(),
-                    e.name.to_string(),
+                    self.names.get(e).to_string(),
                     BundleErrorKind::UnsupportedMethod { method },
                 ));
             }
@@ -420,7 +452,7 @@ impl Bundle {
     /// error ([`BundleErrorKind::HeaderMismatch`], [`BundleErrorKind::Overlap`],
     /// [`BundleErrorKind::Truncated`]).
     pub fn open_entry(&self, name: &str) -> Result<EntryReader<'_>, BundleError> {
-        let idx = self.index.get(name).copied().filter(|&i| !self.entries[i].is_dir).ok_or_else(|| {
+        let idx = self.names.find(&self.entries, name).filter(|&i| !self.entries[i].is_dir).ok_or_else(|| {
             BundleError::new(
                 self.path.clone(),
                 BundleErrorKind::NoSuchEntry { module: String::new(), entry: name.to_owned() },
@@ -478,7 +510,7 @@ impl Bundle {
     /// Every entry of the zip, in central-directory order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = EntryInfo<'_>> + '_ {
         self.entries.iter().map(|e| EntryInfo {
-            name: &e.name,
+            name: self.names.get(e),
             size: e.uncompressed_size,
             compressed_size: e.compressed_size,
             method: if e.method == METHOD_STORED { Method::Stored } else { Method::Deflated },
@@ -509,7 +541,7 @@ impl Bundle {
             )
         })?;
         let full = format!("{}{relpath}", m.dir);
-        let idx = *self.index.get(full.as_str()).expect("every manifest entry was found in the zip at open");
+        let idx = self.names.find(&self.entries, &full).expect("every manifest entry was found in the zip at open");
         self.read_checked(idx, Some(digest))
     }
 
@@ -601,10 +633,76 @@ impl Read for RangeReader<'_> {
     }
 }
 
+/// A raw deflate stream over an entry's compressed bytes that knows where the stream ended:
+/// a stream cut short is an error (not a short read), and the bytes left after its final
+/// block are counted ([`Inflate::trailing`]) so the reader can refuse them.
+struct Inflate<'a> {
+    raw: RangeReader<'a>,
+    z: flate2::Decompress,
+    input: Vec<u8>,
+    pos: usize,
+    len: usize,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Inflate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflate").field("raw", &self.raw).field("ended", &self.ended).finish_non_exhaustive()
+    }
+}
+
+impl Inflate<'_> {
+    /// Compressed bytes after the end of the stream (0 while it has not ended).
+    fn trailing(&self) -> u64 {
+        if !self.ended {
+            return 0;
+        }
+        (self.len - self.pos) as u64 + (self.raw.end - self.raw.pos)
+    }
+}
+
+impl Read for Inflate<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.ended || out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let mut at_eof = false;
+            if self.pos == self.len {
+                self.len = self.raw.read(&mut self.input)?;
+                self.pos = 0;
+                at_eof = self.len == 0;
+            }
+            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+            let status = self
+                .z
+                .decompress(&self.input[self.pos..self.len], out, flate2::FlushDecompress::None)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let consumed = usize::try_from(self.z.total_in() - in_before).unwrap_or(usize::MAX);
+            let produced = usize::try_from(self.z.total_out() - out_before).unwrap_or(usize::MAX);
+            self.pos = (self.pos + consumed).min(self.len);
+            if status == flate2::Status::StreamEnd {
+                self.ended = true;
+            }
+            if produced > 0 || self.ended {
+                return Ok(produced);
+            }
+            if consumed == 0 && (at_eof || self.pos < self.len) {
+                // No input left (or no progress on the input there is): the stream was cut
+                // before its final block.
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the deflate stream ends before its final block",
+                ));
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Inner<'a> {
     Stored(RangeReader<'a>),
-    Deflated(Box<flate2::read::DeflateDecoder<RangeReader<'a>>>),
+    Deflated(Box<Inflate<'a>>),
 }
 
 /// A streaming, verifying reader of one bundle entry ([`Bundle::open_entry`]).
@@ -631,7 +729,8 @@ impl EntryReader<'_> {
 
     fn fail(&self, kind: BundleErrorKind) -> io::Error {
         let e = &self.bundle.entries[self.idx];
-        io::Error::new(io::ErrorKind::InvalidData, BundleError::at(self.bundle.path.clone(), e.name.to_string(), kind))
+        let name = self.bundle.names.get(e).to_string();
+        io::Error::new(io::ErrorKind::InvalidData, BundleError::at(self.bundle.path.clone(), name, kind))
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -641,6 +740,11 @@ impl EntryReader<'_> {
             return Err(
                 self.fail(BundleErrorKind::SizeMismatch { expected: e.uncompressed_size, found: self.produced })
             );
+        }
+        if let Inner::Deflated(z) = &self.inner
+            && z.trailing() > 0
+        {
+            return Err(self.fail(BundleErrorKind::TrailingData { bytes: z.trailing() }));
         }
         let crc = std::mem::take(&mut self.crc).finalize();
         if crc != e.crc32 {

@@ -112,6 +112,15 @@ pub enum ManifestError {
     /// The `signature` field is not null (signatures are reserved, not yet supported).
     #[error("the manifest carries a signature, which this reader does not support yet")]
     UnsupportedSignature,
+    /// An object of the manifest names the same key twice (at any depth: a top-level
+    /// field, a `libraries` target, an `entries` path, a field of `hooks`, ...).
+    #[error("key `{key}` appears twice in {object}")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// The object holding it (`the manifest`, `libraries`, `entries`, ...).
+        object: String,
+    },
     /// The manifest is well-formed JSON but its fields contradict each other or a rule.
     #[error("invalid manifest: {detail}")]
     Invalid {
@@ -358,6 +367,20 @@ pub enum BundleErrorKind {
     Corrupt {
         /// The decoder's message.
         detail: String,
+    },
+    /// Bytes before the first local header (a prefix: a self-extractor stub, or data
+    /// smuggled in front of a signed bundle). `docs/FORMAT.md`, "Zip features".
+    #[error("{bytes} bytes of data before the first local header")]
+    PrefixData {
+        /// How many bytes precede the first local header.
+        bytes: u64,
+    },
+    /// A deflate stream ends before the entry's compressed data does: the remaining bytes
+    /// belong to no stream.
+    #[error("{bytes} bytes after the end of the deflate stream")]
+    TrailingData {
+        /// How many compressed bytes follow the end of the stream.
+        bytes: u64,
     },
     /// The manifest entry cannot be accepted (bad JSON, unknown format, bad version or
     /// name, a reserved field set, fields that contradict each other).

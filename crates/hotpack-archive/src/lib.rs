@@ -66,6 +66,7 @@
 
 mod bundle;
 mod error;
+mod json;
 mod manifest;
 #[cfg(feature = "pack")]
 mod pack;

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::json::{self, JsonError, Reader};
 
 use crate::error::ManifestError;
 use crate::path::check_relative;
@@ -43,8 +47,7 @@ pub struct InterfaceMeta {
 }
 
 /// Which optional hooks a module exports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Hooks {
     /// An init hook (run before the version is promoted).
     pub init: bool,
@@ -86,24 +89,22 @@ pub struct Manifest {
     pub entries: BTreeMap<String, EntryDigest>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The manifest as written by [`Manifest::to_json`] (serialisation only: reading is
+/// [`crate::json::Reader`], which refuses duplicate keys).
+#[derive(Serialize)]
 struct RawInterface {
     name: String,
     id: String,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDigest<'a> {
+#[derive(Serialize)]
+struct RawDigest {
     size: u64,
-    #[serde(borrow)]
-    blake3: std::borrow::Cow<'a, str>,
+    blake3: String,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest<'a> {
+#[derive(Serialize)]
+struct RawManifest {
     format: u64,
     name: String,
     version: String,
@@ -114,38 +115,14 @@ struct RawManifest<'a> {
     hooks: Hooks,
     libraries: BTreeMap<String, String>,
     resources: Vec<String>,
-    #[serde(borrow)]
-    entries: RawEntries<'a>,
-    #[serde(default)]
-    signature: Option<serde_json::Value>,
+    entries: RawEntries,
+    signature: Option<()>,
 }
 
-/// `entries` as written, in document order: a map visitor into a `Vec` (cheaper than a
-/// `BTreeMap` built key by key, and duplicate keys stay visible instead of overwriting).
-struct RawEntries<'a>(Vec<(String, RawDigest<'a>)>);
+/// `entries` in path order.
+struct RawEntries(Vec<(String, RawDigest)>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for RawEntries<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = RawEntries<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of entry path to {size, blake3}")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                // The size hint is untrusted: cap the pre-allocation.
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-                while let Some((k, v)) = map.next_entry::<String, RawDigest<'a>>()? {
-                    out.push((k, v));
-                }
-                Ok(RawEntries(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-impl Serialize for RawEntries<'_> {
+impl Serialize for RawEntries {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
@@ -154,12 +131,6 @@ impl Serialize for RawEntries<'_> {
         }
         map.end()
     }
-}
-
-/// Probe used only on the error path: a future format may have fields format 1 does not know.
-#[derive(Deserialize)]
-struct FormatProbe {
-    format: u64,
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -194,14 +165,43 @@ fn parse_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    let mut outs = out.chunks_exact_mut(4);
+    let mut ins = bytes.chunks_exact(8);
+    for (o, chunk) in (&mut outs).zip(&mut ins) {
+        o.copy_from_slice(&hex8(chunk.try_into().ok()?)?);
+    }
+    // The tail (N not a multiple of 4): a digit at a time.
+    let (rest_out, rest_in) = (outs.into_remainder(), ins.remainder());
     let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+    for (o, pair) in rest_out.iter_mut().zip(rest_in.chunks_exact(2)) {
         let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
         bad |= hi | lo;
         *o = (hi << 4) | (lo & 0x0f);
     }
     // Valid digits are < 16; any 0xff sets the high bits.
     (bad < 16).then_some(out)
+}
+
+/// Eight lowercase hex digits to four bytes, eight at a time in a `u64`; `None` if any
+/// byte is not one of `0-9a-f`.
+fn hex8(chunk: [u8; 8]) -> Option<[u8; 4]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(chunk);
+    if x & HIGHS != 0 {
+        return None;
+    }
+    // For bytes under 0x80: the high bit of each byte of `ge(n)` is set where byte >= n.
+    let ge = |n: u64| x.wrapping_add((0x80 - n) * ONES) & HIGHS;
+    let digit = ge(0x30) & !ge(0x3a);
+    let letter = ge(0x61) & !ge(0x67);
+    if digit | letter != HIGHS {
+        return None;
+    }
+    let nibbles = (x & (0x0f * ONES)) + (letter >> 7) * 9;
+    const LANES: u64 = 0x00ff_00ff_00ff_00ff;
+    let pairs = ((nibbles & LANES) << 4) | ((nibbles >> 8) & LANES);
+    Some([pairs as u8, (pairs >> 16) as u8, (pairs >> 32) as u8, (pairs >> 48) as u8])
 }
 
 /// Whether `name` is a valid module name: 1-128 characters of `[A-Za-z0-9_.-]`, not `.` or `..`.
@@ -219,6 +219,37 @@ fn listing_mismatch(listed: &[&str], entries: &BTreeMap<String, EntryDigest>) ->
     }
     let extra = entries.keys().find(|k| listed.binary_search(&k.as_str()).is_err()).cloned().unwrap_or_default();
     format!("`entries` lists `{extra}`, which is neither a library nor a resource")
+}
+
+/// The merge of two sorted sequences, in order.
+struct Merge<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'s, A: Iterator<Item = &'s str>, B: Iterator<Item = &'s str>> Iterator for Merge<A, B> {
+    type Item = &'s str;
+    fn next(&mut self) -> Option<&'s str> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(x), Some(y)) if y < x => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
+    }
+}
+
+/// Who checks the entry paths of a manifest ([`Manifest::from_json_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paths {
+    /// The parser checks every path.
+    Check,
+    /// The caller does (with [`check_path`]).
+    Caller,
+}
+
+/// An entry path of a manifest must be a normal relative path.
+pub(crate) fn check_path(path: &str) -> Result<(), ManifestError> {
+    check_relative(path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))
 }
 
 fn invalid(detail: String) -> ManifestError {
@@ -248,6 +279,250 @@ fn is_valid_target(target: &str) -> bool {
     !target.is_empty() && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// The manifest's fields as read, before the checks that need more than one field.
+struct Parsed<'a> {
+    format: u64,
+    name: Cow<'a, str>,
+    version: Cow<'a, str>,
+    abi_version: u32,
+    rustc: Cow<'a, str>,
+    interfaces: Vec<InterfaceMeta>,
+    handlers: Vec<String>,
+    hooks: Hooks,
+    libraries: BTreeMap<String, String>,
+    resources: Vec<String>,
+    /// In document order; duplicates are found by the caller's sort.
+    entries: Vec<(String, EntryDigest)>,
+    /// `signature` was present and not null.
+    signature: bool,
+}
+
+/// The top-level fields, in spec order (the bit of each in the "seen" mask).
+const FIELDS: [&str; 12] = [
+    "format",
+    "name",
+    "version",
+    "abi_version",
+    "rustc",
+    "interfaces",
+    "handlers",
+    "hooks",
+    "libraries",
+    "resources",
+    "entries",
+    "signature",
+];
+
+fn dup(key: &str, object: &str) -> JsonError {
+    JsonError::Duplicate { key: key.to_owned(), object: object.to_owned() }
+}
+
+/// Mark `key` (index `bit` of `fields`) as seen in `object`; a second sighting is refused.
+fn see(seen: &mut u32, bit: usize, key: &str, object: &str) -> json::Result<()> {
+    if *seen & (1 << bit) != 0 {
+        return Err(dup(key, object));
+    }
+    *seen |= 1 << bit;
+    Ok(())
+}
+
+/// Read the document: syntax, field names and types, a key twice in any object.
+fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
+    let mut r = Reader::new(bytes)?;
+    let mut seen = 0u32;
+    let mut p = Parsed {
+        format: 0,
+        name: Cow::Borrowed(""),
+        version: Cow::Borrowed(""),
+        abi_version: 0,
+        rustc: Cow::Borrowed(""),
+        interfaces: Vec::new(),
+        handlers: Vec::new(),
+        hooks: Hooks::default(),
+        libraries: BTreeMap::new(),
+        resources: Vec::new(),
+        entries: Vec::new(),
+        signature: false,
+    };
+    r.object(|r, key| {
+        let Some(bit) = FIELDS.iter().position(|f| *f == key) else {
+            return Err(r.error(format_args!("unknown field `{key}`, expected one of {}", FIELDS.join(", "))));
+        };
+        see(&mut seen, bit, &key, "the manifest")?;
+        match bit {
+            0 => p.format = r.u64()?,
+            1 => p.name = r.string()?,
+            2 => p.version = r.string()?,
+            3 => {
+                let v = r.u64()?;
+                p.abi_version = u32::try_from(v).map_err(|_| r.error(format_args!("abi_version {v} is over u32")))?;
+            }
+            4 => p.rustc = r.string()?,
+            5 => r.array(|r| {
+                let (mut name, mut id, mut seen) = (None, None, 0u32);
+                r.object(|r, key| match &*key {
+                    "name" => {
+                        see(&mut seen, 0, &key, "an interface")?;
+                        name = Some(r.string()?.into_owned());
+                        Ok(())
+                    }
+                    "id" => {
+                        see(&mut seen, 1, &key, "an interface")?;
+                        id = Some(r.string()?);
+                        Ok(())
+                    }
+                    other => Err(r.error(format_args!("unknown field `{other}` in an interface, expected name, id"))),
+                })?;
+                let (Some(name), Some(id)) = (name, id) else {
+                    return Err(r.error("an interface lacks `name` or `id`"));
+                };
+                p.interfaces.push(match parse_lower_hex::<8>(&id) {
+                    Some(b) => InterfaceMeta { name, id: u64::from_be_bytes(b) },
+                    None => {
+                        return Err(JsonError::Invalid(format!(
+                            "interface `{name}` has id `{id}`, expected 16 lowercase hex digits"
+                        )));
+                    }
+                });
+                Ok(())
+            })?,
+            6 => r.array(|r| {
+                p.handlers.push(r.string()?.into_owned());
+                Ok(())
+            })?,
+            7 => {
+                let mut seen = 0u32;
+                r.object(|r, key| {
+                    let bit = match &*key {
+                        "init" => 0,
+                        "state" => 1,
+                        other => {
+                            return Err(
+                                r.error(format_args!("unknown field `{other}` in `hooks`, expected init, state"))
+                            );
+                        }
+                    };
+                    see(&mut seen, bit, &key, "`hooks`")?;
+                    let v = r.bool()?;
+                    if bit == 0 {
+                        p.hooks.init = v
+                    } else {
+                        p.hooks.state = v
+                    }
+                    Ok(())
+                })?;
+                if seen != 0b11 {
+                    return Err(r.error("`hooks` needs both `init` and `state`"));
+                }
+            }
+            8 => r.object(|r, target| {
+                let path = r.string()?.into_owned();
+                match p.libraries.entry(target.into_owned()) {
+                    std::collections::btree_map::Entry::Occupied(o) => Err(dup(o.key(), "`libraries`")),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(path);
+                        Ok(())
+                    }
+                }
+            })?,
+            9 => r.array(|r| {
+                p.resources.push(r.string()?.into_owned());
+                Ok(())
+            })?,
+            10 => r.object(|r, path| {
+                if let Some(digest) = canonical_digest(r) {
+                    p.entries.push((path.into_owned(), digest));
+                    return Ok(());
+                }
+                let (mut size, mut blake3, mut seen) = (0u64, None, 0u32);
+                r.object(|r, key| match &*key {
+                    "size" => {
+                        see(&mut seen, 0, &key, "an entry of `entries`")?;
+                        size = r.u64()?;
+                        Ok(())
+                    }
+                    "blake3" => {
+                        see(&mut seen, 1, &key, "an entry of `entries`")?;
+                        if let Some(digest) = r.quoted(64).and_then(parse_lower_hex::<32>) {
+                            blake3 = Some(digest);
+                            return Ok(());
+                        }
+                        let hex = r.string()?;
+                        blake3 = Some(parse_lower_hex::<32>(&hex).ok_or_else(|| {
+                            JsonError::Invalid(format!(
+                                "entry `{path}` has blake3 `{hex}`, expected 64 lowercase hex digits"
+                            ))
+                        })?);
+                        Ok(())
+                    }
+                    other => Err(r.error(format_args!("unknown field `{other}` in an entry, expected size, blake3"))),
+                })?;
+                match (seen, blake3) {
+                    (0b11, Some(blake3)) => {
+                        p.entries.push((path.into_owned(), EntryDigest { size, blake3 }));
+                        Ok(())
+                    }
+                    _ => Err(r.error(format_args!("entry `{path}` lacks `size` or `blake3`"))),
+                }
+            })?,
+            _ => {
+                if !r.null() {
+                    r.skip_value(1)?;
+                    p.signature = true;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    r.end()?;
+    // Every field but `signature` is required.
+    if let Some(missing) = FIELDS[..11].iter().enumerate().find(|(i, _)| seen & (1 << i) == 0) {
+        return Err(r.error(format_args!("missing field `{}`", missing.1)));
+    }
+    Ok(p)
+}
+
+/// The fast path for one value of `entries` in the writer's own layout,
+/// `{"size":N,"blake3":"<64 digits>"}` with no whitespace: consumed and returned, or `None`
+/// with nothing consumed (the general walk then reads it, whatever its layout).
+fn canonical_digest(r: &mut Reader<'_>) -> Option<EntryDigest> {
+    const HEAD: &[u8] = b"{\"size\":";
+    const MID: &[u8] = b",\"blake3\":\"";
+    let rest = r.rest();
+    let after_head = rest.strip_prefix(HEAD)?;
+    let digits = after_head.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && after_head[0] == b'0') {
+        return None;
+    }
+    let size = std::str::from_utf8(&after_head[..digits]).ok()?.parse::<u64>().ok()?;
+    let after_mid = after_head[digits..].strip_prefix(MID)?;
+    let hex = std::str::from_utf8(after_mid.get(..64)?).ok()?;
+    if after_mid.get(64..66)? != b"\"}" {
+        return None;
+    }
+    let blake3 = parse_lower_hex::<32>(hex)?;
+    r.advance(HEAD.len() + digits + MID.len() + 66);
+    Some(EntryDigest { size, blake3 })
+}
+
+/// The `format` field of a syntactically valid document, whatever its other fields.
+fn probe_format(bytes: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(bytes).ok()?;
+    let mut format = None;
+    r.object(|r, key| {
+        if key == "format" && format.is_none() {
+            format = r.u64().ok();
+            if format.is_some() {
+                return Ok(());
+            }
+        }
+        r.skip_value(1)
+    })
+    .ok()?;
+    r.end().ok()?;
+    format
+}
+
 impl Manifest {
     /// Parse and validate a manifest.
     ///
@@ -259,65 +534,65 @@ impl Manifest {
     /// - [`ManifestError::Invalid`]: bad hex, unsafe paths, `entries` not exactly the
     ///   libraries plus the resources, ...
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-        let raw: RawManifest<'_> = match serde_json::from_slice(bytes) {
+        Manifest::from_json_with(bytes, Paths::Check)
+    }
+
+    /// [`Manifest::from_json`], for a caller that checks every entry path itself
+    /// ([`Paths::Caller`]): a bundle finds each one among the zip names, which were
+    /// checked already, and checks a path only when it is not found.
+    pub(crate) fn from_json_with(bytes: &[u8], paths: Paths) -> Result<Manifest, ManifestError> {
+        let raw = match read_raw(bytes) {
             Ok(raw) => raw,
             Err(err) => {
                 // A newer format may add fields: report the format, not the field.
-                if let Ok(probe) = serde_json::from_slice::<FormatProbe>(bytes)
-                    && probe.format != u64::from(FORMAT_VERSION)
+                if let Some(found) = probe_format(bytes)
+                    && found != u64::from(FORMAT_VERSION)
                 {
-                    return Err(ManifestError::UnknownFormat { found: probe.format, known: FORMAT_VERSION });
+                    return Err(ManifestError::UnknownFormat { found, known: FORMAT_VERSION });
                 }
-                return Err(ManifestError::Json { detail: err.to_string() });
+                return Err(match err {
+                    JsonError::Syntax(detail) => ManifestError::Json { detail },
+                    JsonError::Duplicate { key, object } => ManifestError::DuplicateKey { key, object },
+                    JsonError::Invalid(detail) => ManifestError::Invalid { detail },
+                });
             }
         };
         if raw.format != u64::from(FORMAT_VERSION) {
             return Err(ManifestError::UnknownFormat { found: raw.format, known: FORMAT_VERSION });
         }
-        match &raw.signature {
-            None | Some(serde_json::Value::Null) => {}
-            Some(_) => return Err(ManifestError::UnsupportedSignature),
+        if raw.signature {
+            return Err(ManifestError::UnsupportedSignature);
         }
         let version = semver::Version::parse(&raw.version)
-            .map_err(|e| ManifestError::BadVersion { version: raw.version.clone(), detail: e.to_string() })?;
-        let mut interfaces = Vec::with_capacity(raw.interfaces.len());
-        for i in raw.interfaces {
-            let id = parse_lower_hex::<8>(&i.id).ok_or_else(|| {
-                invalid(format!("interface `{}` has id `{}`, expected 16 lowercase hex digits", i.name, i.id))
-            })?;
-            interfaces.push(InterfaceMeta { name: i.name, id: u64::from_be_bytes(id) });
-        }
+            .map_err(|e| ManifestError::BadVersion { version: raw.version.to_string(), detail: e.to_string() })?;
         let meta = ModuleMeta {
-            name: raw.name,
+            name: raw.name.into_owned(),
             version,
             abi_version: raw.abi_version,
-            rustc: raw.rustc,
-            interfaces,
+            rustc: raw.rustc.into_owned(),
+            interfaces: raw.interfaces,
             handlers: raw.handlers,
             hooks: raw.hooks,
         };
         meta.validate()?;
 
-        let mut raw_entries = raw.entries.0;
+        let mut raw_entries = raw.entries;
         if !raw_entries.is_sorted_by(|a, b| a.0 < b.0) {
             raw_entries.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(pair) = raw_entries.windows(2).find(|p| p[0].0 == p[1].0) {
-                return Err(invalid(format!("entry path `{}` is listed twice in `entries`", pair[0].0)));
+                return Err(ManifestError::DuplicateKey { key: pair[0].0.clone(), object: "`entries`".into() });
             }
         }
-        let mut checked = Vec::with_capacity(raw_entries.len());
-        for (path, d) in raw_entries {
-            check_relative(&path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))?;
+        for (path, _) in &raw_entries {
+            if paths == Paths::Check {
+                check_path(path)?;
+            }
             if path == MANIFEST_NAME {
                 return Err(invalid(format!("`{MANIFEST_NAME}` cannot be listed as an entry")));
             }
-            let blake3 = parse_lower_hex::<32>(&d.blake3).ok_or_else(|| {
-                invalid(format!("entry `{path}` has blake3 `{}`, expected 64 lowercase hex digits", d.blake3))
-            })?;
-            checked.push((path, EntryDigest { size: d.size, blake3 }));
         }
         // Sorted and unique: the map is bulk-built without re-comparing keys.
-        let entries: BTreeMap<String, EntryDigest> = checked.into_iter().collect();
+        let entries: BTreeMap<String, EntryDigest> = raw_entries.into_iter().collect();
         let mut resources = raw.resources;
         if !resources.is_sorted() {
             resources.sort_unstable();
@@ -329,13 +604,12 @@ impl Manifest {
         }
         // Libraries and resources, together, must be exactly the keys of `entries` (whose
         // paths were checked above): one merge walk over sorted lists, no lookups.
-        let mut listed: Vec<&str> = Vec::with_capacity(resources.len() + raw.libraries.len());
-        listed.extend(resources.iter().map(String::as_str));
-        listed.extend(raw.libraries.values().map(String::as_str));
-        if !raw.libraries.is_empty() {
+        let mut libs: Vec<&str> = raw.libraries.values().map(String::as_str).collect();
+        libs.sort_unstable();
+        let merged = Merge { a: resources.iter().map(String::as_str).peekable(), b: libs.iter().copied().peekable() };
+        if entries.len() != resources.len() + libs.len() || !merged.eq(entries.keys().map(String::as_str)) {
+            let mut listed: Vec<&str> = resources.iter().map(String::as_str).chain(libs).collect();
             listed.sort_unstable();
-        }
-        if !listed.iter().copied().eq(entries.keys().map(String::as_str)) {
             return Err(invalid(listing_mismatch(&listed, &entries)));
         }
         Ok(Manifest { meta, libraries: raw.libraries, resources, entries })
@@ -367,7 +641,7 @@ impl Manifest {
             entries: RawEntries(
                 self.entries
                     .iter()
-                    .map(|(k, d)| (k.clone(), RawDigest { size: d.size, blake3: d.blake3_hex().into() }))
+                    .map(|(k, d)| (k.clone(), RawDigest { size: d.size, blake3: d.blake3_hex() }))
                     .collect(),
             ),
             signature: None,
@@ -408,6 +682,39 @@ mod tests {
             ]
             .into(),
         }
+    }
+
+    #[test]
+    fn hex_eight_at_a_time_agrees_with_a_digit_at_a_time() {
+        let slow = |s: &[u8]| -> Option<Vec<u8>> {
+            s.chunks(2)
+                .map(|p| {
+                    let d = |c: u8| (c as char).to_digit(16).filter(|_| !c.is_ascii_uppercase());
+                    Some((d(p[0])? * 16 + d(p[1])?) as u8)
+                })
+                .collect()
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"0123456789abcdefABCDEF/:`g@\x80\xff";
+        for round in 0..20_000 {
+            let mut text = [0u8; 16];
+            for c in &mut text {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly valid digits, sometimes anything from the alphabet.
+                *c = if round % 3 == 0 {
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                } else {
+                    b"0123456789abcdef"[(x % 16) as usize]
+                };
+            }
+            let fast = std::str::from_utf8(&text).ok().and_then(parse_lower_hex::<8>).map(|a| a.to_vec());
+            let expected = std::str::from_utf8(&text).ok().and_then(|_| slow(&text));
+            assert_eq!(fast, expected, "{:?}", String::from_utf8_lossy(&text));
+        }
+        assert_eq!(parse_lower_hex::<2>("0aff"), Some([0x0a, 0xff]));
+        assert_eq!(parse_lower_hex::<2>("0aFf"), None);
     }
 
     #[test]

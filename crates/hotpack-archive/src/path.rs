@@ -5,10 +5,14 @@ use crate::error::PathProblem;
 
 /// Check one relative path (an entry name without a trailing `/`, or a manifest path).
 pub(crate) fn check_relative(name: &str) -> Result<(), PathProblem> {
-    if name.is_empty() {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
         return Err(PathProblem::Empty);
     }
-    let bytes = name.as_bytes();
+    // One pass, in the order the problems are reported: characters first (a control
+    // character or backslash anywhere wins), then the shape of the path.
+    let mut shape: Option<PathProblem> = None;
+    let mut component = 0usize;
     for (i, &b) in bytes.iter().enumerate() {
         // C0 controls and DEL are single bytes; C1 controls (U+0080..U+009F) are C2 80..C2 9F.
         if b < 0x20 || b == 0x7f || (b == 0xc2 && matches!(bytes.get(i + 1), Some(0x80..=0x9f))) {
@@ -17,21 +21,32 @@ pub(crate) fn check_relative(name: &str) -> Result<(), PathProblem> {
         if b == b'\\' {
             return Err(PathProblem::Backslash);
         }
+        if b == b'/' {
+            if shape.is_none() {
+                shape = component_problem(&bytes[component..i]);
+            }
+            component = i + 1;
+        }
     }
-    if name.starts_with('/') {
+    if bytes[0] == b'/' {
         return Err(PathProblem::Absolute);
     }
     if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
         return Err(PathProblem::DriveLetter);
     }
-    for component in name.split('/') {
-        match component {
-            ".." => return Err(PathProblem::ParentDir),
-            "" | "." => return Err(PathProblem::NotNormal),
-            _ => {}
-        }
+    // The first `..`, empty or `.` component decides, as a left-to-right walk would.
+    match shape.or_else(|| component_problem(&bytes[component..])) {
+        Some(p) => Err(p),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn component_problem(c: &[u8]) -> Option<PathProblem> {
+    match c {
+        b".." => Some(PathProblem::ParentDir),
+        b"" | b"." => Some(PathProblem::NotNormal),
+        _ => None,
+    }
 }
 
 /// Check a raw zip entry name; directory entries end in `/`.
@@ -79,6 +94,51 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(check_relative(input), *expected, "{input:?}");
+        }
+    }
+
+    /// The straightforward form the one-pass check replaced.
+    fn reference(name: &str) -> Result<(), PathProblem> {
+        if name.is_empty() {
+            return Err(PathProblem::Empty);
+        }
+        let bytes = name.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b < 0x20 || b == 0x7f || (b == 0xc2 && matches!(bytes.get(i + 1), Some(0x80..=0x9f))) {
+                return Err(PathProblem::ControlCharacter);
+            }
+            if b == b'\\' {
+                return Err(PathProblem::Backslash);
+            }
+        }
+        if name.starts_with('/') {
+            return Err(PathProblem::Absolute);
+        }
+        if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+            return Err(PathProblem::DriveLetter);
+        }
+        for component in name.split('/') {
+            match component {
+                ".." => return Err(PathProblem::ParentDir),
+                "" | "." => return Err(PathProblem::NotNormal),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_pass_agrees_with_the_reference_on_every_short_name() {
+        let alphabet = ["a", ".", "/", "\\", ":", "C", "\0", "\u{85}"];
+        let mut names = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> =
+                names.iter().flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}"))).collect();
+            names.extend(longer);
+            names.dedup();
+        }
+        for name in &names {
+            assert_eq!(check_relative(name), reference(name), "{name:?}");
         }
     }
 

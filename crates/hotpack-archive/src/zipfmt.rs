@@ -11,7 +11,6 @@
 //! before the next local header, or the central directory) only need that one entry and
 //! the offset of its successor, which the open-time sort recorded.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -42,7 +41,9 @@ const S_IFLNK: u32 = 0o120_000;
 /// One entry, checked against its local header.
 #[derive(Debug, Clone)]
 pub(crate) struct RawEntry {
-    pub(crate) name: Arc<str>,
+    /// Where the name is in [`Names`] (`Names::get`).
+    name_at: usize,
+    name_len: u16,
     pub(crate) is_dir: bool,
     pub(crate) method: u16,
     pub(crate) crc32: u32,
@@ -50,13 +51,99 @@ pub(crate) struct RawEntry {
     pub(crate) uncompressed_size: u64,
     pub(crate) local_offset: u64,
     flags: u16,
-    /// `[local_offset, min_end)`: the extent known from the central directory alone.
-    min_end: u64,
     /// Where the next entry's local header starts (or the central directory): this entry,
     /// data descriptor included, must end there or before.
     next_start: u64,
     /// The central-directory index of that next entry (`None`: the central directory).
-    next: Option<usize>,
+    next: Option<u32>,
+}
+
+impl RawEntry {
+    /// `[local_offset, min_end)`: the extent known from the central directory alone.
+    fn min_end(&self) -> u64 {
+        self.local_offset
+            .saturating_add(30)
+            .saturating_add(u64::from(self.name_len))
+            .saturating_add(self.compressed_size)
+    }
+}
+
+/// Every entry name, back to back in one string (no allocation per entry), and an
+/// open-addressing index over them (keyed SipHash, as `HashMap`'s: names come from
+/// outside, so their hashes must not be predictable).
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    text: String,
+    /// Central-directory index + 1 of the entry in each slot (0: empty); a power of two.
+    slots: Vec<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl Names {
+    fn with_capacity(entries: usize, bytes: usize) -> Names {
+        let slots = (entries.max(8) * 2).next_power_of_two();
+        Names { text: String::with_capacity(bytes), slots: vec![0; slots], hasher: std::hash::RandomState::new() }
+    }
+
+    /// The name of `e`.
+    pub(crate) fn get(&self, e: &RawEntry) -> &str {
+        self.text.get(e.name_at..e.name_at + usize::from(e.name_len)).unwrap_or("")
+    }
+
+    /// The central-directory index of the entry called `name`.
+    pub(crate) fn find(&self, entries: &[RawEntry], name: &str) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut at = (std::hash::BuildHasher::hash_one(&self.hasher, name) as usize) & mask;
+        loop {
+            let slot = self.slots[at] as usize;
+            if slot == 0 {
+                return None;
+            }
+            if self.get(&entries[slot - 1]) == name {
+                return Some(slot - 1);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Append `name` for the entry that will be `entries[i]`: `(name_at, name_len)`, or
+    /// `Err` when an earlier entry has the same name. At most half the slots fill.
+    fn add(&mut self, entries: &[RawEntry], i: usize, name: &str) -> Result<(usize, u16), ()> {
+        if (i + 1) * 2 > self.slots.len() {
+            self.grow(entries);
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (std::hash::BuildHasher::hash_one(&self.hasher, name) as usize) & mask;
+        loop {
+            let slot = self.slots[at] as usize;
+            if slot == 0 {
+                break;
+            }
+            if self.get(&entries[slot - 1]) == name {
+                return Err(());
+            }
+            at = (at + 1) & mask;
+        }
+        let len = u16::try_from(name.len()).map_err(|_| ())?;
+        self.slots[at] = u32::try_from(i + 1).map_err(|_| ())?;
+        let name_at = self.text.len();
+        self.text.push_str(name);
+        Ok((name_at, len))
+    }
+
+    /// Twice the slots (only when the end record's count was wrong about the entries).
+    fn grow(&mut self, entries: &[RawEntry]) {
+        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for (i, e) in entries.iter().enumerate() {
+            let mut at = (std::hash::BuildHasher::hash_one(&self.hasher, self.get(e)) as usize) & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = (i + 1) as u32;
+        }
+        self.slots = slots;
+    }
 }
 
 /// Where a bundle's bytes live: in memory, or in an open file read with bounded `pread`s.
@@ -129,7 +216,7 @@ pub(crate) struct Structure {
     /// The archive comment (after the end record).
     pub(crate) comment: Vec<u8>,
     pub(crate) entries: Vec<RawEntry>,
-    pub(crate) index: HashMap<Arc<str>, usize>,
+    pub(crate) names: Names,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -314,7 +401,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
     // Bounded by max_entries, which was checked above; never by anything larger.
     let count = usize::try_from(end.entries).map_err(|_| ctx.malformed("entry count"))?;
     let mut entries: Vec<RawEntry> = Vec::with_capacity(count.min(cd.len() / 46 + 1));
-    let mut index: HashMap<Arc<str>, usize> = HashMap::with_capacity(count.min(cd.len() / 46 + 1));
+    let mut names = Names::with_capacity(count.min(cd.len() / 46 + 1), cd.len() / 3);
     let mut total: u64 = 0;
     let mut at = 0usize;
     for i in 0..count {
@@ -345,7 +432,6 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         let (name, is_dir) = check_entry_name(raw_name).map_err(|(entry, problem)| {
             BundleError::at(bundle.to_path_buf(), entry, BundleErrorKind::UnsafePath { problem })
         })?;
-        let name: Arc<str> = Arc::from(name);
 
         // ZIP64: the 32-bit fields that are all-ones live in the extra field, in order.
         if uncompressed_size == 0xFFFF_FFFF
@@ -378,9 +464,9 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
             return Err(ctx.malformed(format!("entry `{name}`: multi-disk archives are not supported")));
         }
 
-        if index.insert(Arc::clone(&name), i).is_some() {
+        let Ok((name_at, name_len)) = names.add(&entries, i, name) else {
             return Err(BundleError::at(bundle.to_path_buf(), name.to_string(), BundleErrorKind::DuplicateEntry));
-        }
+        };
         let mode = external >> 16;
         if mode & S_IFMT == S_IFLNK {
             return Err(BundleError::at(bundle.to_path_buf(), name.to_string(), BundleErrorKind::Symlink { mode }));
@@ -433,9 +519,9 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
                 BundleErrorKind::TotalTooLarge { total, max: limits.max_total_size },
             ));
         }
-        let min_end = local_offset.saturating_add(30).saturating_add(name_len as u64).saturating_add(compressed_size);
         entries.push(RawEntry {
-            name,
+            name_at,
+            name_len,
             is_dir,
             method,
             crc32,
@@ -443,7 +529,6 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
             uncompressed_size,
             local_offset,
             flags,
-            min_end,
             next_start: end.cd_offset,
             next: None,
         });
@@ -459,41 +544,47 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
     // before the header comparison would report it as a name mismatch).
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_unstable_by_key(|&i| entries[i].local_offset);
-    sweep(&entries, &order, |e| e.min_end, end.cd_offset, &ctx)?;
+    // No prefix: the first local header (or, with no entries, the central directory) is at
+    // offset 0, so nothing unsigned and unchecked rides in front of the entries.
+    let first = order.first().map_or(end.cd_offset, |&i| entries[i].local_offset);
+    if first != 0 {
+        return Err(BundleError::new(bundle.to_path_buf(), BundleErrorKind::PrefixData { bytes: first }));
+    }
+    sweep(&entries, &names, &order, end.cd_offset, &ctx)?;
     for pair in order.windows(2) {
         let next_start = entries[pair[1]].local_offset;
         entries[pair[0]].next_start = next_start;
-        entries[pair[0]].next = Some(pair[1]);
+        entries[pair[0]].next = u32::try_from(pair[1]).ok();
     }
-    Ok(Structure { eocd: end.eocd, comment: end.comment, entries, index })
+    Ok(Structure { eocd: end.eocd, comment: end.comment, entries, names })
 }
 
 /// Sorted sweep: each entry must end at or before the next one starts, and the last one
 /// before the central directory.
 fn sweep(
     entries: &[RawEntry],
+    names: &Names,
     order: &[usize],
-    end_of: impl Fn(&RawEntry) -> u64,
     cd_offset: u64,
     ctx: &Ctx<'_>,
 ) -> Result<(), BundleError> {
     for pair in order.windows(2) {
         let (a, b) = (&entries[pair[0]], &entries[pair[1]]);
-        if end_of(a) > b.local_offset {
+        if a.min_end() > b.local_offset {
             return Err(BundleError::at(
                 ctx.bundle.to_path_buf(),
-                b.name.to_string(),
-                BundleErrorKind::Overlap { other: a.name.to_string() },
+                names.get(b).to_string(),
+                BundleErrorKind::Overlap { other: names.get(a).to_string() },
             ));
         }
     }
     if let Some(&last) = order.last() {
         let e = &entries[last];
-        if end_of(e) > cd_offset {
+        if e.min_end() > cd_offset {
             // Past the end of the file is truncation, not overlap.
             return Err(BundleError::at(
                 ctx.bundle.to_path_buf(),
-                e.name.to_string(),
+                names.get(e).to_string(),
                 BundleErrorKind::Overlap { other: "<central directory>".into() },
             ));
         }
@@ -509,6 +600,7 @@ fn sweep(
 pub(crate) fn check_local(
     data: &Data,
     entries: &[RawEntry],
+    names: &Names,
     idx: usize,
     bundle: &Path,
     buf: &mut Vec<u8>,
@@ -516,9 +608,10 @@ pub(crate) fn check_local(
     let ctx = Ctx { bundle };
     let ctx = &ctx;
     let e = &entries[idx];
-    let what = || format!("the local header of entry `{}`", e.name);
+    let e_name = names.get(e);
+    let what = || format!("the local header of entry `{}`", e_name);
     let avail = data.len().saturating_sub(e.local_offset);
-    let want = (30 + e.name.len() as u64 + 256).min(avail);
+    let want = (30 + e_name.len() as u64 + 256).min(avail);
     if want < 30 {
         return Err(ctx.truncated(what()));
     }
@@ -528,7 +621,7 @@ pub(crate) fn check_local(
     let head = &buf[..30];
     if u32_at(head, 0) != SIG_LOCAL {
         return Err(ctx.mismatch(
-            &e.name,
+            e_name,
             HeaderField::Signature,
             format!("{SIG_LOCAL:#010x}"),
             format!("{:#010x}", u32_at(head, 0)),
@@ -549,19 +642,19 @@ pub(crate) fn check_local(
     let var = &buf[30..(30 + name_len + extra_len) as usize];
     let name = &var[..name_len as usize];
     let extra = &var[name_len as usize..];
-    if name != e.name.as_bytes() {
-        return Err(ctx.mismatch(&e.name, HeaderField::Name, &e.name, String::from_utf8_lossy(name)));
+    if name != e_name.as_bytes() {
+        return Err(ctx.mismatch(e_name, HeaderField::Name, e_name, String::from_utf8_lossy(name)));
     }
     if method != e.method {
-        return Err(ctx.mismatch(&e.name, HeaderField::Method, e.method, method));
+        return Err(ctx.mismatch(e_name, HeaderField::Method, e.method, method));
     }
     let relevant = FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_STRONG_ENCRYPTION;
     if flags & relevant != e.flags & relevant {
-        return Err(ctx.mismatch(&e.name, HeaderField::Flags, format!("{:#06x}", e.flags), format!("{flags:#06x}")));
+        return Err(ctx.mismatch(e_name, HeaderField::Flags, format!("{:#06x}", e.flags), format!("{flags:#06x}")));
     }
     let mut zip64 = false;
     if (csize == 0xFFFF_FFFF || usize_ == 0xFFFF_FFFF)
-        && let Some(body) = zip64_field(extra).map_err(|d| ctx.malformed(format!("entry `{}`: local {d}", e.name)))?
+        && let Some(body) = zip64_field(extra).map_err(|d| ctx.malformed(format!("entry `{}`: local {d}", e_name)))?
         && body.len() >= 16
     {
         zip64 = true;
@@ -572,23 +665,23 @@ pub(crate) fn check_local(
     let data_end = data_start
         .checked_add(e.compressed_size)
         .filter(|&end| end <= data.len())
-        .ok_or_else(|| ctx.truncated(format!("the data of entry `{}`", e.name)))?;
+        .ok_or_else(|| ctx.truncated(format!("the data of entry `{}`", e_name)))?;
     let mut extent_end = data_end;
     if flags & FLAG_DESCRIPTOR == 0 {
         if crc != e.crc32 {
-            return Err(ctx.mismatch(&e.name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{crc:08x}")));
+            return Err(ctx.mismatch(e_name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{crc:08x}")));
         }
         if csize != e.compressed_size {
-            return Err(ctx.mismatch(&e.name, HeaderField::CompressedSize, e.compressed_size, csize));
+            return Err(ctx.mismatch(e_name, HeaderField::CompressedSize, e.compressed_size, csize));
         }
         if usize_ != e.uncompressed_size {
-            return Err(ctx.mismatch(&e.name, HeaderField::UncompressedSize, e.uncompressed_size, usize_));
+            return Err(ctx.mismatch(e_name, HeaderField::UncompressedSize, e.uncompressed_size, usize_));
         }
     } else {
         // Data descriptor: optional signature, crc, then 4- or 8-byte sizes.
         let wide = zip64 || e.compressed_size > u64::from(u32::MAX) || e.uncompressed_size > u64::from(u32::MAX);
         let sized: u64 = if wide { 20 } else { 12 };
-        let truncated = || ctx.truncated(format!("the data descriptor of entry `{}`", e.name));
+        let truncated = || ctx.truncated(format!("the data descriptor of entry `{}`", e_name));
         let mut probe = [0u8; 4];
         if data_end + 4 > data.len() || data.read_at(data_end, &mut probe).map_err(|err| io_err(ctx, err))? != 4 {
             return Err(truncated());
@@ -602,13 +695,13 @@ pub(crate) fn check_local(
             (u32_at(d, 0), u64::from(u32_at(d, 4)), u64::from(u32_at(d, 8)))
         };
         if dcrc != e.crc32 {
-            return Err(ctx.mismatch(&e.name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{dcrc:08x}")));
+            return Err(ctx.mismatch(e_name, HeaderField::Crc32, format!("{:08x}", e.crc32), format!("{dcrc:08x}")));
         }
         if dcsize != e.compressed_size {
-            return Err(ctx.mismatch(&e.name, HeaderField::CompressedSize, e.compressed_size, dcsize));
+            return Err(ctx.mismatch(e_name, HeaderField::CompressedSize, e.compressed_size, dcsize));
         }
         if dusize != e.uncompressed_size {
-            return Err(ctx.mismatch(&e.name, HeaderField::UncompressedSize, e.uncompressed_size, dusize));
+            return Err(ctx.mismatch(e_name, HeaderField::UncompressedSize, e.uncompressed_size, dusize));
         }
         extent_end = data_end + len;
     }
@@ -618,12 +711,12 @@ pub(crate) fn check_local(
         return Err(match e.next {
             Some(next) => BundleError::at(
                 bundle.to_path_buf(),
-                entries[next].name.to_string(),
-                BundleErrorKind::Overlap { other: e.name.to_string() },
+                names.get(&entries[next as usize]).to_string(),
+                BundleErrorKind::Overlap { other: e_name.to_string() },
             ),
             None => BundleError::at(
                 bundle.to_path_buf(),
-                e.name.to_string(),
+                e_name.to_string(),
                 BundleErrorKind::Overlap { other: "<central directory>".into() },
             ),
         });

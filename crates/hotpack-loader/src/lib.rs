@@ -68,6 +68,16 @@ pub use sys::AtomicRef;
 #[cfg(target_os = "linux")]
 pub use sys::{SealedMap, SharedMap};
 
+/// Fuzzing entry point (`fuzz/fuzz_targets/elf.rs`), not a stable API: the ELF pre-check a
+/// load runs on a library's bytes before they reach the dynamic loader.
+///
+/// # Errors
+/// The [`LoadError`] the pre-check refuses the bytes with.
+#[doc(hidden)]
+pub fn fuzz_elf_check(bytes: &[u8]) -> Result<(), LoadError> {
+    elf::check(std::path::Path::new("fuzz.so"), bytes)
+}
+
 use hotpack_abi::{ExportStateFn, HandlerFn, ImportStateFn, InitFn};
 use std::collections::{HashMap, HashSet};
 use std::fmt;

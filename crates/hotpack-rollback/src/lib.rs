@@ -119,6 +119,30 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Fuzzing entry point (`fuzz/fuzz_targets/journal.rs`), not a stable API: decode journal
+/// bytes as a restore does, and for a journal that decodes, check that its encoding decodes
+/// to the same modules and that the fields a restore parses never panic.
+///
+/// # Errors
+/// The [`JournalError`] decoding refuses the bytes with.
+#[doc(hidden)]
+pub fn fuzz_journal_decode(bytes: &[u8]) -> Result<(), JournalError> {
+    let modules = journal::decode(bytes)?;
+    let again = journal::decode(&journal::encode(&modules)).expect("an encoded journal decodes");
+    assert_eq!(again, modules, "journal round trip");
+    for module in modules.values() {
+        for v in module.active.iter().chain(&module.last_good).chain(&module.good) {
+            let _ = journal::parse_hash(&v.hash);
+            let _ = journal::parse_version(&v.version);
+            let _ = v.source.to_source();
+        }
+        for f in &module.failed {
+            let _ = journal::parse_gate(&f.gate);
+        }
+    }
+    Ok(())
+}
+
 /// The first 12 hex digits of a hash, for messages.
 pub(crate) fn short(hash: &blake3::Hash) -> String {
     hash.to_hex()[..12].to_owned()

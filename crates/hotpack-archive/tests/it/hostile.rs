@@ -12,6 +12,7 @@ use crate::rawzip::{E, LIB, RES, build, manifest_json, valid};
 #[track_caller]
 fn check_with(case: &str, bytes: Vec<u8>, limits: &Limits, expected: impl Fn(&BundleError) -> bool) {
     let origin = format!("{case}.zip");
+    seed(case, &bytes);
     let result = Bundle::from_bytes(bytes, &origin, limits).and_then(|b| b.verify_all().map(|_| b));
     match result {
         Ok(_) => panic!("{case}: accepted, expected a rejection"),
@@ -22,6 +23,16 @@ fn check_with(case: &str, bytes: Vec<u8>, limits: &Limits, expected: impl Fn(&Bu
             assert!(!msg.contains('\n'), "{case}: message is not one line: {msg}");
             assert_eq!(err.bundle(), std::path::Path::new(&origin));
         }
+    }
+}
+
+/// With `HOTPACK_FUZZ_SEEDS=DIR` set, every case is also written to `DIR/hostile-<case>.zip`:
+/// the seeds of the `bundle` fuzz target (`cargo xtask fuzz --seed`, docs/FUZZING.md).
+pub fn seed(case: &str, bytes: &[u8]) {
+    if let Some(dir) = std::env::var_os("HOTPACK_FUZZ_SEEDS") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).expect("seed dir");
+        std::fs::write(dir.join(format!("hostile-{case}.zip")), bytes).expect("seed written");
     }
 }
 
@@ -55,6 +66,7 @@ fn zeros_deflate(mib: usize) -> Vec<u8> {
 
 #[test]
 fn the_valid_baseline_is_accepted() {
+    seed("valid", &build(&valid()));
     let bundle = Bundle::from_bytes(build(&valid()), "ok.zip", &Limits::default()).expect("valid");
     bundle.verify_all().expect("verifies");
     assert_eq!(bundle.read("greeter", "res.txt").expect("read"), RES);

@@ -1,6 +1,8 @@
 //! Integration tests for hotpack-archive: one binary, one module per area.
 
 mod common;
+mod format_rules;
+mod fuzz_corpus;
 mod hostile;
 mod interop;
 mod lazy;
