@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+pub mod analysis;
 mod error;
 pub mod keys;
 mod model;
@@ -39,12 +40,17 @@ mod operator;
 mod registry;
 mod runtime;
 pub mod servers;
+pub mod signed;
 
-pub use agent::{Active, DeployFailure, Deployer, HostAgent, HostConfig};
+pub use agent::{
+    Active, DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, DeployFailure, Deployer, HostAgent, HostConfig, WatchFault,
+};
+pub use analysis::{AnalysisConfig, CallStats};
 pub use error::FleetError;
 pub use model::{
-    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, ReleaseRecord, RolledBack, Rollout,
-    bucket, in_wave, short,
+    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, Progress, ReleaseRecord, RolledBack,
+    Rollout, bucket, in_wave, short,
 };
-pub use operator::{AutoOutcome, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
-pub use registry::BundleRegistry;
+pub use operator::{AutoOutcome, DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
+pub use registry::{BundleRegistry, MAX_MANIFEST, PullError, PullLimits};
+pub use signed::{RECORD_FORMAT, Signed};

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hotpack_archive::{PublicKey, SigningKey};
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions};
 use serde::Serialize;
@@ -12,6 +14,7 @@ use crate::error::FleetError;
 use crate::keys;
 use crate::model::{HostReport, ReleaseRecord, RolledBack, Rollout, in_wave, short};
 use crate::registry::BundleRegistry;
+use crate::signed;
 
 /// Where a fleet lives: its name, its etcd endpoints and its OCI registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +117,15 @@ pub struct Fleet {
     config: FleetConfig,
     etcd: etcd_client::Client,
     registry: BundleRegistry,
+    key: Option<SigningKey>,
+    validity: Duration,
+}
+
+/// How long a record the operator writes stays valid by default: 7 days.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl std::fmt::Debug for Fleet {
@@ -131,6 +143,34 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("fleet records are plain data and always serialize")
 }
 
+/// A record kept in a signed envelope.
+pub(crate) trait Record: serde::de::DeserializeOwned + Serialize {
+    const KIND: &'static str;
+    fn set_signer(&mut self, _signer: Option<String>) {}
+}
+
+impl Record for ReleaseRecord {
+    const KIND: &'static str = "release";
+    fn set_signer(&mut self, signer: Option<String>) {
+        self.signer = signer;
+    }
+}
+
+impl Record for Rollout {
+    const KIND: &'static str = "rollout";
+}
+
+/// Opens an envelope; with `trusted` keys, only one signed by them.
+pub(crate) fn open_record<T: Record>(key: &[u8], value: &[u8], trusted: &[PublicKey]) -> Result<T, FleetError> {
+    let opened = signed::open::<T>(T::KIND, value, trusted).map_err(|e| FleetError::BadRecord {
+        key: String::from_utf8_lossy(key).into_owned(),
+        problem: e.to_string(),
+    })?;
+    let mut record = opened.record;
+    record.set_signer(opened.signer);
+    Ok(record)
+}
+
 impl Fleet {
     /// Connects to the fleet's etcd (the registry is contacted on first use).
     ///
@@ -141,7 +181,28 @@ impl Fleet {
         config.check()?;
         let etcd = connect_etcd(&config.etcd).await?;
         let registry = BundleRegistry::new(&config.registry);
-        Ok(Fleet { config, etcd, registry })
+        Ok(Fleet { config, etcd, registry, key: None, validity: DEFAULT_VALIDITY })
+    }
+
+    /// Signs every record this handle writes with the operator's `key` (and reads back only
+    /// records it signed). Hosts that trust the key's public half follow them; hosts that
+    /// trust keys ignore unsigned records.
+    #[must_use]
+    pub fn with_key(mut self, key: SigningKey) -> Fleet {
+        self.key = Some(key);
+        self
+    }
+
+    /// How long the records this handle writes stay valid ([`DEFAULT_VALIDITY`]): hosts
+    /// report `expired` past it until a fresh record ([`renew`](Self::renew)) arrives.
+    #[must_use]
+    pub fn with_validity(mut self, validity: Duration) -> Fleet {
+        self.validity = validity;
+        self
+    }
+
+    fn trusted(&self) -> Vec<PublicKey> {
+        self.key.iter().map(SigningKey::public_key).collect()
     }
 
     /// The configuration.
@@ -176,7 +237,7 @@ impl Fleet {
             return Err(FleetError::BadName { name, what: "module name" });
         }
         let key = keys::release(&self.config.name, &name, &blake3);
-        if let Some(existing) = self.get::<ReleaseRecord>(&key).await? {
+        if let Some(existing) = self.get_record::<ReleaseRecord>(&key).await? {
             return Ok(Published { record: existing.0, created: false });
         }
         let libraries = manifest
@@ -196,6 +257,7 @@ impl Fleet {
             ("dev.hotpack.blake3".to_owned(), blake3.clone()),
         ]);
         let size = bytes.len() as u64;
+        let bundle_signer = bundle.signature().ok().flatten().map(|s| s.key.fingerprint().to_string());
         let manifest_digest =
             self.registry.push(&repository, &keys::tag(&blake3), bytes, config_json, annotations).await?;
         let record = ReleaseRecord {
@@ -206,6 +268,8 @@ impl Fleet {
             repository,
             manifest_digest,
             libraries,
+            bundle_signer,
+            signer: self.key.as_ref().map(|k| k.public_key().fingerprint().to_string()),
         };
         self.register(&record).await
     }
@@ -223,24 +287,43 @@ impl Fleet {
         let key = keys::release(&self.config.name, &record.module, &record.blake3);
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), encode(record), None)])
+            .and_then([TxnOp::put(key.clone(), signed::seal(ReleaseRecord::KIND, record, self.key.as_ref()), None)])
             .or_else([TxnOp::get(key.clone(), None)]);
         let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("create {key}")))?;
         if response.succeeded() {
             return Ok(Published { record: record.clone(), created: true });
         }
-        match self.get::<ReleaseRecord>(&key).await? {
+        match self.get_record::<ReleaseRecord>(&key).await? {
             Some((existing, _)) => Ok(Published { record: existing, created: false }),
             None => Err(FleetError::BadRecord { key, problem: "exists and vanished".into() }),
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
+    async fn get_record<T: Record>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
         let response = self.etcd.clone().get(key, None).await.map_err(self.etcd_err(format!("get {key}")))?;
         match response.kvs().first() {
-            Some(kv) => Ok(Some((decode(kv.key(), kv.value())?, kv.mod_revision()))),
+            Some(kv) => Ok(Some((open_record(kv.key(), kv.value(), &self.trusted())?, kv.mod_revision()))),
             None => Ok(None),
         }
+    }
+
+    async fn list_records<T: Record>(&self, prefix: &str) -> Result<Vec<(String, T, i64)>, FleetError> {
+        let response = self
+            .etcd
+            .clone()
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(self.etcd_err(format!("list {prefix}")))?;
+        let trusted = self.trusted();
+        let mut out = Vec::new();
+        for kv in response.kvs() {
+            out.push((
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                open_record(kv.key(), kv.value(), &trusted)?,
+                kv.mod_revision(),
+            ));
+        }
+        Ok(out)
     }
 
     async fn list<T: serde::de::DeserializeOwned>(
@@ -271,7 +354,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn releases(&self, module: &str) -> Result<Vec<ReleaseRecord>, FleetError> {
-        let (list, _) = self.list::<ReleaseRecord>(&keys::releases_of(&self.config.name, module)).await?;
+        let list = self.list_records::<ReleaseRecord>(&keys::releases_of(&self.config.name, module)).await?;
         let mut records: Vec<ReleaseRecord> = list.into_iter().map(|(_, r, _)| r).collect();
         records.sort_by(|a, b| {
             let parse = |v: &str| hotpack_archive::semver::Version::parse(v).ok();
@@ -315,7 +398,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn rollout_of(&self, module: &str) -> Result<Option<(Rollout, i64)>, FleetError> {
-        self.get(&keys::rollout(&self.config.name, module)).await
+        self.get_record(&keys::rollout(&self.config.name, module)).await
     }
 
     /// Reads the rollout, applies `change`, and writes it back in one transaction that compares
@@ -326,13 +409,19 @@ impl Fleet {
         change: impl FnOnce(Option<Rollout>) -> Result<Rollout, FleetError>,
     ) -> Result<Rollout, FleetError> {
         let key = keys::rollout(&self.config.name, module);
-        let current = self.get::<Rollout>(&key).await?;
+        let current = self.get_record::<Rollout>(&key).await?;
         let compare = match &current {
             Some((_, revision)) => Compare::mod_revision(key.clone(), CompareOp::Equal, *revision),
             None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
         };
-        let next = change(current.map(|(r, _)| r))?;
-        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), encode(&next), None)]);
+        let sequence = current.as_ref().map_or(0, |(r, _)| r.sequence);
+        let mut next = change(current.map(|(r, _)| r))?;
+        next.fleet = self.config.name.clone();
+        next.module = module.to_owned();
+        next.sequence = sequence + 1;
+        next.expires = unix_now().saturating_add(self.validity.as_secs().max(1));
+        let value = signed::seal(Rollout::KIND, &next, self.key.as_ref());
+        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), value, None)]);
         let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("update {key}")))?;
         if response.succeeded() { Ok(next) } else { Err(FleetError::Conflict { module: module.to_owned() }) }
     }
@@ -485,6 +574,20 @@ impl Fleet {
         .await
     }
 
+    /// Re-signs `module`'s rollout unchanged but for a new sequence number and expiry: run it
+    /// (from a timer) more often than the validity, or hosts report `expired`.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Rollout`] when the module has no rollout, [`FleetError::Conflict`],
+    /// [`FleetError::Etcd`].
+    pub async fn renew(&self, module: &str) -> Result<Rollout, FleetError> {
+        self.update_rollout(module, |current| {
+            current.ok_or_else(|| FleetError::Rollout { module: module.to_owned(), problem: "no rollout".into() })
+        })
+        .await
+    }
+
     /// Every live host report (hosts whose lease expired are gone).
     ///
     /// # Errors
@@ -501,7 +604,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn status(&self) -> Result<FleetStatus, FleetError> {
-        let (list, _) = self.list::<Rollout>(&keys::rollouts(&self.config.name)).await?;
+        let list = self.list_records::<Rollout>(&keys::rollouts(&self.config.name)).await?;
         let mut rollouts = Vec::new();
         for (key, rollout, revision) in list {
             let module = key.rsplit('/').next().unwrap_or_default().to_owned();
@@ -509,7 +612,9 @@ impl Fleet {
                 let module = module.clone();
                 async move {
                     match blake3 {
-                        Some(b) => self.get::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await,
+                        Some(b) => {
+                            self.get_record::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await
+                        }
                         None => Ok(None),
                     }
                 }
