@@ -34,6 +34,7 @@
 mod agent;
 pub mod analysis;
 mod error;
+mod hostconfig;
 pub mod keys;
 mod model;
 mod operator;
