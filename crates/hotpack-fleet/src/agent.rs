@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::FleetError;
-pub use crate::hostconfig::{DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, HostConfig, WatchFault};
 use crate::hostconfig::Accepted;
+pub use crate::hostconfig::{DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, HostConfig, WatchFault};
 use crate::keys;
 use crate::model::{ActiveRelease, HostReport, HostState, Progress, ReleaseRecord, Rollout, short};
 use crate::operator::{connect_etcd, open_record, unix_now};
@@ -110,6 +110,7 @@ impl HostAgent {
             reports: reports_tx,
             stop: stop_rx,
             accepted,
+            reported_at: BTreeMap::new(),
             rejected: BTreeMap::new(),
             live: None,
         };
@@ -173,6 +174,8 @@ struct Agent {
     reported: BTreeMap<String, HostReport>,
     reports: watch::Sender<BTreeMap<String, HostReport>>,
     stop: watch::Receiver<bool>,
+    /// When each module's report was last written.
+    reported_at: BTreeMap<String, Instant>,
     /// The highest rollout record accepted per module (persisted).
     accepted: BTreeMap<String, Accepted>,
     /// Why the newest rollout record of a module was not accepted.
@@ -391,8 +394,15 @@ impl Agent {
         let fleet = self.config.fleet.name.clone();
         for (module, state) in &self.modules {
             let Some(report) = &state.report else { continue };
-            if self.reported.get(module) == Some(report) {
-                continue;
+            match self.reported.get(module) {
+                Some(old) if old == report => continue,
+                Some(old)
+                    if HostReport { stats: None, ..old.clone() } == HostReport { stats: None, ..report.clone() }
+                        && self.reported_at.get(module).is_some_and(|t| t.elapsed() < self.config.stats_interval) =>
+                {
+                    continue;
+                }
+                _ => {}
             }
             let key = keys::host_report(&fleet, &self.config.host, module);
             let value = serde_json::to_vec(report).expect("reports are plain data");
@@ -401,6 +411,7 @@ impl Agent {
                 .await
                 .map_err(|e| FleetError::etcd(&self.config.fleet.etcd, format!("put {key}"), e))?;
             self.reported.insert(module.clone(), report.clone());
+            self.reported_at.insert(module.clone(), Instant::now());
         }
         Ok(())
     }
@@ -449,8 +460,14 @@ impl Agent {
             state,
             reason,
             progress: None,
-            stats: None,
+            stats: self.stats(module, active),
         }
+    }
+
+    fn stats(&self, module: &str, active: &Option<Active>) -> Option<crate::analysis::CallStats> {
+        let meter = self.config.meter.as_ref()?;
+        meter.restart(module, &active.as_ref()?.library);
+        meter.snapshot(module)
     }
 
     async fn release(

@@ -30,6 +30,10 @@ pub struct HostConfig {
     pub max_bundle: u64,
     /// How long one pull (manifest and layer) may take before it is given up and retried.
     pub pull_deadline: Duration,
+    /// Where the host's call path counts calls (the analysis reads them from the reports).
+    pub meter: Option<Arc<crate::analysis::CallMeter>>,
+    /// How often a report whose only change is its call counts is written (etcd load).
+    pub stats_interval: Duration,
     /// A fault hook for tests: while stalled, the agent stops reading its watch (it falls
     /// behind); released, it re-opens the watch from the last revision it read.
     pub watch_fault: Option<WatchFault>,
@@ -53,6 +57,8 @@ impl HostConfig {
             max_bundle: DEFAULT_MAX_BUNDLE,
             pull_deadline: DEFAULT_PULL_DEADLINE,
             watch_fault: None,
+            meter: None,
+            stats_interval: Duration::from_secs(1),
         }
     }
 
@@ -101,4 +107,3 @@ pub(crate) struct Accepted {
     pub(crate) sequence: u64,
     pub(crate) digest: String,
 }
-

@@ -33,6 +33,7 @@
 
 mod agent;
 pub mod analysis;
+mod auto;
 mod error;
 mod hostconfig;
 pub mod keys;
@@ -46,12 +47,13 @@ pub mod signed;
 pub use agent::{
     Active, DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, DeployFailure, Deployer, HostAgent, HostConfig, WatchFault,
 };
-pub use analysis::{AnalysisConfig, CallStats};
+pub use analysis::{AnalysisConfig, CallMeter, CallStats, Outcome, Verdict, judge};
+pub use auto::{AnalysisStatus, AutoOutcome, WaveAnalysis};
 pub use error::FleetError;
 pub use model::{
     ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, Progress, ReleaseRecord, RolledBack,
     Rollout, bucket, in_wave, short,
 };
-pub use operator::{AutoOutcome, DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
+pub use operator::{DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
 pub use registry::{BundleRegistry, MAX_MANIFEST, PullError, PullLimits};
 pub use signed::{RECORD_FORMAT, Signed};

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hotpack_archive::{PublicKey, SigningKey};
 
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 use serde::Serialize;
 
 use crate::error::FleetError;
@@ -71,6 +71,8 @@ pub struct RolloutStatus {
     pub stable: Option<ReleaseRecord>,
     /// The canary's record.
     pub canary: Option<ReleaseRecord>,
+    /// What the `--auto --bake` watcher found, wave by wave.
+    pub analysis: Option<crate::auto::AnalysisStatus>,
 }
 
 /// The whole fleet: every rollout and every live host report.
@@ -89,26 +91,6 @@ impl FleetStatus {
     pub fn hosts_of<'a>(&'a self, module: &'a str) -> impl Iterator<Item = &'a HostReport> + 'a {
         self.hosts.iter().filter(move |h| h.module == module)
     }
-}
-
-/// How an automatic rollout ended ([`Fleet::watch_auto`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub enum AutoOutcome {
-    /// The canary became stable (the last wave was promoted).
-    Completed {
-        /// The release now stable.
-        stable: String,
-    },
-    /// A host of the wave failed; the fleet was rolled back by this watcher.
-    RolledBack {
-        /// The failing host.
-        host: String,
-        /// Its report's state and reason.
-        reason: String,
-    },
-    /// Someone else rolled the canary back (or replaced it).
-    Ended,
 }
 
 /// The operator's handle on a fleet.
@@ -201,7 +183,7 @@ impl Fleet {
         self
     }
 
-    fn trusted(&self) -> Vec<PublicKey> {
+    pub(crate) fn trusted(&self) -> Vec<PublicKey> {
         self.key.iter().map(SigningKey::public_key).collect()
     }
 
@@ -210,7 +192,7 @@ impl Fleet {
         &self.config
     }
 
-    fn etcd_err(&self, operation: impl Into<String>) -> impl FnOnce(etcd_client::Error) -> FleetError + '_ {
+    pub(crate) fn etcd_err(&self, operation: impl Into<String>) -> impl FnOnce(etcd_client::Error) -> FleetError + '_ {
         let operation = operation.into();
         move |e| FleetError::etcd(&self.config.etcd, operation, e)
     }
@@ -297,6 +279,15 @@ impl Fleet {
             Some((existing, _)) => Ok(Published { record: existing, created: false }),
             None => Err(FleetError::BadRecord { key, problem: "exists and vanished".into() }),
         }
+    }
+
+    pub(crate) async fn get_plain<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, FleetError> {
+        let response = self.etcd.clone().get(key, None).await.map_err(self.etcd_err(format!("get {key}")))?;
+        response.kvs().first().map(|kv| decode(kv.key(), kv.value())).transpose()
+    }
+
+    pub(crate) fn etcd(&self) -> etcd_client::Client {
+        self.etcd.clone()
     }
 
     async fn get_record<T: Record>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
@@ -436,6 +427,25 @@ impl Fleet {
     /// [`FleetError::NoRelease`], [`FleetError::Rollout`] (a rollout in flight, bad waves),
     /// [`FleetError::Conflict`], [`FleetError::Etcd`].
     pub async fn rollout(&self, module: &str, wanted: &str, waves: &[u8], auto: bool) -> Result<Rollout, FleetError> {
+        self.rollout_with(module, wanted, waves, auto, None).await
+    }
+
+    /// [`rollout`](Self::rollout) with the analysis `--auto --bake` applies: with `analysis`,
+    /// [`watch_auto`](Self::watch_auto) promotes each wave by itself once it baked and its
+    /// canary is no worse than the baseline, rolls back when it is, and pauses when it cannot
+    /// tell.
+    ///
+    /// # Errors
+    ///
+    /// As [`rollout`](Self::rollout).
+    pub async fn rollout_with(
+        &self,
+        module: &str,
+        wanted: &str,
+        waves: &[u8],
+        auto: bool,
+        analysis: Option<crate::analysis::AnalysisConfig>,
+    ) -> Result<Rollout, FleetError> {
         let release = self.release(module, wanted).await?;
         let bad = |problem: String| FleetError::Rollout { module: module.to_owned(), problem };
         if waves.is_empty() || waves.windows(2).any(|w| w[0] >= w[1]) || waves.iter().any(|&w| w == 0 || w > 100) {
@@ -461,6 +471,7 @@ impl Fleet {
                 r.wave = 0;
                 r.paused = false;
                 r.auto = auto;
+                r.analysis = analysis.clone();
                 r.rolled_back = None;
                 Ok(r)
             }
@@ -621,74 +632,9 @@ impl Fleet {
             };
             let stable = record(rollout.stable.clone()).await?.map(|(r, _)| r);
             let canary = record(rollout.canary.clone()).await?.map(|(r, _)| r);
-            rollouts.push(RolloutStatus { module, rollout, revision, stable, canary });
+            let analysis = self.get_plain(&keys::analysis(&self.config.name, &module)).await?;
+            rollouts.push(RolloutStatus { module, rollout, revision, stable, canary, analysis });
         }
         Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await? })
-    }
-
-    /// The `--auto` watcher: follows `module`'s rollout and the hosts' reports until the canary
-    /// is gone. The first report of a failed gate, a demotion or a refused bundle on the
-    /// canary rolls the fleet back (one transaction). etcd outages are waited out.
-    ///
-    /// # Errors
-    ///
-    /// [`FleetError::Rollout`] when no rollout is in flight when it starts.
-    pub async fn watch_auto(&self, module: &str) -> Result<AutoOutcome, FleetError> {
-        let canary = match self.rollout_of(module).await? {
-            Some((Rollout { canary: Some(c), .. }, _)) => c,
-            _ => return Err(FleetError::Rollout { module: module.to_owned(), problem: "no rollout in flight".into() }),
-        };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.auto_round(module, &canary).await {
-                Ok(Some(outcome)) => return Ok(outcome),
-                Ok(None) => backoff = Duration::from_millis(100),
-                Err(_) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-    }
-
-    /// One look at the fleet, then a watch until something changes. `Ok(None)`: look again.
-    async fn auto_round(&self, module: &str, canary: &str) -> Result<Option<AutoOutcome>, FleetError> {
-        let prefix = keys::root(&self.config.name);
-        let response = self
-            .etcd
-            .clone()
-            .get(prefix.clone(), Some(GetOptions::new().with_prefix().with_keys_only()))
-            .await
-            .map_err(self.etcd_err("read the revision"))?;
-        let revision = response.header().map_or(0, |h| h.revision());
-        let rollout = self.rollout_of(module).await?.map(|(r, _)| r).unwrap_or_default();
-        if rollout.canary.as_deref() != Some(canary) {
-            return Ok(Some(match rollout.stable {
-                Some(stable) if stable == canary => AutoOutcome::Completed { stable },
-                _ => AutoOutcome::Ended,
-            }));
-        }
-        let hosts = self.hosts().await?;
-        if let Some(bad) =
-            hosts.iter().find(|h| h.module == module && h.target.as_deref() == Some(canary) && h.state.is_failure())
-        {
-            let reason = format!(
-                "auto: host {} reported {:?}: {}",
-                bad.host,
-                bad.state,
-                bad.reason.as_deref().unwrap_or("no reason given")
-            );
-            self.rollback(module, &reason).await?;
-            return Ok(Some(AutoOutcome::RolledBack { host: bad.host.clone(), reason }));
-        }
-        let mut stream = self
-            .etcd
-            .clone()
-            .watch(prefix, Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1)))
-            .await
-            .map_err(self.etcd_err("watch"))?;
-        // Any event (or the watch ending) is a reason to look again.
-        let _ = stream.message().await.map_err(self.etcd_err("watch"))?;
-        Ok(None)
     }
 }

@@ -22,6 +22,8 @@ pub struct Host {
     pub runtime: hotpack::Runtime,
     pub agent: Option<HostAgent>,
     pub store: PathBuf,
+    /// Counts the calls made through [`Host::call`] (the agent reports them).
+    pub meter: Arc<hotpack_fleet::CallMeter>,
 }
 
 impl Host {
@@ -78,9 +80,13 @@ impl Cluster {
             .build()
             .expect("runtime");
         let store = dir.join("store");
-        let config = adjust(HostConfig::new(self.config.clone(), id, &store).operator_keys([self.key.public_key()]));
+        let meter = Arc::new(hotpack_fleet::CallMeter::new());
+        let mut config = HostConfig::new(self.config.clone(), id, &store).operator_keys([self.key.public_key()]);
+        config.meter = Some(Arc::clone(&meter));
+        config.stats_interval = Duration::from_millis(200);
+        let config = adjust(config);
         let agent = HostAgent::spawn(config, Arc::new(runtime.clone())).expect("spawn the agent");
-        Host { id: id.to_owned(), runtime, agent: Some(agent), store }
+        Host { id: id.to_owned(), runtime, agent: Some(agent), store, meter }
     }
 }
 
