@@ -91,7 +91,7 @@ impl HostAgent {
         }
         std::fs::create_dir_all(&config.store)
             .map_err(|source| FleetError::Io { path: config.store.clone(), source })?;
-        let accepted = std::fs::read(config.store.join(INTENT_FILE))
+        let accepted = std::fs::read(intent_file(&config))
             .ok()
             .and_then(|b| serde_json::from_slice::<BTreeMap<String, Accepted>>(&b).ok())
             .unwrap_or_default();
@@ -184,7 +184,11 @@ struct Agent {
     live: Option<(etcd_client::Client, i64)>,
 }
 
-const INTENT_FILE: &str = "intent.json";
+/// Where the accepted sequence numbers are kept: `<store>/intent-<host>.json` (per host, so
+/// agents may share a store directory as a cache).
+fn intent_file(config: &HostConfig) -> PathBuf {
+    config.store.join(format!("intent-{}.json", config.host))
+}
 
 enum SessionEnd {
     Stop,
@@ -381,7 +385,7 @@ impl Agent {
             }
         }
         self.accepted.insert(module.to_owned(), Accepted { sequence: rollout.sequence, digest: opened.digest });
-        let path = self.config.store.join(INTENT_FILE);
+        let path = intent_file(&self.config);
         let bytes = serde_json::to_vec(&self.accepted).expect("plain data");
         if let Err(e) = hotpack_archive::write_atomic(&path, &bytes) {
             // Without the file a restart could accept a replay; say so, and follow the record.
@@ -658,7 +662,7 @@ impl Agent {
             deadline: Instant::now() + self.config.pull_deadline,
             progress: Arc::new(AtomicU64::new(0)),
         };
-        let part = self.config.store.join(format!(".{}.part", release.blake3));
+        let part = self.config.store.join(format!(".{}.{}.part", release.blake3, self.config.host));
         let _ = std::fs::remove_file(&part);
         let pulled = {
             let pull = self.registry.pull_to(&release.repository, &release.manifest_digest, &part, &limits);
