@@ -19,6 +19,7 @@ mod archive;
 mod cache;
 mod call;
 mod detect;
+mod fleet;
 mod load;
 mod preflight;
 mod reload;
@@ -54,6 +55,7 @@ const AREAS: &[AreaDef] = &[
     AreaDef { name: "preflight", keys: Some(preflight::keys), goals: preflight::GOALS, rows: preflight::ROWS },
     AreaDef { name: "archive", keys: Some(archive::keys), goals: archive::GOALS, rows: archive::ROWS },
     AreaDef { name: "serve", keys: Some(serve::keys), goals: serve::GOALS, rows: serve::ROWS },
+    AreaDef { name: "fleet", keys: Some(fleet::keys), goals: fleet::GOALS, rows: fleet::ROWS },
 ];
 
 /// Criterion warm-up/measurement flags.
