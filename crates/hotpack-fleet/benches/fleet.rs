@@ -140,10 +140,7 @@ fn etcd_load(endpoint: &str) -> (f64, f64, f64) {
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
     let sum = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
     (
         sum("grpc_server_msg_received_total"),
@@ -162,9 +159,8 @@ async fn all_ok(etcd: &mut etcd_client::Client, fleet: &str, n: usize, blake3: &
     let apply = |ok: &mut BTreeSet<String>, key: &[u8], value: Option<&[u8]>| {
         let key = String::from_utf8_lossy(key).into_owned();
         let report = value.and_then(|v| serde_json::from_slice::<HostReport>(v).ok());
-        let good = report.is_some_and(|r| {
-            r.state == HostState::Ok && r.active.and_then(|a| a.blake3).as_deref() == Some(blake3)
-        });
+        let good = report
+            .is_some_and(|r| r.state == HostState::Ok && r.active.and_then(|a| a.blake3).as_deref() == Some(blake3));
         if good {
             ok.insert(key);
         } else {
@@ -213,7 +209,8 @@ async fn simulate(dir: &Path, v1: &Path, v2: &Path, n: usize) -> SimResult {
     std::fs::copy(v2, store.join(format!("{}.zip", r2.blake3))).expect("cache v2");
     let mut agents = Vec::with_capacity(n);
     for i in 0..n {
-        let mut host = HostConfig::new(config.clone(), format!("sim-{i:04}"), &store).operator_keys([key().public_key()]);
+        let mut host =
+            HostConfig::new(config.clone(), format!("sim-{i:04}"), &store).operator_keys([key().public_key()]);
         host.lease_ttl = 30; // docs/FLEET.md: past a few hundred hosts, 15-30 s
         agents.push(HostAgent::spawn(host, Arc::new(SimDeployer::default())).expect("agent"));
     }
@@ -280,8 +277,7 @@ fn main() {
         return;
     }
     let quick = std::env::var("HOTPACK_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let sim_hosts: usize =
-        std::env::var("HOTPACK_FLEET_SIM_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let sim_hosts: usize = std::env::var("HOTPACK_FLEET_SIM_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir().expect("scratch");
     let loader = hotpack::loader::Loader::new(dir.path().join("pack-cache")).expect("loader");
     let v1 = dir.path().join("greeter-v1.zip");

@@ -409,7 +409,10 @@ impl Fleet {
         let mut next = change(current.map(|(r, _)| r))?;
         next.fleet = self.config.name.clone();
         next.module = module.to_owned();
-        next.sequence = sequence + 1;
+        // Unix milliseconds when that is higher: a record rewritten after its key was deleted
+        // (to remove a forged one) still outranks every record hosts accepted before.
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        next.sequence = (sequence + 1).max(now_ms);
         next.expires = unix_now().saturating_add(self.validity.as_secs().max(1));
         let value = signed::seal(Rollout::KIND, &next, self.key.as_ref());
         let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), value, None)]);

@@ -154,7 +154,7 @@ mod tests {
         ));
         let unsigned = seal("rollout", &serde_json::json!({"a": 1}), None);
         assert_eq!(
-            open::<serde_json::Value>("rollout", &unsigned, &[key.public_key()]).unwrap_err(),
+            open::<serde_json::Value>("rollout", &unsigned, &[key.public_key()]).expect_err("unsigned"),
             Rejected::Unsigned
         );
         let mut tampered: Signed = serde_json::from_slice(&bytes).expect("envelope");
