@@ -152,7 +152,7 @@ impl BundleRegistry {
         dest: &Path,
         limits: &PullLimits,
     ) -> Result<(blake3::Hash, u64), PullError> {
-        let what = format!("{}/{repository}@{digest}", self.registry);
+        let what = format!("registry {}/{repository}@{digest}", self.registry);
         match tokio::time::timeout_at(limits.deadline, self.pull_inner(repository, digest, dest, limits, &what)).await {
             Ok(result) => result,
             Err(_) => Err(PullError::Failed(format!(
@@ -170,7 +170,9 @@ impl BundleRegistry {
             return Ok(response);
         }
         // A registry that wants a (possibly anonymous) token: oci-client does that dance.
-        let reference = self.reference(what.to_owned()).map_err(|e| PullError::Refused(e.to_string()))?;
+        let reference = self
+            .reference(what.trim_start_matches("registry ").to_owned())
+            .map_err(|e| PullError::Refused(e.to_string()))?;
         let token = self
             .client
             .auth(&reference, &RegistryAuth::Anonymous, RegistryOperation::Pull)
