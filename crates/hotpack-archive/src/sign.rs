@@ -126,6 +126,17 @@ impl PublicKey {
         parse_public(text, Path::new("<text>"))
     }
 
+    /// Whether `signature` is this key's ed25519 signature (`verify_strict`) of `domain`
+    /// followed by `message`. For records other than bundles (the fleet's signed intent);
+    /// every kind of record uses its own `domain`, so a signature of one is never read as
+    /// another.
+    pub fn verify_message(&self, domain: &[u8], message: &[u8], signature: &[u8; 64]) -> bool {
+        let mut signed = Vec::with_capacity(domain.len() + message.len());
+        signed.extend_from_slice(domain);
+        signed.extend_from_slice(message);
+        self.0.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+    }
+
     /// Read a public key file (e.g. `KEY.pub`).
     ///
     /// # Errors
@@ -203,6 +214,15 @@ impl SigningKey {
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
+    }
+
+    /// The ed25519 signature of `domain` followed by `message` (see
+    /// [`PublicKey::verify_message`]).
+    pub fn sign_message(&self, domain: &[u8], message: &[u8]) -> [u8; 64] {
+        let mut signed = Vec::with_capacity(domain.len() + message.len());
+        signed.extend_from_slice(domain);
+        signed.extend_from_slice(message);
+        self.0.sign(&signed).to_bytes()
     }
 
     /// Write the secret key to `path` (created with mode 0600, refused if anything exists

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{EventType, GetOptions, PutOptions, WatchOptions};
@@ -12,10 +13,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::FleetError;
+use crate::hostconfig::Accepted;
+pub use crate::hostconfig::{DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, HostConfig, WatchFault};
 use crate::keys;
-use crate::model::{ActiveRelease, HostReport, HostState, ReleaseRecord, Rollout, short};
-use crate::operator::{FleetConfig, connect_etcd};
-use crate::registry::BundleRegistry;
+use crate::model::{ActiveRelease, HostReport, HostState, Progress, ReleaseRecord, Rollout, short};
+use crate::operator::{connect_etcd, open_record, unix_now};
+use crate::registry::{BundleRegistry, PullError, PullLimits};
 
 /// What serves a module on this host, as the [`Deployer`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,26 +59,6 @@ pub trait Deployer: Send + Sync + 'static {
     fn deploy(&self, release: &ReleaseRecord, bundle: &Path) -> Result<Active, DeployFailure>;
 }
 
-/// How a host joins a fleet.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// The fleet.
-    pub fleet: FleetConfig,
-    /// This host's id (stable across restarts: it decides the host's waves).
-    pub host: String,
-    /// Where pulled bundles are kept (`<store>/<blake3>.zip`).
-    pub store: PathBuf,
-    /// Lease time-to-live in seconds: a host silent that long disappears from the reports.
-    pub lease_ttl: i64,
-}
-
-impl HostConfig {
-    /// A host config with a 5 s lease.
-    pub fn new(fleet: FleetConfig, host: impl Into<String>, store: impl Into<PathBuf>) -> Self {
-        HostConfig { fleet, host: host.into(), store: store.into(), lease_ttl: 5 }
-    }
-}
-
 /// A running host agent. Dropping it stops the agent (its reports then expire with the
 /// lease); [`stop`](Self::stop) also revokes the lease so they vanish at once.
 #[derive(Debug)]
@@ -103,8 +86,15 @@ impl HostAgent {
         if !keys::is_valid_segment(&config.host) {
             return Err(FleetError::BadName { name: config.host.clone(), what: "host id" });
         }
+        if config.operator_keys.is_empty() && !config.allow_unsigned {
+            return Err(FleetError::NoOperatorKey { host: config.host.clone() });
+        }
         std::fs::create_dir_all(&config.store)
             .map_err(|source| FleetError::Io { path: config.store.clone(), source })?;
+        let accepted = std::fs::read(intent_file(&config))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BTreeMap<String, Accepted>>(&b).ok())
+            .unwrap_or_default();
         let (stop, stop_rx) = watch::channel(false);
         let (reports_tx, reports) = watch::channel(BTreeMap::new());
         let host = config.host.clone();
@@ -119,6 +109,10 @@ impl HostAgent {
             reported: BTreeMap::new(),
             reports: reports_tx,
             stop: stop_rx,
+            accepted,
+            reported_at: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            live: None,
         };
         let task = tokio::spawn(agent.run());
         Ok(HostAgent { stop, reports, task: Some(task), host })
@@ -180,6 +174,20 @@ struct Agent {
     reported: BTreeMap<String, HostReport>,
     reports: watch::Sender<BTreeMap<String, HostReport>>,
     stop: watch::Receiver<bool>,
+    /// When each module's report was last written.
+    reported_at: BTreeMap<String, Instant>,
+    /// The highest rollout record accepted per module (persisted).
+    accepted: BTreeMap<String, Accepted>,
+    /// Why the newest rollout record of a module was not accepted.
+    rejected: BTreeMap<String, String>,
+    /// The session's etcd client and lease, for reports sent in the middle of a pull.
+    live: Option<(etcd_client::Client, i64)>,
+}
+
+/// Where the accepted sequence numbers are kept: `<store>/intent-<host>.json` (per host, so
+/// agents may share a store directory as a cache).
+fn intent_file(config: &HostConfig) -> PathBuf {
+    config.store.join(format!("intent-{}.json", config.host))
 }
 
 enum SessionEnd {
@@ -234,13 +242,14 @@ impl Agent {
             .await
             .map_err(self.etcd_err(format!("read {prefix}")))?;
         let revision = response.header().map_or(0, |h| h.revision());
-        let mut rollouts = BTreeMap::new();
+        self.live = Some((client.clone(), lease));
+        let mut seen = BTreeSet::new();
         for kv in response.kvs() {
-            if let Some((module, rollout)) = self.decode_rollout(kv.key(), kv.value()) {
-                rollouts.insert(module, rollout);
+            if let Some(module) = self.accept_rollout(kv.key(), kv.value()) {
+                seen.insert(module);
             }
         }
-        self.rollouts = rollouts;
+        self.rollouts.retain(|m, _| seen.contains(m) || self.rejected.contains_key(m));
         self.converge_all(Some(&mut client)).await;
         self.publish_reports(&mut client, lease).await?;
         let mut stream = client
@@ -251,7 +260,22 @@ impl Agent {
         let mut tick = tokio::time::interval(period.min(Duration::from_millis(500)));
         let mut last_keepalive = Instant::now();
         let mut stop = self.stop.clone();
+        let mut last_revision = revision;
+        let fault = self.config.watch_fault.clone();
+        let mut was_stalled = false;
         loop {
+            let stalled = fault.as_ref().is_some_and(WatchFault::stalled);
+            if was_stalled && !stalled {
+                // A watcher that fell behind reconnects from the last revision it read.
+                stream = client
+                    .watch(
+                        prefix.clone(),
+                        Some(WatchOptions::new().with_prefix().with_start_revision(last_revision + 1)),
+                    )
+                    .await
+                    .map_err(self.etcd_err(format!("watch {prefix}")))?;
+            }
+            was_stalled = stalled;
             tokio::select! {
                 _ = stop.changed() => {
                     let _ = tokio::time::timeout(Duration::from_millis(500), client.lease_revoke(lease)).await;
@@ -273,28 +297,35 @@ impl Agent {
                     self.converge_all(Some(&mut client)).await;
                     self.publish_reports(&mut client, lease).await?;
                 }
-                message = stream.message() => {
+                message = stream.message(), if !stalled => {
                     let Some(response) = message.map_err(self.etcd_err("watch"))? else {
                         return Err(FleetError::Rollout { module: String::new(), problem: "the watch ended".into() });
                     };
                     if response.canceled() || response.compact_revision() > 0 {
                         // History was compacted past our revision: read everything again.
+                        if let Some(f) = &fault {
+                            f.compactions.fetch_add(1, Ordering::SeqCst);
+                        }
                         return Ok(SessionEnd::Reread);
+                    }
+                    if let Some(h) = response.header() {
+                        last_revision = last_revision.max(h.revision());
                     }
                     for event in response.events() {
                         let Some(kv) = event.kv() else { continue };
+                        last_revision = last_revision.max(kv.mod_revision());
                         let module = String::from_utf8_lossy(kv.key()).rsplit('/').next().unwrap_or_default().to_owned();
                         match event.event_type() {
                             EventType::Put => {
-                                if let Some((module, rollout)) = self.decode_rollout(kv.key(), kv.value()) {
-                                    if let Some(state) = self.modules.get_mut(&module) {
-                                        state.retry = None;
-                                    }
-                                    self.rollouts.insert(module, rollout);
+                                if let Some(module) = self.accept_rollout(kv.key(), kv.value())
+                                    && let Some(state) = self.modules.get_mut(&module)
+                                {
+                                    state.retry = None;
                                 }
                             }
                             EventType::Delete => {
                                 self.rollouts.remove(&module);
+                                self.rejected.remove(&module);
                             }
                         }
                     }
@@ -305,19 +336,77 @@ impl Agent {
         }
     }
 
-    fn decode_rollout(&self, key: &[u8], value: &[u8]) -> Option<(String, Rollout)> {
+    /// Checks a rollout record (signature, fleet, module, sequence) and takes it when it
+    /// passes; otherwise remembers why (the host keeps what it serves and reports it).
+    /// Returns the module when the record was taken.
+    fn accept_rollout(&mut self, key: &[u8], value: &[u8]) -> Option<String> {
         let module = String::from_utf8_lossy(key).rsplit('/').next().unwrap_or_default().to_owned();
-        // A record this version cannot read is skipped: the host keeps what it serves.
-        let rollout = serde_json::from_slice::<Rollout>(value).ok()?;
-        Some((module, rollout))
+        match self.check_rollout(&module, key, value) {
+            Ok(rollout) => {
+                self.rejected.remove(&module);
+                self.rollouts.insert(module.clone(), rollout);
+                Some(module)
+            }
+            Err(reason) => {
+                self.rejected.insert(module, reason);
+                None
+            }
+        }
+    }
+
+    fn check_rollout(&mut self, module: &str, key: &[u8], value: &[u8]) -> Result<Rollout, String> {
+        let keys = if self.config.allow_unsigned && self.config.operator_keys.is_empty() {
+            &[][..]
+        } else {
+            &self.config.operator_keys[..]
+        };
+        let opened = crate::signed::open::<Rollout>("rollout", value, keys)
+            .map_err(|e| format!("rollout record {}: {e}", String::from_utf8_lossy(key)))?;
+        let rollout = opened.record;
+        if rollout.fleet != self.config.fleet.name || rollout.module != module {
+            return Err(format!(
+                "rollout record {} was written for fleet `{}` module `{}`; refused",
+                String::from_utf8_lossy(key),
+                rollout.fleet,
+                rollout.module
+            ));
+        }
+        if let Some(had) = self.accepted.get(module) {
+            if rollout.sequence < had.sequence || (rollout.sequence == had.sequence && opened.digest != had.digest) {
+                return Err(format!(
+                    "rollout record {} has sequence {}, but this host already followed sequence {}: an old record                      replayed; refused",
+                    String::from_utf8_lossy(key),
+                    rollout.sequence,
+                    had.sequence
+                ));
+            }
+            if rollout.sequence == had.sequence {
+                return Ok(rollout);
+            }
+        }
+        self.accepted.insert(module.to_owned(), Accepted { sequence: rollout.sequence, digest: opened.digest });
+        let path = intent_file(&self.config);
+        let bytes = serde_json::to_vec(&self.accepted).expect("plain data");
+        if let Err(e) = hotpack_archive::write_atomic(&path, &bytes) {
+            // Without the file a restart could accept a replay; say so, and follow the record.
+            self.rejected.insert(module.to_owned(), format!("cannot persist {}: {e}", path.display()));
+        }
+        Ok(rollout)
     }
 
     async fn publish_reports(&mut self, client: &mut etcd_client::Client, lease: i64) -> Result<(), FleetError> {
         let fleet = self.config.fleet.name.clone();
         for (module, state) in &self.modules {
             let Some(report) = &state.report else { continue };
-            if self.reported.get(module) == Some(report) {
-                continue;
+            match self.reported.get(module) {
+                Some(old) if old == report => continue,
+                Some(old)
+                    if HostReport { stats: None, ..old.clone() } == HostReport { stats: None, ..report.clone() }
+                        && self.reported_at.get(module).is_some_and(|t| t.elapsed() < self.config.stats_interval) =>
+                {
+                    continue;
+                }
+                _ => {}
             }
             let key = keys::host_report(&fleet, &self.config.host, module);
             let value = serde_json::to_vec(report).expect("reports are plain data");
@@ -326,12 +415,14 @@ impl Agent {
                 .await
                 .map_err(|e| FleetError::etcd(&self.config.fleet.etcd, format!("put {key}"), e))?;
             self.reported.insert(module.clone(), report.clone());
+            self.reported_at.insert(module.clone(), Instant::now());
         }
         Ok(())
     }
 
     async fn converge_all(&mut self, mut client: Option<&mut etcd_client::Client>) {
-        let modules: BTreeSet<String> = self.rollouts.keys().chain(self.modules.keys()).cloned().collect();
+        let modules: BTreeSet<String> =
+            self.rollouts.keys().chain(self.modules.keys()).chain(self.rejected.keys()).cloned().collect();
         for module in modules {
             let report = self.converge(&module, client.as_deref_mut()).await;
             self.modules.entry(module).or_default().report = Some(report);
@@ -372,7 +463,15 @@ impl Agent {
             target: target.map(str::to_owned),
             state,
             reason,
+            progress: None,
+            stats: self.stats(module, active),
         }
+    }
+
+    fn stats(&self, module: &str, active: &Option<Active>) -> Option<crate::analysis::CallStats> {
+        let meter = self.config.meter.as_ref()?;
+        meter.restart(module, &active.as_ref()?.library);
+        meter.snapshot(module)
     }
 
     async fn release(
@@ -395,8 +494,13 @@ impl Agent {
         let Some(kv) = response.kvs().first() else {
             return Err((HostState::Refused, format!("no release record at {key}")));
         };
-        let record: ReleaseRecord = serde_json::from_slice(kv.value())
-            .map_err(|e| (HostState::Refused, format!("release record {key}: {e}")))?;
+        let keys = if self.config.allow_unsigned && self.config.operator_keys.is_empty() {
+            &[][..]
+        } else {
+            &self.config.operator_keys[..]
+        };
+        let record: ReleaseRecord =
+            open_record(kv.key(), kv.value(), keys).map_err(|e| (HostState::Refused, e.to_string()))?;
         if record.blake3 != blake3 || record.module != module {
             return Err((
                 HostState::Refused,
@@ -411,12 +515,24 @@ impl Agent {
     async fn converge(&mut self, module: &str, client: Option<&mut etcd_client::Client>) -> HostReport {
         let m = module.to_owned();
         let active = self.blocking(move |d| d.active(&m)).await;
+        if let Some(reason) = self.rejected.get(module) {
+            let reason = format!("{reason}; keeping what serves");
+            return self.report(module, &active, None, HostState::Refused, Some(reason));
+        }
         let Some(rollout) = self.rollouts.get(module).cloned() else {
             return self.report(module, &active, None, HostState::Idle, Some("no rollout for this module".into()));
         };
         let Some(target) = rollout.target_for(&self.config.host, module).map(str::to_owned) else {
             return self.report(module, &active, None, HostState::Idle, Some("no stable release".into()));
         };
+        if rollout.expires != 0 && unix_now() > rollout.expires {
+            let reason = format!(
+                "the newest rollout record (sequence {}) expired at unix time {}: the fleet's intent may be frozen; \
+                 keeping what serves until the operator renews it",
+                rollout.sequence, rollout.expires
+            );
+            return self.report(module, &active, Some(&target), HostState::Expired, Some(reason));
+        }
         if rollout.paused {
             return self.report(module, &active, Some(&target), HostState::Paused, Some("rollout paused".into()));
         }
@@ -470,7 +586,7 @@ impl Agent {
             Ok(None) => {}
             Err(f) => return self.fail(module, &active, &target, f),
         }
-        let path = match self.fetch(&release).await {
+        let path = match self.fetch(&release, &active).await {
             Ok(path) => path,
             Err(Fetch::Refused(reason)) => {
                 return self.fail(module, &active, &target, DeployFailure { state: HostState::Refused, reason });
@@ -510,21 +626,82 @@ impl Agent {
         self.report(module, active, Some(target), f.state, Some(f.reason))
     }
 
-    /// The verified bundle of `release` in the store: kept from an earlier pull, or pulled
-    /// by digest now. Bytes whose blake3 differs from the record are never written.
-    async fn fetch(&self, release: &ReleaseRecord) -> Result<PathBuf, Fetch> {
-        let path = self.config.store.join(format!("{}.zip", release.blake3));
-        if let Ok(bytes) = std::fs::read(&path)
-            && blake3::hash(&bytes).to_hex().as_str() == release.blake3
-        {
-            return Ok(path);
+    /// Sends one report now (in the middle of a pull), outside the converge loop.
+    async fn send_report(&self, report: HostReport) {
+        let module = report.module.clone();
+        if let Some((client, lease)) = &self.live {
+            let key = keys::host_report(&self.config.fleet.name, &self.config.host, &module);
+            let value = serde_json::to_vec(&report).expect("reports are plain data");
+            let _ = client.clone().put(key, value, Some(PutOptions::new().with_lease(*lease))).await;
         }
-        let bytes = self.registry.pull(&release.repository, &release.manifest_digest).await.map_err(|e| match e {
-            FleetError::Artifact { .. } | FleetError::Reference { .. } => Fetch::Refused(e.to_string()),
-            other => Fetch::Failed(other.to_string()),
-        })?;
-        let got = blake3::hash(&bytes).to_hex().to_string();
+        self.reports.send_modify(|all| {
+            all.insert(module, report);
+        });
+    }
+
+    /// The verified bundle of `release` in the store: kept from an earlier pull, or pulled
+    /// by digest now, at most min(record size, `max_bundle`) bytes streamed to a temporary
+    /// file while hashing, within the pull deadline; a `fetching` report with progress goes
+    /// out every half second. Bytes whose blake3 differs from the record are never kept.
+    async fn fetch(&self, release: &ReleaseRecord, active: &Option<Active>) -> Result<PathBuf, Fetch> {
+        let path = self.config.store.join(format!("{}.zip", release.blake3));
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            let mut hasher = blake3::Hasher::new();
+            if hasher.update_reader(&mut file).is_ok() && hasher.finalize().to_hex().as_str() == release.blake3 {
+                return Ok(path);
+            }
+        }
+        if release.size > self.config.max_bundle {
+            return Err(Fetch::Refused(format!(
+                "release {} {} is {} bytes, more than this host's --max-bundle {}; refused",
+                release.module, release.version, release.size, self.config.max_bundle
+            )));
+        }
+        let limits = PullLimits {
+            limit: release.size.min(self.config.max_bundle),
+            deadline: Instant::now() + self.config.pull_deadline,
+            progress: Arc::new(AtomicU64::new(0)),
+        };
+        let part = self.config.store.join(format!(".{}.{}.part", release.blake3, self.config.host));
+        let _ = std::fs::remove_file(&part);
+        let pulled = {
+            let pull = self.registry.pull_to(&release.repository, &release.manifest_digest, &part, &limits);
+            tokio::pin!(pull);
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.tick().await;
+            let mut stop = self.stop.clone();
+            loop {
+                tokio::select! {
+                    result = &mut pull => break result,
+                    _ = stop.changed() => break Err(PullError::Failed("the agent is stopping".into())),
+                    _ = tick.tick() => {
+                        let bytes = limits.progress.load(Ordering::Relaxed);
+                        let mut report = self.report(
+                            &release.module,
+                            active,
+                            Some(&release.blake3),
+                            HostState::Fetching,
+                            Some(format!("pulling {}@{}: {bytes} of {} bytes", release.repository, short(&release.manifest_digest), limits.limit)),
+                        );
+                        report.progress = Some(Progress { bytes, limit: limits.limit });
+                        self.send_report(report).await;
+                    }
+                }
+            }
+        };
+        let (hash, _) = match pulled {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(match e {
+                    PullError::Refused(r) => Fetch::Refused(r),
+                    PullError::Failed(r) => Fetch::Failed(r),
+                });
+            }
+        };
+        let got = hash.to_hex().to_string();
         if got != release.blake3 {
+            let _ = std::fs::remove_file(&part);
             return Err(Fetch::Refused(format!(
                 "release {} {}: the registry's bundle ({}@{}) has blake3 {}, not the recorded {}; refused",
                 release.module,
@@ -535,8 +712,7 @@ impl Agent {
                 short(&release.blake3)
             )));
         }
-        hotpack_archive::write_atomic(&path, &bytes)
-            .map_err(|e| Fetch::Failed(format!("cannot store {}: {e}", path.display())))?;
+        std::fs::rename(&part, &path).map_err(|e| Fetch::Failed(format!("cannot store {}: {e}", path.display())))?;
         Ok(path)
     }
 }

@@ -116,6 +116,15 @@ pub enum FleetError {
         /// Each host of the wave not yet ok, with its state.
         pending: Vec<String>,
     },
+    /// A host may not follow a fleet without operator keys (or an explicit allow-unsigned).
+    #[error(
+        "host {host}: no operator key to check the fleet's records with; pass the operator's public key \
+         (--trusted-key / --operator-key), or --allow-unsigned to let anyone who can write to etcd decide what runs here"
+    )]
+    NoOperatorKey {
+        /// The host id.
+        host: String,
+    },
     /// The release record and the bytes disagree.
     #[error("release {module} {blake3}: {problem}")]
     Mismatch {

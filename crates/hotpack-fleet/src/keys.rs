@@ -4,6 +4,7 @@
 //! /hotpack/<fleet>/releases/<module>/<blake3>   ReleaseRecord, written once
 //! /hotpack/<fleet>/rollouts/<module>            Rollout, changed by compare-revision txns
 //! /hotpack/<fleet>/hosts/<host>/<module>        HostReport, under the host's lease
+//! /hotpack/<fleet>/analysis/<module>            AnalysisStatus, written by the --auto watcher
 //! ```
 
 /// The prefix of everything a fleet keeps in etcd.
@@ -34,6 +35,12 @@ pub fn rollouts(fleet: &str) -> String {
 /// One host's report on one module.
 pub fn host_report(fleet: &str, host: &str, module: &str) -> String {
     format!("/hotpack/{fleet}/hosts/{host}/{module}")
+}
+
+/// The `--auto --bake` watcher's analysis of a module's rollout (informational: hosts never
+/// read it).
+pub fn analysis(fleet: &str, module: &str) -> String {
+    format!("/hotpack/{fleet}/analysis/{module}")
 }
 
 /// Every host report.

@@ -32,18 +32,27 @@
 #![deny(missing_docs)]
 
 mod agent;
+pub mod analysis;
+mod auto;
 mod error;
+mod hostconfig;
 pub mod keys;
 mod model;
 mod operator;
 mod registry;
 mod runtime;
+pub mod signed;
 
-pub use agent::{Active, DeployFailure, Deployer, HostAgent, HostConfig};
+pub use agent::{
+    Active, DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, DeployFailure, Deployer, HostAgent, HostConfig, WatchFault,
+};
+pub use analysis::{AnalysisConfig, CallMeter, CallStats, Outcome, Verdict, judge};
+pub use auto::{AnalysisStatus, AutoOutcome, WaveAnalysis};
 pub use error::FleetError;
 pub use model::{
-    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, ReleaseRecord, RolledBack, Rollout,
-    bucket, in_wave, short,
+    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, Progress, ReleaseRecord, RolledBack,
+    Rollout, bucket, in_wave, short,
 };
-pub use operator::{AutoOutcome, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
-pub use registry::BundleRegistry;
+pub use operator::{DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
+pub use registry::{BundleRegistry, MAX_MANIFEST, PullError, PullLimits};
+pub use signed::{RECORD_FORMAT, Signed};

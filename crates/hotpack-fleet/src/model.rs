@@ -29,6 +29,14 @@ pub struct ReleaseRecord {
     /// blake3 of the library inside, per target triple (what the host's runtime reports as
     /// serving, so a host can tell which release it runs and roll back without a download).
     pub libraries: BTreeMap<String, String>,
+    /// The fingerprint of the key that signed the bundle itself (`ed25519:...`), when it is
+    /// signed; the host's runtime checks that signature against its trusted keys.
+    #[serde(default)]
+    pub bundle_signer: Option<String>,
+    /// The fingerprint of the operator key that signed this record (filled in when read from
+    /// a signed envelope; `None` for an unsigned one).
+    #[serde(default)]
+    pub signer: Option<String>,
 }
 
 impl ReleaseRecord {
@@ -44,9 +52,25 @@ pub fn short(hex: &str) -> &str {
 }
 
 /// The rollout of one module, under `/hotpack/<fleet>/rollouts/<module>`; changed only by
-/// transactions that compare its `mod_revision`.
+/// transactions that compare its `mod_revision`. Stored inside a signed envelope
+/// ([`crate::Signed`]); hosts check the signature, the fleet and module it names, that its
+/// `sequence` never goes down, and its `expires`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
+    /// The fleet the record was written for (a record copied from another fleet is refused).
+    #[serde(default)]
+    pub fleet: String,
+    /// The module the record was written for (a record copied to another module's key is refused).
+    #[serde(default)]
+    pub module: String,
+    /// Grows by one with every write; hosts keep the highest they accepted (across their
+    /// restarts) and refuse anything lower: an old record replayed into etcd moves no host.
+    #[serde(default)]
+    pub sequence: u64,
+    /// Unix time (seconds) after which hosts stop trusting the record (0: never). A host whose
+    /// newest record expired keeps what it serves and reports `expired`: a frozen fleet shows.
+    #[serde(default)]
+    pub expires: u64,
     /// The release every host outside the current wave serves (bundle blake3).
     pub stable: Option<String>,
     /// The release being rolled out, if any (bundle blake3).
@@ -64,6 +88,9 @@ pub struct Rollout {
     pub previous: Option<String>,
     /// Why the last rollback happened, if the last change was one.
     pub rolled_back: Option<RolledBack>,
+    /// With `auto` and a bake time: the analysis settings the operator's watcher applies.
+    #[serde(default)]
+    pub analysis: Option<crate::analysis::AnalysisConfig>,
 }
 
 /// A record of the last rollback of a rollout.
@@ -129,6 +156,21 @@ pub struct HostReport {
     pub state: HostState,
     /// Why, for every state but `ok`.
     pub reason: Option<String>,
+    /// While `fetching`: bytes received so far and the most that will be read.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// What the host's runtime counted for the module (the analysis reads it).
+    #[serde(default)]
+    pub stats: Option<crate::analysis::CallStats>,
+}
+
+/// How far a pull has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Bytes received and hashed.
+    pub bytes: u64,
+    /// The most that will be read: min(release record's size, the host's `--max-bundle`).
+    pub limit: u64,
 }
 
 /// The version a host serves.
@@ -151,6 +193,11 @@ pub enum HostState {
     Ok,
     /// Fetching or deploying its target.
     Deploying,
+    /// Pulling its target from the registry (a report with progress every half second).
+    Fetching,
+    /// The newest rollout record this host accepted has expired: it keeps what it serves and
+    /// waits for a fresh record (the fleet's intent may be frozen).
+    Expired,
     /// The target failed a promotion gate here; the previous version keeps serving.
     Failed,
     /// The target was promoted here, then demoted (panic budget); the previous version serves.

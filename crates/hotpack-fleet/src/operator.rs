@@ -3,15 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, WatchOptions};
+use hotpack_archive::{PublicKey, SigningKey};
+
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 use serde::Serialize;
 
 use crate::error::FleetError;
 use crate::keys;
 use crate::model::{HostReport, ReleaseRecord, RolledBack, Rollout, in_wave, short};
 use crate::registry::BundleRegistry;
+use crate::signed;
 
 /// Where a fleet lives: its name, its etcd endpoints and its OCI registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,8 @@ pub struct RolloutStatus {
     pub stable: Option<ReleaseRecord>,
     /// The canary's record.
     pub canary: Option<ReleaseRecord>,
+    /// What the `--auto --bake` watcher found, wave by wave.
+    pub analysis: Option<crate::auto::AnalysisStatus>,
 }
 
 /// The whole fleet: every rollout and every live host report.
@@ -88,32 +93,21 @@ impl FleetStatus {
     }
 }
 
-/// How an automatic rollout ended ([`Fleet::watch_auto`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub enum AutoOutcome {
-    /// The canary became stable (the last wave was promoted).
-    Completed {
-        /// The release now stable.
-        stable: String,
-    },
-    /// A host of the wave failed; the fleet was rolled back by this watcher.
-    RolledBack {
-        /// The failing host.
-        host: String,
-        /// Its report's state and reason.
-        reason: String,
-    },
-    /// Someone else rolled the canary back (or replaced it).
-    Ended,
-}
-
 /// The operator's handle on a fleet.
 #[derive(Clone)]
 pub struct Fleet {
     config: FleetConfig,
     etcd: etcd_client::Client,
     registry: BundleRegistry,
+    key: Option<SigningKey>,
+    validity: Duration,
+}
+
+/// How long a record the operator writes stays valid by default: 7 days.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl std::fmt::Debug for Fleet {
@@ -131,6 +125,34 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("fleet records are plain data and always serialize")
 }
 
+/// A record kept in a signed envelope.
+pub(crate) trait Record: serde::de::DeserializeOwned + Serialize {
+    const KIND: &'static str;
+    fn set_signer(&mut self, _signer: Option<String>) {}
+}
+
+impl Record for ReleaseRecord {
+    const KIND: &'static str = "release";
+    fn set_signer(&mut self, signer: Option<String>) {
+        self.signer = signer;
+    }
+}
+
+impl Record for Rollout {
+    const KIND: &'static str = "rollout";
+}
+
+/// Opens an envelope; with `trusted` keys, only one signed by them.
+pub(crate) fn open_record<T: Record>(key: &[u8], value: &[u8], trusted: &[PublicKey]) -> Result<T, FleetError> {
+    let opened = signed::open::<T>(T::KIND, value, trusted).map_err(|e| FleetError::BadRecord {
+        key: String::from_utf8_lossy(key).into_owned(),
+        problem: e.to_string(),
+    })?;
+    let mut record = opened.record;
+    record.set_signer(opened.signer);
+    Ok(record)
+}
+
 impl Fleet {
     /// Connects to the fleet's etcd (the registry is contacted on first use).
     ///
@@ -141,7 +163,28 @@ impl Fleet {
         config.check()?;
         let etcd = connect_etcd(&config.etcd).await?;
         let registry = BundleRegistry::new(&config.registry);
-        Ok(Fleet { config, etcd, registry })
+        Ok(Fleet { config, etcd, registry, key: None, validity: DEFAULT_VALIDITY })
+    }
+
+    /// Signs every record this handle writes with the operator's `key` (and reads back only
+    /// records it signed). Hosts that trust the key's public half follow them; hosts that
+    /// trust keys ignore unsigned records.
+    #[must_use]
+    pub fn with_key(mut self, key: SigningKey) -> Fleet {
+        self.key = Some(key);
+        self
+    }
+
+    /// How long the records this handle writes stay valid ([`DEFAULT_VALIDITY`]): hosts
+    /// report `expired` past it until a fresh record ([`renew`](Self::renew)) arrives.
+    #[must_use]
+    pub fn with_validity(mut self, validity: Duration) -> Fleet {
+        self.validity = validity;
+        self
+    }
+
+    pub(crate) fn trusted(&self) -> Vec<PublicKey> {
+        self.key.iter().map(SigningKey::public_key).collect()
     }
 
     /// The configuration.
@@ -149,7 +192,7 @@ impl Fleet {
         &self.config
     }
 
-    fn etcd_err(&self, operation: impl Into<String>) -> impl FnOnce(etcd_client::Error) -> FleetError + '_ {
+    pub(crate) fn etcd_err(&self, operation: impl Into<String>) -> impl FnOnce(etcd_client::Error) -> FleetError + '_ {
         let operation = operation.into();
         move |e| FleetError::etcd(&self.config.etcd, operation, e)
     }
@@ -176,7 +219,7 @@ impl Fleet {
             return Err(FleetError::BadName { name, what: "module name" });
         }
         let key = keys::release(&self.config.name, &name, &blake3);
-        if let Some(existing) = self.get::<ReleaseRecord>(&key).await? {
+        if let Some(existing) = self.get_record::<ReleaseRecord>(&key).await? {
             return Ok(Published { record: existing.0, created: false });
         }
         let libraries = manifest
@@ -196,6 +239,7 @@ impl Fleet {
             ("dev.hotpack.blake3".to_owned(), blake3.clone()),
         ]);
         let size = bytes.len() as u64;
+        let bundle_signer = bundle.signature().ok().flatten().map(|s| s.key.fingerprint().to_string());
         let manifest_digest =
             self.registry.push(&repository, &keys::tag(&blake3), bytes, config_json, annotations).await?;
         let record = ReleaseRecord {
@@ -206,6 +250,8 @@ impl Fleet {
             repository,
             manifest_digest,
             libraries,
+            bundle_signer,
+            signer: self.key.as_ref().map(|k| k.public_key().fingerprint().to_string()),
         };
         self.register(&record).await
     }
@@ -223,24 +269,52 @@ impl Fleet {
         let key = keys::release(&self.config.name, &record.module, &record.blake3);
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), encode(record), None)])
+            .and_then([TxnOp::put(key.clone(), signed::seal(ReleaseRecord::KIND, record, self.key.as_ref()), None)])
             .or_else([TxnOp::get(key.clone(), None)]);
         let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("create {key}")))?;
         if response.succeeded() {
             return Ok(Published { record: record.clone(), created: true });
         }
-        match self.get::<ReleaseRecord>(&key).await? {
+        match self.get_record::<ReleaseRecord>(&key).await? {
             Some((existing, _)) => Ok(Published { record: existing, created: false }),
             None => Err(FleetError::BadRecord { key, problem: "exists and vanished".into() }),
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
+    pub(crate) async fn get_plain<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, FleetError> {
+        let response = self.etcd.clone().get(key, None).await.map_err(self.etcd_err(format!("get {key}")))?;
+        response.kvs().first().map(|kv| decode(kv.key(), kv.value())).transpose()
+    }
+
+    pub(crate) fn etcd(&self) -> etcd_client::Client {
+        self.etcd.clone()
+    }
+
+    async fn get_record<T: Record>(&self, key: &str) -> Result<Option<(T, i64)>, FleetError> {
         let response = self.etcd.clone().get(key, None).await.map_err(self.etcd_err(format!("get {key}")))?;
         match response.kvs().first() {
-            Some(kv) => Ok(Some((decode(kv.key(), kv.value())?, kv.mod_revision()))),
+            Some(kv) => Ok(Some((open_record(kv.key(), kv.value(), &self.trusted())?, kv.mod_revision()))),
             None => Ok(None),
         }
+    }
+
+    async fn list_records<T: Record>(&self, prefix: &str) -> Result<Vec<(String, T, i64)>, FleetError> {
+        let response = self
+            .etcd
+            .clone()
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(self.etcd_err(format!("list {prefix}")))?;
+        let trusted = self.trusted();
+        let mut out = Vec::new();
+        for kv in response.kvs() {
+            out.push((
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                open_record(kv.key(), kv.value(), &trusted)?,
+                kv.mod_revision(),
+            ));
+        }
+        Ok(out)
     }
 
     async fn list<T: serde::de::DeserializeOwned>(
@@ -271,7 +345,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn releases(&self, module: &str) -> Result<Vec<ReleaseRecord>, FleetError> {
-        let (list, _) = self.list::<ReleaseRecord>(&keys::releases_of(&self.config.name, module)).await?;
+        let list = self.list_records::<ReleaseRecord>(&keys::releases_of(&self.config.name, module)).await?;
         let mut records: Vec<ReleaseRecord> = list.into_iter().map(|(_, r, _)| r).collect();
         records.sort_by(|a, b| {
             let parse = |v: &str| hotpack_archive::semver::Version::parse(v).ok();
@@ -315,7 +389,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn rollout_of(&self, module: &str) -> Result<Option<(Rollout, i64)>, FleetError> {
-        self.get(&keys::rollout(&self.config.name, module)).await
+        self.get_record(&keys::rollout(&self.config.name, module)).await
     }
 
     /// Reads the rollout, applies `change`, and writes it back in one transaction that compares
@@ -326,13 +400,22 @@ impl Fleet {
         change: impl FnOnce(Option<Rollout>) -> Result<Rollout, FleetError>,
     ) -> Result<Rollout, FleetError> {
         let key = keys::rollout(&self.config.name, module);
-        let current = self.get::<Rollout>(&key).await?;
+        let current = self.get_record::<Rollout>(&key).await?;
         let compare = match &current {
             Some((_, revision)) => Compare::mod_revision(key.clone(), CompareOp::Equal, *revision),
             None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
         };
-        let next = change(current.map(|(r, _)| r))?;
-        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), encode(&next), None)]);
+        let sequence = current.as_ref().map_or(0, |(r, _)| r.sequence);
+        let mut next = change(current.map(|(r, _)| r))?;
+        next.fleet = self.config.name.clone();
+        next.module = module.to_owned();
+        // Unix milliseconds when that is higher: a record rewritten after its key was deleted
+        // (to remove a forged one) still outranks every record hosts accepted before.
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        next.sequence = (sequence + 1).max(now_ms);
+        next.expires = unix_now().saturating_add(self.validity.as_secs().max(1));
+        let value = signed::seal(Rollout::KIND, &next, self.key.as_ref());
+        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key.clone(), value, None)]);
         let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("update {key}")))?;
         if response.succeeded() { Ok(next) } else { Err(FleetError::Conflict { module: module.to_owned() }) }
     }
@@ -347,6 +430,25 @@ impl Fleet {
     /// [`FleetError::NoRelease`], [`FleetError::Rollout`] (a rollout in flight, bad waves),
     /// [`FleetError::Conflict`], [`FleetError::Etcd`].
     pub async fn rollout(&self, module: &str, wanted: &str, waves: &[u8], auto: bool) -> Result<Rollout, FleetError> {
+        self.rollout_with(module, wanted, waves, auto, None).await
+    }
+
+    /// [`rollout`](Self::rollout) with the analysis `--auto --bake` applies: with `analysis`,
+    /// [`watch_auto`](Self::watch_auto) promotes each wave by itself once it baked and its
+    /// canary is no worse than the baseline, rolls back when it is, and pauses when it cannot
+    /// tell.
+    ///
+    /// # Errors
+    ///
+    /// As [`rollout`](Self::rollout).
+    pub async fn rollout_with(
+        &self,
+        module: &str,
+        wanted: &str,
+        waves: &[u8],
+        auto: bool,
+        analysis: Option<crate::analysis::AnalysisConfig>,
+    ) -> Result<Rollout, FleetError> {
         let release = self.release(module, wanted).await?;
         let bad = |problem: String| FleetError::Rollout { module: module.to_owned(), problem };
         if waves.is_empty() || waves.windows(2).any(|w| w[0] >= w[1]) || waves.iter().any(|&w| w == 0 || w > 100) {
@@ -372,6 +474,7 @@ impl Fleet {
                 r.wave = 0;
                 r.paused = false;
                 r.auto = auto;
+                r.analysis = analysis.clone();
                 r.rolled_back = None;
                 Ok(r)
             }
@@ -485,6 +588,20 @@ impl Fleet {
         .await
     }
 
+    /// Re-signs `module`'s rollout unchanged but for a new sequence number and expiry: run it
+    /// (from a timer) more often than the validity, or hosts report `expired`.
+    ///
+    /// # Errors
+    ///
+    /// [`FleetError::Rollout`] when the module has no rollout, [`FleetError::Conflict`],
+    /// [`FleetError::Etcd`].
+    pub async fn renew(&self, module: &str) -> Result<Rollout, FleetError> {
+        self.update_rollout(module, |current| {
+            current.ok_or_else(|| FleetError::Rollout { module: module.to_owned(), problem: "no rollout".into() })
+        })
+        .await
+    }
+
     /// Every live host report (hosts whose lease expired are gone).
     ///
     /// # Errors
@@ -501,7 +618,7 @@ impl Fleet {
     ///
     /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
     pub async fn status(&self) -> Result<FleetStatus, FleetError> {
-        let (list, _) = self.list::<Rollout>(&keys::rollouts(&self.config.name)).await?;
+        let list = self.list_records::<Rollout>(&keys::rollouts(&self.config.name)).await?;
         let mut rollouts = Vec::new();
         for (key, rollout, revision) in list {
             let module = key.rsplit('/').next().unwrap_or_default().to_owned();
@@ -509,81 +626,18 @@ impl Fleet {
                 let module = module.clone();
                 async move {
                     match blake3 {
-                        Some(b) => self.get::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await,
+                        Some(b) => {
+                            self.get_record::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await
+                        }
                         None => Ok(None),
                     }
                 }
             };
             let stable = record(rollout.stable.clone()).await?.map(|(r, _)| r);
             let canary = record(rollout.canary.clone()).await?.map(|(r, _)| r);
-            rollouts.push(RolloutStatus { module, rollout, revision, stable, canary });
+            let analysis = self.get_plain(&keys::analysis(&self.config.name, &module)).await?;
+            rollouts.push(RolloutStatus { module, rollout, revision, stable, canary, analysis });
         }
         Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await? })
-    }
-
-    /// The `--auto` watcher: follows `module`'s rollout and the hosts' reports until the canary
-    /// is gone. The first report of a failed gate, a demotion or a refused bundle on the
-    /// canary rolls the fleet back (one transaction). etcd outages are waited out.
-    ///
-    /// # Errors
-    ///
-    /// [`FleetError::Rollout`] when no rollout is in flight when it starts.
-    pub async fn watch_auto(&self, module: &str) -> Result<AutoOutcome, FleetError> {
-        let canary = match self.rollout_of(module).await? {
-            Some((Rollout { canary: Some(c), .. }, _)) => c,
-            _ => return Err(FleetError::Rollout { module: module.to_owned(), problem: "no rollout in flight".into() }),
-        };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.auto_round(module, &canary).await {
-                Ok(Some(outcome)) => return Ok(outcome),
-                Ok(None) => backoff = Duration::from_millis(100),
-                Err(_) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-    }
-
-    /// One look at the fleet, then a watch until something changes. `Ok(None)`: look again.
-    async fn auto_round(&self, module: &str, canary: &str) -> Result<Option<AutoOutcome>, FleetError> {
-        let prefix = keys::root(&self.config.name);
-        let response = self
-            .etcd
-            .clone()
-            .get(prefix.clone(), Some(GetOptions::new().with_prefix().with_keys_only()))
-            .await
-            .map_err(self.etcd_err("read the revision"))?;
-        let revision = response.header().map_or(0, |h| h.revision());
-        let rollout = self.rollout_of(module).await?.map(|(r, _)| r).unwrap_or_default();
-        if rollout.canary.as_deref() != Some(canary) {
-            return Ok(Some(match rollout.stable {
-                Some(stable) if stable == canary => AutoOutcome::Completed { stable },
-                _ => AutoOutcome::Ended,
-            }));
-        }
-        let hosts = self.hosts().await?;
-        if let Some(bad) =
-            hosts.iter().find(|h| h.module == module && h.target.as_deref() == Some(canary) && h.state.is_failure())
-        {
-            let reason = format!(
-                "auto: host {} reported {:?}: {}",
-                bad.host,
-                bad.state,
-                bad.reason.as_deref().unwrap_or("no reason given")
-            );
-            self.rollback(module, &reason).await?;
-            return Ok(Some(AutoOutcome::RolledBack { host: bad.host.clone(), reason }));
-        }
-        let mut stream = self
-            .etcd
-            .clone()
-            .watch(prefix, Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1)))
-            .await
-            .map_err(self.etcd_err("watch"))?;
-        // Any event (or the watch ending) is a reason to look again.
-        let _ = stream.message().await.map_err(self.etcd_err("watch"))?;
-        Ok(None)
     }
 }

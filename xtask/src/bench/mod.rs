@@ -21,6 +21,7 @@ mod call;
 mod deps;
 mod detect;
 mod isolate;
+mod fleet;
 mod load;
 mod preflight;
 mod reload;
@@ -58,6 +59,7 @@ const AREAS: &[AreaDef] = &[
     AreaDef { name: "archive", keys: Some(archive::keys), goals: archive::GOALS, rows: archive::ROWS },
     AreaDef { name: "serve", keys: Some(serve::keys), goals: serve::GOALS, rows: serve::ROWS },
     AreaDef { name: "isolate", keys: Some(isolate::keys), goals: isolate::GOALS, rows: isolate::ROWS },
+    AreaDef { name: "fleet", keys: Some(fleet::keys), goals: fleet::GOALS, rows: fleet::ROWS },
 ];
 
 /// Criterion warm-up/measurement flags.

@@ -205,12 +205,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let names: Vec<String> = trusted.iter().map(|k| k.fingerprint().to_string()).collect();
         tracing::info!("deploying only bundles signed by {}", names.join(", "));
     }
+    let fleet_trusted = trusted.clone();
     let host = Host::start(&folder, config, args.probe.clone(), Arc::clone(&metrics), trusted)?;
     // Watch first, then load what is there: a bundle replaced in between is not missed.
     let _watching = host.watch()?;
     host.deploy_all();
     // With --fleet: a host agent deploys what the fleet's rollouts say into the same runtime.
-    let _fleet = crate::fleet::join(host.runtime(), &args.fleet)?;
+    let _fleet = crate::fleet::join(host.runtime(), &args.fleet, &fleet_trusted)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)

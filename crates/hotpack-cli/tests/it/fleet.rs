@@ -6,10 +6,27 @@ use std::process::{Command, Output};
 
 use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 
+/// The operator's key pair in `dir`: (`op.key`, `op.key.pub`).
+fn operator_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let secret = dir.join("op.key");
+    // Tests run in parallel: whoever writes first wins, the others find it written.
+    match hotpack::archive::SigningKey::from_seed(&[9; 32]).write_new(&secret) {
+        Ok(_) | Err(hotpack::archive::KeyError::Exists { .. }) => {}
+        Err(e) => panic!("write the operator key: {e}"),
+    }
+    while !dir.join("op.key.pub").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    (secret, dir.join("op.key.pub"))
+}
+
 fn fleet(etcd: &LocalEtcd, registry: &LocalRegistry, args: &[&str]) -> Output {
+    let keys = std::env::temp_dir().join(format!("hotpack-fleet-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&keys).expect("key dir");
     Command::new(env!("CARGO_BIN_EXE_hotpack"))
         .arg("fleet")
         .args(args)
+        .env("HOTPACK_FLEET_KEY", operator_key(&keys).0)
         .env("HOTPACK_FLEET", "cli")
         .env("HOTPACK_ETCD", etcd.endpoint())
         .env("HOTPACK_REGISTRY", registry.url())
@@ -57,6 +74,24 @@ fn publish_rollout_promote_rollback_and_status() {
     assert!(text.contains("stable 1.0.0") && text.contains("bad latency"), "{text}");
 }
 
+/// `serve --fleet` without a key refuses to start and says how to proceed.
+#[test]
+fn serve_fleet_without_keys_refuses_to_start() {
+    let dir = hotpack_testkit::scratch();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotpack"))
+        .arg("serve")
+        .arg(dir.path())
+        .args(["--addr", "127.0.0.1:0", "--fleet", "cli", "--host-id", "h", "--registry", "http://127.0.0.1:9"])
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env_remove("HOTPACK_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run hotpack serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--trusted-key") && stderr.contains("--allow-unsigned"), "{stderr}");
+}
+
 /// A `hotpack serve DIR --fleet ... --host-id ...` process, killed when dropped.
 struct Host {
     child: std::process::Child,
@@ -75,10 +110,14 @@ impl Host {
         use std::io::BufRead;
         let dir = root.join(id);
         std::fs::create_dir_all(dir.join("plugins")).expect("plugin folder");
+        let keys = std::env::temp_dir().join(format!("hotpack-fleet-cli-key-{}", std::process::id()));
+        std::fs::create_dir_all(&keys).expect("key dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotpack"))
             .arg("serve")
             .arg(dir.join("plugins"))
             .args(["--addr", "127.0.0.1:0", "--fleet", "cli", "--host-id", id])
+            .arg("--operator-key")
+            .arg(operator_key(&keys).1)
             .env("HOTPACK_ETCD", etcd.endpoint())
             .env("HOTPACK_REGISTRY", registry.url())
             .env("XDG_CACHE_HOME", dir.join("cache"))

@@ -2,5 +2,8 @@
 //! `hotpack_testkit::servers`; the tests fail when they cannot start), five in-process hosts each
 //! with its own `hotpack::Runtime`, real cdylibs packed into real bundles.
 
+mod analysis;
+mod hostile;
 mod scenarios;
+mod security;
 mod support;

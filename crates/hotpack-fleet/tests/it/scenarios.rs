@@ -269,7 +269,8 @@ async fn two_operators_never_overwrite_each_other() {
     let v2 = c.fleet.publish(&c.bundle("greeter-v2")).await.expect("publish v2").record;
     let bad = c.fleet.publish(&c.bundle("fx-greeter-init-error")).await.expect("publish v3").record;
     c.fleet.rollout("greeter", "1.0.0", &[100], false).await.expect("v1 stable");
-    let other = hotpack_fleet::Fleet::connect(c.config.clone()).await.expect("a second operator");
+    let other =
+        hotpack_fleet::Fleet::connect(c.config.clone()).await.expect("a second operator").with_key(c.key.clone());
     let (a, b) = tokio::join!(
         c.fleet.rollout("greeter", "2.0.0", &[50, 100], false),
         other.rollout("greeter", "3.0.0", &[50, 100], false)

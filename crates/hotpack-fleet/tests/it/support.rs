@@ -8,6 +8,8 @@ use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig, HostReport, HostState};
 
 pub struct Cluster {
+    /// The operator's key: `fleet` signs with it, hosts trust its public half.
+    pub key: hotpack::archive::SigningKey,
     pub etcd: LocalEtcd,
     pub registry: LocalRegistry,
     pub config: FleetConfig,
@@ -20,6 +22,8 @@ pub struct Host {
     pub runtime: hotpack::Runtime,
     pub agent: Option<HostAgent>,
     pub store: PathBuf,
+    /// Counts the calls made through [`Host::call`] (the agent reports them).
+    pub meter: Arc<hotpack_fleet::CallMeter>,
 }
 
 impl Host {
@@ -41,9 +45,10 @@ pub async fn cluster() -> Cluster {
     let etcd = LocalEtcd::start().expect("etcd must start (apt-get install etcd-server)");
     let registry = LocalRegistry::start().expect("the registry must start (apt-get install docker-registry)");
     let config = FleetConfig::new("test", etcd.endpoint(), registry.url());
-    let fleet = Fleet::connect(config.clone()).await.expect("connect the operator");
+    let key = hotpack::archive::SigningKey::from_seed(&[42; 32]);
+    let fleet = Fleet::connect(config.clone()).await.expect("connect the operator").with_key(key.clone());
     let dir = hotpack_testkit::scratch();
-    Cluster { etcd, registry, config, fleet, dir }
+    Cluster { key, etcd, registry, config, fleet, dir }
 }
 
 impl Cluster {
@@ -63,6 +68,11 @@ impl Cluster {
     }
 
     pub fn host(&self, id: &str) -> Host {
+        self.host_with(id, |c| c)
+    }
+
+    /// A host whose config `adjust` changes (limits, keys, registry, fault hooks).
+    pub fn host_with(&self, id: &str, adjust: impl FnOnce(HostConfig) -> HostConfig) -> Host {
         let dir = self.dir.path().join(id);
         let runtime = hotpack::Runtime::builder()
             .cache_dir(dir.join("cache"))
@@ -70,9 +80,13 @@ impl Cluster {
             .build()
             .expect("runtime");
         let store = dir.join("store");
-        let config = HostConfig::new(self.config.clone(), id, &store);
+        let meter = Arc::new(hotpack_fleet::CallMeter::new());
+        let mut config = HostConfig::new(self.config.clone(), id, &store).operator_keys([self.key.public_key()]);
+        config.meter = Some(Arc::clone(&meter));
+        config.stats_interval = Duration::from_millis(200);
+        let config = adjust(config);
         let agent = HostAgent::spawn(config, Arc::new(runtime.clone())).expect("spawn the agent");
-        Host { id: id.to_owned(), runtime, agent: Some(agent), store }
+        Host { id: id.to_owned(), runtime, agent: Some(agent), store, meter }
     }
 }
 

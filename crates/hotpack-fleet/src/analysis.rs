@@ -1,0 +1,343 @@
+//! The canary analysis of `--auto --bake`: what hosts count per module ([`CallMeter`] ->
+//! [`CallStats`] in their reports), and the verdict on a wave ([`judge`]): the canary's error
+//! rate and p99 latency over the bake window against the hosts still on the stable release
+//! (the last wave: against the baseline measured during the previous wave).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Latency buckets: four per power of two of microseconds, 1 µs .. ~16 s.
+const BUCKETS: usize = 96;
+
+fn bound_us(i: usize) -> u64 {
+    let base = 1u64 << (i / 4);
+    base + base * (i as u64 % 4) / 4
+}
+
+fn bucket_of(us: u64) -> usize {
+    (0..BUCKETS).find(|&i| bound_us(i) >= us).unwrap_or(BUCKETS - 1)
+}
+
+/// Per module, what a host's calls did since the version it serves started serving.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// blake3 of the library these counts belong to (counts restart with each version).
+    pub library: String,
+    /// Calls answered or failed.
+    pub calls: u64,
+    /// Calls that returned an error (panics included).
+    pub errors: u64,
+    /// Calls that panicked (caught).
+    pub panics: u64,
+    /// Worker processes that died under this version. Modules do not run in worker processes
+    /// yet; `hotpack-worker`'s `Worker::death` is where these will be counted
+    /// ([`CallMeter::worker_died`]).
+    pub worker_deaths: u64,
+    /// Latency histogram: counts per bucket (four per power of two of microseconds), trailing
+    /// empty buckets left out.
+    pub latency: Vec<u64>,
+}
+
+impl CallStats {
+    /// The 99th percentile latency in microseconds (the bucket's upper bound; 0 with no calls).
+    pub fn p99_us(&self) -> u64 {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = total - total / 100;
+        let mut seen = 0;
+        for (i, n) in self.latency.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return bound_us(i);
+            }
+        }
+        bound_us(self.latency.len().saturating_sub(1))
+    }
+
+    /// Errors per 10,000 calls.
+    pub fn error_bp(&self) -> u64 {
+        (self.errors * 10_000).checked_div(self.calls).unwrap_or(0)
+    }
+
+    /// What happened since `earlier` (the same host's snapshot): the difference when both
+    /// count the same library, else everything in `self`.
+    pub fn since(&self, earlier: &CallStats) -> CallStats {
+        if earlier.library != self.library || earlier.calls > self.calls {
+            return self.clone();
+        }
+        let mut latency = self.latency.clone();
+        for (i, n) in earlier.latency.iter().enumerate() {
+            if let Some(slot) = latency.get_mut(i) {
+                *slot = slot.saturating_sub(*n);
+            }
+        }
+        CallStats {
+            library: self.library.clone(),
+            calls: self.calls - earlier.calls,
+            errors: self.errors.saturating_sub(earlier.errors),
+            panics: self.panics.saturating_sub(earlier.panics),
+            worker_deaths: self.worker_deaths.saturating_sub(earlier.worker_deaths),
+            latency,
+        }
+    }
+
+    /// Adds `other` into `self` (the library is left as it is).
+    pub fn add(&mut self, other: &CallStats) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.panics += other.panics;
+        self.worker_deaths += other.worker_deaths;
+        if self.latency.len() < other.latency.len() {
+            self.latency.resize(other.latency.len(), 0);
+        }
+        for (i, n) in other.latency.iter().enumerate() {
+            self.latency[i] += n;
+        }
+    }
+
+    /// A short summary for humans: `1200 calls, 0.50% errors, p99 256 µs`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} calls, {}.{:02}% errors, {} panics, {} worker deaths, p99 {} µs",
+            self.calls,
+            self.error_bp() / 100,
+            self.error_bp() % 100,
+            self.panics,
+            self.worker_deaths,
+            self.p99_us()
+        )
+    }
+}
+
+/// How a call ended, for [`CallMeter::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered.
+    Ok,
+    /// Returned an error.
+    Error,
+    /// Panicked (caught).
+    Panic,
+}
+
+#[derive(Debug, Default)]
+struct Counter {
+    stats: CallStats,
+    hist: Vec<u64>,
+}
+
+/// Counts calls per module for the analysis. The host's call path records each call
+/// ([`record`](Self::record), or [`call`](Self::call) around `Runtime::call`); the agent
+/// restarts a module's counts when the library serving it changes and puts a snapshot in its
+/// reports. Constant memory per module.
+#[derive(Debug, Default)]
+pub struct CallMeter {
+    modules: Mutex<BTreeMap<String, Counter>>,
+}
+
+impl CallMeter {
+    /// An empty meter.
+    pub fn new() -> CallMeter {
+        CallMeter::default()
+    }
+
+    fn with<T>(&self, module: &str, f: impl FnOnce(&mut Counter) -> T) -> T {
+        let mut modules = self.modules.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(modules.entry(module.to_owned()).or_default())
+    }
+
+    /// Records one call of `module`.
+    pub fn record(&self, module: &str, outcome: Outcome, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.with(module, |c| {
+            c.stats.calls += 1;
+            match outcome {
+                Outcome::Ok => {}
+                Outcome::Error => c.stats.errors += 1,
+                Outcome::Panic => {
+                    c.stats.errors += 1;
+                    c.stats.panics += 1;
+                }
+            }
+            if c.hist.is_empty() {
+                c.hist = vec![0; BUCKETS];
+            }
+            c.hist[bucket_of(us)] += 1;
+        });
+    }
+
+    /// Records a worker process of `module` that died.
+    pub fn worker_died(&self, module: &str) {
+        self.with(module, |c| c.stats.worker_deaths += 1);
+    }
+
+    /// Calls `runtime` and records the call.
+    ///
+    /// # Errors
+    ///
+    /// The runtime's error, unchanged.
+    pub fn call(
+        &self,
+        runtime: &hotpack::Runtime,
+        module: &str,
+        handler: &str,
+        input: &[u8],
+    ) -> Result<Vec<u8>, hotpack::Error> {
+        let start = std::time::Instant::now();
+        let result = runtime.call(module, handler, input);
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(hotpack::Error::Call { error: hotpack::abi::CallError::Panicked { .. }, .. }) => Outcome::Panic,
+            Err(_) => Outcome::Error,
+        };
+        self.record(module, outcome, start.elapsed());
+        result
+    }
+
+    /// Starts counting `module` afresh for `library` unless it already counts that library.
+    pub fn restart(&self, module: &str, library: &str) {
+        self.with(module, |c| {
+            if c.stats.library != library {
+                *c = Counter {
+                    stats: CallStats { library: library.to_owned(), ..CallStats::default() },
+                    hist: Vec::new(),
+                };
+            }
+        });
+    }
+
+    /// What `module` counted, if anything.
+    pub fn snapshot(&self, module: &str) -> Option<CallStats> {
+        let modules = self.modules.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = modules.get(module)?;
+        let mut stats = c.stats.clone();
+        let used = c.hist.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
+        stats.latency = c.hist[..used].to_vec();
+        Some(stats)
+    }
+}
+
+/// How `--auto --bake` judges a wave (defaults in `hotpack fleet rollout --help`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisConfig {
+    /// How long a wave's hosts serve the canary before it is judged, in milliseconds.
+    pub bake_ms: u64,
+    /// Fewest calls on the canary, and on the baseline, for a verdict; fewer pauses.
+    pub min_calls: u64,
+    /// The canary's error rate may exceed the baseline's by at most this many basis points
+    /// (100 = one percentage point).
+    pub max_error_increase_bp: u64,
+    /// The canary's p99 may be at most this percent of the baseline's...
+    pub max_p99_ratio_pct: u64,
+    /// ...unless it is within this many microseconds of it (microsecond p99s are noise).
+    pub p99_slack_us: u64,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            bake_ms: 60_000,
+            min_calls: 100,
+            max_error_increase_bp: 100,
+            max_p99_ratio_pct: 150,
+            p99_slack_us: 5_000,
+        }
+    }
+}
+
+/// The verdict on one wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Still baking (or waiting for the wave's hosts).
+    Pending,
+    /// No worse than the baseline: promoted.
+    Passed,
+    /// Worse than the baseline, or a host failed: rolled back.
+    Failed,
+    /// Too few calls to tell: the rollout is paused.
+    Inconclusive,
+}
+
+/// Judges `canary` against `baseline` (both summed over the bake window).
+pub fn judge(config: &AnalysisConfig, canary: &CallStats, baseline: &CallStats) -> (Verdict, String) {
+    if canary.worker_deaths > 0 {
+        return (Verdict::Failed, format!("canary worker processes died: {}", canary.summary()));
+    }
+    if canary.calls < config.min_calls || baseline.calls < config.min_calls {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "too few calls to judge (need {} each): canary {}, baseline {}",
+                config.min_calls, canary.calls, baseline.calls
+            ),
+        );
+    }
+    let (c, b) = (canary.error_bp(), baseline.error_bp());
+    if c > b + config.max_error_increase_bp {
+        return (
+            Verdict::Failed,
+            format!(
+                "canary error rate {}.{:02}% exceeds the baseline's {}.{:02}% by more than {}.{:02} points \
+                 (canary: {}; baseline: {})",
+                c / 100,
+                c % 100,
+                b / 100,
+                b % 100,
+                config.max_error_increase_bp / 100,
+                config.max_error_increase_bp % 100,
+                canary.summary(),
+                baseline.summary()
+            ),
+        );
+    }
+    let (cp, bp) = (canary.p99_us(), baseline.p99_us());
+    if cp * 100 > bp * config.max_p99_ratio_pct && cp > bp + config.p99_slack_us {
+        return (
+            Verdict::Failed,
+            format!(
+                "canary p99 {cp} µs is over {}% of the baseline's {bp} µs (canary: {}; baseline: {})",
+                config.max_p99_ratio_pct,
+                canary.summary(),
+                baseline.summary()
+            ),
+        );
+    }
+    (Verdict::Passed, format!("canary {} vs baseline {}", canary.summary(), baseline.summary()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(calls: u64, errors: u64, us: u64) -> CallStats {
+        let meter = CallMeter::new();
+        for i in 0..calls {
+            let outcome = if i < errors { Outcome::Error } else { Outcome::Ok };
+            meter.record("m", outcome, Duration::from_micros(us));
+        }
+        meter.snapshot("m").unwrap_or_default()
+    }
+
+    #[test]
+    fn verdicts() {
+        let config = AnalysisConfig { min_calls: 50, ..AnalysisConfig::default() };
+        assert_eq!(judge(&config, &stats(10, 0, 100), &stats(100, 0, 100)).0, Verdict::Inconclusive);
+        assert_eq!(judge(&config, &stats(100, 0, 120), &stats(100, 0, 100)).0, Verdict::Passed);
+        assert_eq!(judge(&config, &stats(100, 10, 100), &stats(100, 0, 100)).0, Verdict::Failed);
+        assert_eq!(judge(&config, &stats(100, 0, 20_000), &stats(100, 0, 100)).0, Verdict::Failed);
+        let p = stats(1000, 0, 300).p99_us();
+        assert!((300..=400).contains(&p), "p99 {p}");
+        let later = {
+            let mut s = stats(150, 0, 300);
+            s.library = String::new();
+            s
+        };
+        assert_eq!(later.since(&stats(100, 0, 300)).calls, 50);
+    }
+}
