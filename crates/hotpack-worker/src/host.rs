@@ -12,9 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Most call channels (concurrent calls) one worker serves; more callers wait for one.
-const MAX_CHANNELS: usize = 256;
-
 /// One supervised worker process. `Send + Sync`: calls from many threads run concurrently,
 /// each on its own channel (a shared-memory slot and a thread in the worker).
 ///
@@ -38,12 +35,17 @@ struct Inner {
     calls: AtomicU64,
     started_at: SystemTime,
     modules: Mutex<Vec<ModuleReport>>,
+    /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
 }
 
 #[derive(Debug, Default)]
 struct Pool {
     idle: Vec<Arc<Channel>>,
     total: usize,
+    /// Most channels: `WorkerLimits::max_calls`, lowered to what the worker managed when it
+    /// could not start another call thread (its memory cap counts their stacks).
+    limit: usize,
 }
 
 #[derive(Debug, Default)]
@@ -115,16 +117,25 @@ impl Worker {
             // fd 0 first thing. stdout/stderr are the host's: the module may print, but
             // nothing it prints is read by the host.
             .stdin(Stdio::from(worker_end))
+            .stderr(Stdio::piped())
             // Per-thread malloc arenas reserve 64 MiB of address space each, which counts
             // against RLIMIT_AS; two arenas keep the cap meaningful.
             .env("MALLOC_ARENA_MAX", "2");
-        let child = contain::spawn(command)
+        let mut child = contain::spawn(command)
             .map_err(|source| WorkerError::Spawn { program: cmd.program().to_path_buf(), source })?;
         let pid = child.id();
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let copier = child.stderr.take().and_then(|err| {
+            let tail = stderr_tail.clone();
+            std::thread::Builder::new()
+                .name(format!("hotpack-worker-{pid}-stderr"))
+                .spawn(move || copy_stderr(err, &tail))
+                .ok()
+        });
         let inner = Arc::new(Inner {
             pid,
             control: Mutex::new(host_end),
-            pool: Mutex::new(Pool::default()),
+            pool: Mutex::new(Pool { limit: limits.max_calls.max(1), ..Pool::default() }),
             pool_cv: Condvar::new(),
             all: Mutex::new(Vec::new()),
             life: Mutex::new(Life::default()),
@@ -134,11 +145,12 @@ impl Worker {
             calls: AtomicU64::new(0),
             started_at: SystemTime::now(),
             modules: Mutex::new(Vec::new()),
+            stderr_tail,
         });
         let monitor = Arc::downgrade(&inner);
         let weak_pid = pid;
         let spawned = std::thread::Builder::new().name(format!("hotpack-worker-{pid}")).spawn(move || {
-            watch(child, weak_pid, monitor);
+            watch(child, weak_pid, monitor, copier);
         });
         let worker = Worker { inner };
         if let Err(source) = spawned {
@@ -314,6 +326,23 @@ impl Worker {
         hotpack_util::sync::lock(&self.inner.life).death.clone()
     }
 
+    /// The last lines the worker wrote to stderr (up to three, joined with `; `): once it
+    /// died, what it said last (Rust's "has overflowed its stack", "memory allocation of N
+    /// bytes failed"). Text of the module's making: show it, never act on it.
+    pub fn last_words(&self) -> String {
+        let tail = hotpack_util::sync::lock(&self.inner.stderr_tail);
+        let text = String::from_utf8_lossy(&tail);
+        let mut lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).rev().take(3).collect();
+        lines.reverse();
+        let mut out = lines.join("; ");
+        if out.len() > 400 {
+            let cut = (0..=400).rev().find(|i| out.is_char_boundary(*i)).unwrap_or(0);
+            out.truncate(cut);
+            out.push_str("...");
+        }
+        out
+    }
+
     /// Whether it is still running.
     pub fn is_alive(&self) -> bool {
         self.death().is_none()
@@ -380,15 +409,33 @@ impl Worker {
             if let Some(ch) = pool.idle.pop() {
                 return Ok(ch);
             }
-            if pool.total < MAX_CHANNELS {
+            if pool.total < pool.limit {
                 pool.total += 1;
                 drop(pool);
                 let made = self.open_channel();
-                if made.is_err() {
-                    hotpack_util::sync::lock(&self.inner.pool).total -= 1;
-                    self.inner.pool_cv.notify_one();
+                pool = hotpack_util::sync::lock(&self.inner.pool);
+                match made {
+                    Ok(ch) => return Ok(ch),
+                    Err(Opened::Failed(e)) => {
+                        pool.total -= 1;
+                        self.inner.pool_cv.notify_one();
+                        return Err(e);
+                    }
+                    Err(Opened::NoThread(message)) => {
+                        // The worker is alive but cannot start another call thread: wait
+                        // for a channel in use, unless there is none.
+                        pool.total -= 1;
+                        pool.limit = pool.total;
+                        if pool.total == 0 {
+                            return Err(WorkerCallError::Io {
+                                pid,
+                                op: "open a call channel",
+                                source: std::io::Error::other(message),
+                            });
+                        }
+                        continue;
+                    }
                 }
-                return made;
             }
             if self.death().is_some() {
                 return Err(self.died());
@@ -399,19 +446,21 @@ impl Worker {
                 .wait_timeout(pool, Duration::from_millis(100))
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
-            let _ = pid;
         }
     }
 
-    fn open_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
+    fn open_channel(&self) -> Result<Arc<Channel>, Opened> {
         let pid = self.inner.pid;
-        let io = |op: &'static str| move |source: std::io::Error| WorkerCallError::Io { pid, op, source };
+        let io =
+            |op: &'static str| move |source: std::io::Error| Opened::Failed(WorkerCallError::Io { pid, op, source });
         let memfd = wire::slot_memfd(slot::SLOT_BYTES).map_err(io("create a call slot"))?;
         let map = SharedMap::new(memfd.as_fd()).map_err(io("map a call slot"))?;
-        let slot = Slot::new(map).ok_or_else(|| WorkerCallError::Io {
-            pid,
-            op: "map a call slot",
-            source: std::io::Error::other("slot too small"),
+        let slot = Slot::new(map).ok_or_else(|| {
+            Opened::Failed(WorkerCallError::Io {
+                pid,
+                op: "map a call slot",
+                source: std::io::Error::other("slot too small"),
+            })
         })?;
         let (mine, theirs) = rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
@@ -419,16 +468,22 @@ impl Worker {
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
-        .map_err(|e| WorkerCallError::Io { pid, op: "create a call socket", source: e.into() })?;
+        .map_err(|e| Opened::Failed(WorkerCallError::Io { pid, op: "create a call socket", source: e.into() }))?;
         let reply = self
             .control(&Enc::new(op::CHANNEL).0, &[memfd.as_fd(), theirs.as_fd()], self.inner.limits.start_deadline)
-            .map_err(|e| match e {
-                ControlError::Closed => self.died(),
-                ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
-                ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
+            .map_err(|e| {
+                Opened::Failed(match e {
+                    ControlError::Closed => self.died(),
+                    ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
+                    ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
+                })
             })?;
-        if reply.first() != Some(&status::OK) {
-            return Err(self.protocol("refused to open a call channel".into()));
+        match reply.first() {
+            Some(&status::OK) => {}
+            Some(&status::REFUSED) => {
+                return Err(Opened::NoThread(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned()));
+            }
+            _ => return Err(Opened::Failed(self.protocol("answered a channel request with nonsense".into()))),
         }
         let ch = Arc::new(Channel { slot, stream: mine });
         hotpack_util::sync::lock(&self.inner.all).push(ch.clone());
@@ -547,6 +602,14 @@ impl Worker {
     }
 }
 
+/// Why a channel was not opened.
+enum Opened {
+    /// The call fails with this.
+    Failed(WorkerCallError),
+    /// The worker could not start a call thread (its message); it lives.
+    NoThread(String),
+}
+
 enum ReplyError {
     Call(WorkerCallError),
     Malformed(String),
@@ -577,7 +640,30 @@ enum ControlError {
 /// The monitor thread: waits for the worker to end (without reaping it first, so the pid
 /// cannot be reused while a kill may still be sent), reaps it, kills and reaps every process
 /// of its session, then records the death and wakes every caller.
-fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>) {
+/// Copies the worker's stderr to the host's, keeping the last 2 KiB.
+fn copy_stderr(mut err: std::process::ChildStderr, tail: &Mutex<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = err.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        let _ = std::io::stderr().write_all(&chunk[..n]);
+        let mut t = hotpack_util::sync::lock(tail);
+        t.extend_from_slice(&chunk[..n]);
+        if t.len() > 4096 {
+            let cut = t.len() - 2048;
+            t.drain(..cut);
+        }
+    }
+}
+
+fn watch(
+    mut child: std::process::Child,
+    pid: u32,
+    inner: std::sync::Weak<Inner>,
+    copier: Option<std::thread::JoinHandle<()>>,
+) {
     use rustix::process::{WaitId, WaitIdOptions};
     if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
         while let Err(rustix::io::Errno::INTR) =
@@ -595,6 +681,11 @@ fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>
         child.wait()
     };
     contain::sweep_session(pid as i32, None);
+    // Everything that could hold the stderr pipe is dead now: the tail is complete before
+    // the death is visible.
+    if let Some(copier) = copier {
+        let _ = copier.join();
+    }
     let Some(inner) = inner.upgrade() else { return };
     let death = {
         use std::os::unix::process::ExitStatusExt;

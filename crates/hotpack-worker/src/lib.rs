@@ -155,6 +155,10 @@ pub struct WorkerLimits {
     pub start_deadline: Duration,
     /// Largest reply the host accepts from one call. Default 1 GiB.
     pub max_reply: u64,
+    /// Most calls running at once in this worker (each has a channel and a thread with a
+    /// 4 MiB stack in the worker, which count against `memory`); more callers wait for one.
+    /// Default 64.
+    pub max_calls: usize,
 }
 
 impl Default for WorkerLimits {
@@ -164,6 +168,7 @@ impl Default for WorkerLimits {
             memory: Some(1 << 30),
             start_deadline: Duration::from_secs(10),
             max_reply: 1 << 30,
+            max_calls: 64,
         }
     }
 }
@@ -178,6 +183,12 @@ impl WorkerLimits {
     /// Sets [`memory`](Self::memory).
     pub fn memory(mut self, bytes: Option<u64>) -> Self {
         self.memory = bytes;
+        self
+    }
+
+    /// Sets [`max_calls`](Self::max_calls).
+    pub fn max_calls(mut self, n: usize) -> Self {
+        self.max_calls = n;
         self
     }
 

@@ -42,7 +42,7 @@ fn bystander() -> Worker {
 
 /// Calls `handler` on a fresh crash worker; checks the error names `expected`, the worker and
 /// its whole session are gone, and `other` still answers.
-fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -> WorkerCallError {
+fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -> (WorkerCallError, String) {
     let worker = crash_worker(limits);
     let pid = worker.pid();
     assert_eq!(worker.call("worker-crash", "ok", b"ping").expect("alive"), b"ping");
@@ -56,20 +56,23 @@ fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -
     assert!(matches!(again, Err(WorkerCallError::Died { .. } | WorkerCallError::Deadline { .. })), "{again:?}");
     let out = other.call("greeter", "greet", b"still here").expect("the other worker answers");
     assert!(String::from_utf8_lossy(&out).contains("still here"));
-    err
+    (err, worker.last_words())
 }
 
 #[test]
 fn each_crash_ends_only_its_worker_with_a_typed_error() {
     let other = bystander();
     let limits = WorkerLimits::default();
-    // Rust reports a stack overflow and aborts.
-    check(&other, &limits, "overflow", "SIGABRT");
+    // Rust reports a stack overflow on stderr and aborts.
+    let (_, said) = check(&other, &limits, "overflow", "SIGABRT");
+    assert!(said.contains("overflowed its stack"), "{said}");
     check(&other, &limits, "exit7", "exited with code 7");
     check(&other, &limits, "abort", "SIGABRT");
-    let err = check(&other, &limits.clone().memory(Some(256 << 20)), "hoard", "SIGABRT");
+    let (err, said) = check(&other, &limits.clone().memory(Some(256 << 20)), "hoard", "SIGABRT");
     assert!(matches!(err.death(), Some(Death::Signal { signal: 6, .. })), "{err:?}");
-    let err = check(&other, &limits.clone().call_deadline(Some(Duration::from_millis(500))), "hang", "deadline of");
+    assert!(said.contains("memory allocation"), "{said}");
+    let (err, _) =
+        check(&other, &limits.clone().call_deadline(Some(Duration::from_millis(500))), "hang", "deadline of");
     assert!(matches!(err, WorkerCallError::Deadline { .. }), "{err:?}");
     // The null write lives in its own fixture (the one allowed `unsafe`).
     let worker = Worker::spawn(&command(), &limits, None).expect("spawn");
