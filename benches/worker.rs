@@ -3,7 +3,9 @@
 //! worker costs on top of the resident data it maps.
 //!
 //! - `isolated_call` : `Worker::call("worker-echo", "echo", 1 KiB)` → 1 KiB back (one caller;
-//!   the worker sleeps in `futex_wait` when idle, after a 50 µs spin).
+//!   the worker sleeps in `futex_wait` when idle, after a 50 µs spin). Each round's first call
+//!   finds the worker asleep (the floors ran in between);
+//! - `isolated_call_warm`: a second call right after it, while the worker still spins.
 //! - `socketpair`    : 1 KiB written to a unix stream socketpair, echoed by a child process.
 //! - `shm_futex`     : 1 KiB through a shared-memory slot with a futex state word, echoed by a
 //!   child process with the same spin-then-sleep policy as the worker.
@@ -60,12 +62,16 @@ fn calls() {
     let (sock, mut sock_child) = socket_echo_child();
     let (slot, mut shm_child) = shm_echo_child();
 
-    let (mut isolated, mut socket, mut shm) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut isolated, mut warm, mut socket, mut shm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut out = vec![0u8; PAYLOAD];
     for i in 0..warmup + n {
         let t = Instant::now();
         let reply = worker.call("worker-echo", "echo", &input).expect("echo");
         let t_isolated = t.elapsed();
+        assert_eq!(reply.len(), PAYLOAD);
+        let t = Instant::now();
+        let reply = worker.call("worker-echo", "echo", &input).expect("echo");
+        let t_warm = t.elapsed();
         assert_eq!(reply.len(), PAYLOAD);
 
         let t = Instant::now();
@@ -78,6 +84,7 @@ fn calls() {
         let t_shm = t.elapsed();
         if i >= warmup {
             isolated.push(t_isolated);
+            warm.push(t_warm);
             socket.push(t_socket);
             shm.push(t_shm);
         }
@@ -92,6 +99,7 @@ fn calls() {
         &serde_json::json!({
             "payload_bytes": PAYLOAD,
             "isolated_call": common::summary_us(&isolated),
+            "isolated_call_warm": common::summary_us(&warm),
             "socketpair": common::summary_us(&socket),
             "shm_futex": common::summary_us(&shm),
         }),

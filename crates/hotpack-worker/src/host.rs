@@ -522,7 +522,9 @@ impl Worker {
         if spilled {
             ch.slot.set_spilled((header.len() + input.len()) as u64);
         }
-        ch.slot.publish(slot::REQUEST, true);
+        if !ch.slot.publish_request() {
+            return Err(self.died());
+        }
         if spilled {
             let left =
                 deadline.map(|(_, at)| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
@@ -533,19 +535,33 @@ impl Worker {
                 return Err(self.after_failure(e, deadline));
             }
         }
-        match ch.slot.wait_change(slot::REQUEST, deadline.map(|(_, at)| at), true, true) {
-            Woke::State(slot::REPLY) => {}
-            Woke::State(slot::CLOSED) => {
-                if self.death().is_some() {
-                    return Err(self.died());
+        // Wake at least every 100 ms to look at the worker's life and the deadline: a wake-up
+        // lost to a race with the monitor costs that much, never a hung caller.
+        let mut spin = true;
+        loop {
+            let tick = Instant::now() + Duration::from_millis(100);
+            let until = deadline.map_or(tick, |(_, at)| at.min(tick));
+            match ch.slot.wait_change(slot::REQUEST, Some(until), true, spin) {
+                Woke::State(slot::REPLY) => break,
+                Woke::State(slot::CLOSED) => {
+                    if self.death().is_some() {
+                        return Err(self.died());
+                    }
+                    return Err(self.protocol("closed a call slot itself".into()));
                 }
-                return Err(self.protocol("closed a call slot itself".into()));
-            }
-            Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
-            Woke::Timeout => {
-                let (d, _) = deadline.expect("a timeout needs a deadline");
-                self.kill_with(Death::Deadline { deadline: d });
-                return Err(self.died());
+                Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
+                Woke::Timeout => {
+                    if self.death().is_some() {
+                        return Err(self.died());
+                    }
+                    if let Some((d, at)) = deadline
+                        && Instant::now() >= at
+                    {
+                        self.kill_with(Death::Deadline { deadline: d });
+                        return Err(self.died());
+                    }
+                    spin = false;
+                }
             }
         }
         let (len, spilled) = ch.slot.len();
@@ -665,13 +681,23 @@ fn watch(
     copier: Option<std::thread::JoinHandle<()>>,
 ) {
     use rustix::process::{WaitId, WaitIdOptions};
-    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-        while let Err(rustix::io::Errno::INTR) =
-            rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT)
-        {}
-    }
-    let status = {
-        // Mark reaped under the lock: no kill is sent to this pid after this point.
+    let exited = match rustix::process::Pid::from_raw(pid as i32) {
+        Some(p) => loop {
+            match rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other.is_ok(),
+            }
+        },
+        None => false,
+    };
+    let mark_reaped = |inner: &std::sync::Weak<Inner>| {
+        inner.upgrade().map(|i| {
+            hotpack_util::sync::lock(&i.life).reaped = true;
+        })
+    };
+    let status = if exited {
+        // It has exited and is not reaped yet: mark it reaped under the lock, then reap, so
+        // no kill can reach a reused pid.
         let guard = inner.upgrade();
         let _life = guard.as_ref().map(|i| {
             let mut life = hotpack_util::sync::lock(&i.life);
@@ -679,6 +705,11 @@ fn watch(
             life
         });
         child.wait()
+    } else {
+        // waitid failed (it should not): wait without holding the lock.
+        let status = child.wait();
+        mark_reaped(&inner);
+        status
     };
     contain::sweep_session(pid as i32, None);
     // Everything that could hold the stderr pipe is dead now: the tail is complete before

@@ -116,6 +116,26 @@ impl Slot {
         }
     }
 
+    /// Host side: publishes a request unless the slot was closed (the worker died between the
+    /// caller's check and now); `false` then.
+    pub(crate) fn publish_request(&self) -> bool {
+        let state = self.state();
+        let mut current = state.load(SeqCst);
+        loop {
+            if current == CLOSED {
+                return false;
+            }
+            match state.compare_exchange(current, REQUEST, SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        if self.word(8).load(SeqCst) != 0 {
+            let _ = futex::wake(state, futex::Flags::empty(), u32::MAX);
+        }
+        true
+    }
+
     /// Wakes every waiter (used by the host when it closes the slot).
     pub(crate) fn wake_all(&self) {
         let _ = futex::wake(self.state(), futex::Flags::empty(), u32::MAX);
