@@ -26,7 +26,8 @@ const HEADER: usize = 64;
 /// Size of a slot's memfd: header plus payload.
 pub(crate) const SLOT_BYTES: u64 = 256 << 10;
 
-/// How long a side spins on the state word before it sleeps on the futex.
+/// How long a side spins on the state word (yielding now and then) before it sleeps on the
+/// futex.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// One side's view of a slot.
@@ -154,8 +155,12 @@ impl Slot {
                     return Woke::State(v);
                 }
                 n += 1;
-                if n.is_multiple_of(64) && Instant::now() >= until {
-                    break;
+                if n.is_multiple_of(64) {
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    // The side just woken may have been placed on this very CPU: let it run.
+                    std::thread::yield_now();
                 }
                 std::hint::spin_loop();
             }
