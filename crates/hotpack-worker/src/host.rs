@@ -127,10 +127,15 @@ impl Worker {
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
         let copier = child.stderr.take().and_then(|err| {
             let tail = stderr_tail.clone();
+            let (done, finished) = std::sync::mpsc::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("hotpack-worker-{pid}-stderr"))
-                .spawn(move || copy_stderr(err, &tail))
+                .spawn(move || {
+                    copy_stderr(err, &tail);
+                    let _ = done.send(());
+                })
                 .ok()
+                .map(|_| finished)
         });
         let inner = Arc::new(Inner {
             pid,
@@ -678,7 +683,7 @@ fn watch(
     mut child: std::process::Child,
     pid: u32,
     inner: std::sync::Weak<Inner>,
-    copier: Option<std::thread::JoinHandle<()>>,
+    copier: Option<std::sync::mpsc::Receiver<()>>,
 ) {
     use rustix::process::{WaitId, WaitIdOptions};
     let exited = match rustix::process::Pid::from_raw(pid as i32) {
@@ -712,10 +717,11 @@ fn watch(
         status
     };
     contain::sweep_session(pid as i32, None);
-    // Everything that could hold the stderr pipe is dead now: the tail is complete before
-    // the death is visible.
+    // Everything that could hold the stderr pipe is dead now, so the tail is complete before
+    // the death is visible; a pipe end passed to a process outside the session could keep it
+    // open, so this waits one second at most.
     if let Some(copier) = copier {
-        let _ = copier.join();
+        let _ = copier.recv_timeout(Duration::from_secs(1));
     }
     let Some(inner) = inner.upgrade() else { return };
     let death = {

@@ -25,9 +25,10 @@
 //! # Containment
 //!
 //! Each of these ends only the worker, and the caller gets a [`WorkerCallError`] naming it:
-//! a stack overflow or a null write (`SIGSEGV`), `abort()` (`SIGABRT`), `exit(n)`, an
-//! allocation past the memory cap (`SIGABRT` from the allocator), `SIGKILL` (the OOM killer),
-//! a call past its deadline (the host kills the worker). When a worker ends, every process it
+//! a null write (`SIGSEGV`), a stack overflow (Rust reports it and aborts: `SIGABRT`),
+//! `abort()` (`SIGABRT`), `exit(n)`, an allocation past the memory cap (`SIGABRT` from the
+//! allocator), `SIGKILL` (the OOM killer), a call past its deadline (the host kills the
+//! worker). [`Worker::last_words`] has what the worker said last on stderr. When a worker ends, every process it
 //! started is killed too, including ones that left its process group. A worker cannot
 //! signal, trace or read its host or other workers (seccomp), and nothing it says is
 //! believed beyond what the host can check (see [`ModuleReport`]).
