@@ -3,7 +3,11 @@
 //! worker costs on top of the resident data it maps.
 //!
 //! - `isolated_call` : `Worker::call("worker-echo", "echo", 1 KiB)` → 1 KiB back (one caller;
-//!   the worker sleeps in `futex_wait` when idle, after a 50 µs spin).
+//!   the worker sleeps in `futex_wait` when idle, after a 50 µs spin that yields the CPU
+//!   now and then): one caller calling again and again, as `isolated_call_p50_us` asks;
+//! - `isolated_call_warm`: a second call right after it;
+//! - `isolated_call_idle`: a call after 200 µs of quiet, so the worker is asleep in
+//!   `futex_wait` and must be woken (the cost of a worker that does not spin when idle).
 //! - `socketpair`    : 1 KiB written to a unix stream socketpair, echoed by a child process.
 //! - `shm_futex`     : 1 KiB through a shared-memory slot with a futex state word, echoed by a
 //!   child process with the same spin-then-sleep policy as the worker.
@@ -60,12 +64,23 @@ fn calls() {
     let (sock, mut sock_child) = socket_echo_child();
     let (slot, mut shm_child) = shm_echo_child();
 
-    let (mut isolated, mut socket, mut shm) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut isolated, mut warm, mut idle, mut socket, mut shm) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut out = vec![0u8; PAYLOAD];
     for i in 0..warmup + n {
         let t = Instant::now();
         let reply = worker.call("worker-echo", "echo", &input).expect("echo");
         let t_isolated = t.elapsed();
+        assert_eq!(reply.len(), PAYLOAD);
+        let t = Instant::now();
+        let reply = worker.call("worker-echo", "echo", &input).expect("echo");
+        let t_warm = t.elapsed();
+        assert_eq!(reply.len(), PAYLOAD);
+
+        std::thread::sleep(Duration::from_micros(200));
+        let t = Instant::now();
+        let reply = worker.call("worker-echo", "echo", &input).expect("echo");
+        let t_idle = t.elapsed();
         assert_eq!(reply.len(), PAYLOAD);
 
         let t = Instant::now();
@@ -78,6 +93,8 @@ fn calls() {
         let t_shm = t.elapsed();
         if i >= warmup {
             isolated.push(t_isolated);
+            warm.push(t_warm);
+            idle.push(t_idle);
             socket.push(t_socket);
             shm.push(t_shm);
         }
@@ -92,6 +109,8 @@ fn calls() {
         &serde_json::json!({
             "payload_bytes": PAYLOAD,
             "isolated_call": common::summary_us(&isolated),
+            "isolated_call_warm": common::summary_us(&warm),
+            "isolated_call_idle": common::summary_us(&idle),
             "socketpair": common::summary_us(&socket),
             "shm_futex": common::summary_us(&shm),
         }),
@@ -182,7 +201,8 @@ impl ShmSlot {
             let _ = futex::wake(self.state(), futex::Flags::empty(), 1);
         }
     }
-    /// Spin 50 µs, then sleep on the futex, until the state is not `from`.
+    /// Spin 50 µs (yielding, as the worker's slot does), then sleep on the futex, until the
+    /// state is not `from`.
     fn wait(&self, from: u32, host: bool) -> u32 {
         let until = Instant::now() + Duration::from_micros(50);
         loop {
@@ -193,7 +213,7 @@ impl ShmSlot {
             if Instant::now() >= until {
                 break;
             }
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
         loop {
             self.sleeping(host).store(1, SeqCst);

@@ -106,3 +106,21 @@ fn a_sigkill_from_outside_is_named() {
     assert!(err.to_string().contains("killed by SIGKILL"), "{err}");
     assert!(matches!(worker.death(), Some(hotpack_worker::Death::Signal { signal: 9, .. })));
 }
+
+#[test]
+fn callers_past_max_calls_wait_for_a_channel() {
+    let worker = Worker::spawn(&command(), &WorkerLimits::default().max_calls(2), None).expect("spawn");
+    worker.load(&image("fx-worker-crash")).expect("load");
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let worker = &worker;
+            s.spawn(move || {
+                for i in 0..50 {
+                    let input = format!("{t}-{i}");
+                    assert_eq!(worker.call("worker-crash", "ok", input.as_bytes()).expect("echo"), input.as_bytes());
+                }
+            });
+        }
+    });
+    assert!(worker.stats().channels <= 2, "{:?}", worker.stats());
+}
