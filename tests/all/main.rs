@@ -4,3 +4,4 @@ mod boundaries;
 mod bundles;
 mod publish;
 mod tidy;
+mod vendor;

@@ -11,6 +11,10 @@
 //! - `man`: the `hotpack(1)` man page and one `hotpack-SUBCOMMAND(1)` page per subcommand,
 //!   generated from the CLI's own definition (the hidden `hotpack __man`, clap_mangen),
 //!   written to `<target>/man/`.
+//! - `etcd-proto`: regenerates the vendored etcd client's gRPC code (needs protoc; the only
+//!   task that does) and its `GENERATED.blake3` record.
+//! - `no-protoc`: builds the CLI with the `fleet` feature with `PROTOC=/nonexistent` and no
+//!   protoc on PATH, in `<target>/no-protoc` (CI runs it).
 //!
 //! Outputs go under `<target>`: `CARGO_TARGET_DIR` when set (relative to the workspace root
 //! when relative), else `<root>/target`.
@@ -18,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod etcd_proto;
 mod serve_bench;
 
 use anyhow::{Context, Result, bail};
@@ -36,8 +41,14 @@ fn main() -> Result<()> {
         }
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]>"),
+        Some("etcd-proto") => etcd_proto::regenerate(),
+        Some("no-protoc") => etcd_proto::no_protoc(),
+        Some(other) => {
+            bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package, etcd-proto, no-protoc")
+        }
+        None => bail!(
+            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]|etcd-proto|no-protoc>"
+        ),
     }
 }
 

@@ -5,6 +5,10 @@
 mod completions;
 mod demo;
 mod dev;
+#[cfg(feature = "fleet")]
+mod fleet;
+#[cfg(not(feature = "fleet"))]
+#[path = "fleet_off.rs"]
 mod fleet;
 mod gc;
 mod inspect;

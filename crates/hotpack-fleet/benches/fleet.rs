@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{EventType, GetOptions, WatchOptions};
 use hotpack::archive::SigningKey;
-use hotpack_fleet::servers::{LocalEtcd, LocalRegistry};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{
     Active, DeployFailure, Deployer, Fleet, FleetConfig, HostAgent, HostConfig, HostReport, HostState, ReleaseRecord,
 };

@@ -41,7 +41,6 @@ mod model;
 mod operator;
 mod registry;
 mod runtime;
-pub mod servers;
 pub mod signed;
 
 pub use agent::{

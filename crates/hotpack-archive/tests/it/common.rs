@@ -39,3 +39,10 @@ pub fn spec(name: &str, version: &str, lib_len: usize) -> PackSpec {
         ],
     }
 }
+
+/// A command for an outside tool the interop tests drive (`zip`, `unzip`, `python3`; each is
+/// also its Debian package name), installed by the test kit when missing and allowed.
+pub fn tool(name: &str) -> std::process::Command {
+    hotpack_testkit::tools::need(name, name);
+    std::process::Command::new(name)
+}

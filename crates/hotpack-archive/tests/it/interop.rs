@@ -6,7 +6,7 @@ use std::process::Command;
 
 use hotpack_archive::{Bundle, Limits, PackSpec, pack_modules, pack_to_file};
 
-use crate::common::{TARGET, spec};
+use crate::common::{TARGET, spec, tool};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -50,9 +50,9 @@ fn unzip_and_python_accept_what_hotpack_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("greeter.zip");
     pack_to_file(&big_spec(), &path).expect("pack");
-    let out = run(Command::new("unzip").arg("-t").arg(&path));
+    let out = run(tool("unzip").arg("-t").arg(&path));
     assert!(out.contains("No errors detected"), "{out}");
-    let py = run(Command::new("python3").arg("-c").arg(
+    let py = run(tool("python3").arg("-c").arg(
         "import sys, zipfile\n\
          z = zipfile.ZipFile(sys.argv[1])\n\
          assert z.testzip() is None\n\
@@ -70,7 +70,7 @@ fn unzip_and_python_accept_what_hotpack_writes() {
     let a = spec("alpha", "1.0.0", 1000);
     std::fs::write(&multi, pack_modules(&[("plugins/alpha", &a), ("beta", &spec("beta", "1.0.0", 10))]).expect("pack"))
         .expect("write");
-    let out = run(Command::new("unzip").arg("-t").arg(&multi));
+    let out = run(tool("unzip").arg("-t").arg(&multi));
     assert!(out.contains("No errors detected"), "{out}");
 }
 
@@ -100,7 +100,7 @@ fn python_rewrites_are_accepted() {
              \x20   for info in src.infolist():\n\
              \x20       dst.writestr(info.filename, src.read(info.filename))\n\
              f.close()\n";
-        run(Command::new("python3").arg("-c").arg(script).arg(&path).arg(method).arg(&out).arg(if seekable {
+        run(tool("python3").arg("-c").arg(script).arg(&path).arg(method).arg(&out).arg(if seekable {
             "seek"
         } else {
             "stream"
@@ -122,7 +122,7 @@ fn info_zip_rewrites_are_accepted() {
     let path = dir.path().join("greeter.zip");
     pack_to_file(&s, &path).expect("pack");
     let tree = dir.path().join("tree");
-    run(Command::new("unzip").arg("-q").arg(&path).arg("-d").arg(&tree));
+    run(tool("unzip").arg("-q").arg(&path).arg("-d").arg(&tree));
     // With directory entries (allowed, ignored), without them, stored only (-0).
     for (name, flags) in [
         ("rezip.zip", vec!["-r", "-q"]),
@@ -130,12 +130,12 @@ fn info_zip_rewrites_are_accepted() {
         ("rezip-stored.zip", vec!["-r", "-q", "-0"]),
     ] {
         let out = dir.path().join(name);
-        run(Command::new("zip").current_dir(&tree).args(&flags).arg(&out).arg("."));
+        run(tool("zip").current_dir(&tree).args(&flags).arg(&out).arg("."));
         assert_same_content(&out, &s);
     }
     // Streamed to stdout: Info-ZIP writes data descriptors.
     let streamed = dir.path().join("streamed.zip");
-    let out = Command::new("zip").current_dir(&tree).args(["-r", "-q", "-", "."]).output().expect("zip runs");
+    let out = tool("zip").current_dir(&tree).args(["-r", "-q", "-", "."]).output().expect("zip runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::write(&streamed, &out.stdout).expect("write");
     assert!(first_entry_uses_descriptor(&streamed), "a pipe is not seekable");

@@ -3,14 +3,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use hotpack_archive::{
     Bundle, BundleErrorKind, KeyError, Limits, PublicKey, SignError, SignatureStatus, SigningKey, pack, pack_to_file,
     sign_bundle,
 };
 
-use crate::common::spec;
+use crate::common::{spec, tool};
 
 fn open(path: &Path) -> Bundle {
     Bundle::open(path, &Limits::default()).unwrap_or_else(|e| panic!("{e}"))
@@ -173,10 +172,10 @@ fn python_and_unzip_still_read_a_signed_bundle() {
     sign_bundle(&path, &key, None, &Limits::default()).expect("sign");
     let record = open(&path).signature().expect("parse").expect("signed").to_record();
 
-    let out = Command::new("unzip").arg("-t").arg(&path).output().expect("run unzip");
+    let out = tool("unzip").arg("-t").arg(&path).output().expect("run unzip");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("No errors detected"), "{stdout}");
-    let out = Command::new("python3")
+    let out = tool("python3")
         .arg("-c")
         .arg(
             "import sys, zipfile\n\

@@ -1,10 +1,10 @@
 //! `hotpack fleet`: the operator's commands against a real etcd and a real registry (started
-//! by hotpack-fleet's `servers`; the test fails when they cannot start).
+//! by the test kit's `servers`; the test fails when they cannot start).
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use hotpack_fleet::servers::{LocalEtcd, LocalRegistry};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 
 /// The operator's key pair in `dir`: (`op.key`, `op.key.pub`).
 fn operator_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {

@@ -4,7 +4,10 @@
 mod conventions;
 mod demo;
 mod dev;
+#[cfg(feature = "fleet")]
 mod fleet;
+#[cfg(not(feature = "fleet"))]
+mod fleet_off;
 mod gc;
 mod inspect;
 mod new;

@@ -37,6 +37,7 @@ fn packs_a_real_module_from_its_own_descriptor() {
         assert!(rendered.contains(needle), "{needle} missing from {rendered}");
     }
 
+    hotpack_testkit::tools::need("unzip", "unzip");
     let unzip = Command::new("unzip").arg("-t").arg(&out).output().expect("unzip is installed");
     assert!(unzip.status.success(), "{}", String::from_utf8_lossy(&unzip.stdout));
 

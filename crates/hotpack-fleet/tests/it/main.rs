@@ -1,5 +1,5 @@
 //! hotpack-fleet against real servers: etcd and an OCI registry on loopback (started by
-//! `hotpack_fleet::servers`; the tests fail when they cannot start), five in-process hosts each
+//! `hotpack_testkit::servers`; the tests fail when they cannot start), five in-process hosts each
 //! with its own `hotpack::Runtime`, real cdylibs packed into real bundles.
 
 mod analysis;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotpack_fleet::servers::{LocalEtcd, LocalRegistry};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig, HostReport, HostState};
 
 pub struct Cluster {

@@ -1,7 +1,8 @@
 //! Throw-away local servers for tests, benches and demos: etcd (`etcd`, Debian's
 //! `etcd-server`) and an OCI registry (`docker-registry`, Debian's distribution 2.8), each on
 //! free loopback ports with a temporary data directory, killed when dropped. They can be
-//! stopped and started again on the same ports and data (to test outages).
+//! stopped and started again on the same ports and data (to test outages). A missing `etcd` or
+//! `docker-registry` is installed first when the test process may ([`crate::tools::require`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -109,6 +110,7 @@ impl Process {
         if self.child.is_some() {
             return Ok(());
         }
+        crate::tools::require(&self.program, self.package);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
