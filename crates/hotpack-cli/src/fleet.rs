@@ -373,13 +373,21 @@ pub struct FleetJoinArgs {
 pub struct FleetHost {
     agent: Option<HostAgent>,
     runtime: Option<tokio::runtime::Runtime>,
+    meter: Arc<hotpack_fleet::CallMeter>,
 }
 
-#[allow(dead_code)] // for a future `/-/fleet` route; serve reads reports from etcd today
+#[allow(dead_code)] // reports: a future `/-/fleet` route; meter: serve's call path (not wired yet)
 impl FleetHost {
     /// The agent's latest report per module.
     pub fn reports(&self) -> std::collections::BTreeMap<String, hotpack_fleet::HostReport> {
         self.agent.as_ref().map(HostAgent::reports).unwrap_or_default()
+    }
+
+    /// Where serve's call path records each call (`meter().record(module, outcome, latency)`)
+    /// so the host's reports carry what `rollout --auto --bake` judges. Until serve records
+    /// into it, a served host reports no counts and `--bake` pauses as inconclusive.
+    pub fn meter(&self) -> &Arc<hotpack_fleet::CallMeter> {
+        &self.meter
     }
 }
 
@@ -433,13 +441,15 @@ pub fn join(
         .enable_all()
         .build()
         .context("cannot start the fleet agent's async runtime")?;
+    let meter = Arc::new(hotpack_fleet::CallMeter::new());
     let agent = {
         let _guard = rt.enter();
         let mut config =
             HostConfig::new(config, host, store).operator_keys(operator_keys).allow_unsigned(args.allow_unsigned);
         config.max_bundle = args.max_bundle;
+        config.meter = Some(Arc::clone(&meter));
         config.pull_deadline = args.pull_deadline;
         HostAgent::spawn(config, Arc::new(runtime.clone()))?
     };
-    Ok(Some(FleetHost { agent: Some(agent), runtime: Some(rt) }))
+    Ok(Some(FleetHost { agent: Some(agent), runtime: Some(rt), meter }))
 }

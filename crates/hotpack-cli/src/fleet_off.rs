@@ -41,6 +41,10 @@ fn not_in_this_build(_: &str) -> Result<String, String> {
 
 /// Nothing to run: without `--fleet` there is no agent, and `--fleet` did not parse.
 #[allow(clippy::unnecessary_wraps)] // the same signature as the real `fleet::join`
-pub fn join(_runtime: &hotpack::Runtime, _args: &FleetJoinArgs) -> anyhow::Result<Option<()>> {
+pub fn join(
+    _runtime: &hotpack::Runtime,
+    _args: &FleetJoinArgs,
+    _trusted: &[hotpack::archive::PublicKey],
+) -> anyhow::Result<Option<()>> {
     Ok(None)
 }

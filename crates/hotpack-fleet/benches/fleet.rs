@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{EventType, GetOptions, WatchOptions};
 use hotpack::archive::SigningKey;
-use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{
     Active, DeployFailure, Deployer, Fleet, FleetConfig, HostAgent, HostConfig, HostReport, HostState, ReleaseRecord,
 };
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use serde_json::json;
 
 struct Host {

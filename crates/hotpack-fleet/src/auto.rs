@@ -142,7 +142,7 @@ impl Fleet {
         let revision = response.header().map_or(0, |h| h.revision());
         w.hosts.clear();
         for kv in response.kvs() {
-            self.apply(w, &String::from_utf8_lossy(kv.key()), Some(kv.value()))?;
+            self.apply(w, &String::from_utf8_lossy(kv.key()), Some(kv.value()));
         }
         let mut stream = etcd
             .watch(root.clone(), Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1)))
@@ -166,7 +166,7 @@ impl Fleet {
                         let Some(kv) = event.kv() else { continue };
                         let key = String::from_utf8_lossy(kv.key()).into_owned();
                         let value = (event.event_type() == EventType::Put).then(|| kv.value());
-                        self.apply(w, &key, value)?;
+                        self.apply(w, &key, value);
                     }
                 }
                 _ = tokio::time::sleep_until(sleep) => {}
@@ -175,16 +175,21 @@ impl Fleet {
     }
 
     /// Applies one key's new value (or its deletion) to what the watcher holds.
-    fn apply(&self, w: &mut Watch, key: &str, value: Option<&[u8]>) -> Result<(), FleetError> {
+    fn apply(&self, w: &mut Watch, key: &str, value: Option<&[u8]>) {
         let fleet = &self.config().name;
         if key == keys::rollout(fleet, &w.module) {
             if let Some(v) = value {
-                w.rollout = open_record(key.as_bytes(), v, &self.trusted())?;
+                // A record this operator's key did not sign is not followed here either: the
+                // watcher keeps the last good one and says so.
+                match open_record(key.as_bytes(), v, &self.trusted()) {
+                    Ok(rollout) => w.rollout = rollout,
+                    Err(e) => w.status.restarts.push(format!("ignored a rollout record: {e}")),
+                }
             }
         } else if let Some(rest) = key.strip_prefix(&keys::hosts(fleet)) {
-            let Some((host, module)) = rest.split_once('/') else { return Ok(()) };
+            let Some((host, module)) = rest.split_once('/') else { return };
             if module != w.module {
-                return Ok(());
+                return;
             }
             match value.and_then(|v| serde_json::from_slice::<HostReport>(v).ok()) {
                 Some(report) => {
@@ -213,7 +218,6 @@ impl Fleet {
             w.bake = None;
             w.status.restarts.push(format!("a release of {} was published mid-rollout; the bake restarted", w.module));
         }
-        Ok(())
     }
 
     async fn step(&self, w: &mut Watch) -> Result<Step, FleetError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hotpack_fleet::{AnalysisConfig, AutoOutcome, Verdict};
 
-use crate::support::{Host, all_serve, cluster, split_wave};
+use crate::support::{Host, all_serve, cluster, eventually, split_wave};
 
 /// Calls every host in a loop (a thread) until dropped.
 struct Traffic {
@@ -56,14 +56,32 @@ async fn auto_bake_promotes_every_wave_under_traffic() {
     all_serve(&hosts, "1").await;
     let _traffic = Traffic::start(&hosts);
     let first = split_wave(&hosts);
+    let later = c.bundle("fx-greeter-slow"); // packed now: publishing it mid-bake is quick
     c.fleet.rollout_with("greeter", "2.0.0", &[first, 100], true, Some(analysis())).await.expect("rollout");
-    let outcome = c.fleet.watch_auto("greeter").await.expect("watch");
+    let watcher = {
+        let fleet = c.fleet.clone();
+        tokio::spawn(async move { fleet.watch_auto("greeter").await })
+    };
+    // A release published while the first wave bakes restarts its analysis.
+    eventually("the first wave bakes", async || {
+        let status = c.fleet.status().await.map_err(|e| e.to_string())?;
+        let baking = status.rollouts[0]
+            .analysis
+            .as_ref()
+            .and_then(|a| a.waves.first())
+            .is_some_and(|w| w.verdict == Verdict::Pending && w.reason.starts_with("baking"));
+        if baking { Ok(()) } else { Err(format!("{:?}", status.rollouts[0].analysis)) }
+    })
+    .await;
+    c.fleet.publish(&later).await.expect("publish mid-rollout");
+    let outcome = watcher.await.expect("the watcher task").expect("watch");
     assert_eq!(outcome, AutoOutcome::Completed { stable: v2.blake3.clone() });
     all_serve(&hosts, "2").await;
     let status = c.fleet.status().await.expect("status");
     let analysis = status.rollouts[0].analysis.as_ref().expect("the analysis is in status");
     let judged: Vec<_> = analysis.waves.iter().map(|w| (w.wave, w.verdict)).collect();
     assert_eq!(judged, [(0, Verdict::Passed), (1, Verdict::Passed)], "{analysis:#?}");
+    assert!(analysis.restarts.iter().any(|r| r.contains("published mid-rollout")), "{analysis:#?}");
     assert!(analysis.waves.iter().all(|w| w.canary.as_ref().is_some_and(|s| s.calls >= 30)), "{analysis:#?}");
 }
 
