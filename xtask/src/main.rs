@@ -43,7 +43,9 @@ fn main() -> Result<()> {
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
         Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]>"),
+        None => bail!(
+            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]>"
+        ),
     }
 }
 
