@@ -110,9 +110,15 @@ fn cli_depends_on_the_facade_only() {
 
 #[test]
 fn nothing_below_the_fleet_is_async() {
-    for package in
-        ["hotpack", "hotpack-rollback", "hotpack-cache", "hotpack-loader", "hotpack-archive", "hotpack-detect"]
-    {
+    for package in [
+        "hotpack",
+        "hotpack-rollback",
+        "hotpack-worker",
+        "hotpack-cache",
+        "hotpack-loader",
+        "hotpack-archive",
+        "hotpack-detect",
+    ] {
         assert_absent(package, &["tokio", "etcd-client", "oci-client", "reqwest", "tonic", "hotpack-fleet"]);
     }
 }

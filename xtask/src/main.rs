@@ -67,13 +67,14 @@ fn target_root(root: &Path) -> PathBuf {
 }
 
 /// The library crates, in dependency order.
-const LIBRARY_CRATES: [&str; 8] = [
+const LIBRARY_CRATES: [&str; 9] = [
     "hotpack-abi",
     "hotpack-util",
     "hotpack-archive",
     "hotpack-detect",
     "hotpack-loader",
     "hotpack-cache",
+    "hotpack-worker",
     "hotpack-rollback",
     "hotpack",
 ];

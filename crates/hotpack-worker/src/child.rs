@@ -43,6 +43,9 @@ pub fn worker_main_if_marked() -> Option<ExitCode> {
     None
 }
 
+/// Stack of a call thread (a handler's stack): address space that counts against the cap.
+const CALL_STACK: usize = 4 << 20;
+
 /// Exit code of a worker that could not contain itself or was misused.
 const SETUP_FAILED: u8 = 70;
 
@@ -160,7 +163,7 @@ fn control_op(state: &Arc<State>, msg: &[u8], fds: Vec<OwnedFd>) -> Enc {
             let state = state.clone();
             let spawned = std::thread::Builder::new()
                 .name("hotpack-call".into())
-                .stack_size(8 << 20)
+                .stack_size(CALL_STACK)
                 .spawn(move || serve_channel(&state, &slot, &stream));
             match spawned {
                 Ok(_) => Enc::new(status::OK),

@@ -46,13 +46,25 @@ impl ResidentData {
     ///
     /// [`WorkerError::Data`] when the file cannot be read; [`WorkerError::Io`] for the memfd.
     pub fn from_file(path: &Path) -> Result<ResidentData, WorkerError> {
+        let file =
+            std::fs::File::open(path).map_err(|source| WorkerError::Data { path: path.to_path_buf(), source })?;
+        Self::from_reader(file, path)
+    }
+
+    /// Streams `reader` into a new sealed memfd (data generated or received, never held in
+    /// a second buffer); `origin` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::Data`] when reading fails; [`WorkerError::Io`] for the memfd.
+    pub fn from_reader(mut reader: impl std::io::Read, origin: &Path) -> Result<ResidentData, WorkerError> {
         use rustix::fs::{MemfdFlags, SealFlags};
-        let data_err = |source| WorkerError::Data { path: path.to_path_buf(), source };
-        let mut file = std::fs::File::open(path).map_err(data_err)?;
+        let data_err = |source| WorkerError::Data { path: origin.to_path_buf(), source };
+        let file = &mut reader;
         let fd = rustix::fs::memfd_create("hotpack-resident-data", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
             .map_err(|e| WorkerError::Io { op: "create the resident data memfd", source: e.into() })?;
         let mut out = std::fs::File::from(fd);
-        std::io::copy(&mut file, &mut out).map_err(data_err)?;
+        std::io::copy(file, &mut out).map_err(data_err)?;
         rustix::fs::fcntl_add_seals(&out, SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL)
             .map_err(|e| WorkerError::Io { op: "seal the resident data memfd", source: e.into() })?;
         Self::from_fd(OwnedFd::from(out))

@@ -12,9 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Most call channels (concurrent calls) one worker serves; more callers wait for one.
-const MAX_CHANNELS: usize = 256;
-
 /// One supervised worker process. `Send + Sync`: calls from many threads run concurrently,
 /// each on its own channel (a shared-memory slot and a thread in the worker).
 ///
@@ -38,12 +35,17 @@ struct Inner {
     calls: AtomicU64,
     started_at: SystemTime,
     modules: Mutex<Vec<ModuleReport>>,
+    /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
 }
 
 #[derive(Debug, Default)]
 struct Pool {
     idle: Vec<Arc<Channel>>,
     total: usize,
+    /// Most channels: `WorkerLimits::max_calls`, lowered to what the worker managed when it
+    /// could not start another call thread (its memory cap counts their stacks).
+    limit: usize,
 }
 
 #[derive(Debug, Default)]
@@ -115,16 +117,30 @@ impl Worker {
             // fd 0 first thing. stdout/stderr are the host's: the module may print, but
             // nothing it prints is read by the host.
             .stdin(Stdio::from(worker_end))
+            .stderr(Stdio::piped())
             // Per-thread malloc arenas reserve 64 MiB of address space each, which counts
             // against RLIMIT_AS; two arenas keep the cap meaningful.
             .env("MALLOC_ARENA_MAX", "2");
-        let child = contain::spawn(command)
+        let mut child = contain::spawn(command)
             .map_err(|source| WorkerError::Spawn { program: cmd.program().to_path_buf(), source })?;
         let pid = child.id();
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let copier = child.stderr.take().and_then(|err| {
+            let tail = stderr_tail.clone();
+            let (done, finished) = std::sync::mpsc::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("hotpack-worker-{pid}-stderr"))
+                .spawn(move || {
+                    copy_stderr(err, &tail);
+                    let _ = done.send(());
+                })
+                .ok()
+                .map(|_| finished)
+        });
         let inner = Arc::new(Inner {
             pid,
             control: Mutex::new(host_end),
-            pool: Mutex::new(Pool::default()),
+            pool: Mutex::new(Pool { limit: limits.max_calls.max(1), ..Pool::default() }),
             pool_cv: Condvar::new(),
             all: Mutex::new(Vec::new()),
             life: Mutex::new(Life::default()),
@@ -134,11 +150,12 @@ impl Worker {
             calls: AtomicU64::new(0),
             started_at: SystemTime::now(),
             modules: Mutex::new(Vec::new()),
+            stderr_tail,
         });
         let monitor = Arc::downgrade(&inner);
         let weak_pid = pid;
         let spawned = std::thread::Builder::new().name(format!("hotpack-worker-{pid}")).spawn(move || {
-            watch(child, weak_pid, monitor);
+            watch(child, weak_pid, monitor, copier);
         });
         let worker = Worker { inner };
         if let Err(source) = spawned {
@@ -314,6 +331,23 @@ impl Worker {
         hotpack_util::sync::lock(&self.inner.life).death.clone()
     }
 
+    /// The last lines the worker wrote to stderr (up to three, joined with `; `): once it
+    /// died, what it said last (Rust's "has overflowed its stack", "memory allocation of N
+    /// bytes failed"). Text of the module's making: show it, never act on it.
+    pub fn last_words(&self) -> String {
+        let tail = hotpack_util::sync::lock(&self.inner.stderr_tail);
+        let text = String::from_utf8_lossy(&tail);
+        let mut lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).rev().take(3).collect();
+        lines.reverse();
+        let mut out = lines.join("; ");
+        if out.len() > 400 {
+            let cut = (0..=400).rev().find(|i| out.is_char_boundary(*i)).unwrap_or(0);
+            out.truncate(cut);
+            out.push_str("...");
+        }
+        out
+    }
+
     /// Whether it is still running.
     pub fn is_alive(&self) -> bool {
         self.death().is_none()
@@ -380,15 +414,33 @@ impl Worker {
             if let Some(ch) = pool.idle.pop() {
                 return Ok(ch);
             }
-            if pool.total < MAX_CHANNELS {
+            if pool.total < pool.limit {
                 pool.total += 1;
                 drop(pool);
                 let made = self.open_channel();
-                if made.is_err() {
-                    hotpack_util::sync::lock(&self.inner.pool).total -= 1;
-                    self.inner.pool_cv.notify_one();
+                pool = hotpack_util::sync::lock(&self.inner.pool);
+                match made {
+                    Ok(ch) => return Ok(ch),
+                    Err(Opened::Failed(e)) => {
+                        pool.total -= 1;
+                        self.inner.pool_cv.notify_one();
+                        return Err(e);
+                    }
+                    Err(Opened::NoThread(message)) => {
+                        // The worker is alive but cannot start another call thread: wait
+                        // for a channel in use, unless there is none.
+                        pool.total -= 1;
+                        pool.limit = pool.total;
+                        if pool.total == 0 {
+                            return Err(WorkerCallError::Io {
+                                pid,
+                                op: "open a call channel",
+                                source: std::io::Error::other(message),
+                            });
+                        }
+                        continue;
+                    }
                 }
-                return made;
             }
             if self.death().is_some() {
                 return Err(self.died());
@@ -399,19 +451,21 @@ impl Worker {
                 .wait_timeout(pool, Duration::from_millis(100))
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
-            let _ = pid;
         }
     }
 
-    fn open_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
+    fn open_channel(&self) -> Result<Arc<Channel>, Opened> {
         let pid = self.inner.pid;
-        let io = |op: &'static str| move |source: std::io::Error| WorkerCallError::Io { pid, op, source };
+        let io =
+            |op: &'static str| move |source: std::io::Error| Opened::Failed(WorkerCallError::Io { pid, op, source });
         let memfd = wire::slot_memfd(slot::SLOT_BYTES).map_err(io("create a call slot"))?;
         let map = SharedMap::new(memfd.as_fd()).map_err(io("map a call slot"))?;
-        let slot = Slot::new(map).ok_or_else(|| WorkerCallError::Io {
-            pid,
-            op: "map a call slot",
-            source: std::io::Error::other("slot too small"),
+        let slot = Slot::new(map).ok_or_else(|| {
+            Opened::Failed(WorkerCallError::Io {
+                pid,
+                op: "map a call slot",
+                source: std::io::Error::other("slot too small"),
+            })
         })?;
         let (mine, theirs) = rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
@@ -419,16 +473,22 @@ impl Worker {
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
-        .map_err(|e| WorkerCallError::Io { pid, op: "create a call socket", source: e.into() })?;
+        .map_err(|e| Opened::Failed(WorkerCallError::Io { pid, op: "create a call socket", source: e.into() }))?;
         let reply = self
             .control(&Enc::new(op::CHANNEL).0, &[memfd.as_fd(), theirs.as_fd()], self.inner.limits.start_deadline)
-            .map_err(|e| match e {
-                ControlError::Closed => self.died(),
-                ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
-                ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
+            .map_err(|e| {
+                Opened::Failed(match e {
+                    ControlError::Closed => self.died(),
+                    ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
+                    ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
+                })
             })?;
-        if reply.first() != Some(&status::OK) {
-            return Err(self.protocol("refused to open a call channel".into()));
+        match reply.first() {
+            Some(&status::OK) => {}
+            Some(&status::REFUSED) => {
+                return Err(Opened::NoThread(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned()));
+            }
+            _ => return Err(Opened::Failed(self.protocol("answered a channel request with nonsense".into()))),
         }
         let ch = Arc::new(Channel { slot, stream: mine });
         hotpack_util::sync::lock(&self.inner.all).push(ch.clone());
@@ -467,7 +527,9 @@ impl Worker {
         if spilled {
             ch.slot.set_spilled((header.len() + input.len()) as u64);
         }
-        ch.slot.publish(slot::REQUEST, true);
+        if !ch.slot.publish_request() {
+            return Err(self.died());
+        }
         if spilled {
             let left =
                 deadline.map(|(_, at)| at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
@@ -478,8 +540,13 @@ impl Worker {
                 return Err(self.after_failure(e, deadline));
             }
         }
+        // Wake at least every 100 ms to look at the worker's life and the deadline: a wake-up
+        // lost to a race with the monitor costs that much, never a hung caller.
+        let mut spin = true;
         loop {
-            match ch.slot.wait_change(slot::REQUEST, deadline.map(|(_, at)| at), true, true) {
+            let tick = Instant::now() + Duration::from_millis(100);
+            let until = deadline.map_or(tick, |(_, at)| at.min(tick));
+            match ch.slot.wait_change(slot::REQUEST, Some(until), true, spin) {
                 Woke::State(slot::REPLY) => break,
                 Woke::State(slot::CLOSED) => {
                     if self.death().is_some() {
@@ -489,9 +556,16 @@ impl Worker {
                 }
                 Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
                 Woke::Timeout => {
-                    let (d, _) = deadline.expect("a timeout needs a deadline");
-                    self.kill_with(Death::Deadline { deadline: d });
-                    return Err(self.died());
+                    if self.death().is_some() {
+                        return Err(self.died());
+                    }
+                    if let Some((d, at)) = deadline
+                        && Instant::now() >= at
+                    {
+                        self.kill_with(Death::Deadline { deadline: d });
+                        return Err(self.died());
+                    }
+                    spin = false;
                 }
             }
         }
@@ -549,6 +623,14 @@ impl Worker {
     }
 }
 
+/// Why a channel was not opened.
+enum Opened {
+    /// The call fails with this.
+    Failed(WorkerCallError),
+    /// The worker could not start a call thread (its message); it lives.
+    NoThread(String),
+}
+
 enum ReplyError {
     Call(WorkerCallError),
     Malformed(String),
@@ -579,18 +661,48 @@ enum ControlError {
 /// The monitor thread: waits for the worker to end (without reaping it first, so the pid
 /// cannot be reused while a kill may still be sent), reaps it, kills and reaps every process
 /// of its session, then records the death and wakes every caller.
-fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>) {
-    use rustix::process::{WaitId, WaitIdOptions};
-    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-        loop {
-            match rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
+/// Copies the worker's stderr to the host's, keeping the last 2 KiB.
+fn copy_stderr(mut err: std::process::ChildStderr, tail: &Mutex<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = err.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        let _ = std::io::stderr().write_all(&chunk[..n]);
+        let mut t = hotpack_util::sync::lock(tail);
+        t.extend_from_slice(&chunk[..n]);
+        if t.len() > 4096 {
+            let cut = t.len() - 2048;
+            t.drain(..cut);
         }
     }
-    let status = {
-        // Mark reaped under the lock: no kill is sent to this pid after this point.
+}
+
+fn watch(
+    mut child: std::process::Child,
+    pid: u32,
+    inner: std::sync::Weak<Inner>,
+    copier: Option<std::sync::mpsc::Receiver<()>>,
+) {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let exited = match rustix::process::Pid::from_raw(pid as i32) {
+        Some(p) => loop {
+            match rustix::process::waitid(WaitId::Pid(p), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other.is_ok(),
+            }
+        },
+        None => false,
+    };
+    let mark_reaped = |inner: &std::sync::Weak<Inner>| {
+        inner.upgrade().map(|i| {
+            hotpack_util::sync::lock(&i.life).reaped = true;
+        })
+    };
+    let status = if exited {
+        // It has exited and is not reaped yet: mark it reaped under the lock, then reap, so
+        // no kill can reach a reused pid.
         let guard = inner.upgrade();
         let _life = guard.as_ref().map(|i| {
             let mut life = hotpack_util::sync::lock(&i.life);
@@ -598,8 +710,19 @@ fn watch(mut child: std::process::Child, pid: u32, inner: std::sync::Weak<Inner>
             life
         });
         child.wait()
+    } else {
+        // waitid failed (it should not): wait without holding the lock.
+        let status = child.wait();
+        mark_reaped(&inner);
+        status
     };
     contain::sweep_session(pid as i32, None);
+    // Everything that could hold the stderr pipe is dead now, so the tail is complete before
+    // the death is visible; a pipe end passed to a process outside the session could keep it
+    // open, so this waits one second at most.
+    if let Some(copier) = copier {
+        let _ = copier.recv_timeout(Duration::from_secs(1));
+    }
     let Some(inner) = inner.upgrade() else { return };
     let death = {
         use std::os::unix::process::ExitStatusExt;

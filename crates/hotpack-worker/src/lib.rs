@@ -25,9 +25,10 @@
 //! # Containment
 //!
 //! Each of these ends only the worker, and the caller gets a [`WorkerCallError`] naming it:
-//! a stack overflow or a null write (`SIGSEGV`), `abort()` (`SIGABRT`), `exit(n)`, an
-//! allocation past the memory cap (`SIGABRT` from the allocator), `SIGKILL` (the OOM killer),
-//! a call past its deadline (the host kills the worker). When a worker ends, every process it
+//! a null write (`SIGSEGV`), a stack overflow (Rust reports it and aborts: `SIGABRT`),
+//! `abort()` (`SIGABRT`), `exit(n)`, an allocation past the memory cap (`SIGABRT` from the
+//! allocator), `SIGKILL` (the OOM killer), a call past its deadline (the host kills the
+//! worker). [`Worker::last_words`] has what the worker said last on stderr. When a worker ends, every process it
 //! started is killed too, including ones that left its process group. A worker cannot
 //! signal, trace or read its host or other workers (seccomp), and nothing it says is
 //! believed beyond what the host can check (see [`ModuleReport`]).
@@ -155,6 +156,10 @@ pub struct WorkerLimits {
     pub start_deadline: Duration,
     /// Largest reply the host accepts from one call. Default 1 GiB.
     pub max_reply: u64,
+    /// Most calls running at once in this worker (each has a channel and a thread with a
+    /// 4 MiB stack in the worker, which count against `memory`); more callers wait for one.
+    /// Default 64.
+    pub max_calls: usize,
 }
 
 impl Default for WorkerLimits {
@@ -164,6 +169,7 @@ impl Default for WorkerLimits {
             memory: Some(1 << 30),
             start_deadline: Duration::from_secs(10),
             max_reply: 1 << 30,
+            max_calls: 64,
         }
     }
 }
@@ -178,6 +184,12 @@ impl WorkerLimits {
     /// Sets [`memory`](Self::memory).
     pub fn memory(mut self, bytes: Option<u64>) -> Self {
         self.memory = bytes;
+        self
+    }
+
+    /// Sets [`max_calls`](Self::max_calls).
+    pub fn max_calls(mut self, n: usize) -> Self {
+        self.max_calls = n;
         self
     }
 

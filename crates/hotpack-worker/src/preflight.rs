@@ -4,8 +4,8 @@
 //! the candidate is first loaded in a child process (its descriptor checks, its init hook and
 //! the probe calls named in the [`PreflightCommand`]); only when the child exits cleanly does
 //! the host load it. A candidate that segfaults, aborts, exits, hangs past the timeout or
-//! runs past the memory limit there is refused at [`Gate::Preflight`] with the reason, and
-//! the host never maps it.
+//! runs past the memory limit there is refused at the rollback layer's `Gate::Preflight`
+//! with the reason, and the host never maps it.
 //!
 //! The child is an executable that calls [`child_main_if_marked`] (or
 //! [`worker_main_if_marked`](crate::worker_main_if_marked)) first thing: the `hotpack` CLI
@@ -431,11 +431,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     if let Some(code) = hotpack::preflight::child_main_if_marked() {
+///     if let Some(code) = hotpack_worker::preflight::child_main_if_marked() {
 ///         return code;
 ///     }
 ///     // ... the host's own work, with
-///     // RuntimeBuilder::preflight_with(PreflightCommand::current_exe())
+///     // hotpack::RuntimeBuilder::preflight_with(PreflightCommand::current_exe())
 ///     std::process::ExitCode::SUCCESS
 /// }
 /// ```

@@ -26,7 +26,8 @@ const HEADER: usize = 64;
 /// Size of a slot's memfd: header plus payload.
 pub(crate) const SLOT_BYTES: u64 = 256 << 10;
 
-/// How long a side spins on the state word before it sleeps on the futex.
+/// How long a side spins on the state word (yielding now and then) before it sleeps on the
+/// futex.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// One side's view of a slot.
@@ -116,6 +117,26 @@ impl Slot {
         }
     }
 
+    /// Host side: publishes a request unless the slot was closed (the worker died between the
+    /// caller's check and now); `false` then.
+    pub(crate) fn publish_request(&self) -> bool {
+        let state = self.state();
+        let mut current = state.load(SeqCst);
+        loop {
+            if current == CLOSED {
+                return false;
+            }
+            match state.compare_exchange(current, REQUEST, SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        if self.word(8).load(SeqCst) != 0 {
+            let _ = futex::wake(state, futex::Flags::empty(), u32::MAX);
+        }
+        true
+    }
+
     /// Wakes every waiter (used by the host when it closes the slot).
     pub(crate) fn wake_all(&self) {
         let _ = futex::wake(self.state(), futex::Flags::empty(), u32::MAX);
@@ -134,8 +155,12 @@ impl Slot {
                     return Woke::State(v);
                 }
                 n += 1;
-                if n.is_multiple_of(64) && Instant::now() >= until {
-                    break;
+                if n.is_multiple_of(64) {
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    // The side just woken may have been placed on this very CPU: let it run.
+                    std::thread::yield_now();
                 }
                 std::hint::spin_loop();
             }

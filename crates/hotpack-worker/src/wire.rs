@@ -199,3 +199,45 @@ pub(crate) fn slot_memfd(len: u64) -> std::io::Result<OwnedFd> {
     rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
     Ok(fd)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decoding never panics and never reads past the message, whatever a worker sends:
+    /// every prefix of a valid report and a spread of garbage.
+    #[test]
+    fn decoding_untrusted_bytes_never_panics() {
+        let report = crate::ModuleReport {
+            name: "m".into(),
+            version: semver::Version::new(1, 2, 3),
+            hash: blake3::hash(b"x"),
+            handlers: vec!["a".into(), "b".into()],
+            interfaces: vec![("I".into(), 7)],
+            has_init: true,
+            has_state: false,
+        };
+        let bytes = report.encode(Enc::default()).0;
+        assert_eq!(crate::ModuleReport::decode(&mut Dec::new(&bytes)), Some(report));
+        for cut in 0..bytes.len() {
+            assert_eq!(crate::ModuleReport::decode(&mut Dec::new(&bytes[..cut])), None, "prefix {cut}");
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..512 {
+            let garbage: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let _ = crate::ModuleReport::decode(&mut Dec::new(&garbage));
+            let mut d = Dec::new(&garbage);
+            let _ = (d.u8(), d.u64(), d.bytes(), d.str(), d.rest());
+        }
+        // A length that claims more than there is.
+        let mut d = Dec::new(&[0xff; 16]);
+        assert_eq!(d.bytes(), None);
+    }
+}

@@ -14,7 +14,21 @@ fn session_members(sid: u32) -> Vec<u32> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
         let f: Vec<&str> = after.split_whitespace().collect();
-        if f.len() > 4 && f[4] == sid.to_string() && f[0] != "Z" {
+        if f.len() > 3 && f[3] == sid.to_string() && f[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Pids whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        if after.split_whitespace().nth(1) == Some(parent.to_string().as_str()) {
             out.push(pid);
         }
     }
@@ -42,7 +56,7 @@ fn bystander() -> Worker {
 
 /// Calls `handler` on a fresh crash worker; checks the error names `expected`, the worker and
 /// its whole session are gone, and `other` still answers.
-fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -> WorkerCallError {
+fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -> (WorkerCallError, String) {
     let worker = crash_worker(limits);
     let pid = worker.pid();
     assert_eq!(worker.call("worker-crash", "ok", b"ping").expect("alive"), b"ping");
@@ -56,20 +70,23 @@ fn check(other: &Worker, limits: &WorkerLimits, handler: &str, expected: &str) -
     assert!(matches!(again, Err(WorkerCallError::Died { .. } | WorkerCallError::Deadline { .. })), "{again:?}");
     let out = other.call("greeter", "greet", b"still here").expect("the other worker answers");
     assert!(String::from_utf8_lossy(&out).contains("still here"));
-    err
+    (err, worker.last_words())
 }
 
 #[test]
 fn each_crash_ends_only_its_worker_with_a_typed_error() {
     let other = bystander();
     let limits = WorkerLimits::default();
-    // Rust reports a stack overflow and aborts.
-    check(&other, &limits, "overflow", "SIGABRT");
+    // Rust reports a stack overflow on stderr and aborts.
+    let (_, said) = check(&other, &limits, "overflow", "SIGABRT");
+    assert!(said.contains("overflowed its stack"), "{said}");
     check(&other, &limits, "exit7", "exited with code 7");
     check(&other, &limits, "abort", "SIGABRT");
-    let err = check(&other, &limits.clone().memory(Some(256 << 20)), "hoard", "SIGABRT");
+    let (err, said) = check(&other, &limits.clone().memory(Some(256 << 20)), "hoard", "SIGABRT");
     assert!(matches!(err.death(), Some(Death::Signal { signal: 6, .. })), "{err:?}");
-    let err = check(&other, &limits.clone().call_deadline(Some(Duration::from_millis(500))), "hang", "deadline of");
+    assert!(said.contains("memory allocation"), "{said}");
+    let (err, _) =
+        check(&other, &limits.clone().call_deadline(Some(Duration::from_millis(500))), "hang", "deadline of");
     assert!(matches!(err, WorkerCallError::Deadline { .. }), "{err:?}");
     // The null write lives in its own fixture (the one allowed `unsafe`).
     let worker = Worker::spawn(&command(), &limits, None).expect("spawn");
@@ -90,6 +107,10 @@ fn children_a_handler_starts_die_with_its_worker() {
         let out = worker.call("worker-crash", handler, b"").expect(handler);
         let child: u32 = String::from_utf8_lossy(&out).parse().expect("a pid");
         std::thread::sleep(Duration::from_millis(100));
+        if handler == "fork_sleep" {
+            let members = session_members(pid);
+            assert!(members.contains(&pid) && members.contains(&child), "session {pid} holds {members:?}");
+        }
         let err = worker.call("worker-crash", "exit7", b"").expect_err("exit");
         assert!(matches!(err.death(), Some(Death::Exited { code: 7 })), "{err:?}");
         assert!(!alive(child), "{handler}: child {child} was killed with its worker");
@@ -114,4 +135,37 @@ fn a_worker_cannot_kill_or_stop_its_host() {
     }
     // Still here, and so is the worker.
     assert_eq!(worker.call("worker-crash", "ok", b"alive").expect("alive"), b"alive");
+}
+
+#[test]
+fn a_worker_dies_with_its_host() {
+    // A stand-in host: `sh`, whose child is a worker started the way `Worker::spawn` starts
+    // one (the control socket as stdin, `--host` naming its parent). SIGKILL the host: the
+    // worker's parent-death signal ends it.
+    let (_mine, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let mut host = std::process::Command::new("sh")
+        .args(["-c", r#"exec 3<&0; "$0" __worker --host $$ 0<&3 3<&- & wait"#, env!("CARGO_BIN_EXE_hotpack-worker")])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .spawn()
+        .expect("sh");
+    let sh = host.id();
+    let worker = (0..500)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            children_of(sh).into_iter().next()
+        })
+        .expect("the worker started");
+    // It left the host's session (it is the leader of its own).
+    let in_own_session = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        session_members(worker).contains(&worker)
+    });
+    assert!(in_own_session, "worker {worker} leads its own session");
+    host.kill().expect("SIGKILL the host");
+    host.wait().expect("reap the host");
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !alive(worker)
+    });
+    assert!(gone, "worker {worker} died with its host");
 }
