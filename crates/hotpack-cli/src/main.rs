@@ -53,7 +53,7 @@ enum Command {
     /// Show a bundle's modules, manifests and entries (text, or JSON with --json)
     Inspect(inspect::InspectArgs),
     /// Serve every bundle of a folder over HTTP on loopback; hot-deploy changes, roll back on demand
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Sign a bundle's manifests with a secret key (in place, or to -o OUT)
     Sign(sign::SignArgs),
     /// Check bundles' structure, manifests, every entry's content hash and, with --trusted-key, signatures
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Fleet(args) => fleet::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Inspect(args) => inspect::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Pack(args) => pack::run(args),
