@@ -7,7 +7,9 @@
 //!   `abort`, over greeter 1.0.0) to the 200 of a call sent at once, answered by 1.0.0 in a
 //!   fresh worker (the journal writes of the demotion included; no spare worker is kept
 //!   waiting). The median of a few servers, one crash each (a crashed version's bytes are
-//!   refused from then on).
+//!   refused from then on). The fallback worker is started (spawn, load, init) and the journal
+//!   written while the crashing call is answered, before its 502: `isolate_detail.crash_call_ms`
+//!   is that call's whole time.
 
 use crate::serve_bench::{Load, Server, read_response};
 use anyhow::{Context, Result, bail};
@@ -63,6 +65,9 @@ pub(crate) fn run(quick: bool) -> Result<Value> {
 
     // Respawn after a crash.
     let mut respawn = Vec::new();
+    // The crashing call itself: the demotion (journal written first) and the fallback's
+    // fresh worker happen before its 502 is sent.
+    let mut crash_call = Vec::new();
     for i in 0..if quick { 3 } else { 7 } {
         let dir = work.join(format!("respawn-{i}")).join("plugins");
         std::fs::create_dir_all(&dir)?;
@@ -75,8 +80,10 @@ pub(crate) fn run(quick: bool) -> Result<Value> {
         let stream = TcpStream::connect(server.addr)?;
         stream.set_nodelay(true)?;
         let mut conn = BufReader::new(stream);
+        let sent = Instant::now();
         let crashed = request(&mut conn, server.addr, "/greeter/abort")?;
         let t0 = Instant::now();
+        crash_call.push((t0 - sent).as_secs_f64() * 1000.0);
         // The crash closes nothing on the client's side: the next call goes on the same
         // connection, at once.
         let answered = request(&mut conn, server.addr, "/greeter/version")?;
@@ -96,6 +103,7 @@ pub(crate) fn run(quick: bool) -> Result<Value> {
             "in_process_rps": inp_rps,
             "rounds": pairs,
             "respawn_ms": respawn,
+            "crash_call_ms": crash_call,
             "spare_worker": false,
         },
     }))

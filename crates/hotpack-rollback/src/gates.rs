@@ -144,16 +144,14 @@ pub enum GateError {
     WorkerCall(hotpack_worker::WorkerCallError),
     /// Under isolation: what the worker's loader reports disagrees with the manifest the host
     /// checked (a worker's claim is never trusted beyond what the host can check).
-    #[error("its worker reports `{found_name}` {found_version}; the manifest says `{name}` {version}")]
+    #[error("its worker reports `{}` {}; the manifest says `{name}` {version}", found.name, found.version)]
     ReportMismatch {
         /// The manifest's module name.
         name: String,
         /// The manifest's version.
         version: semver::Version,
-        /// The name the worker reported.
-        found_name: String,
-        /// The version the worker reported.
-        found_version: semver::Version,
+        /// What the worker reported.
+        found: Box<hotpack_worker::ModuleReport>,
     },
     /// The loader refused the library, or its init hook failed.
     #[error(transparent)]

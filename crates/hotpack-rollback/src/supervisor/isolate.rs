@@ -113,7 +113,7 @@ pub(super) struct IsoModule {
     last_pid: Option<u32>,
 }
 
-type Refusal = (Gate, GateError, bool);
+type Refusal = Box<(Gate, GateError, bool)>;
 
 impl Supervisor {
     /// Sets (or with `None` clears) isolation: from now on every deployed or restored version
@@ -223,21 +223,17 @@ impl Supervisor {
     /// what the host knows (name, version, hash), init.
     fn start_worker(&self, iso: &Isolation, name: &str, v: &IsoVersion) -> Result<(Worker, ModuleReport), Refusal> {
         let worker = Worker::spawn(&iso.command, &iso.limits, iso.data.as_ref())
-            .map_err(|e| (Gate::Load, GateError::Worker(e), false))?;
-        let report = worker.load(&v.image).map_err(|e| (Gate::Load, GateError::Worker(e), true))?;
+            .map_err(|e| Box::new((Gate::Load, GateError::Worker(e), false)))?;
+        let report = worker.load(&v.image).map_err(|e| Box::new((Gate::Load, GateError::Worker(e), true)))?;
         if report.name != name || report.version != v.summary.version || report.hash != v.summary.hash {
-            return Err((
-                Gate::Abi,
-                GateError::ReportMismatch {
-                    name: name.to_owned(),
-                    version: v.summary.version.clone(),
-                    found_name: report.name,
-                    found_version: report.version,
-                },
-                true,
-            ));
+            let error = GateError::ReportMismatch {
+                name: name.to_owned(),
+                version: v.summary.version.clone(),
+                found: Box::new(report),
+            };
+            return Err(Box::new((Gate::Abi, error, true)));
         }
-        worker.init(name).map_err(|e| (Gate::Init, GateError::WorkerCall(e), true))?;
+        worker.init(name).map_err(|e| Box::new((Gate::Init, GateError::WorkerCall(e), true)))?;
         Ok((worker, report))
     }
 
@@ -277,7 +273,7 @@ impl Supervisor {
             Some((name, version)) => (name.to_owned(), version.clone()),
             None => (report.name.clone(), report.version.clone()),
         };
-        let fail = |(gate, error, mark): Refusal| {
+        let fail = |(gate, error, mark): (Gate, GateError, bool)| {
             self.gate_failed_named(&name, version.clone(), Some(hash), gate, error, mark)
         };
         if report.name != name || report.version != version || report.hash != hash {
@@ -286,8 +282,7 @@ impl Supervisor {
                 GateError::ReportMismatch {
                     name: name.clone(),
                     version: version.clone(),
-                    found_name: report.name.clone(),
-                    found_version: report.version.clone(),
+                    found: Box::new(report.clone()),
                 },
                 true,
             )));
@@ -388,7 +383,7 @@ impl Supervisor {
             .map_err(|e| RestoreError::Gate { gate: Gate::Load, error: GateError::Worker(e) })?;
         let version = Arc::new(IsoVersion { summary: v.clone(), image });
         let (worker, report) =
-            self.start_worker(iso, name, &version).map_err(|(gate, error, _)| RestoreError::Gate { gate, error })?;
+            self.start_worker(iso, name, &version).map_err(|r| RestoreError::Gate { gate: r.0, error: r.1 })?;
         self.iso_swap(name, version, worker, report);
         Ok(())
     }

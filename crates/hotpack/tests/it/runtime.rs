@@ -236,3 +236,26 @@ fn deploy_of_a_bundle_prefix_takes_only_the_modules_under_it() {
         "{err}"
     );
 }
+
+/// Under isolation a typed handle is refused with the reason (a table of function pointers
+/// cannot cross a process), and a worker that cannot start fails the load gate without
+/// condemning the candidate's bytes.
+#[test]
+fn isolation_refuses_typed_handles_and_a_worker_that_cannot_start_fails_the_load_gate() {
+    let dir = hotpack_testkit::scratch();
+    let isolation = hotpack::rollback::Isolation {
+        command: hotpack::worker::WorkerCommand::new(dir.path().join("no-such-worker")),
+        limits: hotpack::worker::WorkerLimits::default(),
+        data: None,
+    };
+    let runtime = Runtime::builder().cache_dir(dir.path().join("cache")).isolate(isolation).build().expect("runtime");
+    let refused = runtime.hot::<greeter_api::Greeter>("greeter").expect_err("typed handles stay in process");
+    assert!(matches!(refused, Error::Isolated { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("cannot cross a process"), "{refused}");
+    let v1 = bundle(dir.path(), "greeter-v1", "greeter.zip");
+    let failed = runtime.deploy(&v1).expect_err("no worker to load it in");
+    assert!(failed.to_string().contains("load"), "{failed}");
+    let status = runtime.status("greeter").expect("status");
+    assert!(status.failed.is_empty(), "the bytes are not blamed for the host's missing worker: {status:?}");
+    assert!(runtime.cache().mapped().libraries == 0, "nothing was mapped in the host");
+}
