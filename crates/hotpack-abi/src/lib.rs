@@ -91,13 +91,15 @@
 #![deny(missing_docs)]
 
 mod ffi;
+mod ffi_args;
 mod macros;
 pub mod section;
 
 pub use ffi::{
-    Abi, Arg, ByteSink, ByteSlice, BytesOut, Entry, Interface, Requirement, Signature, Sink, StaticDescriptor,
-    call_handler, call_hook_export, call_hook_import, call_init,
+    Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,
+    call_init,
 };
+pub use ffi_args::{Arg, ByteSink, ByteSlice, BytesOut, Requirement};
 
 use std::ffi::c_void;
 use std::fmt;
@@ -406,8 +408,7 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ffi::{
-        Func, RawBytes, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import,
-        run_init,
+        Func, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init,
     };
     pub use core::mem::offset_of;
 }
