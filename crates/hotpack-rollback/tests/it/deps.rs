@@ -51,3 +51,18 @@ fn dependents_wait_for_their_provider_and_come_back_after_a_restart() {
         assert_eq!((run(&host, "svc-a"), run(&host, "svc-b")), ("a:ABC".to_owned(), "b:ABC".to_owned()));
     }
 }
+
+#[test]
+fn a_cycle_through_a_waiting_dependent_is_refused_naming_it() {
+    let host = Host::new(Policy::default());
+    let dir = host.path().to_path_buf();
+    let x = host.sup.deploy_bundle(&bundle_of(&dir, "fx-cycle-x"));
+    assert!(matches!(x, Err(RollbackError::GateFailed { gate: Gate::Requires, .. })), "{x:?}");
+    match host.sup.deploy_bundle(&bundle_of(&dir, "fx-cycle-y2")) {
+        Err(RollbackError::GateFailed { gate: Gate::Requires, error, .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("cycle-y -> cycle-x -> cycle-y"), "{text}");
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+}
