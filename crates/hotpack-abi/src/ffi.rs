@@ -315,11 +315,31 @@ pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut 
 unsafe fn guard_typed<T>(out: *mut T, err: *mut Sink<'_>, f: impl FnOnce() -> T) -> u32 {
     // SAFETY: the caller's contract on `err`.
     let (status, value) = unsafe { guarded(err, || Ok(f())) };
+    if status == STATUS_PANIC {
+        count_typed_panic();
+    }
     if let Some(v) = value {
         // SAFETY: the caller's contract on `out`.
         unsafe { out.write(v) };
     }
     status
+}
+
+/// Panics caught in this module's typed shims (a host or a dependent module called it
+/// through an interface table). The descriptor points at it, so a host can charge a
+/// provider for a panic that reached a dependent as an error value.
+static TYPED_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cold]
+#[inline(never)]
+fn count_typed_panic() {
+    TYPED_PANICS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The counter behind [`ModuleDescriptor::typed_panics`].
+#[doc(hidden)]
+pub const fn typed_panics_counter() -> *const std::sync::atomic::AtomicU64 {
+    &TYPED_PANICS
 }
 
 fn status_to_result(status: u32, err: Vec<u8>) -> Result<(), CallError> {

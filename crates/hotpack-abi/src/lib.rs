@@ -249,6 +249,9 @@ pub struct ModuleDescriptor {
     pub requires: *const RawRequirement,
     /// Number of required interfaces.
     pub require_count: usize,
+    /// Panics caught in the module's typed shims so far (layout 3): a host charges a
+    /// provider with a panic a dependent's call met.
+    pub typed_panics: *const std::sync::atomic::AtomicU64,
 }
 
 /// Why a call into a module did not return a value.
@@ -409,6 +412,7 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 pub mod __private {
     pub use crate::ffi::{
         Func, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init,
+        typed_panics_counter,
     };
     pub use core::mem::offset_of;
 }

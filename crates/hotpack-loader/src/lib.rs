@@ -158,6 +158,7 @@ struct Bound {
     handlers: Vec<(String, Handler)>,
     tables: Vec<sys::Table>,
     slots: Vec<sys::Slot>,
+    typed_panics: sys::PanicCounter,
     init: Option<InitFn>,
     export: Option<ExportStateFn>,
     import: Option<ImportStateFn>,
@@ -710,6 +711,11 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         slots.push(slot);
         requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size });
     }
+    let typed_panics = sys::PanicCounter::new(desc).ok_or_else(|| LoadError::BadDescriptor {
+        path: p(),
+        field: "typed_panics",
+        problem: "null or misaligned panic counter".into(),
+    })?;
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
         let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
@@ -739,6 +745,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         handlers,
         tables,
         slots,
+        typed_panics,
         init: desc.init,
         export: desc.export_state,
         import: desc.import_state,

@@ -6,6 +6,13 @@ use crate::{Bound, InterfaceInfo, LoadError, Module, StaticDescriptor, sys};
 use std::path::Path;
 
 impl Module {
+    /// Panics caught so far in this module's typed shims (a host or a dependent called it
+    /// through an interface table): how a host charges a provider with a panic that reached
+    /// a dependent as an error value.
+    pub fn typed_panics(&self) -> u64 {
+        self.inner.bound.typed_panics.get()
+    }
+
     /// Interfaces this module requires from other modules (its providers).
     pub fn requires(&self) -> &[InterfaceInfo] {
         &self.inner.bound.info.requires

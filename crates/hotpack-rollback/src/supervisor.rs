@@ -109,6 +109,8 @@ struct Inner {
     /// Candidates refused at the requires gate for a missing provider, retried after each
     /// promotion (`supervisor/deploy.rs`).
     waiting: Mutex<Vec<Candidate>>,
+    /// Each provider version's typed-panic counter as last charged (`supervisor/budget.rs`).
+    provider_panics_seen: Mutex<HashMap<blake3::Hash, u64>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -164,6 +166,7 @@ impl Supervisor {
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
                 waiting: Mutex::new(Vec::new()),
+                provider_panics_seen: Mutex::new(HashMap::new()),
             }),
         }
     }
