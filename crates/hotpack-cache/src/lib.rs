@@ -50,7 +50,7 @@ pub use deps::Requirement;
 pub use error::CacheError;
 pub use event::CacheEvent;
 pub use hot::{ActiveVersion, Hot, HotModule};
-pub use pack::{PackSpecError, pack_spec, pack_spec_from_library};
+pub use pack::{PackLibraryError, PackSpecError, pack_library, pack_library_with, pack_spec, pack_spec_from_library};
 pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
 pub use source::Source;
 
