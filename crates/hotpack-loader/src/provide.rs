@@ -43,7 +43,8 @@ impl Module {
     }
 
     /// Takes back the provider of `interface` (calls through the handle answer
-    /// [`CallError::NoProvider`]); `false` when this module requires no such interface.
+    /// [`CallError::NoProvider`](crate::CallError::NoProvider)); `false` when this module requires no
+    /// such interface.
     pub fn unprovide(&self, interface: &str) -> bool {
         let bound = &self.inner.bound;
         match bound.info.requires.iter().position(|r| r.name == interface) {
