@@ -2,6 +2,7 @@
 //! host-side callers. This module and `macros.rs` are the abi crate's only `unsafe` code.
 #![allow(unsafe_code)]
 
+use crate::ffi_args::Arg;
 use crate::{
     CallError, ExportStateFn, HandlerFn, HandlerOutput, HookOutput, ImportStateFn, InitFn, ModuleDescriptor,
     STATUS_ERROR, STATUS_OK, STATUS_PANIC,
@@ -30,12 +31,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[repr(C)]
 #[derive(Debug)]
 pub struct Sink<'a> {
-    ctx: *mut c_void,
-    write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
-    buffer: PhantomData<&'a mut Vec<u8>>,
+    pub(crate) ctx: *mut c_void,
+    pub(crate) write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
+    pub(crate) buffer: PhantomData<&'a mut Vec<u8>>,
 }
 
-unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
+pub(crate) unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
     if len == 0 {
         return;
     }
@@ -58,65 +59,12 @@ impl<'a> Sink<'a> {
     /// # Safety
     ///
     /// `sink` must be null or point to a live `Sink` made by the host for this call.
-    unsafe fn put(sink: *mut Sink<'_>, bytes: &[u8]) {
+    pub(crate) unsafe fn put(sink: *mut Sink<'_>, bytes: &[u8]) {
         if sink.is_null() {
             return;
         }
         // SAFETY: the caller's contract: a live sink whose `write` is host code.
         unsafe { ((*sink).write)((*sink).ctx, bytes.as_ptr(), bytes.len()) }
-    }
-}
-
-/// A typed hot handle to an interface another module provides: declared in
-/// [`module!`](crate::module)'s `requires: [NAME: Interface]`, filled by the host with the
-/// provider's table (after checking its id and size), replaced when the provider is swapped.
-/// A call through it is one atomic load and the provider's shim: no lock, no reference count.
-#[repr(C)]
-pub struct Requirement<I: Interface> {
-    slot: std::sync::atomic::AtomicPtr<c_void>,
-    interface: PhantomData<fn() -> I>,
-}
-
-impl<I: Interface> Requirement<I> {
-    /// An empty handle (no provider yet).
-    #[doc(hidden)]
-    #[allow(clippy::new_without_default)] // only `module!` makes one, in a `static`
-    pub const fn new() -> Self {
-        Requirement { slot: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()), interface: PhantomData }
-    }
-
-    /// The provider's table as of now.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::NoProvider`] while no provider has been handed to this module.
-    #[inline(always)]
-    pub fn get(&self) -> Result<&'static I, CallError> {
-        let ptr = self.slot.load(Ordering::Acquire);
-        if ptr.is_null() {
-            return Err(CallError::NoProvider { interface: I::NAME.to_owned() });
-        }
-        // SAFETY: the host stores only a provider's table whose interface name, id (a hash
-        // of every signature and layout) and size equal `I`'s (`hotpack_loader`'s `provide`),
-        // from a library that is never unmapped; `Acquire` pairs with its `Release` store.
-        Ok(unsafe { &*(ptr as *const I) })
-    }
-
-    /// Whether a provider has been handed to this module.
-    pub fn is_provided(&self) -> bool {
-        !self.slot.load(Ordering::Acquire).is_null()
-    }
-
-    /// The slot the host writes (through the descriptor's requirement array).
-    #[doc(hidden)]
-    pub const fn slot(&self) -> *const std::sync::atomic::AtomicPtr<c_void> {
-        &self.slot
-    }
-}
-
-impl<I: Interface> std::fmt::Debug for Requirement<I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Requirement").field("interface", &I::NAME).field("provided", &self.is_provided()).finish()
     }
 }
 
@@ -367,11 +315,31 @@ pub unsafe fn run_import<R: HookOutput>(state: *const u8, len: usize, err: *mut 
 unsafe fn guard_typed<T>(out: *mut T, err: *mut Sink<'_>, f: impl FnOnce() -> T) -> u32 {
     // SAFETY: the caller's contract on `err`.
     let (status, value) = unsafe { guarded(err, || Ok(f())) };
+    if status == STATUS_PANIC {
+        count_typed_panic();
+    }
     if let Some(v) = value {
         // SAFETY: the caller's contract on `out`.
         unsafe { out.write(v) };
     }
     status
+}
+
+/// Panics caught in this module's typed shims (a host or a dependent module called it
+/// through an interface table). The descriptor points at it, so a host can charge a
+/// provider for a panic that reached a dependent as an error value.
+static TYPED_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cold]
+#[inline(never)]
+fn count_typed_panic() {
+    TYPED_PANICS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The counter behind [`ModuleDescriptor::typed_panics`].
+#[doc(hidden)]
+pub const fn typed_panics_counter() -> *const std::sync::atomic::AtomicU64 {
+    &TYPED_PANICS
 }
 
 fn status_to_result(status: u32, err: Vec<u8>) -> Result<(), CallError> {
@@ -553,137 +521,6 @@ pub trait Func<Args: Tuple, R> {
 pub trait Tuple {
     /// The tuple as the implementation and the caller see it.
     type Rust<'a>;
-}
-
-/// A type that may be an interface function's argument: every [`Abi`] type (passed as is),
-/// [`ByteSlice`] (a borrowed `&[u8]`) and [`BytesOut`] (a `&mut ByteSink` for output bytes).
-///
-/// # Safety
-///
-/// `LAYOUT` must change whenever `Raw` changes; `from_raw` must be the inverse of `into_raw`
-/// for a value that lives for the call.
-pub unsafe trait Arg: 'static {
-    /// What crosses the boundary.
-    type Raw: Copy;
-    /// What the implementation receives and the caller passes.
-    type Rust<'a>;
-    /// Layout fingerprint, part of the interface id.
-    const LAYOUT: u64;
-    /// The value as it crosses.
-    fn into_raw(value: Self::Rust<'_>) -> Self::Raw;
-    /// The value back, valid for the call.
-    ///
-    /// # Safety
-    ///
-    /// `raw` must come from [`into_raw`](Self::into_raw) of a value that outlives `'a`.
-    unsafe fn from_raw<'a>(raw: Self::Raw) -> Self::Rust<'a>
-    where
-        Self: 'a;
-}
-
-// SAFETY: an `Abi` value crosses as itself.
-unsafe impl<T: Abi> Arg for T {
-    type Raw = T;
-    type Rust<'a> = T;
-    const LAYOUT: u64 = T::LAYOUT;
-    #[inline(always)]
-    fn into_raw(value: T) -> T {
-        value
-    }
-    #[inline(always)]
-    unsafe fn from_raw<'a>(raw: T) -> T
-    where
-        T: 'a,
-    {
-        raw
-    }
-}
-
-/// An interface argument that is a borrowed byte slice: write `input: ByteSlice` in
-/// [`interface!`](crate::interface); the implementation receives `&[u8]` and the caller
-/// passes one. Nothing is copied; the borrow lasts for the call.
-#[derive(Debug)]
-pub enum ByteSlice {}
-
-/// A borrowed byte slice as it crosses: pointer and length.
-#[doc(hidden)]
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct RawBytes {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: `from_raw` rebuilds the slice `into_raw` took apart; the shim only calls it for the
-// duration of the call whose caller holds the borrow.
-unsafe impl Arg for ByteSlice {
-    type Raw = RawBytes;
-    type Rust<'a> = &'a [u8];
-    const LAYOUT: u64 = crate::layout_of::<RawBytes>("&[u8]");
-    #[inline(always)]
-    fn into_raw(value: &[u8]) -> RawBytes {
-        RawBytes { ptr: value.as_ptr(), len: value.len() }
-    }
-    #[inline(always)]
-    unsafe fn from_raw<'a>(raw: RawBytes) -> &'a [u8]
-    where
-        Self: 'a,
-    {
-        if raw.len == 0 || raw.ptr.is_null() {
-            return &[];
-        }
-        // SAFETY: the trait's contract: a live slice of the caller, for the call.
-        unsafe { std::slice::from_raw_parts(raw.ptr, raw.len) }
-    }
-}
-
-/// An interface argument that receives output bytes: write `out: BytesOut` in
-/// [`interface!`](crate::interface); the implementation receives a `&mut ByteSink` and writes
-/// into it, the caller passes one made with [`ByteSink::with_vec`]. The caller owns the buffer
-/// (and its allocator); the implementation only calls `write`.
-#[derive(Debug)]
-pub enum BytesOut {}
-
-/// Where an interface function writes output bytes (see [`BytesOut`]). Only ever lent as
-/// `&mut ByteSink` for one call; it cannot be made or kept outside one.
-#[repr(transparent)]
-#[derive(Debug)]
-pub struct ByteSink(Sink<'static>);
-
-impl ByteSink {
-    /// Appends `bytes` to the caller's buffer.
-    pub fn write(&mut self, bytes: &[u8]) {
-        // SAFETY: a `ByteSink` is only lent by `with_vec` (a live sink for its closure) or by
-        // a shim, for the call, from the caller's live sink.
-        unsafe { Sink::put(&mut self.0, bytes) }
-    }
-
-    /// Runs `f` with a sink appending to `vec` (the caller side of a [`BytesOut`] argument).
-    pub fn with_vec<R>(vec: &mut Vec<u8>, f: impl FnOnce(&mut ByteSink) -> R) -> R {
-        let mut sink =
-            ByteSink(Sink { ctx: vec as *mut Vec<u8> as *mut c_void, write: write_to_vec, buffer: PhantomData });
-        f(&mut sink)
-    }
-}
-
-// SAFETY: `from_raw` turns back the pointer `into_raw` took from a `&mut ByteSink` that the
-// caller holds for the call (`ByteSink` is `repr(transparent)` over `Sink`).
-unsafe impl Arg for BytesOut {
-    type Raw = *mut Sink<'static>;
-    type Rust<'a> = &'a mut ByteSink;
-    const LAYOUT: u64 = crate::layout_of::<*mut Sink<'static>>("&mut ByteSink");
-    #[inline(always)]
-    fn into_raw(value: &mut ByteSink) -> *mut Sink<'static> {
-        &mut value.0
-    }
-    #[inline(always)]
-    unsafe fn from_raw<'a>(raw: *mut Sink<'static>) -> &'a mut ByteSink
-    where
-        Self: 'a,
-    {
-        // SAFETY: the trait's contract; `ByteSink` is `repr(transparent)` over `Sink`.
-        unsafe { &mut *(raw as *mut ByteSink) }
-    }
 }
 
 /// One entry of an interface table: a pointer to a panic-catching `extern "C"` shim that

@@ -91,13 +91,15 @@
 #![deny(missing_docs)]
 
 mod ffi;
+mod ffi_args;
 mod macros;
 pub mod section;
 
 pub use ffi::{
-    Abi, Arg, ByteSink, ByteSlice, BytesOut, Entry, Interface, Requirement, Signature, Sink, StaticDescriptor,
-    call_handler, call_hook_export, call_hook_import, call_init,
+    Abi, Entry, Interface, Signature, Sink, StaticDescriptor, call_handler, call_hook_export, call_hook_import,
+    call_init,
 };
+pub use ffi_args::{Arg, ByteSink, ByteSlice, BytesOut, Requirement};
 
 use std::ffi::c_void;
 use std::fmt;
@@ -247,6 +249,9 @@ pub struct ModuleDescriptor {
     pub requires: *const RawRequirement,
     /// Number of required interfaces.
     pub require_count: usize,
+    /// Panics caught in the module's typed shims so far (layout 3): a host charges a
+    /// provider with a panic a dependent's call met.
+    pub typed_panics: *const std::sync::atomic::AtomicU64,
 }
 
 /// Why a call into a module did not return a value.
@@ -406,8 +411,8 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ffi::{
-        Func, RawBytes, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import,
-        run_init,
+        Func, StaticArray, Tuple, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init,
+        typed_panics_counter,
     };
     pub use core::mem::offset_of;
 }

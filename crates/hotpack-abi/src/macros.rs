@@ -385,6 +385,7 @@ macro_rules! module {
             import_state: __HOTPACK_IMPORT,
             requires: __HOTPACK_REQUIRES.0.as_ptr(),
             require_count: __HOTPACK_REQUIRES.0.len(),
+            typed_panics: $crate::__private::typed_panics_counter(),
         });
 
         /// The module's descriptor: the one symbol a hotpack host looks up.

@@ -51,8 +51,13 @@ pub(crate) fn dependents_of(reg: &Registry, name: &str) -> Vec<(String, Interfac
 }
 
 /// The compatibility gate for making `module` the current version of its name.
-pub(crate) fn check(reg: &Registry, module: &Module) -> Result<(), CacheError> {
+pub(crate) fn check(reg: &Registry, module: &Module, waiting: &[Module]) -> Result<(), CacheError> {
     let name = module.name();
+    // A cycle first: through current modules, or through candidates still waiting for a
+    // provider (two new modules that require each other would otherwise wait forever).
+    if let Some(cycle) = cycle_through(reg, module, waiting) {
+        return Err(CacheError::Cycle { name: name.to_owned(), cycle: cycle.into() });
+    }
     for want in module.requires() {
         if provider_for(reg, want, name).is_none() {
             return Err(CacheError::MissingProvider {
@@ -83,20 +88,24 @@ pub(crate) fn check(reg: &Registry, module: &Module) -> Result<(), CacheError> {
             dependents: dependents.into(),
         });
     }
-    if let Some(cycle) = cycle_through(reg, module) {
-        return Err(CacheError::Cycle { name: name.to_owned(), cycle: cycle.into() });
-    }
     Ok(())
 }
 
-/// A cycle of requirements through `module` (as if it were current), if one exists.
-fn cycle_through(reg: &Registry, module: &Module) -> Option<Vec<String>> {
+/// A cycle of requirements through `module` (as if it were current), if one exists; modules
+/// in `waiting` count as providers too (a waiting candidate of a name with no current version).
+fn cycle_through(reg: &Registry, module: &Module, waiting: &[Module]) -> Option<Vec<String>> {
     let start = module.name();
+    let waiting_of = |name: &str| waiting.iter().find(|w| w.name() == name && w.name() != start);
     let requires_of = |name: &str| -> Vec<InterfaceInfo> {
         if name == start {
             return module.requires().to_vec();
         }
-        reg.entries.get(name).and_then(|e| e.current.as_ref()).map(|m| m.requires().to_vec()).unwrap_or_default()
+        reg.entries
+            .get(name)
+            .and_then(|e| e.current.as_ref())
+            .or_else(|| waiting_of(name))
+            .map(|m| m.requires().to_vec())
+            .unwrap_or_default()
     };
     // Providers as they would be with `module` current: a provider of the candidate's name
     // is the candidate itself when it satisfies the requirement.
@@ -109,6 +118,15 @@ fn cycle_through(reg: &Registry, module: &Module) -> Option<Vec<String>> {
             if e.current.as_ref().is_some_and(|m| m.satisfies(want)) && best.as_ref().is_none_or(|b| name < b) {
                 best = Some(name.clone());
             }
+        }
+        if best.is_none() {
+            // Nobody current provides it: a waiting candidate would.
+            best = waiting
+                .iter()
+                .filter(|w| w.name() != except && w.name() != start && w.satisfies(want))
+                .filter(|w| reg.entries.get(w.name()).is_none_or(|e| e.current.is_none()))
+                .map(|w| w.name().to_owned())
+                .min();
         }
         if except != start && module.satisfies(want) && best.as_ref().is_none_or(|b| start < b.as_str()) {
             best = Some(start.to_owned());
@@ -249,7 +267,7 @@ impl Cache {
             let mut progressed = false;
             let mut still = Vec::new();
             for module in waiting {
-                let ready = check(&crate::read(&self.inner.registry), &module).is_ok();
+                let ready = check(&crate::read(&self.inner.registry), &module, &[]).is_ok();
                 if ready && self.activate_locked(&module).is_ok() {
                     progressed = true;
                 } else {

@@ -56,7 +56,7 @@ pub use deps::Requirement;
 pub use error::CacheError;
 pub use event::CacheEvent;
 pub use hot::{ActiveVersion, Hot, HotModule};
-pub use pack::{PackSpecError, pack_spec, pack_spec_from_library};
+pub use pack::{PackLibraryError, PackSpecError, pack_library, pack_library_with, pack_spec, pack_spec_from_library};
 pub use registry::{ModuleEntry, RegistryStats, VersionInfo};
 pub use source::Source;
 pub use view::CacheView;
@@ -402,7 +402,8 @@ impl Cache {
     /// kept and made current by itself once one arrives.
     fn check_requirements_locked(&self, module: &Module) -> Result<(), CacheError> {
         let reg = read(&self.inner.registry);
-        let result = deps::check(&reg, module).and_then(|()| deps::provide_all(&reg, module));
+        let waiting = lock(&self.inner.pending).clone();
+        let result = deps::check(&reg, module, &waiting).and_then(|()| deps::provide_all(&reg, module));
         drop(reg);
         if let Err(CacheError::MissingProvider { .. }) = &result {
             self.park_locked(module);
@@ -417,20 +418,21 @@ impl Cache {
     ///
     /// [`CacheError::MissingProvider`], [`CacheError::BreaksDependents`], [`CacheError::Cycle`].
     pub fn check_requirements(&self, module: &Module) -> Result<(), CacheError> {
-        deps::check(&read(&self.inner.registry), module)
+        deps::check(&read(&self.inner.registry), module, &[])
     }
 
     /// [`check_requirements`](Self::check_requirements), then hands the candidate its
     /// providers (its `Requirement` handles answer from now on, so its init hook may call
-    /// them); nothing is made current.
+    /// them); nothing is made current. `waiting`: candidates the caller keeps waiting for a
+    /// provider; a cycle through them is refused too.
     ///
     /// # Errors
     ///
     /// As [`check_requirements`](Self::check_requirements).
-    pub fn prepare_requirements(&self, module: &Module) -> Result<(), CacheError> {
+    pub fn prepare_requirements(&self, module: &Module, waiting: &[Module]) -> Result<(), CacheError> {
         let _guard = lock(&self.inner.swap_lock);
         let reg = read(&self.inner.registry);
-        deps::check(&reg, module)?;
+        deps::check(&reg, module, waiting)?;
         deps::provide_all(&reg, module)
     }
 

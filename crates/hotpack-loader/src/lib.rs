@@ -61,6 +61,7 @@ mod elf;
 mod error;
 #[cfg(target_os = "linux")]
 mod sealed;
+mod provide;
 mod sys;
 
 pub use describe::{DescribeError, StaticDescriptor, describe};
@@ -178,6 +179,7 @@ struct Bound {
     handlers: Vec<(String, Handler)>,
     tables: Vec<sys::Table>,
     slots: Vec<sys::Slot>,
+    typed_panics: sys::PanicCounter,
     init: Option<InitFn>,
     export: Option<ExportStateFn>,
     import: Option<ImportStateFn>,
@@ -309,77 +311,6 @@ impl Module {
             path: self.inner.source.clone(),
             module: bound.info.name.clone(),
             interface: I::NAME,
-        })
-    }
-
-    /// Interfaces this module requires from other modules (its providers).
-    pub fn requires(&self) -> &[InterfaceInfo] {
-        &self.inner.bound.info.requires
-    }
-
-    /// Hands this module `provider`'s table for the required interface `interface`: every
-    /// call through the module's `Requirement` handle sees `provider` from now on (one atomic
-    /// store; nothing is reloaded). Call again with another version to swap it.
-    ///
-    /// # Errors
-    ///
-    /// [`LoadError::NotRequired`] when this module requires no such interface;
-    /// [`LoadError::ProviderMissing`] when `provider` does not provide it;
-    /// [`LoadError::ProviderMismatch`] when it provides it with another id or table size.
-    pub fn provide(&self, interface: &str, provider: &Module) -> Result<(), LoadError> {
-        let bound = &self.inner.bound;
-        let Some(index) = bound.info.requires.iter().position(|r| r.name == interface) else {
-            return Err(LoadError::NotRequired {
-                path: self.inner.source.clone(),
-                module: bound.info.name.clone(),
-                interface: interface.to_owned(),
-            });
-        };
-        let want = &bound.info.requires[index];
-        let table = provider.table_for(want)?;
-        bound.slots[index].store(table);
-        Ok(())
-    }
-
-    /// Takes back the provider of `interface` (calls through the handle answer
-    /// [`CallError::NoProvider`]); `false` when this module requires no such interface.
-    pub fn unprovide(&self, interface: &str) -> bool {
-        let bound = &self.inner.bound;
-        match bound.info.requires.iter().position(|r| r.name == interface) {
-            Some(index) => {
-                bound.slots[index].clear();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether this module provides `want` exactly (name, id and table size).
-    pub fn satisfies(&self, want: &InterfaceInfo) -> bool {
-        self.inner.bound.info.interfaces.iter().any(|i| i == want)
-    }
-
-    fn table_for(&self, want: &InterfaceInfo) -> Result<sys::Table, LoadError> {
-        let bound = &self.inner.bound;
-        for (info, table) in bound.info.interfaces.iter().zip(&bound.tables) {
-            if info.name != want.name {
-                continue;
-            }
-            if info.id == want.id && info.table_size == want.table_size {
-                return Ok(*table);
-            }
-            return Err(LoadError::ProviderMismatch {
-                path: self.inner.source.clone(),
-                module: bound.info.name.clone(),
-                interface: want.name.clone(),
-                expected: want.id,
-                found: info.id,
-            });
-        }
-        Err(LoadError::ProviderMissing {
-            path: self.inner.source.clone(),
-            module: bound.info.name.clone(),
-            interface: want.name.clone(),
         })
     }
 
@@ -602,7 +533,7 @@ impl Loader {
             state.stats.bytes += bytes.len() as u64;
         }
         let bound = bind(origin, lib)?;
-        agree(origin, &declared, &bound)?;
+        provide::agree(origin, &declared, &bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,
@@ -801,6 +732,11 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         slots.push(slot);
         requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size });
     }
+    let typed_panics = sys::PanicCounter::new(desc).ok_or_else(|| LoadError::BadDescriptor {
+        path: p(),
+        field: "typed_panics",
+        problem: "null or misaligned panic counter".into(),
+    })?;
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
         let hname = utf8(path, "handlers.name", sys::string(raw_handler.name))?;
@@ -830,35 +766,11 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         handlers,
         tables,
         slots,
+        typed_panics,
         init: desc.init,
         export: desc.export_state,
         import: desc.import_state,
     })
-}
-
-/// Checks the descriptor section read from the bytes says what the live descriptor says.
-fn agree(path: &Path, declared: &StaticDescriptor, bound: &Bound) -> Result<(), LoadError> {
-    let live = &bound.info;
-    let fields: [(&'static str, bool); 12] = [
-        ("name", declared.info.name == live.name),
-        ("version", declared.info.version == live.version),
-        ("abi_version", declared.info.abi_version == live.abi_version),
-        ("layout_version", declared.layout_version == hotpack_abi::LAYOUT_VERSION),
-        ("panic_strategy", declared.panic_strategy == hotpack_abi::PANIC_UNWIND),
-        ("rustc", declared.info.rustc == live.rustc),
-        ("target", declared.info.target == live.target),
-        ("interfaces", declared.info.interfaces == live.interfaces),
-        ("requires", declared.info.requires == live.requires),
-        ("handlers", declared.info.handlers == live.handlers),
-        ("init", declared.info.has_init == live.has_init),
-        ("state", declared.has_export == bound.export.is_some() && declared.has_import == bound.import.is_some()),
-    ];
-    match fields.iter().find(|(_, same)| !same) {
-        None => Ok(()),
-        Some((field, _)) => {
-            Err(LoadError::DescriptorDisagrees { path: path.to_path_buf(), module: live.name.clone(), field })
-        }
-    }
 }
 
 /// Sealed memfds: the library never touches the disk.

@@ -158,6 +158,31 @@ pub(crate) fn requires(desc: &'static ModuleDescriptor) -> Option<&'static [RawR
     unsafe { array(desc.requires, desc.require_count) }
 }
 
+/// The module's counter of panics caught in its typed shims; `None` if null or misaligned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PanicCounter {
+    ptr: *const std::sync::atomic::AtomicU64,
+}
+
+// SAFETY: an atomic in a module that is never unmapped.
+unsafe impl Send for PanicCounter {}
+// SAFETY: as above.
+unsafe impl Sync for PanicCounter {}
+
+impl PanicCounter {
+    pub(crate) fn new(desc: &ModuleDescriptor) -> Option<PanicCounter> {
+        let ptr = desc.typed_panics;
+        (!ptr.is_null() && ptr.is_aligned()).then_some(PanicCounter { ptr })
+    }
+
+    pub(crate) fn get(self) -> u64 {
+        // SAFETY: non-null and aligned (checked in `new`), an `AtomicU64` static of a checked
+        // descriptor's module, which is never unmapped.
+        let counter = unsafe { &*self.ptr };
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A module's requirement slot: the `AtomicPtr` inside its `hotpack_abi::Requirement` static.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {

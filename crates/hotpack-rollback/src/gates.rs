@@ -304,6 +304,7 @@ pub(crate) fn run(
     module: &Module,
     probe: Option<&Probe>,
     plan: &[Step],
+    waiting: &[Module],
 ) -> Result<(), Box<GateFailure>> {
     debug_assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "steps out of order");
     for step in plan {
@@ -313,7 +314,7 @@ pub(crate) fn run(
             }
             // Another module is missing or depends on this name: not the candidate's bytes'
             // fault, so they are not marked (it may pass once the other side changes).
-            Step::Requires => cache.prepare_requirements(module).map_err(|e| GateFailure {
+            Step::Requires => cache.prepare_requirements(module, waiting).map_err(|e| GateFailure {
                 gate: Gate::Requires,
                 error: GateError::Cache(e),
                 blame: Blame::Environment,

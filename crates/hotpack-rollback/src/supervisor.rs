@@ -120,6 +120,8 @@ struct Inner {
     iso_probes: Mutex<HashMap<String, isolate::IsolatedProbe>>,
     /// Resident data for in-process `call_resident`.
     resident: Mutex<Option<hotpack_worker::ResidentData>>,
+    /// Each provider version's typed-panic counter as last charged (`supervisor/budget.rs`).
+    provider_panics_seen: Mutex<HashMap<blake3::Hash, u64>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -179,6 +181,7 @@ impl Supervisor {
                 iso: Mutex::new(HashMap::new()),
                 iso_probes: Mutex::new(HashMap::new()),
                 resident: Mutex::new(None),
+                provider_panics_seen: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -134,7 +134,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod pack;
 mod runtime;
 
 pub use hotpack_abi as abi;
@@ -149,7 +148,7 @@ pub use hotpack_worker as worker;
 pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
 pub mod preflight;
 
-pub use pack::{PackLibraryError, pack_library, pack_library_with};
+pub use hotpack_cache::{PackLibraryError, pack_library, pack_library_with};
 pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
 
 /// The default cache directory, private to this user: `$XDG_CACHE_HOME/hotpack` when that

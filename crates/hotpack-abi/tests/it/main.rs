@@ -196,7 +196,8 @@ fn the_descriptor_layout_is_pinned() {
     // Layout 3: required interfaces.
     assert_eq!(offset_of!(ModuleDescriptor, requires), 152);
     assert_eq!(offset_of!(ModuleDescriptor, require_count), 160);
-    assert_eq!(size_of::<ModuleDescriptor>(), 168);
+    assert_eq!(offset_of!(ModuleDescriptor, typed_panics), 168);
+    assert_eq!(size_of::<ModuleDescriptor>(), 176);
     use hotpack_abi::RawRequirement;
     assert_eq!(
         (

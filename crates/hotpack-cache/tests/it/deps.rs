@@ -93,3 +93,18 @@ fn a_cycle_is_refused_naming_it() {
     }
     assert_eq!(f.cache.current("cycle-y").expect("current").version().major, 1);
 }
+
+#[test]
+fn two_new_modules_that_require_each_other_are_refused_as_a_cycle() {
+    let f = super::fixture();
+    let x = load(&f, "fx-cycle-x");
+    assert!(matches!(activate(&f, &x), Err(CacheError::MissingProvider { .. })), "x waits for Y");
+    let y2 = load(&f, "fx-cycle-y2");
+    match activate(&f, &y2) {
+        Err(CacheError::Cycle { cycle, .. }) => {
+            assert_eq!(*cycle, ["cycle-y".to_owned(), "cycle-x".to_owned(), "cycle-y".to_owned()]);
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+    assert!(f.cache.current("cycle-y").is_none() && f.cache.current("cycle-x").is_none());
+}

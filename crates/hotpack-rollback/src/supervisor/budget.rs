@@ -37,11 +37,28 @@ impl Supervisor {
                 if error.is_panic() {
                     self.panicked(name, *version.module().hash());
                 }
+                self.charge_providers(name);
                 Err(SupervisorCallError::Module {
                     name: name.to_owned(),
                     version: version.module().version().clone(),
                     error,
                 })
+            }
+        }
+    }
+
+    /// A dependent's call failed: a panic its providers caught in their typed shims since
+    /// they were last charged counts against them (a provider's panic inside a dependent's
+    /// call reaches the dependent as an error value). Only on the error path.
+    fn charge_providers(&self, name: &str) {
+        for requirement in self.inner.cache.requirements(name) {
+            let Some(provider) = requirement.provider.and_then(|p| self.inner.cache.current(&p)) else { continue };
+            let now = provider.typed_panics();
+            let before = lock(&self.inner.provider_panics_seen).insert(*provider.hash(), now).unwrap_or(0);
+            // Bounded: past the budget the provider is demoted anyway.
+            let budget = u64::from(self.inner.policy.panic_budget) + 1;
+            for _ in 0..now.saturating_sub(before).min(budget) {
+                self.panicked(provider.name(), *provider.hash());
             }
         }
     }

@@ -452,7 +452,8 @@ impl Supervisor {
     pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
         let module = &c.module;
         let probe = self.probe_of(module.name());
-        if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY) {
+        let waiting: Vec<Module> = lock(&self.inner.waiting).iter().map(|w| w.module.clone()).collect();
+        if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY, &waiting) {
             if matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
                 // Deployed by itself once a provider is promoted (`retry_waiting`).
                 let mut waiting = lock(&self.inner.waiting);

@@ -132,7 +132,7 @@ impl Supervisor {
                 }
                 cache.register(module.clone(), v.source.clone());
                 let probe = self.probe_of(&name);
-                if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE) {
+                if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE, &[]) {
                     if defer && matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
                         return true;
                     }

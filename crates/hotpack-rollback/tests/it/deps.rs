@@ -51,3 +51,39 @@ fn dependents_wait_for_their_provider_and_come_back_after_a_restart() {
         assert_eq!((run(&host, "svc-a"), run(&host, "svc-b")), ("a:ABC".to_owned(), "b:ABC".to_owned()));
     }
 }
+
+#[test]
+fn a_cycle_through_a_waiting_dependent_is_refused_naming_it() {
+    let host = Host::new(Policy::default());
+    let dir = host.path().to_path_buf();
+    let x = host.sup.deploy_bundle(&bundle_of(&dir, "fx-cycle-x"));
+    assert!(matches!(x, Err(RollbackError::GateFailed { gate: Gate::Requires, .. })), "{x:?}");
+    match host.sup.deploy_bundle(&bundle_of(&dir, "fx-cycle-y2")) {
+        Err(RollbackError::GateFailed { gate: Gate::Requires, error, .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("cycle-y -> cycle-x -> cycle-y"), "{text}");
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_provider_panic_met_by_a_dependent_counts_against_the_provider() {
+    // Its own loader: svc-b's requirement handle is a static of its mapped library, which the
+    // other tests of this binary (sharing one loader) wire to their own providers.
+    let dir = hotpack_testkit::scratch();
+    let cache = hotpack_cache::Cache::new(
+        hotpack_loader::Loader::new(dir.path().join("objects")).expect("loader"),
+        hotpack_archive::SearchPath::new(),
+    );
+    let sup = hotpack_rollback::Supervisor::new(cache, Policy { panic_budget: 0, ..Policy::default() });
+    for package in ["textutil-v1", "svc-b", "fx-textutil-panics"] {
+        sup.deploy_bundle(&bundle_of(dir.path(), package)).unwrap_or_else(|e| panic!("{package}: {e}"));
+    }
+    let err = sup.call("svc-b", "run", b"abc").expect_err("the provider panics");
+    assert!(err.to_string().contains("cannot transform"), "{err}");
+    // Charged to textutil (not to svc-b): textutil is demoted back to v1, svc-b still serves.
+    assert_eq!(sup.cache().current("textutil").expect("current").version().major, 1);
+    assert_eq!(sup.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+    assert_eq!(sup.cache().current("svc-b").expect("current").version().major, 1);
+}
