@@ -366,6 +366,9 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 /// from safe code (the `unsafe fn`s state what their caller must promise).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::ffi::{Func, module_loaded, run_export, run_handler, run_handler_for_tests, run_import, run_init};
+    pub use crate::ffi::{
+        Bytes, Func, Handler, Text, check_handler, module_loaded, run_export, run_handler, run_handler_for_tests,
+        run_import, run_init,
+    };
     pub use core::mem::offset_of;
 }
