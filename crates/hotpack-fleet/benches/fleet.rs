@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig, HostState};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 
 const HOSTS: usize = 5;
 const ROUNDS: usize = 7;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 use hotpack_fleet::{Fleet, FleetConfig, HostAgent, HostConfig, HostReport, HostState};
+use hotpack_testkit::servers::{LocalEtcd, LocalRegistry};
 
 pub struct Cluster {
     pub etcd: LocalEtcd,
