@@ -95,18 +95,40 @@ fn on_path(tool: &str) -> bool {
 }
 
 /// `cargo xtask no-protoc`: `cargo build --release -p hotpack-cli --features fleet` with
-/// `PROTOC=/nonexistent` and every PATH directory holding a `protoc` removed, in
-/// `<target>/no-protoc` (its own target dir: a build script that wanted protoc would run and
-/// fail there even when the main target dir already holds its output).
+/// `PROTOC=/nonexistent` and no `protoc` on PATH, in `<target>/no-protoc` (its own target dir:
+/// a build script that wanted protoc would run and fail there even when the main target dir
+/// already holds its output). A PATH directory holding `protoc` (often `/usr/bin`, with the C
+/// compiler the build needs) is replaced by a mirror of symlinks to everything else in it.
 pub fn no_protoc() -> Result<()> {
     let root = crate::root();
+    let target = crate::target_root(&root).join("no-protoc");
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let kept: Vec<PathBuf> = std::env::split_paths(&path).filter(|dir| !dir.join("protoc").exists()).collect();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for (i, dir) in std::env::split_paths(&path).enumerate() {
+        if !dir.join("protoc").exists() {
+            kept.push(dir);
+            continue;
+        }
+        let mirror = target.join("path").join(i.to_string());
+        if mirror.exists() {
+            std::fs::remove_dir_all(&mirror).with_context(|| format!("cannot clear {}", mirror.display()))?;
+        }
+        std::fs::create_dir_all(&mirror).with_context(|| format!("cannot create {}", mirror.display()))?;
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("protoc") {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), mirror.join(&name))
+                .with_context(|| format!("cannot link {} into {}", entry.path().display(), mirror.display()))?;
+        }
+        kept.push(mirror);
+    }
     let mut cmd = crate::cargo();
     cmd.args(["build", "--release", "--locked", "-p", "hotpack-cli", "--features", "fleet"])
         .env("PROTOC", "/nonexistent")
         .env("PATH", std::env::join_paths(kept).context("PATH without protoc")?)
-        .env("CARGO_TARGET_DIR", crate::target_root(&root).join("no-protoc"));
+        .env("CARGO_TARGET_DIR", &target);
     crate::run(cmd)?;
     eprintln!("xtask: the CLI with the fleet builds with PROTOC=/nonexistent and no protoc on PATH");
     Ok(())

@@ -223,17 +223,60 @@ fn guarded_in_process<T>(f: impl FnOnce() -> Result<T, String>) -> std::thread::
     })
 }
 
+/// What a handler function is: `fn(&[u8]) -> R` ([`Bytes`]). A `fn(&str) -> R` also
+/// implements it ([`Text`]) only so that `module!` can refuse it with a message that says what
+/// to write instead (a const evaluation error in [`check_handler`]), rather than a bare type
+/// mismatch over the whole macro.
+pub trait Handler<A, R> {
+    /// `()` for a byte handler; a compile-time error for a text handler.
+    const CHECK: ();
+    /// Calls the handler.
+    fn call_handler(&self, input: &[u8]) -> R;
+}
+
+/// [`Handler`] marker: the handler takes `&[u8]`.
+#[derive(Debug)]
+pub enum Bytes {}
+
+/// [`Handler`] marker: the handler takes `&str` (refused).
+#[derive(Debug)]
+pub enum Text {}
+
+impl<F: Fn(&[u8]) -> R, R: HandlerOutput> Handler<Bytes, R> for F {
+    const CHECK: () = ();
+    fn call_handler(&self, input: &[u8]) -> R {
+        self(input)
+    }
+}
+
+impl<F: Fn(&str) -> R, R: HandlerOutput> Handler<Text, R> for F {
+    const CHECK: () = panic!(
+        "a hotpack handler takes the input bytes, `&[u8]`, not `&str`: write `fn NAME(input: &[u8]) -> ...` and \
+         call `std::str::from_utf8(input)` (an error for bad UTF-8) or `String::from_utf8_lossy(input)` in it"
+    );
+    fn call_handler(&self, _input: &[u8]) -> R {
+        let () = Self::CHECK;
+        unreachable!("refused at compile time by CHECK")
+    }
+}
+
+/// Evaluated by `module!` for every handler, in a constant: a `&str` handler fails here,
+/// first, with the fix.
+pub const fn check_handler<A, R, H: Handler<A, R>>(_handler: &H) {
+    H::CHECK
+}
+
 /// Module side of a handler shim.
 ///
 /// # Safety
 ///
 /// `input..input+len` must be a live byte slice (or `len == 0`), `out`/`err` live host sinks.
-pub unsafe fn run_handler<R: HandlerOutput>(
+pub unsafe fn run_handler<A, R: HandlerOutput, H: Handler<A, R>>(
     input: *const u8,
     len: usize,
     out: *mut Sink<'_>,
     err: *mut Sink<'_>,
-    f: fn(&[u8]) -> R,
+    f: H,
 ) -> u32 {
     let bytes: &[u8] = if len == 0 || input.is_null() {
         &[]
@@ -242,7 +285,7 @@ pub unsafe fn run_handler<R: HandlerOutput>(
         unsafe { std::slice::from_raw_parts(input, len) }
     };
     // SAFETY: the caller's contract on `err`.
-    let (status, value) = unsafe { guarded(err, || f(bytes).into_output()) };
+    let (status, value) = unsafe { guarded(err, || f.call_handler(bytes).into_output()) };
     if let Some(v) = value {
         // SAFETY: the caller's contract on `out`.
         unsafe { Sink::put(out, &v) };

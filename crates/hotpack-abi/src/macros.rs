@@ -275,6 +275,8 @@ macro_rules! module {
                     },
                 )* )?
             ]);
+        // A handler of the wrong shape (`&str`) is refused here, first, with the fix.
+        $( $( const _: () = $crate::__private::check_handler(&$hfn); )* )?
 
         const __HOTPACK_HANDLERS: &[$crate::RawHandler] = &[
             $( $(

@@ -341,7 +341,7 @@ fn print_status(status: &hotpack_fleet::FleetStatus) {
 #[derive(Debug, Clone, Args)]
 pub struct FleetJoinArgs {
     /// Join this fleet: serve what its rollouts say (needs --host-id and a registry)
-    #[arg(long = "fleet", value_name = "NAME")]
+    #[arg(long = "fleet", value_name = "NAME", requires = "host_id")]
     pub fleet: Option<String>,
     /// This host's id in the fleet (stable across restarts: it decides the host's waves)
     #[arg(long)]
