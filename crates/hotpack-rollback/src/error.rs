@@ -118,6 +118,24 @@ pub enum RollbackError {
         #[source]
         error: std::sync::Arc<JournalError>,
     },
+    /// The copy of the candidate's library a restart would load could not be stored beside
+    /// the journal (a full disk, say): it was not promoted (not marked failed either; the
+    /// same bytes are tried again on the next deploy) and the version serving keeps serving.
+    #[error(
+        "module `{name}` {version} [{}]: not promoted: its library could not be stored for a restart",
+        crate::short(hash)
+    )]
+    NotStored {
+        /// Module name.
+        name: String,
+        /// The candidate's version.
+        version: semver::Version,
+        /// blake3 of the candidate's library.
+        hash: blake3::Hash,
+        /// Why the store failed.
+        #[source]
+        error: std::sync::Arc<JournalError>,
+    },
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),

@@ -319,20 +319,21 @@ pub(crate) fn object_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
 }
 
 /// Stores a copy of the library `from` (e.g. a memfd's `/proc/self/fd/N`) as the object of
-/// `hash`, unless a copy with the right content is already there.
-pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<(), JournalError> {
+/// `hash`, unless a copy with the right content is already there. `Ok(true)` when it wrote
+/// one.
+pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<bool, JournalError> {
     let to = object_path(dir, hash);
     if let Ok(existing) = std::fs::read(&to)
         && blake3::hash(&existing) == *hash
     {
-        return Ok(());
+        return Ok(false);
     }
     let bytes = std::fs::read(from).map_err(io("read", from))?;
     if blake3::hash(&bytes) != *hash {
         return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
     }
     hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
-    write_atomic(&to, &bytes)
+    write_atomic(&to, &bytes).map(|()| true)
 }
 
 /// Reads the stored object of `hash`, checking that it is private (this user's, writable by

@@ -106,6 +106,10 @@ struct Inner {
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
     journal_problem: Mutex<Option<Arc<JournalError>>>,
+    /// Why the last object store failed (and the hash it failed for), until a store writes
+    /// an object again or stores that hash (a journal write that succeeds in between does
+    /// not make the host durable: the object is what a restart loads).
+    store_problem: Mutex<Option<(blake3::Hash, Arc<JournalError>)>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -159,6 +163,7 @@ impl Supervisor {
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
+                store_problem: Mutex::new(None),
             }),
         }
     }

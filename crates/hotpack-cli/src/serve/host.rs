@@ -247,7 +247,7 @@ impl Host {
                 }
             }
             Err(e) => {
-                let reason = e.to_string();
+                let reason = crate::log::error_chain(&e);
                 let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
                 self.metrics.deploy("refused");
                 // Recorded before the log line: whoever reads the line finds it in /-/modules.

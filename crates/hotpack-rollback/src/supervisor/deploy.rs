@@ -433,6 +433,31 @@ impl Supervisor {
     /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
     pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
         let module = &c.module;
+        // The copy a restart loads is stored before anything is promoted: when it cannot
+        // be (a full disk), the candidate is refused and the version serving keeps serving,
+        // so a restart never comes back older than what served.
+        if let Err(error) = self.store_module(module) {
+            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
+            if self.inner.cache.current(&name).is_none_or(|c| *c.hash() != hash) {
+                let _ = self.inner.cache.retire(&name, &hash);
+            }
+            let err = || RollbackError::NotStored {
+                name: name.clone(),
+                version: version.clone(),
+                hash,
+                error: Arc::clone(&error),
+            };
+            let record =
+                Record::now(&name, Some(version.clone()), Some(hash), Happened::Refused { error: Arc::new(err()) });
+            {
+                let mut st = lock(&self.inner.state);
+                let m = st.modules.entry(name.clone()).or_default();
+                m.push_history(record.clone());
+                m.last_error = Some(err().to_string());
+            }
+            self.emit(RollbackEvent::Record(record));
+            return Err(err());
+        }
         let probe = self.probe_of(module.name());
         if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY) {
             let mark = f.blame == Blame::Candidate;
@@ -493,7 +518,10 @@ impl Supervisor {
             m.push_history(record.clone());
             record
         };
-        self.store_object(&name, &v);
+        if !matches!(record.happened, Happened::Promoted { .. }) {
+            // A deploy stored its object before promotion (`run_gates`).
+            self.store_object(&name, &v);
+        }
         let outcome = record.happened.clone();
         self.emit(RollbackEvent::Record(record));
         self.retain(&name);

@@ -86,11 +86,36 @@ impl ModState {
 
 impl Supervisor {
     pub(super) fn store_object(&self, name: &str, v: &VersionSummary) {
-        let Some(path) = &self.inner.journal else { return };
-        let dir = journal_dir(path);
         let Some(module) = self.inner.cache.version(name, &v.hash) else { return };
-        if let Err(problem) = journal::store_object(&dir, &v.hash, module.object_path()) {
-            self.journal_failed(path, problem);
+        // A failure is recorded (not durable) by `store_module`.
+        let _ = self.store_module(&module);
+    }
+
+    /// Stores the library of `module` beside the journal (nothing without a journal), so a
+    /// restart can load it. Until a store succeeds after a failure the host is *not
+    /// durable* ([`journal_problem`](Self::journal_problem)).
+    pub(super) fn store_module(&self, module: &Module) -> Result<(), Arc<JournalError>> {
+        let Some(path) = &self.inner.journal else { return Ok(()) };
+        let dir = journal_dir(path);
+        match journal::store_object(&dir, module.hash(), module.object_path()) {
+            Ok(wrote) => {
+                let mut problem = lock(&self.inner.store_problem);
+                let cleared = problem.as_ref().is_some_and(|(hash, _)| wrote || hash == module.hash());
+                if cleared {
+                    *problem = None;
+                }
+                drop(problem);
+                if cleared && lock(&self.inner.journal_problem).is_none() {
+                    self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
+                }
+                Ok(())
+            }
+            Err(problem) => {
+                let error = Arc::new(problem);
+                *lock(&self.inner.store_problem) = Some((*module.hash(), Arc::clone(&error)));
+                self.emit(RollbackEvent::JournalFailed { path: path.clone(), error: Arc::clone(&error) });
+                Err(error)
+            }
         }
     }
 
@@ -104,7 +129,9 @@ impl Supervisor {
     /// succeeds the host is *not durable* (a restart may resume an older version). `None`
     /// without a journal.
     pub fn journal_problem(&self) -> Option<Arc<JournalError>> {
-        lock(&self.inner.journal_problem).clone()
+        lock(&self.inner.journal_problem)
+            .clone()
+            .or_else(|| lock(&self.inner.store_problem).as_ref().map(|(_, e)| Arc::clone(e)))
     }
 
     pub(super) fn write_journal(&self) {
@@ -123,7 +150,7 @@ impl Supervisor {
         match bytes.and_then(|bytes| journal::write_atomic(path, &bytes)) {
             Ok(()) => {
                 journal::collect_garbage(&journal_dir(path), &keep);
-                if lock(&self.inner.journal_problem).take().is_some() {
+                if lock(&self.inner.journal_problem).take().is_some() && lock(&self.inner.store_problem).is_none() {
                     self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
                 }
             }
