@@ -20,6 +20,9 @@ use hotpack_util::fs::FsError;
 use crate::error::{BundleError, BundleErrorKind};
 use crate::{Bundle, Limits};
 
+mod proof;
+pub use proof::{PROOF_HEADER, ProofError, SignatureProof};
+
 /// The first bytes of a signature record in the archive comment.
 pub const SIGNATURE_RECORD_PREFIX: &str = "hotpack-signature-v1 ed25519 ";
 /// The first word of a public key file.

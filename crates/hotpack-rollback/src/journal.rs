@@ -336,6 +336,31 @@ pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Resu
     write_atomic(&to, &bytes).map(|()| true)
 }
 
+/// `<dir>/objects/<hash>.sig`: the signature proof of the bundle the object came from.
+pub(crate) fn proof_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
+    dir.join("objects").join(format!("{}.sig", hash.to_hex()))
+}
+
+/// Stores the signature proof of `hash`'s bundle beside its object (mode 0600).
+pub(crate) fn store_proof(dir: &Path, hash: &blake3::Hash, proof: &[u8]) -> Result<(), JournalError> {
+    let to = proof_path(dir, hash);
+    if std::fs::read(&to).is_ok_and(|existing| existing == proof) {
+        return Ok(());
+    }
+    hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
+    write_atomic(&to, proof)
+}
+
+/// Reads the stored signature proof of `hash` (a private file), `None` when there is none.
+pub(crate) fn read_proof(dir: &Path, hash: &blake3::Hash) -> Result<Option<Vec<u8>>, JournalError> {
+    let path = proof_path(dir, hash);
+    if !path.exists() {
+        return Ok(None);
+    }
+    hotpack_util::fs::check_private_file(&path)?;
+    std::fs::read(&path).map(Some).map_err(io("read", &path))
+}
+
 /// Reads the stored object of `hash`, checking that it is private (this user's, writable by
 /// nobody else) and that its content hashes to `hash`. The bytes returned are the ones
 /// checked: the caller loads them, never the path again.
@@ -372,7 +397,7 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<Strin
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(".so") else { continue };
+        let Some(stem) = name.strip_suffix(".so").or_else(|| name.strip_suffix(".sig")) else { continue };
         if stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && !keep.contains(stem) {
             // A failure only leaves a stale copy behind.
             let _ = std::fs::remove_file(entry.path());

@@ -53,9 +53,9 @@ struct ModState {
     history: VecDeque<Record>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
-    /// The fingerprint of the trusted key that signed each version's bundle (only with
-    /// trusted keys).
-    signers: HashMap<blake3::Hash, String>,
+    /// The signature proof of each version's bundle (only with trusted keys), stored beside
+    /// its object (`objects/<hash>.sig`) so a restart can check the signature itself.
+    proofs: HashMap<blake3::Hash, Arc<[u8]>>,
 }
 
 impl ModState {

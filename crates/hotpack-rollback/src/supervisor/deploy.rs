@@ -136,14 +136,17 @@ impl Supervisor {
         };
         // Each module's library is read and verified against its manifest digest below (the
         // Verify gate); other entries are verified when they are read.
-        if let Some(fp) = signer {
-            // Remembered (and journaled with the version) so a restart restores only
-            // versions a trusted key signed.
+        if signer.is_some()
+            && let Ok(Some(proof)) = bundle.signature_proof()
+        {
+            // Stored beside each module's object (`objects/<hash>.sig`), so a restart under
+            // trusted keys checks the signature itself instead of believing the journal.
+            let proof: Arc<[u8]> = proof.to_bytes().into();
             let mut st = lock(&self.inner.state);
             for m in bundle.modules() {
                 if let Some(d) = m.manifest().library(target).and_then(|rel| bundle.digest(m.name(), rel)) {
                     let entry = st.modules.entry(m.name().to_owned()).or_default();
-                    entry.signers.insert(blake3::Hash::from_bytes(d.blake3), fp.to_string());
+                    entry.proofs.insert(blake3::Hash::from_bytes(d.blake3), Arc::clone(&proof));
                 }
             }
         }

@@ -25,12 +25,8 @@ impl ModState {
                     reason: f.reason.clone(),
                 })
                 .collect(),
-            signed: self
-                .signers
-                .iter()
-                .filter(|(h, _)| self.is_good(h) || self.active.as_ref().is_some_and(|a| a.hash == **h))
-                .map(|(h, fp)| (h.to_hex().to_string(), fp.clone()))
-                .collect(),
+            // Format 2 writes no signature claims: the proofs are stored with the objects.
+            signed: BTreeMap::new(),
         }
     }
 
@@ -72,9 +68,7 @@ impl ModState {
                 m.activated.insert(v.hash, v.version.clone());
             }
         }
-        for (h, fp) in &j.signed {
-            m.signers.insert(journal::parse_hash(h)?, fp.clone());
-        }
+        // `j.signed` (format 1) is never believed: a restart checks the stored proofs.
         m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
         if let Some(p) = &j.pinned {
             let h = journal::parse_hash(p)?;
@@ -97,7 +91,13 @@ impl Supervisor {
     pub(super) fn store_module(&self, module: &Module) -> Result<(), Arc<JournalError>> {
         let Some(path) = &self.inner.journal else { return Ok(()) };
         let dir = journal_dir(path);
-        match journal::store_object(&dir, module.hash(), module.object_path()) {
+        let proof =
+            lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.proofs.get(module.hash()).cloned());
+        let stored = journal::store_object(&dir, module.hash(), module.object_path()).and_then(|wrote| match &proof {
+            Some(proof) => journal::store_proof(&dir, module.hash(), proof).map(|()| wrote),
+            None => Ok(wrote),
+        });
+        match stored {
             Ok(wrote) => {
                 let mut problem = lock(&self.inner.store_problem);
                 let cleared = problem.as_ref().is_some_and(|(hash, _)| wrote || hash == module.hash());

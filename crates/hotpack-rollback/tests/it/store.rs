@@ -40,3 +40,94 @@ fn a_failed_object_store_refuses_the_deploy_and_a_restart_comes_back_on_what_ser
     host.restart(Policy::default());
     assert_eq!(host.answer(), "2");
 }
+
+/// A same-user writer plants a journal claiming that an unsigned version was signed by the
+/// trusted key (format 1's `signed` map, checksum recomputed: it is plain blake3), with the
+/// object in place; then a proof of another bundle the key did sign. A restart under the
+/// trusted key restores neither: only a stored proof that covers this module's library
+/// counts.
+#[test]
+fn a_planted_journal_claim_or_a_foreign_proof_never_restores_unsigned_code() {
+    use hotpack_archive::{Limits, SigningKey, sign_bundle};
+    use hotpack_rollback::RestoreError;
+    let key = SigningKey::from_seed(&[5; 32]);
+    let trusted = Policy { trusted_keys: vec![key.public_key()], ..Policy::default() };
+    // Unsigned v2 deployed by a host that accepts unsigned code: its object is stored.
+    let mut host = Host::with_v1(Policy::default());
+    let v2 = host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("unsigned v2").remove(0);
+
+    // The planted claim.
+    let journal = host.path().join("state").join("journal.json");
+    let text = std::fs::read_to_string(&journal).expect("read the journal");
+    let fingerprint = key.public_key().fingerprint().to_string();
+    let claim = format!("\"failed\": [],\n\"signed\": {{\"{}\": \"{fingerprint}\"}}", v2.hash.to_hex());
+    assert!(text.contains("\"failed\": []"), "{text}");
+    let text =
+        text.replace("\"failed\": []", &claim).replace("hotpack-rollback-journal/2", "hotpack-rollback-journal/1");
+    // The checksum covers the compact JSON of `modules`, in the file's own key order.
+    let compact = minify(&text);
+    let modules = compact.split_once("\"modules\":").expect("modules").1;
+    let modules = &modules[..modules.len() - 1];
+    let stated = text.split("\"checksum\": \"").nth(1).expect("checksum").split('"').next().expect("hex");
+    let text = text.replace(stated, &blake3::hash(modules.as_bytes()).to_hex().to_string());
+    std::fs::write(&journal, text).expect("plant the journal");
+    let report = host.restart(trusted.clone());
+    assert!(report.restored.is_empty(), "the claim was believed: {report:?}");
+    assert!(report.problems.iter().any(|p| matches!(*p.error, RestoreError::Unsigned)), "{report:?}");
+    assert!(host.cache().current("greeter").is_none());
+
+    // A real proof, from a bundle the key signed, planted beside v2's object: it does not
+    // cover v2's library (another module's bundle, here greeter v1's).
+    let signed = host.path().join("signed-v1.zip");
+    sign_bundle(&host.bundle("greeter-v1"), &key, Some(&signed), &Limits::default()).expect("sign v1");
+    let bundle = hotpack_archive::Bundle::open(&signed, &Limits::default()).expect("open");
+    let proof = bundle.signature_proof().expect("read").expect("signed");
+    let sig = host.path().join("state").join("objects").join(format!("{}.sig", v2.hash.to_hex()));
+    hotpack_archive::write_atomic(&sig, &proof.to_bytes()).expect("plant the proof");
+    std::fs::set_permissions(&sig, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let report = host.restart(trusted.clone());
+    assert!(report.restored.is_empty(), "a foreign proof was accepted: {report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(&*p.error, RestoreError::Signature(e) if e.to_string().contains("do not cover"))),
+        "{report:?}"
+    );
+    // The same proof with one byte of a manifest changed: the signature no longer matches.
+    let mut forged = proof.to_bytes();
+    let last = forged.len() - 2;
+    forged[last] ^= 1;
+    hotpack_archive::write_atomic(&sig, &forged).expect("plant a forged proof");
+    let report = host.restart(trusted);
+    assert!(report.restored.is_empty(), "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(&*p.error, RestoreError::Signature(e) if e.to_string().contains("does not match"))),
+        "{report:?}"
+    );
+}
+
+/// JSON text without the whitespace outside strings.
+fn minify(json: &str) -> String {
+    let (mut out, mut in_str, mut escaped) = (String::new(), false, false);
+    for c in json.chars() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
