@@ -69,7 +69,7 @@ fn a_planted_journal_claim_or_a_foreign_proof_never_restores_unsigned_code() {
     let modules = compact.split_once("\"modules\":").expect("modules").1;
     let modules = &modules[..modules.len() - 1];
     let stated = text.split("\"checksum\": \"").nth(1).expect("checksum").split('"').next().expect("hex");
-    let text = text.replace(stated, &blake3::hash(modules.as_bytes()).to_hex().to_string());
+    let text = text.replace(stated, blake3::hash(modules.as_bytes()).to_hex().as_str());
     std::fs::write(&journal, text).expect("plant the journal");
     let report = host.restart(trusted.clone());
     assert!(report.restored.is_empty(), "the claim was believed: {report:?}");
