@@ -347,7 +347,7 @@ impl RuntimeBuilder {
                 command = command.scratch_dir(dir.join("preflight"));
             }
             supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command.check(c).map(|_| ()).map_err(|e| e.to_string())
+                command.check(c).map(|_| ()).map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
             })));
         }
         let runtime =

@@ -316,7 +316,7 @@ impl Host {
             self.runtime.supervisor().set_probe(
                 module,
                 Arc::new(move |m: &hotpack::loader::Module| {
-                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}"))
+                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}").into())
                 }),
             );
         }
