@@ -27,7 +27,7 @@ pub enum Error {
     Cache(Box<CacheError>),
     /// The supervisor refused: a failed gate, a downgrade, a pin, nothing to roll back to.
     #[error(transparent)]
-    Rollback(Box<RollbackError>),
+    Rollback(Arc<RollbackError>),
     /// The cache directory could not be prepared.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -98,7 +98,7 @@ impl From<CacheError> for Error {
 
 impl From<RollbackError> for Error {
     fn from(e: RollbackError) -> Self {
-        Error::Rollback(Box::new(e))
+        Error::Rollback(Arc::new(e))
     }
 }
 
@@ -121,14 +121,13 @@ pub enum Event {
     DeployFailed {
         /// The file.
         path: PathBuf,
-        /// Why.
-        error: String,
+        /// Why: the same error value the deploy returned (as [`Error::Rollback`]).
+        error: Arc<RollbackError>,
     },
-    /// The watcher reported a problem (a file it could not read, lost events).
-    Watch {
-        /// What it said.
-        message: String,
-    },
+    /// The watcher reported a problem: detection degraded (a rescan after lost events,
+    /// polling past the watch limit; a [`hotpack_detect::Event::Warning`]) or a file it
+    /// could not read (a [`hotpack_detect::Event::Error`]).
+    Watch(Arc<hotpack_detect::Event>),
 }
 
 impl fmt::Display for Event {
@@ -144,7 +143,11 @@ impl fmt::Display for Event {
                 Ok(())
             }
             Event::DeployFailed { path, error } => write!(f, "refused {}: {error}", path.display()),
-            Event::Watch { message } => write!(f, "watch: {message}"),
+            Event::Watch(event) => match &**event {
+                hotpack_detect::Event::Warning(w) => write!(f, "watch: {w}"),
+                hotpack_detect::Event::Error(e) => write!(f, "watch: {e}"),
+                other => write!(f, "watch: {other:?}"),
+            },
         }
     }
 }
@@ -508,8 +511,9 @@ impl Runtime {
                 Ok(deployed)
             }
             Err(e) => {
-                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: e.to_string() });
-                Err(e.into())
+                let error = Arc::new(e);
+                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: Arc::clone(&error) });
+                Err(Error::Rollback(error))
             }
         }
     }
@@ -643,9 +647,7 @@ impl Runtime {
                             // Failures are recorded and emitted; the loop goes on.
                             let _ = runtime.deploy_change(change);
                         }
-                        hotpack_detect::Event::Warning(w) => runtime.emit(Event::Watch { message: w.to_string() }),
-                        hotpack_detect::Event::Error(e) => runtime.emit(Event::Watch { message: e.to_string() }),
-                        other => runtime.emit(Event::Watch { message: format!("{other:?}") }),
+                        other => runtime.emit(Event::Watch(Arc::new(other))),
                     }
                 }
             })

@@ -150,7 +150,7 @@ impl Host {
             // Deploys are logged and counted by `deploy`, which knows the module names and
             // runs before the next file is looked at.
             Event::Deployed { .. } | Event::DeployFailed { .. } => {}
-            Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
+            e @ Event::Watch(_) => tracing::warn!("{}", Escaped(&e.to_string())),
             Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
             Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
                 let problem = crate::log::error_chain(&*error);
