@@ -64,7 +64,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The version that answered.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// The handler.
         handler: String,
         /// What happened.
@@ -76,7 +76,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The active version.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// The handler asked for.
         handler: String,
         /// The handlers the active version has.
@@ -528,10 +528,10 @@ impl Runtime {
     pub fn call(&self, module: &str, handler: &str, input: &[u8]) -> Result<Vec<u8>, Error> {
         self.inner.supervisor.call(module, handler, input).map_err(|e| match e {
             hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
-                Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+                Error::Call { module: name, version, handler: handler.to_owned(), error }
             }
             hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
-                Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
+                Error::NoSuchHandler { module: name, version, handler, available }
             }
             _ => Error::NotLoaded { name: module.to_owned() },
         })
