@@ -373,8 +373,8 @@ pub enum BundleErrorKind {
     /// The archive comment starts like a signature record but is not one.
     #[error("malformed signature record in the archive comment: {detail}")]
     BadSignatureRecord {
-        /// What is wrong.
-        detail: String,
+        /// What is wrong (one of a fixed set of phrases).
+        detail: &'static str,
     },
     /// No module of that name in the bundle.
     #[error("no module named `{module}` in the bundle")]

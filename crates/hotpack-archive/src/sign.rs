@@ -344,9 +344,7 @@ impl Bundle {
         let Some(rest) = comment.strip_prefix(SIGNATURE_RECORD_PREFIX.as_bytes()) else {
             return Ok(None);
         };
-        let bad = |detail: &str| {
-            BundleError::new(self.path(), BundleErrorKind::BadSignatureRecord { detail: detail.to_owned() })
-        };
+        let bad = |detail: &'static str| BundleError::new(self.path(), BundleErrorKind::BadSignatureRecord { detail });
         let rest = std::str::from_utf8(rest).map_err(|_| bad("not ASCII"))?;
         let (key, sig) = rest.split_once(' ').ok_or_else(|| bad("expected `<key> <signature>`"))?;
         let key = BASE64.decode(key).map_err(|_| bad("the key is not base64"))?;
