@@ -82,10 +82,11 @@ impl fmt::Display for HeaderField {
 #[non_exhaustive]
 pub enum ManifestError {
     /// Not valid JSON, a field of the wrong type, a missing field, or an unknown field.
-    #[error("invalid manifest JSON: {detail}")]
+    #[error("invalid manifest JSON: {source}")]
     Json {
-        /// serde_json's message (with line and column).
-        detail: String,
+        /// serde_json's error (with line and column).
+        #[source]
+        source: serde_json::Error,
     },
     /// The `format` field names a format this reader does not know.
     #[error("unknown manifest format {found} (this reader knows format {known})")]
@@ -96,12 +97,13 @@ pub enum ManifestError {
         known: u32,
     },
     /// The `version` field is not a semantic version.
-    #[error("version `{version}` is not a semantic version: {detail}")]
+    #[error("version `{version}` is not a semantic version: {source}")]
     BadVersion {
         /// The string found.
         version: String,
-        /// The semver crate's message.
-        detail: String,
+        /// The semver crate's error.
+        #[source]
+        source: semver::Error,
     },
     /// The `name` field is not a valid module name.
     #[error("module name `{name}` is invalid (expected 1-128 characters of [A-Za-z0-9_.-], not `.` or `..`)")]

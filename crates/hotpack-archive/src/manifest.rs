@@ -270,7 +270,7 @@ impl Manifest {
                 {
                     return Err(ManifestError::UnknownFormat { found: probe.format, known: FORMAT_VERSION });
                 }
-                return Err(ManifestError::Json { detail: err.to_string() });
+                return Err(ManifestError::Json { source: err });
             }
         };
         if raw.format != u64::from(FORMAT_VERSION) {
@@ -281,7 +281,7 @@ impl Manifest {
             Some(_) => return Err(ManifestError::UnsupportedSignature),
         }
         let version = semver::Version::parse(&raw.version)
-            .map_err(|e| ManifestError::BadVersion { version: raw.version.clone(), detail: e.to_string() })?;
+            .map_err(|source| ManifestError::BadVersion { version: raw.version.clone(), source })?;
         let mut interfaces = Vec::with_capacity(raw.interfaces.len());
         for i in raw.interfaces {
             let id = parse_lower_hex::<8>(&i.id).ok_or_else(|| {
