@@ -263,7 +263,6 @@ const TEXT_FIELDS_KEPT: [(&str, &str); 5] = [
 const TEXT_FIELDS_NOT_YET_TYPED: &[&str] = &[
     "hotpack-archive/src/error.rs:ManifestError.detail", // an enum of manifest rules
     "hotpack-archive/src/error.rs:BundleErrorKind.detail", // an enum of zip structure faults
-    "hotpack-archive/src/error.rs:BundleErrorKind.detail#2", // the inflate error as source
     "hotpack-loader/src/error.rs:LoadError.reason",      // an enum of ELF faults
     "hotpack-loader/src/error.rs:LoadError.problem",     // an enum of descriptor faults
     "hotpack-rollback/src/gates.rs:GateError.message",   // the probe's panic text (as abi's)

@@ -366,7 +366,7 @@ impl Bundle {
             Err(err) => BundleError::at(
                 self.path.clone(),
                 self.entries[idx].name.to_string(),
-                BundleErrorKind::Corrupt { detail: err.to_string() },
+                BundleErrorKind::Corrupt { source: err },
             ),
         }
     }

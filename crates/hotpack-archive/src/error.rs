@@ -356,10 +356,11 @@ pub enum BundleErrorKind {
         found: u32,
     },
     /// The entry's deflate stream is corrupt.
-    #[error("corrupt deflate data: {detail}")]
+    #[error("corrupt deflate data: {source}")]
     Corrupt {
-        /// The decoder's message.
-        detail: String,
+        /// The decoder's error.
+        #[source]
+        source: std::io::Error,
     },
     /// The manifest entry cannot be accepted (bad JSON, unknown format, bad version or
     /// name, a reserved field set, fields that contradict each other).
