@@ -393,7 +393,7 @@ impl Bundle {
             Err(err) => BundleError::at(
                 self.path.clone(),
                 self.names.get(&self.entries[idx]).to_string(),
-                BundleErrorKind::Corrupt { detail: err.to_string() },
+                BundleErrorKind::Corrupt { source: err },
             ),
         }
     }

@@ -84,7 +84,8 @@ pub enum ManifestError {
     /// Not valid JSON, a field of the wrong type, a missing field, or an unknown field.
     #[error("invalid manifest JSON: {detail}")]
     Json {
-        /// serde_json's message (with line and column).
+        /// The strict reader's message, with the byte offset (text: the reader is ours and
+        /// has no error value richer than its message).
         detail: String,
     },
     /// The `format` field names a format this reader does not know.
@@ -96,12 +97,13 @@ pub enum ManifestError {
         known: u32,
     },
     /// The `version` field is not a semantic version.
-    #[error("version `{version}` is not a semantic version: {detail}")]
+    #[error("version `{version}` is not a semantic version: {source}")]
     BadVersion {
         /// The string found.
         version: String,
-        /// The semver crate's message.
-        detail: String,
+        /// The semver crate's error.
+        #[source]
+        source: semver::Error,
     },
     /// The `name` field is not a valid module name.
     #[error("module name `{name}` is invalid (expected 1-128 characters of [A-Za-z0-9_.-], not `.` or `..`)")]
@@ -363,10 +365,11 @@ pub enum BundleErrorKind {
         found: u32,
     },
     /// The entry's deflate stream is corrupt.
-    #[error("corrupt deflate data: {detail}")]
+    #[error("corrupt deflate data: {source}")]
     Corrupt {
-        /// The decoder's message.
-        detail: String,
+        /// The decoder's error.
+        #[source]
+        source: std::io::Error,
     },
     /// Bytes before the first local header (a prefix: a self-extractor stub, or data
     /// smuggled in front of a signed bundle). `docs/FORMAT.md`, "Zip features".
@@ -396,8 +399,8 @@ pub enum BundleErrorKind {
     /// The archive comment starts like a signature record but is not one.
     #[error("malformed signature record in the archive comment: {detail}")]
     BadSignatureRecord {
-        /// What is wrong.
-        detail: String,
+        /// What is wrong (one of a fixed set of phrases).
+        detail: &'static str,
     },
     /// No module of that name in the bundle.
     #[error("no module named `{module}` in the bundle")]

@@ -88,8 +88,8 @@ pub use manifest::{
 pub use pack::{PackSpec, pack, pack_modules, pack_to_file};
 pub use search::{Found, Listing, Location, SearchPath, SearchProblem, Visible, split_bundle_prefix};
 pub use sign::{
-    BundleSignature, Fingerprint, KeyError, PUBLIC_KEY_PREFIX, PublicKey, SECRET_KEY_PREFIX, SIGNATURE_RECORD_PREFIX,
-    SignError, SignatureStatus, SigningKey, sign_bundle,
+    BundleSignature, Fingerprint, KeyError, KeyProblem, PROOF_HEADER, PUBLIC_KEY_PREFIX, ProofError, PublicKey,
+    SECRET_KEY_PREFIX, SIGNATURE_RECORD_PREFIX, SignError, SignatureProof, SignatureStatus, SigningKey, sign_bundle,
 };
 
 /// The semver crate, re-exported so callers build the same `Version` type.

@@ -275,7 +275,9 @@ impl ModuleMeta {
     }
 }
 
-fn is_valid_target(target: &str) -> bool {
+/// Whether `target` may name a target triple in a manifest (and a directory of a bundle):
+/// `[A-Za-z0-9_.-]`, not empty. The one copy of this rule (the packer uses it too).
+pub(crate) fn is_valid_target(target: &str) -> bool {
     !target.is_empty() && target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
@@ -564,7 +566,7 @@ impl Manifest {
             return Err(ManifestError::UnsupportedSignature);
         }
         let version = semver::Version::parse(&raw.version)
-            .map_err(|e| ManifestError::BadVersion { version: raw.version.to_string(), detail: e.to_string() })?;
+            .map_err(|source| ManifestError::BadVersion { version: raw.version.to_string(), source })?;
         let meta = ModuleMeta {
             name: raw.name.into_owned(),
             version,

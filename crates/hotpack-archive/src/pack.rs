@@ -38,9 +38,7 @@ impl PackSpec {
     /// [`PackError::InvalidMeta`] or [`PackError::InvalidPath`].
     pub fn manifest(&self) -> Result<Manifest, PackError> {
         self.meta.validate().map_err(PackError::InvalidMeta)?;
-        if self.target.is_empty()
-            || !self.target.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
+        if !crate::manifest::is_valid_target(&self.target) {
             return Err(PackError::InvalidMeta(ManifestError::Invalid {
                 detail: format!("target `{}` is not a valid target triple", self.target),
             }));

@@ -20,6 +20,9 @@ use hotpack_util::fs::FsError;
 use crate::error::{BundleError, BundleErrorKind};
 use crate::{Bundle, Limits};
 
+mod proof;
+pub use proof::{PROOF_HEADER, ProofError, SignatureProof};
+
 /// The first bytes of a signature record in the archive comment.
 pub const SIGNATURE_RECORD_PREFIX: &str = "hotpack-signature-v1 ed25519 ";
 /// The first word of a public key file.
@@ -43,14 +46,14 @@ pub enum KeyError {
         path: PathBuf,
     },
     /// The file is not a key of the expected kind.
-    #[error("`{}` is not a hotpack ed25519 {kind} key: {detail}", .path.display())]
+    #[error("`{}` is not a hotpack ed25519 {kind} key: {problem}", .path.display())]
     Malformed {
         /// The key file (or `<text>` for a key given as text).
         path: PathBuf,
         /// `public` or `secret`.
         kind: &'static str,
         /// What is wrong.
-        detail: String,
+        problem: KeyProblem,
     },
     /// A secret key file that others may read (or write) is refused, as ssh does.
     #[error("secret key `{}` has mode {mode:o}; it must be readable by its owner only (chmod 600)", .path.display())]
@@ -147,34 +150,81 @@ impl PublicKey {
     }
 }
 
-fn malformed(path: &Path, kind: &'static str, detail: impl Into<String>) -> KeyError {
-    KeyError::Malformed { path: path.to_path_buf(), kind, detail: detail.into() }
+/// What is wrong with a key file ([`KeyError::Malformed`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// Longer than a key file can be.
+    #[error("{size} bytes, a key file is one short line")]
+    TooLong {
+        /// The file's size.
+        size: usize,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// No words at all.
+    #[error("the file is empty")]
+    Empty,
+    /// The first word is not the key kind's prefix.
+    #[error("starts with `{found}`, expected `{expected}`")]
+    WrongPrefix {
+        /// The first word found.
+        found: String,
+        /// The prefix of this kind of key.
+        expected: &'static str,
+    },
+    /// Nothing after the prefix.
+    #[error("no key after `{prefix}`")]
+    NoKey {
+        /// The prefix.
+        prefix: &'static str,
+    },
+    /// The key is not base64 (the decoder's error; without base64's `std` feature it is
+    /// not a `std::error::Error`, so it is shown, not chained).
+    #[error("bad base64: {0}")]
+    Base64(base64::DecodeError),
+    /// The key is not 32 bytes.
+    #[error("{len} bytes of key, expected 32")]
+    WrongLength {
+        /// The bytes found.
+        len: usize,
+    },
+    /// The 32 bytes are not an ed25519 public key.
+    #[error("not a valid ed25519 point")]
+    NotAPoint,
+}
+
+fn malformed(path: &Path, kind: &'static str, problem: KeyProblem) -> KeyError {
+    KeyError::Malformed { path: path.to_path_buf(), kind, problem }
 }
 
 fn read_key_text(path: &Path, kind: &'static str) -> Result<String, KeyError> {
     let bytes = std::fs::read(path).map_err(|source| FsError::Io { path: path.to_path_buf(), op: "read", source })?;
     if bytes.len() > 4096 {
-        return Err(malformed(path, kind, format!("{} bytes, a key file is one short line", bytes.len())));
+        return Err(malformed(path, kind, KeyProblem::TooLong { size: bytes.len() }));
     }
-    String::from_utf8(bytes).map_err(|_| malformed(path, kind, "not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| malformed(path, kind, KeyProblem::NotUtf8))
 }
 
-fn decode_32(text: &str, path: &Path, kind: &'static str, prefix: &str) -> Result<[u8; 32], KeyError> {
+fn decode_32(text: &str, path: &Path, kind: &'static str, prefix: &'static str) -> Result<[u8; 32], KeyError> {
     let mut words = text.split_whitespace();
     match words.next() {
         Some(word) if word == prefix => {}
-        Some(word) => return Err(malformed(path, kind, format!("starts with `{word}`, expected `{prefix}`"))),
-        None => return Err(malformed(path, kind, "the file is empty")),
+        Some(word) => {
+            return Err(malformed(path, kind, KeyProblem::WrongPrefix { found: word.to_owned(), expected: prefix }));
+        }
+        None => return Err(malformed(path, kind, KeyProblem::Empty)),
     }
-    let b64 = words.next().ok_or_else(|| malformed(path, kind, format!("no key after `{prefix}`")))?;
-    let bytes = BASE64.decode(b64).map_err(|e| malformed(path, kind, format!("bad base64: {e}")))?;
+    let b64 = words.next().ok_or_else(|| malformed(path, kind, KeyProblem::NoKey { prefix }))?;
+    let bytes = BASE64.decode(b64).map_err(|e| malformed(path, kind, KeyProblem::Base64(e)))?;
     <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| malformed(path, kind, format!("{} bytes of key, expected 32", bytes.len())))
+        .map_err(|_| malformed(path, kind, KeyProblem::WrongLength { len: bytes.len() }))
 }
 
 fn parse_public(text: &str, path: &Path) -> Result<PublicKey, KeyError> {
     let bytes = decode_32(text, path, "public", PUBLIC_KEY_PREFIX)?;
-    PublicKey::from_bytes(&bytes).ok_or_else(|| malformed(path, "public", "not a valid ed25519 point"))
+    PublicKey::from_bytes(&bytes).ok_or_else(|| malformed(path, "public", KeyProblem::NotAPoint))
 }
 
 /// A secret key that signs bundles. Text form (a file of mode 0600):
@@ -361,9 +411,7 @@ impl Bundle {
         let Some(rest) = comment.strip_prefix(SIGNATURE_RECORD_PREFIX.as_bytes()) else {
             return Ok(None);
         };
-        let bad = |detail: &str| {
-            BundleError::new(self.path(), BundleErrorKind::BadSignatureRecord { detail: detail.to_owned() })
-        };
+        let bad = |detail: &'static str| BundleError::new(self.path(), BundleErrorKind::BadSignatureRecord { detail });
         let rest = std::str::from_utf8(rest).map_err(|_| bad("not ASCII"))?;
         let (key, sig) = rest.split_once(' ').ok_or_else(|| bad("expected `<key> <signature>`"))?;
         let key = BASE64.decode(key).map_err(|_| bad("the key is not base64"))?;

@@ -83,7 +83,7 @@ pub enum CacheError {
         /// Module name.
         name: String,
         /// The serving version.
-        version: String,
+        version: semver::Version,
         /// What the hook said.
         #[source]
         error: CallError,
@@ -94,7 +94,7 @@ pub enum CacheError {
         /// Module name.
         name: String,
         /// The candidate version.
-        version: String,
+        version: semver::Version,
         /// What the hook said.
         #[source]
         error: CallError,
@@ -111,7 +111,7 @@ pub enum CacheError {
         /// The name.
         name: String,
         /// The hash asked for.
-        hash: String,
+        hash: blake3::Hash,
     },
     /// The current version cannot be retired.
     #[error("module `{name}` {version} is the current version; activate another before retiring it")]
@@ -119,7 +119,7 @@ pub enum CacheError {
         /// The name.
         name: String,
         /// Its version.
-        version: String,
+        version: semver::Version,
     },
     /// A required interface has no provider among the current modules: the module is not
     /// made current (it is kept, and made current by itself once a provider arrives).

@@ -328,13 +328,13 @@ impl Cache {
         }
         let state = current.export_state().map_err(|error| CacheError::StateExport {
             name: current.name().to_owned(),
-            version: current.version().to_string(),
+            version: current.version().clone(),
             error,
         })?;
         let Some(state) = state else { return Ok(false) };
         module.import_state(&state).map_err(|error| CacheError::StateImport {
             name: module.name().to_owned(),
-            version: module.version().to_string(),
+            version: module.version().clone(),
             error,
         })
     }
@@ -384,10 +384,7 @@ impl Cache {
             let reg = read(&self.inner.registry);
             let known = reg.entries.get(module.name()).and_then(|e| e.record(module.hash())).is_some();
             if !known {
-                return Err(CacheError::NoSuchVersion {
-                    name: module.name().to_owned(),
-                    hash: module.hash().to_hex().to_string(),
-                });
+                return Err(CacheError::NoSuchVersion { name: module.name().to_owned(), hash: *module.hash() });
             }
         }
         self.check_bindings(module)?;
@@ -593,13 +590,12 @@ impl Cache {
         let info = {
             let mut reg = write(&self.inner.registry);
             let entry = reg.entries.get_mut(name).ok_or_else(|| CacheError::NotLoaded { name: name.to_owned() })?;
-            let record = entry
-                .record(hash)
-                .ok_or_else(|| CacheError::NoSuchVersion { name: name.to_owned(), hash: hash.to_hex().to_string() })?;
+            let record =
+                entry.record(hash).ok_or_else(|| CacheError::NoSuchVersion { name: name.to_owned(), hash: *hash })?;
             if entry.is_current(hash) {
                 return Err(CacheError::RetireCurrent {
                     name: name.to_owned(),
-                    version: record.module.version().to_string(),
+                    version: record.module.version().clone(),
                 });
             }
             let info = entry.versions.remove(hash).expect("found above").info(false);

@@ -56,7 +56,11 @@ pub(crate) fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".so")) else { continue };
+            // A library copy, or the signature proof stored beside it (`<hash>.sig`).
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".so").or_else(|| n.strip_suffix(".sig")))
+            else {
+                continue;
+            };
             if stem.len() != 64 || !stem.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }

@@ -134,8 +134,8 @@ pub enum Warning {
     /// Events were lost (the kernel's event queue overflowed): the watched
     /// trees were rescanned and real differences will be reported as changes.
     Rescan {
-        /// Why, in words.
-        reason: String,
+        /// Why.
+        cause: RescanCause,
     },
     /// The OS limit on watches was reached: these paths are now polled.
     PollingFallback {
@@ -146,11 +146,27 @@ pub enum Warning {
     },
 }
 
+/// Why the watched paths were rescanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RescanCause {
+    /// The kernel's event queue overflowed: file events were lost.
+    EventsLost,
+}
+
+impl fmt::Display for RescanCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RescanCause::EventsLost => "file events were lost (the kernel's event queue overflowed)",
+        })
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Warning::Rescan { reason } => {
-                write!(f, "{reason}: rescanning the watched paths")
+            Warning::Rescan { cause } => {
+                write!(f, "{cause}: rescanning the watched paths")
             }
             Warning::PollingFallback { paths, interval } => {
                 write!(

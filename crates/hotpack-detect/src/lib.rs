@@ -161,7 +161,7 @@ pub use blake3;
 pub use cache::{DEFAULT_RACY_WINDOW, FingerprintCache, FingerprintStats, TreeFingerprint};
 pub use detector::{ChangeSource, DEFAULT_CONTENT_LIMIT, Detector, Events, Poller, WatchConfig, Watcher};
 pub use error::DetectError;
-pub use event::{Change, ChangeKind, Event, Warning};
+pub use event::{Change, ChangeKind, Event, RescanCause, Warning};
 pub use fingerprint::{FileHasher, Fingerprint, hash_file};
 pub use ignore::DEFAULT_TEMP_PATTERNS;
 pub use std::sync::mpsc::{RecvTimeoutError, TryRecvError};

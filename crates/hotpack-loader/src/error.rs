@@ -60,8 +60,9 @@ pub enum LoadError {
         /// The library's.
         found: String,
     },
-    /// Writing the bytes to their immutable path failed.
-    #[error("{path}: could not materialize the library")]
+    /// Writing the bytes to their immutable path failed. The message quotes the cause (out
+    /// of descriptors, a full disk): a refusal shown as one line keeps it.
+    #[error("{path}: could not materialize the library at {}: {}", object.display(), with_causes(source))]
     Materialize {
         /// Where the module came from.
         path: PathBuf,
@@ -324,9 +325,39 @@ fn abi_fix(host: u32, module: u32) -> String {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`).
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
-    use super::LoadError;
+    use super::*;
+
+    /// The descriptor exhaustion behind a failed materialization is in the one-line message
+    /// (it was only in `source()`, and a refusal printed as `to_string()` lost it).
+    #[test]
+    fn a_materialize_refusal_names_its_cause() {
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let object = PathBuf::from("/cache/objects/x.so");
+        let error = LoadError::Materialize {
+            path: PathBuf::from("/plugins/lib.so"),
+            object: object.clone(),
+            source: hotpack_util::fs::FsError::Io { path: object, op: "create a temporary file", source: emfile },
+        };
+        let text = error.to_string();
+        assert!(text.contains("could not materialize") && text.contains("Too many open files"), "{text}");
+    }
 
     /// An ABI mismatch says which side to rebuild or upgrade.
     #[test]

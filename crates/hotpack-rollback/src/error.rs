@@ -118,6 +118,24 @@ pub enum RollbackError {
         #[source]
         error: std::sync::Arc<JournalError>,
     },
+    /// The copy of the candidate's library a restart would load could not be stored beside
+    /// the journal (a full disk, say): it was not promoted (not marked failed either; the
+    /// same bytes are tried again on the next deploy) and the version serving keeps serving.
+    #[error(
+        "module `{name}` {version} [{}]: not promoted: its library could not be stored for a restart",
+        crate::short(hash)
+    )]
+    NotStored {
+        /// Module name.
+        name: String,
+        /// The candidate's version.
+        version: semver::Version,
+        /// blake3 of the candidate's library.
+        hash: blake3::Hash,
+        /// Why the store failed.
+        #[source]
+        error: std::sync::Arc<JournalError>,
+    },
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),
@@ -165,9 +183,14 @@ pub enum RestoreError {
         /// The fingerprint of the key that signed it.
         fingerprint: String,
     },
-    /// With trusted keys: the version was not deployed from a bundle a trusted key signed.
+    /// With trusted keys: no signature proof is stored with the version (it was not
+    /// deployed from a bundle a trusted key signed).
     #[error("signature gate: it was not deployed from a bundle signed by a trusted key")]
     Unsigned,
+    /// With trusted keys: the stored signature proof does not show that a trusted key
+    /// signed this module's library (a forged or edited proof, or one of another bundle).
+    #[error("signature gate: {0}")]
+    Signature(#[source] hotpack_archive::ProofError),
     /// A retained (not serving) good version could not be loaded for rollback.
     #[error("not available to roll back to: {0}")]
     NotRetained(#[source] Box<RestoreError>),

@@ -170,21 +170,24 @@ pub enum GateError {
     },
     /// The preflight child refused the candidate (a signal, an exit code, a timeout, a
     /// refused check): the host never mapped it.
-    #[error("{reason}")]
+    #[error("{error}")]
     Preflight {
-        /// What the preflight reported.
-        reason: String,
+        /// What the preflight reported, as the host's preflight typed it.
+        #[source]
+        error: CallbackError,
     },
     /// The health probe said no.
-    #[error("{reason}")]
+    #[error("{error}")]
     Probe {
-        /// What the probe said.
-        reason: String,
+        /// What the probe said, as the host's probe typed it.
+        #[source]
+        error: CallbackError,
     },
     /// The health probe panicked.
     #[error("the probe panicked: {message}")]
     ProbePanicked {
-        /// The panic message.
+        /// The panic message. A `String` because a panic payload is text (or nothing), not
+        /// an error value.
         message: String,
     },
 }
@@ -231,20 +234,25 @@ impl<'a> PreflightCandidate<'a> {
     }
 }
 
+/// The error a host's callback ([`Preflight`], [`Probe`](crate::Probe)) returns: any error
+/// value, kept as the typed `source()` of the gate failure (a `String` or `&str` converts
+/// with `.into()` or `?`).
+pub type CallbackError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A host-supplied preflight: loads the candidate somewhere it cannot hurt the host (a
-/// child process) and says whether it survived. `Err(reason)` fails [`Gate::Preflight`]
+/// child process) and says whether it survived. `Err(error)` fails [`Gate::Preflight`]
 /// before the host maps a byte of the library; a panic in the preflight fails it too.
 /// The rollback crate never spawns anything itself: the facade and the CLI provide this.
-pub type Preflight = std::sync::Arc<dyn Fn(&PreflightCandidate<'_>) -> Result<(), String> + Send + Sync>;
+pub type Preflight = std::sync::Arc<dyn Fn(&PreflightCandidate<'_>) -> Result<(), CallbackError> + Send + Sync>;
 
 /// Runs [`Gate::Preflight`] (nothing when no preflight is set).
 pub(crate) fn run_preflight(preflight: Option<&Preflight>, c: &PreflightCandidate<'_>) -> Result<(), GateError> {
     match preflight {
         None => Ok(()),
         Some(p) => match catch_unwind(AssertUnwindSafe(|| p(c))) {
-            Ok(r) => r.map_err(|reason| GateError::Preflight { reason }),
+            Ok(r) => r.map_err(|error| GateError::Preflight { error }),
             Err(payload) => Err(GateError::Preflight {
-                reason: format!("the preflight panicked: {}", panic_message(payload.as_ref())),
+                error: format!("the preflight panicked: {}", panic_message(payload.as_ref())).into(),
             }),
         },
     }
@@ -356,7 +364,7 @@ fn run_probe(probe: Option<&Probe>, module: &Module) -> Result<(), GateError> {
     match probe {
         None => Ok(()),
         Some(p) => match catch_unwind(AssertUnwindSafe(|| p(module))) {
-            Ok(r) => r.map_err(|reason| GateError::Probe { reason }),
+            Ok(r) => r.map_err(|error| GateError::Probe { error }),
             Err(payload) => Err(GateError::ProbePanicked { message: panic_message(payload.as_ref()) }),
         },
     }
@@ -391,7 +399,7 @@ pub(crate) fn cache_gate(e: &CacheError) -> Gate {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

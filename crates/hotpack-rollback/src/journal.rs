@@ -319,20 +319,46 @@ pub(crate) fn object_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
 }
 
 /// Stores a copy of the library `from` (e.g. a memfd's `/proc/self/fd/N`) as the object of
-/// `hash`, unless a copy with the right content is already there.
-pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<(), JournalError> {
+/// `hash`, unless a copy with the right content is already there. `Ok(true)` when it wrote
+/// one.
+pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Result<bool, JournalError> {
     let to = object_path(dir, hash);
     if let Ok(existing) = std::fs::read(&to)
         && blake3::hash(&existing) == *hash
     {
-        return Ok(());
+        return Ok(false);
     }
     let bytes = std::fs::read(from).map_err(io("read", from))?;
     if blake3::hash(&bytes) != *hash {
         return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
     }
     hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
-    write_atomic(&to, &bytes)
+    write_atomic(&to, &bytes).map(|()| true)
+}
+
+/// `<dir>/objects/<hash>.sig`: the signature proof of the bundle the object came from.
+pub(crate) fn proof_path(dir: &Path, hash: &blake3::Hash) -> PathBuf {
+    dir.join("objects").join(format!("{}.sig", hash.to_hex()))
+}
+
+/// Stores the signature proof of `hash`'s bundle beside its object (mode 0600).
+pub(crate) fn store_proof(dir: &Path, hash: &blake3::Hash, proof: &[u8]) -> Result<(), JournalError> {
+    let to = proof_path(dir, hash);
+    if std::fs::read(&to).is_ok_and(|existing| existing == proof) {
+        return Ok(());
+    }
+    hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
+    write_atomic(&to, proof)
+}
+
+/// Reads the stored signature proof of `hash` (a private file), `None` when there is none.
+pub(crate) fn read_proof(dir: &Path, hash: &blake3::Hash) -> Result<Option<Vec<u8>>, JournalError> {
+    let path = proof_path(dir, hash);
+    if !path.exists() {
+        return Ok(None);
+    }
+    hotpack_util::fs::check_private_file(&path)?;
+    std::fs::read(&path).map(Some).map_err(io("read", &path))
 }
 
 /// As [`store_object`], from bytes the host already holds and checked (a version that runs in
@@ -384,7 +410,7 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &std::collections::HashSet<Strin
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(".so") else { continue };
+        let Some(stem) = name.strip_suffix(".so").or_else(|| name.strip_suffix(".sig")) else { continue };
         if stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()) && !keep.contains(stem) {
             // A failure only leaves a stale copy behind.
             let _ = std::fs::remove_file(entry.path());

@@ -81,7 +81,7 @@
 //! sup.set_probe("greeter", Arc::new(|m| match m.call("greet", b"probe") {
 //!     Ok(out) if !out.is_empty() => Ok(()),
 //!     Ok(_) => Err("empty greeting".into()),
-//!     Err(e) => Err(e.to_string()),
+//!     Err(e) => Err(e.into()),
 //! }));
 //! sup.deploy_bundle("greeter-2.0.0.zip".as_ref())?;   // gates, then an atomic swap
 //! let answer = sup.call("greeter", "greet", b"world")?; // panics count against the budget
@@ -107,7 +107,7 @@ mod watch;
 
 pub use crash::Crash;
 pub use error::{RestoreError, RollbackError};
-pub use gates::{Gate, GateError, Preflight, PreflightCandidate};
+pub use gates::{CallbackError, Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
@@ -210,8 +210,9 @@ impl Default for Policy {
 }
 
 /// A host-supplied health probe: run a known input through the candidate and judge the
-/// answer. `Err(reason)` fails the [`Gate::Probe`]; a panic in the probe fails it too.
-pub type Probe = Arc<dyn Fn(&Module) -> Result<(), String> + Send + Sync>;
+/// answer. `Err(error)` fails the [`Gate::Probe`] (the error is kept as its typed source);
+/// a panic in the probe fails it too.
+pub type Probe = Arc<dyn Fn(&Module) -> Result<(), CallbackError> + Send + Sync>;
 
 /// A version of a module, by semver or by content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -55,9 +55,9 @@ struct ModState {
     history: VecDeque<Record>,
     last_error: Option<String>,
     panics: VecDeque<Instant>,
-    /// The fingerprint of the trusted key that signed each version's bundle (only with
-    /// trusted keys).
-    signers: HashMap<blake3::Hash, String>,
+    /// The signature proof of each version's bundle (only with trusted keys), stored beside
+    /// its object (`objects/<hash>.sig`) so a restart can check the signature itself.
+    proofs: HashMap<blake3::Hash, Arc<[u8]>>,
 }
 
 impl ModState {
@@ -122,6 +122,10 @@ struct Inner {
     resident: Mutex<Option<hotpack_worker::ResidentData>>,
     /// Each provider version's typed-panic counter as last charged (`supervisor/budget.rs`).
     provider_panics_seen: Mutex<HashMap<blake3::Hash, u64>>,
+    /// Why the last object store failed (and the hash it failed for), until a store writes
+    /// an object again or stores that hash (a journal write that succeeds in between does
+    /// not make the host durable: the object is what a restart loads).
+    store_problem: Mutex<Option<(blake3::Hash, Arc<JournalError>)>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -182,6 +186,7 @@ impl Supervisor {
                 iso_probes: Mutex::new(HashMap::new()),
                 resident: Mutex::new(None),
                 provider_panics_seen: Mutex::new(HashMap::new()),
+                store_problem: Mutex::new(None),
             }),
         }
     }

@@ -27,7 +27,7 @@ pub enum Error {
     Cache(Box<CacheError>),
     /// The supervisor refused: a failed gate, a downgrade, a pin, nothing to roll back to.
     #[error(transparent)]
-    Rollback(Box<RollbackError>),
+    Rollback(Arc<RollbackError>),
     /// The cache directory could not be prepared.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -64,7 +64,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The version that answered.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// The handler.
         handler: String,
         /// What happened.
@@ -76,7 +76,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The active version.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// The handler asked for.
         handler: String,
         /// The handlers the active version has.
@@ -107,7 +107,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The version that crashed.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// The handler.
         handler: String,
         /// The worker's pid.
@@ -121,7 +121,7 @@ pub enum Error {
         /// The module.
         module: String,
         /// The version.
-        version: String,
+        version: hotpack_archive::semver::Version,
         /// What the worker side said.
         source: Box<hotpack_worker::WorkerCallError>,
     },
@@ -135,7 +135,7 @@ impl From<CacheError> for Error {
 
 impl From<RollbackError> for Error {
     fn from(e: RollbackError) -> Self {
-        Error::Rollback(Box::new(e))
+        Error::Rollback(Arc::new(e))
     }
 }
 
@@ -158,14 +158,13 @@ pub enum Event {
     DeployFailed {
         /// The file.
         path: PathBuf,
-        /// Why.
-        error: String,
+        /// Why: the same error value the deploy returned (as [`Error::Rollback`]).
+        error: Arc<RollbackError>,
     },
-    /// The watcher reported a problem (a file it could not read, lost events).
-    Watch {
-        /// What it said.
-        message: String,
-    },
+    /// The watcher reported a problem: detection degraded (a rescan after lost events,
+    /// polling past the watch limit; a [`hotpack_detect::Event::Warning`]) or a file it
+    /// could not read (a [`hotpack_detect::Event::Error`]).
+    Watch(Arc<hotpack_detect::Event>),
 }
 
 impl fmt::Display for Event {
@@ -181,7 +180,11 @@ impl fmt::Display for Event {
                 Ok(())
             }
             Event::DeployFailed { path, error } => write!(f, "refused {}: {error}", path.display()),
-            Event::Watch { message } => write!(f, "watch: {message}"),
+            Event::Watch(event) => match &**event {
+                hotpack_detect::Event::Warning(w) => write!(f, "watch: {w}"),
+                hotpack_detect::Event::Error(e) => write!(f, "watch: {e}"),
+                other => write!(f, "watch: {other:?}"),
+            },
         }
     }
 }
@@ -419,7 +422,7 @@ impl RuntimeBuilder {
                 command = command.scratch_dir(dir.join("preflight"));
             }
             supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| e.to_string())
+                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
             })));
         }
         let runtime = Runtime {
@@ -589,8 +592,9 @@ impl Runtime {
                 Ok(deployed)
             }
             Err(e) => {
-                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: e.to_string() });
-                Err(e.into())
+                let error = Arc::new(e);
+                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: Arc::clone(&error) });
+                Err(Error::Rollback(error))
             }
         }
     }
@@ -740,9 +744,7 @@ impl Runtime {
                             // Failures are recorded and emitted; the loop goes on.
                             let _ = runtime.deploy_change(change);
                         }
-                        hotpack_detect::Event::Warning(w) => runtime.emit(Event::Watch { message: w.to_string() }),
-                        hotpack_detect::Event::Error(e) => runtime.emit(Event::Watch { message: e.to_string() }),
-                        other => runtime.emit(Event::Watch { message: format!("{other:?}") }),
+                        other => runtime.emit(Event::Watch(Arc::new(other))),
                     }
                 }
             })
@@ -776,16 +778,16 @@ fn list(names: &[String]) -> String {
 fn call_error(module: &str, handler: &str, e: hotpack_rollback::SupervisorCallError) -> Error {
     match e {
         hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
-            Error::Call { module: name, version: version.to_string(), handler: handler.to_owned(), error }
+            Error::Call { module: name, version, handler: handler.to_owned(), error }
         }
         hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
-            Error::NoSuchHandler { module: name, version: version.to_string(), handler, available }
+            Error::NoSuchHandler { module: name, version, handler, available }
         }
         hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
-            Error::Crashed { module: name, version: version.to_string(), handler: handler.to_owned(), pid, crash }
+            Error::Crashed { module: name, version, handler: handler.to_owned(), pid, crash }
         }
         hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
-            Error::Worker { module: name, version: version.to_string(), source: error }
+            Error::Worker { module: name, version, source: error }
         }
         _ => Error::NotLoaded { name: module.to_owned() },
     }

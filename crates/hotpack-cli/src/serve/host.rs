@@ -176,7 +176,7 @@ impl Host {
             // Deploys are logged and counted by `deploy`, which knows the module names and
             // runs before the next file is looked at.
             Event::Deployed { .. } | Event::DeployFailed { .. } => {}
-            Event::Watch { message } => tracing::warn!("watch: {}", Escaped(&message)),
+            e @ Event::Watch(_) => tracing::warn!("{}", Escaped(&e.to_string())),
             Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
             Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
                 let problem = crate::log::error_chain(&*error);
@@ -275,7 +275,7 @@ impl Host {
                 }
             }
             Err(e) => {
-                let reason = e.to_string();
+                let reason = crate::log::error_chain(&e);
                 let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
                 self.metrics.deploy("refused");
                 // Recorded before the log line: whoever reads the line finds it in /-/modules.
@@ -372,13 +372,13 @@ impl Host {
             self.runtime.supervisor().set_isolated_probe(
                 module,
                 Arc::new(move |m: &hotpack::rollback::WorkerProxy<'_>| {
-                    m.call(&h, &i).map(|_| ()).map_err(|e| format!("probe `{h}` failed: {e}"))
+                    m.call(&h, &i).map(|_| ()).map_err(|e| format!("probe `{h}` failed: {e}").into())
                 }),
             );
             self.runtime.supervisor().set_probe(
                 module,
                 Arc::new(move |m: &hotpack::loader::Module| {
-                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}"))
+                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}").into())
                 }),
             );
         }

@@ -199,3 +199,64 @@ fn links_to_directories_in_the_folder_are_not_walked() {
     assert!(lines.iter().all(|l| !l.contains("/sub/")), "{lines:#?}");
     assert_eq!(call(serve.addr, "GET", "/-/healthz", b"").0, 200);
 }
+
+/// Unmounts (lazily) when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A full disk under the journal: v2's library copy cannot be stored, so v2 is refused and
+/// v1 keeps serving, the host says it is not durable, and after `kill -9` it comes back on
+/// v1 (it came back older than what served when the object was stored after promotion).
+/// The journal directory is a small tmpfs (v1's copy fits, v2's does not) when this test may
+/// mount one (root), else v2's object path is blocked by a directory.
+#[test]
+fn a_full_disk_refuses_the_deploy_and_a_kill_9_comes_back_on_what_served() {
+    let (scratch, dir) = plugin_folder();
+    let folder = dir.canonicalize().expect("canonical folder");
+    let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
+    let journal_dir = scratch.path().join("cache").join("hotpack").join("serve").join(&key[..16]);
+    std::fs::create_dir_all(&journal_dir).expect("create the journal directory");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=600k,mode=0700", "tmpfs"])
+        .arg(&journal_dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        .then(|| Mounted(journal_dir.clone()));
+    if mounted.is_none() {
+        let v2 = hotpack::detect::blake3::hash(&hotpack_testkit::module_bytes("greeter-v2")).to_hex();
+        std::fs::create_dir_all(journal_dir.join("objects").join(format!("{v2}.so"))).expect("block v2's object");
+    }
+
+    let serve = Serve::start(&dir, &[]);
+    assert_eq!(call(serve.addr, "GET", "/-/healthz", b"").0, 200, "v1 stored: durable");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &crate::serve::good_bundle("greeter-v2", 1))
+        .expect("write v2");
+    let outcome = serve.next_outcome();
+    assert!(outcome.contains("refused") && outcome.contains("could not be stored"), "{outcome}");
+    if mounted.is_some() {
+        assert!(outcome.contains("No space left on device"), "the cause is kept: {outcome}");
+    }
+    let (_, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert!(body.contains("(v1,"), "v1 keeps serving: {body}");
+    let (status, body) = call(serve.addr, "GET", "/-/healthz", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not durable"), "{body}");
+    let (_, body) = call(serve.addr, "GET", "/-/modules", b"");
+    let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listing["journal"]["durable"], false, "{listing}");
+
+    let pid = serve.pid();
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().is_ok_and(|s| s.success()));
+    drop(serve);
+    let serve = Serve::start(&dir, &[]);
+    let (_, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
+    assert!(body.contains("(v1,"), "back on what served, never older: {body}");
+    drop(serve);
+    drop(mounted);
+}

@@ -29,19 +29,23 @@ fn dry_run_lists_then_gc_removes_only_unreferenced_objects() {
     std::fs::create_dir_all(&objects).expect("mkdir");
     let stale = objects.join(format!("{}.so", "ab".repeat(32)));
     std::fs::write(&stale, vec![7u8; 1000]).expect("write");
+    // A signature proof no journal refers to, in the journal's store.
+    let stale_proof = journal_dir.join("objects").join(format!("{}.sig", "cd".repeat(32)));
+    std::fs::write(&stale_proof, vec![1u8; 10]).expect("write");
 
     let dry = hotpack(&["gc".as_ref(), "--cache-dir".as_ref(), cache.as_os_str(), "--dry-run".as_ref()]);
     assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
     let text = String::from_utf8_lossy(&dry.stdout);
     assert!(text.contains(&format!("would remove {} (1000 bytes)", stale.display())), "{text}");
-    assert!(text.contains("would remove 1 object(s), 1000 bytes; kept"), "{text}");
+    assert!(text.contains(&format!("would remove {} (10 bytes)", stale_proof.display())), "{text}");
+    assert!(text.contains("would remove 2 object(s), 1010 bytes; kept"), "{text}");
     assert!(stale.exists(), "--dry-run removes nothing");
 
     let gc = hotpack(&["gc".as_ref(), "--cache-dir".as_ref(), cache.as_os_str()]);
     assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
     let text = String::from_utf8_lossy(&gc.stdout);
-    assert!(text.contains("removed 1 object(s), 1000 bytes") && text.contains("1 journal(s)"), "{text}");
-    assert!(!stale.exists());
+    assert!(text.contains("removed 2 object(s), 1010 bytes") && text.contains("1 journal(s)"), "{text}");
+    assert!(!stale.exists() && !stale_proof.exists());
     assert!(referenced.iter().all(|p| p.exists()), "what the journal refers to stays");
 
     // A damaged journal stops gc before anything is removed.

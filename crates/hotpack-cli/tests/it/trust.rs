@@ -298,18 +298,19 @@ fn after_a_restart_rollback_returns_to_the_version_before() {
     assert!(body.contains("(v1,"), "{body}");
 }
 
-/// A journal that cannot be written (its directory replaced by a file) is reported: a log
-/// line naming the cause, `/-/healthz` 503 and `/-/modules` "not durable"; the promotion
-/// stands (the default policy); the next successful write makes the host durable again.
+/// A journal that cannot be written (a directory where its file goes; the object store still
+/// works) is reported: a log line naming the cause, `/-/healthz` 503 and `/-/modules` "not
+/// durable"; the promotion stands (the default policy); the next successful write makes the
+/// host durable again. (A store that fails refuses the deploy instead: `doors.rs`.)
 #[test]
 fn a_journal_write_that_fails_is_reported_and_the_promotion_stands() {
     let (scratch, dir) = plugin_folder();
     let cache = scratch.path().join("cache");
     let serve = Serve::start(&dir, &[]);
-    let journal = journal_dir(&cache);
+    let journal = journal_dir(&cache).join("journal.json");
     let aside = scratch.path().join("journal-aside");
-    std::fs::rename(&journal, &aside).expect("move the journal directory away");
-    std::fs::write(&journal, b"a file where the directory was").expect("replace it with a file");
+    std::fs::rename(&journal, &aside).expect("move the journal away");
+    std::fs::create_dir(&journal).expect("a directory where the journal goes");
 
     hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("greeter-v2", 1)).expect("write v2");
     let mut lines = Vec::new();
@@ -322,7 +323,7 @@ fn a_journal_write_that_fails_is_reported_and_the_promotion_stands() {
     }
     let logged = lines.iter().find(|l| l.contains("not durable")).expect("a line");
     assert!(logged.contains("journal") && logged.contains(&journal.display().to_string()), "{logged}");
-    assert!(logged.contains("Not a directory"), "the cause is named: {logged}");
+    assert!(logged.contains("not a regular file"), "the cause is named: {logged}");
     let (_, body) = call(serve.addr, "POST", "/greeter/greet", b"ann");
     assert!(body.contains("v2"), "the promotion stands: {body}");
     let (status, body) = call(serve.addr, "GET", "/-/healthz", b"");
@@ -331,11 +332,11 @@ fn a_journal_write_that_fails_is_reported_and_the_promotion_stands() {
     let (_, body) = call(serve.addr, "GET", "/-/modules", b"");
     let listing: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(listing["journal"]["durable"], false, "{listing}");
-    assert!(listing["journal"]["problem"].as_str().is_some_and(|p| p.contains("Not a directory")), "{listing}");
+    assert!(listing["journal"]["problem"].as_str().is_some_and(|p| p.contains("not a regular file")), "{listing}");
 
-    // The directory back: the next change is recorded and the host is durable again.
-    std::fs::remove_file(&journal).expect("remove the file");
-    std::fs::rename(&aside, &journal).expect("put the directory back");
+    // The journal back: the next change is recorded and the host is durable again.
+    std::fs::remove_dir(&journal).expect("remove the directory");
+    std::fs::rename(&aside, &journal).expect("put the journal back");
     assert_eq!(call(serve.addr, "POST", "/-/rollback/greeter", b"").0, 200);
     let (status, body) = call(serve.addr, "GET", "/-/healthz", b"");
     assert_eq!(status, 200, "{body}");

@@ -11,7 +11,7 @@ use notify::{ErrorKind as NotifyErrorKind, EventKind};
 
 use super::hold::BARRIER_TIMEOUT;
 use super::{Engine, Observed};
-use crate::{DetectError, Event, Warning};
+use crate::{DetectError, Event, RescanCause, Warning};
 
 impl Engine {
     pub(super) fn on_notify(&mut self, res: notify::Result<notify::Event>, received: SystemTime, now: Instant) {
@@ -22,9 +22,7 @@ impl Engine {
                     // file stays parked or held.
                     self.writing.clear();
                     self.release_stale(now + BARRIER_TIMEOUT);
-                    self.emit(Event::Warning(Warning::Rescan {
-                        reason: "file events were lost (the kernel's event queue overflowed)".into(),
-                    }));
+                    self.emit(Event::Warning(Warning::Rescan { cause: RescanCause::EventsLost }));
                     for i in 0..self.roots.len() {
                         let root = self.roots[i].path.clone();
                         self.sweep(&root, now);

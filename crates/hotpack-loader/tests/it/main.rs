@@ -326,3 +326,42 @@ fn a_module_built_with_panic_abort_is_refused_with_the_fix_in_one_line() {
     assert!(matches!(loader.load_bytes(&bytes, &path), Err(LoadError::PanicAbort { .. })));
     assert_eq!(good.call("version", b"").expect("v1 still answers"), b"1");
 }
+
+/// Out of descriptors while a library is materialized (found in serve: the refusal said only
+/// "could not materialize the library"): the error names the cause. Tried for real, in a
+/// child of this test binary limited to 64 descriptors (`prlimit`), which opens `/dev/null`
+/// until `EMFILE` and then loads.
+#[test]
+fn a_load_out_of_descriptors_names_emfile() {
+    if std::env::var_os("HOTPACK_EMFILE_CHILD").is_some() {
+        let (_dir, loader) = loader();
+        let bytes = module_bytes("greeter-v1");
+        let mut held = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            held.push(f);
+        }
+        let result = loader.load_bytes_with(&bytes, Path::new("/plugins/libgreeter.so"), Materialize::ContentAddressed);
+        drop(held);
+        match result {
+            Err(e) => println!("LOAD-ERROR: {e}"),
+            Ok(_) => println!("LOAD-OK"),
+        }
+        return;
+    }
+    // Build the fixture first: the child has no descriptors to spare for cargo.
+    let _ = module_bytes("greeter-v1");
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(exe)
+        .args(["--exact", "a_load_out_of_descriptors_names_emfile", "--nocapture", "--test-threads=1"])
+        .env("HOTPACK_EMFILE_CHILD", "1")
+        .output()
+        .expect("run the test binary under prlimit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("LOAD-").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no outcome: {stdout}"));
+    assert!(line.contains("could not materialize") && line.contains("Too many open files"), "{line}");
+}

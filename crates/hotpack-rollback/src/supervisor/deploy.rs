@@ -136,14 +136,17 @@ impl Supervisor {
         };
         // Each module's library is read and verified against its manifest digest below (the
         // Verify gate); other entries are verified when they are read.
-        if let Some(fp) = signer {
-            // Remembered (and journaled with the version) so a restart restores only
-            // versions a trusted key signed.
+        if signer.is_some()
+            && let Ok(Some(proof)) = bundle.signature_proof()
+        {
+            // Stored beside each module's object (`objects/<hash>.sig`), so a restart under
+            // trusted keys checks the signature itself instead of believing the journal.
+            let proof: Arc<[u8]> = proof.to_bytes().into();
             let mut st = lock(&self.inner.state);
             for m in bundle.modules() {
                 if let Some(d) = m.manifest().library(target).and_then(|rel| bundle.digest(m.name(), rel)) {
                     let entry = st.modules.entry(m.name().to_owned()).or_default();
-                    entry.signers.insert(blake3::Hash::from_bytes(d.blake3), fp.to_string());
+                    entry.proofs.insert(blake3::Hash::from_bytes(d.blake3), Arc::clone(&proof));
                 }
             }
         }
@@ -451,6 +454,31 @@ impl Supervisor {
     /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
     pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
         let module = &c.module;
+        // The copy a restart loads is stored before anything is promoted: when it cannot
+        // be (a full disk), the candidate is refused and the version serving keeps serving,
+        // so a restart never comes back older than what served.
+        if let Err(error) = self.store_module(module) {
+            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
+            if self.inner.cache.current(&name).is_none_or(|c| *c.hash() != hash) {
+                let _ = self.inner.cache.retire(&name, &hash);
+            }
+            let err = || RollbackError::NotStored {
+                name: name.clone(),
+                version: version.clone(),
+                hash,
+                error: Arc::clone(&error),
+            };
+            let record =
+                Record::now(&name, Some(version.clone()), Some(hash), Happened::Refused { error: Arc::new(err()) });
+            {
+                let mut st = lock(&self.inner.state);
+                let m = st.modules.entry(name.clone()).or_default();
+                m.push_history(record.clone());
+                m.last_error = Some(err().to_string());
+            }
+            self.emit(RollbackEvent::Record(record));
+            return Err(err());
+        }
         let probe = self.probe_of(module.name());
         let waiting: Vec<Module> = lock(&self.inner.waiting).iter().map(|w| w.module.clone()).collect();
         if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY, &waiting) {
@@ -542,7 +570,10 @@ impl Supervisor {
             m.push_history(record.clone());
             record
         };
-        self.store_object(&name, &v);
+        if !matches!(record.happened, Happened::Promoted { .. }) {
+            // A deploy stored its object before promotion (`run_gates`).
+            self.store_object(&name, &v);
+        }
         let outcome = record.happened.clone();
         self.emit(RollbackEvent::Record(record));
         self.retain(&name);

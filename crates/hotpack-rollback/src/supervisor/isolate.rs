@@ -34,7 +34,7 @@ impl fmt::Debug for Isolation {
 
 /// A health probe for a version that runs in a worker: it gets a [`WorkerProxy`] that calls
 /// into the candidate's worker. `Err(reason)` fails the [`Gate::Probe`].
-pub type IsolatedProbe = Arc<dyn Fn(&WorkerProxy<'_>) -> Result<(), String> + Send + Sync>;
+pub type IsolatedProbe = Arc<dyn Fn(&WorkerProxy<'_>) -> Result<(), crate::CallbackError> + Send + Sync>;
 
 /// A candidate running in its worker, as a probe sees it: calls cross into the worker.
 #[allow(missing_debug_implementations)] // borrows a worker; nothing to show but the report
@@ -315,10 +315,13 @@ impl Supervisor {
         let probe = lock(&self.inner.iso_probes).get(&name).cloned();
         if let Some(probe) = probe {
             let proxy = WorkerProxy { worker: &worker, report: &report };
-            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy)))
-                .unwrap_or_else(|_| Err("the probe panicked".to_owned()));
-            if let Err(reason) = verdict {
-                return Err(fail((Gate::Probe, GateError::Probe { reason }, true)));
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy))) {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(fail((Gate::Probe, GateError::Probe { error }, true))),
+                Err(payload) => {
+                    let message = crate::gates::panic_message(payload.as_ref());
+                    return Err(fail((Gate::Probe, GateError::ProbePanicked { message }, true)));
+                }
             }
         }
         let summary = VersionSummary { version, hash, source };

@@ -161,20 +161,26 @@ impl Supervisor {
         false
     }
 
-    /// With trusted keys: whether the journal records that one of them signed the bundle
-    /// `hash` came from (a version deployed while unsigned code was accepted, or signed by a
-    /// key no longer trusted, is not restored).
+    /// With trusted keys: whether one of them signed the bundle `hash` came from, checked on
+    /// the signature proof stored beside the object (`objects/<hash>.sig`): the signature,
+    /// the key, and that a signed manifest lists this module with this library. A claim in
+    /// the journal is never believed (its checksum is plain blake3: anyone who can write the
+    /// file can forge it).
     fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), RestoreError> {
         let trusted = &self.inner.policy.trusted_keys;
         if trusted.is_empty() {
             return Ok(());
         }
-        let st = lock(&self.inner.state);
-        let signer = st.modules.get(name).and_then(|m| m.signers.get(hash));
-        match signer {
-            Some(fp) if trusted.iter().any(|k| k.fingerprint().to_string() == *fp) => Ok(()),
-            Some(fp) => Err(RestoreError::NoLongerTrusted { fingerprint: fp.clone() }),
-            None => Err(RestoreError::Unsigned),
+        let Some(path) = &self.inner.journal else { return Err(RestoreError::Unsigned) };
+        let bytes = journal::read_proof(&journal_dir(path), hash).map_err(RestoreError::Object)?;
+        let proof = bytes.ok_or(RestoreError::Unsigned)?;
+        let proof = hotpack_archive::SignatureProof::from_bytes(&proof).map_err(RestoreError::Signature)?;
+        match proof.check(trusted, name, hotpack_abi::TARGET, hash) {
+            Ok(_) => Ok(()),
+            Err(hotpack_archive::ProofError::Untrusted { fingerprint }) => {
+                Err(RestoreError::NoLongerTrusted { fingerprint: fingerprint.to_string() })
+            }
+            Err(e) => Err(RestoreError::Signature(e)),
         }
     }
 

@@ -25,12 +25,8 @@ impl ModState {
                     reason: f.reason.clone(),
                 })
                 .collect(),
-            signed: self
-                .signers
-                .iter()
-                .filter(|(h, _)| self.is_good(h) || self.active.as_ref().is_some_and(|a| a.hash == **h))
-                .map(|(h, fp)| (h.to_hex().to_string(), fp.clone()))
-                .collect(),
+            // Format 2 writes no signature claims: the proofs are stored with the objects.
+            signed: BTreeMap::new(),
         }
     }
 
@@ -72,9 +68,7 @@ impl ModState {
                 m.activated.insert(v.hash, v.version.clone());
             }
         }
-        for (h, fp) in &j.signed {
-            m.signers.insert(journal::parse_hash(h)?, fp.clone());
-        }
+        // `j.signed` (format 1) is never believed: a restart checks the stored proofs.
         m.highest_seen = j.highest_seen.as_deref().map(journal::parse_version).transpose()?;
         if let Some(p) = &j.pinned {
             let h = journal::parse_hash(p)?;
@@ -86,11 +80,42 @@ impl ModState {
 
 impl Supervisor {
     pub(super) fn store_object(&self, name: &str, v: &VersionSummary) {
-        let Some(path) = &self.inner.journal else { return };
-        let dir = journal_dir(path);
         let Some(module) = self.inner.cache.version(name, &v.hash) else { return };
-        if let Err(problem) = journal::store_object(&dir, &v.hash, module.object_path()) {
-            self.journal_failed(path, problem);
+        // A failure is recorded (not durable) by `store_module`.
+        let _ = self.store_module(&module);
+    }
+
+    /// Stores the library of `module` beside the journal (nothing without a journal), so a
+    /// restart can load it. Until a store succeeds after a failure the host is *not
+    /// durable* ([`journal_problem`](Self::journal_problem)).
+    pub(super) fn store_module(&self, module: &Module) -> Result<(), Arc<JournalError>> {
+        let Some(path) = &self.inner.journal else { return Ok(()) };
+        let dir = journal_dir(path);
+        let proof =
+            lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.proofs.get(module.hash()).cloned());
+        let stored = journal::store_object(&dir, module.hash(), module.object_path()).and_then(|wrote| match &proof {
+            Some(proof) => journal::store_proof(&dir, module.hash(), proof).map(|()| wrote),
+            None => Ok(wrote),
+        });
+        match stored {
+            Ok(wrote) => {
+                let mut problem = lock(&self.inner.store_problem);
+                let cleared = problem.as_ref().is_some_and(|(hash, _)| wrote || hash == module.hash());
+                if cleared {
+                    *problem = None;
+                }
+                drop(problem);
+                if cleared && lock(&self.inner.journal_problem).is_none() {
+                    self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
+                }
+                Ok(())
+            }
+            Err(problem) => {
+                let error = Arc::new(problem);
+                *lock(&self.inner.store_problem) = Some((*module.hash(), Arc::clone(&error)));
+                self.emit(RollbackEvent::JournalFailed { path: path.clone(), error: Arc::clone(&error) });
+                Err(error)
+            }
         }
     }
 
@@ -104,7 +129,9 @@ impl Supervisor {
     /// succeeds the host is *not durable* (a restart may resume an older version). `None`
     /// without a journal.
     pub fn journal_problem(&self) -> Option<Arc<JournalError>> {
-        lock(&self.inner.journal_problem).clone()
+        lock(&self.inner.journal_problem)
+            .clone()
+            .or_else(|| lock(&self.inner.store_problem).as_ref().map(|(_, e)| Arc::clone(e)))
     }
 
     pub(super) fn write_journal(&self) {
@@ -123,7 +150,7 @@ impl Supervisor {
         match bytes.and_then(|bytes| journal::write_atomic(path, &bytes)) {
             Ok(()) => {
                 journal::collect_garbage(&journal_dir(path), &keep);
-                if lock(&self.inner.journal_problem).take().is_some() {
+                if lock(&self.inner.journal_problem).take().is_some() && lock(&self.inner.store_problem).is_none() {
                     self.emit(RollbackEvent::JournalRecovered { path: path.clone() });
                 }
             }

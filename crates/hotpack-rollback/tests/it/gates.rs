@@ -148,9 +148,13 @@ fn probe_gate_wrong_answer() {
             host.sup.set_probe(
                 "greeter",
                 Arc::new(|m| {
-                    let out = m.call("greet", b"probe").map_err(|e| e.to_string())?;
+                    let out = m.call("greet", b"probe")?;
                     let out = String::from_utf8_lossy(&out);
-                    if out.starts_with("hello, probe") { Ok(()) } else { Err(format!("unexpected greeting `{out}`")) }
+                    if out.starts_with("hello, probe") {
+                        Ok(())
+                    } else {
+                        Err(format!("unexpected greeting `{out}`").into())
+                    }
                 }),
             );
             host.sup.deploy_bundle(&host.bundle("greeter-v2")).map(drop)
@@ -178,7 +182,7 @@ fn probe_gate_module_panics_inside_the_probe() {
         "the candidate panics when the probe calls it",
         Gate::Probe,
         |host| {
-            host.sup.set_probe("greeter", Arc::new(|m| m.call("version", b"").map(drop).map_err(|e| e.to_string())));
+            host.sup.set_probe("greeter", Arc::new(|m| m.call("version", b"").map(drop).map_err(Into::into)));
             deploy_file(host, "fx-greeter-v3-panics")
         },
         true,
@@ -188,7 +192,7 @@ fn probe_gate_module_panics_inside_the_probe() {
 #[test]
 fn a_good_candidate_passes_every_gate() {
     let host = Host::with_v1(Policy::default());
-    host.sup.set_probe("greeter", Arc::new(|m| m.call("version", b"").map(drop).map_err(|e| e.to_string())));
+    host.sup.set_probe("greeter", Arc::new(|m| m.call("version", b"").map(drop).map_err(Into::into)));
     host.cache().hot::<greeter_api::Greeter>("greeter").expect("typed handle");
     host.sup.call("greeter", "greet", b"a").expect("greet");
     let d = host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2 passes");

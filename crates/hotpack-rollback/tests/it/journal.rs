@@ -142,26 +142,31 @@ fn a_failed_journal_write_reverts_the_promotion_under_the_revert_policy() {
     use hotpack_rollback::{JournalPolicy, RollbackEvent};
     let host = Host::with_v1(Policy { journal: JournalPolicy::Revert, ..Policy::default() });
     let events = host.sup.subscribe();
-    let dir = host.path().join("state");
+    // A directory where the journal file goes: the object store works, the journal write
+    // fails (an atomic write never replaces a directory).
+    let dir = host.path().join("state").join("journal.json");
     let aside = host.path().join("aside");
-    std::fs::rename(&dir, &aside).expect("move the journal directory away");
-    std::fs::write(&dir, b"not a directory").expect("replace it with a file");
+    std::fs::rename(&dir, &aside).expect("move the journal away");
+    std::fs::create_dir(&dir).expect("replace it with a directory");
 
     let result = host.sup.deploy_bundle(&host.bundle("greeter-v2"));
     assert!(matches!(result, Err(RollbackError::NotDurable { .. })), "{result:?}");
     assert_eq!(host.answer(), "1", "the promotion was undone");
     let problem = host.sup.journal_problem().expect("not durable");
-    assert!(std::error::Error::source(&*problem).is_some() || problem.to_string().contains("state"), "{problem}");
+    assert!(
+        std::error::Error::source(&*problem).is_some() || problem.to_string().contains("journal.json"),
+        "{problem}"
+    );
     let failed = events.try_iter().find_map(|e| match e {
         RollbackEvent::JournalFailed { path, error, .. } => Some((path, error)),
         _ => None,
     });
     let (path, error) = failed.expect("a JournalFailed event");
     assert!(path.ends_with("journal.json"));
-    assert!(error.to_string().contains("state"), "{error}");
+    assert!(error.to_string().contains("journal.json"), "{error}");
 
-    std::fs::remove_file(&dir).expect("remove the file");
-    std::fs::rename(&aside, &dir).expect("put the directory back");
+    std::fs::remove_dir(&dir).expect("remove the directory");
+    std::fs::rename(&aside, &dir).expect("put the journal back");
     host.sup.deploy_bundle(&host.bundle("greeter-v2")).expect("v2 deploys once the journal can record it");
     assert_eq!(host.answer(), "2");
     assert!(host.sup.journal_problem().is_none());

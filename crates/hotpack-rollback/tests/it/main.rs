@@ -10,6 +10,7 @@ mod gates;
 mod journal;
 mod property;
 mod rollback;
+mod store;
 
 use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackSpec};
 use hotpack_cache::{Cache, CacheView};
