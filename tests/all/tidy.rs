@@ -235,13 +235,14 @@ fn no_expect_or_unwrap_on_paths_or_serialisation() {
 }
 
 /// The library crates (what a program using hotpack links).
-const LIBRARY_CRATES: [&str; 8] = [
+const LIBRARY_CRATES: [&str; 9] = [
     "hotpack-abi",
     "hotpack-util",
     "hotpack-archive",
     "hotpack-detect",
     "hotpack-loader",
     "hotpack-cache",
+    "hotpack-worker",
     "hotpack-rollback",
     "hotpack",
 ];
@@ -268,8 +269,12 @@ const TEXT_FIELDS_NOT_YET_TYPED: &[&str] = &[
     "hotpack-loader/src/error.rs:LoadError.problem",     // an enum of descriptor faults
     "hotpack-rollback/src/gates.rs:GateError.message",   // the probe's panic text (as abi's)
     "hotpack-rollback/src/error.rs:RollbackError.reason", // the failure's typed cause (journaled as text)
-    "hotpack/src/preflight.rs:PreflightError.message",   // moved with preflight (worker crate)
-    "hotpack/src/preflight.rs:PreflightError.detail",    // moved with preflight (worker crate)
+    "hotpack-archive/src/error.rs:ManifestError.detail#2", // the strict JSON reader's message
+    "hotpack-worker/src/error.rs:WorkerError.message",   // the worker's refusal, across a process: text
+    "hotpack-worker/src/error.rs:WorkerError.detail",    // an enum of protocol faults
+    "hotpack-worker/src/error.rs:WorkerCallError.detail", // an enum of protocol faults
+    "hotpack-worker/src/preflight.rs:PreflightError.message", // the child's report, across a process: text
+    "hotpack-worker/src/preflight.rs:PreflightError.detail", // an enum of report faults
 ];
 
 /// Every `String` (or `Option<String>`) field named reason/error/message/detail/problem in

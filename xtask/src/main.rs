@@ -50,7 +50,9 @@ fn main() -> Result<()> {
         Some("etcd-proto") => etcd_proto::regenerate(),
         Some("no-protoc") => etcd_proto::no_protoc(),
         Some(other) => {
-            bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package, etcd-proto, no-protoc")
+            bail!(
+                "unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package, etcd-proto, no-protoc"
+            )
         }
         None => bail!(
             "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]|etcd-proto|no-protoc>"

@@ -104,10 +104,13 @@ fn parse_name(name: &str) -> Result<String, String> {
 }
 
 /// The hotpack-abi sources this binary was built with (path inside the crate, contents).
-const ABI_SOURCES: [(&str, &str); 7] = [
+/// Every file under its `src/` is here (`every_abi_source_is_embedded` checks it).
+const ABI_SOURCES: [(&str, &str); 9] = [
     ("build.rs", include_str!("../../hotpack-abi/build.rs")),
     ("src/lib.rs", include_str!("../../hotpack-abi/src/lib.rs")),
     ("src/ffi.rs", include_str!("../../hotpack-abi/src/ffi.rs")),
+    ("src/ffi_args.rs", include_str!("../../hotpack-abi/src/ffi_args.rs")),
+    ("src/section.rs", include_str!("../../hotpack-abi/src/section.rs")),
     ("src/macros.rs", include_str!("../../hotpack-abi/src/macros.rs")),
     ("README.md", include_str!("../../hotpack-abi/README.md")),
     ("LICENSE-MIT", include_str!("../../hotpack-abi/LICENSE-MIT")),
@@ -292,4 +295,22 @@ Copy a new bundle over `plugins/{name}.zip` and the server swaps it in; a broken
 refused and the old version keeps serving. `hotpack --help` lists everything else.
 "#
     )
+}
+
+#[cfg(test)]
+mod embedded {
+    /// The scaffold's fallback copy of hotpack-abi holds every source file of the crate, so a
+    /// module split in hotpack-abi cannot leave `hotpack new` writing a crate that fails to build.
+    #[test]
+    fn every_abi_source_is_embedded() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../hotpack-abi/src");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&src).expect("hotpack-abi/src is readable") {
+            let name = format!("src/{}", entry.expect("a directory entry").file_name().to_string_lossy());
+            if !super::ABI_SOURCES.iter().any(|(path, _)| *path == name) {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "add to ABI_SOURCES in new.rs: {missing:?}");
+    }
 }

@@ -363,15 +363,15 @@ pub(crate) fn read_proof(dir: &Path, hash: &blake3::Hash) -> Result<Option<Vec<u
 
 /// As [`store_object`], from bytes the host already holds and checked (a version that runs in
 /// a worker has no file of its own in this process).
-pub(crate) fn store_object_bytes(dir: &Path, hash: &blake3::Hash, bytes: &[u8]) -> Result<(), JournalError> {
+pub(crate) fn store_object_bytes(dir: &Path, hash: &blake3::Hash, bytes: &[u8]) -> Result<bool, JournalError> {
     let to = object_path(dir, hash);
     if let Ok(existing) = std::fs::read(&to)
         && blake3::hash(&existing) == *hash
     {
-        return Ok(());
+        return Ok(false);
     }
     hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
-    write_atomic(&to, bytes)
+    write_atomic(&to, bytes).map(|()| true)
 }
 
 /// Reads the stored object of `hash`, checking that it is private (this user's, writable by

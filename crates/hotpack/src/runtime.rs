@@ -422,7 +422,10 @@ impl RuntimeBuilder {
                 command = command.scratch_dir(dir.join("preflight"));
             }
             supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
+                command
+                    .check(c.path, c.module_dir, c.hash)
+                    .map(|_| ())
+                    .map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
             })));
         }
         let runtime = Runtime {

@@ -451,6 +451,33 @@ impl Supervisor {
         })
     }
 
+    /// Records and returns the refusal of a version whose object could not be stored
+    /// ([`RollbackError::NotStored`]): the version serving keeps serving, so a restart never
+    /// comes back older than what served.
+    pub(super) fn not_stored(
+        &self,
+        name: &str,
+        version: semver::Version,
+        hash: blake3::Hash,
+        error: Arc<JournalError>,
+    ) -> RollbackError {
+        let err = || RollbackError::NotStored {
+            name: name.to_owned(),
+            version: version.clone(),
+            hash,
+            error: Arc::clone(&error),
+        };
+        let record = Record::now(name, Some(version.clone()), Some(hash), Happened::Refused { error: Arc::new(err()) });
+        {
+            let mut st = lock(&self.inner.state);
+            let m = st.modules.entry(name.to_owned()).or_default();
+            m.push_history(record.clone());
+            m.last_error = Some(err().to_string());
+        }
+        self.emit(RollbackEvent::Record(record));
+        err()
+    }
+
     /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
     pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
         let module = &c.module;
@@ -462,22 +489,7 @@ impl Supervisor {
             if self.inner.cache.current(&name).is_none_or(|c| *c.hash() != hash) {
                 let _ = self.inner.cache.retire(&name, &hash);
             }
-            let err = || RollbackError::NotStored {
-                name: name.clone(),
-                version: version.clone(),
-                hash,
-                error: Arc::clone(&error),
-            };
-            let record =
-                Record::now(&name, Some(version.clone()), Some(hash), Happened::Refused { error: Arc::new(err()) });
-            {
-                let mut st = lock(&self.inner.state);
-                let m = st.modules.entry(name.clone()).or_default();
-                m.push_history(record.clone());
-                m.last_error = Some(err().to_string());
-            }
-            self.emit(RollbackEvent::Record(record));
-            return Err(err());
+            return Err(self.not_stored(&name, version, hash, error));
         }
         let probe = self.probe_of(module.name());
         let waiting: Vec<Module> = lock(&self.inner.waiting).iter().map(|w| w.module.clone()).collect();

@@ -325,10 +325,11 @@ impl Supervisor {
             }
         }
         let summary = VersionSummary { version, hash, source };
-        if let Some(path) = &self.inner.journal
-            && let Err(problem) = journal::store_object_bytes(&journal_dir(path), &hash, bytes)
-        {
-            self.journal_failed(path, problem);
+        // Stored before anything is promoted, as in process: when the copy a restart loads
+        // cannot be written (a full disk), the candidate is refused and what serves keeps serving.
+        if let Err(error) = self.store_version(&name, &hash, super::state::ObjectFrom::Bytes(bytes)) {
+            worker.kill();
+            return Err(self.not_stored(&name, summary.version, hash, error));
         }
         self.iso_swap(&name, Arc::new(IsoVersion { summary: summary.clone(), image }), worker, report);
         Ok(self.promoted(&name, summary, Happened::Promoted { from: None }))

@@ -89,18 +89,33 @@ impl Supervisor {
     /// restart can load it. Until a store succeeds after a failure the host is *not
     /// durable* ([`journal_problem`](Self::journal_problem)).
     pub(super) fn store_module(&self, module: &Module) -> Result<(), Arc<JournalError>> {
+        self.store_version(module.name(), module.hash(), ObjectFrom::Path(module.object_path()))
+    }
+
+    /// Stores the object (and the signature proof, when a trusted key signed it) a restart
+    /// loads for version `hash` of `name`: the one store both deploy plans (in process and
+    /// in a worker) run before anything is promoted.
+    pub(super) fn store_version(
+        &self,
+        name: &str,
+        hash: &blake3::Hash,
+        from: ObjectFrom<'_>,
+    ) -> Result<(), Arc<JournalError>> {
         let Some(path) = &self.inner.journal else { return Ok(()) };
         let dir = journal_dir(path);
-        let proof =
-            lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.proofs.get(module.hash()).cloned());
-        let stored = journal::store_object(&dir, module.hash(), module.object_path()).and_then(|wrote| match &proof {
-            Some(proof) => journal::store_proof(&dir, module.hash(), proof).map(|()| wrote),
+        let proof = lock(&self.inner.state).modules.get(name).and_then(|m| m.proofs.get(hash).cloned());
+        let object = match from {
+            ObjectFrom::Path(from) => journal::store_object(&dir, hash, from),
+            ObjectFrom::Bytes(bytes) => journal::store_object_bytes(&dir, hash, bytes),
+        };
+        let stored = object.and_then(|wrote| match &proof {
+            Some(proof) => journal::store_proof(&dir, hash, proof).map(|()| wrote),
             None => Ok(wrote),
         });
         match stored {
             Ok(wrote) => {
                 let mut problem = lock(&self.inner.store_problem);
-                let cleared = problem.as_ref().is_some_and(|(hash, _)| wrote || hash == module.hash());
+                let cleared = problem.as_ref().is_some_and(|(failed, _)| wrote || failed == hash);
                 if cleared {
                     *problem = None;
                 }
@@ -112,7 +127,7 @@ impl Supervisor {
             }
             Err(problem) => {
                 let error = Arc::new(problem);
-                *lock(&self.inner.store_problem) = Some((*module.hash(), Arc::clone(&error)));
+                *lock(&self.inner.store_problem) = Some((*hash, Arc::clone(&error)));
                 self.emit(RollbackEvent::JournalFailed { path: path.clone(), error: Arc::clone(&error) });
                 Err(error)
             }
@@ -157,4 +172,11 @@ impl Supervisor {
             Err(problem) => self.journal_failed(path, problem),
         }
     }
+}
+
+/// Where the bytes of an object to store come from: a library's immutable path (in process),
+/// or the verified bytes a worker was given.
+pub(super) enum ObjectFrom<'a> {
+    Path(&'a Path),
+    Bytes(&'a [u8]),
 }

@@ -16,8 +16,8 @@ mod plugin_folder;
 mod hot_deploy;
 
 mod abi;
-mod names;
 mod doors;
+mod names;
 mod preflight;
 mod runtime;
 mod stories;
