@@ -376,19 +376,35 @@ pub struct FleetHost {
     meter: Arc<hotpack_fleet::CallMeter>,
 }
 
-#[allow(dead_code)] // reports: a future `/-/fleet` route; meter: serve's call path (not wired yet)
+#[allow(dead_code)] // reports: a future `/-/fleet` route
 impl FleetHost {
     /// The agent's latest report per module.
     pub fn reports(&self) -> std::collections::BTreeMap<String, hotpack_fleet::HostReport> {
         self.agent.as_ref().map(HostAgent::reports).unwrap_or_default()
     }
 
-    /// Where serve's call path records each call (`meter().record(module, outcome, latency)`)
-    /// so the host's reports carry what `rollout --auto --bake` judges. Until serve records
-    /// into it, a served host reports no counts and `--bake` pauses as inconclusive.
+    /// Where serve's call path records each call, so the host's reports carry what
+    /// `rollout --auto --bake` judges.
     pub fn meter(&self) -> &Arc<hotpack_fleet::CallMeter> {
         &self.meter
     }
+}
+
+/// Serve's call observer for a joined host: every call into the fleet's analysis meter (a
+/// crash counts as an error and a worker death).
+pub(crate) fn call_observer(host: &FleetHost) -> crate::serve::host::CallObserver {
+    use crate::serve::host::CallKind;
+    use hotpack_fleet::Outcome;
+    let meter = Arc::clone(&host.meter);
+    Arc::new(move |module: &str, kind: CallKind, took: std::time::Duration| match kind {
+        CallKind::Ok => meter.record(module, Outcome::Ok, took),
+        CallKind::Error => meter.record(module, Outcome::Error, took),
+        CallKind::Panic => meter.record(module, Outcome::Panic, took),
+        CallKind::Crash => {
+            meter.record(module, Outcome::Error, took);
+            meter.worker_died(module);
+        }
+    })
 }
 
 impl Drop for FleetHost {

@@ -48,3 +48,8 @@ pub fn join(
 ) -> anyhow::Result<Option<()>> {
     Ok(None)
 }
+
+/// Never called: without the feature `join` returns no host.
+pub(crate) fn call_observer(_host: &()) -> crate::serve::host::CallObserver {
+    std::sync::Arc::new(|_: &str, _: crate::serve::host::CallKind, _: std::time::Duration| {})
+}

@@ -100,7 +100,25 @@ pub(crate) struct Host {
     /// Files refused by their last deploy, with the reason (removed when the file deploys).
     refused: Arc<Mutex<BTreeMap<PathBuf, String>>>,
     metrics: Arc<Metrics>,
+    /// Told of every call that reached a module (`--fleet`: the analysis meter).
+    observer: std::sync::OnceLock<CallObserver>,
 }
+
+/// What a call that reached a module came to, for a [`CallObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    /// Answered.
+    Ok,
+    /// The handler returned an error.
+    Error,
+    /// The handler panicked (caught).
+    Panic,
+    /// The worker died under the call, or the call passed its deadline.
+    Crash,
+}
+
+/// Told of each call that reached a module: its name, what it came to, how long it took.
+pub(crate) type CallObserver = Arc<dyn Fn(&str, CallKind, Duration) + Send + Sync>;
 
 impl Host {
     /// Builds the runtime for `folder` with its journal in the cache directory, restores the
@@ -145,6 +163,7 @@ impl Host {
             probes: Arc::new(probes),
             refused: Arc::default(),
             metrics,
+            observer: std::sync::OnceLock::new(),
         };
         host.log_events()?;
         let restored = host.runtime.restore()?;
@@ -388,24 +407,36 @@ impl Host {
     pub(crate) fn call(&self, module: &str, handler: &str, input: &[u8]) -> CallOutcome {
         let started = Instant::now();
         let result = self.runtime.call(module, handler, input);
-        self.metrics.handler_latency(started.elapsed());
-        match result {
-            Ok(out) => CallOutcome::Ok(out),
-            Err(e @ Error::NotLoaded { .. }) => CallOutcome::NotFound(e.to_string()),
+        let took = started.elapsed();
+        self.metrics.handler_latency(took);
+        let (kind, outcome) = match result {
+            Ok(out) => (Some(CallKind::Ok), CallOutcome::Ok(out)),
+            Err(e @ Error::NotLoaded { .. }) => (None, CallOutcome::NotFound(e.to_string())),
             // Names the handlers that exist.
-            Err(e @ Error::NoSuchHandler { .. }) => CallOutcome::NotFound(e.to_string()),
+            Err(e @ Error::NoSuchHandler { .. }) => (None, CallOutcome::NotFound(e.to_string())),
             Err(e @ Error::Call { .. }) => {
                 let panicked = matches!(&e, Error::Call { error: hotpack::loader::CallError::Panicked { .. }, .. });
                 if panicked {
                     self.metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                CallOutcome::Failed(e.to_string())
+                (Some(if panicked { CallKind::Panic } else { CallKind::Error }), CallOutcome::Failed(e.to_string()))
             }
             // The worker died under the call: the version is demoted, the next call is
             // answered by the last good one.
-            Err(e @ (Error::Crashed { .. } | Error::Worker { .. })) => CallOutcome::Crashed(e.to_string()),
-            Err(e) => CallOutcome::NotFound(e.to_string()),
+            Err(e @ (Error::Crashed { .. } | Error::Worker { .. })) => {
+                (Some(CallKind::Crash), CallOutcome::Crashed(e.to_string()))
+            }
+            Err(e) => (None, CallOutcome::NotFound(e.to_string())),
+        };
+        if let (Some(kind), Some(observer)) = (kind, self.observer.get()) {
+            observer(module, kind, took);
         }
+        outcome
+    }
+
+    /// Tells `observer` of every call that reaches a module from now on (set once).
+    pub(crate) fn observe_calls(&self, observer: CallObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// `Ok(json)` after a rollback, `Err((status, message))` otherwise.

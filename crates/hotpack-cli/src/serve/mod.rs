@@ -37,7 +37,7 @@
 //! Layout: `host` is the only part that uses the `hotpack` API; `http` the server; `metrics`
 //! the counters.
 
-mod host;
+pub(crate) mod host;
 mod http;
 mod metrics;
 mod slots;
@@ -211,7 +211,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _watching = host.watch()?;
     host.deploy_all();
     // With --fleet: a host agent deploys what the fleet's rollouts say into the same runtime.
-    let _fleet = crate::fleet::join(host.runtime(), &args.fleet, &fleet_trusted)?;
+    let fleet_host = crate::fleet::join(host.runtime(), &args.fleet, &fleet_trusted)?;
+    // The fleet's analysis judges the calls this host answers.
+    if let Some(observer) = fleet_host.as_ref().map(crate::fleet::call_observer) {
+        host.observe_calls(observer);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
