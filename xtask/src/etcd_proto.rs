@@ -125,7 +125,7 @@ pub fn no_protoc() -> Result<()> {
         kept.push(mirror);
     }
     let mut cmd = crate::cargo();
-    cmd.args(["build", "--release", "--locked", "-p", "hotpack-cli", "--features", "fleet"])
+    cmd.args(["build", "--locked", "-p", "hotpack-cli", "--features", "fleet"])
         .env("PROTOC", "/nonexistent")
         .env("PATH", std::env::join_paths(kept).context("PATH without protoc")?)
         .env("CARGO_TARGET_DIR", &target);
