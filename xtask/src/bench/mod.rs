@@ -29,6 +29,7 @@ mod report;
 mod rounds;
 mod serve;
 mod tools;
+mod worker;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
@@ -58,6 +59,7 @@ const AREAS: &[AreaDef] = &[
     AreaDef { name: "preflight", keys: Some(preflight::keys), goals: preflight::GOALS, rows: preflight::ROWS },
     AreaDef { name: "archive", keys: Some(archive::keys), goals: archive::GOALS, rows: archive::ROWS },
     AreaDef { name: "serve", keys: Some(serve::keys), goals: serve::GOALS, rows: serve::ROWS },
+    AreaDef { name: "worker", keys: Some(worker::keys), goals: worker::GOALS, rows: worker::ROWS },
     AreaDef { name: "isolate", keys: Some(isolate::keys), goals: isolate::GOALS, rows: isolate::ROWS },
     AreaDef { name: "fleet", keys: Some(fleet::keys), goals: fleet::GOALS, rows: fleet::ROWS },
 ];
