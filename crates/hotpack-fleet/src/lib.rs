@@ -59,8 +59,8 @@ pub use analysis::{AnalysisConfig, CallMeter, CallStats, Outcome, Verdict, judge
 pub use auto::{AnalysisStatus, AutoOutcome, WaveAnalysis};
 pub use error::FleetError;
 pub use model::{
-    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, Progress, ReleaseRecord, RolledBack,
-    Rollout, bucket, in_wave, short,
+    ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, InterfaceRef, Progress, ReleaseRecord,
+    RolledBack, Rollout, bucket, in_wave, short,
 };
 pub use operator::{DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
 pub use registry::{BundleRegistry, MAX_MANIFEST, PullError, PullLimits};

@@ -37,6 +37,23 @@ pub struct ReleaseRecord {
     /// a signed envelope; `None` for an unsigned one).
     #[serde(default)]
     pub signer: Option<String>,
+    /// The interfaces the module provides (read from its library's descriptor section at
+    /// publish, without running it); empty for a record published before they were kept.
+    #[serde(default)]
+    pub provides: Vec<InterfaceRef>,
+    /// The interfaces the module requires from other modules: a rollout is refused unless a
+    /// module the fleet runs provides each one.
+    #[serde(default)]
+    pub requires: Vec<InterfaceRef>,
+}
+
+/// An interface by name and layout-checked id (16 hex digits), as a release record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InterfaceRef {
+    /// The interface name.
+    pub name: String,
+    /// Its id (16 lowercase hex digits).
+    pub id: String,
 }
 
 impl ReleaseRecord {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::FleetError;
 use crate::keys;
-use crate::model::{HostReport, ReleaseRecord, RolledBack, Rollout, in_wave, short};
+use crate::model::{HostReport, InterfaceRef, ReleaseRecord, RolledBack, Rollout, in_wave, short};
 use crate::registry::BundleRegistry;
 use crate::signed;
 
@@ -238,6 +238,7 @@ impl Fleet {
             ("org.opencontainers.image.version".to_owned(), manifest.meta.version.to_string()),
             ("dev.hotpack.blake3".to_owned(), blake3.clone()),
         ]);
+        let (provides, requires) = interfaces_of(&bundle, &name, &manifest.libraries);
         let size = bytes.len() as u64;
         let bundle_signer = bundle.signature().ok().flatten().map(|s| s.key.fingerprint().to_string());
         let manifest_digest =
@@ -252,6 +253,8 @@ impl Fleet {
             libraries,
             bundle_signer,
             signer: self.key.as_ref().map(|k| k.public_key().fingerprint().to_string()),
+            provides,
+            requires,
         };
         self.register(&record).await
     }
@@ -450,6 +453,7 @@ impl Fleet {
         analysis: Option<crate::analysis::AnalysisConfig>,
     ) -> Result<Rollout, FleetError> {
         let release = self.release(module, wanted).await?;
+        self.check_providers(&release).await?;
         let bad = |problem: String| FleetError::Rollout { module: module.to_owned(), problem };
         if waves.is_empty() || waves.windows(2).any(|w| w[0] >= w[1]) || waves.iter().any(|&w| w == 0 || w > 100) {
             return Err(bad(format!("waves must ascend within 1..=100, got {waves:?}")));
@@ -480,6 +484,53 @@ impl Fleet {
             }
         })
         .await
+    }
+
+    /// Refuses a release whose required interfaces no other module of the fleet provides in
+    /// its stable or canary release (same name and id), naming each missing one and the
+    /// modules that provide that interface under another id.
+    async fn check_providers(&self, release: &ReleaseRecord) -> Result<(), FleetError> {
+        if release.requires.is_empty() {
+            return Ok(());
+        }
+        let mut offered: Vec<(String, InterfaceRef)> = Vec::new();
+        for (key, rollout, _) in self.list_records::<Rollout>(&keys::rollouts(&self.config.name)).await? {
+            let other = key.rsplit('/').next().unwrap_or_default().to_owned();
+            if other == release.module {
+                continue;
+            }
+            for blake3 in [rollout.stable.as_ref(), rollout.canary.as_ref()].into_iter().flatten() {
+                let key = keys::release(&self.config.name, &other, blake3);
+                if let Some((r, _)) = self.get_record::<ReleaseRecord>(&key).await? {
+                    offered.extend(r.provides.into_iter().map(|i| (other.clone(), i)));
+                }
+            }
+        }
+        let missing: Vec<String> = release
+            .requires
+            .iter()
+            .filter(|want| !offered.iter().any(|(_, have)| have == *want))
+            .map(|want| {
+                let near: Vec<&str> =
+                    offered.iter().filter(|(_, have)| have.name == want.name).map(|(m, _)| m.as_str()).collect();
+                if near.is_empty() {
+                    format!("`{}` (id {}): no module of the fleet provides it", want.name, want.id)
+                } else {
+                    format!("`{}` (id {}): {} provide(s) it with another id", want.name, want.id, near.join(", "))
+                }
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(FleetError::Rollout {
+            module: release.module.clone(),
+            problem: format!(
+                "{} requires what the fleet does not run; roll its provider out first: {}",
+                release.label(),
+                missing.join("; ")
+            ),
+        })
     }
 
     /// Every live host report of `module` in the current wave that is not serving the canary.
@@ -640,4 +691,28 @@ impl Fleet {
         }
         Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await? })
     }
+}
+
+/// What the bundle's library for `module` provides and requires, read from its descriptor
+/// section (nothing of it runs). A library without one (an older build) yields nothing,
+/// and then no requirement can be checked at rollout.
+fn interfaces_of(
+    bundle: &hotpack_archive::Bundle,
+    module: &str,
+    libraries: &BTreeMap<String, String>,
+) -> (Vec<InterfaceRef>, Vec<InterfaceRef>) {
+    let refs = |list: &[hotpack::loader::InterfaceInfo]| {
+        let mut v: Vec<InterfaceRef> =
+            list.iter().map(|i| InterfaceRef { name: i.name.clone(), id: format!("{:016x}", i.id) }).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for target in libraries.keys() {
+        let Ok(bytes) = bundle.read_library(module, target) else { continue };
+        if let Ok(descriptor) = hotpack::loader::describe(&bytes) {
+            return (refs(&descriptor.info.interfaces), refs(&descriptor.info.requires));
+        }
+    }
+    (Vec::new(), Vec::new())
 }

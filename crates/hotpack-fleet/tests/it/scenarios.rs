@@ -285,3 +285,28 @@ async fn two_operators_never_overwrite_each_other() {
     let winner = if a.is_ok() { &v2.blake3 } else { &bad.blake3 };
     assert_eq!(rollout.canary.as_ref(), Some(winner));
 }
+
+/// A dependent whose provider the fleet does not run is refused at rollout, naming the
+/// interface it needs; once the provider is rolled out the same rollout is accepted, and a
+/// provider whose interface changed (textutil v3) does not satisfy it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_without_its_provider_is_refused_at_rollout() {
+    let c = cluster().await;
+    let svc = c.fleet.publish(&c.bundle("svc-a")).await.expect("publish svc-a").record;
+    assert_eq!(svc.requires.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["TextUtil"], "{svc:?}");
+
+    let refused = c.fleet.rollout("svc-a", "1.0.0", &[100], false).await.expect_err("no provider");
+    let text = refused.to_string();
+    assert!(text.contains("TextUtil") && text.contains("no module of the fleet provides it"), "{text}");
+    assert!(c.fleet.rollout_of("svc-a").await.expect("read").is_none(), "nothing written");
+
+    // A provider whose interface changed (another id) does not satisfy it, and is named.
+    c.fleet.publish(&c.bundle("textutil-v3")).await.expect("publish textutil v3");
+    c.fleet.rollout("textutil", "3.0.0", &[100], false).await.expect("textutil v3 stable");
+    let text = c.fleet.rollout("svc-a", "1.0.0", &[100], false).await.expect_err("wrong id").to_string();
+    assert!(text.contains("textutil provide(s) it with another id"), "{text}");
+
+    c.fleet.publish(&c.bundle("textutil-v1")).await.expect("publish textutil v1");
+    c.fleet.rollout("textutil", "1.0.0", &[100], false).await.expect("textutil v1 canary");
+    c.fleet.rollout("svc-a", "1.0.0", &[100], false).await.expect("svc-a, its provider rolling out");
+}
