@@ -19,6 +19,7 @@ use std::time::Instant;
 
 mod budget;
 mod deploy;
+mod iso_deps;
 mod isolate;
 pub use isolate::{IsolatedProbe, Isolation, WorkerInfo, WorkerProxy};
 mod restore;
@@ -118,6 +119,9 @@ struct Inner {
     /// Versions that run in workers, per module, and the worker answering for each.
     iso: Mutex<HashMap<String, isolate::IsoModule>>,
     iso_probes: Mutex<HashMap<String, isolate::IsolatedProbe>>,
+    /// Isolated candidates refused for a missing provider, retried after each isolated
+    /// promotion (`supervisor/iso_deps.rs`).
+    iso_waiting: Mutex<Vec<iso_deps::IsoWaiting>>,
     /// Resident data for in-process `call_resident`.
     resident: Mutex<Option<hotpack_worker::ResidentData>>,
     /// Each provider version's typed-panic counter as last charged (`supervisor/budget.rs`).
@@ -184,6 +188,7 @@ impl Supervisor {
                 isolation: Mutex::new(None),
                 iso: Mutex::new(HashMap::new()),
                 iso_probes: Mutex::new(HashMap::new()),
+                iso_waiting: Mutex::new(Vec::new()),
                 resident: Mutex::new(None),
                 provider_panics_seen: Mutex::new(HashMap::new()),
                 store_problem: Mutex::new(None),

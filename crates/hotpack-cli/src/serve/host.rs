@@ -315,19 +315,11 @@ impl Host {
         let paths: Vec<PathBuf> = self.refused.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         for path in paths {
             let candidates = self.candidates(&path);
+            // In process or in a worker: what the supervisor says serves.
+            let serving_now = self.runtime.modules();
             let serving = !candidates.is_empty()
                 && candidates.iter().all(|c| {
-                    let cache = self.runtime.cache();
-                    let name = if c.name.is_empty() {
-                        cache
-                            .modules()
-                            .into_iter()
-                            .find(|m| m.current.as_ref().is_some_and(|v| v.hash == c.hash))
-                            .map(|m| m.name)
-                    } else {
-                        Some(c.name.clone())
-                    };
-                    name.and_then(|n| cache.current(&n)).is_some_and(|m| *m.hash() == c.hash)
+                    serving_now.iter().any(|m| (c.name.is_empty() || m.name == c.name) && m.hash() == Some(c.hash))
                 });
             if serving {
                 self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
@@ -454,6 +446,21 @@ impl Host {
         }
     }
 
+    /// What the serving version of `name` requires, with providers (in a worker or in process).
+    fn requirements(&self, name: &str) -> Vec<hotpack::cache::Requirement> {
+        let supervisor = self.runtime.supervisor();
+        supervisor.isolated_requirements(name).unwrap_or_else(|| self.runtime.cache().requirements(name))
+    }
+
+    /// The serving modules that take an interface from `name` (in workers and in process).
+    fn dependents(&self, name: &str) -> Vec<String> {
+        let mut out = self.runtime.supervisor().isolated_dependents(name);
+        out.extend(self.runtime.cache().dependents(name));
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// `{"modules":[...], "refused":[{"path","reason"}]}`: modules with a serving version,
     /// and separately the files whose last deploy was refused.
     pub(crate) fn listing(&self) -> serde_json::Value {
@@ -469,12 +476,12 @@ impl Host {
                     "hash": m.hash().map(|h| h.to_hex().to_string()),
                     "state": state_words(&m.history),
                     "handlers": m.handlers,
-                    "requires": self.runtime.cache().requirements(&m.name).iter().map(|r| serde_json::json!({
+                    "requires": self.requirements(&m.name).iter().map(|r| serde_json::json!({
                         "interface": r.interface,
                         "id": format!("{:016x}", r.id),
                         "provider": r.provider,
                     })).collect::<Vec<_>>(),
-                    "dependents": self.runtime.cache().dependents(&m.name),
+                    "dependents": self.dependents(&m.name),
                     "history": m.history.iter().map(history_json).collect::<Vec<_>>(),
                     "last_error": m.last_error,
                 })

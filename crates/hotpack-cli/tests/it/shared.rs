@@ -20,6 +20,16 @@ fn module<'a>(listing: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
 
 #[test]
 fn serve_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_them() {
+    // The default: every module in its worker, each dependent's worker hosting its provider.
+    swaps_refuses_and_rolls_back(&[]);
+}
+
+#[test]
+fn serve_in_process_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_them() {
+    swaps_refuses_and_rolls_back(&["--in-process"]);
+}
+
+fn swaps_refuses_and_rolls_back(extra: &[&str]) {
     let scratch = hotpack_testkit::scratch();
     let dir = scratch.path().join("plugins");
     std::fs::create_dir(&dir).expect("create the plugin folder");
@@ -27,7 +37,7 @@ fn serve_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_
     for (file, package) in [("svc-a.zip", "svc-a"), ("svc-b.zip", "svc-b"), ("textutil.zip", "textutil-v1")] {
         hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
     }
-    let serve = Serve::start(&dir, &[]);
+    let serve = Serve::start(&dir, extra);
     let addr = serve.addr;
     assert_eq!(call(addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
     assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
@@ -66,7 +76,7 @@ fn serve_swaps_a_provider_under_its_dependents_and_refuses_one_that_would_break_
 
     // A restart comes up whole (the journal in whatever order, then the folder).
     drop(serve);
-    let serve = Serve::start(&dir, &[]);
+    let serve = Serve::start(&dir, extra);
     assert_eq!(call(serve.addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
     assert_eq!(call(serve.addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
 }

@@ -92,21 +92,31 @@ pub struct WorkerInfo {
 
 /// A version kept by the host for its workers: the verified bytes in a sealed memfd.
 pub(super) struct IsoVersion {
-    summary: VersionSummary,
-    image: LibraryImage,
+    pub(super) summary: VersionSummary,
+    pub(super) image: LibraryImage,
+    /// What its static descriptor says it requires and provides (`supervisor/iso_deps.rs`).
+    pub(super) requires: Vec<hotpack_loader::InterfaceInfo>,
+    pub(super) provides: Vec<hotpack_loader::InterfaceInfo>,
+}
+
+impl IsoVersion {
+    fn new(summary: VersionSummary, image: LibraryImage, bytes: &[u8]) -> Self {
+        let (requires, provides) = super::iso_deps::interfaces_of(bytes);
+        Self { summary, image, requires, provides }
+    }
 }
 
 /// A version with the worker that answers for it, and what that worker reported (checked
 /// against what the host knows).
 pub(super) struct Running {
-    version: Arc<IsoVersion>,
-    worker: Worker,
+    pub(super) version: Arc<IsoVersion>,
+    pub(super) worker: Worker,
     report: ModuleReport,
 }
 
 #[derive(Default)]
 pub(super) struct IsoModule {
-    current: Option<Arc<Running>>,
+    pub(super) current: Option<Arc<Running>>,
     versions: HashMap<blake3::Hash, Arc<IsoVersion>>,
     restarts: u64,
     last_death: Option<(Crash, SystemTime)>,
@@ -205,6 +215,12 @@ impl Supervisor {
         if is_active && matches!(outcome, Happened::RolledBack { .. }) {
             return Ok(deployed(name, &v, Happened::Unchanged));
         }
+        let target = lock(&self.inner.iso).get(name).and_then(|m| m.versions.get(&v.hash).cloned());
+        if !is_active && let Some(target) = target {
+            // The same compatibility gate as a deploy: a version its dependents cannot use
+            // is refused naming them.
+            self.iso_check(name, &target).map_err(RollbackError::Cache)?;
+        }
         if !is_active && !self.iso_start_retained(name, &v.hash, false) {
             return Err(RollbackError::NotRetained { name: name.to_owned(), wanted: VersionRef::Hash(v.hash) });
         }
@@ -233,6 +249,8 @@ impl Supervisor {
             };
             return Err(Box::new((Gate::Abi, error, true)));
         }
+        // Not the version's fault when a provider it requires does not start here.
+        self.iso_host_providers(&worker, name, &v.requires).map_err(|(gate, error)| Box::new((gate, error, false)))?;
         worker.init(name).map_err(|e| Box::new((Gate::Init, GateError::WorkerCall(e), true)))?;
         Ok((worker, report))
     }
@@ -299,6 +317,29 @@ impl Supervisor {
         {
             return Ok(unchanged);
         }
+        let summary = VersionSummary { version: version.clone(), hash, source: source.clone() };
+        let candidate = Arc::new(IsoVersion::new(summary, image, bytes));
+        // The compatibility gate, on the host from the static descriptors; then the providers
+        // the candidate requires are hosted in its worker (`supervisor/iso_deps.rs`).
+        if let Err(error) = self.iso_check(&name, &candidate) {
+            worker.kill();
+            if matches!(error, CacheError::MissingProvider { .. }) {
+                // Deployed by itself once a provider is promoted (`iso_retry_waiting`).
+                let mut waiting = lock(&self.inner.iso_waiting);
+                waiting.retain(|w| w.name != name);
+                waiting.push(super::iso_deps::IsoWaiting {
+                    expect: expect.map(|(n, v)| (n.to_owned(), v.clone())),
+                    want: want.map(str::to_owned),
+                    bytes: Arc::from(bytes),
+                    hash,
+                    source: source.clone(),
+                    name: name.clone(),
+                });
+            }
+            return Err(fail((Gate::Requires, GateError::Cache(error), false)));
+        }
+        self.iso_host_providers(&worker, &name, &candidate.requires)
+            .map_err(|(gate, error)| fail((gate, error, false)))?;
         worker.init(&name).map_err(|e| fail((Gate::Init, GateError::WorkerCall(e), true)))?;
         if report.has_state
             && let Some(old) = self.iso_running(&name)
@@ -324,26 +365,33 @@ impl Supervisor {
                 }
             }
         }
-        let summary = VersionSummary { version, hash, source };
+        let summary = candidate.summary.clone();
         // Stored before anything is promoted, as in process: when the copy a restart loads
         // cannot be written (a full disk), the candidate is refused and what serves keeps serving.
         if let Err(error) = self.store_version(&name, &hash, super::state::ObjectFrom::Bytes(bytes)) {
             worker.kill();
             return Err(self.not_stored(&name, summary.version, hash, error));
         }
-        self.iso_swap(&name, Arc::new(IsoVersion { summary: summary.clone(), image }), worker, report);
-        Ok(self.promoted(&name, summary, Happened::Promoted { from: None }))
+        self.iso_swap(&name, candidate, worker, report);
+        let done = self.promoted(&name, summary, Happened::Promoted { from: None });
+        lock(&self.inner.iso_waiting).retain(|w| w.name != done.name);
+        self.iso_retry_waiting(iso);
+        Ok(done)
     }
 
     /// Makes `worker` (running `v`) answer the calls of `name`: one swap of the pointer
     /// callers clone; calls in flight finish on the worker they hold.
     fn iso_swap(&self, name: &str, v: Arc<IsoVersion>, worker: Worker, report: ModuleReport) {
         let pid = worker.pid();
-        let mut iso = lock(&self.inner.iso);
-        let m = iso.entry(name.to_owned()).or_default();
-        m.versions.insert(v.summary.hash, Arc::clone(&v));
-        m.current = Some(Arc::new(Running { version: v, worker, report }));
-        m.last_pid = Some(pid);
+        {
+            let mut iso = lock(&self.inner.iso);
+            let m = iso.entry(name.to_owned()).or_default();
+            m.versions.insert(v.summary.hash, Arc::clone(&v));
+            m.current = Some(Arc::new(Running { version: Arc::clone(&v), worker, report }));
+            m.last_pid = Some(pid);
+        }
+        // Dependents' workers that host `name` see the new version on their next call.
+        self.iso_push_provider(name, &v);
     }
 
     /// Starts a fresh worker for a retained version `hash` of `name` and makes it answer
@@ -385,7 +433,7 @@ impl Supervisor {
     ) -> Result<(), RestoreError> {
         let image = LibraryImage::new(bytes, v.hash, v.source.to_string())
             .map_err(|e| RestoreError::Gate { gate: Gate::Load, error: GateError::Worker(e) })?;
-        let version = Arc::new(IsoVersion { summary: v.clone(), image });
+        let version = Arc::new(IsoVersion::new(v.clone(), image, bytes));
         let (worker, report) =
             self.start_worker(iso, name, &version).map_err(|r| RestoreError::Gate { gate: r.0, error: r.1 })?;
         self.iso_swap(name, version, worker, report);
@@ -401,7 +449,7 @@ impl Supervisor {
             .entry(name.to_owned())
             .or_default()
             .versions
-            .insert(v.hash, Arc::new(IsoVersion { summary: v.clone(), image }));
+            .insert(v.hash, Arc::new(IsoVersion::new(v.clone(), image, bytes)));
         Ok(())
     }
 

@@ -1,0 +1,238 @@
+//! Modules that require other modules, under isolation. A dependent's worker also hosts the
+//! current version of every provider it requires (transitively), loaded from the images the
+//! host keeps; the worker's own cache wires the dependent's handles. When a provider's
+//! version changes, its new image is pushed into every running worker that hosts it, and
+//! that worker's cache rewires the dependent (nothing reloaded, its hash unchanged). The
+//! compatibility gate (missing provider, broken dependents, cycles) runs on the host from
+//! the static descriptors, with the cache's typed errors.
+
+use super::isolate::{IsoVersion, Running};
+use super::*;
+use hotpack_loader::InterfaceInfo;
+use hotpack_worker::Worker;
+
+/// A candidate refused for a missing provider, deployed again once one is promoted.
+pub(super) struct IsoWaiting {
+    pub(super) expect: Option<(String, semver::Version)>,
+    pub(super) want: Option<String>,
+    pub(super) bytes: Arc<[u8]>,
+    pub(super) hash: blake3::Hash,
+    pub(super) source: Source,
+    pub(super) name: String,
+}
+
+/// What a version requires and provides, read from its static descriptor (empty when the
+/// bytes carry none: the worker's loader refuses them anyway).
+pub(super) fn interfaces_of(bytes: &[u8]) -> (Vec<InterfaceInfo>, Vec<InterfaceInfo>) {
+    match hotpack_loader::describe(bytes) {
+        Ok(d) => (d.info.requires, d.info.interfaces),
+        Err(_) => (Vec::new(), Vec::new()),
+    }
+}
+
+/// The current isolated versions, by name (a snapshot).
+type Graph = Vec<(String, Arc<IsoVersion>)>;
+
+/// The provider of `want` among `graph` other than `except`: the smallest name, as in process.
+fn provider_in<'a>(graph: &'a Graph, want: &InterfaceInfo, except: &str) -> Option<&'a (String, Arc<IsoVersion>)> {
+    graph.iter().filter(|(n, v)| n != except && v.provides.contains(want)).min_by(|a, b| a.0.cmp(&b.0))
+}
+
+impl Supervisor {
+    fn iso_graph(&self) -> Graph {
+        let iso = lock(&self.inner.iso);
+        let mut g: Graph =
+            iso.iter().filter_map(|(n, m)| m.current.as_ref().map(|r| (n.clone(), Arc::clone(&r.version)))).collect();
+        g.sort_by(|a, b| a.0.cmp(&b.0));
+        g
+    }
+
+    /// The compatibility gate for making `v` the current isolated version of `name`.
+    pub(super) fn iso_check(&self, name: &str, v: &Arc<IsoVersion>) -> Result<(), CacheError> {
+        let mut graph = self.iso_graph();
+        let dependents = self.iso_dependents_of(&graph, name);
+        graph.retain(|(n, _)| n != name);
+        let version = &v.summary.version;
+        // A cycle: walk providers from the candidate (as if current) back to its name.
+        let mut with = graph.clone();
+        with.push((name.to_owned(), Arc::clone(v)));
+        let mut path = vec![name.to_owned()];
+        if walk(&with, &mut path, &mut Vec::new(), name) {
+            return Err(CacheError::Cycle { name: name.to_owned(), cycle: path.into() });
+        }
+        for want in &v.requires {
+            if provider_in(&graph, want, name).is_none() {
+                return Err(CacheError::MissingProvider {
+                    name: name.to_owned(),
+                    version: version.clone(),
+                    interface: want.name.clone(),
+                    id: want.id,
+                });
+            }
+        }
+        let mut broken: Vec<(InterfaceInfo, Vec<String>)> = Vec::new();
+        for (dependent, want) in dependents {
+            if v.provides.contains(&want) {
+                continue;
+            }
+            match broken.iter_mut().find(|(w, _)| *w == want) {
+                Some((_, list)) => list.push(dependent),
+                None => broken.push((want, vec![dependent])),
+            }
+        }
+        if let Some((want, dependents)) = broken.into_iter().next() {
+            return Err(CacheError::BreaksDependents {
+                name: name.to_owned(),
+                version: version.clone(),
+                interface: want.name,
+                id: want.id,
+                dependents: dependents.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Current modules whose requirement `name` provides now, with that requirement.
+    fn iso_dependents_of(&self, graph: &Graph, name: &str) -> Vec<(String, InterfaceInfo)> {
+        let mut out = Vec::new();
+        for (d, v) in graph.iter().filter(|(d, _)| d != name) {
+            for want in &v.requires {
+                if provider_in(graph, want, d).is_some_and(|(p, _)| p == name) {
+                    out.push((d.clone(), want.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The providers `requires` reaches (transitively, not `name` itself), deepest first.
+    fn iso_providers(&self, graph: &Graph, name: &str, requires: &[InterfaceInfo]) -> Vec<(String, Arc<IsoVersion>)> {
+        let mut out: Vec<(String, Arc<IsoVersion>)> = Vec::new();
+        let mut todo: Vec<InterfaceInfo> = requires.to_vec();
+        let mut from = vec![name.to_owned(); todo.len()];
+        while let (Some(want), Some(at)) = (todo.pop(), from.pop()) {
+            let Some((p, v)) = provider_in(graph, &want, &at) else { continue };
+            if p == name || out.iter().any(|(n, _)| n == p) {
+                continue;
+            }
+            out.push((p.clone(), Arc::clone(v)));
+            for w in &v.requires {
+                todo.push(w.clone());
+                from.push(p.clone());
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Loads and inits into `worker` the current version of every provider `name` (running
+    /// `requires`) needs; the worker's cache wires the dependent's handles when it is promoted
+    /// there (or parks it until they arrive, so the order does not matter).
+    pub(super) fn iso_host_providers(
+        &self,
+        worker: &Worker,
+        name: &str,
+        requires: &[InterfaceInfo],
+    ) -> Result<(), (Gate, GateError)> {
+        if requires.is_empty() {
+            return Ok(());
+        }
+        let graph = self.iso_graph();
+        for (p, v) in self.iso_providers(&graph, name, requires) {
+            worker.load(&v.image).map_err(|e| (Gate::Load, GateError::Worker(e)))?;
+            worker.init(&p).map_err(|e| (Gate::Init, GateError::WorkerCall(e)))?;
+        }
+        Ok(())
+    }
+
+    /// After `name` changed version to `v`: pushes `v` into every running worker that hosts
+    /// `name` for a dependent (load and init there: its cache rewires the dependent).
+    pub(super) fn iso_push_provider(&self, name: &str, v: &IsoVersion) {
+        if v.provides.is_empty() {
+            return;
+        }
+        let graph = self.iso_graph();
+        let running: Vec<(String, Arc<Running>)> = {
+            let iso = lock(&self.inner.iso);
+            iso.iter()
+                .filter(|(n, _)| n.as_str() != name)
+                .filter_map(|(n, m)| m.current.clone().map(|r| (n.clone(), r)))
+                .collect()
+        };
+        for (d, r) in running {
+            let hosts = self.iso_providers(&graph, &d, &r.version.requires).iter().any(|(p, _)| p == name);
+            if hosts && r.worker.load(&v.image).is_ok() {
+                // A failure leaves the dependent on the provider version it had.
+                let _ = r.worker.init(name);
+            }
+        }
+    }
+
+    /// Deploys again every isolated candidate that waited for a provider, now that one was
+    /// promoted (a success retries the rest itself).
+    pub(super) fn iso_retry_waiting(&self, iso: &Isolation) {
+        let waiting = std::mem::take(&mut *lock(&self.inner.iso_waiting));
+        let graph = self.iso_graph();
+        let mut rest = Vec::new();
+        for w in waiting {
+            let (requires, _) = interfaces_of(&w.bytes);
+            if requires.iter().all(|want| provider_in(&graph, want, &w.name).is_some()) {
+                let expect = w.expect.as_ref().map(|(n, v)| (n.as_str(), v));
+                let _ = self.deploy_isolated(iso, expect, w.want.as_deref(), &w.bytes, w.hash, w.source.clone());
+            } else {
+                rest.push(w);
+            }
+        }
+        lock(&self.inner.iso_waiting).extend(rest);
+    }
+
+    /// Under isolation: the requirements of the version of `name` serving in a worker, with
+    /// their providers (`None` when `name` does not run in a worker).
+    pub fn isolated_requirements(&self, name: &str) -> Option<Vec<hotpack_cache::Requirement>> {
+        let graph = self.iso_graph();
+        let (_, v) = graph.iter().find(|(n, _)| n == name)?;
+        Some(
+            v.requires
+                .iter()
+                .map(|want| hotpack_cache::Requirement {
+                    interface: want.name.clone(),
+                    id: want.id,
+                    provider: provider_in(&graph, want, name).map(|(p, _)| p.clone()),
+                })
+                .collect(),
+        )
+    }
+
+    /// Under isolation: the modules serving in workers that take an interface from `name`.
+    pub fn isolated_dependents(&self, name: &str) -> Vec<String> {
+        let graph = self.iso_graph();
+        let mut out: Vec<String> = self.iso_dependents_of(&graph, name).into_iter().map(|(d, _)| d).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Depth-first from the last name in `path` through providers; `true` (with `path` the
+/// cycle) when it comes back to `start`.
+fn walk(graph: &Graph, path: &mut Vec<String>, seen: &mut Vec<String>, start: &str) -> bool {
+    let Some(at) = path.last().cloned() else { return false };
+    let Some((_, v)) = graph.iter().find(|(n, _)| *n == at) else { return false };
+    for want in &v.requires {
+        let Some((next, _)) = provider_in(graph, want, &at) else { continue };
+        if next == start {
+            path.push(next.clone());
+            return true;
+        }
+        if seen.contains(next) {
+            continue;
+        }
+        seen.push(next.clone());
+        path.push(next.clone());
+        if walk(graph, path, seen, start) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
