@@ -133,14 +133,14 @@ impl Supervisor {
         worker: &Worker,
         name: &str,
         requires: &[InterfaceInfo],
-    ) -> Result<(), (Gate, GateError)> {
+    ) -> Result<(), Box<(Gate, GateError)>> {
         if requires.is_empty() {
             return Ok(());
         }
         let graph = self.iso_graph();
         for (p, v) in self.iso_providers(&graph, name, requires) {
-            worker.load(&v.image).map_err(|e| (Gate::Load, GateError::Worker(e)))?;
-            worker.init(&p).map_err(|e| (Gate::Init, GateError::WorkerCall(e)))?;
+            worker.load(&v.image).map_err(|e| Box::new((Gate::Load, GateError::Worker(e))))?;
+            worker.init(&p).map_err(|e| Box::new((Gate::Init, GateError::WorkerCall(e))))?;
         }
         Ok(())
     }

@@ -250,7 +250,7 @@ impl Supervisor {
             return Err(Box::new((Gate::Abi, error, true)));
         }
         // Not the version's fault when a provider it requires does not start here.
-        self.iso_host_providers(&worker, name, &v.requires).map_err(|(gate, error)| Box::new((gate, error, false)))?;
+        self.iso_host_providers(&worker, name, &v.requires).map_err(|r| Box::new((r.0, r.1, false)))?;
         worker.init(name).map_err(|e| Box::new((Gate::Init, GateError::WorkerCall(e), true)))?;
         Ok((worker, report))
     }
@@ -338,8 +338,7 @@ impl Supervisor {
             }
             return Err(fail((Gate::Requires, GateError::Cache(error), false)));
         }
-        self.iso_host_providers(&worker, &name, &candidate.requires)
-            .map_err(|(gate, error)| fail((gate, error, false)))?;
+        self.iso_host_providers(&worker, &name, &candidate.requires).map_err(|r| fail((r.0, r.1, false)))?;
         worker.init(&name).map_err(|e| fail((Gate::Init, GateError::WorkerCall(e), true)))?;
         if report.has_state
             && let Some(old) = self.iso_running(&name)
