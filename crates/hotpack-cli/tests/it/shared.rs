@@ -101,3 +101,19 @@ fn inspect_shows_what_a_bundle_requires() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json[0]["requires"], serde_json::json!([]));
 }
+
+#[test]
+fn serve_isolated_refuses_a_cycle_naming_it_and_lists_a_missing_provider() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    // cycle-x waits for a provider of `Y`; cycle-y provides it but requires `X`: a cycle.
+    for (file, package) in [("cycle-x.zip", "fx-cycle-x"), ("cycle-y.zip", "fx-cycle-y2")] {
+        hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
+    }
+    let serve = Serve::start(&dir, &[]);
+    let listing = modules(&serve);
+    let refused = listing["refused"].to_string();
+    assert!(refused.contains("cycle-x.zip") && refused.contains("no current module provides"), "{refused}");
+    assert!(refused.contains("cycle-y.zip") && refused.contains("cycle-y -> cycle-x -> cycle-y"), "{refused}");
+}

@@ -19,6 +19,9 @@ pub(super) struct IsoWaiting {
     pub(super) hash: blake3::Hash,
     pub(super) source: Source,
     pub(super) name: String,
+    /// What it requires and provides (its static descriptor).
+    pub(super) requires: Vec<InterfaceInfo>,
+    pub(super) provides: Vec<InterfaceInfo>,
 }
 
 /// What a version requires and provides, read from its static descriptor (empty when the
@@ -32,6 +35,9 @@ pub(super) fn interfaces_of(bytes: &[u8]) -> (Vec<InterfaceInfo>, Vec<InterfaceI
 
 /// The current isolated versions, by name (a snapshot).
 type Graph = Vec<(String, Arc<IsoVersion>)>;
+
+/// Names with what each requires and provides (for the cycle walk).
+type Links = Vec<(String, Vec<InterfaceInfo>, Vec<InterfaceInfo>)>;
 
 /// The provider of `want` among `graph` other than `except`: the smallest name, as in process.
 fn provider_in<'a>(graph: &'a Graph, want: &InterfaceInfo, except: &str) -> Option<&'a (String, Arc<IsoVersion>)> {
@@ -53,11 +59,19 @@ impl Supervisor {
         let dependents = self.iso_dependents_of(&graph, name);
         graph.retain(|(n, _)| n != name);
         let version = &v.summary.version;
-        // A cycle: walk providers from the candidate (as if current) back to its name.
-        let mut with = graph.clone();
-        with.push((name.to_owned(), Arc::clone(v)));
+        // A cycle: walk providers from the candidate (as if current) back to its name;
+        // a waiting candidate of a name with no current version counts as its provider (two
+        // new modules that require each other would otherwise wait forever).
+        let mut links: Links = graph.iter().map(|(n, g)| (n.clone(), g.requires.clone(), g.provides.clone())).collect();
+        links.push((name.to_owned(), v.requires.clone(), v.provides.clone()));
+        for w in lock(&self.inner.iso_waiting).iter() {
+            if !links.iter().any(|(n, _, _)| *n == w.name) {
+                links.push((w.name.clone(), w.requires.clone(), w.provides.clone()));
+            }
+        }
+        links.sort_by(|a, b| a.0.cmp(&b.0));
         let mut path = vec![name.to_owned()];
-        if walk(&with, &mut path, &mut Vec::new(), name) {
+        if walk(&links, &mut path, &mut Vec::new(), name) {
             return Err(CacheError::Cycle { name: name.to_owned(), cycle: path.into() });
         }
         for want in &v.requires {
@@ -175,8 +189,7 @@ impl Supervisor {
         let graph = self.iso_graph();
         let mut rest = Vec::new();
         for w in waiting {
-            let (requires, _) = interfaces_of(&w.bytes);
-            if requires.iter().all(|want| provider_in(&graph, want, &w.name).is_some()) {
+            if w.requires.iter().all(|want| provider_in(&graph, want, &w.name).is_some()) {
                 let expect = w.expect.as_ref().map(|(n, v)| (n.as_str(), v));
                 let _ = self.deploy_isolated(iso, expect, w.want.as_deref(), &w.bytes, w.hash, w.source.clone());
             } else {
@@ -215,11 +228,12 @@ impl Supervisor {
 
 /// Depth-first from the last name in `path` through providers; `true` (with `path` the
 /// cycle) when it comes back to `start`.
-fn walk(graph: &Graph, path: &mut Vec<String>, seen: &mut Vec<String>, start: &str) -> bool {
+fn walk(graph: &Links, path: &mut Vec<String>, seen: &mut Vec<String>, start: &str) -> bool {
     let Some(at) = path.last().cloned() else { return false };
-    let Some((_, v)) = graph.iter().find(|(n, _)| *n == at) else { return false };
-    for want in &v.requires {
-        let Some((next, _)) = provider_in(graph, want, &at) else { continue };
+    let Some((_, requires, _)) = graph.iter().find(|(n, _, _)| *n == at) else { return false };
+    for want in requires {
+        let provider = graph.iter().filter(|(n, _, p)| *n != at && p.contains(want)).min_by(|a, b| a.0.cmp(&b.0));
+        let Some((next, _, _)) = provider else { continue };
         if next == start {
             path.push(next.clone());
             return true;

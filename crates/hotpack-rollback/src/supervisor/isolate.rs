@@ -334,6 +334,8 @@ impl Supervisor {
                     hash,
                     source: source.clone(),
                     name: name.clone(),
+                    requires: candidate.requires.clone(),
+                    provides: candidate.provides.clone(),
                 });
             }
             return Err(fail((Gate::Requires, GateError::Cache(error), false)));
