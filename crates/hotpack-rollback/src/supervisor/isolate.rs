@@ -224,7 +224,12 @@ impl Supervisor {
         if !is_active && !self.iso_start_retained(name, &v.hash, false) {
             return Err(RollbackError::NotRetained { name: name.to_owned(), wanted: VersionRef::Hash(v.hash) });
         }
-        Ok(self.promoted(name, v, outcome))
+        let done = self.promoted(name, v, outcome);
+        if let Some(iso) = self.isolation() {
+            // A version brought back may be what a waiting dependent requires.
+            self.iso_retry_waiting(&iso);
+        }
+        Ok(done)
     }
 
     pub(super) fn iso_retained(&self, name: &str) -> Option<Vec<VersionSummary>> {
