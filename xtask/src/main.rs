@@ -6,6 +6,9 @@
 //!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
 //! - `bench-serve [--quick]`: only the `hotpack serve` load test (`serve_rps`,
 //!   `serve_swap_p99_ms`), printed as JSON.
+//! - `fuzz [--time SECS] [--target NAME]... [--keep] [--no-miri]`: every cargo-fuzz target
+//!   under `fuzz/` for SECS seconds (default 60), then hotpack-abi's tests under Miri;
+//!   installs nightly, cargo-fuzz and Miri when missing (see `docs/FUZZING.md`).
 //! - `package`: `cargo package` of every library crate, verification included (each crate
 //!   built from its package against the others' packages), in `<target>/package-check`.
 //! - `man`: the `hotpack(1)` man page and one `hotpack-SUBCOMMAND(1)` page per subcommand,
@@ -18,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod fuzz;
 mod serve_bench;
 
 use anyhow::{Context, Result, bail};
@@ -34,10 +38,13 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&serve_bench::run(quick)?)?);
             Ok(())
         }
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
-        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, man, package"),
-        None => bail!("usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|man|package [--no-verify]>"),
+        Some(other) => bail!("unknown task `{other}`; tasks: ci, bench, bench-serve, fuzz, man, package"),
+        None => bail!(
+            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|fuzz [--time SECS]|man|package [--no-verify]>"
+        ),
     }
 }
 
