@@ -324,6 +324,12 @@ fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
     };
     let at = (pos - base) as usize;
     let comment = tail[at + 22..].to_vec();
+    // A reader that takes the last end-record signature in the file (python's zipfile
+    // does) must find this one: a comment holding another would be read as a different
+    // archive (or as none) by such readers.
+    if comment.windows(4).any(|w| w == SIG_EOCD.to_le_bytes()) {
+        return Err(ctx.malformed("the archive comment contains an end-of-central-directory signature (PK\\x05\\x06)"));
+    }
     let disk = u16_at(&tail, at + 4);
     let cd_disk = u16_at(&tail, at + 6);
     let on_disk = u16_at(&tail, at + 8);
