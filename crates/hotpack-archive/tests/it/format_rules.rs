@@ -174,3 +174,23 @@ fn an_end_record_signature_inside_the_archive_comment_is_refused() {
         }
     }
 }
+
+/// Found by the python check over the kept fuzz corpus: an entry whose "version needed to
+/// extract" is 24.1. hotpack read it; python's zipfile refuses anything over 6.3.
+#[test]
+fn a_version_needed_to_extract_over_6_3_is_refused() {
+    let ok = build(&valid());
+    let cd = u32::from_le_bytes(ok[ok.len() - 6..ok.len() - 2].try_into().expect("4 bytes")) as usize;
+    for (version, accepted) in [(20u8, true), (45, true), (63, true), (64, false), (241, false)] {
+        let mut bytes = ok.clone();
+        bytes[cd + 6] = version; // the first central record's version needed to extract
+        let result = Bundle::from_bytes(bytes, "version.zip", &Limits::default());
+        match result {
+            Ok(_) => assert!(accepted, "version {version} accepted"),
+            Err(err) => {
+                assert!(!accepted, "version {version}: {err}");
+                assert!(matches!(err.kind(), BundleErrorKind::Malformed { .. }), "{err:?}");
+            }
+        }
+    }
+}

@@ -92,7 +92,7 @@ fn python_zipfile_agrees_on_every_kept_bundle_input() {
 }
 
 /// Every input a fuzz target or the python check ever failed on (`fuzz/regressions/<target>/`)
-/// stays refused: both were archive comments holding a second end record, which the zip
+/// stays refused: the first two were archive comments holding a second end record, which the zip
 /// crate (`crash-9803...`: 3 entries where hotpack saw 4) and python's zipfile
 /// (`python-69fa...`: "not a zip file") took as the end of the archive.
 #[test]
