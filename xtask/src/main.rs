@@ -6,6 +6,9 @@
 //!   `target/hotpack-bench/report.{json,md,svg}` (see `docs/BENCHMARKS.md`).
 //! - `bench-serve [--quick]`: only the `hotpack serve` load test (`serve_rps`,
 //!   `serve_swap_p99_ms`), printed as JSON.
+//! - `fuzz [--time SECS] [--target NAME]... [--keep] [--no-miri]`: every cargo-fuzz target
+//!   under `fuzz/` for SECS seconds (default 60), then hotpack-abi's tests under Miri;
+//!   installs nightly, cargo-fuzz and Miri when missing (see `docs/FUZZING.md`).
 //! - `package`: `cargo package` of every library crate, verification included (each crate
 //!   built from its package against the others' packages), in `<target>/package-check`.
 //! - `man`: the `hotpack(1)` man page and one `hotpack-SUBCOMMAND(1)` page per subcommand,
@@ -23,6 +26,7 @@
 
 mod bench;
 mod etcd_proto;
+mod fuzz;
 mod isolate_bench;
 mod serve_bench;
 
@@ -45,17 +49,18 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&isolate_bench::run(quick)?)?);
             Ok(())
         }
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("man") => man(),
         Some("package") => package(args[1..].iter().any(|a| a == "--no-verify")),
         Some("etcd-proto") => etcd_proto::regenerate(),
         Some("no-protoc") => etcd_proto::no_protoc(),
         Some(other) => {
             bail!(
-                "unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, man, package, etcd-proto, no-protoc"
+                "unknown task `{other}`; tasks: ci, bench, bench-serve, bench-isolate, fuzz, man, package, etcd-proto, no-protoc"
             )
         }
         None => bail!(
-            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|man|package [--no-verify]|etcd-proto|no-protoc>"
+            "usage: cargo xtask <ci|bench [--quick]|bench-serve [--quick]|bench-isolate [--quick]|fuzz [--time SECS]|man|package [--no-verify]|etcd-proto|no-protoc>"
         ),
     }
 }

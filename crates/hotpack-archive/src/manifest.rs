@@ -47,7 +47,8 @@ pub struct InterfaceMeta {
 }
 
 /// Which optional hooks a module exports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Hooks {
     /// An init hook (run before the version is promoted).
     pub init: bool,

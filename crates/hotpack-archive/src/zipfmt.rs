@@ -30,6 +30,9 @@ const FLAG_ENCRYPTED: u16 = 1 << 0;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
 const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
 
+/// The highest "version needed to extract" accepted: 6.3 (what python's zipfile reads).
+const MAX_VERSION_NEEDED: u8 = 63;
+
 /// Compression method 0.
 pub(crate) const METHOD_STORED: u16 = 0;
 /// Compression method 8.
@@ -324,6 +327,12 @@ fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
     };
     let at = (pos - base) as usize;
     let comment = tail[at + 22..].to_vec();
+    // A reader that takes the last end-record signature in the file (python's zipfile
+    // does) must find this one: a comment holding another would be read as a different
+    // archive (or as none) by such readers.
+    if comment.windows(4).any(|w| w == SIG_EOCD.to_le_bytes()) {
+        return Err(ctx.malformed("the archive comment contains an end-of-central-directory signature (PK\\x05\\x06)"));
+    }
     let disk = u16_at(&tail, at + 4);
     let cd_disk = u16_at(&tail, at + 6);
     let on_disk = u16_at(&tail, at + 8);
@@ -411,6 +420,10 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         if u32_at(head, 0) != SIG_CENTRAL {
             return Err(ctx.malformed(format!("central directory record {i} has no signature")));
         }
+        // "Version needed to extract" (low byte: major * 10 + minor). Over 6.3, the last
+        // version of the specification python's zipfile reads, other readers refuse the
+        // entry where this one would read it (found by fuzzing against python).
+        let needed = head[6];
         let flags = u16_at(head, 8);
         let method = u16_at(head, 10);
         let crc32 = u32_at(head, 16);
@@ -432,6 +445,13 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         let (name, is_dir) = check_entry_name(raw_name).map_err(|(entry, problem)| {
             BundleError::at(bundle.to_path_buf(), entry, BundleErrorKind::UnsafePath { problem })
         })?;
+        if needed > MAX_VERSION_NEEDED {
+            return Err(ctx.malformed(format!(
+                "entry `{name}` needs zip version {}.{} to extract (at most 6.3)",
+                needed / 10,
+                needed % 10
+            )));
+        }
 
         // ZIP64: the 32-bit fields that are all-ones live in the extra field, in order.
         if uncompressed_size == 0xFFFF_FFFF

@@ -154,7 +154,17 @@ impl Cache {
             Some((bytes, hash)) => self.inner.loader.load_bytes_hashed(bytes, hash, &path, Materialize::default()),
             None => {
                 let bytes = bundle.read_library(entry.name(), target).map_err(CacheError::from)?;
-                self.inner.loader.load_bytes(&bytes, &path)
+                // `read_library` checked these bytes against the manifest's blake3: that is
+                // their hash, no need to compute it a second time.
+                match manifest.library(target).and_then(|rel| manifest.entries.get(rel)) {
+                    Some(digest) => self.inner.loader.load_bytes_hashed(
+                        &bytes,
+                        &blake3::Hash::from_bytes(digest.blake3),
+                        &path,
+                        Materialize::default(),
+                    ),
+                    None => self.inner.loader.load_bytes(&bytes, &path),
+                }
             }
         }
         .map_err(CacheError::from)?;

@@ -153,3 +153,44 @@ fn bytes_after_the_end_of_a_deflate_stream_are_refused() {
     let err = bundle.verify_all().expect_err("a stream without its final block");
     assert!(matches!(err.kind(), BundleErrorKind::Corrupt { .. }), "{err:?}");
 }
+
+/// Found by the `bundle` fuzz target (kept as `fuzz/corpus/bundle/69faa3cd...`): an archive
+/// comment holding an end-record signature. hotpack took the end record whose comment
+/// length reaches the end of the file; python's zipfile takes the last signature in the
+/// file, so the two read different archives (python: "not a zip file"). Refused now.
+#[test]
+fn an_end_record_signature_inside_the_archive_comment_is_refused() {
+    let ok = build(&valid());
+    for comment in [&b"PK\x05\x06"[..], b"release PK\x05\x06=", &[b'x'; 40][..]] {
+        let mut bytes = ok[..ok.len() - 2].to_vec();
+        bytes.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(comment);
+        let result = Bundle::from_bytes(bytes, "comment.zip", &Limits::default());
+        if comment.windows(4).any(|w| w == b"PK\x05\x06") {
+            let err = result.expect_err("an end-record signature in the comment");
+            assert!(matches!(err.kind(), BundleErrorKind::Malformed { .. }), "{err:?}");
+        } else {
+            result.expect("a plain comment is fine");
+        }
+    }
+}
+
+/// Found by the python check over the kept fuzz corpus: an entry whose "version needed to
+/// extract" is 24.1. hotpack read it; python's zipfile refuses anything over 6.3.
+#[test]
+fn a_version_needed_to_extract_over_6_3_is_refused() {
+    let ok = build(&valid());
+    let cd = u32::from_le_bytes(ok[ok.len() - 6..ok.len() - 2].try_into().expect("4 bytes")) as usize;
+    for (version, accepted) in [(20u8, true), (45, true), (63, true), (64, false), (241, false)] {
+        let mut bytes = ok.clone();
+        bytes[cd + 6] = version; // the first central record's version needed to extract
+        let result = Bundle::from_bytes(bytes, "version.zip", &Limits::default());
+        match result {
+            Ok(_) => assert!(accepted, "version {version} accepted"),
+            Err(err) => {
+                assert!(!accepted, "version {version}: {err}");
+                assert!(matches!(err.kind(), BundleErrorKind::Malformed { .. }), "{err:?}");
+            }
+        }
+    }
+}

@@ -90,3 +90,27 @@ fn python_zipfile_agrees_on_every_kept_bundle_input() {
     }
     assert!(accepted >= 3, "the kept corpus holds accepted bundles too ({accepted})");
 }
+
+/// Every input a fuzz target or the python check ever failed on (`fuzz/regressions/<target>/`)
+/// stays refused: the first two were archive comments holding a second end record, which the zip
+/// crate (`crash-9803...`: 3 entries where hotpack saw 4) and python's zipfile
+/// (`python-69fa...`: "not a zip file") took as the end of the archive.
+#[test]
+fn every_bundle_a_fuzz_run_failed_on_stays_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/bundle");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        let bytes = std::fs::read(&path).expect("readable");
+        let err = Bundle::from_bytes(bytes, &path, &Limits::default())
+            .and_then(|b| b.verify_all().map(|_| b))
+            .expect_err("a regression input is refused");
+        assert!(
+            matches!(err.kind(), hotpack_archive::BundleErrorKind::Malformed { .. }),
+            "{}: {err:?}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "the regression inputs are in the repository");
+}
