@@ -8,8 +8,8 @@ use crate::{
 use hotpack_loader::{CallError, SharedMap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// One supervised worker process. `Send + Sync`: calls from many threads run concurrently,
@@ -25,14 +25,28 @@ pub struct Worker {
 struct Inner {
     pid: u32,
     control: Mutex<OwnedFd>,
+    /// Open channels, published in order: `channels[..opened]` are set. A caller finds a free
+    /// one by scanning them for a clear `busy` flag (no lock), lowest first, so the same few
+    /// channels (and worker threads) stay warm.
+    channels: Box<[OnceLock<Channel>]>,
+    opened: AtomicUsize,
+    /// Opening channels, the limit, and callers waiting for a free channel (slow path only).
     pool: Mutex<Pool>,
     pool_cv: Condvar,
-    all: Mutex<Vec<Arc<Channel>>>,
+    /// Callers waiting on `pool_cv`: a caller giving a channel back takes the lock and wakes
+    /// one only when this is not zero.
+    waiting: AtomicUsize,
     life: Mutex<Life>,
     life_cv: Condvar,
+    /// Set (after `Life::death`) when the worker's death is recorded: a call checks this
+    /// instead of taking the `life` lock.
+    dead: AtomicBool,
     limits: WorkerLimits,
     data: Option<ResidentData>,
     calls: AtomicU64,
+    /// Calls in flight now: a caller spins for its reply only when this is low
+    /// ([`slot::spin_allowed`]).
+    in_flight: AtomicUsize,
     started_at: SystemTime,
     modules: Mutex<Vec<ModuleReport>>,
     /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
@@ -41,7 +55,7 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Pool {
-    idle: Vec<Arc<Channel>>,
+    /// Channels opened or being opened.
     total: usize,
     /// Most channels: `WorkerLimits::max_calls`, lowered to what the worker managed when it
     /// could not start another call thread (its memory cap counts their stacks).
@@ -61,6 +75,8 @@ struct Life {
 struct Channel {
     slot: Slot,
     stream: OwnedFd,
+    /// Held by a call. A call that fails with the worker's death keeps it held.
+    busy: AtomicBool,
 }
 
 /// What a worker's counters say.
@@ -140,14 +156,18 @@ impl Worker {
         let inner = Arc::new(Inner {
             pid,
             control: Mutex::new(host_end),
+            channels: (0..limits.max_calls.max(1)).map(|_| OnceLock::new()).collect(),
+            opened: AtomicUsize::new(0),
             pool: Mutex::new(Pool { limit: limits.max_calls.max(1), ..Pool::default() }),
             pool_cv: Condvar::new(),
-            all: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
             life: Mutex::new(Life::default()),
             life_cv: Condvar::new(),
+            dead: AtomicBool::new(false),
             limits: limits.clone(),
             data: data.cloned(),
             calls: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
             started_at: SystemTime::now(),
             modules: Mutex::new(Vec::new()),
             stderr_tail,
@@ -365,7 +385,7 @@ impl Worker {
             pid: self.inner.pid,
             calls: self.inner.calls.load(Ordering::Relaxed),
             started_at: self.inner.started_at,
-            channels: hotpack_util::sync::lock(&self.inner.pool).total,
+            channels: self.inner.opened.load(Ordering::Acquire),
             death: self.death(),
         }
     }
@@ -407,20 +427,42 @@ impl Worker {
         self.died()
     }
 
-    fn take_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
+    /// A free channel, marked busy: the first free one of those open (no lock), else a new
+    /// one, else (at the limit) waits for one to be given back.
+    fn take_channel(&self) -> Result<&Channel, WorkerCallError> {
+        if let Some(ch) = self.free_channel() {
+            return Ok(ch);
+        }
         let pid = self.inner.pid;
         let mut pool = hotpack_util::sync::lock(&self.inner.pool);
         loop {
-            if let Some(ch) = pool.idle.pop() {
+            // Counted before the scan: a channel given back after it is seen by its giver.
+            self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+            if let Some(ch) = self.free_channel() {
+                self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
                 return Ok(ch);
             }
             if pool.total < pool.limit {
+                self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
                 pool.total += 1;
                 drop(pool);
                 let made = self.open_channel();
                 pool = hotpack_util::sync::lock(&self.inner.pool);
                 match made {
-                    Ok(ch) => return Ok(ch),
+                    Ok(ch) => {
+                        // Published in order under the lock: `channels[..opened]` are set.
+                        let at = self.inner.opened.load(Ordering::Acquire);
+                        let Some(cell) = self.inner.channels.get(at) else {
+                            return Err(self.protocol("more channels than the limit".into()));
+                        };
+                        let _ = cell.set(ch);
+                        self.inner.opened.store(at + 1, Ordering::Release);
+                        // A death recorded before the store would have missed this channel.
+                        if self.death().is_some() {
+                            return Err(self.died());
+                        }
+                        return cell.get().ok_or_else(|| self.protocol("a channel vanished".into()));
+                    }
                     Err(Opened::Failed(e)) => {
                         pool.total -= 1;
                         self.inner.pool_cv.notify_one();
@@ -443,6 +485,7 @@ impl Worker {
                 }
             }
             if self.death().is_some() {
+                self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
                 return Err(self.died());
             }
             pool = self
@@ -451,10 +494,20 @@ impl Worker {
                 .wait_timeout(pool, Duration::from_millis(100))
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
+            self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    fn open_channel(&self) -> Result<Arc<Channel>, Opened> {
+    /// The first open channel not busy, marked busy; `None` when all are.
+    fn free_channel(&self) -> Option<&Channel> {
+        let opened = self.inner.opened.load(Ordering::Acquire);
+        self.inner.channels.iter().take(opened).filter_map(OnceLock::get).find(|ch| {
+            !ch.busy.load(Ordering::Relaxed)
+                && ch.busy.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+        })
+    }
+
+    fn open_channel(&self) -> Result<Channel, Opened> {
         let pid = self.inner.pid;
         let io =
             |op: &'static str| move |source: std::io::Error| Opened::Failed(WorkerCallError::Io { pid, op, source });
@@ -490,18 +543,16 @@ impl Worker {
             }
             _ => return Err(Opened::Failed(self.protocol("answered a channel request with nonsense".into()))),
         }
-        let ch = Arc::new(Channel { slot, stream: mine });
-        hotpack_util::sync::lock(&self.inner.all).push(ch.clone());
-        // A death recorded before the push would have missed this channel.
-        if self.death().is_some() {
-            ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(ch)
+        Ok(Channel { slot, stream: mine, busy: AtomicBool::new(true) })
     }
 
-    fn give_back(&self, ch: Arc<Channel>) {
-        hotpack_util::sync::lock(&self.inner.pool).idle.push(ch);
-        self.inner.pool_cv.notify_one();
+    /// Marks `ch` free; takes the lock and wakes a waiter only when one waits.
+    fn give_back(&self, ch: &Channel) {
+        ch.busy.store(false, Ordering::SeqCst);
+        if self.inner.waiting.load(Ordering::SeqCst) > 0 {
+            let _pool = hotpack_util::sync::lock(&self.inner.pool);
+            self.inner.pool_cv.notify_one();
+        }
     }
 
     fn request(
@@ -512,10 +563,11 @@ impl Worker {
         input: Input<'_>,
     ) -> Result<Option<Vec<u8>>, WorkerCallError> {
         let pid = self.inner.pid;
-        if self.death().is_some() {
+        if self.inner.dead.load(Ordering::Acquire) {
             return Err(self.died());
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight::enter(&self.inner.in_flight);
         let deadline = self.inner.limits.call_deadline.map(|d| (d, Instant::now() + d));
         let ch = self.take_channel()?;
         let header = Enc::new(opcode).str(module).str(handler).0;
@@ -542,7 +594,9 @@ impl Worker {
         }
         // Wake at least every 100 ms to look at the worker's life and the deadline: a wake-up
         // lost to a race with the monitor costs that much, never a hung caller.
-        let mut spin = true;
+        // Spin only when this caller is (nearly) alone: the worker's thread then has a core
+        // of its own and answers within the spin; with more callers than cores, sleep at once.
+        let mut spin = slot::spin_allowed(self.inner.in_flight.load(Ordering::Relaxed));
         loop {
             let tick = Instant::now() + Duration::from_millis(100);
             let until = deadline.map_or(tick, |(_, at)| at.min(tick));
@@ -620,6 +674,22 @@ impl Worker {
             return self.died();
         }
         self.protocol(format!("call socket: {e}"))
+    }
+}
+
+/// Counts a call in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -741,12 +811,14 @@ fn watch(
             (_, other) => other.clone(),
         };
         life.death = Some(death.clone());
+        inner.dead.store(true, Ordering::Release);
         death
     };
     let _ = death;
     inner.life_cv.notify_all();
     let _ = rustix::net::shutdown(&*hotpack_util::sync::lock(&inner.control), rustix::net::Shutdown::Both);
-    for ch in hotpack_util::sync::lock(&inner.all).iter() {
+    let opened = inner.opened.load(Ordering::Acquire);
+    for ch in inner.channels.iter().take(opened).filter_map(OnceLock::get) {
         ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
         ch.slot.wake_all();
         let _ = rustix::net::shutdown(&ch.stream, rustix::net::Shutdown::Both);
