@@ -16,6 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// When this process was started as a worker (its first argument is [`MARKER`](crate::MARKER))
@@ -65,6 +66,10 @@ struct State {
     cache: Cache,
     modules: RwLock<HashMap<String, Module>>,
     data: Option<SealedMap>,
+    /// Call threads awake now (running a call, or spinning for the next): a thread that has
+    /// answered spins for its channel's next request only when this is low
+    /// ([`slot::spin_allowed`]); otherwise it sleeps on the futex at once.
+    awake: AtomicUsize,
 }
 
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
@@ -104,8 +109,12 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
     contain::seal_syscalls().map_err(|e| e.0)?;
     let scratch = std::env::temp_dir().join("hotpack-worker");
     let loader = Loader::new(&scratch).map_err(|e| format!("loader: {e}"))?;
-    let state =
-        Arc::new(State { cache: Cache::new(loader, SearchPath::new()), modules: RwLock::new(HashMap::new()), data });
+    let state = Arc::new(State {
+        cache: Cache::new(loader, SearchPath::new()),
+        modules: RwLock::new(HashMap::new()),
+        data,
+        awake: AtomicUsize::new(0),
+    });
     wire::send(control.as_fd(), &Enc::new(status::OK).0, &[]).map_err(|e| format!("ready: {e}"))?;
 
     loop {
@@ -179,12 +188,20 @@ fn serve_channel(state: &State, slot: &Slot, stream: &OwnedFd) {
     // A new slot starts idle; the host may have published a request before this thread ran,
     // so wait for a change from idle, not from whatever the state is now.
     let mut seen = slot::IDLE;
-    let mut spin = false;
+    let mut awake = Awake { count: &state.awake, on: false };
     loop {
-        let now = match slot.wait_change(seen, None, false, spin) {
-            Woke::State(v) => v,
-            Woke::Timeout => continue,
+        let spun = if awake.on { slot.spin_change(seen) } else { None };
+        let now = match spun {
+            Some(v) => v,
+            None => {
+                awake.set(false);
+                match slot.wait_change(seen, None, false, false) {
+                    Woke::State(v) => v,
+                    Woke::Timeout => continue,
+                }
+            }
         };
+        awake.set(true);
         match now {
             slot::REQUEST => {}
             slot::CLOSED => return,
@@ -218,7 +235,37 @@ fn serve_channel(state: &State, slot: &Slot, stream: &OwnedFd) {
             slot.publish(slot::REPLY, false);
         }
         seen = slot::REPLY;
-        spin = true;
+        // Spin for the next request only while few call threads are awake (this one counts
+        // while it spins); otherwise sleep on the futex at once.
+        if !slot::spin_allowed(state.awake.load(Ordering::Relaxed)) {
+            awake.set(false);
+        }
+    }
+}
+
+/// Whether a call thread is counted in `State::awake` (running a call or spinning); dropped
+/// when the thread ends.
+struct Awake<'a> {
+    count: &'a AtomicUsize,
+    on: bool,
+}
+
+impl Awake<'_> {
+    fn set(&mut self, on: bool) {
+        if on != self.on {
+            if on {
+                self.count.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.on = on;
+        }
+    }
+}
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 

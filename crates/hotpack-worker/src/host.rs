@@ -1,15 +1,19 @@
-//! The host side: [`Worker`], one supervised worker process.
+//! The host side: [`Worker`], one supervised worker process (its call channels in
+//! `host/channels.rs`).
 
-use crate::slot::{self, Slot, Woke};
+mod channels;
+use channels::Channel;
+
+use crate::slot::{self, Woke};
 use crate::wire::{self, Dec, Enc, op, status};
 use crate::{
     Death, LibraryImage, ModuleReport, ResidentData, WorkerCallError, WorkerCommand, WorkerError, WorkerLimits, contain,
 };
-use hotpack_loader::{CallError, SharedMap};
+use hotpack_loader::CallError;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// One supervised worker process. `Send + Sync`: calls from many threads run concurrently,
@@ -25,14 +29,28 @@ pub struct Worker {
 struct Inner {
     pid: u32,
     control: Mutex<OwnedFd>,
+    /// Open channels, published in order: `channels[..opened]` are set. A caller finds a free
+    /// one by scanning them for a clear `busy` flag (no lock), lowest first, so the same few
+    /// channels (and worker threads) stay warm.
+    channels: Box<[OnceLock<Channel>]>,
+    opened: AtomicUsize,
+    /// Opening channels, the limit, and callers waiting for a free channel (slow path only).
     pool: Mutex<Pool>,
     pool_cv: Condvar,
-    all: Mutex<Vec<Arc<Channel>>>,
+    /// Callers waiting on `pool_cv`: a caller giving a channel back takes the lock and wakes
+    /// one only when this is not zero.
+    waiting: AtomicUsize,
     life: Mutex<Life>,
     life_cv: Condvar,
+    /// Set (after `Life::death`) when the worker's death is recorded: a call checks this
+    /// instead of taking the `life` lock.
+    dead: AtomicBool,
     limits: WorkerLimits,
     data: Option<ResidentData>,
     calls: AtomicU64,
+    /// Calls in flight now: a caller spins for its reply only when this is low
+    /// ([`slot::spin_allowed`]).
+    in_flight: AtomicUsize,
     started_at: SystemTime,
     modules: Mutex<Vec<ModuleReport>>,
     /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
@@ -41,7 +59,7 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Pool {
-    idle: Vec<Arc<Channel>>,
+    /// Channels opened or being opened.
     total: usize,
     /// Most channels: `WorkerLimits::max_calls`, lowered to what the worker managed when it
     /// could not start another call thread (its memory cap counts their stacks).
@@ -55,12 +73,6 @@ struct Life {
     /// Reaped: the pid may belong to someone else now, never signal it again.
     reaped: bool,
     death: Option<Death>,
-}
-
-#[derive(Debug)]
-struct Channel {
-    slot: Slot,
-    stream: OwnedFd,
 }
 
 /// What a worker's counters say.
@@ -140,14 +152,18 @@ impl Worker {
         let inner = Arc::new(Inner {
             pid,
             control: Mutex::new(host_end),
+            channels: (0..limits.max_calls.max(1)).map(|_| OnceLock::new()).collect(),
+            opened: AtomicUsize::new(0),
             pool: Mutex::new(Pool { limit: limits.max_calls.max(1), ..Pool::default() }),
             pool_cv: Condvar::new(),
-            all: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
             life: Mutex::new(Life::default()),
             life_cv: Condvar::new(),
+            dead: AtomicBool::new(false),
             limits: limits.clone(),
             data: data.cloned(),
             calls: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
             started_at: SystemTime::now(),
             modules: Mutex::new(Vec::new()),
             stderr_tail,
@@ -365,7 +381,7 @@ impl Worker {
             pid: self.inner.pid,
             calls: self.inner.calls.load(Ordering::Relaxed),
             started_at: self.inner.started_at,
-            channels: hotpack_util::sync::lock(&self.inner.pool).total,
+            channels: self.inner.opened.load(Ordering::Acquire),
             death: self.death(),
         }
     }
@@ -407,103 +423,6 @@ impl Worker {
         self.died()
     }
 
-    fn take_channel(&self) -> Result<Arc<Channel>, WorkerCallError> {
-        let pid = self.inner.pid;
-        let mut pool = hotpack_util::sync::lock(&self.inner.pool);
-        loop {
-            if let Some(ch) = pool.idle.pop() {
-                return Ok(ch);
-            }
-            if pool.total < pool.limit {
-                pool.total += 1;
-                drop(pool);
-                let made = self.open_channel();
-                pool = hotpack_util::sync::lock(&self.inner.pool);
-                match made {
-                    Ok(ch) => return Ok(ch),
-                    Err(Opened::Failed(e)) => {
-                        pool.total -= 1;
-                        self.inner.pool_cv.notify_one();
-                        return Err(e);
-                    }
-                    Err(Opened::NoThread(message)) => {
-                        // The worker is alive but cannot start another call thread: wait
-                        // for a channel in use, unless there is none.
-                        pool.total -= 1;
-                        pool.limit = pool.total;
-                        if pool.total == 0 {
-                            return Err(WorkerCallError::Io {
-                                pid,
-                                op: "open a call channel",
-                                source: std::io::Error::other(message),
-                            });
-                        }
-                        continue;
-                    }
-                }
-            }
-            if self.death().is_some() {
-                return Err(self.died());
-            }
-            pool = self
-                .inner
-                .pool_cv
-                .wait_timeout(pool, Duration::from_millis(100))
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    fn open_channel(&self) -> Result<Arc<Channel>, Opened> {
-        let pid = self.inner.pid;
-        let io =
-            |op: &'static str| move |source: std::io::Error| Opened::Failed(WorkerCallError::Io { pid, op, source });
-        let memfd = wire::slot_memfd(slot::SLOT_BYTES).map_err(io("create a call slot"))?;
-        let map = SharedMap::new(memfd.as_fd()).map_err(io("map a call slot"))?;
-        let slot = Slot::new(map).ok_or_else(|| {
-            Opened::Failed(WorkerCallError::Io {
-                pid,
-                op: "map a call slot",
-                source: std::io::Error::other("slot too small"),
-            })
-        })?;
-        let (mine, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::STREAM,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| Opened::Failed(WorkerCallError::Io { pid, op: "create a call socket", source: e.into() }))?;
-        let reply = self
-            .control(&Enc::new(op::CHANNEL).0, &[memfd.as_fd(), theirs.as_fd()], self.inner.limits.start_deadline)
-            .map_err(|e| {
-                Opened::Failed(match e {
-                    ControlError::Closed => self.died(),
-                    ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
-                    ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
-                })
-            })?;
-        match reply.first() {
-            Some(&status::OK) => {}
-            Some(&status::REFUSED) => {
-                return Err(Opened::NoThread(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned()));
-            }
-            _ => return Err(Opened::Failed(self.protocol("answered a channel request with nonsense".into()))),
-        }
-        let ch = Arc::new(Channel { slot, stream: mine });
-        hotpack_util::sync::lock(&self.inner.all).push(ch.clone());
-        // A death recorded before the push would have missed this channel.
-        if self.death().is_some() {
-            ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(ch)
-    }
-
-    fn give_back(&self, ch: Arc<Channel>) {
-        hotpack_util::sync::lock(&self.inner.pool).idle.push(ch);
-        self.inner.pool_cv.notify_one();
-    }
-
     fn request(
         &self,
         opcode: u8,
@@ -512,10 +431,11 @@ impl Worker {
         input: Input<'_>,
     ) -> Result<Option<Vec<u8>>, WorkerCallError> {
         let pid = self.inner.pid;
-        if self.death().is_some() {
+        if self.inner.dead.load(Ordering::Acquire) {
             return Err(self.died());
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight::enter(&self.inner.in_flight);
         let deadline = self.inner.limits.call_deadline.map(|d| (d, Instant::now() + d));
         let ch = self.take_channel()?;
         let header = Enc::new(opcode).str(module).str(handler).0;
@@ -542,7 +462,9 @@ impl Worker {
         }
         // Wake at least every 100 ms to look at the worker's life and the deadline: a wake-up
         // lost to a race with the monitor costs that much, never a hung caller.
-        let mut spin = true;
+        // Spin only when this caller is (nearly) alone: the worker's thread then has a core
+        // of its own and answers within the spin; with more callers than cores, sleep at once.
+        let mut spin = slot::spin_allowed(self.inner.in_flight.load(Ordering::Relaxed));
         loop {
             let tick = Instant::now() + Duration::from_millis(100);
             let until = deadline.map_or(tick, |(_, at)| at.min(tick));
@@ -623,12 +545,20 @@ impl Worker {
     }
 }
 
-/// Why a channel was not opened.
-enum Opened {
-    /// The call fails with this.
-    Failed(WorkerCallError),
-    /// The worker could not start a call thread (its message); it lives.
-    NoThread(String),
+/// Counts a call in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 enum ReplyError {
@@ -741,12 +671,14 @@ fn watch(
             (_, other) => other.clone(),
         };
         life.death = Some(death.clone());
+        inner.dead.store(true, Ordering::Release);
         death
     };
     let _ = death;
     inner.life_cv.notify_all();
     let _ = rustix::net::shutdown(&*hotpack_util::sync::lock(&inner.control), rustix::net::Shutdown::Both);
-    for ch in hotpack_util::sync::lock(&inner.all).iter() {
+    let opened = inner.opened.load(Ordering::Acquire);
+    for ch in inner.channels.iter().take(opened).filter_map(OnceLock::get) {
         ch.slot.state().store(slot::CLOSED, std::sync::atomic::Ordering::SeqCst);
         ch.slot.wake_all();
         let _ = rustix::net::shutdown(&ch.stream, rustix::net::Shutdown::Both);
