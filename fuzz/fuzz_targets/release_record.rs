@@ -1,13 +1,18 @@
 //! The fleet's records as hosts read them from etcd (`serde_json::from_slice` of a
 //! `ReleaseRecord` / `Rollout` / `HostReport`): decoding never panics, and what decodes
-//! re-encodes to a value that decodes to the same record. `model.rs` is compiled in from
-//! the fleet crate's source (the crate itself pulls etcd and an OCI client, too heavy to
+//! re-encodes to a value that decodes to the same record. `model.rs` (and `stats.rs`, the
+//! numbers it carries) is compiled in from the fleet crate's source (the crate itself pulls etcd and an OCI client, too heavy to
 //! build instrumented); it depends on serde and blake3 only.
 #![no_main]
 
 #[allow(dead_code, unused_imports, clippy::all)]
 #[path = "../../crates/hotpack-fleet/src/model.rs"]
 mod model;
+
+// What `model.rs` names as `crate::stats` (plain serde data, like `model.rs`).
+#[allow(dead_code, unused_imports, clippy::all)]
+#[path = "../../crates/hotpack-fleet/src/stats.rs"]
+mod stats;
 
 use libfuzzer_sys::fuzz_target;
 

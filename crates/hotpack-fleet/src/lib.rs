@@ -51,6 +51,7 @@ mod operator;
 mod registry;
 mod runtime;
 pub mod signed;
+mod stats;
 
 pub use agent::{
     Active, DEFAULT_MAX_BUNDLE, DEFAULT_PULL_DEADLINE, DeployFailure, Deployer, HostAgent, HostConfig, WatchFault,

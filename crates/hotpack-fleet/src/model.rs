@@ -107,7 +107,7 @@ pub struct Rollout {
     pub rolled_back: Option<RolledBack>,
     /// With `auto` and a bake time: the analysis settings the operator's watcher applies.
     #[serde(default)]
-    pub analysis: Option<crate::analysis::AnalysisConfig>,
+    pub analysis: Option<crate::stats::AnalysisConfig>,
 }
 
 /// A record of the last rollback of a rollout.
@@ -178,7 +178,7 @@ pub struct HostReport {
     pub progress: Option<Progress>,
     /// What the host's runtime counted for the module (the analysis reads it).
     #[serde(default)]
-    pub stats: Option<crate::analysis::CallStats>,
+    pub stats: Option<crate::stats::CallStats>,
 }
 
 /// How far a pull has come.
