@@ -17,8 +17,14 @@ pub(super) const GOALS: &[Goal] = &[
 
 /// This area's rows of report.md.
 pub(super) const ROWS: &[Row] = &[
-    row("serve: isolated requests/s over --in-process, interleaved", "isolated_serve_rps_vs_in_process_ratio"),
-    row("serve: a crash's 502 to the next call's 200, no spare worker (ms)", "worker_respawn_ms"),
+    Row {
+        goal: Some("isolated_serve_rps_vs_in_process_ratio"),
+        ..row("serve: isolated requests/s over --in-process, interleaved", "isolated_serve_rps_vs_in_process_ratio")
+    },
+    Row {
+        goal: Some("worker_respawn_ms"),
+        ..row("serve: a crash's 502 to the next call's 200, no spare worker (ms)", "worker_respawn_ms")
+    },
 ];
 
 /// Both servers side by side, then a few crashes.
