@@ -99,6 +99,12 @@ impl Supervisor {
         if !over {
             return None;
         }
+        self.take_pending_now(name)
+    }
+
+    /// Runs `name`'s pending demotion now when no other operation holds the supervisor (else
+    /// it runs as soon as that operation finishes, and `None` is returned).
+    fn take_pending_now(&self, name: &str) -> Option<Demotion> {
         let demotion = match self.inner.ops.try_lock() {
             Ok(_ops) => self.take_pending_locked(name),
             Err(std::sync::TryLockError::Poisoned(p)) => {
@@ -156,16 +162,7 @@ impl Supervisor {
             }
             st.crashes.insert(name.to_owned(), (hash, crash));
         }
-        let demotion = match self.inner.ops.try_lock() {
-            Ok(_ops) => self.take_pending_locked(name),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                let _ops = p.into_inner();
-                self.take_pending_locked(name)
-            }
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        self.kick_pending();
-        demotion
+        self.take_pending_now(name)
     }
 
     /// Demotes version `hash` of `name` after a crash, if it still serves.
