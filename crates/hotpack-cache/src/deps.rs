@@ -58,20 +58,47 @@ pub(crate) fn check(reg: &Registry, module: &Module, waiting: &[Module]) -> Resu
     if let Some(cycle) = cycle_through(reg, module, waiting) {
         return Err(CacheError::Cycle { name: name.to_owned(), cycle: cycle.into() });
     }
-    for want in module.requires() {
-        if provider_for(reg, want, name).is_none() {
-            return Err(CacheError::MissingProvider {
-                name: name.to_owned(),
-                version: module.version().clone(),
-                interface: want.name.clone(),
-                id: want.id,
-            });
-        }
-    }
     // Dependents now wired to this name must still find what they require.
+    check_links(
+        name,
+        module.version(),
+        module.requires(),
+        &module.info().interfaces,
+        |want| provider_for(reg, want, name).is_some(),
+        dependents_of(reg, name),
+    )
+}
+
+/// The part of the compatibility gate every registry of current versions shares (the
+/// [`Cache`](crate::Cache) in process, the supervisor's for versions in workers): each
+/// interface the candidate `requires` has a provider (`has_provider`, which never counts the
+/// candidate's own name), and no current dependent of `name` loses an interface it takes
+/// from it (the candidate `provides` it, same name and id).
+///
+/// # Errors
+///
+/// [`CacheError::MissingProvider`] naming the first requirement nobody provides;
+/// [`CacheError::BreaksDependents`] naming the first interface lost and every dependent that
+/// takes it.
+pub fn check_links(
+    name: &str,
+    version: &semver::Version,
+    requires: &[InterfaceInfo],
+    provides: &[InterfaceInfo],
+    has_provider: impl Fn(&InterfaceInfo) -> bool,
+    dependents: Vec<(String, InterfaceInfo)>,
+) -> Result<(), CacheError> {
+    if let Some(want) = requires.iter().find(|want| !has_provider(want)) {
+        return Err(CacheError::MissingProvider {
+            name: name.to_owned(),
+            version: version.clone(),
+            interface: want.name.clone(),
+            id: want.id,
+        });
+    }
     let mut broken: Vec<(InterfaceInfo, Vec<String>)> = Vec::new();
-    for (dependent, want) in dependents_of(reg, name) {
-        if module.satisfies(&want) {
+    for (dependent, want) in dependents {
+        if provides.contains(&want) {
             continue;
         }
         match broken.iter_mut().find(|(w, _)| *w == want) {
@@ -82,7 +109,7 @@ pub(crate) fn check(reg: &Registry, module: &Module, waiting: &[Module]) -> Resu
     if let Some((want, dependents)) = broken.into_iter().next() {
         return Err(CacheError::BreaksDependents {
             name: name.to_owned(),
-            version: module.version().clone(),
+            version: version.clone(),
             interface: want.name,
             id: want.id,
             dependents: dependents.into(),

@@ -52,7 +52,7 @@ mod registry;
 mod source;
 mod view;
 
-pub use deps::Requirement;
+pub use deps::{Requirement, check_links};
 pub use error::CacheError;
 pub use event::CacheEvent;
 pub use hot::{ActiveVersion, Hot, HotModule};

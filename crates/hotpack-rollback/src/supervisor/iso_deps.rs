@@ -74,36 +74,14 @@ impl Supervisor {
         if walk(&links, &mut path, &mut Vec::new(), name) {
             return Err(CacheError::Cycle { name: name.to_owned(), cycle: path.into() });
         }
-        for want in &v.requires {
-            if provider_in(&graph, want, name).is_none() {
-                return Err(CacheError::MissingProvider {
-                    name: name.to_owned(),
-                    version: version.clone(),
-                    interface: want.name.clone(),
-                    id: want.id,
-                });
-            }
-        }
-        let mut broken: Vec<(InterfaceInfo, Vec<String>)> = Vec::new();
-        for (dependent, want) in dependents {
-            if v.provides.contains(&want) {
-                continue;
-            }
-            match broken.iter_mut().find(|(w, _)| *w == want) {
-                Some((_, list)) => list.push(dependent),
-                None => broken.push((want, vec![dependent])),
-            }
-        }
-        if let Some((want, dependents)) = broken.into_iter().next() {
-            return Err(CacheError::BreaksDependents {
-                name: name.to_owned(),
-                version: version.clone(),
-                interface: want.name,
-                id: want.id,
-                dependents: dependents.into(),
-            });
-        }
-        Ok(())
+        hotpack_cache::check_links(
+            name,
+            version,
+            &v.requires,
+            &v.provides,
+            |want| provider_in(&graph, want, name).is_some(),
+            dependents,
+        )
     }
 
     /// Current modules whose requirement `name` provides now, with that requirement.
