@@ -88,22 +88,9 @@ pub(crate) fn init(format: LogFormat) {
     };
 }
 
-/// An error and its sources on one line, `: `-separated, leaving out a source whose text
-/// the line already holds (many errors quote their source in their own message).
+/// An error and its sources on one line (`hotpack_util::error::chain`).
 pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        next = e.source();
-    }
-    line
+    hotpack::util::error::chain(err)
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub enum LoadError {
     },
     /// Writing the bytes to their immutable path failed. The message quotes the cause (out
     /// of descriptors, a full disk): a refusal shown as one line keeps it.
-    #[error("{path}: could not materialize the library at {}: {}", object.display(), with_causes(source))]
+    #[error("{path}: could not materialize the library at {}: {}", object.display(), hotpack_util::error::chain(source))]
     Materialize {
         /// Where the module came from.
         path: PathBuf,
@@ -323,21 +323,6 @@ fn abi_fix(host: u32, module: u32) -> String {
              with) and pack it again"
         )
     }
-}
-
-/// An error and its causes on one line (`a: b: c`).
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        next = cause.source();
-    }
-    line
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod duration;
+pub mod error;
 pub mod fs;
 pub mod name;
 pub mod sync;
