@@ -100,27 +100,9 @@ impl WorkerCommand {
         if let Some(exe) = std::env::var_os(EXE_ENV).filter(|v| !v.is_empty()) {
             return Ok(WorkerCommand::new(exe));
         }
-        let names = ["hotpack-worker", "hotpack"];
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-            if let Some(up) = dir.parent().filter(|_| dir.ends_with("deps")) {
-                dirs.push(up.to_path_buf());
-            }
-            dirs.push(dir);
-        }
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
-        }
-        for dir in &dirs {
-            for name in names {
-                let candidate = dir.join(name);
-                if candidate.is_file() {
-                    let cmd = WorkerCommand::new(candidate);
-                    return Ok(cmd);
-                }
-            }
-        }
-        Err(WorkerError::NoExecutable { tried: format!("{} next to the program and on PATH", names.join(", ")) })
+        find_executable(&["hotpack-worker", "hotpack"])
+            .map(WorkerCommand::new)
+            .map_err(|tried| WorkerError::NoExecutable { tried })
     }
 
     /// Appends a leading argument (before [`MARKER`]).
@@ -265,4 +247,23 @@ impl ModuleReport {
         }
         Some(ModuleReport { name, version, hash, handlers, interfaces, has_init, has_state })
     }
+}
+
+/// The first of `names` next to the current executable (or one level up when it runs from
+/// cargo's `deps/`: tests and benches), else on `PATH`; or what was tried, for the error.
+pub(crate) fn find_executable(names: &[&str]) -> Result<PathBuf, String> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(up) = dir.parent().filter(|_| dir.ends_with("deps")) {
+            dirs.push(up.to_path_buf());
+        }
+        dirs.push(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.iter()
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| format!("{} next to the program and on PATH", names.join(", ")))
 }

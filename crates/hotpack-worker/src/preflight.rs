@@ -184,7 +184,8 @@ impl PreflightCommand {
     }
 
     /// `$HOTPACK_PREFLIGHT_EXE`, else `hotpack-preflight` or `hotpack` next to the current
-    /// executable, else on `PATH`.
+    /// executable (or one level up from cargo's `deps/`), else on `PATH`: the search
+    /// [`WorkerCommand::find`](crate::WorkerCommand::find) makes.
     ///
     /// # Errors
     ///
@@ -193,23 +194,9 @@ impl PreflightCommand {
         if let Some(exe) = std::env::var_os(EXE_ENV).filter(|v| !v.is_empty()) {
             return Ok(PreflightCommand::new(exe));
         }
-        let names = ["hotpack-preflight", "hotpack"];
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-            dirs.push(dir);
-        }
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
-        }
-        for dir in &dirs {
-            for name in names {
-                let candidate = dir.join(name);
-                if candidate.is_file() {
-                    return Ok(PreflightCommand::new(candidate));
-                }
-            }
-        }
-        Err(PreflightError::NoExecutable { tried: format!("{} next to the program and on PATH", names.join(", ")) })
+        crate::find_executable(&["hotpack-preflight", "hotpack"])
+            .map(PreflightCommand::new)
+            .map_err(|tried| PreflightError::NoExecutable { tried })
     }
 
     /// Appends a leading argument (before [`MARKER`]).
