@@ -498,17 +498,7 @@ impl Loader {
         origin: &Path,
         how: Materialize,
     ) -> Result<Module, LoadError> {
-        if bytes.len() as u64 > MAX_LIBRARY_BYTES {
-            return Err(LoadError::TooLarge {
-                path: origin.to_path_buf(),
-                size: bytes.len() as u64,
-                max: MAX_LIBRARY_BYTES,
-            });
-        }
-        elf::check(origin, bytes)?;
-        // Read as data first: a library without a descriptor section never runs a constructor.
-        let declared =
-            describe::describe(bytes).map_err(|source| LoadError::Describe { path: origin.to_path_buf(), source })?;
+        let declared = precheck(origin, bytes)?;
         let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
         // One load at a time: loads are rare and this keeps "same bytes, one mapping" exact.
         // Calls never take this lock.
@@ -581,6 +571,22 @@ impl Loader {
         hotpack_util::fs::AtomicWrite::new(&object).mode(0o600).durable(durable).write(bytes).map_err(fail)?;
         Ok(object)
     }
+}
+
+/// What every load checks on the bytes before `dlopen`, whichever way they arrive (a path,
+/// bytes in memory, a sealed memfd from another process): the size cap, the ELF header, and
+/// the descriptor section read as data (a library without one never runs a constructor).
+/// Returns the declared descriptor, which the live one must agree with after binding.
+fn precheck(origin: &Path, bytes: &[u8]) -> Result<describe::StaticDescriptor, LoadError> {
+    if bytes.len() as u64 > MAX_LIBRARY_BYTES {
+        return Err(LoadError::TooLarge {
+            path: origin.to_path_buf(),
+            size: bytes.len() as u64,
+            max: MAX_LIBRARY_BYTES,
+        });
+    }
+    elf::check(origin, bytes)?;
+    describe::describe(bytes).map_err(|source| LoadError::Describe { path: origin.to_path_buf(), source })
 }
 
 fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {

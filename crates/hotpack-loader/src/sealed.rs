@@ -1,7 +1,7 @@
 //! Loading a library image another process wrote into a sealed memfd (a worker's way in):
 //! the same checks as every load, on bytes read through a read-only map of that very fd.
 
-use crate::{LoadError, Loader, MAX_LIBRARY_BYTES, Module, ModuleInner, SealedMap, bind, elf, sys};
+use crate::{LoadError, Loader, Module, ModuleInner, SealedMap, bind, precheck, provide, sys};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -29,14 +29,7 @@ impl Loader {
         let map =
             SealedMap::new(fd.as_fd()).map_err(|source| LoadError::Unsealed { path: origin.to_path_buf(), source })?;
         let bytes = map.bytes();
-        if bytes.len() as u64 > MAX_LIBRARY_BYTES {
-            return Err(LoadError::TooLarge {
-                path: origin.to_path_buf(),
-                size: bytes.len() as u64,
-                max: MAX_LIBRARY_BYTES,
-            });
-        }
-        elf::check(origin, bytes)?;
+        let declared = precheck(origin, bytes)?;
         let hash = blake3::hash(bytes);
         if let Some(expected) = expected
             && *expected != hash
@@ -63,6 +56,7 @@ impl Loader {
             state.stats.bytes += size;
         }
         let bound = bind(origin, lib)?;
+        provide::agree(origin, &declared, &bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,

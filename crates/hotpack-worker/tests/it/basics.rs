@@ -124,3 +124,17 @@ fn callers_past_max_calls_wait_for_a_channel() {
     });
     assert!(worker.stats().channels <= 2, "{:?}", worker.stats());
 }
+
+/// A worker's loader makes the checks of every other load: a library whose descriptor
+/// section disagrees with its live descriptor, or that has none, is refused (the latter
+/// before it is mapped, so none of its constructors runs), and the worker keeps serving.
+#[test]
+fn a_worker_refuses_a_missing_or_disagreeing_descriptor_section() {
+    let worker = Worker::spawn(&command(), &WorkerLimits::default(), None).expect("spawn");
+    worker.load(&image("greeter-v1")).expect("load");
+    let err = worker.load(&image("fx-forged-section")).expect_err("the section disagrees");
+    assert!(err.to_string().contains("disagree"), "{err}");
+    let err = worker.load(&image("fx-no-descriptor")).expect_err("no section");
+    assert!(err.to_string().contains("section"), "{err}");
+    assert!(worker.call("greeter", "greet", b"y").is_ok(), "the worker keeps serving");
+}
