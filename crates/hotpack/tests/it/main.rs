@@ -2,7 +2,9 @@
 //! modules built by cargo, plus the runtime's own contract.
 
 // Each example is compiled here as a module too, so its story runs as a test; its `main`
-// is only used when it runs as an example.
+// is only used when it runs as an example. Each brings its own `mod support;` (the examples'
+// shared helper), so that file is compiled once per story here.
+#![allow(clippy::duplicate_mod)]
 #[allow(dead_code)]
 #[path = "../../examples/resident_data.rs"]
 mod resident_data;
