@@ -52,22 +52,33 @@ pub(crate) fn spawn(cmd: Command) -> std::io::Result<Child> {
     rx.recv().map_err(|_| std::io::Error::other("the worker spawner thread is gone"))?
 }
 
+/// `(state, ppid, session)` of process `pid` (or `"self"`) from its `/proc/<pid>/stat`.
+///
+/// Read from /proc rather than asked of the kernel with `getsid`: in a pid namespace whose
+/// session leader lives outside it (a container started by a runner, `unshare -p`), the
+/// session id is 0, which `rustix::process::getsid` cannot represent (it asserts a positive
+/// pid and panics).
+fn stat_of(pid: &str) -> Option<(char, i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid pgrp session ...`: comm may hold anything, so split after its
+    // last `)`.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let _pgrp = fields.next()?;
+    let session = fields.next()?.parse().ok()?;
+    Some((state, ppid, session))
+}
+
 /// `(pid, ppid, session)` of every process this host can see in /proc.
 fn processes() -> Vec<(i32, i32, i32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut out = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // `pid (comm) state ppid pgrp session ...`: comm may hold anything, so split after
-        // its last `)`.
-        let Some(after) = stat.rfind(')').and_then(|i| stat.get(i + 1..)) else { continue };
-        let mut fields = after.split_whitespace();
-        let _state = fields.next();
-        let ppid = fields.next().and_then(|f| f.parse().ok());
-        let _pgrp = fields.next();
-        let session = fields.next().and_then(|f| f.parse().ok());
-        if let (Some(ppid), Some(session)) = (ppid, session) {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Ok(pid) = name.parse::<i32>() else { continue };
+        if let Some((_, ppid, session)) = stat_of(&name) {
             out.push((pid, ppid, session));
         }
     }
@@ -106,7 +117,7 @@ pub(crate) fn members(sid: i32, root: Option<i32>) -> Vec<i32> {
 /// Never touches the host's own session.
 pub(crate) fn sweep_session(sid: i32, root: Option<i32>) {
     let me = std::process::id() as i32;
-    if rustix::process::getsid(None).map(|s| s.as_raw_nonzero().get()).ok() == Some(sid) || sid == me || sid <= 1 {
+    if stat_of("self").is_none_or(|(_, _, own)| own == sid) || sid == me || sid <= 1 {
         return;
     }
     for _ in 0..1000 {
@@ -131,21 +142,12 @@ pub(crate) fn sweep_session(sid: i32, root: Option<i32>) {
     }
 }
 
-fn stat_fields(pid: i32) -> Option<(char, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    let mut f = after.split_whitespace();
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
 fn is_zombie(pid: i32) -> bool {
-    stat_fields(pid).is_none_or(|(s, _)| s == 'Z' || s == 'X')
+    stat_of(&pid.to_string()).is_none_or(|(s, _, _)| s == 'Z' || s == 'X')
 }
 
 fn is_child_of_me(pid: i32) -> bool {
-    stat_fields(pid).is_some_and(|(_, ppid)| ppid == std::process::id() as i32)
+    stat_of(&pid.to_string()).is_some_and(|(_, ppid, _)| ppid == std::process::id() as i32)
 }
 
 // ----- worker side -------------------------------------------------------------------------
