@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Semaphore;
 
+use super::checks::{self, HostRefusal, Names};
 use super::host::{CallOutcome, Host};
 use super::metrics::{self, Gauges, Metrics};
 use super::slots::CallSlots;
@@ -344,88 +345,39 @@ async fn read_body(
     }
 }
 
-/// Exactly one `Host` header, well formed (`name`, `name:port`, `[v6]` or `[v6]:port`, and
-/// nothing else: no user info, no path, no second port), naming the bound address,
-/// `localhost`, or an `--allow-host` name; an absolute-form target (`POST http://a/b`) must
-/// name the same authority. `Err` holds the words of the 421.
+/// The `Host` check of [`checks::check_host`] on this request. `Err` holds the words of the
+/// 421.
 fn host_allowed(server: &Server, request: &Request<Incoming>) -> Result<(), String> {
     let answers =
         format!("this server answers to {} and localhost (add --allow-host NAME to accept another name)", server.bound);
-    let mut hosts = request.headers().get_all(header::HOST).iter();
-    let (Some(host), None) = (hosts.next(), hosts.next()) else {
-        let count = request.headers().get_all(header::HOST).iter().count();
-        return Err(format!("{answers}; a request needs exactly one Host header, this one has {count}"));
-    };
-    let shown = || Escaped(&String::from_utf8_lossy(host.as_bytes())).to_string();
-    let Some(name) = host_name(host.as_bytes()) else {
-        return Err(format!("{answers}; Host {} is not a host name with an optional port", shown()));
-    };
-    if let Some(authority) = request.uri().authority() {
-        // RFC 9112 3.2.2: the target's authority wins over Host; they must agree here.
-        if !authority.as_str().eq_ignore_ascii_case(&String::from_utf8_lossy(host.as_bytes())) {
-            return Err(format!(
-                "{answers}; the request target names {} but Host is {}",
-                Escaped(authority.as_str()),
-                shown()
-            ));
+    let hosts: Vec<&[u8]> = request.headers().get_all(header::HOST).iter().map(HeaderValue::as_bytes).collect();
+    let target = request.uri().authority().map(|a| a.as_str());
+    let names = Names { bound: server.bound.ip(), allow_hosts: &server.access.allow_hosts };
+    let shown = || hosts.first().map(|h| Escaped(&String::from_utf8_lossy(h)).to_string()).unwrap_or_default();
+    checks::check_host(&hosts, target, names).map_err(|refusal| match refusal {
+        HostRefusal::Count(count) => {
+            format!("{answers}; a request needs exactly one Host header, this one has {count}")
         }
-    }
-    let allowed = name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == server.bound.ip())
-        || server.access.allow_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(name));
-    if allowed { Ok(()) } else { Err(format!("{answers}, not to Host {}", shown())) }
-}
-
-/// The name of a well-formed `Host` value (RFC 9110 7.2: `uri-host [ ":" port ]`), or `None`.
-/// A name is a bracketed IPv6 address, or letters, digits, `-` and `.` (a DNS name or IPv4);
-/// a port is 1 to 5 digits.
-fn host_name(value: &[u8]) -> Option<&str> {
-    let value = std::str::from_utf8(value).ok()?;
-    let (name, port) = match value.strip_prefix('[') {
-        Some(rest) => {
-            let (v6, after) = rest.split_once(']')?;
-            v6.parse::<std::net::Ipv6Addr>().ok()?;
-            let port = match after {
-                "" => None,
-                _ => Some(after.strip_prefix(':')?),
-            };
-            (v6, port)
-        }
-        None => match value.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (value, None),
-        },
-    };
-    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
-    let name_ok = value.starts_with('[')
-        || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
-    (port_ok && name_ok).then_some(name)
+        HostRefusal::Malformed => format!("{answers}; Host {} is not a host name with an optional port", shown()),
+        HostRefusal::TargetDisagrees => format!(
+            "{answers}; the request target names {} but Host is {}",
+            Escaped(target.unwrap_or_default()),
+            shown()
+        ),
+        HostRefusal::NotAllowed => format!("{answers}, not to Host {}", shown()),
+    })
 }
 
 /// `None` when the request may go on; otherwise the 401 to send.
 fn authorize(server: &Server, request: &Request<Incoming>) -> Option<Response<Body>> {
     let expected = server.access.token.as_deref()?;
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::trim_ascii);
-    if given.is_some_and(|given| constant_time_eq(given, expected)) {
+    let given = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    if checks::bearer_matches(given, expected) {
         return None;
     }
     let mut response = text(401, "this route needs `Authorization: Bearer <token>` (the server's --token-file)");
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     Some(response)
-}
-
-/// Compares without an early exit, so the time taken does not tell how much of a guess was
-/// right (the length is not secret).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 /// 200 when serving with room to spare; 503 with every reason otherwise.

@@ -37,6 +37,7 @@
 //! Layout: `host` is the only part that uses the `hotpack` API; `http` the server; `metrics`
 //! the counters.
 
+mod checks;
 pub(crate) mod host;
 mod http;
 mod metrics;
