@@ -8,7 +8,12 @@ use std::time::Duration;
 
 /// `target/hotpack-bench`: inputs, scratch directories and results of the benches.
 pub fn out_dir() -> PathBuf {
-    let dir = hotpack_testkit::target_root().join("hotpack-bench");
+    // `cargo xtask bench` names the directory it reads (`HOTPACK_BENCH_OUT`): the testkit's
+    // root is where this executable was compiled, which is not where it runs when a target
+    // directory was moved or copied between checkouts.
+    let dir = std::env::var_os("HOTPACK_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| hotpack_testkit::target_root().join("hotpack-bench"));
     std::fs::create_dir_all(&dir).expect("target/ is writable");
     dir
 }

@@ -103,6 +103,7 @@ impl Ctx {
         let mut cmd = Command::new(exe);
         cmd.current_dir(&self.root)
             .env("CRITERION_HOME", crate::target_root(&self.root).join("criterion"))
+            .env("HOTPACK_BENCH_OUT", &self.out)
             .env("HOTPACK_BENCH_QUICK", if self.quick { "1" } else { "0" })
             .env("HOTPACK_BENCH_FINGERPRINT_MIB", self.fingerprint_mib.to_string())
             .arg("--bench")
@@ -181,6 +182,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let root = crate::root();
     let out = crate::target_root(&root).join("hotpack-bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Results of an earlier run are never read as this run's: each bench writes its
+    // `<name>.json` afresh, and one that did not fails `result` instead of reading old figures.
+    for entry in std::fs::read_dir(&out).with_context(|| format!("reading {}", out.display()))?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
     let load_before = loadavg_1m();
     let fingerprint_mib: u64 = if quick { 256 } else { 1024 };
     let started = std::time::Instant::now();
