@@ -21,8 +21,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The workspace root.
+/// The workspace root: the one holding the crate under test (`CARGO_MANIFEST_DIR`, which
+/// cargo sets when it runs a test, bench or example), else the one this crate was compiled
+/// in. The compiled-in path alone goes stale when a target directory is copied or moved to
+/// another checkout (cargo does not rebuild for that), and the fixtures would then be built
+/// from the other checkout's sources.
 pub fn workspace_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR")
+        && let Some(root) = Path::new(&dir)
+            .ancestors()
+            .find(|a| a.join("Cargo.lock").is_file() && a.join("crates").join("hotpack-testkit").is_dir())
+    {
+        return root.to_path_buf();
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)

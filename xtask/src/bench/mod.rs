@@ -104,6 +104,7 @@ impl Ctx {
         cmd.current_dir(&self.root)
             .env("CRITERION_HOME", crate::target_root(&self.root).join("criterion"))
             .env("HOTPACK_BENCH_OUT", &self.out)
+            .env("CARGO_MANIFEST_DIR", &self.root)
             .env("HOTPACK_BENCH_QUICK", if self.quick { "1" } else { "0" })
             .env("HOTPACK_BENCH_FINGERPRINT_MIB", self.fingerprint_mib.to_string())
             .arg("--bench")
