@@ -47,7 +47,7 @@ pub(crate) fn check_host(hosts: &[&[u8]], target: Option<&str>, names: Names<'_>
 
 /// The name of a well-formed `Host` value (RFC 9110 7.2: `uri-host [ ":" port ]`), or `None`.
 /// A name is a bracketed IPv6 address, or letters, digits, `-` and `.` (a DNS name or IPv4);
-/// a port is 1 to 5 digits.
+/// a port is 1 to 5 digits, at most 65535.
 pub(crate) fn host_name(value: &[u8]) -> Option<&str> {
     let value = std::str::from_utf8(value).ok()?;
     let (name, port) = match value.strip_prefix('[') {
@@ -65,7 +65,11 @@ pub(crate) fn host_name(value: &[u8]) -> Option<&str> {
             None => (value, None),
         },
     };
-    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    // A port is a number a socket can have: 1 to 5 digits, at most 65535 (`80800` is not a
+    // port; the http crate reads such an authority as having none).
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+    });
     let name_ok = value.starts_with('[')
         || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
     (port_ok && name_ok).then_some(name)
@@ -103,15 +107,25 @@ mod tests {
 
     #[test]
     fn the_host_check_takes_exactly_the_names_it_answers_to() {
-        for ok in ["127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:1", "plugins.example:443"] {
+        for ok in ["127.0.0.1", "127.0.0.1:8080", "localhost:65535", "localhost", "LOCALHOST:1", "plugins.example:443"]
+        {
             assert_eq!(check(&[ok], None), Ok(()), "{ok}");
         }
         assert_eq!(check(&["127.0.0.1:80"], Some("127.0.0.1:80")), Ok(()));
         assert_eq!(check(&[], None), Err(HostRefusal::Count(0)));
         assert_eq!(check(&["localhost", "localhost"], None), Err(HostRefusal::Count(2)));
-        for bad in
-            ["127.0.0.1:8080@evil.example", "localhost:80:80", "localhost/x", "", ":80", "localhost:", "[::1", "a b"]
-        {
+        for bad in [
+            "127.0.0.1:8080@evil.example",
+            "localhost:80:80",
+            "localhost/x",
+            "",
+            ":80",
+            "localhost:",
+            "[::1",
+            "a b",
+            "localhost:80800",
+            "localhost:65536",
+        ] {
             assert_eq!(check(&[bad], None), Err(HostRefusal::Malformed), "{bad}");
         }
         assert_eq!(check(&["localhost"], Some("evil.example")), Err(HostRefusal::TargetDisagrees));
