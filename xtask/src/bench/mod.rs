@@ -10,9 +10,9 @@
 //! file's `ROWS` and its goal (if any) into that file's `GOALS`; a new area is a new file plus
 //! one line in [`AREAS`]. Figures that are compared with python or hot-lib-reloader are
 //! measured in ROUNDS that alternate between the Rust bench and the other side
-//! (`rounds.rs`), so drift on a busy machine hits both alike; when the rounds disagree
-//! by more than 20%, or the 1-minute load average exceeds the core count, the run is
-//! `noisy` and the report gives no verdicts. `docs/BENCHMARKS.md` says what each figure
+//! (`rounds.rs`), so drift on a busy machine hits both alike (ratios are taken per round);
+//! when the rounds disagree about a goal, or the 1-minute load average exceeds the core
+//! count, the run is `noisy` and the report gives no verdicts. `docs/BENCHMARKS.md` says what each figure
 //! means and why its anchor is the fair one.
 
 mod archive;
@@ -162,13 +162,6 @@ fn percentile(v: &[f64], p: f64) -> Option<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     (!v.is_empty()).then(|| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1])
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Value {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => json!(a / b),
-        _ => Value::Null,
-    }
 }
 
 /// Runs the task.
