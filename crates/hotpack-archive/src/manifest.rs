@@ -344,7 +344,10 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
         hooks: Hooks::default(),
         libraries: BTreeMap::new(),
         resources: Vec::new(),
-        entries: Vec::new(),
+        // An entry takes at least ~90 bytes of JSON (`"p":{"size":0,"blake3":"<64 hex>"}`):
+        // room for every entry the document can hold, bounded by its size, so the list is
+        // never copied while it grows (10,000 entries: ~640 KB copied ~14 times).
+        entries: Vec::with_capacity(bytes.len() / 90),
         signature: false,
     };
     r.object(|r, key| {
