@@ -572,20 +572,30 @@ pub trait Tuple {
 /// There is no way to put any other function pointer in an `Entry`: its field is private and
 /// its only constructor instantiates this crate's shim, so [`Entry::call`] is safe. A table's
 /// fields are `Entry`s, so a table cannot be forged from a plain `extern "C" fn` either.
+///
+/// The type itself has no bounds (the shim is stored with its signature erased, and put back
+/// by [`Entry::call`]): a table of a type that is not [`Abi`] is refused once, where
+/// [`interface!`](crate::interface) checks its types, not again by every item that names it.
 #[repr(transparent)]
-pub struct Entry<Args: Signature<R>, R> {
-    shim: Args::Shim,
+pub struct Entry<Args, R> {
+    /// `<Args as Signature<R>>::Shim`, erased: `__new` is the only writer and `call` the
+    /// only reader, both for the same `Args` and `R`.
+    shim: ErasedShim,
+    signature: PhantomData<fn(Args) -> R>,
 }
 
-impl<Args: Signature<R>, R> Clone for Entry<Args, R> {
+/// A shim pointer with its signature erased (every function pointer has the same layout).
+type ErasedShim = unsafe extern "C" fn();
+
+impl<Args, R> Clone for Entry<Args, R> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<Args: Signature<R>, R> Copy for Entry<Args, R> {}
+impl<Args, R> Copy for Entry<Args, R> {}
 
-impl<Args: Signature<R>, R> std::fmt::Debug for Entry<Args, R> {
+impl<Args, R> std::fmt::Debug for Entry<Args, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Entry")
     }
@@ -680,7 +690,10 @@ macro_rules! arity {
         impl<$($A: Arg,)* R: Abi> Entry<($($A,)*), R> {
             #[doc(hidden)]
             pub const fn __new<F: Func<($($A,)*), R>>() -> Self {
-                Entry { shim: $shim::<$($A,)* R, F> }
+                let shim: <($($A,)*) as Signature<R>>::Shim = $shim::<$($A,)* R, F>;
+                // SAFETY: a function pointer to a function pointer of another signature (the
+                // same size); `call` turns it back into this type before calling it.
+                Entry { shim: unsafe { std::mem::transmute::<<($($A,)*) as Signature<R>>::Shim, ErasedShim>(shim) }, signature: PhantomData }
             }
 
             /// Calls the function through its shim.
@@ -695,7 +708,10 @@ macro_rules! arity {
                 // SAFETY: an `Entry` only ever holds `$shim` instantiated by `__new`; the raw
                 // arguments come from values borrowed for this call, `out` is writable and the
                 // error sink is static.
-                let status = unsafe { (self.shim)($(<$A as Arg>::into_raw($a),)* out.as_mut_ptr(), typed_error_sink()) };
+                let status = unsafe {
+                    let shim = std::mem::transmute::<ErasedShim, <($($A,)*) as Signature<R>>::Shim>(self.shim);
+                    shim($(<$A as Arg>::into_raw($a),)* out.as_mut_ptr(), typed_error_sink())
+                };
                 typed_outcome(status, out)
             }
         }
