@@ -260,6 +260,15 @@ impl<F: Fn(&str) -> R, R: HandlerOutput> Handler<Text, R> for F {
     }
 }
 
+/// Checked by `interface!` for every argument type, first: a type that is not [`Arg`] fails
+/// here, with [`Abi`]'s message.
+#[inline(always)]
+pub const fn assert_arg<T: Arg>() {}
+
+/// Checked by `interface!` for every return type, first.
+#[inline(always)]
+pub const fn assert_abi<T: Abi>() {}
+
 /// Evaluated by `module!` for every handler, in a constant: a `&str` handler fails here,
 /// first, with the fix.
 pub const fn check_handler<A, R, H: Handler<A, R>>(_handler: &H) {
@@ -550,6 +559,26 @@ pub trait Signature<R>: sealed::Sealed<R> + 'static {
 mod sealed {
     /// Only this crate's tuples of [`Abi`](super::Abi) types are signatures.
     pub trait Sealed<R> {}
+
+    /// Only [`Abi`](super::Abi) types are [`Ret`](super::Ret).
+    pub trait SealedRet {}
+
+    impl<T: super::Abi> SealedRet for T {}
+}
+
+/// What an interface function may return: exactly the [`Abi`] types (sealed).
+///
+/// A trait of its own, not `Abi`, so that the bounds `interface!` assumes on return types
+/// (`for<'_> R: Ret`, see there) never make a type that is not `Abi` look like one: assuming
+/// `ByteSlice: Abi` would make `ByteSlice: Arg` ambiguous (two impls) and add errors.
+#[doc(hidden)]
+pub trait Ret: sealed::SealedRet + 'static {
+    /// [`Abi::LAYOUT`].
+    const LAYOUT: u64;
+}
+
+impl<T: Abi> Ret for T {
+    const LAYOUT: u64 = T::LAYOUT;
 }
 
 /// A function of an interface as the generated code implements it: one safe Rust call.
@@ -666,9 +695,9 @@ macro_rules! arity {
             type Rust<'a> = ($(<$A as Arg>::Rust<'a>,)*);
         }
 
-        impl<$($A: Arg,)* R: Abi> sealed::Sealed<R> for ($($A,)*) {}
+        impl<$($A: Arg,)* R: Ret> sealed::Sealed<R> for ($($A,)*) {}
 
-        impl<$($A: Arg,)* R: Abi> Signature<R> for ($($A,)*) {
+        impl<$($A: Arg,)* R: Ret> Signature<R> for ($($A,)*) {
             type Shim = unsafe extern "C" fn($(<$A as Arg>::Raw,)* *mut R, *mut Sink<'_>) -> u32;
         }
 
@@ -678,7 +707,7 @@ macro_rules! arity {
         ///
         /// The caller passes raw arguments made by `Arg::into_raw` of values live for the
         /// call, a writable `out` and a live error sink.
-        unsafe extern "C" fn $shim<$($A: Arg,)* R: Abi, F: Func<($($A,)*), R>>(
+        unsafe extern "C" fn $shim<$($A: Arg,)* R: Ret, F: Func<($($A,)*), R>>(
             $($a: <$A as Arg>::Raw,)*
             out: *mut R,
             err: *mut Sink<'_>,
@@ -687,7 +716,7 @@ macro_rules! arity {
             unsafe { guard_typed(out, err, move || F::call(($(<$A as Arg>::from_raw($a),)*))) }
         }
 
-        impl<$($A: Arg,)* R: Abi> Entry<($($A,)*), R> {
+        impl<$($A: Arg,)* R: Ret> Entry<($($A,)*), R> {
             #[doc(hidden)]
             pub const fn __new<F: Func<($($A,)*), R>>() -> Self {
                 let shim: <($($A,)*) as Signature<R>>::Shim = $shim::<$($A,)* R, F>;
