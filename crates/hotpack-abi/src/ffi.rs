@@ -722,7 +722,8 @@ macro_rules! arity {
                 let shim: <($($A,)*) as Signature<R>>::Shim = $shim::<$($A,)* R, F>;
                 // SAFETY: a function pointer to a function pointer of another signature (the
                 // same size); `call` turns it back into this type before calling it.
-                Entry { shim: unsafe { std::mem::transmute::<<($($A,)*) as Signature<R>>::Shim, ErasedShim>(shim) }, signature: PhantomData }
+                let shim = unsafe { std::mem::transmute::<<($($A,)*) as Signature<R>>::Shim, ErasedShim>(shim) };
+                Entry { shim, signature: PhantomData }
             }
 
             /// Calls the function through its shim.
@@ -734,9 +735,10 @@ macro_rules! arity {
             #[allow(clippy::too_many_arguments)] // one per argument of the interface function
             pub fn call(&self, $($a: <$A as Arg>::Rust<'_>),*) -> Result<R, CallError> {
                 let mut out = MaybeUninit::<R>::uninit();
-                // SAFETY: an `Entry` only ever holds `$shim` instantiated by `__new`; the raw
-                // arguments come from values borrowed for this call, `out` is writable and the
-                // error sink is static.
+                // SAFETY: an `Entry<Args, R>` only ever holds `$shim` instantiated by `__new`
+                // for the same `Args` and `R`, erased: the transmute gives back its own type.
+                // The raw arguments come from values borrowed for this call, `out` is writable
+                // and the error sink is static.
                 let status = unsafe {
                     let shim = std::mem::transmute::<ErasedShim, <($($A,)*) as Signature<R>>::Shim>(self.shim);
                     shim($(<$A as Arg>::into_raw($a),)* out.as_mut_ptr(), typed_error_sink())
