@@ -260,6 +260,15 @@ impl<F: Fn(&str) -> R, R: HandlerOutput> Handler<Text, R> for F {
     }
 }
 
+/// Checked by `interface!` for every argument type, first: a type that is not [`Arg`] fails
+/// here, with [`Abi`]'s message.
+#[inline(always)]
+pub const fn assert_arg<T: Arg>() {}
+
+/// Checked by `interface!` for every return type, first.
+#[inline(always)]
+pub const fn assert_abi<T: Abi>() {}
+
 /// Evaluated by `module!` for every handler, in a constant: a `&str` handler fails here,
 /// first, with the fix.
 pub const fn check_handler<A, R, H: Handler<A, R>>(_handler: &H) {
@@ -550,6 +559,26 @@ pub trait Signature<R>: sealed::Sealed<R> + 'static {
 mod sealed {
     /// Only this crate's tuples of [`Abi`](super::Abi) types are signatures.
     pub trait Sealed<R> {}
+
+    /// Only [`Abi`](super::Abi) types are [`Ret`](super::Ret).
+    pub trait SealedRet {}
+
+    impl<T: super::Abi> SealedRet for T {}
+}
+
+/// What an interface function may return: exactly the [`Abi`] types (sealed).
+///
+/// A trait of its own, not `Abi`, so that the bounds `interface!` assumes on return types
+/// (`for<'_> R: Ret`, see there) never make a type that is not `Abi` look like one: assuming
+/// `ByteSlice: Abi` would make `ByteSlice: Arg` ambiguous (two impls) and add errors.
+#[doc(hidden)]
+pub trait Ret: sealed::SealedRet + 'static {
+    /// [`Abi::LAYOUT`].
+    const LAYOUT: u64;
+}
+
+impl<T: Abi> Ret for T {
+    const LAYOUT: u64 = T::LAYOUT;
 }
 
 /// A function of an interface as the generated code implements it: one safe Rust call.
@@ -572,20 +601,30 @@ pub trait Tuple {
 /// There is no way to put any other function pointer in an `Entry`: its field is private and
 /// its only constructor instantiates this crate's shim, so [`Entry::call`] is safe. A table's
 /// fields are `Entry`s, so a table cannot be forged from a plain `extern "C" fn` either.
+///
+/// The type itself has no bounds (the shim is stored with its signature erased, and put back
+/// by [`Entry::call`]): a table of a type that is not [`Abi`] is refused once, where
+/// [`interface!`](crate::interface) checks its types, not again by every item that names it.
 #[repr(transparent)]
-pub struct Entry<Args: Signature<R>, R> {
-    shim: Args::Shim,
+pub struct Entry<Args, R> {
+    /// `<Args as Signature<R>>::Shim`, erased: `__new` is the only writer and `call` the
+    /// only reader, both for the same `Args` and `R`.
+    shim: ErasedShim,
+    signature: PhantomData<fn(Args) -> R>,
 }
 
-impl<Args: Signature<R>, R> Clone for Entry<Args, R> {
+/// A shim pointer with its signature erased (every function pointer has the same layout).
+type ErasedShim = unsafe extern "C" fn();
+
+impl<Args, R> Clone for Entry<Args, R> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<Args: Signature<R>, R> Copy for Entry<Args, R> {}
+impl<Args, R> Copy for Entry<Args, R> {}
 
-impl<Args: Signature<R>, R> std::fmt::Debug for Entry<Args, R> {
+impl<Args, R> std::fmt::Debug for Entry<Args, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Entry")
     }
@@ -656,9 +695,9 @@ macro_rules! arity {
             type Rust<'a> = ($(<$A as Arg>::Rust<'a>,)*);
         }
 
-        impl<$($A: Arg,)* R: Abi> sealed::Sealed<R> for ($($A,)*) {}
+        impl<$($A: Arg,)* R: Ret> sealed::Sealed<R> for ($($A,)*) {}
 
-        impl<$($A: Arg,)* R: Abi> Signature<R> for ($($A,)*) {
+        impl<$($A: Arg,)* R: Ret> Signature<R> for ($($A,)*) {
             type Shim = unsafe extern "C" fn($(<$A as Arg>::Raw,)* *mut R, *mut Sink<'_>) -> u32;
         }
 
@@ -668,7 +707,7 @@ macro_rules! arity {
         ///
         /// The caller passes raw arguments made by `Arg::into_raw` of values live for the
         /// call, a writable `out` and a live error sink.
-        unsafe extern "C" fn $shim<$($A: Arg,)* R: Abi, F: Func<($($A,)*), R>>(
+        unsafe extern "C" fn $shim<$($A: Arg,)* R: Ret, F: Func<($($A,)*), R>>(
             $($a: <$A as Arg>::Raw,)*
             out: *mut R,
             err: *mut Sink<'_>,
@@ -677,10 +716,14 @@ macro_rules! arity {
             unsafe { guard_typed(out, err, move || F::call(($(<$A as Arg>::from_raw($a),)*))) }
         }
 
-        impl<$($A: Arg,)* R: Abi> Entry<($($A,)*), R> {
+        impl<$($A: Arg,)* R: Ret> Entry<($($A,)*), R> {
             #[doc(hidden)]
             pub const fn __new<F: Func<($($A,)*), R>>() -> Self {
-                Entry { shim: $shim::<$($A,)* R, F> }
+                let shim: <($($A,)*) as Signature<R>>::Shim = $shim::<$($A,)* R, F>;
+                // SAFETY: a function pointer to a function pointer of another signature (the
+                // same size); `call` turns it back into this type before calling it.
+                let shim = unsafe { std::mem::transmute::<<($($A,)*) as Signature<R>>::Shim, ErasedShim>(shim) };
+                Entry { shim, signature: PhantomData }
             }
 
             /// Calls the function through its shim.
@@ -692,10 +735,14 @@ macro_rules! arity {
             #[allow(clippy::too_many_arguments)] // one per argument of the interface function
             pub fn call(&self, $($a: <$A as Arg>::Rust<'_>),*) -> Result<R, CallError> {
                 let mut out = MaybeUninit::<R>::uninit();
-                // SAFETY: an `Entry` only ever holds `$shim` instantiated by `__new`; the raw
-                // arguments come from values borrowed for this call, `out` is writable and the
-                // error sink is static.
-                let status = unsafe { (self.shim)($(<$A as Arg>::into_raw($a),)* out.as_mut_ptr(), typed_error_sink()) };
+                // SAFETY: an `Entry<Args, R>` only ever holds `$shim` instantiated by `__new`
+                // for the same `Args` and `R`, erased: the transmute gives back its own type.
+                // The raw arguments come from values borrowed for this call, `out` is writable
+                // and the error sink is static.
+                let status = unsafe {
+                    let shim = std::mem::transmute::<ErasedShim, <($($A,)*) as Signature<R>>::Shim>(self.shim);
+                    shim($(<$A as Arg>::into_raw($a),)* out.as_mut_ptr(), typed_error_sink())
+                };
                 typed_outcome(status, out)
             }
         }

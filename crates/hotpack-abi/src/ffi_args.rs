@@ -16,6 +16,14 @@ use std::sync::atomic::Ordering;
 ///
 /// `LAYOUT` must change whenever `Raw` changes; `from_raw` must be the inverse of `into_raw`
 /// for a value that lives for the call.
+// The same words as `Abi`'s: `interface!` checks arguments against `Arg`, and a type that is
+// not `Arg` is one that is not `Abi` (or was meant to be `ByteSlice` / `BytesOut`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross a hotpack module boundary: it is not plain data with a fixed layout",
+    label = "not `hotpack_abi::Abi`",
+    note = "use integers, floats, `bool`, `char`, raw pointers, arrays of those, or a `#[repr(C)]` struct declared with `hotpack_abi::abi_struct!`",
+    note = "owned values (`String`, `Vec`, `Box`) and references cannot cross: take bytes as a `hotpack_abi::ByteSlice` argument (a borrowed `&[u8]`), write bytes to a `hotpack_abi::BytesOut` argument, or use a byte handler (`module! {{ handlers: ... }}`)"
+)]
 pub unsafe trait Arg: 'static {
     /// What crosses the boundary.
     type Raw: Copy;

@@ -411,8 +411,8 @@ pub const fn layout_of<T>(name: &str) -> u64 {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ffi::{
-        Bytes, Func, Handler, StaticArray, Text, Tuple, check_handler, module_loaded, run_export, run_handler,
-        run_handler_for_tests, run_import, run_init, typed_panics_counter,
+        Bytes, Func, Handler, Ret, StaticArray, Text, Tuple, assert_abi, assert_arg, check_handler, module_loaded,
+        run_export, run_handler, run_handler_for_tests, run_import, run_init, typed_panics_counter,
     };
     pub use core::mem::offset_of;
 }

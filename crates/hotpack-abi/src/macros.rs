@@ -47,6 +47,17 @@ macro_rules! interface {
             )*
         }
     ) => {
+        // Every argument and return type is checked here, once: a type that cannot cross is
+        // this one error. The items below assume the same bounds in `for<'_>` where-clauses,
+        // which the compiler does not check where they are declared (only where they are used),
+        // so they do not repeat it.
+        const _: () = {
+            $(
+                $( $crate::__private::assert_arg::<$argty>(); )*
+                $crate::__private::assert_abi::<$crate::__ret_ty!($($ret)?)>();
+            )*
+        };
+
         $(#[$meta])*
         #[repr(C)]
         #[derive(Debug, Clone, Copy)]
@@ -60,19 +71,27 @@ macro_rules! interface {
         $vis trait $tr {
             $(
                 $(#[$fmeta])*
-                fn $f( $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> $crate::__ret_ty!($($ret)?);
+                fn $f( $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> $crate::__ret_ty!($($ret)?)
+                where
+                    $( for<'__hotpack> $argty: $crate::Arg, )* for<'__hotpack> $crate::__ret_ty!($($ret)?): $crate::__private::Ret,;
             )*
         }
 
         #[allow(dead_code)]
         impl $name {
             /// The function table for implementation `T`; each entry is a panic-catching shim.
-            pub const fn table<T: $tr>() -> Self {
+            pub const fn table<T: $tr>() -> Self
+            where
+                $( $( for<'__hotpack> $argty: $crate::Arg, )* for<'__hotpack> $crate::__ret_ty!($($ret)?): $crate::__private::Ret, )*
+            {
                 $name {
                     $(
                         $f: {
                             struct Imp<T>(::core::marker::PhantomData<T>);
-                            impl<T: $tr> $crate::__private::Func<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)> for Imp<T> {
+                            impl<T: $tr> $crate::__private::Func<( $( $argty, )* ), $crate::__ret_ty!($($ret)?)> for Imp<T>
+                            where
+                                $( for<'__hotpack> $argty: $crate::Arg, )* for<'__hotpack> $crate::__ret_ty!($($ret)?): $crate::__private::Ret,
+                            {
                                 #[inline(always)]
                                 fn call(( $( $arg, )* ): <( $( $argty, )* ) as $crate::__private::Tuple>::Rust<'_>) -> $crate::__ret_ty!($($ret)?) {
                                     <T as $tr>::$f($($arg),*)
@@ -92,7 +111,10 @@ macro_rules! interface {
                 /// [`CallError::Panicked`]($crate::CallError) if the implementation panicked
                 /// (caught inside the module).
                 #[inline(always)]
-                pub fn $f(&self, $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError> {
+                pub fn $f(&self, $( $arg : <$argty as $crate::Arg>::Rust<'_> ),* ) -> ::core::result::Result<$crate::__ret_ty!($($ret)?), $crate::CallError>
+                where
+                    $( for<'__hotpack> $argty: $crate::Arg, )* for<'__hotpack> $crate::__ret_ty!($($ret)?): $crate::__private::Ret,
+                {
                     self.$f.call($($arg),*)
                 }
             )*
@@ -100,7 +122,10 @@ macro_rules! interface {
 
         // SAFETY: `ID` hashes the name, every signature as written, the size of this
         // `#[repr(C)]` table of `Entry`s and the `Abi::LAYOUT` of every argument and return type.
-        unsafe impl $crate::Interface for $name {
+        unsafe impl $crate::Interface for $name
+        where
+            $( $( for<'__hotpack> $argty: $crate::Arg, )* for<'__hotpack> $crate::__ret_ty!($($ret)?): $crate::__private::Ret, )*
+        {
             const NAME: &'static str = stringify!($name);
             const ID: u64 = {
                 let hash = $crate::fnv1a64(concat!(
@@ -111,7 +136,7 @@ macro_rules! interface {
                 let hash = $crate::fnv1a64_mix(hash, ::core::mem::size_of::<$name>() as u64);
                 $(
                     $( let hash = $crate::fnv1a64_mix(hash, <$argty as $crate::Arg>::LAYOUT); )*
-                    let hash = $crate::fnv1a64_mix(hash, <$crate::__ret_ty!($($ret)?) as $crate::Abi>::LAYOUT);
+                    let hash = $crate::fnv1a64_mix(hash, <$crate::__ret_ty!($($ret)?) as $crate::__private::Ret>::LAYOUT);
                 )*
                 hash
             };
@@ -121,7 +146,7 @@ macro_rules! interface {
 
 /// Declares a `#[repr(C)]` plain-data struct that may cross a module boundary by value.
 ///
-/// The macro adds `#[repr(C)]` and `#[derive(Clone, Copy)]` (do not derive them yourself) and
+/// The macro adds `#[repr(C)]`, implements `Clone` and `Copy` (do not derive them yourself) and
 /// implements [`Abi`](crate::Abi) with a layout fingerprint of the name, size, alignment and
 /// every field's name, offset and own fingerprint; every field must be `Abi` itself.
 ///
@@ -154,17 +179,41 @@ macro_rules! abi_struct {
             $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
         }
     ) => {
+        // Every field type is checked here, once (see `interface!`); the impls below assume
+        // the same bounds in `for<'_>` where-clauses, which only their users check.
+        const _: () = {
+            $( $crate::__private::assert_abi::<$fty>(); )*
+        };
+
         $(#[$meta])*
         #[repr(C)]
-        #[derive(Clone, Copy)]
         $vis struct $name {
             $( $(#[$fmeta])* $fvis $field: $fty, )*
         }
 
-        // SAFETY: `#[repr(C)]` and `Copy` above; every field is `Abi` (the bound on `LAYOUT`
-        // below), and `LAYOUT` folds in the size, alignment and every field's name, offset and
-        // fingerprint.
-        unsafe impl $crate::Abi for $name {
+        impl ::core::clone::Clone for $name
+        where
+            $( for<'__hotpack> $fty: $crate::Abi, )*
+        {
+            #[inline(always)]
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl ::core::marker::Copy for $name
+        where
+            $( for<'__hotpack> $fty: $crate::Abi, )*
+        {
+        }
+
+        // SAFETY: `#[repr(C)]` and `Copy` above; every field is `Abi` (the check above and the
+        // bounds below), and `LAYOUT` folds in the size, alignment and every field's name,
+        // offset and fingerprint.
+        unsafe impl $crate::Abi for $name
+        where
+            $( for<'__hotpack> $fty: $crate::Abi, )*
+        {
             const LAYOUT: u64 = {
                 let hash = $crate::layout_of::<$name>(concat!("struct ", stringify!($name)));
                 $(

@@ -13,6 +13,7 @@ fn the_abi_refuses_what_would_be_undefined_behaviour() {
     t.compile_fail("tests/ui/reference_type.rs");
     t.compile_fail("tests/ui/not_repr_c.rs");
     t.compile_fail("tests/ui/owned_field.rs");
+    t.compile_fail("tests/ui/several_mistakes.rs");
     t.compile_fail("tests/ui/str_handler.rs");
     t.pass("tests/ui/layout_change_changes_id.rs");
 }
