@@ -29,7 +29,7 @@
 
 use crate::Probe;
 use hotpack_archive::{Bundle, BundleError, Fingerprint, PublicKey, SignatureStatus};
-use hotpack_cache::{Cache, CacheError};
+use hotpack_cache::CacheError;
 use hotpack_loader::{LoadError, Module};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -258,109 +258,180 @@ pub(crate) fn run_preflight(preflight: Option<&Preflight>, c: &PreflightCandidat
     }
 }
 
-/// Who a failure is blamed on: only the candidate's own failures mark its bytes failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Blame {
-    /// The candidate failed: mark its hash (on deploy).
-    Candidate,
-    /// Something else failed (the serving version could not export its state).
-    Environment,
-}
-
-/// A failed gate: which one, why, and whom to blame.
-#[derive(Debug)]
-pub(crate) struct GateFailure {
-    pub gate: Gate,
-    pub error: GateError,
-    pub blame: Blame,
-}
-
-impl GateFailure {
-    fn candidate(gate: Gate, error: GateError) -> GateFailure {
-        GateFailure { gate, error, blame: Blame::Candidate }
-    }
-}
-
-/// One step after the candidate loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// [`Gate::Abi`]: `Cache::check_bindings`.
+/// One step of the runner (`supervisor/pipeline.rs`). A [`Plan`] is a list of them; the
+/// runner runs them in that order, stops at the first that refuses, and reports each to the
+/// step observer ([`Supervisor::observe_steps`](crate::Supervisor::observe_steps)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// [`Gate::Signature`]: with trusted keys, the bundle (or, on restore, the signature
+    /// proof stored beside the object) is signed by one of them; a plain library or a
+    /// module the host loaded is refused.
+    Signature,
+    /// [`Gate::Verify`]: the library bytes read and checked against their digest (a bundle's
+    /// manifest, a stored object's name); a plain library's bytes hashed.
+    Verify,
+    /// The refusals that run nothing: bytes already serving (the run ends, unchanged), a
+    /// pin, bytes that failed before, a downgrade.
+    Admit,
+    /// [`Gate::Preflight`]: the host's preflight child loads, inits and probes the candidate.
+    Preflight,
+    /// [`Gate::Load`] and [`Gate::Abi`]: loaded in the host (ELF checks, `dlopen`, the
+    /// descriptor) and registered, not current.
+    Load,
+    /// [`Gate::Load`] and [`Gate::Abi`] under isolation: the verified bytes go to the
+    /// candidate's first worker as a sealed image; its report is checked against what the
+    /// host knows (name, version, hash).
+    StartWorker,
+    /// Under isolation, a retained version: its checked bytes kept as an image for a later
+    /// worker (nothing started).
+    Keep,
+    /// [`Gate::Abi`]: it serves every hot handle taken on its name (`Cache::check_bindings`).
     Bindings,
-    /// [`Gate::Requires`]: `Cache::prepare_requirements`.
+    /// [`Gate::Requires`]: providers and dependents agree, the providers handed to it (in
+    /// process) or hosted in its worker.
     Requires,
-    /// [`Gate::Init`]: the module's init hook.
+    /// [`Gate::Init`]: its init hook.
     Init,
-    /// [`Gate::State`]: `Cache::transfer_state` from the serving version.
+    /// [`Gate::State`]: it imports the state the serving version exports.
     State,
-    /// [`Gate::Probe`]: the host's probe.
+    /// [`Gate::Probe`]: the host's health probe.
     Probe,
-    /// The atomic swap: `Cache::promote`.
+    /// The copy a restart loads is stored (`objects/<blake3>.so`, with its signature proof).
+    Store,
+    /// The swap (hot handles, or which worker answers), the journal, and the waiting
+    /// candidates retried.
     Promote,
 }
 
-/// A deploy: every gate after load, then the promotion.
-pub(crate) const DEPLOY: &[Step] =
-    &[Step::Bindings, Step::Requires, Step::Init, Step::State, Step::Probe, Step::Promote];
-
-/// A restore after a restart: no serving version to take state from.
-pub(crate) const RESTORE: &[Step] = &[Step::Bindings, Step::Requires, Step::Init, Step::Probe, Step::Promote];
-
-/// Runs `plan` on a loaded and registered `module`, in order, stopping at the first
-/// failure. On success the candidate serves.
-pub(crate) fn run(
-    cache: &Cache,
-    module: &Module,
-    probe: Option<&Probe>,
-    plan: &[Step],
-    waiting: &[Module],
-) -> Result<(), Box<GateFailure>> {
-    debug_assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "steps out of order");
-    for step in plan {
-        match step {
-            Step::Bindings => {
-                cache.check_bindings(module).map_err(|e| GateFailure::candidate(Gate::Abi, GateError::Cache(e)))?
-            }
-            // Another module is missing or depends on this name: not the candidate's bytes'
-            // fault, so they are not marked (it may pass once the other side changes).
-            Step::Requires => cache.prepare_requirements(module, waiting).map_err(|e| GateFailure {
-                gate: Gate::Requires,
-                error: GateError::Cache(e),
-                blame: Blame::Environment,
-            })?,
-            Step::Init => module.init().map_err(|e| GateFailure::candidate(load_gate(&e), GateError::Load(e)))?,
-            Step::State => match cache.transfer_state(module) {
-                Ok(_) => {}
-                // The serving version could not export: not the candidate's fault.
-                Err(e @ CacheError::StateExport { .. }) => {
-                    return Err(Box::new(GateFailure {
-                        gate: Gate::State,
-                        error: GateError::Cache(e),
-                        blame: Blame::Environment,
-                    }));
-                }
-                Err(e) => return Err(Box::new(GateFailure::candidate(Gate::State, GateError::Cache(e)))),
-            },
-            Step::Probe => run_probe(probe, module).map_err(|e| GateFailure::candidate(Gate::Probe, e))?,
-            Step::Promote => {
-                cache.promote(module).map_err(|e| GateFailure::candidate(cache_gate(&e), GateError::Cache(e)))?
-            }
+impl Step {
+    /// The gate a refusal at this step is recorded under (the loader's own refusals may
+    /// name a later one: an ABI mismatch found by [`Step::Load`] is [`Gate::Abi`]).
+    pub fn gate(self) -> Option<Gate> {
+        match self {
+            Step::Signature => Some(Gate::Signature),
+            Step::Verify => Some(Gate::Verify),
+            Step::Preflight => Some(Gate::Preflight),
+            Step::Load | Step::StartWorker | Step::Keep => Some(Gate::Load),
+            Step::Bindings => Some(Gate::Abi),
+            Step::Requires => Some(Gate::Requires),
+            Step::Init => Some(Gate::Init),
+            Step::State => Some(Gate::State),
+            Step::Probe => Some(Gate::Probe),
+            Step::Admit | Step::Store | Step::Promote => None,
         }
     }
-    Ok(())
 }
 
-fn step_rank(s: Step) -> u8 {
-    match s {
-        Step::Bindings => 0,
-        Step::Requires => 1,
-        Step::Init => 2,
-        Step::State => 3,
-        Step::Probe => 4,
-        Step::Promote => 5,
+/// Which steps a candidate meets: chosen by where its bytes come from (a bundle's module,
+/// a plain library's bytes, a module the host loaded, a stored object) and where its code
+/// runs (in the host, or in a worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Plan {
+    /// A module of a bundle, in the host: deploy, import and reload of a bundle, a watched
+    /// bundle's confirmed bytes.
+    Bundle,
+    /// A plain library's bytes, in the host (its name and version are known once it loaded,
+    /// so [`Step::Admit`] follows [`Step::Load`]).
+    File,
+    /// A module the host loaded itself (`Supervisor::deploy`): with trusted keys refused at
+    /// [`Step::Signature`].
+    Loaded,
+    /// A module of a bundle, in a worker.
+    IsolatedBundle,
+    /// A plain library's bytes, in a worker.
+    IsolatedFile,
+    /// After a restart, a stored good version brought back to serve (no state to take).
+    Restore,
+    /// The same, in a worker (the compatibility check is not run: a dependent restored before
+    /// its provider is wired when the provider comes back).
+    IsolatedRestore,
+    /// After a restart, another retained good version loaded so rollback reaches it (not
+    /// started: no init runs until it serves again).
+    Retain,
+    /// The same under isolation: its checked bytes kept for a later worker.
+    IsolatedRetain,
+}
+
+impl Plan {
+    /// Every plan.
+    pub const ALL: [Plan; 9] = [
+        Plan::Bundle,
+        Plan::File,
+        Plan::Loaded,
+        Plan::IsolatedBundle,
+        Plan::IsolatedFile,
+        Plan::Restore,
+        Plan::IsolatedRestore,
+        Plan::Retain,
+        Plan::IsolatedRetain,
+    ];
+
+    /// Its steps, in the order they run.
+    pub fn steps(self) -> &'static [Step] {
+        use Step::*;
+        match self {
+            Plan::Bundle => {
+                &[Signature, Verify, Admit, Preflight, Load, Bindings, Requires, Init, State, Probe, Store, Promote]
+            }
+            Plan::File => {
+                &[Signature, Verify, Preflight, Load, Admit, Bindings, Requires, Init, State, Probe, Store, Promote]
+            }
+            Plan::Loaded => &[Signature, Admit, Load, Bindings, Requires, Init, State, Probe, Store, Promote],
+            Plan::IsolatedBundle => {
+                &[Signature, Verify, Admit, StartWorker, Requires, Init, State, Probe, Store, Promote]
+            }
+            Plan::IsolatedFile => {
+                &[Signature, Verify, StartWorker, Admit, Requires, Init, State, Probe, Store, Promote]
+            }
+            Plan::Restore => &[Signature, Verify, Load, Bindings, Requires, Init, Probe, Promote],
+            Plan::IsolatedRestore => &[Signature, Verify, StartWorker, Requires, Init, Promote],
+            Plan::Retain => &[Signature, Verify, Load],
+            Plan::IsolatedRetain => &[Signature, Verify, Keep],
+        }
+    }
+
+    /// Whether a refusal is recorded as a deploy's (history, status, the bytes marked when
+    /// they are to blame) or reported as a restore's (never marked: a version that served
+    /// well is not condemned by a database down at start).
+    pub(crate) fn is_deploy(self) -> bool {
+        matches!(self, Plan::Bundle | Plan::File | Plan::Loaded | Plan::IsolatedBundle | Plan::IsolatedFile)
     }
 }
 
-fn run_probe(probe: Option<&Probe>, module: &Module) -> Result<(), GateError> {
+/// How a step ended, as the step observer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StepEnd {
+    /// It passed; the next step runs.
+    Passed,
+    /// It ended the run without a refusal (the bytes already serve).
+    Stopped,
+    /// It refused the candidate; nothing after it runs.
+    Refused,
+}
+
+/// One step the runner ran, reported to the step observer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepSeen {
+    /// The plan it belongs to.
+    pub plan: Plan,
+    /// The step.
+    pub step: Step,
+    /// The module's name, or the path of bytes whose name is not known yet.
+    pub module: String,
+    /// How it ended.
+    pub end: StepEnd,
+}
+
+/// Sees every step the runner runs, as it ends ([`Supervisor::observe_steps`](crate::Supervisor::observe_steps)):
+/// called on the deploying thread with the operation lock held, so it must return quickly
+/// and must not call the supervisor.
+pub type StepObserver = std::sync::Arc<dyn Fn(&StepSeen) + Send + Sync>;
+
+pub(crate) fn run_probe(probe: Option<&Probe>, module: &Module) -> Result<(), GateError> {
     match probe {
         None => Ok(()),
         Some(p) => match catch_unwind(AssertUnwindSafe(|| p(module))) {
@@ -423,14 +494,8 @@ mod tests {
         assert_eq!(load_gate(&LoadError::NotFound { path }), Gate::Load);
     }
 
-    /// Every plan runs its steps in the one order, ABI before init (init runs module code).
     #[test]
-    fn plans_follow_the_one_order() {
-        for plan in [DEPLOY, RESTORE] {
-            assert!(plan.windows(2).all(|w| step_rank(w[0]) < step_rank(w[1])), "{plan:?}");
-            assert_eq!(plan.first(), Some(&Step::Bindings));
-            assert_eq!(plan.last(), Some(&Step::Promote));
-        }
+    fn gate_names_round_trip() {
         assert!(Gate::ORDER.windows(2).all(|w| w[0] < w[1]));
         for g in Gate::ORDER {
             assert_eq!(Gate::parse(g.as_str()), Some(g));

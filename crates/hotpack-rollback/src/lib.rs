@@ -107,7 +107,9 @@ mod watch;
 
 pub use crash::Crash;
 pub use error::{RestoreError, RollbackError};
-pub use gates::{CallbackError, Gate, GateError, Preflight, PreflightCandidate};
+pub use gates::{
+    CallbackError, Gate, GateError, Plan, Preflight, PreflightCandidate, Step, StepEnd, StepObserver, StepSeen,
+};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
