@@ -1,31 +1,61 @@
-//! The promotion pipeline, defined once: which gates a candidate passes, in which order,
-//! and what each failure leaves behind. Deploy and restore both run it; a later caller
-//! (a preflight child, a fleet deploy, a max-versions limit, a signature check before any
-//! byte is written) becomes one more [`Step`] in a plan, not a fourth copy of the order.
+//! The promotion pipeline, defined once: the gates, the [`Step`]s of the one runner
+//! (`supervisor/pipeline.rs`), the [`Plan`]s that list them, and what each refusal leaves
+//! behind. Every way a new version becomes current runs a plan: deploy of a bundle, of a
+//! `bundle.zip/sub` prefix or of a plain library (`deploy_path`, `deploy_bundle`,
+//! `deploy_file`), import and reload (`import`, `deploy_source`), the watcher's confirmed
+//! bytes (`deploy_confirmed`), a module the host loaded (`deploy`), a candidate that waited
+//! for a provider (resumed at [`Step::Bindings`], or [`Step::StartWorker`] under isolation),
+//! and after a restart the restore and the retained versions. A new check is one more step
+//! in the plans that need it, not a copy of the order. The runner reports every step to the
+//! step observer ([`Supervisor::observe_steps`](crate::Supervisor::observe_steps)); the tests
+//! watch the plans run there.
 //!
-//! The order, for every caller:
+//! The plans ([`Plan::steps`]):
 //!
-//! | gate | what runs | a failure leaves behind |
+//! | plan | steps |
+//! |---|---|
+//! | [`Plan::Bundle`] | Signature, Verify, Admit, Preflight, Load, Bindings, Requires, Init, State, Probe, Store, Promote |
+//! | [`Plan::File`] | Signature, Verify, Preflight, Load, Admit, Bindings, Requires, Init, State, Probe, Store, Promote |
+//! | [`Plan::Loaded`] | Signature (refuses with trusted keys), Admit, Load (registers), Bindings, Requires, Init, State, Probe, Store, Promote |
+//! | [`Plan::IsolatedBundle`] | Signature, Verify, Admit, StartWorker, Requires, Init, State, Probe, Store, Promote |
+//! | [`Plan::IsolatedFile`] | Signature, Verify, StartWorker, Admit, Requires, Init, State, Probe, Store, Promote |
+//! | [`Plan::Restore`] | Signature (the stored proof), Verify (the stored object), Load, Bindings, Requires, Init, Probe, Promote |
+//! | [`Plan::IsolatedRestore`] | Signature, Verify, StartWorker, Requires (providers hosted, no check), Init, Promote |
+//! | [`Plan::Retain`] | Signature, Verify, Load (registered, not current) |
+//! | [`Plan::IsolatedRetain`] | Signature, Verify, Keep |
+//!
+//! Under isolation there is no Preflight (the candidate's first worker is its preflight) and
+//! no Bindings (no hot handle crosses a process; the worker's loader checks the ABI).
+//!
+//! What a refusal leaves behind, by gate:
+//!
+//! | gate | what runs | a refusal leaves behind |
 //! |---|---|---|
-//! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them; a plain library file is refused | nothing written, nothing loaded; the failure in history |
-//! | [`Gate::Verify`] | the bundle opens, every entry matches its manifest digest | nothing registered; the failure in history |
+//! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them (on restore: the signature proof stored beside the object); a plain library file or a module the host loaded is refused | nothing written, nothing loaded; the failure in history |
+//! | [`Gate::Verify`] | the library entry matches its manifest digest (other entries when they are read); a stored object matches its name | nothing registered; the failure in history |
+//! | (Admit) | bytes already serving end the run unchanged; a pin, bytes that failed before, a downgrade refuse | nothing run; the refusal in history |
 //! | [`Gate::Preflight`] | (only with a [`Preflight`] set) the candidate loads, inits and is probed in a child process | nothing registered, nothing mapped in the host; the hash marked failed |
-//! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read | nothing registered (the code stays mapped: hotpack never unloads) |
+//! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read (or the worker's load and report) | nothing registered (the code stays mapped: hotpack never unloads); a worker that could not start does not mark the bytes |
 //! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
-//! | [`Gate::Requires`] | every interface it requires has a current provider (which is handed to it), no current dependent of its name loses an interface it requires, no cycle | the candidate kept, not marked: a missing provider is waited for (the candidate is retried when a version is promoted) |
+//! | [`Gate::Requires`] | every interface it requires has a current provider (which is handed to it), no current dependent of its name loses an interface it requires, no cycle | the candidate kept, not marked: a missing provider is waited for (the candidate resumes when a version is promoted) |
 //! | [`Gate::Init`] | its init hook (an error and a panic both fail) | the candidate retired |
-//! | [`Gate::State`] | it imports the state the serving version exported | the candidate retired |
+//! | [`Gate::State`] | it imports the state the serving version exported (an export that fails is not its fault: not marked) | the candidate retired |
 //! | [`Gate::Probe`] | the host's health probe accepts it | the candidate retired |
-//! | promote | one atomic swap of every hot handle | the candidate retired |
+//! | (Store) | the object a restart loads is stored | refused ([`RollbackError::NotStored`](crate::RollbackError::NotStored)), not marked; the host not durable until a store succeeds |
+//! | (Promote) | one atomic swap of every hot handle (or of the worker that answers), the journal | the candidate retired |
 //!
-//! In every case the serving version keeps serving. Whether the candidate's hash is also
-//! marked failed (so the same bytes are refused at once next time) depends on the
-//! [`Blame`]: a deploy marks bytes the candidate is to blame for; a restore never marks
-//! (a version that served well is not condemned by a database down at start).
+//! In every case the serving version keeps serving. A deploy plan marks the hash failed
+//! when the candidate's bytes are to blame (so the same bytes are refused at once next
+//! time); a restore plan never marks (a version that served well is not condemned by a
+//! database down at start) and reports a [`RestoreProblem`](crate::RestoreProblem).
 //!
-//! The cache owns the primitives the steps compose (`check_bindings`, `transfer_state`,
-//! `promote`); it has no order of its own beyond its `import`, which runs the same
-//! order without a probe.
+//! Not plans: rollback, `rollback_to`, pin and a demotion's fallback select a version that
+//! already passed every gate on this host (or, after a restart, its restore or retain plan);
+//! they run only what the promotion itself checks (bindings, current dependents) and the
+//! promotion (under isolation, a fresh worker for the retained image). The
+//! cache owns the primitives the steps compose (`check_bindings`, `transfer_state`,
+//! `promote`); its own `import`, for a cache used without a supervisor, is the layer below
+//! the gates.
 
 use crate::Probe;
 use hotpack_archive::{Bundle, BundleError, Fingerprint, PublicKey, SignatureStatus};
