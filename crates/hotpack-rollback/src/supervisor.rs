@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 mod budget;
+mod candidate;
 mod deploy;
 mod iso_deps;
 mod isolate;

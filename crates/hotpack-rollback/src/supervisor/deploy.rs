@@ -1,6 +1,6 @@
 //! Deploying: bundles, files and host-loaded modules through the gate pipeline, the refusals that run nothing, and what a failed gate leaves behind.
 
-use super::pipeline::{Candidate, Run};
+use super::candidate::{Candidate, Run};
 use super::*;
 
 impl Supervisor {

@@ -6,8 +6,8 @@
 //! compatibility gate (missing provider, broken dependents, cycles) runs on the host from
 //! the static descriptors, with the cache's typed errors.
 
+use super::candidate::{Candidate, Run};
 use super::isolate::{IsoVersion, Running};
-use super::pipeline::{Candidate, Run};
 use super::*;
 use hotpack_loader::InterfaceInfo;
 use hotpack_worker::Worker;

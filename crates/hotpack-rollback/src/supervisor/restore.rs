@@ -1,6 +1,7 @@
 //! Restore after a restart: the journaled good versions back through the restore plan of the gate pipeline.
 
-use super::pipeline::{Run, Stop};
+use super::candidate::Run;
+use super::pipeline::Stop;
 use super::*;
 
 impl Supervisor {
