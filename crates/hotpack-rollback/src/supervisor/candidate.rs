@@ -11,9 +11,17 @@ use hotpack_worker::{ModuleReport, Worker};
 pub(super) enum Candidate<'a> {
     /// One module directory of an opened bundle (its library not read yet).
     BundleModule { bundle: &'a Bundle, module: &'a BundleModule },
-    /// A plain library's bytes (read by the host, or confirmed by a watcher; `hash` when
-    /// already known), which must be the module `expect` when that is set.
-    FileBytes { path: &'a Path, bytes: &'a [u8], hash: Option<blake3::Hash>, expect: Option<&'a str>, how: Materialize },
+    /// A plain library: its bytes (confirmed by a watcher; `hash` when already known), or
+    /// `None` to read the file at [`Step::Verify`](crate::Step::Verify) (after the signature
+    /// step, so a plain file is never read under trusted keys); it must be the module
+    /// `expect` when that is set.
+    FileBytes {
+        path: &'a Path,
+        bytes: Option<&'a [u8]>,
+        hash: Option<blake3::Hash>,
+        expect: Option<&'a str>,
+        how: Materialize,
+    },
     /// The stored copy (`objects/<blake3>.so`) of a version this host ran, as the journal
     /// names it.
     Stored { version: &'a VersionSummary, dir: &'a Path },
@@ -103,7 +111,7 @@ impl<'a> Run<'a> {
             }
             Candidate::FileBytes { path, bytes, hash, .. } => {
                 let label = path.display().to_string();
-                (label, None, None, *hash, Source::File(path.to_path_buf()), Some(Bytes::Borrowed(bytes)), None)
+                (label, None, None, *hash, Source::File(path.to_path_buf()), bytes.map(Bytes::Borrowed), None)
             }
             Candidate::Stored { version, .. } => (
                 String::new(),

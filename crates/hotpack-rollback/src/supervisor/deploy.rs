@@ -68,7 +68,7 @@ impl Supervisor {
                     )),
                 }
             } else {
-                self.deploy_file_bytes(path, &content, Some(hash), None, Materialize::ContentAddressedUnsynced)
+                self.deploy_file_bytes(path, Some(&content), Some(hash), None, Materialize::ContentAddressedUnsynced)
                     .map(|d| vec![d])
             }
         })
@@ -186,22 +186,16 @@ impl Supervisor {
 
     /// `expect`: the name the library must have (nothing runs when it has another).
     pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
-        let bytes = std::fs::read(path).map_err(|source| {
-            self.gate_failed_unnamed(
-                path.display().to_string(),
-                None,
-                Gate::Load,
-                GateError::Read { path: path.to_path_buf(), source },
-            )
-        })?;
-        self.deploy_file_bytes(path, &bytes, None, expect, Materialize::ContentAddressed)
+        // Read by the runner's Verify step, after the signature step.
+        self.deploy_file_bytes(path, None, None, expect, Materialize::ContentAddressed)
     }
 
-    /// A plain library's bytes (`hash`: their blake3, when already known).
+    /// A plain library's bytes (`None`: read from `path`; `hash`: their blake3, when
+    /// already known).
     fn deploy_file_bytes(
         &self,
         path: &Path,
-        bytes: &[u8],
+        bytes: Option<&[u8]>,
         hash: Option<blake3::Hash>,
         expect: Option<&str>,
         how: Materialize,

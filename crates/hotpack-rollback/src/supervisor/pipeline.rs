@@ -274,7 +274,14 @@ impl Supervisor {
                     }
                 }
             }
-            Candidate::FileBytes { bytes, hash, .. } => {
+            Candidate::FileBytes { path, hash, .. } => {
+                if run.bytes.is_none() {
+                    let read = std::fs::read(path).map_err(|source| {
+                        Fail::gate(Gate::Load, GateError::Read { path: path.to_path_buf(), source }, false)
+                    })?;
+                    run.bytes = Some(Bytes::Owned(read));
+                }
+                let bytes = run.bytes.as_deref().unwrap_or_default();
                 let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
                 run.hash = Some(hash);
                 match self.failed_anywhere(&hash) {
