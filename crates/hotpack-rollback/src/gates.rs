@@ -24,6 +24,11 @@
 //! | [`Plan::Retain`] | Signature, Verify, Load (registered, not current) |
 //! | [`Plan::IsolatedRetain`] | Signature, Verify, Keep |
 //!
+//! Before a bundle yields its candidates it must open: a bundle whose structure or manifests
+//! are refused is recorded at [`Gate::Verify`] (nothing read beyond its directory), and a
+//! `bundle.zip/sub` prefix or an import that names no module of it is refused; each module
+//! it holds is then a candidate of its own.
+//!
 //! Under isolation there is no Preflight (the candidate's first worker is its preflight) and
 //! no Bindings (no hot handle crosses a process; the worker's loader checks the ABI).
 //!

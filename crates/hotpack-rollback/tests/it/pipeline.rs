@@ -189,3 +189,18 @@ fn a_candidate_waiting_for_its_provider_resumes_its_plan_when_the_provider_is_pr
     assert_eq!(log.take(), want);
     assert!(host.sup.cache().current("svc-a").is_some(), "svc-a serves");
 }
+
+#[test]
+fn under_trusted_keys_an_unsigned_candidate_stops_at_the_signature_step() {
+    let key = hotpack_archive::SigningKey::from_seed(&[9; 32]);
+    let host = Host::new(Policy { trusted_keys: vec![key.public_key()], ..Policy::default() });
+    let log = Log::watch(&host.sup);
+    host.sup.deploy_bundle(&host.bundle("greeter-v1")).expect_err("unsigned");
+    assert_eq!(log.take(), ["bundle/Signature! greeter"]);
+    let path = hotpack_testkit::module("greeter-v1");
+    host.sup.deploy_file(&path).expect_err("a plain library cannot be signed");
+    assert_eq!(log.take(), [format!("file/Signature! {}", path.display())], "refused unread");
+    host.sup.deploy(load("greeter-v1"), hotpack_rollback::Source::File(path)).expect_err("host-loaded");
+    assert_eq!(log.take(), ["loaded/Signature! greeter"]);
+    assert!(host.sup.cache().current("greeter").is_none());
+}
