@@ -2,8 +2,12 @@
 //! journal for hotpack modules.
 //!
 //! A [`Supervisor`] sits on a [`Cache`] and decides which version of each module serves.
-//! A new version is a *candidate* until it passes every [`Gate`], in one order shared by
-//! [`Supervisor::deploy_path`], [`Supervisor::import`] and [`Supervisor::restore`]:
+//! A new version is a *candidate* until it passes every [`Gate`]. One runner runs them: each
+//! way in ([`Supervisor::deploy_path`], [`Supervisor::deploy_confirmed`],
+//! [`Supervisor::import`], [`Supervisor::deploy`], [`Supervisor::restore`], in process or in
+//! a worker) chooses a [`Plan`], a list of the runner's [`Step`]s, and every step it runs is
+//! seen by the observer [`Supervisor::observe_steps`] sets. In every plan the gates come in
+//! this order:
 //!
 //! 0. [`Gate::Signature`] (only with [`Policy::trusted_keys`]): the bundle is signed by a
 //!    trusted key, checked on the bytes read, before anything is written or loaded (a plain
@@ -17,12 +21,14 @@
 //!    constructors — then the descriptor);
 //! 3. [`Gate::Abi`]: hotpack ABI, rustc, target and layout match, and the candidate serves
 //!    every hot handle already taken on its name with the same interface ids;
+//!    [`Gate::Requires`]: every interface it requires has a current provider, and no current
+//!    dependent loses one (a missing provider is waited for, not blamed on the candidate);
 //! 4. [`Gate::Init`]: its init hook returns `Ok` (an error and a panic both fail);
 //! 5. [`Gate::State`]: it imports the state the serving version exported (when it exported any);
 //! 6. [`Gate::Probe`]: the host's health probe (see [`Supervisor::set_probe`]) accepts it.
 //!
-//! Only then is it promoted: one atomic swap of every hot handle. A failing gate leaves the
-//! serving version serving, records the gate and the reason in the [`history`] and the
+//! Only then is the copy of its library a restart loads stored, and it is promoted: one
+//! atomic swap of every hot handle. A failing gate leaves the serving version serving, records the gate and the reason in the [`history`] and the
 //! [`status`], emits a [`RollbackEvent`], and marks the candidate's bytes failed so the same
 //! bytes are refused at once ([`RollbackError::AlreadyFailed`]) instead of being retried in
 //! a loop. After promotion a panic budget applies ([`Policy::panic_budget`] caught panics in
@@ -107,7 +113,9 @@ mod watch;
 
 pub use crash::Crash;
 pub use error::{RestoreError, RollbackError};
-pub use gates::{CallbackError, Gate, GateError, Preflight, PreflightCandidate};
+pub use gates::{
+    CallbackError, Gate, GateError, Plan, Preflight, PreflightCandidate, Step, StepEnd, StepObserver, StepSeen,
+};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};

@@ -1,6 +1,6 @@
 //! The [`Supervisor`]: gates, promotion, panic budgets, rollback, pinning, journal, restore.
 
-use crate::gates::{self, Blame};
+use crate::gates::{self, Plan};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
@@ -18,9 +18,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 mod budget;
+mod candidate;
 mod deploy;
 mod iso_deps;
 mod isolate;
+mod pipeline;
 pub use isolate::{IsolatedProbe, Isolation, WorkerInfo, WorkerProxy};
 mod restore;
 mod retention;
@@ -113,7 +115,7 @@ struct Inner {
     journal_problem: Mutex<Option<Arc<JournalError>>>,
     /// Candidates refused at the requires gate for a missing provider, retried after each
     /// promotion (`supervisor/deploy.rs`).
-    waiting: Mutex<Vec<Candidate>>,
+    waiting: Mutex<Vec<Waiting>>,
     /// Set: new versions run in worker processes.
     isolation: Mutex<Option<isolate::Isolation>>,
     /// Versions that run in workers, per module, and the worker answering for each.
@@ -130,6 +132,8 @@ struct Inner {
     /// an object again or stores that hash (a journal write that succeeds in between does
     /// not make the host durable: the object is what a restart loads).
     store_problem: Mutex<Option<(blake3::Hash, Arc<JournalError>)>>,
+    /// Sees every step the runner runs (`Supervisor::observe_steps`).
+    observer: Mutex<Option<crate::StepObserver>>,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -148,21 +152,13 @@ impl fmt::Debug for Supervisor {
     }
 }
 
-/// A candidate that loaded, before the gates from Abi on.
+/// A candidate that loaded and waits for a provider: its plan resumes at
+/// [`Step::Bindings`](crate::Step::Bindings) once one is promoted.
 #[derive(Clone)]
-struct Candidate {
+struct Waiting {
+    plan: Plan,
     module: Module,
     source: Source,
-}
-
-impl Candidate {
-    fn summary(&self) -> VersionSummary {
-        VersionSummary {
-            version: self.module.version().clone(),
-            hash: *self.module.hash(),
-            source: self.source.clone(),
-        }
-    }
 }
 
 impl Supervisor {
@@ -192,6 +188,7 @@ impl Supervisor {
                 resident: Mutex::new(None),
                 provider_panics_seen: Mutex::new(HashMap::new()),
                 store_problem: Mutex::new(None),
+                observer: Mutex::new(None),
             }),
         }
     }

@@ -15,6 +15,7 @@ mod isolate;
 mod names;
 mod new;
 mod pack;
+mod pipeline;
 mod serve;
 mod shared;
 mod sign;

@@ -1,5 +1,6 @@
 //! Deploying: bundles, files and host-loaded modules through the gate pipeline, the refusals that run nothing, and what a failed gate leaves behind.
 
+use super::candidate::{Candidate, Run};
 use super::*;
 
 impl Supervisor {
@@ -67,7 +68,7 @@ impl Supervisor {
                     )),
                 }
             } else {
-                self.deploy_file_bytes(path, &content, Some(hash), None, Materialize::ContentAddressedUnsynced)
+                self.deploy_file_bytes(path, Some(&content), Some(hash), None, Materialize::ContentAddressedUnsynced)
                     .map(|d| vec![d])
             }
         })
@@ -127,31 +128,7 @@ impl Supervisor {
     }
 
     fn deploy_opened_bundle(&self, bundle: &Bundle, select: Select<'_>) -> Result<Vec<Deployed>, RollbackError> {
-        let cache = &self.inner.cache;
         let path = bundle.path();
-        let target = hotpack_abi::TARGET;
-        let signer = match gates::check_trust(bundle, &self.inner.policy.trusted_keys) {
-            Ok(signer) => signer,
-            Err(e) => return Err(self.refuse_bundle(bundle, path, Gate::Signature, e)),
-        };
-        // Each module's library is read and verified against its manifest digest below (the
-        // Verify gate); other entries are verified when they are read.
-        if signer.is_some()
-            && let Ok(Some(proof)) = bundle.signature_proof()
-        {
-            // Stored beside each module's object (`objects/<hash>.sig`), so a restart under
-            // trusted keys checks the signature itself instead of believing the journal.
-            let proof: Arc<[u8]> = proof.to_bytes().into();
-            let mut st = lock(&self.inner.state);
-            for m in bundle.modules() {
-                if let Some(d) = m.manifest().library(target).and_then(|rel| bundle.digest(m.name(), rel)) {
-                    let entry = st.modules.entry(m.name().to_owned()).or_default();
-                    entry.proofs.insert(blake3::Hash::from_bytes(d.blake3), Arc::clone(&proof));
-                }
-            }
-        }
-        let mut done = Vec::new();
-        let mut first_err = None;
         if let Select::Prefix(prefix) = select
             && !bundle.modules().iter().any(|m| select.wants(m.dir()))
         {
@@ -178,70 +155,14 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
-        for m in bundle.modules().iter().filter(|m| select.wants(m.dir())) {
-            let name = m.name().to_owned();
-            let version = m.manifest().meta.version.clone();
-            // The library is the one entry a deploy needs: read and verified (size, CRC,
-            // blake3 against the manifest) once, and handed to the loader with that hash.
-            let claimed = m
-                .manifest()
-                .library(target)
-                .and_then(|rel| bundle.digest(m.name(), rel))
-                .map(|d| blake3::Hash::from_bytes(d.blake3));
-            let result = match (bundle.read_library(&name, target), claimed) {
-                (Err(e), _) if matches!(e.kind(), BundleErrorKind::NoLibraryForTarget { .. }) => {
-                    Err(self.gate_failed_named(&name, version.clone(), None, Gate::Load, GateError::Bundle(e), false))
-                }
-                (Err(e), claimed) => Err(self.gate_failed_named(
-                    &name,
-                    version.clone(),
-                    claimed,
-                    Gate::Verify,
-                    GateError::Bundle(e),
-                    false,
-                )),
-                (Ok(bytes), claimed) => {
-                    // The manifest's digest was just checked against these bytes by the read.
-                    let hash = claimed.unwrap_or_else(|| blake3::hash(&bytes));
-                    match self.precheck(&name, &version, &hash) {
-                        Err(e) => Err(e),
-                        Ok(Some(unchanged)) => Ok(unchanged),
-                        Ok(None) if let Some(iso) = self.isolation() => {
-                            // The candidate's first worker is its preflight: the host never
-                            // maps it.
-                            let source = Source::Bundle { bundle: path.to_path_buf(), dir: m.dir().to_owned() };
-                            self.deploy_isolated(&iso, Some((&name, &version)), None, &bytes, hash, source)
-                        }
-                        Ok(None) => match self
-                            .preflight(&PreflightCandidate {
-                                path,
-                                module_dir: Some(m.dir()),
-                                name: Some(&name),
-                                version: Some(&version),
-                                hash: &hash,
-                            })
-                            .map_err(|e| {
-                                self.gate_failed_named(&name, version.clone(), Some(hash), Gate::Preflight, e, true)
-                            })
-                            .and_then(|()| {
-                                cache.load_bundle_module_from(bundle, m.dir(), &bytes, &hash).map_err(|e| {
-                                    self.gate_failed_named(
-                                        &name,
-                                        version.clone(),
-                                        Some(hash),
-                                        gates::cache_gate(&e),
-                                        GateError::Cache(e),
-                                        true,
-                                    )
-                                })
-                            }) {
-                            Err(e) => Err(e),
-                            Ok((module, source)) => self.run_gates(Candidate { module, source }),
-                        },
-                    }
-                }
-            };
-            match result {
+        // Each module is a candidate of its own: those that pass are promoted even when
+        // another fails.
+        let mut done = Vec::new();
+        let mut first_err = None;
+        for module in bundle.modules().iter().filter(|m| select.wants(m.dir())) {
+            let candidate = Candidate::BundleModule { bundle, module };
+            let run = Run::choose(Plan::Bundle, Plan::IsolatedBundle, self.isolation(), candidate);
+            match self.run_plan(run) {
                 Ok(d) => done.push(d),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -251,29 +172,6 @@ impl Supervisor {
         match first_err {
             Some(e) => Err(e),
             None => Ok(done),
-        }
-    }
-
-    /// A whole bundle refused at `gate` (signature, verification): the failure is recorded
-    /// for each of its modules (their hashes are not marked), nothing was written or loaded.
-    fn refuse_bundle(&self, bundle: &Bundle, path: &Path, gate: Gate, error: GateError) -> RollbackError {
-        let error = Arc::new(error);
-        let mut first = None;
-        for m in bundle.modules() {
-            let meta = &m.manifest().meta;
-            let claimed = m
-                .manifest()
-                .library(hotpack_abi::TARGET)
-                .and_then(|rel| bundle.digest(m.name(), rel))
-                .map(|d| blake3::Hash::from_bytes(d.blake3));
-            self.record_gate_failure(m.name(), &meta.version, claimed, gate, &error, false);
-            first.get_or_insert((m.name().to_owned(), meta.version.clone(), claimed));
-        }
-        match first {
-            Some((name, version, hash)) => {
-                RollbackError::GateFailed { name, version: Some(version), hash, gate, error }
-            }
-            None => self.gate_failed_unnamed(path.display().to_string(), None, gate, error),
         }
     }
 
@@ -288,57 +186,23 @@ impl Supervisor {
 
     /// `expect`: the name the library must have (nothing runs when it has another).
     pub(super) fn deploy_file_locked(&self, path: &Path, expect: Option<&str>) -> Result<Deployed, RollbackError> {
-        let bytes = std::fs::read(path).map_err(|source| {
-            self.gate_failed_unnamed(
-                path.display().to_string(),
-                None,
-                Gate::Load,
-                GateError::Read { path: path.to_path_buf(), source },
-            )
-        })?;
-        self.deploy_file_bytes(path, &bytes, None, expect, Materialize::ContentAddressed)
+        // Read by the runner's Verify step, after the signature step.
+        self.deploy_file_bytes(path, None, None, expect, Materialize::ContentAddressed)
     }
 
-    /// A plain library's bytes (`hash`: their blake3, when already known).
+    /// A plain library's bytes (`None`: read from `path`; `hash`: their blake3, when
+    /// already known).
     fn deploy_file_bytes(
         &self,
         path: &Path,
-        bytes: &[u8],
+        bytes: Option<&[u8]>,
         hash: Option<blake3::Hash>,
         expect: Option<&str>,
         how: Materialize,
     ) -> Result<Deployed, RollbackError> {
-        // A plain library carries no signature: with trusted keys it is refused before a
-        // byte of it is written or loaded, on every path that deploys a file (by path, by
-        // import, or from a watcher's confirmed bytes).
-        if !self.inner.policy.trusted_keys.is_empty() {
-            let label = path.display().to_string();
-            let error = GateError::UnsignedFile { path: path.to_path_buf() };
-            return Err(self.gate_failed_unnamed(expect.map_or(label, str::to_owned), None, Gate::Signature, error));
-        }
-        let hash = hash.unwrap_or_else(|| blake3::hash(bytes));
-        if let Some(err) = self.failed_anywhere(&hash) {
-            return Err(err);
-        }
-        if let Some(iso) = self.isolation() {
-            return self.deploy_isolated(&iso, None, expect, bytes, hash, Source::File(path.to_path_buf()));
-        }
-        let candidate = PreflightCandidate { path, module_dir: None, name: expect, version: None, hash: &hash };
-        if let Err(e) = self.preflight(&candidate) {
-            return Err(self.gate_failed_unnamed(path.display().to_string(), Some(hash), Gate::Preflight, e));
-        }
-        let module = match self.inner.cache.loader().load_bytes_hashed(bytes, &hash, path, how) {
-            Ok(m) => m,
-            Err(e) => {
-                let label = path.display().to_string();
-                return Err(self.gate_failed_unnamed(label, Some(hash), gates::load_gate(&e), GateError::Load(e)));
-            }
-        };
-        let source = Source::File(path.to_path_buf());
-        if let Some(name) = expect {
-            Cache::check_name(name, &source, &module).map_err(RollbackError::Cache)?;
-        }
-        self.deploy_locked(module, source)
+        let candidate = Candidate::FileBytes { path, bytes, hash, expect, how };
+        let run = Run::choose(Plan::File, Plan::IsolatedFile, self.isolation(), candidate);
+        self.run_plan(run)
     }
 
     /// Deploys a module the host loaded itself: gates from [`Gate::Abi`] on. With
@@ -349,24 +213,7 @@ impl Supervisor {
     ///
     /// As [`deploy_bundle`](Self::deploy_bundle).
     pub fn deploy(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
-        if !self.inner.policy.trusted_keys.is_empty() {
-            let error = GateError::HostLoaded { name: module.name().to_owned(), version: module.version().clone() };
-            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
-            return Err(
-                self.with_ops(|| self.gate_failed_named(&name, version, Some(hash), Gate::Signature, error, false))
-            );
-        }
-        self.with_ops(|| self.deploy_locked(module, source))
-    }
-
-    pub(super) fn deploy_locked(&self, module: Module, source: Source) -> Result<Deployed, RollbackError> {
-        match self.precheck(module.name(), module.version(), module.hash())? {
-            Some(unchanged) => Ok(unchanged),
-            None => {
-                self.inner.cache.register(module.clone(), source.clone());
-                self.run_gates(Candidate { module, source })
-            }
-        }
+        self.with_ops(|| self.run_plan(Run::new(Plan::Loaded, Candidate::Loaded { module, source })))
     }
 
     /// Refusals that run nothing. `Ok(Some)` when the bytes already serve.
@@ -478,65 +325,20 @@ impl Supervisor {
         err()
     }
 
-    /// The deploy plan of [`gates`]: Abi, Init, State, Probe, then the promotion.
-    pub(super) fn run_gates(&self, c: Candidate) -> Result<Deployed, RollbackError> {
-        let module = &c.module;
-        // The copy a restart loads is stored before anything is promoted: when it cannot
-        // be (a full disk), the candidate is refused and the version serving keeps serving,
-        // so a restart never comes back older than what served.
-        if let Err(error) = self.store_module(module) {
-            let (name, version, hash) = (module.name().to_owned(), module.version().clone(), *module.hash());
-            if self.inner.cache.current(&name).is_none_or(|c| *c.hash() != hash) {
-                let _ = self.inner.cache.retire(&name, &hash);
-            }
-            return Err(self.not_stored(&name, version, hash, error));
-        }
-        let probe = self.probe_of(module.name());
-        let waiting: Vec<Module> = lock(&self.inner.waiting).iter().map(|w| w.module.clone()).collect();
-        if let Err(f) = gates::run(&self.inner.cache, module, probe.as_ref(), gates::DEPLOY, &waiting) {
-            if matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
-                // Deployed by itself once a provider is promoted (`retry_waiting`).
-                let mut waiting = lock(&self.inner.waiting);
-                waiting.retain(|w| w.module.name() != module.name());
-                waiting.push(c.clone());
-            }
-            let mark = f.blame == Blame::Candidate;
-            return Err(self.gate_failed_named(
-                module.name(),
-                module.version().clone(),
-                Some(*module.hash()),
-                f.gate,
-                f.error,
-                mark,
-            ));
-        }
-        let before = lock(&self.inner.state).modules.get(module.name()).and_then(|m| m.active.clone());
-        let done = self.promoted(module.name(), c.summary(), Happened::Promoted { from: None });
-        if self.inner.policy.journal == JournalPolicy::Revert
-            && let Some(error) = self.journal_problem()
-            && let Some(previous) = before.and_then(|b| self.inner.cache.version(&done.name, &b.hash))
-        {
-            // The journal still says the previous version: serve it again.
-            self.switch_to(&done.name, &previous, Happened::RolledBack { from: None })?;
-            return Err(RollbackError::NotDurable { name: done.name, version: done.version, error });
-        }
-        lock(&self.inner.waiting).retain(|w| w.module.name() != done.name);
-        self.retry_waiting();
-        Ok(done)
-    }
-
     /// Deploys again every candidate that waited for a provider, now that a version was
-    /// promoted (each success retries the rest again, through `run_gates`).
+    /// promoted: each resumes its plan at [`Step::Bindings`](crate::Step::Bindings) (a
+    /// success retries the rest again).
     pub(super) fn retry_waiting(&self) {
         let waiting = std::mem::take(&mut *lock(&self.inner.waiting));
         let mut rest = Vec::new();
-        for c in waiting {
-            let ready = self.inner.cache.check_requirements(&c.module).is_ok();
+        for w in waiting {
+            let ready = self.inner.cache.check_requirements(&w.module).is_ok();
             if !ready {
-                rest.push(c);
+                rest.push(w);
             } else {
                 // A success retries what is left itself; a failure is recorded as any deploy's.
-                let _ = self.run_gates(c);
+                let run = Run::new(w.plan, Candidate::Loaded { module: w.module, source: w.source });
+                let _ = self.run_plan_from(run, Some(crate::Step::Bindings));
             }
         }
         lock(&self.inner.waiting).extend(rest);
@@ -583,7 +385,7 @@ impl Supervisor {
             record
         };
         if !matches!(record.happened, Happened::Promoted { .. }) {
-            // A deploy stored its object before promotion (`run_gates`).
+            // A deploy stored its object before promotion (`Step::Store`).
             self.store_object(&name, &v);
         }
         let outcome = record.happened.clone();

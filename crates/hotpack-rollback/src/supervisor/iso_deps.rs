@@ -6,6 +6,7 @@
 //! compatibility gate (missing provider, broken dependents, cycles) runs on the host from
 //! the static descriptors, with the cache's typed errors.
 
+use super::candidate::{Candidate, Run};
 use super::isolate::{IsoVersion, Running};
 use super::*;
 use hotpack_loader::InterfaceInfo;
@@ -168,8 +169,18 @@ impl Supervisor {
         let mut rest = Vec::new();
         for w in waiting {
             if w.requires.iter().all(|want| provider_in(&graph, want, &w.name).is_some()) {
-                let expect = w.expect.as_ref().map(|(n, v)| (n.as_str(), v));
-                let _ = self.deploy_isolated(iso, expect, w.want.as_deref(), &w.bytes, w.hash, w.source.clone());
+                // Its plan resumes at the worker start (a fresh worker: the one that waited
+                // was killed); a failure is recorded as any deploy's.
+                let plan = if w.expect.is_some() { Plan::IsolatedBundle } else { Plan::IsolatedFile };
+                let candidate = Candidate::Verified {
+                    bytes: w.bytes,
+                    hash: w.hash,
+                    source: w.source,
+                    expect: w.expect,
+                    want: w.want,
+                };
+                let run = Run::choose(plan, plan, Some(iso.clone()), candidate);
+                let _ = self.run_plan_from(run, Some(crate::Step::StartWorker));
             } else {
                 rest.push(w);
             }

@@ -43,7 +43,11 @@ pub struct WorkerProxy<'a> {
     report: &'a ModuleReport,
 }
 
-impl WorkerProxy<'_> {
+impl<'a> WorkerProxy<'a> {
+    pub(super) fn new(worker: &'a Worker, report: &'a ModuleReport) -> Self {
+        WorkerProxy { worker, report }
+    }
+
     /// The module's name (as the host checked it against the manifest).
     pub fn name(&self) -> &str {
         &self.report.name
@@ -100,7 +104,7 @@ pub(super) struct IsoVersion {
 }
 
 impl IsoVersion {
-    fn new(summary: VersionSummary, image: LibraryImage, bytes: &[u8]) -> Self {
+    pub(super) fn new(summary: VersionSummary, image: LibraryImage, bytes: &[u8]) -> Self {
         let (requires, provides) = super::iso_deps::interfaces_of(bytes);
         Self { summary, image, requires, provides }
     }
@@ -111,7 +115,7 @@ impl IsoVersion {
 pub(super) struct Running {
     pub(super) version: Arc<IsoVersion>,
     pub(super) worker: Worker,
-    report: ModuleReport,
+    pub(super) report: ModuleReport,
 }
 
 #[derive(Default)]
@@ -260,134 +264,9 @@ impl Supervisor {
         Ok((worker, report))
     }
 
-    /// The deploy plan for a worker version (operation lock held): load in the candidate's
-    /// first worker, check its report against the manifest (`expect`: name and version; a
-    /// plain library has none, and its report then goes through the refusals a manifest
-    /// would have met), init, move the state, probe, store the object, promote.
-    pub(super) fn deploy_isolated(
-        &self,
-        iso: &Isolation,
-        expect: Option<(&str, &semver::Version)>,
-        want: Option<&str>,
-        bytes: &[u8],
-        hash: blake3::Hash,
-        source: Source,
-    ) -> Result<Deployed, RollbackError> {
-        let label = source.to_string();
-        let image = LibraryImage::new(bytes, hash, label.clone()).map_err(|e| match expect {
-            Some((name, version)) => {
-                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), false)
-            }
-            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
-        })?;
-        let worker = Worker::spawn(&iso.command, &iso.limits, iso.data.as_ref()).map_err(|e| match expect {
-            Some((name, version)) => {
-                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), false)
-            }
-            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
-        })?;
-        let report = worker.load(&image).map_err(|e| match expect {
-            Some((name, version)) => {
-                self.gate_failed_named(name, version.clone(), Some(hash), Gate::Load, GateError::Worker(e), true)
-            }
-            None => self.gate_failed_unnamed(label.clone(), Some(hash), Gate::Load, GateError::Worker(e)),
-        })?;
-        let (name, version) = match expect {
-            Some((name, version)) => (name.to_owned(), version.clone()),
-            None => (report.name.clone(), report.version.clone()),
-        };
-        let fail = |(gate, error, mark): (Gate, GateError, bool)| {
-            self.gate_failed_named(&name, version.clone(), Some(hash), gate, error, mark)
-        };
-        if report.name != name || report.version != version || report.hash != hash {
-            return Err(fail((
-                Gate::Abi,
-                GateError::ReportMismatch {
-                    name: name.clone(),
-                    version: version.clone(),
-                    found: Box::new(report.clone()),
-                },
-                true,
-            )));
-        }
-        if let Some(wanted) = want.filter(|w| *w != name) {
-            return Err(RollbackError::Cache(CacheError::NameMismatch {
-                path: summary_path(&source),
-                expected: wanted.to_owned(),
-                found: name,
-            }));
-        }
-        if expect.is_none()
-            && let Some(unchanged) = self.precheck(&name, &version, &hash)?
-        {
-            return Ok(unchanged);
-        }
-        let summary = VersionSummary { version: version.clone(), hash, source: source.clone() };
-        let candidate = Arc::new(IsoVersion::new(summary, image, bytes));
-        // The compatibility gate, on the host from the static descriptors; then the providers
-        // the candidate requires are hosted in its worker (`supervisor/iso_deps.rs`).
-        if let Err(error) = self.iso_check(&name, &candidate) {
-            worker.kill();
-            if matches!(error, CacheError::MissingProvider { .. }) {
-                // Deployed by itself once a provider is promoted (`iso_retry_waiting`).
-                let mut waiting = lock(&self.inner.iso_waiting);
-                waiting.retain(|w| w.name != name);
-                waiting.push(super::iso_deps::IsoWaiting {
-                    expect: expect.map(|(n, v)| (n.to_owned(), v.clone())),
-                    want: want.map(str::to_owned),
-                    bytes: Arc::from(bytes),
-                    hash,
-                    source: source.clone(),
-                    name: name.clone(),
-                    requires: candidate.requires.clone(),
-                    provides: candidate.provides.clone(),
-                });
-            }
-            return Err(fail((Gate::Requires, GateError::Cache(error), false)));
-        }
-        self.iso_host_providers(&worker, &name, &candidate.requires).map_err(|r| fail((r.0, r.1, false)))?;
-        worker.init(&name).map_err(|e| fail((Gate::Init, GateError::WorkerCall(e), true)))?;
-        if report.has_state
-            && let Some(old) = self.iso_running(&name)
-            && old.report.has_state
-        {
-            // State moves as bytes through the host: exported by the old worker, imported by
-            // the new one.
-            let state =
-                old.worker.export_state(&name).map_err(|e| fail((Gate::State, GateError::WorkerCall(e), false)))?;
-            if let Some(state) = state {
-                worker.import_state(&name, &state).map_err(|e| fail((Gate::State, GateError::WorkerCall(e), true)))?;
-            }
-        }
-        let probe = lock(&self.inner.iso_probes).get(&name).cloned();
-        if let Some(probe) = probe {
-            let proxy = WorkerProxy { worker: &worker, report: &report };
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy))) {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(fail((Gate::Probe, GateError::Probe { error }, true))),
-                Err(payload) => {
-                    let message = crate::gates::panic_message(payload.as_ref());
-                    return Err(fail((Gate::Probe, GateError::ProbePanicked { message }, true)));
-                }
-            }
-        }
-        let summary = candidate.summary.clone();
-        // Stored before anything is promoted, as in process: when the copy a restart loads
-        // cannot be written (a full disk), the candidate is refused and what serves keeps serving.
-        if let Err(error) = self.store_version(&name, &hash, super::state::ObjectFrom::Bytes(bytes)) {
-            worker.kill();
-            return Err(self.not_stored(&name, summary.version, hash, error));
-        }
-        self.iso_swap(&name, candidate, worker, report);
-        let done = self.promoted(&name, summary, Happened::Promoted { from: None });
-        lock(&self.inner.iso_waiting).retain(|w| w.name != done.name);
-        self.iso_retry_waiting(iso);
-        Ok(done)
-    }
-
     /// Makes `worker` (running `v`) answer the calls of `name`: one swap of the pointer
     /// callers clone; calls in flight finish on the worker they hold.
-    fn iso_swap(&self, name: &str, v: Arc<IsoVersion>, worker: Worker, report: ModuleReport) {
+    pub(super) fn iso_swap(&self, name: &str, v: Arc<IsoVersion>, worker: Worker, report: ModuleReport) {
         let pid = worker.pid();
         {
             let mut iso = lock(&self.inner.iso);
@@ -426,24 +305,6 @@ impl Supervisor {
         if let Some(m) = lock(&self.inner.iso).get_mut(name) {
             m.current = None;
         }
-    }
-
-    /// Restores version `v` of `name` into a worker from its stored bytes (checked against
-    /// their hash by the caller).
-    pub(super) fn iso_restore(
-        &self,
-        iso: &Isolation,
-        name: &str,
-        v: &VersionSummary,
-        bytes: &[u8],
-    ) -> Result<(), RestoreError> {
-        let image = LibraryImage::new(bytes, v.hash, v.source.to_string())
-            .map_err(|e| RestoreError::Gate { gate: Gate::Load, error: GateError::Worker(e) })?;
-        let version = Arc::new(IsoVersion::new(v.clone(), image, bytes));
-        let (worker, report) =
-            self.start_worker(iso, name, &version).map_err(|r| RestoreError::Gate { gate: r.0, error: r.1 })?;
-        self.iso_swap(name, version, worker, report);
-        Ok(())
     }
 
     /// Keeps the stored bytes of a retained good version of `name` (not started) so a
@@ -542,8 +403,4 @@ impl Supervisor {
             },
         }
     }
-}
-
-fn summary_path(source: &Source) -> PathBuf {
-    source.file().map_or_else(|| source.path(), Path::to_path_buf)
 }

@@ -1,5 +1,7 @@
 //! Restore after a restart: the journaled good versions back through the restore plan of the gate pipeline.
 
+use super::candidate::Run;
+use super::pipeline::Stop;
 use super::*;
 
 impl Supervisor {
@@ -66,8 +68,9 @@ impl Supervisor {
         report
     }
 
-    /// Restores `name` from its first version in `order` that comes back. `defer`: a version
-    /// refused only for a missing provider is put off (returns `true`) instead of reported.
+    /// Restores `name` from its first version in `order` that comes back, each through the
+    /// restore plan. `defer`: a version refused only for a missing provider is put off
+    /// (returns `true`) instead of reported.
     fn restore_one(
         &self,
         name: &str,
@@ -77,87 +80,38 @@ impl Supervisor {
         defer: bool,
     ) -> bool {
         let cache = &self.inner.cache;
-        let name = name.to_owned();
-        {
-            let order = order.to_vec();
-            let mut done = false;
-            for v in order {
-                if cache.current(&name).is_some_and(|c| *c.hash() == v.hash) {
-                    report.restored.push(deployed(&name, &v, Happened::Unchanged));
-                    done = true;
-                    break;
+        for v in order {
+            if cache.current(name).is_some_and(|c| *c.hash() == v.hash) {
+                report.restored.push(deployed(name, v, Happened::Unchanged));
+                return false;
+            }
+            let plans = (Plan::Restore, Plan::IsolatedRestore);
+            let isolated = self.isolation();
+            let run = Run::stored(plans, isolated.clone(), name, v, dir, defer);
+            match self.run_restore(run) {
+                Ok(done) => {
+                    report.restored.extend(done);
+                    match isolated {
+                        Some(_) => self.iso_keep_retained(name, dir, report),
+                        None => self.restore_retained(name, dir, report),
+                    }
+                    return false;
                 }
-                let problem = |error: RestoreError| RestoreProblem {
-                    name: name.clone(),
+                Err(Stop::Defer) => return true,
+                Err(Stop::Restore(error)) => report.problems.push(RestoreProblem {
+                    name: name.to_owned(),
                     version: Some(v.version.clone()),
                     hash: Some(v.hash),
-                    error: Arc::new(error),
-                };
-                if let Err(reason) = self.trusted_signer(&name, &v.hash) {
-                    report.problems.push(problem(reason));
-                    continue;
-                }
-                let bytes = match journal::read_object(dir, &v.hash) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        report.problems.push(problem(RestoreError::Object(e)));
-                        continue;
-                    }
-                };
-                if let Some(iso) = self.isolation() {
-                    // Under isolation the stored copy runs in a worker; the host never maps it.
-                    if let Err(error) = self.iso_restore(&iso, &name, &v, &bytes) {
-                        report.problems.push(problem(error));
-                        continue;
-                    }
-                    report.restored.push(self.promoted(&name, v, Happened::Restored));
-                    self.iso_keep_retained(&name, dir, report);
-                    done = true;
-                    break;
-                }
-                let module =
-                    match cache.loader().load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            report.problems.push(problem(RestoreError::Load { gate: gates::load_gate(&e), error: e }));
-                            continue;
-                        }
-                    };
-                if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(RestoreError::Mismatch {
-                        name: module.name().to_owned(),
-                        version: module.version().clone(),
-                    }));
-                    continue;
-                }
-                cache.register(module.clone(), v.source.clone());
-                let probe = self.probe_of(&name);
-                if let Err(f) = gates::run(cache, &module, probe.as_ref(), gates::RESTORE, &[]) {
-                    if defer && matches!(f.error, GateError::Cache(CacheError::MissingProvider { .. })) {
-                        return true;
-                    }
-                    // Environmental failures (a database down at start) do not condemn a
-                    // version that served well; it is skipped this time.
-                    if cache.current(&name).is_none_or(|c| *c.hash() != v.hash) {
-                        let _ = cache.retire(&name, &v.hash);
-                    }
-                    report.problems.push(problem(RestoreError::Gate { gate: f.gate, error: f.error }));
-                    continue;
-                }
-                report.restored.push(self.promoted(&name, v, Happened::Restored));
-                self.restore_retained(&name, dir, report);
-                done = true;
-                break;
-            }
-            if !done {
-                report.problems.push(RestoreProblem {
-                    name: name.clone(),
-                    version: None,
-                    hash: None,
-                    error: Arc::new(RestoreError::NothingRestored),
-                });
+                    error: Arc::new(*error),
+                }),
             }
         }
+        report.problems.push(RestoreProblem {
+            name: name.to_owned(),
+            version: None,
+            hash: None,
+            error: Arc::new(RestoreError::NothingRestored),
+        });
         false
     }
 
@@ -166,7 +120,7 @@ impl Supervisor {
     /// the key, and that a signed manifest lists this module with this library. A claim in
     /// the journal is never believed (its checksum is plain blake3: anyone who can write the
     /// file can forge it).
-    fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), RestoreError> {
+    pub(super) fn trusted_signer(&self, name: &str, hash: &blake3::Hash) -> Result<(), RestoreError> {
         let trusted = &self.inner.policy.trusted_keys;
         if trusted.is_empty() {
             return Ok(());
@@ -184,45 +138,19 @@ impl Supervisor {
         }
     }
 
-    /// Under isolation: keeps the checked stored bytes of the retained good versions of
-    /// `name` other than the one serving (not started), and rebuilds the activation stack.
-    fn iso_keep_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
-        let (good, active) = {
-            let st = lock(&self.inner.state);
-            let Some(m) = st.modules.get(name) else { return };
-            let good: Vec<VersionSummary> = m.good.iter().filter(|g| !m.is_failed(&g.hash)).cloned().collect();
-            (good, m.active.as_ref().map(|a| a.hash))
-        };
-        let mut ran = Vec::new();
-        for v in good {
-            if Some(v.hash) != active {
-                let kept = self
-                    .trusted_signer(name, &v.hash)
-                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(RestoreError::Object))
-                    .and_then(|bytes| self.iso_keep(name, &v, &bytes));
-                if let Err(error) = kept {
-                    report.problems.push(RestoreProblem {
-                        name: name.to_owned(),
-                        version: Some(v.version.clone()),
-                        hash: Some(v.hash),
-                        error: Arc::new(RestoreError::NotRetained(Box::new(error))),
-                    });
-                    continue;
-                }
-            }
-            ran.push(v.hash);
-        }
-        let mut st = lock(&self.inner.state);
-        if let Some(m) = st.modules.get_mut(name) {
-            let top = std::mem::take(&mut m.stack);
-            m.stack = ran;
-            m.stack.extend(top.into_iter().filter(|h| Some(*h) == active));
-        }
+    /// Loads (in process) or keeps (under isolation) the retained good versions of `name`
+    /// other than the one serving, each through the retain plan from its checked stored
+    /// copy, and rebuilds the activation stack in the order they ran.
+    fn restore_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
+        self.retain_stored(name, dir, report, None);
     }
 
-    /// Loads the retained good versions of `name` other than the one serving (each from its
-    /// checked stored copy) and rebuilds the activation stack in the order they ran.
-    fn restore_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
+    /// As [`restore_retained`](Self::restore_retained), under isolation.
+    fn iso_keep_retained(&self, name: &str, dir: &Path, report: &mut RestoreReport) {
+        self.retain_stored(name, dir, report, self.isolation());
+    }
+
+    fn retain_stored(&self, name: &str, dir: &Path, report: &mut RestoreReport, iso: Option<Isolation>) {
         let cache = &self.inner.cache;
         let (good, active) = {
             let st = lock(&self.inner.state);
@@ -233,38 +161,24 @@ impl Supervisor {
         let mut ran = Vec::new();
         for v in good {
             if Some(v.hash) == active {
+                // (Under isolation the serving version keeps its place among them too.)
+                if iso.is_some() {
+                    ran.push(v.hash);
+                }
                 continue;
             }
-            if cache.version(name, &v.hash).is_none() {
-                let problem = |error: RestoreError| RestoreProblem {
-                    name: name.to_owned(),
-                    version: Some(v.version.clone()),
-                    hash: Some(v.hash),
-                    error: Arc::new(RestoreError::NotRetained(Box::new(error))),
-                };
-                let module = match self
-                    .trusted_signer(name, &v.hash)
-                    .and_then(|()| journal::read_object(dir, &v.hash).map_err(RestoreError::Object))
-                    .and_then(|bytes| {
-                        cache
-                            .loader()
-                            .load_bytes_with(&bytes, &v.source.path(), Materialize::ContentAddressed)
-                            .map_err(|e| RestoreError::Load { gate: gates::load_gate(&e), error: e })
-                    }) {
-                    Ok(m) => m,
-                    Err(error) => {
-                        report.problems.push(problem(error));
-                        continue;
-                    }
-                };
-                if module.name() != name || *module.version() != v.version {
-                    report.problems.push(problem(RestoreError::Mismatch {
-                        name: module.name().to_owned(),
-                        version: module.version().clone(),
-                    }));
+            // In process, a version still registered needs nothing.
+            if iso.is_some() || cache.version(name, &v.hash).is_none() {
+                let run = Run::stored((Plan::Retain, Plan::IsolatedRetain), iso.clone(), name, &v, dir, false);
+                if let Err(Stop::Restore(error)) = self.run_restore(run) {
+                    report.problems.push(RestoreProblem {
+                        name: name.to_owned(),
+                        version: Some(v.version.clone()),
+                        hash: Some(v.hash),
+                        error: Arc::new(RestoreError::NotRetained(error)),
+                    });
                     continue;
                 }
-                cache.register(module, v.source.clone());
             }
             ran.push(v.hash);
         }

@@ -8,6 +8,7 @@
 mod deps;
 mod gates;
 mod journal;
+mod pipeline;
 mod property;
 mod rollback;
 mod store;

@@ -20,6 +20,7 @@ mod hot_deploy;
 mod abi;
 mod doors;
 mod names;
+mod pipeline;
 mod preflight;
 mod runtime;
 mod stories;
