@@ -23,6 +23,7 @@ use crate::contain;
 use hotpack_archive::{Bundle, Limits, SearchPath};
 use hotpack_cache::Cache;
 use hotpack_loader::{Loader, Materialize, Module};
+use hotpack_util::error::ReportedError;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -116,22 +117,21 @@ pub enum PreflightError {
         timeout: Duration,
     },
     /// The child ran and its checks refused the candidate.
-    #[error("{}: refused in the preflight child at the {gate} gate: {message}", path.display())]
+    #[error("{}: refused in the preflight child at the {gate} gate: {report}", path.display())]
     Refused {
         /// The candidate.
         path: PathBuf,
         /// The gate that refused (`load`, `abi`, `init`, `probe`).
         gate: String,
-        /// Why.
-        message: String,
+        /// Why, as the child reported it.
+        #[source]
+        report: hotpack_util::error::ReportedError,
     },
     /// The child exited cleanly without a report hotpack understands.
-    #[error("{}: the preflight child gave no report ({detail})", path.display())]
+    #[error("{}: the preflight child gave no report (exit code 0 without a report line)", path.display())]
     Protocol {
         /// The candidate.
         path: PathBuf,
-        /// What was wrong.
-        detail: String,
     },
 }
 
@@ -385,9 +385,13 @@ fn judge(path: PathBuf, status: ExitStatus, stdout: &[u8], stderr: String) -> Re
             Ok(PreflightReport { name: field(&v, "name"), version: field(&v, "version") })
         }
         (REFUSED, Some(v)) if v.get("ok").and_then(serde_json::Value::as_bool) == Some(false) => {
-            Err(PreflightError::Refused { path, gate: field(&v, "gate"), message: field(&v, "error") })
+            Err(PreflightError::Refused {
+                path,
+                gate: field(&v, "gate"),
+                report: ReportedError::new(field(&v, "error")),
+            })
         }
-        (0, _) => Err(PreflightError::Protocol { path, detail: "exit code 0 without a report line".into() }),
+        (0, _) => Err(PreflightError::Protocol { path }),
         (code, _) => Err(PreflightError::Exited { path, code, stderr }),
     }
 }
