@@ -106,7 +106,7 @@ mod supervisor;
 mod watch;
 
 pub use crash::Crash;
-pub use error::{RestoreError, RollbackError};
+pub use error::{FailureCause, RestoreError, RollbackError};
 pub use gates::{CallbackError, Gate, GateError, Preflight, PreflightCandidate};
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
