@@ -349,12 +349,12 @@ pub enum BundleErrorKind {
         found: u64,
     },
     /// The entry's content does not have the blake3 hash its manifest declares.
-    #[error("blake3 {found}, expected {expected}")]
+    #[error("blake3 {}, expected {}", .found.to_hex(), .expected.to_hex())]
     HashMismatch {
-        /// The hash the manifest declares (hex).
-        expected: String,
-        /// The hash of the content read (hex).
-        found: String,
+        /// The hash the manifest declares.
+        expected: blake3::Hash,
+        /// The hash of the content read.
+        found: blake3::Hash,
     },
     /// The entry's content does not have the CRC-32 its zip headers declare.
     #[error("crc-32 {found:08x}, expected {expected:08x}")]

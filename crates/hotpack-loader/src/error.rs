@@ -83,14 +83,14 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes are not the ones the caller verified.
-    #[error("{path}: blake3 is {found}, expected {expected}: not the library that was checked")]
+    #[error("{path}: blake3 is {}, expected {}: not the library that was checked", .found.to_hex(), .expected.to_hex())]
     HashMismatch {
         /// Where the module came from.
         path: PathBuf,
         /// The hash the caller verified.
-        expected: String,
+        expected: blake3::Hash,
         /// The hash of the bytes found.
-        found: String,
+        found: blake3::Hash,
     },
     /// `dlopen` refused the library.
     #[error("{path}: dlopen failed: {message}")]
