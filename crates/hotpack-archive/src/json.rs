@@ -426,4 +426,16 @@ mod tests {
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(Reader::new(deep.as_bytes()).expect("utf-8").skip_value(0).is_err());
     }
+
+    /// A refusal is a value: where the reader stopped and what it found there, and its text
+    /// is the one the manifest error quotes.
+    #[test]
+    fn a_syntax_error_names_its_offset_and_kind() {
+        let err = Reader::new(b"[1,]").expect("utf-8").skip_value(0).expect_err("a value is missing");
+        let expected = JsonError { offset: 3, kind: K::ExpectedValue };
+        assert_eq!(err, ReadError::Syntax(expected.clone()));
+        assert_eq!(expected.to_string(), "expected a value at byte 3");
+        let Err(ReadError::Syntax(err)) = Reader::new(b"ok\xff") else { panic!("not UTF-8") };
+        assert_eq!((err.offset, err.kind), (2, K::NotUtf8));
+    }
 }
