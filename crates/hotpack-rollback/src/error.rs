@@ -45,9 +45,9 @@ pub enum RollbackError {
         hash: blake3::Hash,
         /// The gate it failed, or `None` when it was demoted after promotion.
         gate: Option<Gate>,
-        /// Why it failed then.
+        /// Why it failed then (shared with the supervisor's record of the failure).
         #[source]
-        cause: FailureCause,
+        cause: Arc<FailureCause>,
     },
     /// A version lower than one already seen was offered from outside.
     #[error(

@@ -37,7 +37,7 @@ use hotpack_util::sync::lock;
 struct Failure {
     version: semver::Version,
     gate: Option<Gate>,
-    cause: FailureCause,
+    cause: Arc<FailureCause>,
 }
 
 #[derive(Default)]

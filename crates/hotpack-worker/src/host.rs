@@ -566,7 +566,7 @@ enum ReplyError {
 
 fn decode_reply(pid: u32, module: &str, reply: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
     let mut d = Dec::new(reply);
-    let code = d.u8().ok_or_else(|| ReplyError::Malformed(ProtocolFault::EmptyReply))?;
+    let code = d.u8().ok_or(ReplyError::Malformed(ProtocolFault::EmptyReply))?;
     let rest = d.rest();
     let text = || String::from_utf8_lossy(rest).into_owned();
     match code {

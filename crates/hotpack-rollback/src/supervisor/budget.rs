@@ -177,7 +177,11 @@ impl Supervisor {
             }
             m.failed.insert(
                 *from.hash.as_bytes(),
-                Failure { version: from.version.clone(), gate: None, cause: FailureCause::Crashed(crash.clone()) },
+                Failure {
+                    version: from.version.clone(),
+                    gate: None,
+                    cause: Arc::new(FailureCause::Crashed(crash.clone())),
+                },
             );
             m.good.retain(|g| g.hash != from.hash);
             m.stack.retain(|h| *h != from.hash);
@@ -267,7 +271,7 @@ impl Supervisor {
                 m.panics.clear();
                 return None;
             }
-            let cause = FailureCause::Panics { panics, window: policy.panic_window };
+            let cause = Arc::new(FailureCause::Panics { panics, window: policy.panic_window });
             let reason = cause.to_string();
             m.failed.insert(*from.hash.as_bytes(), Failure { version: from.version.clone(), gate: None, cause });
             m.good.retain(|g| g.hash != from.hash);

@@ -633,7 +633,7 @@ impl Supervisor {
                     Failure {
                         version: version.clone(),
                         gate: Some(gate),
-                        cause: FailureCause::Gate(Arc::clone(error)),
+                        cause: Arc::new(FailureCause::Gate(Arc::clone(error))),
                     },
                 );
                 m.good.retain(|g| g.hash != h);
@@ -667,7 +667,7 @@ impl Supervisor {
                     Failure {
                         version: semver::Version::new(0, 0, 0),
                         gate: Some(gate),
-                        cause: FailureCause::Gate(Arc::clone(&error)),
+                        cause: Arc::new(FailureCause::Gate(Arc::clone(&error))),
                     },
                 ),
             );

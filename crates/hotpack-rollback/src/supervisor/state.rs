@@ -43,7 +43,7 @@ impl ModState {
             let failure = Failure {
                 version: journal::parse_version(&f.version)?,
                 gate: journal::parse_gate(&f.gate)?,
-                cause: FailureCause::Journaled(ReportedError::new(f.reason.clone())),
+                cause: Arc::new(FailureCause::Journaled(ReportedError::new(f.reason.clone()))),
             };
             m.failed.insert(*journal::parse_hash(&f.hash)?.as_bytes(), failure);
         }

@@ -36,12 +36,12 @@ fn a_restart_never_resumes_a_demoted_version() {
         other => panic!("not refused as failed before: {other:?}"),
     };
     let before = cause(host.sup.deploy_file(&v3));
-    assert!(matches!(before, FailureCause::Panics { panics: 1, .. }), "{before:?}");
+    assert!(matches!(*before, FailureCause::Panics { panics: 1, .. }), "{before:?}");
     host.restart(Policy::default());
     assert_eq!(host.answer(), "1");
     // The journal kept the cause's text: after the restart it is the same words.
     let after = cause(host.sup.deploy_file(&v3));
-    assert!(matches!(after, FailureCause::Journaled(_)), "{after:?}");
+    assert!(matches!(*after, FailureCause::Journaled(_)), "{after:?}");
     assert_eq!(after.to_string(), before.to_string());
 }
 
