@@ -89,12 +89,12 @@ pub enum PreflightError {
         source: std::io::Error,
     },
     /// The child was killed by a signal while loading the candidate.
-    #[error("{}: the preflight child was killed by {signal}{}", path.display(), detail(stderr))]
+    #[error("{}: the preflight child was killed by {}{}", path.display(), signal_label(*signal), detail(stderr))]
     Signaled {
         /// The candidate.
         path: PathBuf,
-        /// The signal's name (`SIGSEGV`, `SIGABRT`, ...).
-        signal: String,
+        /// The signal number (named in the message: `SIGSEGV`, `SIGABRT`, ...).
+        signal: i32,
         /// The end of the child's stderr.
         stderr: String,
     },
@@ -371,7 +371,7 @@ impl PreflightCommand {
 fn judge(path: PathBuf, status: ExitStatus, stdout: &[u8], stderr: String) -> Result<PreflightReport, PreflightError> {
     use std::os::unix::process::ExitStatusExt;
     if let Some(signal) = status.signal() {
-        return Err(PreflightError::Signaled { path, signal: signal_name(signal), stderr });
+        return Err(PreflightError::Signaled { path, signal, stderr });
     }
     let code = status.code().unwrap_or(-1);
     let report = String::from_utf8_lossy(stdout)
@@ -396,7 +396,7 @@ fn judge(path: PathBuf, status: ExitStatus, stdout: &[u8], stderr: String) -> Re
     }
 }
 
-fn signal_name(signal: i32) -> String {
+fn signal_label(signal: i32) -> String {
     match crate::signal_name(signal) {
         "signal" => format!("signal {signal}"),
         name => name.to_owned(),
@@ -634,8 +634,8 @@ mod tests {
 
     #[test]
     fn signals_have_names() {
-        assert_eq!(signal_name(11), "SIGSEGV");
-        assert_eq!(signal_name(6), "SIGABRT");
-        assert_eq!(signal_name(64), "signal 64");
+        assert_eq!(signal_label(11), "SIGSEGV");
+        assert_eq!(signal_label(6), "SIGABRT");
+        assert_eq!(signal_label(64), "signal 64");
     }
 }
