@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
-use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path, hex};
+use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path};
 use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, Names, RawEntry};
 
 /// Largest central-directory scratch buffer a thread keeps between opens (room for the
@@ -754,7 +754,7 @@ impl EntryReader<'_> {
             let found = hasher.finalize();
             if found.as_bytes() != &expected {
                 return Err(
-                    self.fail(BundleErrorKind::HashMismatch { expected: hex(&expected), found: hex(found.as_bytes()) })
+                    self.fail(BundleErrorKind::HashMismatch { expected: blake3::Hash::from_bytes(expected), found })
                 );
             }
         }

@@ -82,11 +82,11 @@ impl fmt::Display for HeaderField {
 #[non_exhaustive]
 pub enum ManifestError {
     /// Not valid JSON, a field of the wrong type, a missing field, or an unknown field.
-    #[error("invalid manifest JSON: {detail}")]
+    #[error("invalid manifest JSON: {source}")]
     Json {
-        /// The strict reader's message, with the byte offset (text: the reader is ours and
-        /// has no error value richer than its message).
-        detail: String,
+        /// What the strict reader refused, and at which byte.
+        #[source]
+        source: crate::JsonError,
     },
     /// The `format` field names a format this reader does not know.
     #[error("unknown manifest format {found} (this reader knows format {known})")]
@@ -124,10 +124,10 @@ pub enum ManifestError {
         object: String,
     },
     /// The manifest is well-formed JSON but its fields contradict each other or a rule.
-    #[error("invalid manifest: {detail}")]
+    #[error("invalid manifest: {rule}")]
     Invalid {
-        /// What is wrong.
-        detail: String,
+        /// The rule it breaks.
+        rule: crate::ManifestRule,
     },
 }
 
@@ -221,10 +221,10 @@ pub enum BundleErrorKind {
     },
     /// A zip structure is damaged or uses a feature bundles do not allow (multi-disk,
     /// prepended data, a directory entry with data).
-    #[error("malformed zip: {detail}")]
+    #[error("malformed zip: {fault}")]
     Malformed {
         /// What is wrong, naming the entry where one is involved.
-        detail: String,
+        fault: crate::ZipFault,
     },
     /// The bundle file is bigger than [`Limits::max_bundle_size`](crate::Limits::max_bundle_size).
     #[error("the file is {size} bytes, over the limit of {max}")]
@@ -349,12 +349,12 @@ pub enum BundleErrorKind {
         found: u64,
     },
     /// The entry's content does not have the blake3 hash its manifest declares.
-    #[error("blake3 {found}, expected {expected}")]
+    #[error("blake3 {}, expected {}", .found.to_hex(), .expected.to_hex())]
     HashMismatch {
-        /// The hash the manifest declares (hex).
-        expected: String,
-        /// The hash of the content read (hex).
-        found: String,
+        /// The hash the manifest declares.
+        expected: blake3::Hash,
+        /// The hash of the content read.
+        found: blake3::Hash,
     },
     /// The entry's content does not have the CRC-32 its zip headers declare.
     #[error("crc-32 {found:08x}, expected {expected:08x}")]

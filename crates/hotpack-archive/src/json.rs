@@ -7,6 +7,7 @@
 //! `Bundle::open`: one `String` per key and value, an intermediate `Vec`, and a map that
 //! let the last of two equal keys win (`docs/FORMAT.md`: a key twice is refused).
 
+use crate::fault::{JsonError, JsonErrorKind as K, ManifestRule};
 use std::borrow::Cow;
 
 /// Deepest nesting [`Reader::skip_value`] follows (serde_json's default recursion limit).
@@ -15,17 +16,17 @@ const MAX_DEPTH: usize = 128;
 /// Why a document was refused: a syntax or type error (with the byte offset), a key that
 /// appears twice in one object, or a value the caller refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum JsonError {
-    Syntax(String),
+pub(crate) enum ReadError {
+    Syntax(JsonError),
     Duplicate {
         key: String,
         object: String,
     },
     /// Well-formed, but a value breaks a rule of the caller (bad hex, ...).
-    Invalid(String),
+    Invalid(ManifestRule),
 }
 
-pub(crate) type Result<T> = std::result::Result<T, JsonError>;
+pub(crate) type Result<T> = std::result::Result<T, ReadError>;
 
 /// The first index at or after `from` holding a quote, a backslash or a control character
 /// (or `b.len()`): eight bytes at a time, since manifest strings are long runs of plain
@@ -60,7 +61,7 @@ impl<'a> Reader<'a> {
     /// slice taken later is valid).
     pub(crate) fn new(bytes: &'a [u8]) -> Result<Self> {
         let text = std::str::from_utf8(bytes)
-            .map_err(|e| JsonError::Syntax(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+            .map_err(|e| ReadError::Syntax(JsonError { offset: e.valid_up_to(), kind: K::NotUtf8 }))?;
         Ok(Reader { text, pos: 0 })
     }
 
@@ -68,8 +69,8 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
-    pub(crate) fn error(&self, what: impl std::fmt::Display) -> JsonError {
-        JsonError::Syntax(format!("{what} at byte {}", self.pos))
+    pub(crate) fn error(&self, kind: K) -> ReadError {
+        ReadError::Syntax(JsonError { offset: self.pos, kind })
     }
 
     fn ws(&mut self) {
@@ -92,7 +93,7 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             Ok(())
         } else {
-            Err(self.error(format_args!("expected `{}`", c as char)))
+            Err(self.error(K::Expected { character: c as char }))
         }
     }
 
@@ -100,7 +101,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn end(&mut self) -> Result<()> {
         match self.peek() {
             None => Ok(()),
-            Some(_) => Err(self.error("trailing characters after the document")),
+            Some(_) => Err(self.error(K::TrailingCharacters)),
         }
     }
 
@@ -119,21 +120,21 @@ impl<'a> Reader<'a> {
                 b'\\' => break,
                 0..=0x1f => {
                     self.pos = i;
-                    return Err(self.error("control character in a string"));
+                    return Err(self.error(K::ControlCharacter));
                 }
                 _ => i += 1,
             }
         }
         if i >= b.len() {
             self.pos = i;
-            return Err(self.error("unterminated string"));
+            return Err(self.error(K::UnterminatedString));
         }
         let mut out = String::with_capacity(i - start + 16);
         out.push_str(&self.text[start..i]);
         self.pos = i;
         loop {
             let Some(&c) = b.get(self.pos) else {
-                return Err(self.error("unterminated string"));
+                return Err(self.error(K::UnterminatedString));
             };
             match c {
                 b'"' => {
@@ -142,7 +143,7 @@ impl<'a> Reader<'a> {
                 }
                 b'\\' => {
                     let Some(&e) = b.get(self.pos + 1) else {
-                        return Err(self.error("unterminated escape"));
+                        return Err(self.error(K::UnterminatedEscape));
                     };
                     self.pos += 2;
                     match e {
@@ -158,23 +159,23 @@ impl<'a> Reader<'a> {
                             let hi = self.hex4()?;
                             let ch = if (0xd800..0xdc00).contains(&hi) {
                                 if b.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                                    return Err(self.error("lone leading surrogate"));
+                                    return Err(self.error(K::LoneLeadingSurrogate));
                                 }
                                 self.pos += 2;
                                 let lo = self.hex4()?;
                                 if !(0xdc00..0xe000).contains(&lo) {
-                                    return Err(self.error("invalid trailing surrogate"));
+                                    return Err(self.error(K::InvalidTrailingSurrogate));
                                 }
                                 char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00))
                             } else {
                                 char::from_u32(hi)
                             };
-                            out.push(ch.ok_or_else(|| self.error("lone trailing surrogate"))?);
+                            out.push(ch.ok_or_else(|| self.error(K::LoneTrailingSurrogate))?);
                         }
-                        _ => return Err(self.error("invalid escape")),
+                        _ => return Err(self.error(K::InvalidEscape)),
                     }
                 }
-                0..=0x1f => return Err(self.error("control character in a string")),
+                0..=0x1f => return Err(self.error(K::ControlCharacter)),
                 _ => {
                     // Copy the run up to the next quote, backslash or control character.
                     let run = b[self.pos..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
@@ -214,10 +215,10 @@ impl<'a> Reader<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32> {
-        let digits = self.bytes().get(self.pos..self.pos + 4).ok_or_else(|| self.error("short \\u escape"))?;
+        let digits = self.bytes().get(self.pos..self.pos + 4).ok_or_else(|| self.error(K::ShortUnicodeEscape))?;
         let mut v = 0u32;
         for &d in digits {
-            let x = (d as char).to_digit(16).ok_or_else(|| self.error("invalid \\u escape"))?;
+            let x = (d as char).to_digit(16).ok_or_else(|| self.error(K::InvalidUnicodeEscape))?;
             v = v * 16 + x;
         }
         self.pos += 4;
@@ -236,18 +237,18 @@ impl<'a> Reader<'a> {
             v = v
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(u64::from(d - b'0')))
-                .ok_or_else(|| self.error("integer out of range"))?;
+                .ok_or_else(|| self.error(K::IntegerOutOfRange))?;
             self.pos += 1;
         }
         let digits = self.pos - start;
         if digits == 0 {
-            return Err(self.error("expected a non-negative integer"));
+            return Err(self.error(K::ExpectedInteger));
         }
         if digits > 1 && b[start] == b'0' {
-            return Err(self.error("leading zero in a number"));
+            return Err(self.error(K::LeadingZero));
         }
         if matches!(b.get(self.pos), Some(b'.' | b'e' | b'E')) {
-            return Err(self.error("expected an integer, found a fraction or exponent"));
+            return Err(self.error(K::FractionOrExponent));
         }
         Ok(v)
     }
@@ -262,7 +263,7 @@ impl<'a> Reader<'a> {
             self.pos += 5;
             Ok(false)
         } else {
-            Err(self.error("expected a boolean"))
+            Err(self.error(K::ExpectedBoolean))
         }
     }
 
@@ -294,7 +295,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("expected `,` or `}`")),
+                _ => return Err(self.error(K::ExpectedCommaOrBrace)),
             }
         }
     }
@@ -314,7 +315,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("expected `,` or `]`")),
+                _ => return Err(self.error(K::ExpectedCommaOrBracket)),
             }
         }
     }
@@ -322,14 +323,14 @@ impl<'a> Reader<'a> {
     /// Skip any value, checking its syntax and refusing a key twice in any of its objects.
     pub(crate) fn skip_value(&mut self, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
+            return Err(self.error(K::TooDeep));
         }
         match self.peek() {
             Some(b'{') => {
                 let mut keys: Vec<Cow<'a, str>> = Vec::new();
                 self.object(|r, key| {
                     if keys.contains(&key) {
-                        return Err(JsonError::Duplicate { key: key.into_owned(), object: "an object".into() });
+                        return Err(ReadError::Duplicate { key: key.into_owned(), object: "an object".into() });
                     }
                     keys.push(key);
                     r.skip_value(depth + 1)
@@ -340,7 +341,7 @@ impl<'a> Reader<'a> {
             Some(b't' | b'f') => self.bool().map(drop),
             Some(b'n') if self.null() => Ok(()),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err(self.error("expected a value")),
+            _ => Err(self.error(K::ExpectedValue)),
         }
     }
 
@@ -362,13 +363,13 @@ impl<'a> Reader<'a> {
         let n = digits(&mut p);
         if n == 0 || (n > 1 && b[int_start] == b'0') {
             self.pos = p;
-            return Err(self.error("invalid number"));
+            return Err(self.error(K::InvalidNumber));
         }
         if b.get(p) == Some(&b'.') {
             p += 1;
             if digits(&mut p) == 0 {
                 self.pos = p;
-                return Err(self.error("invalid number"));
+                return Err(self.error(K::InvalidNumber));
             }
         }
         if matches!(b.get(p), Some(b'e' | b'E')) {
@@ -378,7 +379,7 @@ impl<'a> Reader<'a> {
             }
             if digits(&mut p) == 0 {
                 self.pos = p;
-                return Err(self.error("invalid number"));
+                return Err(self.error(K::InvalidNumber));
             }
         }
         self.pos = p;
@@ -417,12 +418,24 @@ mod tests {
         r.skip_value(0).expect("valid");
         r.end().expect("nothing after");
         let mut r = Reader::new(br#"{"a":1,"a":2}"#).expect("utf-8");
-        assert!(matches!(r.skip_value(0), Err(JsonError::Duplicate { .. })));
+        assert!(matches!(r.skip_value(0), Err(ReadError::Duplicate { .. })));
         for bad in [&b"[1,]"[..], b"{\"a\" 1}", b"01", b"[", b"tru"] {
             let mut r = Reader::new(bad).expect("utf-8");
             assert!(r.skip_value(0).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(Reader::new(deep.as_bytes()).expect("utf-8").skip_value(0).is_err());
+    }
+
+    /// A refusal is a value: where the reader stopped and what it found there, and its text
+    /// is the one the manifest error quotes.
+    #[test]
+    fn a_syntax_error_names_its_offset_and_kind() {
+        let err = Reader::new(b"[1,]").expect("utf-8").skip_value(0).expect_err("a value is missing");
+        let expected = JsonError { offset: 3, kind: K::ExpectedValue };
+        assert_eq!(err, ReadError::Syntax(expected.clone()));
+        assert_eq!(expected.to_string(), "expected a value at byte 3");
+        let Err(ReadError::Syntax(err)) = Reader::new(b"ok\xff") else { panic!("not UTF-8") };
+        assert_eq!((err.offset, err.kind), (2, K::NotUtf8));
     }
 }

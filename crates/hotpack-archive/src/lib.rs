@@ -66,6 +66,7 @@
 
 mod bundle;
 mod error;
+mod fault;
 mod json;
 mod manifest;
 #[cfg(feature = "pack")]
@@ -79,6 +80,7 @@ pub use bundle::{Bundle, BundleModule, EntryInfo, EntryReader, Limits, Method, V
 #[cfg(feature = "pack")]
 pub use error::PackError;
 pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};
+pub use fault::{JsonError, JsonErrorKind, JsonObject, ManifestRule, ZipFault};
 /// Atomic file output ([`hotpack_util::fs::write_atomic`]), re-exported for writing bundles.
 pub use hotpack_util::fs::write_atomic;
 pub use manifest::{

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::json::{self, JsonError, Reader};
+use crate::fault::{JsonErrorKind as K, JsonObject, MANIFEST_FIELDS as FIELDS, ManifestRule};
+use crate::json::{self, ReadError, Reader};
 
 use crate::error::ManifestError;
 use crate::path::check_relative;
@@ -211,15 +212,15 @@ pub fn is_valid_module_name(name: &str) -> bool {
 }
 
 /// Explain how the libraries + resources list differs from the keys of `entries`.
-fn listing_mismatch(listed: &[&str], entries: &BTreeMap<String, EntryDigest>) -> String {
+fn listing_mismatch(listed: &[&str], entries: &BTreeMap<String, EntryDigest>) -> ManifestRule {
     if let Some(pair) = listed.windows(2).find(|p| p[0] == p[1]) {
-        return format!("`{}` is listed twice (as a library or resource)", pair[0]);
+        return ManifestRule::ListedTwice { path: pair[0].to_owned() };
     }
     if let Some(missing) = listed.iter().find(|p| !entries.contains_key(**p)) {
-        return format!("`{missing}` has no size and blake3 in `entries`");
+        return ManifestRule::NoDigest { path: (*missing).to_owned() };
     }
     let extra = entries.keys().find(|k| listed.binary_search(&k.as_str()).is_err()).cloned().unwrap_or_default();
-    format!("`entries` lists `{extra}`, which is neither a library nor a resource")
+    ManifestRule::Unlisted { path: extra }
 }
 
 /// The merge of two sorted sequences, in order.
@@ -250,11 +251,11 @@ pub(crate) enum Paths {
 
 /// An entry path of a manifest must be a normal relative path.
 pub(crate) fn check_path(path: &str) -> Result<(), ManifestError> {
-    check_relative(path).map_err(|p| invalid(format!("entry path `{path}`: {p}")))
+    check_relative(path).map_err(|problem| invalid(ManifestRule::EntryPath { path: path.to_owned(), problem }))
 }
 
-fn invalid(detail: String) -> ManifestError {
-    ManifestError::Invalid { detail }
+fn invalid(rule: ManifestRule) -> ManifestError {
+    ManifestError::Invalid { rule }
 }
 
 impl ModuleMeta {
@@ -267,10 +268,10 @@ impl ModuleMeta {
             return Err(ManifestError::BadName { name: self.name.clone() });
         }
         if self.interfaces.iter().any(|i| i.name.is_empty()) {
-            return Err(invalid("an interface has an empty name".into()));
+            return Err(invalid(ManifestRule::EmptyInterfaceName));
         }
         if self.handlers.iter().any(String::is_empty) {
-            return Err(invalid("a handler has an empty name".into()));
+            return Err(invalid(ManifestRule::EmptyHandlerName));
         }
         Ok(())
     }
@@ -300,24 +301,8 @@ struct Parsed<'a> {
     signature: bool,
 }
 
-/// The top-level fields, in spec order (the bit of each in the "seen" mask).
-const FIELDS: [&str; 12] = [
-    "format",
-    "name",
-    "version",
-    "abi_version",
-    "rustc",
-    "interfaces",
-    "handlers",
-    "hooks",
-    "libraries",
-    "resources",
-    "entries",
-    "signature",
-];
-
-fn dup(key: &str, object: &str) -> JsonError {
-    JsonError::Duplicate { key: key.to_owned(), object: object.to_owned() }
+fn dup(key: &str, object: &str) -> ReadError {
+    ReadError::Duplicate { key: key.to_owned(), object: object.to_owned() }
 }
 
 /// Mark `key` (index `bit` of `fields`) as seen in `object`; a second sighting is refused.
@@ -352,7 +337,7 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
     };
     r.object(|r, key| {
         let Some(bit) = FIELDS.iter().position(|f| *f == key) else {
-            return Err(r.error(format_args!("unknown field `{key}`, expected one of {}", FIELDS.join(", "))));
+            return Err(r.error(K::UnknownField { field: key.into_owned(), object: JsonObject::Manifest }));
         };
         see(&mut seen, bit, &key, "the manifest")?;
         match bit {
@@ -361,7 +346,7 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
             2 => p.version = r.string()?,
             3 => {
                 let v = r.u64()?;
-                p.abi_version = u32::try_from(v).map_err(|_| r.error(format_args!("abi_version {v} is over u32")))?;
+                p.abi_version = u32::try_from(v).map_err(|_| r.error(K::AbiVersionTooLarge { value: v }))?;
             }
             4 => p.rustc = r.string()?,
             5 => r.array(|r| {
@@ -377,17 +362,18 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                         id = Some(r.string()?);
                         Ok(())
                     }
-                    other => Err(r.error(format_args!("unknown field `{other}` in an interface, expected name, id"))),
+                    other => Err(r.error(K::UnknownField { field: other.to_owned(), object: JsonObject::Interface })),
                 })?;
                 let (Some(name), Some(id)) = (name, id) else {
-                    return Err(r.error("an interface lacks `name` or `id`"));
+                    return Err(r.error(K::InterfaceIncomplete));
                 };
                 p.interfaces.push(match parse_lower_hex::<8>(&id) {
                     Some(b) => InterfaceMeta { name, id: u64::from_be_bytes(b) },
                     None => {
-                        return Err(JsonError::Invalid(format!(
-                            "interface `{name}` has id `{id}`, expected 16 lowercase hex digits"
-                        )));
+                        return Err(ReadError::Invalid(ManifestRule::BadInterfaceId {
+                            interface: name,
+                            id: id.into_owned(),
+                        }));
                     }
                 });
                 Ok(())
@@ -403,9 +389,7 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                         "init" => 0,
                         "state" => 1,
                         other => {
-                            return Err(
-                                r.error(format_args!("unknown field `{other}` in `hooks`, expected init, state"))
-                            );
+                            return Err(r.error(K::UnknownField { field: other.to_owned(), object: JsonObject::Hooks }));
                         }
                     };
                     see(&mut seen, bit, &key, "`hooks`")?;
@@ -418,7 +402,7 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                     Ok(())
                 })?;
                 if seen != 0b11 {
-                    return Err(r.error("`hooks` needs both `init` and `state`"));
+                    return Err(r.error(K::HooksIncomplete));
                 }
             }
             8 => r.object(|r, target| {
@@ -455,20 +439,18 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                         }
                         let hex = r.string()?;
                         blake3 = Some(parse_lower_hex::<32>(&hex).ok_or_else(|| {
-                            JsonError::Invalid(format!(
-                                "entry `{path}` has blake3 `{hex}`, expected 64 lowercase hex digits"
-                            ))
+                            ReadError::Invalid(ManifestRule::BadBlake3 { path: path.to_string(), hex: hex.to_string() })
                         })?);
                         Ok(())
                     }
-                    other => Err(r.error(format_args!("unknown field `{other}` in an entry, expected size, blake3"))),
+                    other => Err(r.error(K::UnknownField { field: other.to_owned(), object: JsonObject::Entry })),
                 })?;
                 match (seen, blake3) {
                     (0b11, Some(blake3)) => {
                         p.entries.push((path.into_owned(), EntryDigest { size, blake3 }));
                         Ok(())
                     }
-                    _ => Err(r.error(format_args!("entry `{path}` lacks `size` or `blake3`"))),
+                    _ => Err(r.error(K::EntryIncomplete { path: path.to_string() })),
                 }
             })?,
             _ => {
@@ -483,7 +465,7 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
     r.end()?;
     // Every field but `signature` is required.
     if let Some(missing) = FIELDS[..11].iter().enumerate().find(|(i, _)| seen & (1 << i) == 0) {
-        return Err(r.error(format_args!("missing field `{}`", missing.1)));
+        return Err(r.error(K::MissingField { field: missing.1 }));
     }
     Ok(p)
 }
@@ -557,9 +539,9 @@ impl Manifest {
                     return Err(ManifestError::UnknownFormat { found, known: FORMAT_VERSION });
                 }
                 return Err(match err {
-                    JsonError::Syntax(detail) => ManifestError::Json { detail },
-                    JsonError::Duplicate { key, object } => ManifestError::DuplicateKey { key, object },
-                    JsonError::Invalid(detail) => ManifestError::Invalid { detail },
+                    ReadError::Syntax(source) => ManifestError::Json { source },
+                    ReadError::Duplicate { key, object } => ManifestError::DuplicateKey { key, object },
+                    ReadError::Invalid(rule) => ManifestError::Invalid { rule },
                 });
             }
         };
@@ -594,7 +576,7 @@ impl Manifest {
                 check_path(path)?;
             }
             if path == MANIFEST_NAME {
-                return Err(invalid(format!("`{MANIFEST_NAME}` cannot be listed as an entry")));
+                return Err(invalid(ManifestRule::ManifestListed));
             }
         }
         // Sorted and unique: the map is bulk-built without re-comparing keys.
@@ -605,7 +587,7 @@ impl Manifest {
         }
         for target in raw.libraries.keys() {
             if !is_valid_target(target) {
-                return Err(invalid(format!("target `{target}` is not a valid target triple")));
+                return Err(invalid(ManifestRule::BadTarget { target: target.clone() }));
             }
         }
         // Libraries and resources, together, must be exactly the keys of `entries` (whose

@@ -40,7 +40,7 @@ impl PackSpec {
         self.meta.validate().map_err(PackError::InvalidMeta)?;
         if !crate::manifest::is_valid_target(&self.target) {
             return Err(PackError::InvalidMeta(ManifestError::Invalid {
-                detail: format!("target `{}` is not a valid target triple", self.target),
+                rule: crate::ManifestRule::BadTarget { target: self.target.clone() },
             }));
         }
         let bad = |path: &str, problem| PackError::InvalidPath { path: path.to_owned(), problem };

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::Limits;
 use crate::error::{BundleError, BundleErrorKind, HeaderField};
+use crate::fault::ZipFault;
 use crate::path::check_entry_name;
 
 const SIG_LOCAL: u32 = 0x0403_4b50;
@@ -235,14 +236,13 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// Find the ZIP64 extended-information extra field (id 1) in `extra`.
-fn zip64_field(extra: &[u8]) -> Result<Option<&[u8]>, String> {
+/// `Err(())`: an extra field runs past the end of its header.
+fn zip64_field(extra: &[u8]) -> Result<Option<&[u8]>, ()> {
     let mut at = 0usize;
     while at + 4 <= extra.len() {
         let id = u16_at(extra, at);
         let size = usize::from(u16_at(extra, at + 2));
-        let body = extra
-            .get(at + 4..at + 4 + size)
-            .ok_or_else(|| "an extra field runs past the end of its header".to_owned())?;
+        let body = extra.get(at + 4..at + 4 + size).ok_or(())?;
         if id == 1 {
             return Ok(Some(body));
         }
@@ -259,8 +259,8 @@ impl Ctx<'_> {
     fn truncated(&self, what: impl Into<String>) -> BundleError {
         BundleError::new(self.bundle.to_path_buf(), BundleErrorKind::Truncated { what: what.into() })
     }
-    fn malformed(&self, detail: impl Into<String>) -> BundleError {
-        BundleError::new(self.bundle.to_path_buf(), BundleErrorKind::Malformed { detail: detail.into() })
+    fn malformed(&self, fault: ZipFault) -> BundleError {
+        BundleError::new(self.bundle.to_path_buf(), BundleErrorKind::Malformed { fault })
     }
     fn mismatch(&self, entry: &str, field: HeaderField, central: impl ToString, local: impl ToString) -> BundleError {
         BundleError::at(
@@ -331,7 +331,7 @@ fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
     // does) must find this one: a comment holding another would be read as a different
     // archive (or as none) by such readers.
     if comment.windows(4).any(|w| w == SIG_EOCD.to_le_bytes()) {
-        return Err(ctx.malformed("the archive comment contains an end-of-central-directory signature (PK\\x05\\x06)"));
+        return Err(ctx.malformed(ZipFault::SignatureInComment));
     }
     let disk = u16_at(&tail, at + 4);
     let cd_disk = u16_at(&tail, at + 6);
@@ -345,20 +345,20 @@ fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
         let loc = at - 20;
         let rec_off = u64_at(&tail, loc + 8);
         if u32_at(&tail, loc + 4) != 0 || u32_at(&tail, loc + 16) > 1 {
-            return Err(ctx.malformed("multi-disk archives are not supported"));
+            return Err(ctx.malformed(ZipFault::MultiDisk));
         }
         let mut rec = Vec::new();
         data.read_exact_into(rec_off, 56, &mut rec)
             .map_err(|e| io_err(ctx, e))?
             .ok_or_else(|| ctx.truncated("the ZIP64 end record"))?;
         if u32_at(&rec, 0) != SIG_EOCD64 {
-            return Err(ctx.malformed("the ZIP64 locator does not point at a ZIP64 end record"));
+            return Err(ctx.malformed(ZipFault::Zip64LocatorTarget));
         }
         if rec_off + 56 > pos - 20 {
-            return Err(ctx.malformed("the ZIP64 end record overlaps its locator"));
+            return Err(ctx.malformed(ZipFault::Zip64EndOverlap));
         }
         if u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 || u64_at(&rec, 24) != u64_at(&rec, 32) {
-            return Err(ctx.malformed("multi-disk archives are not supported"));
+            return Err(ctx.malformed(ZipFault::MultiDisk));
         }
         return Ok(End {
             eocd: pos,
@@ -370,7 +370,7 @@ fn find_end(data: &Data, ctx: &Ctx<'_>) -> Result<End, BundleError> {
         });
     }
     if disk != 0 || cd_disk != 0 || on_disk != total {
-        return Err(ctx.malformed("multi-disk archives are not supported"));
+        return Err(ctx.malformed(ZipFault::MultiDisk));
     }
     Ok(End {
         eocd: pos,
@@ -399,8 +399,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         return Err(ctx.truncated("the central directory"));
     }
     if cd_stop != end.cd_end {
-        return Err(ctx
-            .malformed("the central directory does not end where the end record begins (prepended or inserted data)"));
+        return Err(ctx.malformed(ZipFault::CentralDirectoryEnd));
     }
     data.read_exact_into(end.cd_offset, end.cd_size, buf)
         .map_err(|e| io_err(&ctx, e))?
@@ -408,17 +407,15 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
     let cd: &[u8] = buf;
 
     // Bounded by max_entries, which was checked above; never by anything larger.
-    let count = usize::try_from(end.entries).map_err(|_| ctx.malformed("entry count"))?;
+    let count = usize::try_from(end.entries).map_err(|_| ctx.malformed(ZipFault::EntryCount))?;
     let mut entries: Vec<RawEntry> = Vec::with_capacity(count.min(cd.len() / 46 + 1));
     let mut names = Names::with_capacity(count.min(cd.len() / 46 + 1), cd.len() / 3);
     let mut total: u64 = 0;
     let mut at = 0usize;
     for i in 0..count {
-        let head = cd
-            .get(at..at + 46)
-            .ok_or_else(|| ctx.malformed(format!("the central directory ends after {i} of {count} entries")))?;
+        let head = cd.get(at..at + 46).ok_or_else(|| ctx.malformed(ZipFault::FewerRecords { read: i, count }))?;
         if u32_at(head, 0) != SIG_CENTRAL {
-            return Err(ctx.malformed(format!("central directory record {i} has no signature")));
+            return Err(ctx.malformed(ZipFault::RecordSignature { record: i }));
         }
         // "Version needed to extract" (low byte: major * 10 + minor). Over 6.3, the last
         // version of the specification python's zipfile reads, other readers refuse the
@@ -437,7 +434,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         let mut local_offset = u64::from(u32_at(head, 42));
         let var = cd
             .get(at + 46..at + 46 + name_len + extra_len + comment_len)
-            .ok_or_else(|| ctx.malformed(format!("central directory record {i} runs past the central directory")))?;
+            .ok_or_else(|| ctx.malformed(ZipFault::RecordOverrun { record: i }))?;
         let raw_name = &var[..name_len];
         let extra = &var[name_len..name_len + extra_len];
         at += 46 + name_len + extra_len + comment_len;
@@ -446,11 +443,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
             BundleError::at(bundle.to_path_buf(), entry, BundleErrorKind::UnsafePath { problem })
         })?;
         if needed > MAX_VERSION_NEEDED {
-            return Err(ctx.malformed(format!(
-                "entry `{name}` needs zip version {}.{} to extract (at most 6.3)",
-                needed / 10,
-                needed % 10
-            )));
+            return Err(ctx.malformed(ZipFault::VersionNeeded { entry: name.to_string(), needed }));
         }
 
         // ZIP64: the 32-bit fields that are all-ones live in the extra field, in order.
@@ -460,14 +453,14 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
             || disk_start == 0xFFFF
         {
             let body = zip64_field(extra)
-                .map_err(|e| ctx.malformed(format!("entry `{name}`: {e}")))?
-                .ok_or_else(|| ctx.malformed(format!("entry `{name}`: ZIP64 sizes without a ZIP64 extra field")))?;
+                .map_err(|()| ctx.malformed(ZipFault::ExtraFieldOverrun { entry: name.to_string(), local: false }))?
+                .ok_or_else(|| ctx.malformed(ZipFault::Zip64Missing { entry: name.to_string() }))?;
             let mut p = 0usize;
-            let mut next = |field: &str| -> Result<u64, BundleError> {
+            let mut next = |field: &'static str| -> Result<u64, BundleError> {
                 let v = body
                     .get(p..p + 8)
                     .map(|b| u64_at(b, 0))
-                    .ok_or_else(|| ctx.malformed(format!("entry `{name}`: ZIP64 extra field lacks the {field}")))?;
+                    .ok_or_else(|| ctx.malformed(ZipFault::Zip64Short { entry: name.to_string(), field }))?;
                 p += 8;
                 Ok(v)
             };
@@ -481,7 +474,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
                 local_offset = next("local header offset")?;
             }
         } else if disk_start != 0 {
-            return Err(ctx.malformed(format!("entry `{name}`: multi-disk archives are not supported")));
+            return Err(ctx.malformed(ZipFault::EntryOnOtherDisk { entry: name.to_string() }));
         }
 
         let Ok((name_at, name_len)) = names.add(&entries, i, name) else {
@@ -502,7 +495,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
             ));
         }
         if is_dir && uncompressed_size != 0 {
-            return Err(ctx.malformed(format!("directory entry `{name}` has {uncompressed_size} bytes of data")));
+            return Err(ctx.malformed(ZipFault::DirectoryWithData { entry: name.to_string(), size: uncompressed_size }));
         }
         if uncompressed_size > limits.max_entry_size {
             return Err(BundleError::at(
@@ -554,10 +547,7 @@ pub(crate) fn parse(data: &Data, bundle: &Path, limits: &Limits, buf: &mut Vec<u
         });
     }
     if at != cd.len() {
-        return Err(ctx.malformed(format!(
-            "the central directory holds {} bytes after its {count} declared entries",
-            cd.len() - at
-        )));
+        return Err(ctx.malformed(ZipFault::RecordsTrailing { bytes: cd.len() - at, count }));
     }
 
     // Overlaps, from the central directory alone (catches entries sharing one local header
@@ -674,7 +664,8 @@ pub(crate) fn check_local(
     }
     let mut zip64 = false;
     if (csize == 0xFFFF_FFFF || usize_ == 0xFFFF_FFFF)
-        && let Some(body) = zip64_field(extra).map_err(|d| ctx.malformed(format!("entry `{}`: local {d}", e_name)))?
+        && let Some(body) = zip64_field(extra)
+            .map_err(|()| ctx.malformed(ZipFault::ExtraFieldOverrun { entry: e_name.to_owned(), local: true }))?
         && body.len() >= 16
     {
         zip64 = true;

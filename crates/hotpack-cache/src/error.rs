@@ -55,17 +55,25 @@ pub enum CacheError {
         /// The descriptor's name.
         found: String,
     },
-    /// A bundle's manifest and the library's descriptor disagree.
-    #[error("{path}: manifest says {field} `{manifest}`, the library's descriptor says `{descriptor}`")]
+    /// A bundle's manifest and the library's descriptor name different modules.
+    #[error("{path}: manifest says name `{manifest}`, the library's descriptor says `{descriptor}`")]
     ManifestMismatch {
         /// The bundle.
         path: PathBuf,
-        /// The field.
-        field: &'static str,
-        /// The manifest's value.
+        /// The manifest's module name.
         manifest: String,
-        /// The descriptor's value.
+        /// The descriptor's module name.
         descriptor: String,
+    },
+    /// A bundle's manifest and the library's descriptor give different versions.
+    #[error("{path}: manifest says version `{manifest}`, the library's descriptor says `{descriptor}`")]
+    VersionMismatch {
+        /// The bundle.
+        path: PathBuf,
+        /// The manifest's version.
+        manifest: semver::Version,
+        /// The descriptor's version.
+        descriptor: semver::Version,
     },
     /// The bundle holds no library for this host's target.
     #[error("{path}: module `{module}` has no library for target `{target}`")]

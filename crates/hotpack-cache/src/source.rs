@@ -168,14 +168,19 @@ impl Cache {
             }
         }
         .map_err(CacheError::from)?;
-        let mismatch = |field, manifest: String, descriptor: String| {
-            Err(CacheError::ManifestMismatch { path: path.clone(), field, manifest, descriptor })
-        };
         if module.name() != entry.name() {
-            return mismatch("name", entry.name().to_owned(), module.name().to_owned());
+            return Err(CacheError::ManifestMismatch {
+                path,
+                manifest: entry.name().to_owned(),
+                descriptor: module.name().to_owned(),
+            });
         }
         if *module.version() != manifest.meta.version {
-            return mismatch("version", manifest.meta.version.to_string(), module.version().to_string());
+            return Err(CacheError::VersionMismatch {
+                path,
+                manifest: manifest.meta.version.clone(),
+                descriptor: module.version().clone(),
+            });
         }
         Ok(module)
     }

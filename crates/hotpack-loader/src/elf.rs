@@ -5,7 +5,7 @@
 //! headers fit but whose segments do not would be mapped past its end (SIGBUS on first
 //! touch). Checking first turns each case into its own typed error.
 
-use crate::LoadError;
+use crate::{ElfFault, LoadError};
 use std::path::Path;
 
 const ET_DYN: u16 = 3;
@@ -56,12 +56,12 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 /// Checks `bytes` is a 64-bit little-endian ELF shared object for this machine whose
 /// program headers, loadable segments and section headers all lie inside the file.
 pub(crate) fn check(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
-    let not_lib = |reason: &str| LoadError::NotASharedLibrary { path: path.to_path_buf(), reason: reason.to_owned() };
+    let not_lib = |fault: ElfFault| LoadError::NotASharedLibrary { path: path.to_path_buf(), fault };
     if bytes.is_empty() {
-        return Err(not_lib("the file is empty"));
+        return Err(not_lib(ElfFault::Empty));
     }
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
-        return Err(not_lib("no ELF magic at the start of the file"));
+        return Err(not_lib(ElfFault::NoMagic));
     }
     let truncated =
         |expected: u64| LoadError::Truncated { path: path.to_path_buf(), expected, found: bytes.len() as u64 };
@@ -83,7 +83,7 @@ pub(crate) fn check(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     }
     let e_type = u16_at(bytes, 16);
     if e_type != ET_DYN {
-        return Err(not_lib(&format!("ELF type {e_type} is not a shared object (ET_DYN)")));
+        return Err(not_lib(ElfFault::NotSharedObject { e_type }));
     }
     let machine = u16_at(bytes, 18);
     let (host, host_name) = host_machine();
@@ -106,7 +106,7 @@ pub(crate) fn check(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
         return Err(truncated(ph_end));
     }
     if phentsize < 56 && phnum > 0 {
-        return Err(not_lib("program header entries are too small"));
+        return Err(not_lib(ElfFault::ProgramHeadersTooSmall));
     }
     let mut needed = ph_end;
     for i in 0..phnum {

@@ -33,12 +33,12 @@ pub enum LoadError {
         max: u64,
     },
     /// The file is not a shared library.
-    #[error("{path}: not a shared library: {reason}")]
+    #[error("{path}: not a shared library: {fault}")]
     NotASharedLibrary {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        fault: ElfFault,
     },
     /// The file is shorter than its own headers say.
     #[error("{path}: truncated shared library: headers need {expected} bytes, the file has {found}")]
@@ -83,14 +83,14 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes are not the ones the caller verified.
-    #[error("{path}: blake3 is {found}, expected {expected}: not the library that was checked")]
+    #[error("{path}: blake3 is {}, expected {}: not the library that was checked", .found.to_hex(), .expected.to_hex())]
     HashMismatch {
         /// Where the module came from.
         path: PathBuf,
         /// The hash the caller verified.
-        expected: String,
+        expected: blake3::Hash,
         /// The hash of the bytes found.
-        found: String,
+        found: blake3::Hash,
     },
     /// `dlopen` refused the library.
     #[error("{path}: dlopen failed: {message}")]
@@ -249,14 +249,14 @@ pub enum LoadError {
         module: String,
     },
     /// A descriptor field holds an invalid value.
-    #[error("{path}: descriptor field `{field}` is invalid: {problem}")]
+    #[error("{path}: descriptor field `{field}` is invalid: {fault}")]
     BadDescriptor {
         /// Where the module came from.
         path: PathBuf,
         /// The field.
         field: &'static str,
         /// What is wrong with it.
-        problem: String,
+        fault: DescriptorFault,
     },
     /// The module does not provide the interface asked for.
     #[error("{path}: module `{module}` provides no interface `{interface}`")]
@@ -289,24 +289,115 @@ pub enum LoadError {
         found_size: usize,
     },
     /// The init hook returned an error.
-    #[error("{path}: init of module `{module}` failed: {message}")]
+    #[error("{path}: init of module `{module}` failed: {}", .error.message())]
     InitFailed {
         /// Where the module came from.
         path: PathBuf,
         /// The module.
         module: String,
-        /// The error message.
-        message: String,
+        /// What the hook returned (its message is the module's own text). Not a `source`:
+        /// the message above already quotes it.
+        error: hotpack_abi::CallError,
     },
     /// The init hook panicked (caught inside the module).
-    #[error("{path}: init of module `{module}` panicked: {message}")]
+    #[error("{path}: init of module `{module}` panicked: {}", .error.message())]
     InitPanicked {
         /// Where the module came from.
         path: PathBuf,
         /// The module.
         module: String,
-        /// The panic message.
-        message: String,
+        /// The caught panic (its message is the module's own text). Not a `source`: the
+        /// message above already quotes it.
+        error: hotpack_abi::CallError,
+    },
+}
+
+/// Why a file is not a shared library this host can load (checked on its bytes, before
+/// the dynamic linker sees them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ElfFault {
+    /// Not a regular file (a directory, a device, a socket).
+    #[error("not a regular file")]
+    NotRegularFile,
+    /// The file is empty.
+    #[error("the file is empty")]
+    Empty,
+    /// The file does not start with `\x7fELF`.
+    #[error("no ELF magic at the start of the file")]
+    NoMagic,
+    /// An ELF file that is not a shared object (an executable, a relocatable object).
+    #[error("ELF type {e_type} is not a shared object (ET_DYN)")]
+    NotSharedObject {
+        /// The `e_type` found.
+        e_type: u16,
+    },
+    /// Program header entries smaller than an ELF64 program header.
+    #[error("program header entries are too small")]
+    ProgramHeadersTooSmall,
+}
+
+/// What is wrong with a field of a module's descriptor ([`LoadError::BadDescriptor`] names
+/// the field).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptorFault {
+    /// A string field is not UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// The descriptor's address is not aligned for a descriptor.
+    #[error("address {address:#x} is not aligned for a descriptor")]
+    Misaligned {
+        /// The address.
+        address: usize,
+    },
+    /// The module name breaks the name rule.
+    #[error("{0}")]
+    Name(#[source] hotpack_util::name::NameError),
+    /// `panic_strategy` is neither unwind nor abort.
+    #[error("unknown panic strategy {value}")]
+    UnknownPanicStrategy {
+        /// The value found.
+        value: u32,
+    },
+    /// The version is not a semantic version.
+    #[error("`{version}` is not semver: {source}")]
+    NotSemver {
+        /// The text found.
+        version: String,
+        /// The semver crate's error.
+        #[source]
+        source: semver::Error,
+    },
+    /// An array pointer is misaligned, or its length is out of range.
+    #[error("array pointer is misaligned or its length is out of range")]
+    BadArray,
+    /// An interface's function table is null.
+    #[error("null table for `{interface}`")]
+    NullTable {
+        /// The interface.
+        interface: String,
+    },
+    /// An interface is listed twice.
+    #[error("`{name}` listed twice")]
+    ListedTwice {
+        /// The interface.
+        name: String,
+    },
+    /// A required interface's slot is null or misaligned.
+    #[error("null or misaligned slot for `{interface}`")]
+    BadSlot {
+        /// The interface.
+        interface: String,
+    },
+    /// The panic counter is null or misaligned.
+    #[error("null or misaligned panic counter")]
+    BadPanicCounter,
+    /// A handler name is empty or appears twice.
+    #[error("empty or duplicate handler name `{name}`")]
+    BadHandlerName {
+        /// The name.
+        name: String,
     },
 }
 

@@ -65,7 +65,7 @@ mod sealed;
 mod sys;
 
 pub use describe::{DescribeError, StaticDescriptor, describe};
-pub use error::LoadError;
+pub use error::{DescriptorFault, ElfFault, LoadError};
 pub use hotpack_abi::{CallError, Interface};
 pub use sys::AtomicRef;
 #[cfg(target_os = "linux")]
@@ -330,9 +330,9 @@ impl Module {
             Err(e) => {
                 let (path, module) = (self.inner.source.clone(), self.name().to_owned());
                 Err(if e.is_panic() {
-                    LoadError::InitPanicked { path, module, message: e.message() }
+                    LoadError::InitPanicked { path, module, error: e.clone() }
                 } else {
-                    LoadError::InitFailed { path, module, message: e.message() }
+                    LoadError::InitFailed { path, module, error: e.clone() }
                 })
             }
         }
@@ -598,7 +598,7 @@ fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {
         }
     })?;
     if !meta.is_file() {
-        return Err(LoadError::NotASharedLibrary { path: path.to_path_buf(), reason: "not a regular file".into() });
+        return Err(LoadError::NotASharedLibrary { path: path.to_path_buf(), fault: ElfFault::NotRegularFile });
     }
     if meta.len() > MAX_LIBRARY_BYTES {
         return Err(LoadError::TooLarge { path: path.to_path_buf(), size: meta.len(), max: MAX_LIBRARY_BYTES });
@@ -610,7 +610,7 @@ fn utf8(path: &Path, field: &'static str, bytes: &[u8]) -> Result<String, LoadEr
     std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| LoadError::BadDescriptor {
         path: path.to_path_buf(),
         field,
-        problem: format!("not UTF-8: {e}"),
+        fault: DescriptorFault::NotUtf8(e),
     })
 }
 
@@ -641,14 +641,14 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "descriptor",
-                problem: format!("address {address:#x} is not aligned for a descriptor"),
+                fault: DescriptorFault::Misaligned { address },
             });
         }
         sys::Header::Ok(desc) => desc,
     };
     let name = utf8(path, "name", sys::string(desc.name))?;
     if let Err(e) = hotpack_util::name::check_module_name(&name) {
-        return Err(LoadError::BadDescriptor { path: p(), field: "name", problem: e.to_string() });
+        return Err(LoadError::BadDescriptor { path: p(), field: "name", fault: DescriptorFault::Name(e) });
     }
     if desc.abi_version != hotpack_abi::ABI_VERSION {
         return Err(LoadError::AbiMismatch {
@@ -683,37 +683,34 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "panic_strategy",
-                problem: format!("unknown panic strategy {other}"),
+                fault: DescriptorFault::UnknownPanicStrategy { value: other },
             });
         }
     }
     let version_text = utf8(path, "version", sys::string(desc.version))?;
-    let version = semver::Version::parse(&version_text).map_err(|e| LoadError::BadDescriptor {
+    let version = semver::Version::parse(&version_text).map_err(|source| LoadError::BadDescriptor {
         path: p(),
         field: "version",
-        problem: format!("`{version_text}` is not semver: {e}"),
+        fault: DescriptorFault::NotSemver { version: version_text.clone(), source },
     })?;
     let mut interfaces = Vec::new();
     let mut tables = Vec::new();
-    let misaligned = |field: &'static str| LoadError::BadDescriptor {
-        path: p(),
-        field,
-        problem: "array pointer is misaligned or its length is out of range".into(),
-    };
+    let misaligned =
+        |field: &'static str| LoadError::BadDescriptor { path: p(), field, fault: DescriptorFault::BadArray };
     for raw_iface in sys::interfaces(desc).ok_or_else(|| misaligned("interfaces"))? {
         let iname = utf8(path, "interfaces.name", sys::string(raw_iface.name))?;
         if raw_iface.table.is_null() {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "interfaces.table",
-                problem: format!("null table for `{iname}`"),
+                fault: DescriptorFault::NullTable { interface: iname },
             });
         }
         if interfaces.iter().any(|i: &InterfaceInfo| i.name == iname) {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "interfaces",
-                problem: format!("`{iname}` listed twice"),
+                fault: DescriptorFault::ListedTwice { name: iname },
             });
         }
         tables.push(sys::Table::new(raw_iface));
@@ -726,13 +723,13 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
         let slot = sys::Slot::new(raw_req).ok_or_else(|| LoadError::BadDescriptor {
             path: p(),
             field: "requires.slot",
-            problem: format!("null or misaligned slot for `{rname}`"),
+            fault: DescriptorFault::BadSlot { interface: rname.clone() },
         })?;
         if requires.iter().any(|i: &InterfaceInfo| i.name == rname) {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "requires",
-                problem: format!("`{rname}` listed twice"),
+                fault: DescriptorFault::ListedTwice { name: rname },
             });
         }
         slots.push(slot);
@@ -741,7 +738,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
     let typed_panics = sys::PanicCounter::new(desc).ok_or_else(|| LoadError::BadDescriptor {
         path: p(),
         field: "typed_panics",
-        problem: "null or misaligned panic counter".into(),
+        fault: DescriptorFault::BadPanicCounter,
     })?;
     let mut handlers: Vec<(String, Handler)> = Vec::new();
     for raw_handler in sys::handlers(desc).ok_or_else(|| misaligned("handlers"))? {
@@ -750,7 +747,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             return Err(LoadError::BadDescriptor {
                 path: p(),
                 field: "handlers",
-                problem: format!("empty or duplicate handler name `{hname}`"),
+                fault: DescriptorFault::BadHandlerName { name: hname },
             });
         }
         handlers.push((hname, Handler { func: raw_handler.func }));

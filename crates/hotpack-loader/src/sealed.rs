@@ -34,11 +34,7 @@ impl Loader {
         if let Some(expected) = expected
             && *expected != hash
         {
-            return Err(LoadError::HashMismatch {
-                path: origin.to_path_buf(),
-                expected: expected.to_hex().to_string(),
-                found: hash.to_hex().to_string(),
-            });
+            return Err(LoadError::HashMismatch { path: origin.to_path_buf(), expected: *expected, found: hash });
         }
         let size = bytes.len() as u64;
         drop(map);

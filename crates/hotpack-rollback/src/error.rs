@@ -1,9 +1,11 @@
 //! The one error type of the rollback crate.
 
-use crate::{Gate, GateError, JournalError, VersionRef};
+use crate::{Crash, Gate, GateError, JournalError, VersionRef};
 use hotpack_cache::CacheError;
 use hotpack_loader::LoadError;
+use hotpack_util::error::ReportedError;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn opt_version(v: &Option<semver::Version>) -> String {
     v.as_ref().map_or_else(|| "(version unknown)".to_owned(), ToString::to_string)
@@ -33,7 +35,7 @@ pub enum RollbackError {
         error: std::sync::Arc<GateError>,
     },
     /// These exact bytes failed before (a gate or a demotion); they are not tried again.
-    #[error("module `{name}` {version} [{}] already failed ({}): {reason}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
+    #[error("module `{name}` {version} [{}] already failed ({}): {cause}", crate::short(hash), gate.map_or_else(|| "demoted".to_owned(), |g| format!("{g} gate")))]
     AlreadyFailed {
         /// Module name.
         name: String,
@@ -43,8 +45,9 @@ pub enum RollbackError {
         hash: blake3::Hash,
         /// The gate it failed, or `None` when it was demoted after promotion.
         gate: Option<Gate>,
-        /// Why it failed then.
-        reason: String,
+        /// Why it failed then (shared with the supervisor's record of the failure).
+        #[source]
+        cause: Arc<FailureCause>,
     },
     /// A version lower than one already seen was offered from outside.
     #[error(
@@ -139,6 +142,49 @@ pub enum RollbackError {
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),
+}
+
+/// Why a version was marked failed: the typed cause when this process saw the failure, the
+/// journal's text when an earlier run did (the journal stores [`FailureCause`]'s `Display`,
+/// `docs/FORMAT.md`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// It failed a gate.
+    Gate(Arc<GateError>),
+    /// Promoted, it panicked more often than the policy's budget allows and was demoted.
+    Panics {
+        /// Panics counted in the window.
+        panics: u32,
+        /// The window.
+        window: std::time::Duration,
+    },
+    /// Its process crashed under a call.
+    Crashed(Crash),
+    /// An earlier run recorded the failure in the journal, which keeps its text.
+    Journaled(ReportedError),
+}
+
+impl std::fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureCause::Gate(error) => error.fmt(f),
+            FailureCause::Panics { panics, window } => write!(f, "demoted after {panics} panics within {window:?}"),
+            FailureCause::Crashed(crash) => write!(f, "crashed: {crash}"),
+            FailureCause::Journaled(text) => text.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for FailureCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FailureCause::Gate(error) => Some(&**error),
+            FailureCause::Crashed(crash) => Some(crash),
+            FailureCause::Journaled(text) => Some(text),
+            FailureCause::Panics { .. } => None,
+        }
+    }
 }
 
 /// Why [`Supervisor::restore`](crate::Supervisor::restore) skipped a version (see

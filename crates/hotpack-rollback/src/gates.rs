@@ -524,7 +524,11 @@ mod tests {
         let path = PathBuf::from("x.so");
         let abi = LoadError::AbiMismatch { path: path.clone(), module: "m".into(), expected: 1, found: 999 };
         assert_eq!(load_gate(&abi), Gate::Abi);
-        let init = LoadError::InitFailed { path: path.clone(), module: "m".into(), message: "no".into() };
+        let init = LoadError::InitFailed {
+            path: path.clone(),
+            module: "m".into(),
+            error: hotpack_abi::CallError::Failed { message: "no".into() },
+        };
         assert_eq!(load_gate(&init), Gate::Init);
         assert_eq!(load_gate(&LoadError::NotFound { path }), Gate::Load);
     }

@@ -53,12 +53,12 @@ pub enum JournalError {
         expected: &'static str,
     },
     /// The content does not match the checksum the file states.
-    #[error("checksum mismatch: the file says {stated}, the content hashes to {actual}")]
+    #[error("checksum mismatch: the file says {stated}, the content hashes to {}", .actual.to_hex())]
     Checksum {
-        /// The checksum the file states.
+        /// The checksum the file states (as written: it may not even be hex).
         stated: String,
         /// The content's checksum.
-        actual: String,
+        actual: blake3::Hash,
     },
     /// A hash field is not 64 hex digits.
     #[error("bad hash `{value}`: {source}")]
@@ -100,12 +100,12 @@ pub enum JournalError {
         source: Box<JournalError>,
     },
     /// The library a stored copy was to be made from changed.
-    #[error("{} no longer holds the library {hash}", path.display())]
+    #[error("{} no longer holds the library {}", path.display(), .hash.to_hex())]
     SourceChanged {
         /// The library file.
         path: PathBuf,
         /// The hash it should have.
-        hash: String,
+        hash: blake3::Hash,
     },
     /// The journal could not be serialised (nothing was written; the file on disk still
     /// holds the previous state).
@@ -116,12 +116,12 @@ pub enum JournalError {
         source: serde_json::Error,
     },
     /// A stored library copy does not hash to its name.
-    #[error("{} is corrupt: its content hashes to {actual}", path.display())]
+    #[error("{} is corrupt: its content hashes to {}", path.display(), .actual.to_hex())]
     ObjectCorrupt {
         /// The stored copy.
         path: PathBuf,
         /// Its content's hash.
-        actual: String,
+        actual: blake3::Hash,
     },
 }
 
@@ -285,8 +285,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, JModule>, JournalE
         return Err(JournalError::Format { found: file.format, expected: FORMAT });
     }
     let body = serde_json::to_vec(&file.modules).map_err(|source| JournalError::Encode { source })?;
-    let actual = blake3::hash(&body).to_hex().to_string();
-    if actual != file.checksum {
+    let actual = blake3::hash(&body);
+    if actual.to_hex().as_str() != file.checksum {
         return Err(JournalError::Checksum { stated: file.checksum, actual });
     }
     Ok(file.modules)
@@ -330,7 +330,7 @@ pub(crate) fn store_object(dir: &Path, hash: &blake3::Hash, from: &Path) -> Resu
     }
     let bytes = std::fs::read(from).map_err(io("read", from))?;
     if blake3::hash(&bytes) != *hash {
-        return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: hash.to_hex().to_string() });
+        return Err(JournalError::SourceChanged { path: from.to_path_buf(), hash: *hash });
     }
     hotpack_util::fs::ensure_private_dir(&dir.join("objects"))?;
     write_atomic(&to, &bytes).map(|()| true)
@@ -383,7 +383,7 @@ pub(crate) fn read_object(dir: &Path, hash: &blake3::Hash) -> Result<Vec<u8>, Jo
     let bytes = std::fs::read(&path).map_err(io("read", &path))?;
     let actual = blake3::hash(&bytes);
     if actual != *hash {
-        return Err(JournalError::ObjectCorrupt { path, actual: actual.to_hex().to_string() });
+        return Err(JournalError::ObjectCorrupt { path, actual });
     }
     Ok(bytes)
 }

@@ -112,7 +112,7 @@ mod supervisor;
 mod watch;
 
 pub use crash::Crash;
-pub use error::{RestoreError, RollbackError};
+pub use error::{FailureCause, RestoreError, RollbackError};
 pub use gates::{
     CallbackError, Gate, GateError, Plan, Preflight, PreflightCandidate, Step, StepEnd, StepObserver, StepSeen,
 };

@@ -4,9 +4,9 @@ use crate::gates::{self, Plan};
 use crate::journal::{self, JFailed, JModule, JSource, JVersion};
 use crate::watch::is_bundle;
 use crate::{
-    Demotion, Deployed, FailedVersion, Gate, GateError, Happened, JournalError, JournalPolicy, JournalReport,
-    JournalStatus, ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError, RestoreProblem,
-    RestoreReport, RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
+    Demotion, Deployed, FailedVersion, FailureCause, Gate, GateError, Happened, JournalError, JournalPolicy,
+    JournalReport, JournalStatus, ModuleStatus, Policy, Preflight, PreflightCandidate, Probe, Record, RestoreError,
+    RestoreProblem, RestoreReport, RollbackError, RollbackEvent, SupervisorCallError, VersionRef, VersionSummary,
 };
 use hotpack_archive::{Bundle, BundleErrorKind};
 use hotpack_cache::{Cache, CacheError, HotModule, Source};
@@ -32,13 +32,14 @@ mod state;
 /// History lines kept per module (oldest dropped first).
 const HISTORY_CAP: usize = 512;
 
+use hotpack_util::error::ReportedError;
 use hotpack_util::sync::lock;
 
 #[derive(Debug, Clone)]
 struct Failure {
     version: semver::Version,
     gate: Option<Gate>,
-    reason: String,
+    cause: Arc<FailureCause>,
 }
 
 #[derive(Default)]
@@ -382,7 +383,7 @@ impl Supervisor {
                     version: f.version.clone(),
                     hash: blake3::Hash::from_bytes(*h),
                     gate: f.gate,
-                    reason: f.reason.clone(),
+                    reason: f.cause.to_string(),
                 })
                 .collect(),
             last_error: m.last_error.clone(),

@@ -23,3 +23,32 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     line
 }
+
+/// Text another process wrote, where the host needs an error value: a worker's or a
+/// preflight child's refusal, a failure an earlier run of the host recorded in its journal.
+/// Only bytes cross a process boundary (or a restart), so text is all there is to keep; the
+/// host shows it and decides nothing from its words (what it decides on, it checks itself).
+///
+/// ```
+/// let e = hotpack_util::error::ReportedError::new("no such symbol");
+/// assert_eq!(e.to_string(), "no such symbol");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ReportedError {
+    /// The text as reported (lossily decoded where it was not UTF-8). A `String`: it came from
+    /// another process, where the error value it described stayed.
+    message: String,
+}
+
+impl ReportedError {
+    /// The report `message`.
+    pub fn new(message: impl Into<String>) -> ReportedError {
+        ReportedError { message: message.into() }
+    }
+
+    /// The text as reported.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

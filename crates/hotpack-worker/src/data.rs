@@ -133,10 +133,7 @@ impl LibraryImage {
         let origin = origin.into();
         let found = blake3::hash(bytes);
         if found != hash {
-            return Err(WorkerError::Refused {
-                origin,
-                message: format!("bytes hash to {}, not the verified {}", found.to_hex(), hash.to_hex()),
-            });
+            return Err(WorkerError::HashMismatch { origin, expected: hash, found });
         }
         let name = format!("hotpack-{}", &hash.to_hex()[..16]);
         let fd = crate::wire::sealed_memfd(&name, bytes)

@@ -33,7 +33,87 @@ pub enum Death {
     /// Killed by the host because it broke the protocol (a malformed or impossible reply).
     Protocol {
         /// What it did.
-        detail: String,
+        fault: ProtocolFault,
+    },
+}
+
+/// How a worker broke the protocol: a reply the host cannot decode, or a report that
+/// contradicts what the host checked itself. The host decides each from what it received.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolFault {
+    /// A load reply with a status the host does not know.
+    #[error("unknown load reply")]
+    UnknownLoadReply,
+    /// A load reply whose module report does not decode.
+    #[error("malformed module report")]
+    MalformedReport,
+    /// The module report names other bytes than the host sent.
+    #[error("reports hash {}, the host sent {}", .reported.to_hex(), .sent.to_hex())]
+    ReportedHash {
+        /// The hash the worker reported.
+        reported: blake3::Hash,
+        /// The hash of the bytes the host sent.
+        sent: blake3::Hash,
+    },
+    /// The module report names a module the name rule refuses.
+    #[error("reports module name `{}`: {source}", .name.escape_debug())]
+    ReportedName {
+        /// The name reported.
+        name: String,
+        /// The rule it breaks.
+        #[source]
+        source: hotpack_util::name::NameError,
+    },
+    /// The worker closed a call slot itself.
+    #[error("closed a call slot itself")]
+    SlotClosed,
+    /// The worker set a call slot to a state only the host sets.
+    #[error("set a call slot to state {state}")]
+    SlotState {
+        /// The state found.
+        state: u32,
+    },
+    /// The worker announced a reply over the host's limit.
+    #[error("announced a reply of {len} bytes")]
+    ReplyTooLarge {
+        /// The announced length.
+        len: u64,
+    },
+    /// The worker announced more bytes than its call slot holds.
+    #[error("announced {len} bytes in a smaller slot")]
+    SlotOverrun {
+        /// The announced length.
+        len: u64,
+    },
+    /// The worker opened more call channels than the limit.
+    #[error("more channels than the limit")]
+    ChannelLimit,
+    /// A call channel the host published is gone.
+    #[error("a channel vanished")]
+    ChannelVanished,
+    /// The worker did not open a call channel in time.
+    #[error("did not open a call channel in time")]
+    ChannelTimeout,
+    /// The worker answered a channel request with a status the host does not know.
+    #[error("answered a channel request with nonsense")]
+    ChannelReply,
+    /// A spilled transfer over a call socket failed while the worker lived.
+    #[error("call socket: {}", io_text(*.kind, *.os_error))]
+    CallSocket {
+        /// The error's kind.
+        kind: std::io::ErrorKind,
+        /// The OS error number, when there was one.
+        os_error: Option<i32>,
+    },
+    /// An empty call reply.
+    #[error("empty reply")]
+    EmptyReply,
+    /// A call reply with a status the host does not know.
+    #[error("unknown reply status {status}")]
+    UnknownStatus {
+        /// The status found.
+        status: u8,
     },
 }
 
@@ -46,8 +126,17 @@ impl std::fmt::Display for Death {
                 write!(f, "deadline of {} passed", hotpack_util::duration::format_duration(*deadline))
             }
             Death::Killed => write!(f, "killed by its host"),
-            Death::Protocol { detail } => write!(f, "killed for breaking the worker protocol: {detail}"),
+            Death::Protocol { fault } => write!(f, "killed for breaking the worker protocol: {fault}"),
         }
+    }
+}
+
+/// An I/O error's text from what a [`ProtocolFault`] keeps of it (the OS's words for an
+/// error number).
+fn io_text(kind: std::io::ErrorKind, os_error: Option<i32>) -> String {
+    match os_error {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => std::io::Error::from(kind).to_string(),
     }
 }
 
@@ -107,21 +196,33 @@ pub enum WorkerError {
         /// How it ended.
         death: Death,
     },
-    /// The worker's loader refused the library (the message is the worker's, shown as text).
-    #[error("{origin}: the worker refused to load it: {message}")]
+    /// The worker's loader refused the library (the reason is the worker's, shown as text).
+    #[error("{origin}: the worker refused to load it: {report}")]
     Refused {
         /// The library's origin as the host named it.
         origin: String,
-        /// The worker's reason.
-        message: String,
+        /// The worker's reason, as it reported it.
+        #[source]
+        report: hotpack_util::error::ReportedError,
+    },
+    /// The bytes handed over for loading do not hash to the hash verified for them (checked
+    /// by the host, before the worker sees them).
+    #[error("{origin}: the worker refused to load it: bytes hash to {}, not the verified {}", .found.to_hex(), .expected.to_hex())]
+    HashMismatch {
+        /// The library's origin as the host named it.
+        origin: String,
+        /// The verified hash.
+        expected: blake3::Hash,
+        /// The hash of the bytes.
+        found: blake3::Hash,
     },
     /// The worker's report contradicts what the host can check; the worker was killed.
-    #[error("worker {pid} sent a report the host does not accept: {detail}")]
+    #[error("worker {pid} sent a report the host does not accept: {fault}")]
     Protocol {
         /// Its pid.
         pid: u32,
         /// What was wrong.
-        detail: String,
+        fault: ProtocolFault,
     },
 }
 
@@ -158,12 +259,12 @@ pub enum WorkerCallError {
         deadline: Duration,
     },
     /// The worker broke the protocol; it was killed.
-    #[error("worker {pid} killed for breaking the worker protocol: {detail}")]
+    #[error("worker {pid} killed for breaking the worker protocol: {fault}")]
     Protocol {
         /// Its pid.
         pid: u32,
         /// What was wrong.
-        detail: String,
+        fault: ProtocolFault,
     },
     /// The host could not set up the call (a channel's memfd or socket).
     #[error("worker {pid}: could not {op}: {source}")]
@@ -194,7 +295,7 @@ impl WorkerCallError {
         match self {
             WorkerCallError::Died { death, .. } => Some(death.clone()),
             WorkerCallError::Deadline { deadline, .. } => Some(Death::Deadline { deadline: *deadline }),
-            WorkerCallError::Protocol { detail, .. } => Some(Death::Protocol { detail: detail.clone() }),
+            WorkerCallError::Protocol { fault, .. } => Some(Death::Protocol { fault: fault.clone() }),
             _ => None,
         }
     }

@@ -7,9 +7,11 @@ use channels::Channel;
 use crate::slot::{self, Woke};
 use crate::wire::{self, Dec, Enc, op, status};
 use crate::{
-    Death, LibraryImage, ModuleReport, ResidentData, WorkerCallError, WorkerCommand, WorkerError, WorkerLimits, contain,
+    Death, LibraryImage, ModuleReport, ProtocolFault, ResidentData, WorkerCallError, WorkerCommand, WorkerError,
+    WorkerLimits, contain,
 };
 use hotpack_loader::CallError;
+use hotpack_util::error::ReportedError;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -183,9 +185,9 @@ impl Worker {
         let fds: Vec<_> = data.map(|d| vec![d.fd()]).unwrap_or_default();
         let reply = worker.control(&hello.0, &fds, limits.start_deadline).map_err(|e| worker.start_error(e))?;
         if reply.first() != Some(&status::OK) {
-            let message = String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned();
+            let report = ReportedError::new(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])));
             worker.kill();
-            return Err(WorkerError::Refused { origin: "worker start".into(), message });
+            return Err(WorkerError::Refused { origin: "worker start".into(), report });
         }
         Ok(worker)
     }
@@ -250,21 +252,17 @@ impl Worker {
         match d.u8() {
             Some(status::OK) => {}
             Some(status::REFUSED) => {
-                let message = String::from_utf8_lossy(d.rest()).into_owned();
-                return Err(WorkerError::Refused { origin: image.origin().to_owned(), message });
+                let report = ReportedError::new(String::from_utf8_lossy(d.rest()));
+                return Err(WorkerError::Refused { origin: image.origin().to_owned(), report });
             }
-            _ => return Err(self.protocol_load("unknown load reply")),
+            _ => return Err(self.protocol_load(ProtocolFault::UnknownLoadReply)),
         }
-        let report = ModuleReport::decode(&mut d).ok_or_else(|| self.protocol_load("malformed module report"))?;
+        let report = ModuleReport::decode(&mut d).ok_or_else(|| self.protocol_load(ProtocolFault::MalformedReport))?;
         if report.hash != *image.hash() {
-            return Err(self.protocol_load(&format!(
-                "reports hash {}, the host sent {}",
-                report.hash.to_hex(),
-                image.hash().to_hex()
-            )));
+            return Err(self.protocol_load(ProtocolFault::ReportedHash { reported: report.hash, sent: *image.hash() }));
         }
-        if let Err(e) = hotpack_util::name::check_module_name(&report.name) {
-            return Err(self.protocol_load(&format!("reports module name `{}`: {e}", report.name.escape_debug())));
+        if let Err(source) = hotpack_util::name::check_module_name(&report.name) {
+            return Err(self.protocol_load(ProtocolFault::ReportedName { name: report.name.clone(), source }));
         }
         let mut modules = hotpack_util::sync::lock(&self.inner.modules);
         modules.retain(|m| m.name != report.name);
@@ -272,9 +270,9 @@ impl Worker {
         Ok(report)
     }
 
-    fn protocol_load(&self, detail: &str) -> WorkerError {
-        self.kill_with(Death::Protocol { detail: detail.to_owned() });
-        WorkerError::Protocol { pid: self.inner.pid, detail: detail.to_owned() }
+    fn protocol_load(&self, fault: ProtocolFault) -> WorkerError {
+        self.kill_with(Death::Protocol { fault: fault.clone() });
+        WorkerError::Protocol { pid: self.inner.pid, fault }
     }
 
     /// Runs `module`'s init hook (once; later calls answer the first outcome) and makes it
@@ -413,13 +411,13 @@ impl Worker {
         let death = self.wait_death();
         match death {
             Death::Deadline { deadline } => WorkerCallError::Deadline { pid: self.inner.pid, deadline },
-            Death::Protocol { detail } => WorkerCallError::Protocol { pid: self.inner.pid, detail },
+            Death::Protocol { fault } => WorkerCallError::Protocol { pid: self.inner.pid, fault },
             death => WorkerCallError::Died { pid: self.inner.pid, death },
         }
     }
 
-    fn protocol(&self, detail: String) -> WorkerCallError {
-        self.kill_with(Death::Protocol { detail });
+    fn protocol(&self, fault: ProtocolFault) -> WorkerCallError {
+        self.kill_with(Death::Protocol { fault });
         self.died()
     }
 
@@ -474,9 +472,9 @@ impl Worker {
                     if self.death().is_some() {
                         return Err(self.died());
                     }
-                    return Err(self.protocol("closed a call slot itself".into()));
+                    return Err(self.protocol(ProtocolFault::SlotClosed));
                 }
-                Woke::State(other) => return Err(self.protocol(format!("set a call slot to state {other}"))),
+                Woke::State(other) => return Err(self.protocol(ProtocolFault::SlotState { state: other })),
                 Woke::Timeout => {
                     if self.death().is_some() {
                         return Err(self.died());
@@ -495,7 +493,7 @@ impl Worker {
         let max = self.inner.limits.max_reply;
         if len > max {
             return Err({
-                self.kill_with(Death::Protocol { detail: format!("announced a reply of {len} bytes") });
+                self.kill_with(Death::Protocol { fault: ProtocolFault::ReplyTooLarge { len } });
                 self.wait_death();
                 WorkerCallError::TooLarge { pid, len, max }
             });
@@ -512,13 +510,13 @@ impl Worker {
         } else {
             match ch.slot.take(len) {
                 Some(b) => b,
-                None => return Err(self.protocol(format!("announced {len} bytes in a smaller slot"))),
+                None => return Err(self.protocol(ProtocolFault::SlotOverrun { len })),
             }
         };
         self.give_back(ch);
         decode_reply(pid, module, &reply).map_err(|e| match e {
             ReplyError::Call(e) => e,
-            ReplyError::Malformed(detail) => self.protocol(detail),
+            ReplyError::Malformed(fault) => self.protocol(fault),
         })
     }
 
@@ -541,7 +539,7 @@ impl Worker {
             // Give the monitor the moment it needs to reap and sweep.
             return self.died();
         }
-        self.protocol(format!("call socket: {e}"))
+        self.protocol(ProtocolFault::CallSocket { kind: e.kind(), os_error: e.raw_os_error() })
     }
 }
 
@@ -563,12 +561,12 @@ impl Drop for InFlight<'_> {
 
 enum ReplyError {
     Call(WorkerCallError),
-    Malformed(String),
+    Malformed(ProtocolFault),
 }
 
 fn decode_reply(pid: u32, module: &str, reply: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
     let mut d = Dec::new(reply);
-    let code = d.u8().ok_or_else(|| ReplyError::Malformed("empty reply".into()))?;
+    let code = d.u8().ok_or(ReplyError::Malformed(ProtocolFault::EmptyReply))?;
     let rest = d.rest();
     let text = || String::from_utf8_lossy(rest).into_owned();
     match code {
@@ -578,7 +576,7 @@ fn decode_reply(pid: u32, module: &str, reply: &[u8]) -> Result<Option<Vec<u8>>,
         status::PANICKED => Err(ReplyError::Call(WorkerCallError::Module(CallError::Panicked { message: text() }))),
         status::NO_HANDLER => Err(ReplyError::Call(WorkerCallError::Module(CallError::NoSuchHandler { name: text() }))),
         status::NO_MODULE => Err(ReplyError::Call(WorkerCallError::NoSuchModule { pid, module: module.to_owned() })),
-        other => Err(ReplyError::Malformed(format!("unknown reply status {other}"))),
+        other => Err(ReplyError::Malformed(ProtocolFault::UnknownStatus { status: other })),
     }
 }
 

@@ -47,7 +47,7 @@ mod wire;
 
 pub use child::{worker_main, worker_main_if_marked};
 pub use data::{LibraryImage, ResidentData};
-pub use error::{Death, WorkerCallError, WorkerError, signal_name};
+pub use error::{Death, ProtocolFault, WorkerCallError, WorkerError, signal_name};
 pub use host::{Worker, WorkerStats};
 
 use std::ffi::OsString;

@@ -23,6 +23,7 @@ use crate::contain;
 use hotpack_archive::{Bundle, Limits, SearchPath};
 use hotpack_cache::Cache;
 use hotpack_loader::{Loader, Materialize, Module};
+use hotpack_util::error::ReportedError;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -88,12 +89,12 @@ pub enum PreflightError {
         source: std::io::Error,
     },
     /// The child was killed by a signal while loading the candidate.
-    #[error("{}: the preflight child was killed by {signal}{}", path.display(), detail(stderr))]
+    #[error("{}: the preflight child was killed by {}{}", path.display(), signal_label(*signal), detail(stderr))]
     Signaled {
         /// The candidate.
         path: PathBuf,
-        /// The signal's name (`SIGSEGV`, `SIGABRT`, ...).
-        signal: String,
+        /// The signal number (named in the message: `SIGSEGV`, `SIGABRT`, ...).
+        signal: i32,
         /// The end of the child's stderr.
         stderr: String,
     },
@@ -116,22 +117,21 @@ pub enum PreflightError {
         timeout: Duration,
     },
     /// The child ran and its checks refused the candidate.
-    #[error("{}: refused in the preflight child at the {gate} gate: {message}", path.display())]
+    #[error("{}: refused in the preflight child at the {gate} gate: {report}", path.display())]
     Refused {
         /// The candidate.
         path: PathBuf,
         /// The gate that refused (`load`, `abi`, `init`, `probe`).
         gate: String,
-        /// Why.
-        message: String,
+        /// Why, as the child reported it.
+        #[source]
+        report: hotpack_util::error::ReportedError,
     },
     /// The child exited cleanly without a report hotpack understands.
-    #[error("{}: the preflight child gave no report ({detail})", path.display())]
+    #[error("{}: the preflight child gave no report (exit code 0 without a report line)", path.display())]
     Protocol {
         /// The candidate.
         path: PathBuf,
-        /// What was wrong.
-        detail: String,
     },
 }
 
@@ -371,7 +371,7 @@ impl PreflightCommand {
 fn judge(path: PathBuf, status: ExitStatus, stdout: &[u8], stderr: String) -> Result<PreflightReport, PreflightError> {
     use std::os::unix::process::ExitStatusExt;
     if let Some(signal) = status.signal() {
-        return Err(PreflightError::Signaled { path, signal: signal_name(signal), stderr });
+        return Err(PreflightError::Signaled { path, signal, stderr });
     }
     let code = status.code().unwrap_or(-1);
     let report = String::from_utf8_lossy(stdout)
@@ -385,14 +385,18 @@ fn judge(path: PathBuf, status: ExitStatus, stdout: &[u8], stderr: String) -> Re
             Ok(PreflightReport { name: field(&v, "name"), version: field(&v, "version") })
         }
         (REFUSED, Some(v)) if v.get("ok").and_then(serde_json::Value::as_bool) == Some(false) => {
-            Err(PreflightError::Refused { path, gate: field(&v, "gate"), message: field(&v, "error") })
+            Err(PreflightError::Refused {
+                path,
+                gate: field(&v, "gate"),
+                report: ReportedError::new(field(&v, "error")),
+            })
         }
-        (0, _) => Err(PreflightError::Protocol { path, detail: "exit code 0 without a report line".into() }),
+        (0, _) => Err(PreflightError::Protocol { path }),
         (code, _) => Err(PreflightError::Exited { path, code, stderr }),
     }
 }
 
-fn signal_name(signal: i32) -> String {
+fn signal_label(signal: i32) -> String {
     match crate::signal_name(signal) {
         "signal" => format!("signal {signal}"),
         name => name.to_owned(),
@@ -630,8 +634,8 @@ mod tests {
 
     #[test]
     fn signals_have_names() {
-        assert_eq!(signal_name(11), "SIGSEGV");
-        assert_eq!(signal_name(6), "SIGABRT");
-        assert_eq!(signal_name(64), "signal 64");
+        assert_eq!(signal_label(11), "SIGSEGV");
+        assert_eq!(signal_label(6), "SIGABRT");
+        assert_eq!(signal_label(64), "signal 64");
     }
 }

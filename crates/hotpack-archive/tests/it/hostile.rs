@@ -363,7 +363,7 @@ fn manifests() {
     check(
         "unknown-field",
         manifest_with(&|v| v["handler"] = serde_json::json!([])),
-        |e| matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::Json { detail }) if detail.contains("handler")),
+        |e| matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::Json { source }) if source.to_string().contains("handler")),
     );
     check("format", manifest_with(&|v| v["format"] = 2.into()), |e| {
         matches!(e.kind(), BundleErrorKind::Manifest(ManifestError::UnknownFormat { found: 2, .. }))

@@ -72,10 +72,13 @@ fn each_broken_fixture_gives_its_own_error() {
         ("fx-forged-abi", |e| matches!(e, LoadError::AbiMismatch { found: 999, .. })),
         ("fx-forged-rustc", |e| matches!(e, LoadError::RustcMismatch { found, .. } if found.contains("forged"))),
         ("fx-forged-target", |e| matches!(e, LoadError::TargetMismatch { found, .. } if found.starts_with("riscv64"))),
-        ("fx-init-error", |e| matches!(e, LoadError::InitFailed { message, .. } if message == "database unavailable")),
+        (
+            "fx-init-error",
+            |e| matches!(e, LoadError::InitFailed { error, .. } if error.message() == "database unavailable"),
+        ),
         (
             "fx-init-panic",
-            |e| matches!(e, LoadError::InitPanicked { message, .. } if message.contains("init exploded")),
+            |e| matches!(e, LoadError::InitPanicked { error, .. } if error.message().contains("init exploded")),
         ),
     ];
     for (fixture, is_expected) in cases {

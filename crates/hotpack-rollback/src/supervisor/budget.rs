@@ -177,7 +177,11 @@ impl Supervisor {
             }
             m.failed.insert(
                 *from.hash.as_bytes(),
-                Failure { version: from.version.clone(), gate: None, reason: format!("crashed: {crash}") },
+                Failure {
+                    version: from.version.clone(),
+                    gate: None,
+                    cause: Arc::new(FailureCause::Crashed(crash.clone())),
+                },
             );
             m.good.retain(|g| g.hash != from.hash);
             m.stack.retain(|h| *h != from.hash);
@@ -267,11 +271,9 @@ impl Supervisor {
                 m.panics.clear();
                 return None;
             }
-            let reason = format!("demoted after {panics} panics within {:?}", policy.panic_window);
-            m.failed.insert(
-                *from.hash.as_bytes(),
-                Failure { version: from.version.clone(), gate: None, reason: reason.clone() },
-            );
+            let cause = Arc::new(FailureCause::Panics { panics, window: policy.panic_window });
+            let reason = cause.to_string();
+            m.failed.insert(*from.hash.as_bytes(), Failure { version: from.version.clone(), gate: None, cause });
             m.good.retain(|g| g.hash != from.hash);
             m.stack.retain(|h| *h != from.hash);
             m.last_error = Some(format!("{}: {reason}", from.version));

@@ -250,7 +250,7 @@ impl Supervisor {
                 version: version.clone(),
                 hash: *hash,
                 gate: f.gate,
-                reason: f.reason.clone(),
+                cause: f.cause.clone(),
             };
             Some(refuse(m, &err))
         } else if let Some(highest) =
@@ -285,7 +285,7 @@ impl Supervisor {
                     version: f.version.clone(),
                     hash: *hash,
                     gate: f.gate,
-                    reason: f.reason.clone(),
+                    cause: f.cause.clone(),
                 });
             }
         }
@@ -294,7 +294,7 @@ impl Supervisor {
             version: f.version.clone(),
             hash: *hash,
             gate: f.gate,
-            reason: f.reason.clone(),
+            cause: f.cause.clone(),
         })
     }
 
@@ -432,7 +432,11 @@ impl Supervisor {
             if let (true, Some(h)) = (mark, hash) {
                 m.failed.insert(
                     *h.as_bytes(),
-                    Failure { version: version.clone(), gate: Some(gate), reason: reason.clone() },
+                    Failure {
+                        version: version.clone(),
+                        gate: Some(gate),
+                        cause: Arc::new(FailureCause::Gate(Arc::clone(error))),
+                    },
                 );
                 m.good.retain(|g| g.hash != h);
             }
@@ -457,13 +461,16 @@ impl Supervisor {
         error: impl Into<Arc<GateError>>,
     ) -> RollbackError {
         let error: Arc<GateError> = error.into();
-        let reason = error.to_string();
         if let Some(h) = hash {
             lock(&self.inner.state).orphan_failed.insert(
                 *h.as_bytes(),
                 (
                     label.clone(),
-                    Failure { version: semver::Version::new(0, 0, 0), gate: Some(gate), reason: reason.clone() },
+                    Failure {
+                        version: semver::Version::new(0, 0, 0),
+                        gate: Some(gate),
+                        cause: Arc::new(FailureCause::Gate(Arc::clone(&error))),
+                    },
                 ),
             );
         }

@@ -22,7 +22,7 @@ impl ModState {
                     version: f.version.to_string(),
                     hash: blake3::Hash::from_bytes(*h).to_hex().to_string(),
                     gate: f.gate.map(|g| g.as_str().to_owned()),
-                    reason: f.reason.clone(),
+                    reason: f.cause.to_string(),
                 })
                 .collect(),
             // Format 2 writes no signature claims: the proofs are stored with the objects.
@@ -43,7 +43,7 @@ impl ModState {
             let failure = Failure {
                 version: journal::parse_version(&f.version)?,
                 gate: journal::parse_gate(&f.gate)?,
-                reason: f.reason.clone(),
+                cause: Arc::new(FailureCause::Journaled(ReportedError::new(f.reason.clone()))),
             };
             m.failed.insert(*journal::parse_hash(&f.hash)?.as_bytes(), failure);
         }

@@ -2,7 +2,7 @@
 //! or filled with garbage lets the host start safely.
 
 use super::*;
-use hotpack_rollback::{Happened, JournalStatus};
+use hotpack_rollback::{FailureCause, Happened, JournalStatus};
 
 #[test]
 fn a_restart_resumes_the_last_good_version_from_the_object_store() {
@@ -28,10 +28,21 @@ fn a_restart_resumes_the_last_good_version_from_the_object_store() {
 #[test]
 fn a_restart_never_resumes_a_demoted_version() {
     let mut host = Host::with_v1(Policy { panic_budget: 0, ..Policy::default() });
-    host.sup.deploy_file(&hotpack_testkit::module("fx-greeter-v3-panics")).expect("gates");
+    let v3 = hotpack_testkit::module("fx-greeter-v3-panics");
+    host.sup.deploy_file(&v3).expect("gates");
     host.sup.call("greeter", "version", b"").expect_err("panics, demoted");
+    let cause = |err: Result<_, RollbackError>| match err {
+        Err(RollbackError::AlreadyFailed { cause, .. }) => cause,
+        other => panic!("not refused as failed before: {other:?}"),
+    };
+    let before = cause(host.sup.deploy_file(&v3));
+    assert!(matches!(*before, FailureCause::Panics { panics: 1, .. }), "{before:?}");
     host.restart(Policy::default());
     assert_eq!(host.answer(), "1");
+    // The journal kept the cause's text: after the restart it is the same words.
+    let after = cause(host.sup.deploy_file(&v3));
+    assert!(matches!(*after, FailureCause::Journaled(_)), "{after:?}");
+    assert_eq!(after.to_string(), before.to_string());
 }
 
 #[test]

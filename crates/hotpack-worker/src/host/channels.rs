@@ -2,9 +2,9 @@
 //! demand, giving one back.
 
 use super::{ControlError, Worker};
-use crate::WorkerCallError;
 use crate::slot::{self, Slot};
 use crate::wire::{self, Enc, op, status};
+use crate::{ProtocolFault, WorkerCallError};
 use hotpack_loader::SharedMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::OnceLock;
@@ -47,7 +47,7 @@ impl Worker {
                         // Published in order under the lock: `channels[..opened]` are set.
                         let at = self.inner.opened.load(Ordering::Acquire);
                         let Some(cell) = self.inner.channels.get(at) else {
-                            return Err(self.protocol("more channels than the limit".into()));
+                            return Err(self.protocol(ProtocolFault::ChannelLimit));
                         };
                         let _ = cell.set(ch);
                         self.inner.opened.store(at + 1, Ordering::Release);
@@ -55,7 +55,7 @@ impl Worker {
                         if self.death().is_some() {
                             return Err(self.died());
                         }
-                        return cell.get().ok_or_else(|| self.protocol("a channel vanished".into()));
+                        return cell.get().ok_or_else(|| self.protocol(ProtocolFault::ChannelVanished));
                     }
                     Err(Opened::Failed(e)) => {
                         pool.total -= 1;
@@ -126,16 +126,18 @@ impl Worker {
             .map_err(|e| {
                 Opened::Failed(match e {
                     ControlError::Closed => self.died(),
-                    ControlError::Timeout(_) => self.protocol("did not open a call channel in time".into()),
+                    ControlError::Timeout(_) => self.protocol(ProtocolFault::ChannelTimeout),
                     ControlError::Io(op, source) => WorkerCallError::Io { pid, op, source },
                 })
             })?;
         match reply.first() {
             Some(&status::OK) => {}
             Some(&status::REFUSED) => {
-                return Err(Opened::NoThread(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])).into_owned()));
+                return Err(Opened::NoThread(hotpack_util::error::ReportedError::new(String::from_utf8_lossy(
+                    reply.get(1..).unwrap_or(&[]),
+                ))));
             }
-            _ => return Err(Opened::Failed(self.protocol("answered a channel request with nonsense".into()))),
+            _ => return Err(Opened::Failed(self.protocol(ProtocolFault::ChannelReply))),
         }
         Ok(Channel { slot, stream: mine, busy: AtomicBool::new(true) })
     }
@@ -155,5 +157,5 @@ enum Opened {
     /// The call fails with this.
     Failed(WorkerCallError),
     /// The worker could not start a call thread (its message); it lives.
-    NoThread(String),
+    NoThread(hotpack_util::error::ReportedError),
 }
