@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 mod budget;
+mod cap;
 mod deploy;
 mod iso_deps;
 mod isolate;
@@ -107,6 +108,9 @@ struct Inner {
     /// that does not panic.
     ops: Mutex<()>,
     probes: Mutex<HashMap<String, Probe>>,
+    /// The probe of every module without one of its own.
+    default_probe: Mutex<Option<Probe>>,
+    default_iso_probe: Mutex<Option<isolate::IsolatedProbe>>,
     preflight: Mutex<Option<Preflight>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
@@ -181,6 +185,8 @@ impl Supervisor {
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
                 probes: Mutex::new(HashMap::new()),
+                default_probe: Mutex::new(None),
+                default_iso_probe: Mutex::new(None),
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
@@ -283,6 +289,17 @@ impl Supervisor {
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
         lock(&self.inner.probes).insert(name.to_owned(), probe);
+    }
+
+    /// Sets (or with `None` clears) the probe of every module that has none of its own
+    /// ([`set_probe`](Self::set_probe)), in process, and the one of every module that runs in
+    /// a worker and has none of its own ([`set_isolated_probe`](Self::set_isolated_probe)).
+    /// A probe that applies to some modules only looks at [`Module::name`] (or
+    /// [`WorkerProxy::name`]) and accepts the others. For a host whose module names are not
+    /// known before their bundles are read (a plugin folder).
+    pub fn set_default_probes(&self, probe: Option<Probe>, isolated: Option<isolate::IsolatedProbe>) {
+        *lock(&self.inner.default_probe) = probe;
+        *lock(&self.inner.default_iso_probe) = isolated;
     }
 
     /// Sets (or with `None` clears) the preflight: run on every deployed candidate after

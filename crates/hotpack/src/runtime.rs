@@ -2,20 +2,18 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::preflight::{PreflightCommand, PreflightError};
 use hotpack_archive::{Limits, SearchPath};
 use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
-use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
+use hotpack_detect::WatchConfig;
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, PreflightCandidate, Probe, RestoreReport,
-    RollbackError, RollbackEvent, Supervisor, VersionRef, is_deployable,
+    Deployed, JournalReport, ModuleStatus, Policy, PreflightCandidate, Probe, RestoreReport, RollbackError,
+    RollbackEvent, Supervisor, VersionRef, WatchError, WatchReport, Watching,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -34,9 +32,9 @@ pub enum Error {
     /// No preflight executable was found (see [`RuntimeBuilder::preflight`]).
     #[error(transparent)]
     Preflight(#[from] PreflightError),
-    /// The watcher could not start.
+    /// The watch-to-deploy loop could not start (the watcher, or its thread).
     #[error(transparent)]
-    Detect(#[from] DetectError),
+    Watch(#[from] WatchError),
     /// Neither `XDG_CACHE_HOME` nor `HOME` names an absolute directory, and no cache
     /// directory was given.
     #[error(
@@ -51,12 +49,6 @@ pub enum Error {
         /// What was wrong, naming the directory, its owner and mode.
         #[source]
         source: hotpack_util::fs::FsError,
-    },
-    /// The watcher thread could not be started.
-    #[error("cannot start the watcher thread: {source}")]
-    Spawn {
-        /// The OS error.
-        source: std::io::Error,
     },
     /// A handler call returned an error or a caught panic.
     #[error("{module} {version}: {handler}: {error}")]
@@ -541,7 +533,7 @@ impl Runtime {
         // supervisor deploys exactly that version through the gates.
         let source = self.cache().resolve(name)?;
         let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
-        self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
+        self.report(WatchReport::of(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d])))?;
         if self.inner.supervisor.runs_in_worker(name) {
             return Err(Error::Isolated { name: name.to_owned() });
         }
@@ -573,33 +565,23 @@ impl Runtime {
     ///
     /// [`Error::Rollback`]: the first module's failed gate, downgrade or pin.
     pub fn deploy(&self, path: &Path) -> Result<Vec<Deployed>, Error> {
-        self.report(path, self.inner.supervisor.deploy_path(path))
+        self.report(WatchReport::of(path, self.inner.supervisor.deploy_path(path)))
     }
 
-    /// Deploys a change the watcher confirmed, from the bytes and hash it confirmed when it
-    /// has them (no second read or hash), else from the path.
-    fn deploy_change(&self, mut change: hotpack_detect::Change) -> Result<Vec<Deployed>, Error> {
-        let confirmed = change.hash().zip(change.take_content());
-        let result = match confirmed {
-            Some((hash, content)) => self.inner.supervisor.deploy_confirmed(&change.path, content, hash),
-            None => self.inner.supervisor.deploy_path(&change.path),
+    /// Emits what a deploy did (or what the watcher said) and returns the deploy's result.
+    fn report(&self, report: WatchReport) -> Result<Vec<Deployed>, Error> {
+        let (event, result) = match report {
+            WatchReport::Deployed { path, deployed } => {
+                (Event::Deployed { path, deployed: deployed.clone() }, Ok(deployed))
+            }
+            WatchReport::Refused { path, error } => {
+                (Event::DeployFailed { path, error: Arc::clone(&error) }, Err(Error::Rollback(error)))
+            }
+            WatchReport::Watch(event) => (Event::Watch(event), Ok(Vec::new())),
+            _ => return Ok(Vec::new()),
         };
-        self.report(&change.path, result)
-    }
-
-    /// Emits what a deploy of `path` did.
-    fn report(&self, path: &Path, result: Result<Vec<Deployed>, RollbackError>) -> Result<Vec<Deployed>, Error> {
-        match result {
-            Ok(deployed) => {
-                self.emit(Event::Deployed { path: path.to_path_buf(), deployed: deployed.clone() });
-                Ok(deployed)
-            }
-            Err(e) => {
-                let error = Arc::new(e);
-                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: Arc::clone(&error) });
-                Err(Error::Rollback(error))
-            }
-        }
+        self.emit(event);
+        result
     }
 
     /// Calls `handler` of the active version of `module`. A caught panic counts against the
@@ -692,83 +674,25 @@ impl Runtime {
     /// Deploys every bundle and library directly inside each search-path directory (and
     /// every search-path entry that is one), in name order. Returns each file's outcome.
     pub fn deploy_all(&self) -> Vec<(PathBuf, Result<Vec<Deployed>, Error>)> {
-        let mut files = Vec::new();
-        for entry in self.cache().search_entries() {
-            if entry.is_dir() {
-                if let Ok(read) = std::fs::read_dir(&entry) {
-                    let mut found: Vec<PathBuf> =
-                        read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
-                    found.sort();
-                    files.extend(found);
-                }
-            } else if is_deployable(&entry) {
-                files.push(entry);
-            }
-        }
-        files
-            .into_iter()
-            .map(|f| {
-                let r = self.deploy(&f);
-                (f, r)
-            })
-            .collect()
+        let files = hotpack_rollback::deployable_files(&self.cache().search_entries());
+        files.into_iter().map(|f| (f.clone(), self.deploy(&f))).collect()
     }
 
     /// Watches the search path and deploys every bundle or library, directly inside a
     /// search-path directory, whose content changed (created or replaced; removals are
-    /// ignored: the version serving keeps serving). Failures are emitted as events; the
-    /// thread goes on. Returns once the watches are in place; dropping the handle stops it.
+    /// ignored: the version serving keeps serving), from the bytes the watcher confirmed:
+    /// the supervisor's one watch-to-deploy loop ([`Supervisor::watch`]). Failures are emitted
+    /// as events; the thread goes on. Returns once the watches are in place; dropping the
+    /// handle stops it.
     ///
     /// # Errors
     ///
-    /// [`Error::Detect`] when the watcher cannot start.
+    /// [`Error::Watch`] when the watcher cannot start.
     pub fn watch(&self) -> Result<Watching, Error> {
-        let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
-        let filter = DeployFilter::new(&roots);
-        // Only files directly inside a root deploy: nothing below it is walked or hashed.
-        let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet).recursive(false))?;
-        let stop = Arc::new(AtomicBool::new(false));
         let runtime = self.clone();
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("hotpack-watch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    let event = match watcher.recv_timeout(Duration::from_millis(100)) {
-                        Ok(event) => event,
-                        Err(hotpack_detect::RecvTimeoutError::Timeout) => continue,
-                        Err(hotpack_detect::RecvTimeoutError::Disconnected) => break,
-                    };
-                    match event {
-                        hotpack_detect::Event::Change(change) => {
-                            if !filter.wants(&change.path, matches!(change.kind, ChangeKind::Removed { .. })) {
-                                continue;
-                            }
-                            // Failures are recorded and emitted; the loop goes on.
-                            let _ = runtime.deploy_change(change);
-                        }
-                        other => runtime.emit(Event::Watch(Arc::new(other))),
-                    }
-                }
-            })
-            .map_err(|source| Error::Spawn { source })?;
-        Ok(Watching { stop, thread: Some(thread) })
-    }
-}
-
-/// A running watch started by [`Runtime::watch`]; dropping it stops the watcher thread.
-#[derive(Debug)]
-pub struct Watching {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let config = WatchConfig::new().quiet(self.inner.quiet);
+        let report = move |r| drop(runtime.report(r));
+        Ok(self.inner.supervisor.watch(&self.cache().search_entries(), &config, report)?)
     }
 }
 

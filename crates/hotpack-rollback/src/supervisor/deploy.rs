@@ -320,6 +320,7 @@ impl Supervisor {
         if let Some(err) = self.failed_anywhere(&hash) {
             return Err(err);
         }
+        self.check_version_cap(&path.display().to_string(), None, &hash)?;
         if let Some(iso) = self.isolation() {
             return self.deploy_isolated(&iso, None, expect, bytes, hash, Source::File(path.to_path_buf()));
         }
@@ -425,7 +426,7 @@ impl Supervisor {
                 self.emit(event);
                 Err(err)
             }
-            None => Ok(None),
+            None => self.check_version_cap(name, Some(version), hash).map(|()| None),
         }
     }
 
@@ -548,7 +549,7 @@ impl Supervisor {
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
-        lock(&self.inner.probes).get(name).cloned()
+        lock(&self.inner.probes).get(name).cloned().or_else(|| lock(&self.inner.default_probe).clone())
     }
 
     /// Bookkeeping after `cache.promote` succeeded. `outcome` says why the version serves

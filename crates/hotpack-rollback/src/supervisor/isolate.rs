@@ -359,7 +359,8 @@ impl Supervisor {
                 worker.import_state(&name, &state).map_err(|e| fail((Gate::State, GateError::WorkerCall(e), true)))?;
             }
         }
-        let probe = lock(&self.inner.iso_probes).get(&name).cloned();
+        let probe =
+            lock(&self.inner.iso_probes).get(&name).cloned().or_else(|| lock(&self.inner.default_iso_probe).clone());
         if let Some(probe) = probe {
             let proxy = WorkerProxy { worker: &worker, report: &report };
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy))) {
