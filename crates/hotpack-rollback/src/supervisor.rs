@@ -273,6 +273,32 @@ impl Supervisor {
         Ok((Supervisor::build(cache, policy, Some(path), state), report))
     }
 
+    /// [`open`](Self::open) with a journal (and its report), [`new`](Self::new) without.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn with_journal(
+        cache: Cache,
+        policy: Policy,
+        journal: Option<&Path>,
+    ) -> Result<(Supervisor, Option<JournalReport>), RollbackError> {
+        match journal {
+            Some(path) => Supervisor::open(cache, policy, path).map(|(s, r)| (s, Some(r))),
+            None => Ok((Supervisor::new(cache, policy), None)),
+        }
+    }
+
+    /// Runs `command`'s child process ([`hotpack_worker::preflight`]) as the preflight of
+    /// every deployed candidate ([`set_preflight`](Self::set_preflight)); `None` clears it.
+    pub fn set_preflight_command(&self, command: Option<hotpack_worker::preflight::PreflightCommand>) {
+        self.set_preflight(command.map(|command| -> Preflight {
+            Arc::new(move |c: &PreflightCandidate<'_>| {
+                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| Box::new(e) as crate::CallbackError)
+            })
+        }));
+    }
+
     /// The cache the supervisor promotes into, read-only: nothing reached through the
     /// supervisor makes code current without its gates (the `Cache` itself stays with whoever
     /// built the supervisor).

@@ -72,7 +72,8 @@
 //! [`Runtime::watch`] starts a thread that watches the search path (the `detect` crate: a
 //! debounced notify watcher that reports only blake3-confirmed content changes) and deploys
 //! every library or bundle whose content changed. A change that fails to load, or fails a
-//! gate, is reported as an [`Event::DeployFailed`] and the old version keeps serving.
+//! gate, is reported as an [`Event::Deploy`] ([`WatchReport::Refused`]) and the old version
+//! keeps serving.
 //!
 //! ```no_run
 //! let runtime = hotpack::Runtime::builder().search_path("plugins/").build()?;
@@ -149,7 +150,7 @@ pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
 pub mod preflight;
 
 pub use hotpack_cache::{PackLibraryError, pack_library, pack_library_with};
-pub use hotpack_rollback::Watching;
+pub use hotpack_rollback::{WatchReport, Watching};
 pub use runtime::{Error, Event, Runtime, RuntimeBuilder};
 
 /// The default cache directory, private to this user: `$XDG_CACHE_HOME/hotpack` when that

@@ -12,8 +12,8 @@ use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
 use hotpack_detect::WatchConfig;
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    Deployed, JournalReport, ModuleStatus, Policy, PreflightCandidate, Probe, RestoreReport, RollbackError,
-    RollbackEvent, Supervisor, VersionRef, WatchError, WatchReport, Watching,
+    Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
+    VersionRef, WatchError, WatchReport, Watching,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -43,13 +43,10 @@ pub enum Error {
     )]
     NoCacheDir,
     /// The cache directory cannot be created, or is not private (owned by another user, or
-    /// writable by group or others): nothing in it is loaded.
+    /// writable by group or others): nothing in it is loaded. The error names the
+    /// directory, its owner and mode.
     #[error("unusable cache directory")]
-    CacheDir {
-        /// What was wrong, naming the directory, its owner and mode.
-        #[source]
-        source: hotpack_util::fs::FsError,
-    },
+    CacheDir(#[source] hotpack_util::fs::FsError),
     /// A handler call returned an error or a caught panic.
     #[error("{module} {version}: {handler}: {error}")]
     Call {
@@ -139,24 +136,11 @@ pub enum Event {
     Cache(CacheEvent),
     /// A supervisor event (promoted, gate failed, refused, demoted, rolled back, ...).
     Rollback(RollbackEvent),
-    /// A file was deployed: its modules passed their gates (or were already serving).
-    Deployed {
-        /// The file.
-        path: PathBuf,
-        /// What serves now.
-        deployed: Vec<Deployed>,
-    },
-    /// A file was refused; the old version keeps serving.
-    DeployFailed {
-        /// The file.
-        path: PathBuf,
-        /// Why: the same error value the deploy returned (as [`Error::Rollback`]).
-        error: Arc<RollbackError>,
-    },
-    /// The watcher reported a problem: detection degraded (a rescan after lost events,
-    /// polling past the watch limit; a [`hotpack_detect::Event::Warning`]) or a file it
-    /// could not read (a [`hotpack_detect::Event::Error`]).
-    Watch(Arc<hotpack_detect::Event>),
+    /// What a deploy of a file did ([`Runtime::deploy`], [`Runtime::import`], [`Runtime::watch`]:
+    /// deployed, or refused with the same error value the call returned as
+    /// [`Error::Rollback`]; the old version keeps serving), or what the watcher said
+    /// (detection degraded, a file it could not read).
+    Deploy(WatchReport),
 }
 
 impl fmt::Display for Event {
@@ -164,43 +148,26 @@ impl fmt::Display for Event {
         match self {
             Event::Cache(e) => write!(f, "{e:?}"),
             Event::Rollback(e) => write!(f, "{e}"),
-            Event::Deployed { path, deployed } => {
-                write!(f, "deployed {}:", path.display())?;
-                for d in deployed {
-                    write!(f, " {} {} [{}] ({:?})", d.name, d.version, &d.hash.to_hex()[..12], d.outcome)?;
-                }
-                Ok(())
-            }
-            Event::DeployFailed { path, error } => write!(f, "refused {}: {error}", path.display()),
-            Event::Watch(event) => match &**event {
-                hotpack_detect::Event::Warning(w) => write!(f, "watch: {w}"),
-                hotpack_detect::Event::Error(e) => write!(f, "watch: {e}"),
-                other => write!(f, "watch: {other:?}"),
-            },
+            Event::Deploy(report) => write!(f, "{report}"),
         }
     }
 }
 
 /// Configures a [`Runtime`]. Every setting has a default; see each method.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct RuntimeBuilder {
     search: Vec<PathBuf>,
     cache_dir: Option<PathBuf>,
     journal: Option<PathBuf>,
     limits: Limits,
     policy: Policy,
-    quiet: Duration,
+    /// `None`: `WatchConfig`'s default.
+    quiet: Option<Duration>,
     probes: Vec<(String, Probe)>,
-    preflight: PreflightSetting,
+    /// `None`: off; `Some(None)`: found at build ([`PreflightCommand::find`]).
+    preflight: Option<Option<PreflightCommand>>,
     isolation: Option<hotpack_rollback::Isolation>,
     resident: Option<hotpack_worker::ResidentData>,
-}
-
-#[derive(Debug, Clone)]
-enum PreflightSetting {
-    Off,
-    Find,
-    With(PreflightCommand),
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -215,24 +182,7 @@ impl fmt::Debug for RuntimeBuilder {
     }
 }
 
-impl Default for RuntimeBuilder {
-    fn default() -> Self {
-        RuntimeBuilder {
-            search: Vec::new(),
-            cache_dir: None,
-            journal: None,
-            limits: Limits::default(),
-            policy: Policy::default(),
-            quiet: WatchConfig::default().quiet,
-            probes: Vec::new(),
-            preflight: PreflightSetting::Off,
-            isolation: None,
-            resident: None,
-        }
-    }
-}
-
-/// Trust and durability: which keys a bundle must be signed by, what a failed journal write does.
+/// Trust: which keys a bundle must be signed by (the rest of the policy: [`RuntimeBuilder::policy`]).
 impl RuntimeBuilder {
     /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
     /// foreign-signed bundles, and plain library files (which cannot carry a signature),
@@ -241,16 +191,6 @@ impl RuntimeBuilder {
     /// to the keys already given. Without any key, unsigned bundles are accepted.
     pub fn trusted_keys(mut self, keys: impl IntoIterator<Item = hotpack_archive::PublicKey>) -> Self {
         self.policy.trusted_keys.extend(keys);
-        self
-    }
-
-    /// Whether a promotion whose journal write failed stands (default
-    /// [`JournalPolicy::Stand`](hotpack_rollback::JournalPolicy::Stand): it does, and
-    /// [`Supervisor::journal_problem`](hotpack_rollback::Supervisor::journal_problem) says the
-    /// host is not durable until a write succeeds) or is undone
-    /// ([`JournalPolicy::Revert`](hotpack_rollback::JournalPolicy::Revert)).
-    pub fn journal_policy(mut self, policy: hotpack_rollback::JournalPolicy) -> Self {
-        self.policy.journal = policy;
         self
     }
 }
@@ -283,27 +223,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Versions retained per module (default 5).
-    pub fn retain(mut self, versions: usize) -> Self {
-        self.policy.retain = versions;
-        self
-    }
-
-    /// Caught panics tolerated in `window` before a version is demoted (default 5 in 60 s;
-    /// 0 demotes on the first panic).
-    pub fn panic_budget(mut self, panics: u32, window: Duration) -> Self {
-        self.policy.panic_budget = panics;
-        self.policy.panic_window = window;
-        self
-    }
-
-    /// Accept bundles older than the highest version seen (default: refused).
-    pub fn allow_downgrade(mut self, allow: bool) -> Self {
-        self.policy.allow_downgrade = allow;
-        self
-    }
-
-    /// The whole supervisor policy at once.
+    /// The whole supervisor policy at once ([`Policy`]: versions retained, panic budget,
+    /// downgrades, probation, trusted keys, journal policy, version cap), replacing what was
+    /// set before (trusted keys included): `policy(Policy { retain: 2, ..Policy::default() })`.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
@@ -324,7 +246,7 @@ impl RuntimeBuilder {
     ///
     /// [`Gate::Preflight`]: hotpack_rollback::Gate::Preflight
     pub fn preflight(mut self, on: bool) -> Self {
-        self.preflight = if on { PreflightSetting::Find } else { PreflightSetting::Off };
+        self.preflight = on.then_some(None);
         self
     }
 
@@ -332,7 +254,7 @@ impl RuntimeBuilder {
     /// [`PreflightCommand::current_exe`] in a binary that calls
     /// [`child_main_if_marked`](crate::preflight::child_main_if_marked)).
     pub fn preflight_with(mut self, command: PreflightCommand) -> Self {
-        self.preflight = PreflightSetting::With(command);
+        self.preflight = Some(Some(command));
         self
     }
 
@@ -341,7 +263,7 @@ impl RuntimeBuilder {
     /// [`WatchConfig`] (50 ms). A rename into place or a close after writing is deployed
     /// as soon as its event arrives, whatever this is.
     pub fn quiet(mut self, quiet: Duration) -> Self {
-        self.quiet = quiet;
+        self.quiet = Some(quiet);
         self
     }
 
@@ -385,41 +307,22 @@ impl RuntimeBuilder {
             Some(dir) => dir,
             None => crate::default_cache_dir()?,
         };
-        hotpack_util::fs::ensure_private_dir(&dir).map_err(|source| Error::CacheDir { source })?;
-        let preflight = match self.preflight {
-            PreflightSetting::Off => None,
-            PreflightSetting::Find => Some(PreflightCommand::find()?),
-            PreflightSetting::With(command) => Some(command),
-        };
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(Error::CacheDir)?;
+        let preflight = self.preflight.map(|c| c.map_or_else(PreflightCommand::find, Ok)).transpose()?;
         let loader = Loader::new(&dir)?;
         let mut search = SearchPath::with_limits(self.limits.clone());
         for entry in &self.search {
             search.push(entry.clone());
         }
         let cache = Cache::with_limits(loader, search, self.limits);
-        let (supervisor, report) = match &self.journal {
-            Some(path) => {
-                let (s, r) = Supervisor::open(cache.clone(), self.policy, path)?;
-                (s, Some(r))
-            }
-            None => (Supervisor::new(cache.clone(), self.policy), None),
-        };
+        let (supervisor, report) = Supervisor::with_journal(cache.clone(), self.policy, self.journal.as_deref())?;
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
         }
         supervisor.set_isolation(self.isolation);
         supervisor.set_resident_data(self.resident);
-        if let Some(mut command) = preflight {
-            if !command.has_scratch_dir() {
-                command = command.scratch_dir(dir.join("preflight"));
-            }
-            supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command
-                    .check(c.path, c.module_dir, c.hash)
-                    .map(|_| ())
-                    .map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
-            })));
-        }
+        let scratch = |c: PreflightCommand| if c.has_scratch_dir() { c } else { c.scratch_dir(dir.join("preflight")) };
+        supervisor.set_preflight_command(preflight.map(scratch));
         let runtime = Runtime {
             inner: Arc::new(Inner { cache, supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
         };
@@ -441,7 +344,7 @@ struct Inner {
     /// makes code current without the supervisor's gates.
     cache: Cache,
     supervisor: Supervisor,
-    quiet: Duration,
+    quiet: Option<Duration>,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
 }
 
@@ -559,7 +462,7 @@ impl Runtime {
     /// Deploys a bundle (`.zip`) or a plain library file through the promotion gates
     /// (verify, load, ABI, init, state, probe); modules that pass serve at once. A refusal
     /// leaves the old version serving, is recorded in the module's history and emitted as
-    /// an [`Event::DeployFailed`].
+    /// an [`Event::Deploy`] ([`WatchReport::Refused`]).
     ///
     /// # Errors
     ///
@@ -570,17 +473,12 @@ impl Runtime {
 
     /// Emits what a deploy did (or what the watcher said) and returns the deploy's result.
     fn report(&self, report: WatchReport) -> Result<Vec<Deployed>, Error> {
-        let (event, result) = match report {
-            WatchReport::Deployed { path, deployed } => {
-                (Event::Deployed { path, deployed: deployed.clone() }, Ok(deployed))
-            }
-            WatchReport::Refused { path, error } => {
-                (Event::DeployFailed { path, error: Arc::clone(&error) }, Err(Error::Rollback(error)))
-            }
-            WatchReport::Watch(event) => (Event::Watch(event), Ok(Vec::new())),
-            _ => return Ok(Vec::new()),
+        let result = match &report {
+            WatchReport::Refused { error, .. } => Err(Error::Rollback(Arc::clone(error))),
+            WatchReport::Deployed { deployed, .. } => Ok(deployed.clone()),
+            _ => Ok(Vec::new()),
         };
-        self.emit(event);
+        self.emit(Event::Deploy(report));
         result
     }
 
@@ -603,8 +501,7 @@ impl Runtime {
     ///
     /// As [`call`](Self::call).
     pub fn call_resident(&self, module: &str, handler: &str) -> Result<Vec<u8>, Error> {
-        let result = self.inner.supervisor.call_resident(module, handler);
-        result.map_err(|e| call_error(module, handler, e))
+        self.inner.supervisor.call_resident(module, handler).map_err(|e| call_error(module, handler, e))
     }
 
     /// Ends the worker answering for `module` now (a run the user gave up on); its call
@@ -622,9 +519,6 @@ impl Runtime {
     pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
         if self.inner.supervisor.runs_in_worker(name) {
             return Err(Error::Isolated { name: name.to_owned() });
-        }
-        if self.cache().current(name).is_none() {
-            return Err(Error::NotLoaded { name: name.to_owned() });
         }
         self.cache().hot_module(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
@@ -690,7 +584,7 @@ impl Runtime {
     /// [`Error::Watch`] when the watcher cannot start.
     pub fn watch(&self) -> Result<Watching, Error> {
         let runtime = self.clone();
-        let config = WatchConfig::new().quiet(self.inner.quiet);
+        let config = self.inner.quiet.map_or_else(WatchConfig::new, |quiet| WatchConfig::new().quiet(quiet));
         let report = move |r| drop(runtime.report(r));
         Ok(self.inner.supervisor.watch(&self.cache().search_entries(), &config, report)?)
     }

@@ -198,10 +198,9 @@ impl Host {
     fn on_event(&self, event: Event) {
         let metrics = &self.metrics;
         match event {
-            // Deploys are logged and counted by `deploy`, which knows the module names and
-            // runs before the next file is looked at.
-            // (serve's own watch reports to `on_report`, not through runtime events).
-            Event::Deployed { .. } | Event::DeployFailed { .. } => {}
+            // serve's own deploys (the folder's watch and `deploy_all`) are logged and counted
+            // by `on_report`, on the thread that deployed, before the next file is looked at.
+            Event::Deploy(_) => {}
             Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
             Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
                 let problem = crate::log::error_chain(&*error);
@@ -236,7 +235,7 @@ impl Host {
 
     /// Deploys every bundle and library directly in the folder, in name order.
     pub(crate) fn deploy_all(&self) {
-        for report in self.runtime.supervisor().deploy_all(&[self.folder.clone()]) {
+        for report in self.runtime.supervisor().deploy_all(std::slice::from_ref(&self.folder)) {
             self.on_report(report);
         }
     }

@@ -3,6 +3,7 @@
 //! facade's `Runtime::watch` and `hotpack serve` both run it; they differ only in what they
 //! do with each [`WatchReport`].
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,26 @@ impl WatchReport {
         match result {
             Ok(deployed) => WatchReport::Deployed { path: path.to_path_buf(), deployed },
             Err(e) => WatchReport::Refused { path: path.to_path_buf(), error: Arc::new(e) },
+        }
+    }
+}
+
+impl fmt::Display for WatchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchReport::Deployed { path, deployed } => {
+                write!(f, "deployed {}:", path.display())?;
+                for d in deployed {
+                    write!(f, " {} {} [{}] ({:?})", d.name, d.version, crate::short(&d.hash), d.outcome)?;
+                }
+                Ok(())
+            }
+            WatchReport::Refused { path, error } => write!(f, "refused {}: {error}", path.display()),
+            WatchReport::Watch(event) => match &**event {
+                hotpack_detect::Event::Warning(w) => write!(f, "watch: {w}"),
+                hotpack_detect::Event::Error(e) => write!(f, "watch: {e}"),
+                other => write!(f, "watch: {other:?}"),
+            },
         }
     }
 }
