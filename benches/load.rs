@@ -89,7 +89,8 @@ fn preflight() {
     let plain = hotpack::Runtime::builder()
         .cache_dir(dir.join("plain"))
         .policy(hotpack::rollback::Policy { allow_downgrade: true, ..Default::default() })
-        .build().expect("rt");
+        .build()
+        .expect("rt");
     let limits = Limits::default();
     let (mut alone, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..total {
