@@ -11,6 +11,7 @@ mod journal;
 mod property;
 mod rollback;
 mod store;
+mod watch;
 
 use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackSpec};
 use hotpack_cache::{Cache, CacheView};
