@@ -46,6 +46,10 @@
 //! [`history`]: Supervisor::history
 //! [`status`]: Supervisor::status
 //!
+//! A host that watches folders runs the one watch-to-deploy loop, [`Supervisor::watch`]: the
+//! watcher's confirmed bytes go to [`Supervisor::deploy_confirmed`] and every outcome comes
+//! back as a [`WatchReport`]. [`Policy::max_versions`] caps the versions a process maps.
+//!
 //! Starting a host: open the journal (a first start finds none), then restore.
 //!
 //! ```
