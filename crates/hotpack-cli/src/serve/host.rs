@@ -143,7 +143,7 @@ impl Host {
             trusted_keys: trusted,
             ..Policy::default()
         };
-        let mut builder = Runtime::builder().search_path(folder).journal(&journal).quiet(config.quiet).policy(policy);
+        let mut builder = Runtime::builder().search_path(folder).journal(&journal).policy(policy);
         if let Some(pf) = config.preflight {
             // This very binary is the child (`hotpack __preflight ...`, see main).
             let mut command = PreflightCommand::current_exe().timeout(pf.timeout).memory_limit(Some(pf.memory));
@@ -179,8 +179,8 @@ impl Host {
         Ok(host)
     }
 
-    /// One log line per runtime event not caused by `deploy` (rollbacks, demotions, watch
-    /// problems).
+    /// One log line per runtime event that is not one of serve's deploys (rollbacks,
+    /// demotions, journal failures); deploys and watch problems go through `on_report`.
     fn log_events(&self) -> anyhow::Result<()> {
         let events = self.runtime.subscribe();
         let host = self.clone();
