@@ -82,11 +82,15 @@ fn preflight() {
     let command = hotpack::preflight::PreflightCommand::current_exe();
     let checked = hotpack::Runtime::builder()
         .cache_dir(dir.join("checked"))
-        .allow_downgrade(true)
+        .policy(hotpack::rollback::Policy { allow_downgrade: true, ..Default::default() })
         .preflight_with(command.clone().scratch_dir(dir.join("scratch")))
         .build()
         .expect("runtime");
-    let plain = hotpack::Runtime::builder().cache_dir(dir.join("plain")).allow_downgrade(true).build().expect("rt");
+    let plain = hotpack::Runtime::builder()
+        .cache_dir(dir.join("plain"))
+        .policy(hotpack::rollback::Policy { allow_downgrade: true, ..Default::default() })
+        .build()
+        .expect("rt");
     let limits = Limits::default();
     let (mut alone, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..total {

@@ -135,3 +135,32 @@ fn detect_ignores_the_temp_names_util_writes() {
         hotpack_detect::DEFAULT_TEMP_PATTERNS
     );
 }
+
+/// The hotpack crates the supervisor stands on. `hotpack-detect` is there because the
+/// supervisor runs the one watch-to-deploy loop (`Supervisor::watch`: the watcher's confirmed
+/// bytes into `deploy_confirmed`), which the facade's `Runtime::watch` and `hotpack serve`
+/// share instead of each keeping a copy; detect itself still depends on no hotpack crate.
+#[test]
+fn rollback_stands_on_the_crates_below_it() {
+    let deps = tree("hotpack-rollback");
+    let mut ours: Vec<&str> = deps
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("hotpack") && *name != "hotpack-rollback")
+        .collect();
+    ours.sort_unstable();
+    ours.dedup();
+    assert_eq!(
+        ours,
+        [
+            "hotpack-abi",
+            "hotpack-archive",
+            "hotpack-cache",
+            "hotpack-detect",
+            "hotpack-loader",
+            "hotpack-util",
+            "hotpack-worker"
+        ],
+        "a new edge from hotpack-rollback needs its reason here and in docs/ARCHITECTURE.md:\n{deps}"
+    );
+}

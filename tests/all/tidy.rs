@@ -340,9 +340,10 @@ fn error_and_event_types_hold_at_most_five_text_fields() {
 /// The facade's goal (issue 21 item 7): at most this many code lines in `crates/hotpack/src`.
 const FACADE_GOAL: usize = 400;
 
-/// Where the facade is today: the count may only fall to [`FACADE_GOAL`]. Lower it when code
-/// moves below (the watch-to-deploy loop, `pack_library`, the cache-directory rule).
-const FACADE_CEILING: usize = 600;
+/// Where the facade is today (the goal is met: the watch-to-deploy loop, `pack_library`, the
+/// cache-directory rule and the preflight wiring live below it). Lower it when more moves; it
+/// never rises past [`FACADE_GOAL`].
+const FACADE_CEILING: usize = 391;
 
 /// Non-blank, non-comment lines of the facade (`crates/hotpack/src`), except `preflight.rs`,
 /// which moves into the worker crate (issue 20; what stays is a re-export).
@@ -364,6 +365,7 @@ fn facade_code_lines() -> usize {
 #[test]
 fn the_facade_only_shrinks_toward_its_goal() {
     let lines = facade_code_lines();
+    const { assert!(FACADE_CEILING <= FACADE_GOAL) };
     assert!(
         lines <= FACADE_CEILING,
         "the facade has {lines} code lines (ceiling {FACADE_CEILING}, goal {FACADE_GOAL}): move logic into the \

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotpack::Runtime;
+use hotpack::rollback::Policy;
 
 /// Arguments of `hotpack demo`.
 #[derive(Debug, clap::Args)]
@@ -137,8 +138,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let scratch =
         tempfile::Builder::new().prefix("hotpack-demo-").tempdir().context("cannot create a temporary directory")?;
     // Panic budget 0: the first caught panic demotes a version to the last good one.
-    let runtime =
-        Runtime::builder().cache_dir(scratch.path().join("cache")).panic_budget(0, Duration::from_secs(60)).build()?;
+    let policy = Policy { panic_budget: 0, ..Policy::default() };
+    let runtime = Runtime::builder().cache_dir(scratch.path().join("cache")).policy(policy).build()?;
     say!("[3/6] packing each module into a bundle...");
     let mut bundles = Vec::new();
     for package in PACKAGES {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hotpack::Runtime;
 use hotpack::detect::{Event, WatchConfig, Watcher};
+use hotpack::rollback::Policy;
 
 /// Arguments of `hotpack dev`.
 #[derive(Debug, clap::Args)]
@@ -107,7 +108,7 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("cannot watch {}", args.dir.display()))?;
     // A panic demotes the version at once: the last good one serves again.
-    let mut builder = Runtime::builder().panic_budget(0, Duration::from_secs(60));
+    let mut builder = Runtime::builder().policy(Policy { panic_budget: 0, ..Policy::default() });
     if args.in_process {
         if let Some(data) = &data {
             builder = builder.resident_data(data.clone());

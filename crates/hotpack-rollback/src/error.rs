@@ -139,6 +139,27 @@ pub enum RollbackError {
         #[source]
         error: std::sync::Arc<JournalError>,
     },
+    /// Mapping the candidate would pass [`Policy::max_versions`](crate::Policy::max_versions):
+    /// it is refused before it is loaded (not marked failed: a restarted host takes it) and
+    /// the version serving keeps serving. Versions already mapped never count.
+    #[error(
+        "module `{name}` {}{}: refused: {mapped} versions are mapped and the cap is {cap}; the version serving keeps \
+         serving; a restart reclaims mapped versions",
+        opt_version(version),
+        opt_hash(&Some(*hash))
+    )]
+    OverVersionCap {
+        /// Module name (the path of the file when no module name could be read yet).
+        name: String,
+        /// The candidate's version, when known.
+        version: Option<semver::Version>,
+        /// blake3 of the candidate's library.
+        hash: blake3::Hash,
+        /// Versions mapped in this process now.
+        mapped: usize,
+        /// The cap.
+        cap: usize,
+    },
     /// The cache refused an operation.
     #[error(transparent)]
     Cache(CacheError),

@@ -52,6 +52,10 @@
 //! [`history`]: Supervisor::history
 //! [`status`]: Supervisor::status
 //!
+//! A host that watches folders runs the one watch-to-deploy loop, [`Supervisor::watch`]: the
+//! watcher's confirmed bytes go to [`Supervisor::deploy_confirmed`] and every outcome comes
+//! back as a [`WatchReport`]. [`Policy::max_versions`] caps the versions a process maps.
+//!
 //! Starting a host: open the journal (a first start finds none), then restore.
 //!
 //! ```
@@ -121,7 +125,7 @@ pub use hotpack_loader::Module;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
 pub use supervisor::{IsolatedProbe, Isolation, Supervisor, WorkerInfo, WorkerProxy};
-pub use watch::{DeployFilter, is_bundle, is_deployable};
+pub use watch::{DeployFilter, WatchError, WatchReport, Watching, deployable_files, is_bundle, is_deployable};
 
 use std::fmt;
 use std::sync::Arc;
@@ -184,6 +188,13 @@ pub struct Policy {
     /// Whether a promotion whose journal write failed stands (default
     /// [`JournalPolicy::Stand`]).
     pub journal: JournalPolicy,
+    /// Library versions this process may keep mapped (default `None`: no cap). Nothing is
+    /// ever unmapped (see the loader), so a long-running host sets a cap below its
+    /// descriptor and `vm.max_map_count` limits: a candidate that would map one more version
+    /// past it is refused before it is loaded ([`RollbackError::OverVersionCap`]); a version
+    /// already mapped (a rollback target, the same bytes again) never counts, and a version
+    /// that runs in a worker maps nothing here.
+    pub max_versions: Option<usize>,
 }
 
 /// What happens to a deploy's promotion when the journal cannot record it (a full disk, a
@@ -213,6 +224,7 @@ impl Default for Policy {
             probation: Duration::ZERO,
             trusted_keys: Vec::new(),
             journal: JournalPolicy::Stand,
+            max_versions: None,
         }
     }
 }

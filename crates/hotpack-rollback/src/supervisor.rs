@@ -19,6 +19,7 @@ use std::time::Instant;
 
 mod budget;
 mod candidate;
+mod cap;
 mod deploy;
 mod iso_deps;
 mod isolate;
@@ -110,6 +111,9 @@ struct Inner {
     /// that does not panic.
     ops: Mutex<()>,
     probes: Mutex<HashMap<String, Probe>>,
+    /// The probe of every module without one of its own.
+    default_probe: Mutex<Option<Probe>>,
+    default_iso_probe: Mutex<Option<isolate::IsolatedProbe>>,
     preflight: Mutex<Option<Preflight>>,
     subscribers: Mutex<Vec<mpsc::Sender<RollbackEvent>>>,
     /// Why the last journal write failed, until one succeeds.
@@ -178,6 +182,8 @@ impl Supervisor {
                 state: Mutex::new(state),
                 ops: Mutex::new(()),
                 probes: Mutex::new(HashMap::new()),
+                default_probe: Mutex::new(None),
+                default_iso_probe: Mutex::new(None),
                 preflight: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 journal_problem: Mutex::new(None),
@@ -265,6 +271,32 @@ impl Supervisor {
         Ok((Supervisor::build(cache, policy, Some(path), state), report))
     }
 
+    /// [`open`](Self::open) with a journal (and its report), [`new`](Self::new) without.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn with_journal(
+        cache: Cache,
+        policy: Policy,
+        journal: Option<&Path>,
+    ) -> Result<(Supervisor, Option<JournalReport>), RollbackError> {
+        match journal {
+            Some(path) => Supervisor::open(cache, policy, path).map(|(s, r)| (s, Some(r))),
+            None => Ok((Supervisor::new(cache, policy), None)),
+        }
+    }
+
+    /// Runs `command`'s child process ([`hotpack_worker::preflight`]) as the preflight of
+    /// every deployed candidate ([`set_preflight`](Self::set_preflight)); `None` clears it.
+    pub fn set_preflight_command(&self, command: Option<hotpack_worker::preflight::PreflightCommand>) {
+        self.set_preflight(command.map(|command| -> Preflight {
+            Arc::new(move |c: &PreflightCandidate<'_>| {
+                command.check(c.path, c.module_dir, c.hash).map(|_| ()).map_err(|e| Box::new(e) as crate::CallbackError)
+            })
+        }));
+    }
+
     /// The cache the supervisor promotes into, read-only: nothing reached through the
     /// supervisor makes code current without its gates (the `Cache` itself stays with whoever
     /// built the supervisor).
@@ -281,6 +313,17 @@ impl Supervisor {
     /// imported and before it is promoted (and on restore).
     pub fn set_probe(&self, name: &str, probe: Probe) {
         lock(&self.inner.probes).insert(name.to_owned(), probe);
+    }
+
+    /// Sets (or with `None` clears) the probe of every module that has none of its own
+    /// ([`set_probe`](Self::set_probe)), in process, and the one of every module that runs in
+    /// a worker and has none of its own ([`set_isolated_probe`](Self::set_isolated_probe)).
+    /// A probe that applies to some modules only looks at [`Module::name`] (or
+    /// [`WorkerProxy::name`]) and accepts the others. For a host whose module names are not
+    /// known before their bundles are read (a plugin folder).
+    pub fn set_default_probes(&self, probe: Option<Probe>, isolated: Option<isolate::IsolatedProbe>) {
+        *lock(&self.inner.default_probe) = probe;
+        *lock(&self.inner.default_iso_probe) = isolated;
     }
 
     /// Sets (or with `None` clears) the preflight: run on every deployed candidate after

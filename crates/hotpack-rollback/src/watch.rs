@@ -1,6 +1,10 @@
-//! The watch-to-deploy policy: which changed files a watching host deploys.
+//! The watch-to-deploy policy: which changed files a watching host deploys, and the one
+//! loop that deploys them (`run.rs`).
 
 use std::path::{Path, PathBuf};
+
+mod run;
+pub use run::{WatchError, WatchReport, Watching, deployable_files};
 
 /// Whether `path` is deployed as a bundle (`.zip`) rather than as a plain library.
 pub fn is_bundle(path: &Path) -> bool {

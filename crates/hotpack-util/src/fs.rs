@@ -274,6 +274,18 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
     Ok(removed)
 }
 
+/// The per-user cache directory of `app`: `$XDG_CACHE_HOME/<app>` when that variable holds
+/// an absolute path, else `$HOME/.cache/<app>` (the XDG base directory rule); `None` when
+/// neither does (no guess from the password database: the caller names one then). Never a
+/// shared temporary folder: a path anyone can predict and create first is how another local
+/// user plants code. Create it with [`ensure_private_dir`].
+pub fn user_cache_dir(app: &str) -> Option<PathBuf> {
+    let absolute = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute("XDG_CACHE_HOME")
+        .map(|xdg| xdg.join(app))
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache").join(app)))
+}
+
 /// Create `path` (and missing parents) with mode 0700 if it does not exist, then check that
 /// it is a directory owned by this user and not writable by group or others.
 ///

@@ -7,7 +7,8 @@
 //!   (created with `O_EXCL`, named `.<name>.hotpack-tmp-*`), written, fsynced, renamed over the
 //!   target, then the directory fsynced. [`fs::remove_stale_temps`] sweeps what a crash left.
 //! - [`fs::ensure_private_dir`] and [`fs::check_private_file`]: refuse (as ssh does for its
-//!   keys) a directory or file owned by another user or writable by group or others.
+//!   keys) a directory or file owned by another user or writable by group or others;
+//!   [`fs::user_cache_dir`], the per-user cache directory (XDG) they guard.
 //! - [`sync::lock`]: lock a `Mutex`, ignoring poisoning.
 //! - [`name::check_module_name`]: the module-name rule used by bundles and the loader alike.
 //! - [`duration::format_duration`]: the one way durations are printed (`1.23 ms`, `3.08 s`).

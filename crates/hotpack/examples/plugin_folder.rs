@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use hotpack::{Event, Runtime};
+use hotpack::{Event, Runtime, WatchReport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let libs = support::libraries(&["greeter-v1", "greeter-v2"])?;
@@ -27,8 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn outcome(events: &Receiver<Event>) -> Result<String, String> {
     loop {
         match events.recv_timeout(Duration::from_secs(30)) {
-            Ok(e @ Event::Deployed { .. }) => return Ok(e.to_string()),
-            Ok(e @ Event::DeployFailed { .. }) => return Err(e.to_string()),
+            Ok(e @ Event::Deploy(WatchReport::Deployed { .. })) => return Ok(e.to_string()),
+            Ok(e @ Event::Deploy(WatchReport::Refused { .. })) => return Err(e.to_string()),
             Ok(_) => continue,
             Err(_) => return Err("no deploy within 30 s".into()),
         }

@@ -72,7 +72,8 @@
 //! [`Runtime::watch`] starts a thread that watches the search path (the `detect` crate: a
 //! debounced notify watcher that reports only blake3-confirmed content changes) and deploys
 //! every library or bundle whose content changed. A change that fails to load, or fails a
-//! gate, is reported as an [`Event::DeployFailed`] and the old version keeps serving.
+//! gate, is reported as an [`Event::Deploy`] ([`WatchReport::Refused`]) and the old version
+//! keeps serving.
 //!
 //! ```no_run
 //! let runtime = hotpack::Runtime::builder().search_path("plugins/").build()?;
@@ -149,22 +150,19 @@ pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
 pub mod preflight;
 
 pub use hotpack_cache::{PackLibraryError, pack_library, pack_library_with};
-pub use runtime::{Error, Event, Runtime, RuntimeBuilder, Watching};
+pub use hotpack_rollback::{WatchReport, Watching};
+pub use runtime::{Error, Event, Runtime, RuntimeBuilder};
 
 /// The default cache directory, private to this user: `$XDG_CACHE_HOME/hotpack` when that
-/// variable holds an absolute path, else `$HOME/.cache/hotpack` (the XDG base directory
-/// rule). Never a shared temporary folder: a path anyone can predict and create first is
-/// how another local user plants code. [`RuntimeBuilder::build`] creates it with mode 0700
-/// and refuses it when another user owns it or group/others may write to it.
+/// variable holds an absolute path, else `$HOME/.cache/hotpack`
+/// ([`util::fs::user_cache_dir`]). Never a shared temporary folder: a path anyone can predict
+/// and create first is how another local user plants code. [`RuntimeBuilder::build`] creates
+/// it with mode 0700 and refuses it when another user owns it or group/others may write to it.
 ///
 /// # Errors
 ///
 /// [`Error::NoCacheDir`] when neither variable holds an absolute path; name a directory
 /// with [`RuntimeBuilder::cache_dir`] then.
 pub fn default_cache_dir() -> Result<std::path::PathBuf, Error> {
-    let absolute = |name: &str| std::env::var_os(name).map(std::path::PathBuf::from).filter(|p| p.is_absolute());
-    if let Some(xdg) = absolute("XDG_CACHE_HOME") {
-        return Ok(xdg.join("hotpack"));
-    }
-    absolute("HOME").map(|home| home.join(".cache").join("hotpack")).ok_or(Error::NoCacheDir)
+    hotpack_util::fs::user_cache_dir("hotpack").ok_or(Error::NoCacheDir)
 }

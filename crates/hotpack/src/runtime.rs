@@ -2,20 +2,18 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::preflight::{PreflightCommand, PreflightError};
 use hotpack_archive::{Limits, SearchPath};
 use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
-use hotpack_detect::{ChangeKind, DetectError, WatchConfig, Watcher};
+use hotpack_detect::WatchConfig;
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    DeployFilter, Deployed, JournalReport, ModuleStatus, Policy, PreflightCandidate, Probe, RestoreReport,
-    RollbackError, RollbackEvent, Supervisor, VersionRef, is_deployable,
+    Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
+    VersionRef, WatchError, WatchReport, Watching,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -34,9 +32,9 @@ pub enum Error {
     /// No preflight executable was found (see [`RuntimeBuilder::preflight`]).
     #[error(transparent)]
     Preflight(#[from] PreflightError),
-    /// The watcher could not start.
+    /// The watch-to-deploy loop could not start (the watcher, or its thread).
     #[error(transparent)]
-    Detect(#[from] DetectError),
+    Watch(#[from] WatchError),
     /// Neither `XDG_CACHE_HOME` nor `HOME` names an absolute directory, and no cache
     /// directory was given.
     #[error(
@@ -45,19 +43,10 @@ pub enum Error {
     )]
     NoCacheDir,
     /// The cache directory cannot be created, or is not private (owned by another user, or
-    /// writable by group or others): nothing in it is loaded.
+    /// writable by group or others): nothing in it is loaded. The error names the
+    /// directory, its owner and mode.
     #[error("unusable cache directory")]
-    CacheDir {
-        /// What was wrong, naming the directory, its owner and mode.
-        #[source]
-        source: hotpack_util::fs::FsError,
-    },
-    /// The watcher thread could not be started.
-    #[error("cannot start the watcher thread: {source}")]
-    Spawn {
-        /// The OS error.
-        source: std::io::Error,
-    },
+    CacheDir(#[source] hotpack_util::fs::FsError),
     /// A handler call returned an error or a caught panic.
     #[error("{module} {version}: {handler}: {error}")]
     Call {
@@ -147,24 +136,11 @@ pub enum Event {
     Cache(CacheEvent),
     /// A supervisor event (promoted, gate failed, refused, demoted, rolled back, ...).
     Rollback(RollbackEvent),
-    /// A file was deployed: its modules passed their gates (or were already serving).
-    Deployed {
-        /// The file.
-        path: PathBuf,
-        /// What serves now.
-        deployed: Vec<Deployed>,
-    },
-    /// A file was refused; the old version keeps serving.
-    DeployFailed {
-        /// The file.
-        path: PathBuf,
-        /// Why: the same error value the deploy returned (as [`Error::Rollback`]).
-        error: Arc<RollbackError>,
-    },
-    /// The watcher reported a problem: detection degraded (a rescan after lost events,
-    /// polling past the watch limit; a [`hotpack_detect::Event::Warning`]) or a file it
-    /// could not read (a [`hotpack_detect::Event::Error`]).
-    Watch(Arc<hotpack_detect::Event>),
+    /// What a deploy of a file did ([`Runtime::deploy`], [`Runtime::import`], [`Runtime::watch`]:
+    /// deployed, or refused with the same error value the call returned as
+    /// [`Error::Rollback`]; the old version keeps serving), or what the watcher said
+    /// (detection degraded, a file it could not read).
+    Deploy(WatchReport),
 }
 
 impl fmt::Display for Event {
@@ -172,43 +148,26 @@ impl fmt::Display for Event {
         match self {
             Event::Cache(e) => write!(f, "{e:?}"),
             Event::Rollback(e) => write!(f, "{e}"),
-            Event::Deployed { path, deployed } => {
-                write!(f, "deployed {}:", path.display())?;
-                for d in deployed {
-                    write!(f, " {} {} [{}] ({:?})", d.name, d.version, &d.hash.to_hex()[..12], d.outcome)?;
-                }
-                Ok(())
-            }
-            Event::DeployFailed { path, error } => write!(f, "refused {}: {error}", path.display()),
-            Event::Watch(event) => match &**event {
-                hotpack_detect::Event::Warning(w) => write!(f, "watch: {w}"),
-                hotpack_detect::Event::Error(e) => write!(f, "watch: {e}"),
-                other => write!(f, "watch: {other:?}"),
-            },
+            Event::Deploy(report) => write!(f, "{report}"),
         }
     }
 }
 
 /// Configures a [`Runtime`]. Every setting has a default; see each method.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct RuntimeBuilder {
     search: Vec<PathBuf>,
     cache_dir: Option<PathBuf>,
     journal: Option<PathBuf>,
     limits: Limits,
     policy: Policy,
-    quiet: Duration,
+    /// `None`: `WatchConfig`'s default.
+    quiet: Option<Duration>,
     probes: Vec<(String, Probe)>,
-    preflight: PreflightSetting,
+    /// `None`: off; `Some(None)`: found at build ([`PreflightCommand::find`]).
+    preflight: Option<Option<PreflightCommand>>,
     isolation: Option<hotpack_rollback::Isolation>,
     resident: Option<hotpack_worker::ResidentData>,
-}
-
-#[derive(Debug, Clone)]
-enum PreflightSetting {
-    Off,
-    Find,
-    With(PreflightCommand),
 }
 
 impl fmt::Debug for RuntimeBuilder {
@@ -223,24 +182,7 @@ impl fmt::Debug for RuntimeBuilder {
     }
 }
 
-impl Default for RuntimeBuilder {
-    fn default() -> Self {
-        RuntimeBuilder {
-            search: Vec::new(),
-            cache_dir: None,
-            journal: None,
-            limits: Limits::default(),
-            policy: Policy::default(),
-            quiet: WatchConfig::default().quiet,
-            probes: Vec::new(),
-            preflight: PreflightSetting::Off,
-            isolation: None,
-            resident: None,
-        }
-    }
-}
-
-/// Trust and durability: which keys a bundle must be signed by, what a failed journal write does.
+/// Trust: which keys a bundle must be signed by (the rest of the policy: [`RuntimeBuilder::policy`]).
 impl RuntimeBuilder {
     /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
     /// foreign-signed bundles, and plain library files (which cannot carry a signature),
@@ -249,16 +191,6 @@ impl RuntimeBuilder {
     /// to the keys already given. Without any key, unsigned bundles are accepted.
     pub fn trusted_keys(mut self, keys: impl IntoIterator<Item = hotpack_archive::PublicKey>) -> Self {
         self.policy.trusted_keys.extend(keys);
-        self
-    }
-
-    /// Whether a promotion whose journal write failed stands (default
-    /// [`JournalPolicy::Stand`](hotpack_rollback::JournalPolicy::Stand): it does, and
-    /// [`Supervisor::journal_problem`](hotpack_rollback::Supervisor::journal_problem) says the
-    /// host is not durable until a write succeeds) or is undone
-    /// ([`JournalPolicy::Revert`](hotpack_rollback::JournalPolicy::Revert)).
-    pub fn journal_policy(mut self, policy: hotpack_rollback::JournalPolicy) -> Self {
-        self.policy.journal = policy;
         self
     }
 }
@@ -291,27 +223,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Versions retained per module (default 5).
-    pub fn retain(mut self, versions: usize) -> Self {
-        self.policy.retain = versions;
-        self
-    }
-
-    /// Caught panics tolerated in `window` before a version is demoted (default 5 in 60 s;
-    /// 0 demotes on the first panic).
-    pub fn panic_budget(mut self, panics: u32, window: Duration) -> Self {
-        self.policy.panic_budget = panics;
-        self.policy.panic_window = window;
-        self
-    }
-
-    /// Accept bundles older than the highest version seen (default: refused).
-    pub fn allow_downgrade(mut self, allow: bool) -> Self {
-        self.policy.allow_downgrade = allow;
-        self
-    }
-
-    /// The whole supervisor policy at once.
+    /// The whole supervisor policy at once ([`Policy`]: versions retained, panic budget,
+    /// downgrades, probation, trusted keys, journal policy, version cap), replacing what was
+    /// set before (trusted keys included): `policy(Policy { retain: 2, ..Policy::default() })`.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
@@ -332,7 +246,7 @@ impl RuntimeBuilder {
     ///
     /// [`Gate::Preflight`]: hotpack_rollback::Gate::Preflight
     pub fn preflight(mut self, on: bool) -> Self {
-        self.preflight = if on { PreflightSetting::Find } else { PreflightSetting::Off };
+        self.preflight = on.then_some(None);
         self
     }
 
@@ -340,7 +254,7 @@ impl RuntimeBuilder {
     /// [`PreflightCommand::current_exe`] in a binary that calls
     /// [`child_main_if_marked`](crate::preflight::child_main_if_marked)).
     pub fn preflight_with(mut self, command: PreflightCommand) -> Self {
-        self.preflight = PreflightSetting::With(command);
+        self.preflight = Some(Some(command));
         self
     }
 
@@ -349,7 +263,7 @@ impl RuntimeBuilder {
     /// [`WatchConfig`] (50 ms). A rename into place or a close after writing is deployed
     /// as soon as its event arrives, whatever this is.
     pub fn quiet(mut self, quiet: Duration) -> Self {
-        self.quiet = quiet;
+        self.quiet = Some(quiet);
         self
     }
 
@@ -393,41 +307,22 @@ impl RuntimeBuilder {
             Some(dir) => dir,
             None => crate::default_cache_dir()?,
         };
-        hotpack_util::fs::ensure_private_dir(&dir).map_err(|source| Error::CacheDir { source })?;
-        let preflight = match self.preflight {
-            PreflightSetting::Off => None,
-            PreflightSetting::Find => Some(PreflightCommand::find()?),
-            PreflightSetting::With(command) => Some(command),
-        };
+        hotpack_util::fs::ensure_private_dir(&dir).map_err(Error::CacheDir)?;
+        let preflight = self.preflight.map(|c| c.map_or_else(PreflightCommand::find, Ok)).transpose()?;
         let loader = Loader::new(&dir)?;
         let mut search = SearchPath::with_limits(self.limits.clone());
         for entry in &self.search {
             search.push(entry.clone());
         }
         let cache = Cache::with_limits(loader, search, self.limits);
-        let (supervisor, report) = match &self.journal {
-            Some(path) => {
-                let (s, r) = Supervisor::open(cache.clone(), self.policy, path)?;
-                (s, Some(r))
-            }
-            None => (Supervisor::new(cache.clone(), self.policy), None),
-        };
+        let (supervisor, report) = Supervisor::with_journal(cache.clone(), self.policy, self.journal.as_deref())?;
         for (name, probe) in self.probes {
             supervisor.set_probe(&name, probe);
         }
         supervisor.set_isolation(self.isolation);
         supervisor.set_resident_data(self.resident);
-        if let Some(mut command) = preflight {
-            if !command.has_scratch_dir() {
-                command = command.scratch_dir(dir.join("preflight"));
-            }
-            supervisor.set_preflight(Some(Arc::new(move |c: &PreflightCandidate<'_>| {
-                command
-                    .check(c.path, c.module_dir, c.hash)
-                    .map(|_| ())
-                    .map_err(|e| Box::new(e) as hotpack_rollback::CallbackError)
-            })));
-        }
+        let scratch = |c: PreflightCommand| if c.has_scratch_dir() { c } else { c.scratch_dir(dir.join("preflight")) };
+        supervisor.set_preflight_command(preflight.map(scratch));
         let runtime = Runtime {
             inner: Arc::new(Inner { cache, supervisor, quiet: self.quiet, subscribers: Mutex::new(Vec::new()) }),
         };
@@ -449,7 +344,7 @@ struct Inner {
     /// makes code current without the supervisor's gates.
     cache: Cache,
     supervisor: Supervisor,
-    quiet: Duration,
+    quiet: Option<Duration>,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
 }
 
@@ -541,7 +436,7 @@ impl Runtime {
         // supervisor deploys exactly that version through the gates.
         let source = self.cache().resolve(name)?;
         let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
-        self.report(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d]))?;
+        self.report(WatchReport::of(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d])))?;
         if self.inner.supervisor.runs_in_worker(name) {
             return Err(Error::Isolated { name: name.to_owned() });
         }
@@ -567,39 +462,24 @@ impl Runtime {
     /// Deploys a bundle (`.zip`) or a plain library file through the promotion gates
     /// (verify, load, ABI, init, state, probe); modules that pass serve at once. A refusal
     /// leaves the old version serving, is recorded in the module's history and emitted as
-    /// an [`Event::DeployFailed`].
+    /// an [`Event::Deploy`] ([`WatchReport::Refused`]).
     ///
     /// # Errors
     ///
     /// [`Error::Rollback`]: the first module's failed gate, downgrade or pin.
     pub fn deploy(&self, path: &Path) -> Result<Vec<Deployed>, Error> {
-        self.report(path, self.inner.supervisor.deploy_path(path))
+        self.report(WatchReport::of(path, self.inner.supervisor.deploy_path(path)))
     }
 
-    /// Deploys a change the watcher confirmed, from the bytes and hash it confirmed when it
-    /// has them (no second read or hash), else from the path.
-    fn deploy_change(&self, mut change: hotpack_detect::Change) -> Result<Vec<Deployed>, Error> {
-        let confirmed = change.hash().zip(change.take_content());
-        let result = match confirmed {
-            Some((hash, content)) => self.inner.supervisor.deploy_confirmed(&change.path, content, hash),
-            None => self.inner.supervisor.deploy_path(&change.path),
+    /// Emits what a deploy did (or what the watcher said) and returns the deploy's result.
+    fn report(&self, report: WatchReport) -> Result<Vec<Deployed>, Error> {
+        let result = match &report {
+            WatchReport::Refused { error, .. } => Err(Error::Rollback(Arc::clone(error))),
+            WatchReport::Deployed { deployed, .. } => Ok(deployed.clone()),
+            _ => Ok(Vec::new()),
         };
-        self.report(&change.path, result)
-    }
-
-    /// Emits what a deploy of `path` did.
-    fn report(&self, path: &Path, result: Result<Vec<Deployed>, RollbackError>) -> Result<Vec<Deployed>, Error> {
-        match result {
-            Ok(deployed) => {
-                self.emit(Event::Deployed { path: path.to_path_buf(), deployed: deployed.clone() });
-                Ok(deployed)
-            }
-            Err(e) => {
-                let error = Arc::new(e);
-                self.emit(Event::DeployFailed { path: path.to_path_buf(), error: Arc::clone(&error) });
-                Err(Error::Rollback(error))
-            }
-        }
+        self.emit(Event::Deploy(report));
+        result
     }
 
     /// Calls `handler` of the active version of `module`. A caught panic counts against the
@@ -621,8 +501,7 @@ impl Runtime {
     ///
     /// As [`call`](Self::call).
     pub fn call_resident(&self, module: &str, handler: &str) -> Result<Vec<u8>, Error> {
-        let result = self.inner.supervisor.call_resident(module, handler);
-        result.map_err(|e| call_error(module, handler, e))
+        self.inner.supervisor.call_resident(module, handler).map_err(|e| call_error(module, handler, e))
     }
 
     /// Ends the worker answering for `module` now (a run the user gave up on); its call
@@ -640,9 +519,6 @@ impl Runtime {
     pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
         if self.inner.supervisor.runs_in_worker(name) {
             return Err(Error::Isolated { name: name.to_owned() });
-        }
-        if self.cache().current(name).is_none() {
-            return Err(Error::NotLoaded { name: name.to_owned() });
         }
         self.cache().hot_module(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
@@ -692,83 +568,25 @@ impl Runtime {
     /// Deploys every bundle and library directly inside each search-path directory (and
     /// every search-path entry that is one), in name order. Returns each file's outcome.
     pub fn deploy_all(&self) -> Vec<(PathBuf, Result<Vec<Deployed>, Error>)> {
-        let mut files = Vec::new();
-        for entry in self.cache().search_entries() {
-            if entry.is_dir() {
-                if let Ok(read) = std::fs::read_dir(&entry) {
-                    let mut found: Vec<PathBuf> =
-                        read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
-                    found.sort();
-                    files.extend(found);
-                }
-            } else if is_deployable(&entry) {
-                files.push(entry);
-            }
-        }
-        files
-            .into_iter()
-            .map(|f| {
-                let r = self.deploy(&f);
-                (f, r)
-            })
-            .collect()
+        let files = hotpack_rollback::deployable_files(&self.cache().search_entries());
+        files.into_iter().map(|f| (f.clone(), self.deploy(&f))).collect()
     }
 
     /// Watches the search path and deploys every bundle or library, directly inside a
     /// search-path directory, whose content changed (created or replaced; removals are
-    /// ignored: the version serving keeps serving). Failures are emitted as events; the
-    /// thread goes on. Returns once the watches are in place; dropping the handle stops it.
+    /// ignored: the version serving keeps serving), from the bytes the watcher confirmed:
+    /// the supervisor's one watch-to-deploy loop ([`Supervisor::watch`]). Failures are emitted
+    /// as events; the thread goes on. Returns once the watches are in place; dropping the
+    /// handle stops it.
     ///
     /// # Errors
     ///
-    /// [`Error::Detect`] when the watcher cannot start.
+    /// [`Error::Watch`] when the watcher cannot start.
     pub fn watch(&self) -> Result<Watching, Error> {
-        let roots: Vec<PathBuf> = self.cache().search_entries().into_iter().filter(|p| p.exists()).collect();
-        let filter = DeployFilter::new(&roots);
-        // Only files directly inside a root deploy: nothing below it is walked or hashed.
-        let watcher = Watcher::new(&roots, &WatchConfig::new().quiet(self.inner.quiet).recursive(false))?;
-        let stop = Arc::new(AtomicBool::new(false));
         let runtime = self.clone();
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("hotpack-watch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    let event = match watcher.recv_timeout(Duration::from_millis(100)) {
-                        Ok(event) => event,
-                        Err(hotpack_detect::RecvTimeoutError::Timeout) => continue,
-                        Err(hotpack_detect::RecvTimeoutError::Disconnected) => break,
-                    };
-                    match event {
-                        hotpack_detect::Event::Change(change) => {
-                            if !filter.wants(&change.path, matches!(change.kind, ChangeKind::Removed { .. })) {
-                                continue;
-                            }
-                            // Failures are recorded and emitted; the loop goes on.
-                            let _ = runtime.deploy_change(change);
-                        }
-                        other => runtime.emit(Event::Watch(Arc::new(other))),
-                    }
-                }
-            })
-            .map_err(|source| Error::Spawn { source })?;
-        Ok(Watching { stop, thread: Some(thread) })
-    }
-}
-
-/// A running watch started by [`Runtime::watch`]; dropping it stops the watcher thread.
-#[derive(Debug)]
-pub struct Watching {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let config = self.inner.quiet.map_or_else(WatchConfig::new, |quiet| WatchConfig::new().quiet(quiet));
+        let report = move |r| drop(runtime.report(r));
+        Ok(self.inner.supervisor.watch(&self.cache().search_entries(), &config, report)?)
     }
 }
 

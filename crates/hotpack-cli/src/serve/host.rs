@@ -1,10 +1,12 @@
 //! The adapter between `serve` and the `hotpack` facade: every use of the hotpack API by the
 //! server is in this file, so a rename in the facade is a change here only.
 //!
-//! It adds two policies the facade does not have (yet): the cap on mapped versions
-//! (`--max-versions`, checked before a file is handed to the gates, so a refused version is
-//! never mapped) and probes named on the command line (`--probe`), set for each module name
-//! before its bundle is deployed.
+//! It decides nothing about deploying: the folder is watched and deployed by the supervisor's
+//! one watch-to-deploy loop (`Supervisor::watch`, `deploy_all`, the watcher's confirmed bytes),
+//! the version cap is the policy's (`Policy::max_versions`, enforced before a candidate is
+//! loaded), and `--probe` is the supervisor's default probe (each spec applies to the module
+//! names it names). What stays here is the server's bookkeeping of each outcome: log lines,
+//! counters, and the files refused by their last deploy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hotpack::preflight::PreflightCommand;
-use hotpack::rollback::{Happened, Record, RollbackEvent};
+use hotpack::rollback::{Happened, Policy, Record, RollbackError, RollbackEvent, WatchReport};
 use hotpack::{Error, Event, Runtime};
 
 use super::metrics::Metrics;
@@ -97,8 +99,9 @@ pub(crate) struct Host {
     journal: PathBuf,
     config: HostConfig,
     probes: Arc<Vec<ProbeSpec>>,
-    /// Files refused by their last deploy, with the reason (removed when the file deploys).
-    refused: Arc<Mutex<BTreeMap<PathBuf, String>>>,
+    /// Files refused by their last deploy (removed when the file deploys, or when the module
+    /// it was refused for serves those very bytes).
+    refused: Arc<Mutex<BTreeMap<PathBuf, Refusal>>>,
     metrics: Arc<Metrics>,
     /// Told of every call that reached a module (`--fleet`: the analysis meter).
     observer: std::sync::OnceLock<CallObserver>,
@@ -134,12 +137,13 @@ impl Host {
         // folder), so a restarted server comes back on the last good versions.
         let key = hotpack::detect::blake3::hash(folder.as_os_str().as_encoded_bytes()).to_hex();
         let journal = hotpack::default_cache_dir()?.join("serve").join(&key[..16]).join("journal.json");
-        let mut builder = Runtime::builder()
-            .search_path(folder)
-            .journal(&journal)
-            .allow_downgrade(config.allow_downgrade)
-            .quiet(config.quiet)
-            .trusted_keys(trusted);
+        let policy = Policy {
+            allow_downgrade: config.allow_downgrade,
+            max_versions: Some(config.max_versions),
+            trusted_keys: trusted,
+            ..Policy::default()
+        };
+        let mut builder = Runtime::builder().search_path(folder).journal(&journal).policy(policy);
         if let Some(pf) = config.preflight {
             // This very binary is the child (`hotpack __preflight ...`, see main).
             let mut command = PreflightCommand::current_exe().timeout(pf.timeout).memory_limit(Some(pf.memory));
@@ -170,11 +174,13 @@ impl Host {
         for problem in &restored.problems {
             tracing::warn!(module = %Escaped(&problem.name), "could not restore: {}", Escaped(&problem.error.to_string()));
         }
+        // After the restore (restored versions passed their probes when deployed).
+        host.set_probes();
         Ok(host)
     }
 
-    /// One log line per runtime event not caused by `deploy` (rollbacks, demotions, watch
-    /// problems).
+    /// One log line per runtime event that is not one of serve's deploys (rollbacks,
+    /// demotions, journal failures); deploys and watch problems go through `on_report`.
     fn log_events(&self) -> anyhow::Result<()> {
         let events = self.runtime.subscribe();
         let host = self.clone();
@@ -192,10 +198,9 @@ impl Host {
     fn on_event(&self, event: Event) {
         let metrics = &self.metrics;
         match event {
-            // Deploys are logged and counted by `deploy`, which knows the module names and
-            // runs before the next file is looked at.
-            Event::Deployed { .. } | Event::DeployFailed { .. } => {}
-            e @ Event::Watch(_) => tracing::warn!("{}", Escaped(&e.to_string())),
+            // serve's own deploys (the folder's watch and `deploy_all`) are logged and counted
+            // by `on_report`, on the thread that deployed, before the next file is looked at.
+            Event::Deploy(_) => {}
             Event::Rollback(RollbackEvent::Record(r)) => on_record(metrics, &r),
             Event::Rollback(RollbackEvent::JournalFailed { path, error }) => {
                 let problem = crate::log::error_chain(&*error);
@@ -213,70 +218,34 @@ impl Host {
         }
     }
 
-    /// Watches the folder and deploys every changed bundle or library through
-    /// [`deploy`](Self::deploy). The watcher lives as long as the returned guard.
     /// The runtime (the fleet agent deploys into it).
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
-    pub(crate) fn watch(&self) -> anyhow::Result<Watching> {
-        use hotpack::detect::{ChangeKind, RecvTimeoutError, WatchConfig, Watcher};
-        let root = self.folder.canonicalize().with_context(|| format!("cannot resolve {}", self.folder.display()))?;
-        let watcher = Watcher::new([&root], &WatchConfig::new().quiet(self.config.quiet).recursive(false))
-            .with_context(|| format!("cannot watch {}", self.folder.display()))?;
+    /// Watches the folder with the supervisor's watch-to-deploy loop; every outcome goes to
+    /// [`on_report`](Self::on_report). The watch lives as long as the returned guard.
+    pub(crate) fn watch(&self) -> anyhow::Result<hotpack::Watching> {
         let host = self.clone();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .name("hotpack-watch".into())
-            .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    match watcher.recv_timeout(Duration::from_millis(100)) {
-                        Ok(hotpack::detect::Event::Change(change)) => {
-                            let direct = change.path.parent() == Some(root.as_path());
-                            if direct && !matches!(change.kind, ChangeKind::Removed { .. }) && deployable(&change.path)
-                            {
-                                host.deploy(&change.path);
-                            }
-                        }
-                        Ok(hotpack::detect::Event::Warning(w)) => tracing::warn!("watch: {}", Escaped(&w.to_string())),
-                        Ok(hotpack::detect::Event::Error(e)) => tracing::warn!("watch: {}", Escaped(&e.to_string())),
-                        Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            })
-            .context("cannot start the watcher thread")?;
-        Ok(Watching { stop })
+        let config = hotpack::detect::WatchConfig::new().quiet(self.config.quiet);
+        let roots = [self.folder.clone()];
+        let watching = self.runtime.supervisor().watch(&roots, &config, move |r| host.on_report(r));
+        watching.with_context(|| format!("cannot watch {}", crate::log::path(&self.folder)))
     }
 
     /// Deploys every bundle and library directly in the folder, in name order.
     pub(crate) fn deploy_all(&self) {
-        let Ok(read) = std::fs::read_dir(&self.folder) else { return };
-        let mut files: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| deployable(p)).collect();
-        files.sort();
-        for file in files {
-            self.deploy(&file);
+        for report in self.runtime.supervisor().deploy_all(std::slice::from_ref(&self.folder)) {
+            self.on_report(report);
         }
     }
 
-    /// Deploys one file through the gates, after the version cap and with the probes set.
-    /// Outcomes are logged once, by the event thread (or here for the cap).
-    pub(crate) fn deploy(&self, path: &Path) {
-        let candidates = self.candidates(path);
-        if let Some(reason) = self.over_cap(&candidates) {
-            self.metrics.deploy("over_version_cap");
-            self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
-            tracing::warn!("refused {}: {reason}", crate::log::path(path));
-            return;
-        }
-        for candidate in &candidates {
-            self.set_probes(&candidate.name);
-        }
-        match self.runtime.deploy(path) {
-            Ok(deployed) => {
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+    /// Logs and counts what a deploy did (or what the watcher said), and keeps the refused
+    /// files for `/-/modules`.
+    fn on_report(&self, report: WatchReport) {
+        match report {
+            WatchReport::Deployed { path, deployed } => {
+                lock(&self.refused).remove(&path);
                 // A dependent refused for a missing provider may have been promoted with it.
                 self.forget_refusals_now_serving();
                 for d in deployed {
@@ -288,111 +257,65 @@ impl Host {
                         "deployed {} {} from {}: {}",
                         Escaped(&d.name),
                         d.version,
-                        crate::log::path(path),
+                        crate::log::path(&path),
                         outcome_words(&d.outcome)
                     );
                 }
             }
-            Err(e) => {
-                let reason = crate::log::error_chain(&e);
-                let names: Vec<String> = candidates.iter().map(|c| format!("{} {}", c.name, c.version)).collect();
-                self.metrics.deploy("refused");
+            WatchReport::Refused { path, error } => {
+                let over_cap = matches!(*error, RollbackError::OverVersionCap { .. });
+                let mut reason = crate::log::error_chain(&*error);
+                if over_cap {
+                    reason.push_str(" (--max-versions)");
+                }
+                let module = refused_module(&error);
+                let names = module.as_ref().map(|(name, version, _)| format!("{name} {version}")).unwrap_or_default();
+                self.metrics.deploy(if over_cap { "over_version_cap" } else { "refused" });
                 // Recorded before the log line: whoever reads the line finds it in /-/modules.
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), reason.clone());
+                let serving_check = module.and_then(|(name, _, hash)| Some((name, hash?)));
+                lock(&self.refused).insert(path.clone(), Refusal { reason: reason.clone(), module: serving_check });
                 tracing::warn!(
-                    module = %Escaped(names.join(", ").trim()),
+                    module = %Escaped(&names),
                     "refused {}: {}",
-                    crate::log::path(path),
+                    crate::log::path(&path),
                     Escaped(&reason)
                 );
             }
+            WatchReport::Watch(event) => match &*event {
+                hotpack::detect::Event::Warning(w) => tracing::warn!("watch: {}", Escaped(&w.to_string())),
+                hotpack::detect::Event::Error(e) => tracing::warn!("watch: {}", Escaped(&e.to_string())),
+                _ => {}
+            },
+            _ => {}
         }
     }
 
-    /// Drops the refusals of files whose every module now serves those very bytes (a
+    /// Drops the refusals of files whose module now serves the very bytes refused (a
     /// dependent that waited for its provider is promoted when the provider is).
     fn forget_refusals_now_serving(&self) {
-        let paths: Vec<PathBuf> = self.refused.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-        for path in paths {
-            let candidates = self.candidates(&path);
-            // In process or in a worker: what the supervisor says serves.
-            let serving_now = self.runtime.modules();
-            let serving = !candidates.is_empty()
-                && candidates.iter().all(|c| {
-                    serving_now.iter().any(|m| (c.name.is_empty() || m.name == c.name) && m.hash() == Some(c.hash))
-                });
-            if serving {
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
-            }
+        let serving = self.runtime.modules();
+        lock(&self.refused).retain(|_, refusal| {
+            refusal
+                .module
+                .as_ref()
+                .is_none_or(|(name, hash)| !serving.iter().any(|m| &m.name == name && m.hash() == Some(*hash)))
+        });
+    }
+
+    /// `--probe`: the supervisor's default probe, in process and in a worker; each spec
+    /// applies to the module it names (or to every module), all of them in order.
+    fn set_probes(&self) {
+        if self.probes.is_empty() {
+            return;
         }
-    }
-
-    /// Each module the file would load; empty when the file cannot be read as a bundle (the
-    /// gates will say why).
-    fn candidates(&self, path: &Path) -> Vec<Candidate> {
-        if path.extension().is_some_and(|e| e == "zip") {
-            let Ok(bundle) = hotpack::archive::Bundle::open(path, &hotpack::archive::Limits::default()) else {
-                return Vec::new();
-            };
-            bundle
-                .modules()
-                .iter()
-                .filter_map(|m| {
-                    let manifest = m.manifest();
-                    let library = manifest.libraries.get(hotpack::abi::TARGET)?;
-                    let digest = manifest.entries.get(library)?;
-                    Some(Candidate {
-                        name: manifest.meta.name.clone(),
-                        version: manifest.meta.version.to_string(),
-                        hash: hotpack::detect::blake3::Hash::from_bytes(digest.blake3),
-                    })
-                })
-                .collect()
-        } else {
-            match std::fs::read(path) {
-                Ok(bytes) => vec![Candidate {
-                    name: String::new(),
-                    version: String::new(),
-                    hash: hotpack::detect::blake3::hash(&bytes),
-                }],
-                Err(_) => Vec::new(),
-            }
-        }
-    }
-
-    /// Why the file is refused by `--max-versions`, if it is: it would map a version beyond
-    /// the cap. Versions already mapped (a rollback target, the same bytes again) never count.
-    fn over_cap(&self, candidates: &[Candidate]) -> Option<String> {
-        let cache = self.runtime.cache();
-        let new = candidates.iter().filter(|c| !cache.is_mapped(&c.hash)).count();
-        let (mapped, _) = self.mapped();
-        let max = self.config.max_versions;
-        (new > 0 && mapped + new > max).then(|| {
-            format!(
-                "{mapped} versions are mapped and the cap is {max} (--max-versions); a new version is refused and \
-                 the one serving keeps serving; restart the server to reclaim mapped versions"
-            )
-        })
-    }
-
-    fn set_probes(&self, module: &str) {
-        for probe in self.probes.iter().filter(|p| p.module.as_deref().is_none_or(|m| m == module)) {
-            let (handler, input) = (probe.handler.clone(), probe.input.clone());
+        let (specs, iso_specs) = (Arc::clone(&self.probes), Arc::clone(&self.probes));
+        self.runtime.supervisor().set_default_probes(
+            Some(Arc::new(move |m: &hotpack::loader::Module| run_probes(&specs, m.name(), |h, i| m.call(h, i)))),
             // A candidate in a worker is probed through a proxy that calls into its worker.
-            let (h, i) = (handler.clone(), input.clone());
-            self.runtime.supervisor().set_isolated_probe(
-                module,
-                Arc::new(move |m: &hotpack::rollback::WorkerProxy<'_>| {
-                    m.call(&h, &i).map(|_| ()).map_err(|e| format!("probe `{h}` failed: {e}").into())
-                }),
-            );
-            self.runtime.supervisor().set_probe(
-                module,
-                Arc::new(move |m: &hotpack::loader::Module| {
-                    m.call(&handler, &input).map(|_| ()).map_err(|e| format!("probe `{handler}` failed: {e}").into())
-                }),
-            );
-        }
+            Some(Arc::new(move |m: &hotpack::rollback::WorkerProxy<'_>| {
+                run_probes(&iso_specs, m.name(), |h, i| m.call(h, i))
+            })),
+        );
     }
 
     /// Calls a handler, counting latency and panics.
@@ -487,12 +410,9 @@ impl Host {
                 })
             })
             .collect();
-        let refused: Vec<serde_json::Value> = self
-            .refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let refused: Vec<serde_json::Value> = lock(&self.refused)
             .iter()
-            .map(|(path, reason)| serde_json::json!({"path": path.display().to_string(), "reason": reason}))
+            .map(|(path, r)| serde_json::json!({"path": path.display().to_string(), "reason": r.reason}))
             .collect();
         let problem = self.journal_problem();
         let journal = serde_json::json!({
@@ -510,8 +430,9 @@ impl Host {
         (stats.libraries, stats.bytes)
     }
 
+    /// The policy's version cap (`--max-versions`).
     pub(crate) fn max_versions(&self) -> usize {
-        self.config.max_versions
+        self.runtime.supervisor().policy().max_versions.unwrap_or(usize::MAX)
     }
 
     pub(crate) fn modules_serving(&self) -> usize {
@@ -539,29 +460,44 @@ impl Host {
     }
 }
 
-/// A module a file would load, as its bundle declares it.
-struct Candidate {
-    name: String,
-    version: String,
-    hash: hotpack::detect::blake3::Hash,
+/// A file refused by its last deploy: the reason, and the module and hash it was refused
+/// for, when the refusal names them.
+struct Refusal {
+    reason: String,
+    module: Option<(String, hotpack::detect::blake3::Hash)>,
 }
 
-/// Stops the watcher thread when dropped.
-#[derive(Debug)]
-pub(crate) struct Watching {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+/// The module a refusal names: name, version (and hash, when known), for the log line and to
+/// notice when those bytes serve after all. `None` when no module name could be read.
+fn refused_module(error: &RollbackError) -> Option<(String, String, Option<hotpack::detect::blake3::Hash>)> {
+    let (name, version, hash) = match error {
+        RollbackError::GateFailed { name, version: Some(v), hash, .. } => (name, v, *hash),
+        RollbackError::OverVersionCap { name, version: Some(v), hash, .. }
+        | RollbackError::AlreadyFailed { name, version: v, hash, .. }
+        | RollbackError::NotStored { name, version: v, hash, .. } => (name, v, Some(*hash)),
+        RollbackError::Downgrade { name, offered: v, .. }
+        | RollbackError::Pinned { name, offered: v, .. }
+        | RollbackError::NotDurable { name, version: v, .. } => (name, v, None),
+        _ => return None,
+    };
+    Some((name.clone(), version.to_string(), hash))
+}
+
+/// Runs every `--probe` spec that applies to `module` through `call`; the first failure
+/// fails the probe gate, naming the handler.
+fn run_probes<E: std::fmt::Display>(
+    specs: &[ProbeSpec],
+    module: &str,
+    call: impl Fn(&str, &[u8]) -> Result<Vec<u8>, E>,
+) -> Result<(), hotpack::rollback::CallbackError> {
+    for p in specs.iter().filter(|p| p.module.as_deref().is_none_or(|m| m == module)) {
+        call(&p.handler, &p.input).map_err(|e| format!("probe `{}` failed: {e}", p.handler))?;
     }
-}
-
-/// A bundle or a library, not a hidden (temporary) file.
-fn deployable(path: &Path) -> bool {
-    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    !hidden && path.extension().is_some_and(|e| e == "zip" || e == std::env::consts::DLL_EXTENSION)
+    Ok(())
 }
 
 /// Counts and logs the rollbacks and demotions (deploys are logged by `deploy`).

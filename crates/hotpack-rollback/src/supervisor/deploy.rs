@@ -272,7 +272,7 @@ impl Supervisor {
                 self.emit(event);
                 Err(err)
             }
-            None => Ok(None),
+            None => self.check_version_cap(name, Some(version), hash).map(|()| None),
         }
     }
 
@@ -350,7 +350,7 @@ impl Supervisor {
     }
 
     pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
-        lock(&self.inner.probes).get(name).cloned()
+        lock(&self.inner.probes).get(name).cloned().or_else(|| lock(&self.inner.default_probe).clone())
     }
 
     /// Bookkeeping after `cache.promote` succeeded. `outcome` says why the version serves

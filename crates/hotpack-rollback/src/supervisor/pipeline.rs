@@ -286,7 +286,10 @@ impl Supervisor {
                 run.hash = Some(hash);
                 match self.failed_anywhere(&hash) {
                     Some(err) => Err(Fail::refused(err)),
-                    None => Ok(Flow::Next),
+                    None => {
+                        self.check_version_cap(&path.display().to_string(), None, &hash).map_err(Fail::refused)?;
+                        Ok(Flow::Next)
+                    }
                 }
             }
             Candidate::Stored { version, dir } => {
@@ -522,7 +525,10 @@ impl Supervisor {
 
     fn step_probe(&self, run: &mut Run<'_>) -> Result<Flow, Fail> {
         if let Some(s) = &run.started {
-            let probe = lock(&self.inner.iso_probes).get(&s.report.name).cloned();
+            let probe = lock(&self.inner.iso_probes)
+                .get(&s.report.name)
+                .cloned()
+                .or_else(|| lock(&self.inner.default_iso_probe).clone());
             if let Some(probe) = probe {
                 let proxy = WorkerProxy::new(&s.worker, &s.report);
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy))) {

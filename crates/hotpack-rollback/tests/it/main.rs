@@ -12,6 +12,7 @@ mod pipeline;
 mod property;
 mod rollback;
 mod store;
+mod watch;
 
 use hotpack_archive::{Hooks, InterfaceMeta, ModuleMeta, PackSpec};
 use hotpack_cache::{Cache, CacheView};

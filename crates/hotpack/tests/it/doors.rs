@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hotpack::archive::{Limits, SigningKey, sign_bundle};
 use hotpack::rollback::VersionRef;
-use hotpack::{Error, Event, Runtime};
+use hotpack::{Error, Event, Runtime, WatchReport};
 
 fn bundle(dir: &Path, package: &str, file: &str) -> PathBuf {
     let out = dir.join(file);
@@ -95,7 +95,7 @@ fn with_trusted_keys_no_public_route_makes_unsigned_code_current() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = false;
     while !seen && Instant::now() < deadline {
-        if let Ok(Event::DeployFailed { path, .. }) = events.recv_timeout(Duration::from_millis(200)) {
+        if let Ok(Event::Deploy(WatchReport::Refused { path, .. })) = events.recv_timeout(Duration::from_millis(200)) {
             seen = path == dropped;
         }
     }

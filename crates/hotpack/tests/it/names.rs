@@ -7,7 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotpack::{Event, Runtime};
+use hotpack::rollback::Policy;
+use hotpack::{Event, Runtime, WatchReport};
 
 fn odd_names(ext: &str) -> Vec<Vec<u8>> {
     let long = format!("{}.{ext}", "n".repeat(254 - ext.len()));
@@ -81,7 +82,10 @@ fn watch_deploys_files_of_any_name() {
     let dir = hotpack_testkit::scratch();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("mkdir");
-    let runtime = builder(dir.path(), &plugins).allow_downgrade(true).build().expect("runtime");
+    let runtime = builder(dir.path(), &plugins)
+        .policy(Policy { allow_downgrade: true, ..Policy::default() })
+        .build()
+        .expect("runtime");
     let events = runtime.subscribe();
     let _watching = runtime.watch().expect("watch");
     for (i, name) in odd_names("zip").into_iter().enumerate() {
@@ -89,8 +93,10 @@ fn watch_deploys_files_of_any_name() {
         hotpack::archive::write_atomic(&plugins.join(OsStr::from_bytes(&name)), &packed(package)).expect("write");
         loop {
             match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
-                Event::Deployed { .. } => break,
-                Event::DeployFailed { error, .. } => panic!("{:?}: {error}", String::from_utf8_lossy(&name)),
+                Event::Deploy(WatchReport::Deployed { .. }) => break,
+                Event::Deploy(WatchReport::Refused { error, .. }) => {
+                    panic!("{:?}: {error}", String::from_utf8_lossy(&name))
+                }
                 _ => {}
             }
         }

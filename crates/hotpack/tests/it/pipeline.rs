@@ -3,7 +3,7 @@
 //! sees every step of the plan run (signature to promotion) for each of them.
 
 use hotpack::rollback::{Plan, StepEnd, StepSeen};
-use hotpack::{Event, Runtime};
+use hotpack::{Event, Runtime, WatchReport};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,8 +102,8 @@ fn the_watcher_s_confirmed_bytes_run_the_bundle_and_file_plans() {
     let _watching = runtime.watch().expect("watch");
     let deployed = || loop {
         match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
-            Event::Deployed { .. } => break,
-            Event::DeployFailed { error, .. } => panic!("refused: {error}"),
+            Event::Deploy(WatchReport::Deployed { .. }) => break,
+            Event::Deploy(WatchReport::Refused { error, .. }) => panic!("refused: {error}"),
             _ => {}
         }
     };

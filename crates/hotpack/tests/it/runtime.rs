@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use hotpack::{Error, Event, Happened, Runtime};
+use hotpack::rollback::Policy;
+use hotpack::{Error, Event, Happened, Runtime, WatchReport};
 
 fn bundle(dir: &std::path::Path, package: &str, file: &str) -> std::path::PathBuf {
     let out = dir.join(file);
@@ -20,7 +21,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     let runtime = Runtime::builder()
         .cache_dir(dir.path().join("cache"))
         .search_path(&plugins)
-        .panic_budget(0, Duration::from_secs(60))
+        .policy(Policy { panic_budget: 0, ..Policy::default() })
         .build()
         .expect("runtime");
     let events = runtime.subscribe();
@@ -69,8 +70,8 @@ fn import_deploy_panic_budget_rollback_and_listing() {
     assert_eq!(runtime.import("task").expect("re-import").version().to_string(), "1.0.0");
 
     let seen: Vec<Event> = events.try_iter().collect();
-    assert!(seen.iter().any(|e| matches!(e, Event::DeployFailed { .. })), "{seen:#?}");
-    assert!(seen.iter().any(|e| matches!(e, Event::Deployed { .. })), "{seen:#?}");
+    assert!(seen.iter().any(|e| matches!(e, Event::Deploy(WatchReport::Refused { .. }))), "{seen:#?}");
+    assert!(seen.iter().any(|e| matches!(e, Event::Deploy(WatchReport::Deployed { .. }))), "{seen:#?}");
 }
 
 #[test]
@@ -88,8 +89,8 @@ fn watch_deploys_a_replaced_library_and_keeps_serving_through_a_broken_one() {
     let _watching = runtime.watch().expect("watch");
     let wait = |want_ok: bool| loop {
         match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
-            Event::Deployed { .. } => break assert!(want_ok, "deployed, expected a refusal"),
-            Event::DeployFailed { error, .. } => break assert!(!want_ok, "refused: {error}"),
+            Event::Deploy(WatchReport::Deployed { .. }) => break assert!(want_ok, "deployed, expected a refusal"),
+            Event::Deploy(WatchReport::Refused { error, .. }) => break assert!(!want_ok, "refused: {error}"),
             _ => {}
         }
     };
@@ -121,8 +122,8 @@ fn watch_with_defaults_deploys_bundles_renamed_into_a_symlinked_root() {
     let _watching = runtime.watch().expect("watch");
     let wait = || loop {
         match events.recv_timeout(Duration::from_secs(30)).expect("a deploy outcome") {
-            Event::Deployed { path, .. } => break path,
-            Event::DeployFailed { error, .. } => panic!("refused: {error}"),
+            Event::Deploy(WatchReport::Deployed { path, .. }) => break path,
+            Event::Deploy(WatchReport::Refused { error, .. }) => panic!("refused: {error}"),
             _ => {}
         }
     };
