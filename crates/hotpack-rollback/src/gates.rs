@@ -38,7 +38,7 @@
 //! |---|---|---|
 //! | [`Gate::Signature`] | with trusted keys ([`Policy::trusted_keys`](crate::Policy::trusted_keys)): the bundle, as [`Bundle::open`](hotpack_archive::Bundle::open) read it, is signed by one of them (on restore: the signature proof stored beside the object); a plain library file or a module the host loaded is refused | nothing written, nothing loaded; the failure in history |
 //! | [`Gate::Verify`] | the library entry matches its manifest digest (other entries when they are read); a stored object matches its name | nothing registered; the failure in history |
-//! | (Admit) | bytes already serving end the run unchanged; a pin, bytes that failed before, a downgrade refuse | nothing run; the refusal in history |
+//! | (Admit) | bytes already serving end the run unchanged; a pin, bytes that failed before, a downgrade, the version cap ([`Policy::max_versions`](crate::Policy::max_versions): a plain library meets it in its Verify step, once hashed) refuse | nothing run; the refusal in history (the cap marks nothing) |
 //! | [`Gate::Preflight`] | (only with a [`Preflight`] set) the candidate loads, inits and is probed in a child process | nothing registered, nothing mapped in the host; the hash marked failed |
 //! | [`Gate::Load`] | ELF checks, `dlopen`, the checked descriptor read (or the worker's load and report) | nothing registered (the code stays mapped: hotpack never unloads); a worker that could not start does not mark the bytes |
 //! | [`Gate::Abi`] | the candidate serves every hot handle taken on its name | the candidate retired from the registry |
