@@ -394,6 +394,33 @@ impl Cache {
         Ok(())
     }
 
+    /// As [`Cache::promote`], for a caller that runs its own gates and keeps its own list of
+    /// candidates waiting for a provider (the rollback crate's supervisor): a version missing
+    /// a provider is refused and not kept, and the promotion makes no kept version current.
+    /// Only `module` becomes current, so what serves is always what the caller recorded.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::promote`].
+    pub fn promote_exact(&self, module: &Module) -> Result<(), CacheError> {
+        let _guard = lock(&self.inner.swap_lock);
+        {
+            let reg = read(&self.inner.registry);
+            let known = reg.entries.get(module.name()).and_then(|e| e.record(module.hash())).is_some();
+            if !known {
+                return Err(CacheError::NoSuchVersion { name: module.name().to_owned(), hash: *module.hash() });
+            }
+        }
+        self.check_bindings(module)?;
+        {
+            let reg = read(&self.inner.registry);
+            let waiting = lock(&self.inner.pending).clone();
+            deps::check(&reg, module, &waiting).and_then(|()| deps::provide_all(&reg, module))?;
+        }
+        self.promote_locked(module);
+        Ok(())
+    }
+
     /// The compatibility gate (`deps.rs`): every requirement has a provider, no current
     /// dependent loses what it requires, no cycle. A candidate missing only a provider is
     /// kept and made current by itself once one arrives.

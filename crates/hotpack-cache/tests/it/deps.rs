@@ -108,3 +108,25 @@ fn two_new_modules_that_require_each_other_are_refused_as_a_cycle() {
     }
     assert!(f.cache.current("cycle-y").is_none() && f.cache.current("cycle-x").is_none());
 }
+
+#[test]
+fn promote_exact_refuses_a_missing_provider_keeps_nothing_and_makes_nothing_else_current() {
+    let f = super::fixture();
+    let svc_a = load(&f, "svc-a");
+    // Parked by the cache's own activate (the layer below the gates keeps it).
+    assert!(matches!(activate(&f, &svc_a), Err(CacheError::MissingProvider { .. })));
+    assert_eq!(f.cache.pending().len(), 1);
+    let svc_b = load(&f, "svc-b");
+    f.cache.register(svc_b.clone(), Source::File(svc_b.source().to_path_buf()));
+    // The supervisor's promotion: refused the same way, and not kept.
+    assert!(matches!(f.cache.promote_exact(&svc_b), Err(CacheError::MissingProvider { .. })));
+    assert_eq!(f.cache.pending().len(), 1, "only what activate kept");
+    // Promoting a provider exactly makes that provider current and nothing it would unblock.
+    let v1 = load(&f, "textutil-v1");
+    f.cache.register(v1.clone(), Source::File(v1.source().to_path_buf()));
+    v1.init().expect("init");
+    f.cache.promote_exact(&v1).expect("the provider promotes");
+    assert!(f.cache.current("textutil").is_some());
+    assert!(f.cache.current("svc-a").is_none(), "a kept dependent is not made current behind the caller's back");
+    assert!(f.cache.current("svc-b").is_none());
+}

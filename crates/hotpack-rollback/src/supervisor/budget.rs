@@ -211,8 +211,11 @@ impl Supervisor {
             return None;
         }
         for c in candidates {
+            // A version retained after a restart runs its init hook before it serves (once
+            // per process), as under isolation its fresh worker does.
             if let Some(module) = self.inner.cache.version(name, &c.hash)
-                && self.inner.cache.promote(&module).is_ok()
+                && module.init().is_ok()
+                && self.inner.cache.promote_exact(&module).is_ok()
             {
                 return Some(c);
             }

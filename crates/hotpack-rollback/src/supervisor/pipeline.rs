@@ -106,6 +106,10 @@ impl Supervisor {
     ) -> Result<(Option<Box<Deployed>>, Run<'a>), Box<(Run<'a>, Fail)>> {
         let steps = run.plan.steps();
         let start = from.and_then(|f| steps.iter().position(|s| *s == f)).unwrap_or(0);
+        // A candidate resumed past its Admit step (it waited for a provider) is admitted
+        // again first: a pin, a failure mark, a newer version or the version cap may have
+        // come meanwhile.
+        let admit_again = steps[..start].contains(&Step::Admit).then_some(Step::Admit);
         let observer = lock(&self.inner.observer).clone();
         let seen = |run: &Run<'_>, step: Step, end: StepEnd| {
             if let Some(o) = &observer {
@@ -113,7 +117,7 @@ impl Supervisor {
                 o(&StepSeen { plan: run.plan, step, module, end });
             }
         };
-        for &step in &steps[start..] {
+        for step in admit_again.into_iter().chain(steps[start..].iter().copied()) {
             match self.step(step, &mut run) {
                 Ok(Flow::Next) => seen(&run, step, StepEnd::Passed),
                 Ok(Flow::Done(done)) => {
@@ -585,7 +589,10 @@ impl Supervisor {
             return Ok(Flow::Done(Some(Box::new(done))));
         }
         let module = loaded(run)?;
-        self.inner.cache.promote(module).map_err(|e| Fail::gate(gates::cache_gate(&e), GateError::Cache(e), true))?;
+        self.inner
+            .cache
+            .promote_exact(module)
+            .map_err(|e| Fail::gate(gates::cache_gate(&e), GateError::Cache(e), true))?;
         if restore {
             return Ok(Flow::Done(Some(Box::new(self.promoted(&name, summary, outcome)))));
         }

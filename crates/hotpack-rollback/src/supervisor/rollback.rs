@@ -226,7 +226,20 @@ impl Supervisor {
             return Ok(deployed(name, &summary, Happened::Unchanged));
         }
         if !is_active {
-            self.inner.cache.promote(module).map_err(RollbackError::Cache)?;
+            // A version retained after a restart was loaded, not initialised: its init hook
+            // runs before it serves (once per process; a version that served here already
+            // returns its first outcome). A failure refuses the switch, unmarked.
+            module.init().map_err(|e| {
+                self.gate_failed_named(
+                    name,
+                    summary.version.clone(),
+                    Some(summary.hash),
+                    Gate::Init,
+                    GateError::Load(e),
+                    false,
+                )
+            })?;
+            self.inner.cache.promote_exact(module).map_err(RollbackError::Cache)?;
         }
         Ok(self.promoted(name, summary, outcome))
     }

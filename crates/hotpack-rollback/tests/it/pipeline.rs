@@ -183,7 +183,9 @@ fn a_candidate_waiting_for_its_provider_resumes_its_plan_when_the_provider_is_pr
     let mut want = ran("bundle", "textutil", &DEPLOYED_BUNDLE[..5]);
     want.insert(3, "preflight called".to_owned());
     want.extend(ran("bundle", "textutil", &DEPLOYED_BUNDLE[5..11]));
-    // Its promotion resumes the waiting candidate where it stopped.
+    // Its promotion resumes the waiting candidate where it stopped, admitted again first (a
+    // pin, a failure mark or a newer version may have come while it waited).
+    want.extend(ran("bundle", "svc-a", &DEPLOYED_BUNDLE[2..3]));
     want.extend(ran("bundle", "svc-a", &DEPLOYED_BUNDLE[5..]));
     want.push("bundle/Promote textutil".to_owned());
     assert_eq!(log.take(), want);
