@@ -280,7 +280,7 @@ impl Supervisor {
             }
             Candidate::FileBytes { path, hash, .. } => {
                 if run.bytes.is_none() {
-                    let read = std::fs::read(path).map_err(|source| {
+                    let read = read_library(path, self.inner.cache.limits().max_entry_size).map_err(|source| {
                         Fail::gate(Gate::Load, GateError::Read { path: path.to_path_buf(), source }, false)
                     })?;
                     run.bytes = Some(Bytes::Owned(read));
@@ -627,4 +627,21 @@ fn not_loaded(run: &Run<'_>) -> Fail {
 
 fn not_loaded_error(run: &Run<'_>) -> GateError {
     GateError::Load(hotpack_loader::LoadError::NotFound { path: run.source.path() })
+}
+
+/// A plain library's bytes: a regular file (a FIFO, a device or a directory named `x.so`
+/// is refused before anything blocks or grows; links are followed), at most `max` bytes
+/// (the cache's largest entry, as for a bundle's library).
+fn read_library(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("larger than the limit of {max} bytes")));
+    }
+    Ok(bytes)
 }

@@ -102,13 +102,16 @@ impl Drop for Watching {
 }
 
 /// Every bundle and library directly inside each directory of `roots` (each directory's in
-/// name order), and every root that is one itself; nothing below a root is walked.
+/// name order), and every root that is one itself; nothing below a root is walked, and only
+/// regular files (or links to them) are taken: a directory, a FIFO or a device with a
+/// library's name is skipped.
 pub fn deployable_files(roots: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for root in roots {
         if root.is_dir() {
             if let Ok(read) = std::fs::read_dir(root) {
-                let mut found: Vec<PathBuf> = read.flatten().map(|e| e.path()).filter(|p| is_deployable(p)).collect();
+                let mut found: Vec<PathBuf> =
+                    read.flatten().map(|e| e.path()).filter(|p| is_deployable(p) && p.is_file()).collect();
                 found.sort();
                 files.extend(found);
             }

@@ -82,3 +82,30 @@ fn the_watch_loop_deploys_confirmed_changes_and_reports_refusals() {
     assert_eq!(answer(&sup.cache()), "2", "v2 keeps serving");
     drop(watching);
 }
+
+#[test]
+fn a_fifo_a_device_or_a_directory_with_a_library_name_neither_hangs_nor_grows_a_deploy() {
+    let dir = hotpack_testkit::scratch();
+    let sup = fresh(dir.path(), Policy::default());
+    let folder = dir.path().join("served");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::copy(hotpack_testkit::module("greeter-v1"), folder.join("libgreeter.so")).expect("copy");
+    let fifo = folder.join("libfifo.so");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", folder.join("libzero.so")).expect("symlink");
+    std::fs::create_dir(folder.join("libdir.so")).expect("mkdir");
+
+    // Only the regular file is taken (a FIFO would block the open, /dev/zero never ends).
+    let reports = sup.deploy_all(std::slice::from_ref(&folder));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(matches!(&reports[0], WatchReport::Deployed { .. }), "{reports:?}");
+    assert_eq!(answer(&sup.cache()), "1");
+
+    // Named directly, each is refused with the reason, before anything is read.
+    for odd in [fifo, folder.join("libzero.so"), folder.join("libdir.so")] {
+        let err = sup.deploy_file(&odd).expect_err("refused");
+        assert!(err.to_string().contains("not a regular file"), "{}: {err}", odd.display());
+    }
+    assert_eq!(answer(&sup.cache()), "1", "v1 keeps serving");
+}
