@@ -336,7 +336,15 @@ impl Supervisor {
             }
             _ => return Ok(Flow::Next),
         };
-        self.preflight(&candidate).map_err(|e| Fail::gate(Gate::Preflight, e, true))?;
+        self.preflight(&candidate).map_err(|e| {
+            // The child read other bytes than the host checked (the file was replaced after
+            // the host read it): not these bytes' fault, so they are not marked.
+            let replaced = matches!(&e, GateError::Preflight { error }
+            if error.downcast_ref::<hotpack_worker::preflight::PreflightError>().is_some_and(
+                |p| matches!(p, hotpack_worker::preflight::PreflightError::Refused { gate, .. } if gate == "verify")
+            ));
+            Fail::gate(Gate::Preflight, e, !replaced)
+        })?;
         Ok(Flow::Next)
     }
 

@@ -131,3 +131,22 @@ fn a_missing_preflight_executable_refuses_with_its_path() {
     let reason = preflight_refusal(&runtime.deploy(&greeter).expect_err("no child"));
     assert!(reason.contains("cannot start the preflight child") && reason.contains("no-such-preflight"), "{reason}");
 }
+
+#[test]
+fn a_file_replaced_before_the_preflight_child_reads_it_does_not_condemn_the_checked_bytes() {
+    let dir = hotpack_testkit::scratch();
+    let runtime = Runtime::builder().cache_dir(dir.path().join("cache")).preflight_with(child()).build().expect("rt");
+    let greeter = dir.path().join("greeter.zip");
+    hotpack::pack_library(&hotpack_testkit::module("greeter-v1"), &greeter, vec![]).expect("pack v1");
+    let checked: std::sync::Arc<[u8]> = std::fs::read(&greeter).expect("read").into();
+    let hash = blake3::hash(&checked);
+    // The host holds v1's bytes; on disk the file is already v2 when the child reads it.
+    hotpack::pack_library(&hotpack_testkit::module("greeter-v2"), &greeter, vec![]).expect("pack v2");
+    let err = runtime.supervisor().deploy_confirmed(&greeter, checked.clone(), hash).expect_err("the child saw v2");
+    assert!(err.to_string().contains("not the library the host checked"), "{err}");
+    let status = runtime.supervisor().status("greeter");
+    assert!(status.as_ref().is_none_or(|s| s.failed.is_empty()), "v1's bytes are not marked: {status:?}");
+    // Once the file holds them again, the same bytes deploy.
+    std::fs::write(&greeter, &checked).expect("write v1 back");
+    runtime.supervisor().deploy_confirmed(&greeter, checked, hash).expect("v1 deploys");
+}
