@@ -379,19 +379,7 @@ impl Cache {
     /// [`CacheError::NoSuchVersion`] when `module` is not registered; [`CacheError::Load`]
     /// when it cannot serve a hot handle already taken.
     pub fn promote(&self, module: &Module) -> Result<(), CacheError> {
-        let _guard = lock(&self.inner.swap_lock);
-        {
-            let reg = read(&self.inner.registry);
-            let known = reg.entries.get(module.name()).and_then(|e| e.record(module.hash())).is_some();
-            if !known {
-                return Err(CacheError::NoSuchVersion { name: module.name().to_owned(), hash: *module.hash() });
-            }
-        }
-        self.check_bindings(module)?;
-        self.check_requirements_locked(module)?;
-        self.promote_locked(module);
-        self.drain_pending_locked();
-        Ok(())
+        self.promote_registered(module, true)
     }
 
     /// As [`Cache::promote`], for a caller that runs its own gates and keeps its own list of
@@ -403,6 +391,12 @@ impl Cache {
     ///
     /// As [`Cache::promote`].
     pub fn promote_exact(&self, module: &Module) -> Result<(), CacheError> {
+        self.promote_registered(module, false)
+    }
+
+    /// Both promotions; `keep` parks a version missing only a provider and makes the parked
+    /// versions current that this promotion unblocks.
+    fn promote_registered(&self, module: &Module, keep: bool) -> Result<(), CacheError> {
         let _guard = lock(&self.inner.swap_lock);
         {
             let reg = read(&self.inner.registry);
@@ -412,12 +406,15 @@ impl Cache {
             }
         }
         self.check_bindings(module)?;
-        {
-            let reg = read(&self.inner.registry);
-            let waiting = lock(&self.inner.pending).clone();
-            deps::check(&reg, module, &waiting).and_then(|()| deps::provide_all(&reg, module))?;
+        if keep {
+            self.check_requirements_locked(module)?;
+        } else {
+            self.requirements_locked(module)?;
         }
         self.promote_locked(module);
+        if keep {
+            self.drain_pending_locked();
+        }
         Ok(())
     }
 
@@ -425,14 +422,18 @@ impl Cache {
     /// dependent loses what it requires, no cycle. A candidate missing only a provider is
     /// kept and made current by itself once one arrives.
     fn check_requirements_locked(&self, module: &Module) -> Result<(), CacheError> {
-        let reg = read(&self.inner.registry);
-        let waiting = lock(&self.inner.pending).clone();
-        let result = deps::check(&reg, module, &waiting).and_then(|()| deps::provide_all(&reg, module));
-        drop(reg);
+        let result = self.requirements_locked(module);
         if let Err(CacheError::MissingProvider { .. }) = &result {
             self.park_locked(module);
         }
         result
+    }
+
+    /// The compatibility check and the hand-over of providers, nothing kept.
+    fn requirements_locked(&self, module: &Module) -> Result<(), CacheError> {
+        let reg = read(&self.inner.registry);
+        let waiting = lock(&self.inner.pending).clone();
+        deps::check(&reg, module, &waiting).and_then(|()| deps::provide_all(&reg, module))
     }
 
     /// The compatibility gate alone, nothing changed (for callers that run their own
