@@ -24,3 +24,17 @@ mod pipeline;
 mod preflight;
 mod runtime;
 mod stories;
+
+/// A runtime whose search path is the new folder `<dir>/plugins` (returned), with its cache
+/// under `dir` and a 20 ms quiet window, for the tests that watch that folder.
+fn watched_runtime(dir: &std::path::Path) -> (hotpack::Runtime, std::path::PathBuf) {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    let runtime = hotpack::Runtime::builder()
+        .cache_dir(dir.join("cache"))
+        .search_path(&plugins)
+        .quiet(std::time::Duration::from_millis(20))
+        .build()
+        .expect("runtime");
+    (runtime, plugins)
+}

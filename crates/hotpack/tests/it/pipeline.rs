@@ -89,14 +89,7 @@ fn import_reload_and_deploy_each_run_the_bundle_plan() {
 #[test]
 fn the_watcher_s_confirmed_bytes_run_the_bundle_and_file_plans() {
     let dir = hotpack_testkit::scratch();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    let runtime = Runtime::builder()
-        .cache_dir(dir.path().join("cache"))
-        .search_path(&plugins)
-        .quiet(Duration::from_millis(20))
-        .build()
-        .expect("runtime");
+    let (runtime, plugins) = super::watched_runtime(dir.path());
     let seen = watch(&runtime);
     let events = runtime.subscribe();
     let _watching = runtime.watch().expect("watch");

@@ -77,14 +77,7 @@ fn import_deploy_panic_budget_rollback_and_listing() {
 #[test]
 fn watch_deploys_a_replaced_library_and_keeps_serving_through_a_broken_one() {
     let dir = hotpack_testkit::scratch();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    let runtime = Runtime::builder()
-        .cache_dir(dir.path().join("cache"))
-        .search_path(&plugins)
-        .quiet(Duration::from_millis(20))
-        .build()
-        .expect("runtime");
+    let (runtime, plugins) = super::watched_runtime(dir.path());
     let events = runtime.subscribe();
     let _watching = runtime.watch().expect("watch");
     let wait = |want_ok: bool| loop {
