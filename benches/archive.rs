@@ -7,9 +7,10 @@
 //! `fs::read` of the whole file + `ZipArchive::new(Cursor)`, charged the zip crate for
 //! hotpack's whole-file read and so flattered hotpack; it is kept as `zip_read_all_open`.)
 //!
-//! Two modes. With `HOTPACK_BENCH_PART=open-round` (what `cargo xtask bench` runs, several
-//! times, between `benches/python/zipimport_bench.py` rounds) the bench times a fixed number
-//! of `Bundle::open` and zip central-directory opens, alternating, and writes
+//! Two modes. With `HOTPACK_BENCH_PART=open-round` (what `cargo xtask bench` runs once per
+//! round) the bench times a fixed number of `Bundle::open`, zip central-directory opens and,
+//! when `HOTPACK_BENCH_PYTHON` names an interpreter, python zipimporter opens
+//! (`benches/python/zipimport_bench.py --pairs`), alternating one by one, and writes
 //! `target/hotpack-bench/archive-open.json`. Otherwise criterion runs `verify_all_10k` and
 //! both opens. The bundle is written to `target/hotpack-bench/inputs/bundle-10k.zip`, where
 //! the python zipimporter baseline reads it too.
@@ -49,11 +50,60 @@ fn zip_central_directory(path: &Path) -> zip::ZipArchive<BufReader<std::fs::File
     zip::ZipArchive::new(BufReader::new(file)).expect("a zip")
 }
 
-/// `open-round`: `n` hotpack opens and `n` zip central-directory opens, alternating.
+/// Python's zipimporter, one open per request: `benches/python/zipimport_bench.py --pairs`
+/// run by the interpreter `cargo xtask bench` names in `HOTPACK_BENCH_PYTHON`.
+struct PythonOpens {
+    child: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl PythonOpens {
+    fn start(bundle: &Path) -> Option<PythonOpens> {
+        use std::process::{Command, Stdio};
+        let python = std::env::var_os("HOTPACK_BENCH_PYTHON")?;
+        let script = hotpack_testkit::workspace_root().join("benches").join("python").join("zipimport_bench.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pairs")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the python interpreter named by HOTPACK_BENCH_PYTHON starts");
+        let to = child.stdin.take().expect("piped");
+        let from = std::io::BufRead::lines(BufReader::new(child.stdout.take().expect("piped")));
+        Some(PythonOpens { child, to, from })
+    }
+
+    /// One zipimporter open of the bundle, timed by python.
+    fn open(&mut self) -> Duration {
+        use std::io::Write;
+        writeln!(self.to, "open").expect("python reads its requests");
+        let line = self.from.next().expect("python answers every request").expect("python's answer is text");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("python answers with JSON");
+        assert_eq!(v["entries"].as_u64(), Some(ENTRIES as u64), "python's zipimporter sees every entry");
+        Duration::from_secs_f64(v["ms"].as_f64().expect("a number of milliseconds") / 1e3)
+    }
+}
+
+impl Drop for PythonOpens {
+    fn drop(&mut self) {
+        let _ = std::io::Write::write_all(&mut self.to, b"quit\n");
+        let _ = self.child.wait();
+    }
+}
+
+/// `open-round`: `n` hotpack opens, `n` zip central-directory opens and (when the xtask names
+/// a python) `n` python zipimporter opens, alternating one by one: each python/hotpack pair
+/// is measured within ~40 ms, so a machine that slows down for a while (a VM's neighbours)
+/// slows both sides of a pair, and the per-pair ratios' median is the speedup.
 fn open_round(n: usize) {
     let path = bundle_10k();
     let limits = Limits::default();
-    let (mut hot, mut zip_cd) = (Vec::<Duration>::new(), Vec::<Duration>::new());
+    let mut python = PythonOpens::start(&path);
+    let (mut hot, mut zip_cd, mut py) = (Vec::<Duration>::new(), Vec::<Duration>::new(), Vec::<Duration>::new());
     for i in 0..n + 2 {
         let start = Instant::now();
         black_box(Bundle::open(black_box(&path), &limits).expect("valid"));
@@ -62,15 +112,22 @@ fn open_round(n: usize) {
         let archive = zip_central_directory(black_box(&path));
         let t_zip = start.elapsed();
         assert!(archive.len() >= ENTRIES, "the zip crate sees every entry");
+        let t_py = python.as_mut().map(PythonOpens::open);
         if i >= 2 {
             hot.push(t_hot);
             zip_cd.push(t_zip);
+            py.extend(t_py);
         }
     }
-    common::publish(
-        "archive-open",
-        &serde_json::json!({ "open_validate_10k": common::summary_us(&hot), "zip_cd_10k": common::summary_us(&zip_cd) }),
-    );
+    let mut out =
+        serde_json::json!({ "open_validate_10k": common::summary_us(&hot), "zip_cd_10k": common::summary_us(&zip_cd) });
+    if !py.is_empty() {
+        let mut speedups: Vec<f64> = py.iter().zip(&hot).map(|(p, h)| p.as_secs_f64() / h.as_secs_f64()).collect();
+        speedups.sort_by(f64::total_cmp);
+        out["python_zipimporter_10k"] = common::summary_us(&py);
+        out["python_open_speedup"] = serde_json::json!(speedups[speedups.len() / 2]);
+    }
+    common::publish("archive-open", &out);
 }
 
 fn archive(c: &mut Criterion) {

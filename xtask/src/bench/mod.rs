@@ -112,6 +112,10 @@ impl Ctx {
         if let Some(part) = part {
             cmd.env("HOTPACK_BENCH_PART", part);
         }
+        // The archive bench's open-round alternates python's zipimporter with hotpack's open.
+        if let Some(python) = &self.python {
+            cmd.env("HOTPACK_BENCH_PYTHON", python);
+        }
         crate::run(cmd)
     }
 

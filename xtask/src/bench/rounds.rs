@@ -67,6 +67,8 @@ pub(super) struct Rounds {
     open_ms: Vec<f64>,
     zip_cd_ms: Vec<f64>,
     python_zip_ms: Vec<f64>,
+    /// Per round: the median over pairs of (python's open / hotpack's open right before it).
+    python_open_pairs: Vec<f64>,
     hlr_call_ns: Vec<f64>,
     hlr_reload_us: Vec<f64>,
     hlr_reload_tuned_us: Vec<f64>,
@@ -74,12 +76,11 @@ pub(super) struct Rounds {
 }
 
 /// The rounds that compare hotpack with python and hot-lib-reloader: each round runs the
-/// Rust side, then the other side, in turn (reload defaults, python watcher, hotpack open,
-/// python zipimporter, python reload/import hit, hot-lib-reloader).
+/// Rust side, then the other side, in turn (reload defaults, python watcher, hotpack open
+/// alternating one by one with the zip crate's and python's zipimporter, python
+/// reload/import hit, hot-lib-reloader).
 pub(super) fn interleaved(ctx: &Ctx) -> Result<Rounds> {
     let rounds = if ctx.quick { 3 } else { 5 };
-    let bundle = ctx.out.join("inputs").join("bundle-10k.zip");
-    let bundle = bundle.to_string_lossy().into_owned();
     let mut r = Rounds::default();
     let samples = |v: &Value| -> Vec<f64> {
         v["samples_us"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()
@@ -106,9 +107,11 @@ pub(super) fn interleaved(ctx: &Ctx) -> Result<Rounds> {
         let a = ctx.result("archive-open")?;
         r.open_ms.push(num(&a, &["open_validate_10k", "p50_us"])? / 1e3);
         r.zip_cd_ms.push(num(&a, &["zip_cd_10k", "p50_us"])? / 1e3);
-        let repeat = if ctx.quick { "15" } else { "40" };
-        if let Some(p) = ctx.python("zipimport_bench.py", &["--bundle", &bundle, "--repeat", repeat])? {
-            r.python_zip_ms.push(num(&p, &["zipimporter_ms", "median"])?);
+        // Python's zipimporter opens alternate with hotpack's inside the open-round part
+        // (`zipimport_bench.py --pairs`), when there is a python.
+        if a.get("python_open_speedup").is_some() {
+            r.python_zip_ms.push(num(&a, &["python_zipimporter_10k", "p50_us"])? / 1e3);
+            r.python_open_pairs.push(num(&a, &["python_open_speedup"])?);
         }
         if let Some(p) = ctx.python("reload_bench.py", &["--repeat", "50"])? {
             r.python_reload_only_us.push(num(&p, &["reload_us", "median"])?);
@@ -193,9 +196,10 @@ impl Rounds {
         paired(&self.open_ms, &self.zip_cd_ms)
     }
 
-    /// Per round, python's zipimporter over hotpack's open.
+    /// Per round, python's zipimporter over hotpack's open: the median of the round's
+    /// pairs (each python open timed right after a hotpack open).
     fn python_open_speedup(&self) -> Vec<f64> {
-        paired(&self.python_zip_ms, &self.open_ms)
+        self.python_open_pairs.clone()
     }
 
     /// The goals the rounds could not settle: a goal whose rounds disagree about it (one
