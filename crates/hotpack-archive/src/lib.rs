@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 mod bundle;
+mod entries;
 mod error;
 mod fault;
 mod json;
@@ -77,6 +78,7 @@ mod sign;
 mod zipfmt;
 
 pub use bundle::{Bundle, BundleModule, EntryInfo, EntryReader, Limits, Method, VerifyReport};
+pub use entries::{Entries, PathList};
 #[cfg(feature = "pack")]
 pub use error::PackError;
 pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};

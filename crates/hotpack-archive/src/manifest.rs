@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::fault::{JsonErrorKind as K, JsonObject, MANIFEST_FIELDS as FIELDS, ManifestRule};
 use crate::json::{self, ReadError, Reader};
 
+use crate::entries::{Entries, PathList};
 use crate::error::ManifestError;
 use crate::path::check_relative;
 
@@ -86,9 +87,9 @@ pub struct Manifest {
     /// Target triple -> library entry path (relative to the module directory).
     pub libraries: BTreeMap<String, String>,
     /// Resource entry paths (relative to the module directory), sorted.
-    pub resources: Vec<String>,
+    pub resources: PathList,
     /// Relative path -> digest, for every library and resource (not the manifest itself).
-    pub entries: BTreeMap<String, EntryDigest>,
+    pub entries: Entries,
 }
 
 /// The manifest as written by [`Manifest::to_json`] (serialisation only: reading is
@@ -212,14 +213,14 @@ pub fn is_valid_module_name(name: &str) -> bool {
 }
 
 /// Explain how the libraries + resources list differs from the keys of `entries`.
-fn listing_mismatch(listed: &[&str], entries: &BTreeMap<String, EntryDigest>) -> ManifestRule {
+fn listing_mismatch(listed: &[&str], entries: &Entries) -> ManifestRule {
     if let Some(pair) = listed.windows(2).find(|p| p[0] == p[1]) {
         return ManifestRule::ListedTwice { path: pair[0].to_owned() };
     }
-    if let Some(missing) = listed.iter().find(|p| !entries.contains_key(**p)) {
+    if let Some(missing) = listed.iter().find(|p| !entries.contains_key(p)) {
         return ManifestRule::NoDigest { path: (*missing).to_owned() };
     }
-    let extra = entries.keys().find(|k| listed.binary_search(&k.as_str()).is_err()).cloned().unwrap_or_default();
+    let extra = entries.keys().find(|k| listed.binary_search(k).is_err()).unwrap_or_default().to_owned();
     ManifestRule::Unlisted { path: extra }
 }
 
@@ -294,9 +295,11 @@ struct Parsed<'a> {
     handlers: Vec<String>,
     hooks: Hooks,
     libraries: BTreeMap<String, String>,
-    resources: Vec<String>,
-    /// In document order; duplicates are found by the caller's sort.
-    entries: Vec<(String, EntryDigest)>,
+    resources: PathList,
+    /// The paths of `entries`, in document order (duplicates are found when they are
+    /// sorted), and their digests.
+    entry_paths: PathList,
+    entry_digests: Vec<EntryDigest>,
     /// `signature` was present and not null.
     signature: bool,
 }
@@ -328,11 +331,12 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
         handlers: Vec::new(),
         hooks: Hooks::default(),
         libraries: BTreeMap::new(),
-        resources: Vec::new(),
+        resources: PathList::default(),
         // An entry takes at least ~90 bytes of JSON (`"p":{"size":0,"blake3":"<64 hex>"}`):
         // room for every entry the document can hold, bounded by its size, so the list is
-        // never copied while it grows (10,000 entries: ~640 KB copied ~14 times).
-        entries: Vec::with_capacity(bytes.len() / 90),
+        // never copied while it grows (10,000 entries: ~400 KB copied ~14 times).
+        entry_paths: PathList::with_capacity(bytes.len() / 90, 0),
+        entry_digests: Vec::with_capacity(bytes.len() / 90),
         signature: false,
     };
     r.object(|r, key| {
@@ -416,12 +420,13 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                 }
             })?,
             9 => r.array(|r| {
-                p.resources.push(r.string()?.into_owned());
+                p.resources.push(&r.string()?);
                 Ok(())
             })?,
             10 => r.object(|r, path| {
                 if let Some(digest) = canonical_digest(r) {
-                    p.entries.push((path.into_owned(), digest));
+                    p.entry_paths.push(&path);
+                    p.entry_digests.push(digest);
                     return Ok(());
                 }
                 let (mut size, mut blake3, mut seen) = (0u64, None, 0u32);
@@ -447,7 +452,8 @@ fn read_raw(bytes: &[u8]) -> json::Result<Parsed<'_>> {
                 })?;
                 match (seen, blake3) {
                     (0b11, Some(blake3)) => {
-                        p.entries.push((path.into_owned(), EntryDigest { size, blake3 }));
+                        p.entry_paths.push(&path);
+                        p.entry_digests.push(EntryDigest { size, blake3 });
                         Ok(())
                     }
                     _ => Err(r.error(K::EntryIncomplete { path: path.to_string() })),
@@ -564,14 +570,9 @@ impl Manifest {
         };
         meta.validate()?;
 
-        let mut raw_entries = raw.entries;
-        if !raw_entries.is_sorted_by(|a, b| a.0 < b.0) {
-            raw_entries.sort_by(|a, b| a.0.cmp(&b.0));
-            if let Some(pair) = raw_entries.windows(2).find(|p| p[0].0 == p[1].0) {
-                return Err(ManifestError::DuplicateKey { key: pair[0].0.clone(), object: "`entries`".into() });
-            }
-        }
-        for (path, _) in &raw_entries {
+        let entries = Entries::new(raw.entry_paths, raw.entry_digests)
+            .map_err(|key| ManifestError::DuplicateKey { key, object: "`entries`".into() })?;
+        for path in entries.keys() {
             if paths == Paths::Check {
                 check_path(path)?;
             }
@@ -579,11 +580,9 @@ impl Manifest {
                 return Err(invalid(ManifestRule::ManifestListed));
             }
         }
-        // Sorted and unique: the map is bulk-built without re-comparing keys.
-        let entries: BTreeMap<String, EntryDigest> = raw_entries.into_iter().collect();
         let mut resources = raw.resources;
-        if !resources.is_sorted() {
-            resources.sort_unstable();
+        if !resources.iter().is_sorted() {
+            resources = resources.permuted(&resources.sorting_order());
         }
         for target in raw.libraries.keys() {
             if !is_valid_target(target) {
@@ -594,9 +593,9 @@ impl Manifest {
         // paths were checked above): one merge walk over sorted lists, no lookups.
         let mut libs: Vec<&str> = raw.libraries.values().map(String::as_str).collect();
         libs.sort_unstable();
-        let merged = Merge { a: resources.iter().map(String::as_str).peekable(), b: libs.iter().copied().peekable() };
-        if entries.len() != resources.len() + libs.len() || !merged.eq(entries.keys().map(String::as_str)) {
-            let mut listed: Vec<&str> = resources.iter().map(String::as_str).chain(libs).collect();
+        let merged = Merge { a: resources.iter().peekable(), b: libs.iter().copied().peekable() };
+        if entries.len() != resources.len() + libs.len() || !merged.eq(entries.keys()) {
+            let mut listed: Vec<&str> = resources.iter().chain(libs).collect();
             listed.sort_unstable();
             return Err(invalid(listing_mismatch(&listed, &entries)));
         }
@@ -622,14 +621,14 @@ impl Manifest {
             hooks: self.meta.hooks,
             libraries: self.libraries.clone(),
             resources: {
-                let mut sorted = self.resources.clone();
+                let mut sorted: Vec<String> = self.resources.iter().map(str::to_owned).collect();
                 sorted.sort_unstable();
                 sorted
             },
             entries: RawEntries(
                 self.entries
                     .iter()
-                    .map(|(k, d)| (k.clone(), RawDigest { size: d.size, blake3: d.blake3_hex() }))
+                    .map(|(k, d)| (k.to_owned(), RawDigest { size: d.size, blake3: d.blake3_hex() }))
                     .collect(),
             ),
             signature: None,
@@ -663,7 +662,7 @@ mod tests {
                 hooks: Hooks { init: true, state: false },
             },
             libraries: [("x86_64-unknown-linux-gnu".to_owned(), "lib/x/libgreeter.so".to_owned())].into(),
-            resources: vec!["data/hello.txt".into()],
+            resources: ["data/hello.txt"].into_iter().collect(),
             entries: [
                 ("lib/x/libgreeter.so".to_owned(), EntryDigest::of(lib)),
                 ("data/hello.txt".to_owned(), EntryDigest::of(res)),

@@ -63,8 +63,8 @@ impl PackSpec {
         Ok(Manifest {
             meta: self.meta.clone(),
             libraries: [(self.target.clone(), lib_path)].into(),
-            resources,
-            entries,
+            resources: resources.into_iter().collect(),
+            entries: entries.into(),
         })
     }
 }

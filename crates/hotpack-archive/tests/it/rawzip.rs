@@ -136,7 +136,7 @@ pub fn manifest_json(name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
             .map(|(p, _)| [(crate::common::TARGET.to_owned(), (*p).to_owned())].into())
             .unwrap_or_default(),
         resources: files.iter().skip(1).map(|(p, _)| (*p).to_owned()).collect(),
-        entries,
+        entries: entries.into(),
     };
     manifest.to_json()
 }
