@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
             "accepted a name this server does not answer to: {host:?}"
         );
         if let Some(target) = target {
-            assert!(target.eq_ignore_ascii_case(host), "target {target:?} vs Host {host:?}");
+            // The same name and port, a missing port being 80.
+            let t: http::uri::Authority =
+                target.parse().unwrap_or_else(|e| panic!("http refuses accepted target {target:?}: {e}"));
+            assert!(t.host().eq_ignore_ascii_case(authority.host()), "target {target:?} vs Host {host:?}");
+            assert_eq!(t.port_u16().unwrap_or(80), authority.port_u16().unwrap_or(80), "target {target:?} vs Host {host:?}");
         }
     }
 

@@ -31,13 +31,16 @@ pub(crate) struct Names<'a> {
 /// (`POST http://a/b`, whose authority is `target`) must name the same authority.
 pub(crate) fn check_host(hosts: &[&[u8]], target: Option<&str>, names: Names<'_>) -> Result<(), HostRefusal> {
     let [host] = hosts else { return Err(HostRefusal::Count(hosts.len())) };
-    let name = host_name(host).ok_or(HostRefusal::Malformed)?;
-    // RFC 9112 3.2.2: the target's authority wins over Host; they must agree here. `host` is
-    // UTF-8 (host_name read it).
-    if let Some(authority) = target
-        && !authority.as_bytes().eq_ignore_ascii_case(host)
-    {
-        return Err(HostRefusal::TargetDisagrees);
+    let (name, port) = host_and_port(host).ok_or(HostRefusal::Malformed)?;
+    // RFC 9112 3.2.2: the target's authority wins over Host; they must agree here: the same
+    // name and the same port, a missing port being http's 80 (this server speaks plain HTTP),
+    // so `http://localhost/` with `Host: localhost:80` agrees.
+    if let Some(authority) = target {
+        let agrees = host_and_port(authority.as_bytes())
+            .is_some_and(|(n, p)| n.eq_ignore_ascii_case(name) && p.unwrap_or(80) == port.unwrap_or(80));
+        if !agrees {
+            return Err(HostRefusal::TargetDisagrees);
+        }
     }
     let allowed = name.eq_ignore_ascii_case("localhost")
         || name.parse::<IpAddr>().is_ok_and(|ip| ip == names.bound)
@@ -49,6 +52,11 @@ pub(crate) fn check_host(hosts: &[&[u8]], target: Option<&str>, names: Names<'_>
 /// A name is a bracketed IPv6 address, or letters, digits, `-` and `.` (a DNS name or IPv4);
 /// a port is 1 to 5 digits, at most 65535.
 pub(crate) fn host_name(value: &[u8]) -> Option<&str> {
+    host_and_port(value).map(|(name, _)| name)
+}
+
+/// [`host_name`] and the port, if the value has one.
+fn host_and_port(value: &[u8]) -> Option<(&str, Option<u16>)> {
     let value = std::str::from_utf8(value).ok()?;
     let (name, port) = match value.strip_prefix('[') {
         Some(rest) => {
@@ -67,12 +75,14 @@ pub(crate) fn host_name(value: &[u8]) -> Option<&str> {
     };
     // A port is a number a socket can have: 1 to 5 digits, at most 65535 (`80800` is not a
     // port; the http crate reads such an authority as having none).
-    let port_ok = port.is_none_or(|p| {
-        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
-    });
+    let port = match port {
+        None => None,
+        Some(p) if (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse::<u16>().ok()?),
+        Some(_) => return None,
+    };
     let name_ok = value.starts_with('[')
         || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
-    (port_ok && name_ok).then_some(name)
+    name_ok.then_some((name, port))
 }
 
 /// Whether an `Authorization` header value (`None`: no header) carries exactly the token
@@ -129,6 +139,12 @@ mod tests {
             assert_eq!(check(&[bad], None), Err(HostRefusal::Malformed), "{bad}");
         }
         assert_eq!(check(&["localhost"], Some("evil.example")), Err(HostRefusal::TargetDisagrees));
+        // A missing port is http's 80, on either side; any other port must be the same.
+        assert_eq!(check(&["localhost:80"], Some("localhost")), Ok(()));
+        assert_eq!(check(&["LOCALHOST"], Some("localhost:80")), Ok(()));
+        assert_eq!(check(&["localhost:8080"], Some("localhost")), Err(HostRefusal::TargetDisagrees));
+        assert_eq!(check(&["localhost:8080"], Some("localhost:8081")), Err(HostRefusal::TargetDisagrees));
+        assert_eq!(check(&["localhost"], Some("user@localhost")), Err(HostRefusal::TargetDisagrees));
         assert_eq!(check(&["evil.example"], None), Err(HostRefusal::NotAllowed));
         assert_eq!(check(&["[::1]:80"], None), Err(HostRefusal::NotAllowed), "bound to 127.0.0.1, not ::1");
     }
