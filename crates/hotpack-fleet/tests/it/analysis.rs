@@ -36,7 +36,7 @@ impl Traffic {
                     let answer = meter.call(runtime, "greeter", "version", b"");
                     if let (Some(v), Ok(out)) = (dies_on, &answer)
                         && out == v.as_bytes()
-                        && round % 10 == 0
+                        && round.is_multiple_of(10)
                     {
                         meter.record("greeter", Outcome::Error, Duration::from_micros(100));
                         meter.worker_died("greeter");
@@ -184,9 +184,9 @@ async fn auto_bake_rolls_back_a_canary_whose_workers_die_with_the_reason_in_stat
 }
 
 /// `--auto --bake` with a canary that panics on every call: the runtime's panic budget demotes
-/// it on the hosts of the first wave, they report `demoted`, and the watcher rolls the fleet
-/// back at once (before the bake ends) naming the host and the demotion, in the rollout record
-/// and in the analysis.
+/// it on the hosts of the first wave, they report `demoted` with the runtime's cause, and the
+/// watcher rolls the fleet back at once (before the bake ends) naming the host, the demotion
+/// and its cause, in the rollout record and in the analysis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_bake_rolls_back_when_a_canary_host_demotes() {
     let c = cluster().await;
@@ -208,6 +208,7 @@ async fn auto_bake_rolls_back_when_a_canary_host_demotes() {
     assert!(in_wave(&host, "greeter", first), "{host} is in the first wave");
     assert!(reason.contains(&format!("host {host} reported Demoted")), "{reason}");
     assert!(reason.contains("3.0.3") && reason.contains("was demoted on this host"), "{reason}");
+    assert!(reason.contains("panics within"), "the reason says why (the runtime's panic budget): {reason}");
     all_serve(&hosts, "1").await;
     let status = c.fleet.status().await.expect("status");
     let r = &status.rollouts[0];
