@@ -218,3 +218,53 @@ async fn auto_bake_rolls_back_when_a_canary_host_demotes() {
     assert_eq!((last.wave, last.verdict), (0, Verdict::Failed), "{last:#?}");
     assert_eq!(last.reason, reason);
 }
+
+/// `--auto --bake` while a host of the baking wave dies (its agent dropped without a goodbye,
+/// as a killed process: its lease expires and its reports vanish): the watcher takes the
+/// vanished report for a crash of the canary and rolls the fleet back, naming the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_bake_rolls_back_when_a_canary_host_dies_mid_bake() {
+    let c = cluster().await;
+    c.fleet.publish(&c.bundle("greeter-v1")).await.expect("publish v1");
+    let v2 = c.fleet.publish(&c.bundle("greeter-v2")).await.expect("publish v2").record;
+    let mut hosts = c.hosts(5);
+    c.fleet.rollout("greeter", "1.0.0", &[100], false).await.expect("v1 stable");
+    all_serve(&hosts, "1").await;
+    let _traffic = Traffic::start(&hosts);
+    let first = split_wave(&hosts);
+    let config = AnalysisConfig { bake_ms: 3_600_000, ..analysis() };
+    c.fleet.rollout_with("greeter", "2.0.0", &[first, 100], true, Some(config)).await.expect("rollout");
+    let watcher = {
+        let fleet = c.fleet.clone();
+        tokio::spawn(async move { fleet.watch_auto("greeter").await })
+    };
+    eventually("the first wave bakes", async || {
+        let status = c.fleet.status().await.map_err(|e| e.to_string())?;
+        let baking = status.rollouts[0]
+            .analysis
+            .as_ref()
+            .and_then(|a| a.waves.first())
+            .is_some_and(|w| w.verdict == Verdict::Pending && w.reason.starts_with("baking"));
+        if baking { Ok(()) } else { Err(format!("{:?}", status.rollouts[0].analysis)) }
+    })
+    .await;
+    let dead = hosts.iter_mut().find(|h| in_wave(&h.id, "greeter", first)).expect("a first-wave host");
+    let dead_id = dead.id.clone();
+    drop(dead.agent.take());
+    let outcome = tokio::time::timeout(Duration::from_secs(120), watcher)
+        .await
+        .expect("the watcher acts on the vanished report (a liveness bound)")
+        .expect("the watcher task")
+        .expect("watch");
+    let AutoOutcome::RolledBack { host, reason } = outcome else { panic!("rolled back, not {outcome:?}") };
+    assert_eq!(host, dead_id);
+    assert!(reason.contains("vanished") && reason.contains("serving the canary"), "{reason}");
+    let living: Vec<_> = hosts.into_iter().filter(|h| h.id != dead_id).collect();
+    all_serve(&living, "1").await;
+    let status = c.fleet.status().await.expect("status");
+    let r = &status.rollouts[0];
+    let back = r.rollout.rolled_back.as_ref().expect("the rollback is recorded");
+    assert_eq!((back.from.as_str(), back.reason.as_str()), (v2.blake3.as_str(), reason.as_str()));
+    let last = r.analysis.as_ref().and_then(|a| a.waves.last()).expect("a wave analysis");
+    assert_eq!((last.wave, last.verdict), (0, Verdict::Failed), "{last:#?}");
+}
