@@ -57,6 +57,11 @@ pub trait Deployer: Send + Sync + 'static {
     ///
     /// A [`DeployFailure`] when a gate failed or the bundle was refused.
     fn deploy(&self, release: &ReleaseRecord, bundle: &Path) -> Result<Active, DeployFailure>;
+    /// Why `library` (blake3 hex) of `module` failed or was demoted here, when the deployer
+    /// remembers (a crash, the panic budget): the agent puts it in a `demoted` report.
+    fn failure(&self, _module: &str, _library: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A running host agent. Dropping it stops the agent (its reports then expire with the
@@ -557,10 +562,23 @@ impl Agent {
             return self.report(module, &active, Some(&target), HostState::Ok, None);
         }
         if state.ok_on.as_deref() == Some(target.as_str()) && !state.failed.contains_key(&target) {
-            // It served here and moved off without the fleet asking: demoted (panic budget).
-            let reason = format!("{} was demoted on this host", release.label());
+            // It served here and moved off without the fleet asking: demoted (a crash, the
+            // panic budget). Say which: the counts that would show it restart on what serves now.
+            let cause = match wanted.clone() {
+                Some(library) => {
+                    let m = module.to_owned();
+                    self.blocking(move |d| d.failure(&m, &library)).await
+                }
+                None => None,
+            };
+            let reason = match cause {
+                Some(cause) => format!("{} was demoted on this host: {cause}", release.label()),
+                None => format!("{} was demoted on this host", release.label()),
+            };
+            let state = self.modules.entry(module.to_owned()).or_default();
             state.failed.insert(target.clone(), (HostState::Demoted, reason));
         }
+        let state = self.modules.entry(module.to_owned()).or_default();
         if let Some((failed, reason)) = state.failed.get(&target).cloned() {
             return self.report(module, &active, Some(&target), failed, Some(reason));
         }

@@ -210,4 +210,54 @@ mod tests {
         };
         assert_eq!(later.since(&stats(100, 0, 300)).calls, 50);
     }
+
+    /// A canary whose worker processes died fails whatever else its numbers say: with a clean
+    /// error rate and latency, with too few calls to judge otherwise, and with no baseline;
+    /// the reason names the deaths.
+    #[test]
+    fn worker_deaths_fail_the_canary_with_the_reason() {
+        let config = AnalysisConfig { min_calls: 50, ..AnalysisConfig::default() };
+        let crashed = |calls, deaths| {
+            let meter = CallMeter::new();
+            for _ in 0..calls {
+                meter.record("m", Outcome::Ok, Duration::from_micros(100));
+            }
+            for _ in 0..deaths {
+                // What `serve --fleet` records for a call whose worker died.
+                meter.record("m", Outcome::Error, Duration::from_micros(100));
+                meter.worker_died("m");
+            }
+            meter.snapshot("m").unwrap_or_default()
+        };
+        let clean = stats(100, 0, 100);
+        for (canary, baseline) in [
+            (crashed(200, 1), clean.clone()),
+            (crashed(3, 2), clean.clone()),
+            (crashed(200, 1), CallStats::default()),
+            (crashed(0, 1), stats(100, 0, 100)),
+        ] {
+            let (verdict, reason) = judge(&config, &canary, &baseline);
+            assert_eq!(verdict, Verdict::Failed, "{canary:?}: {reason}");
+            assert!(reason.contains("canary worker processes died"), "{reason}");
+            assert!(reason.contains(&format!("{} worker deaths", canary.worker_deaths)), "{reason}");
+        }
+        // Deaths on the baseline's side alone do not fail the canary.
+        let (verdict, reason) = judge(&config, &stats(100, 0, 100), &crashed(100, 1));
+        assert_eq!(verdict, Verdict::Passed, "{reason}");
+        // A death counted in the bake window survives `since` and `add`.
+        let before = crashed(100, 0);
+        let after = {
+            let meter = CallMeter::new();
+            for _ in 0..100 {
+                meter.record("m", Outcome::Ok, Duration::from_micros(100));
+            }
+            meter.record("m", Outcome::Error, Duration::from_micros(100));
+            meter.worker_died("m");
+            meter.snapshot("m").unwrap_or_default()
+        };
+        let mut window = CallStats::default();
+        window.add(&after.since(&before));
+        assert_eq!((window.calls, window.errors, window.worker_deaths), (1, 1, 1));
+        assert_eq!(judge(&config, &window, &clean).0, Verdict::Failed);
+    }
 }

@@ -50,4 +50,9 @@ impl Deployer for hotpack::Runtime {
             Err(e) => Err(DeployFailure { state: HostState::Failed, reason: e.to_string() }),
         }
     }
+
+    fn failure(&self, module: &str, library: &str) -> Option<String> {
+        let status = self.status(module)?;
+        status.failed.iter().rev().find(|f| f.hash.to_hex().as_str() == library).map(|f| f.reason.clone())
+    }
 }

@@ -206,3 +206,84 @@ async fn a_watcher_behind_a_compaction_rereads_and_converges() {
     all_serve(std::slice::from_ref(&host), "2").await;
     assert!(fault.compactions() >= 1, "the agent took the compaction path");
 }
+
+/// Release records carry the signer: `signer` is the operator key that signed the record and
+/// `bundle_signer` the key that signed the bundle inside, as `publish` returns them and as a
+/// reader holding the operator key reads them back from etcd. `signer` comes from the
+/// envelope's checked signature, never from the payload: a reader without keys (which checks
+/// nothing) sees none, and an unsigned record claiming the operator's fingerprint shows none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_records_carry_the_signer() {
+    let c = cluster().await;
+    let operator = c.key.public_key().fingerprint().to_string();
+    let author = hotpack::archive::SigningKey::from_seed(&[7; 32]);
+    let signed_bundle = c.dir.path().join("greeter-v1-signed.zip");
+    let fingerprint = hotpack::archive::sign_bundle(
+        &c.bundle("greeter-v1"),
+        &author,
+        Some(&signed_bundle),
+        &hotpack::archive::Limits::default(),
+    )
+    .expect("sign the bundle")
+    .to_string();
+    assert_ne!(fingerprint, operator);
+
+    let published = c.fleet.publish(&signed_bundle).await.expect("publish the signed bundle").record;
+    assert_eq!(published.signer.as_deref(), Some(operator.as_str()));
+    assert_eq!(published.bundle_signer.as_deref(), Some(fingerprint.as_str()));
+    let unsigned_bundle = c.fleet.publish(&c.bundle("greeter-v2")).await.expect("publish v2").record;
+    assert_eq!(unsigned_bundle.signer.as_deref(), Some(operator.as_str()));
+    assert_eq!(unsigned_bundle.bundle_signer, None, "greeter-v2's bundle is not signed");
+
+    // Read back from etcd by the operator (who checks its own signature).
+    let read = c.fleet.releases("greeter").await.expect("releases");
+    let signers: Vec<_> =
+        read.iter().map(|r| (r.version.as_str(), r.signer.clone(), r.bundle_signer.clone())).collect();
+    assert_eq!(
+        signers,
+        [("1.0.0", Some(operator.clone()), Some(fingerprint.clone())), ("2.0.0", Some(operator.clone()), None)]
+    );
+    c.fleet.rollout("greeter", "1.0.0", &[100], false).await.expect("v1 stable");
+    let status = c.fleet.status().await.expect("status");
+    let stable = status.rollouts[0].stable.as_ref().expect("the stable record");
+    assert_eq!(
+        (stable.signer.as_deref(), stable.bundle_signer.as_deref()),
+        (Some(operator.as_str()), Some(fingerprint.as_str()))
+    );
+    let json = serde_json::to_value(&status).expect("json");
+    assert_eq!(json["rollouts"][0]["stable"]["signer"], operator.as_str());
+    assert_eq!(json["rollouts"][0]["stable"]["bundle_signer"], fingerprint.as_str());
+
+    // In etcd: the envelope names the operator's key and carries a signature.
+    let mut etcd = etcd_client::Client::connect([c.etcd.endpoint()], None).await.expect("raw etcd");
+    let key = format!("/hotpack/test/releases/greeter/{}", published.blake3);
+    let raw = etcd.get(key.as_str(), None).await.expect("get").kvs()[0].value().to_vec();
+    let envelope: hotpack_fleet::Signed = serde_json::from_slice(&raw).expect("an envelope");
+    assert_eq!(envelope.key.as_deref(), Some(c.key.public_key().to_text().trim_end()));
+    assert!(envelope.signature.is_some());
+
+    // A reader without keys checks no signature, so it reports no signer (the bundle's own
+    // signer is checked by each host's runtime, so it is shown).
+    let keyless = Fleet::connect(c.config.clone()).await.expect("a reader without keys");
+    let read = keyless.releases("greeter").await.expect("releases");
+    assert!(read.iter().all(|r| r.signer.is_none()), "{read:?}");
+    assert_eq!(read[0].bundle_signer.as_deref(), Some(fingerprint.as_str()));
+
+    // An unsigned record whose payload claims the operator as its signer: no signer shown.
+    let forged = hotpack_fleet::ReleaseRecord {
+        version: "9.9.9".into(),
+        blake3: blake3::hash(b"forged").to_hex().to_string(),
+        signer: Some(operator.clone()),
+        ..published.clone()
+    };
+    let created = keyless.register(&forged).await.expect("etcd takes the write");
+    assert!(created.created);
+    assert_eq!(created.record.signer.as_deref(), Some(operator.as_str()), "register returns what it was given");
+    let claimed = keyless.release("greeter", "9.9.9").await.expect("the forged record");
+    assert_eq!(claimed.signer, None, "the payload's claim is not a signature");
+    // The operator, who trusts only its key, does not take it for one of its own: its command
+    // fails naming the bad record (FLEET.md, "What can fail": delete the key).
+    let refused = c.fleet.release("greeter", "9.9.9").await.expect_err("an unsigned record");
+    let text = refused.to_string();
+    assert!(text.contains(&forged.blake3) && text.contains("not signed"), "{text}");
+}
