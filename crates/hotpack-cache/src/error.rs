@@ -129,10 +129,12 @@ pub enum CacheError {
         /// Its version.
         version: semver::Version,
     },
-    /// A required interface has no provider among the current modules: the module is not
-    /// made current (it is kept, and made current by itself once a provider arrives).
+    /// A required interface has no provider among the current modules (at a version in the
+    /// requirement's range): the module is not made current (it is kept, and made current by
+    /// itself once a provider arrives).
     #[error(
-        "module `{name}` {version} requires `{interface}` ({id:#018x}) and no current module provides it; it becomes current once one does"
+        "module `{name}` {version} requires `{interface}` ({id:#018x}){} and no current module provides it; it becomes current once one does",
+        in_range(range)
     )]
     MissingProvider {
         /// The dependent.
@@ -143,13 +145,12 @@ pub enum CacheError {
         interface: String,
         /// Its id.
         id: u64,
+        /// The provider versions the requirement accepts (`None`: any).
+        range: Option<semver::VersionReq>,
     },
     /// The candidate no longer provides, with the same id, an interface current modules
-    /// take from its name.
-    #[error(
-        "module `{name}` {version} does not provide `{interface}` ({id:#018x}) as its dependents require: it would break {}",
-        dependents.join(", ")
-    )]
+    /// take from its name; or (`range` set) its version is outside the range they require.
+    #[error("{}", breaks(name, version, interface, *id, range.as_ref(), dependents))]
     BreaksDependents {
         /// The provider's name.
         name: String,
@@ -159,6 +160,9 @@ pub enum CacheError {
         interface: String,
         /// The id they require.
         id: u64,
+        /// `None`: the candidate does not provide the interface with that id. `Some`: it
+        /// does, but its version is outside this range the dependents require.
+        range: Option<semver::VersionReq>,
         /// The dependents it would break.
         dependents: Arc<[String]>,
     },
@@ -178,6 +182,29 @@ pub enum CacheError {
         /// Its current dependents.
         dependents: Arc<[String]>,
     },
+}
+
+fn in_range(range: &Option<semver::VersionReq>) -> String {
+    range.as_ref().map(|r| format!(" at a version in `{r}`")).unwrap_or_default()
+}
+
+fn breaks(
+    name: &str,
+    version: &semver::Version,
+    interface: &str,
+    id: u64,
+    range: Option<&semver::VersionReq>,
+    dependents: &[String],
+) -> String {
+    let dependents = dependents.join(", ");
+    match range {
+        None => format!(
+            "module `{name}` {version} does not provide `{interface}` ({id:#018x}) as its dependents require: it would break {dependents}"
+        ),
+        Some(range) => format!(
+            "module `{name}` {version} is outside the range `{range}` that {dependents} require of `{interface}`'s provider: it would break {dependents}"
+        ),
+    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -117,3 +117,39 @@ fn serve_isolated_refuses_a_cycle_naming_it_and_lists_a_missing_provider() {
     assert!(refused.contains("cycle-x.zip") && refused.contains("no current module provides"), "{refused}");
     assert!(refused.contains("cycle-y.zip") && refused.contains("cycle-y -> cycle-x -> cycle-y"), "{refused}");
 }
+
+#[test]
+fn under_isolation_a_provider_panic_met_by_a_dependent_counts_against_the_provider() {
+    // As in process (`hotpack-rollback`'s deps tests): svc-b's worker hosts textutil 4.0.0,
+    // whose `transform` panics; the panic is caught in textutil's shim there and reaches
+    // svc-b as an error value. The worker names textutil in the reply: it is charged (budget
+    // 0: demoted back to v1, which is pushed into svc-b's worker), svc-b is not.
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path();
+    let isolation = hotpack::rollback::Isolation {
+        command: hotpack::worker::WorkerCommand::new(env!("CARGO_BIN_EXE_hotpack")),
+        limits: hotpack::worker::WorkerLimits::default(),
+        data: None,
+    };
+    let runtime = hotpack::Runtime::builder()
+        .cache_dir(dir.join("cache"))
+        .policy(hotpack::rollback::Policy { panic_budget: 0, ..Default::default() })
+        .isolate(isolation)
+        .build()
+        .expect("runtime");
+    let sup = runtime.supervisor();
+    for package in ["textutil-v1", "svc-b", "fx-textutil-panics"] {
+        let bundle = dir.join(format!("{package}.zip"));
+        hotpack_archive::write_atomic(&bundle, &good_bundle(package, 0)).expect("write a bundle");
+        sup.deploy_bundle(&bundle).unwrap_or_else(|e| panic!("{package}: {e}"));
+    }
+    let err = sup.call("svc-b", "run", b"abc").expect_err("the provider panics");
+    assert!(err.to_string().contains("cannot transform"), "{err}");
+    assert!(!err.is_panic(), "svc-b itself did not panic: {err}");
+    // Charged to textutil: demoted back to v1, seen by svc-b on its next call; svc-b, on its
+    // only version, still serves (charged, with budget 0, it would have nothing to serve).
+    assert_eq!(sup.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+    assert_eq!(sup.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+    let textutil = sup.status("textutil").expect("textutil");
+    assert_eq!(textutil.active.as_ref().map(|a| a.version.major), Some(1), "{textutil:?}");
+}
