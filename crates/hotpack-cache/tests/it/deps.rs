@@ -183,3 +183,22 @@ fn a_version_range_picks_the_provider_refuses_one_outside_it_and_waits_for_one_i
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn retiring_the_provider_dependents_take_is_refused_and_its_old_version_goes_quietly() {
+    let f = super::fixture();
+    let v1 = load(&f, "textutil-v1");
+    activate(&f, &v1).expect("v1 activates");
+    let svc_a = load(&f, "svc-a");
+    activate(&f, &svc_a).expect("svc-a activates");
+    let v2 = load(&f, "textutil-v2");
+    activate(&f, &v2).expect("v2 activates");
+    let a = f.cache.hot_module("svc-a").expect("svc-a is current");
+    // The version svc-a is wired to cannot be retired (nor taken away: check_removable).
+    assert!(matches!(f.cache.retire("textutil", v2.hash()), Err(CacheError::RetireCurrent { .. })));
+    assert!(matches!(f.cache.check_removable("textutil"), Err(CacheError::HasDependents { .. })));
+    // The old version no dependent takes goes, and svc-a keeps answering through v2.
+    f.cache.retire("textutil", v1.hash()).expect("v1 is not what svc-a takes");
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC!");
+    assert_eq!(f.cache.dependents("textutil"), ["svc-a"]);
+}
