@@ -82,8 +82,8 @@ pub(crate) fn check(reg: &Registry, module: &Module, waiting: &[Module]) -> Resu
 ///
 /// [`CacheError::MissingProvider`] naming the first requirement nobody provides (at a version
 /// in its range); [`CacheError::BreaksDependents`] naming the first interface lost and every
-/// dependent that takes it, else the first range of a dependent `version` is outside and
-/// every dependent with that range.
+/// dependent that takes it; else [`CacheError::OutsideRange`] naming the first range of a
+/// dependent `version` is outside and every dependent with that range.
 pub fn check_links(
     name: &str,
     version: &semver::Version,
@@ -95,29 +95,38 @@ pub fn check_links(
     if let Some(want) = requires.iter().find(|want| !has_provider(want)) {
         return Err(missing(name, version, want));
     }
-    // Lost interfaces first (`range: None`), then ranges the version is outside.
-    type Refusal = (InterfaceInfo, Option<semver::VersionReq>, Vec<String>);
+    // Lost interfaces first, then ranges the version is outside.
+    type Refusal = (InterfaceInfo, Vec<String>);
     let (mut broken, mut outside): (Vec<Refusal>, Vec<Refusal>) = (Vec::new(), Vec::new());
     for (dependent, want) in dependents {
-        let (list, range) = if !provides.iter().any(|p| p.same(&want)) {
-            (&mut broken, None)
+        // A lost interface breaks every dependent taking it; a range only those requiring it.
+        let (list, by_range) = if !provides.iter().any(|p| p.same(&want)) {
+            (&mut broken, false)
         } else if !want.accepts(version) {
-            (&mut outside, want.range.clone())
+            (&mut outside, true)
         } else {
             continue;
         };
-        match list.iter_mut().find(|(w, r, _)| w.same(&want) && *r == range) {
-            Some((_, _, names)) => names.push(dependent),
-            None => list.push((want, range, vec![dependent])),
+        match list.iter_mut().find(|(w, _)| w.same(&want) && (!by_range || w.range == want.range)) {
+            Some((_, names)) => names.push(dependent),
+            None => list.push((want, vec![dependent])),
         }
     }
-    if let Some((want, range, dependents)) = broken.into_iter().chain(outside).next() {
+    if let Some((want, dependents)) = broken.into_iter().next() {
         return Err(CacheError::BreaksDependents {
             name: name.to_owned(),
             version: version.clone(),
             interface: want.name,
             id: want.id,
-            range,
+            dependents: dependents.into(),
+        });
+    }
+    if let Some((want, dependents)) = outside.into_iter().next() {
+        return Err(CacheError::OutsideRange {
+            name: name.to_owned(),
+            version: version.clone(),
+            interface: want.name.into(),
+            range: std::sync::Arc::new(want.range.unwrap_or_default()),
             dependents: dependents.into(),
         });
     }
@@ -131,7 +140,7 @@ fn missing(name: &str, version: &semver::Version, want: &InterfaceInfo) -> Cache
         version: version.clone(),
         interface: want.name.clone(),
         id: want.id,
-        range: want.range.clone(),
+        range: want.range.clone().map(std::sync::Arc::new),
     }
 }
 

@@ -146,11 +146,14 @@ pub enum CacheError {
         /// Its id.
         id: u64,
         /// The provider versions the requirement accepts (`None`: any).
-        range: Option<semver::VersionReq>,
+        range: Option<Arc<semver::VersionReq>>,
     },
     /// The candidate no longer provides, with the same id, an interface current modules
-    /// take from its name; or (`range` set) its version is outside the range they require.
-    #[error("{}", breaks(name, version, interface, *id, range.as_ref(), dependents))]
+    /// take from its name.
+    #[error(
+        "module `{name}` {version} does not provide `{interface}` ({id:#018x}) as its dependents require: it would break {}",
+        dependents.join(", ")
+    )]
     BreaksDependents {
         /// The provider's name.
         name: String,
@@ -160,10 +163,25 @@ pub enum CacheError {
         interface: String,
         /// The id they require.
         id: u64,
-        /// `None`: the candidate does not provide the interface with that id. `Some`: it
-        /// does, but its version is outside this range the dependents require.
-        range: Option<semver::VersionReq>,
         /// The dependents it would break.
+        dependents: Arc<[String]>,
+    },
+    /// The candidate provides the interface current modules take from its name, but its
+    /// version is outside the range they require of their provider.
+    #[error(
+        "module `{name}` {version} is outside the range `{range}` that {} require of `{interface}`'s provider: it would break them",
+        dependents.join(", ")
+    )]
+    OutsideRange {
+        /// The provider's name.
+        name: String,
+        /// The candidate version.
+        version: semver::Version,
+        /// The interface they require.
+        interface: Arc<str>,
+        /// The range the candidate's version is outside.
+        range: Arc<semver::VersionReq>,
+        /// The dependents requiring that range.
         dependents: Arc<[String]>,
     },
     /// Making the candidate current would close a cycle of requirements.
@@ -184,27 +202,8 @@ pub enum CacheError {
     },
 }
 
-fn in_range(range: &Option<semver::VersionReq>) -> String {
+fn in_range(range: &Option<Arc<semver::VersionReq>>) -> String {
     range.as_ref().map(|r| format!(" at a version in `{r}`")).unwrap_or_default()
-}
-
-fn breaks(
-    name: &str,
-    version: &semver::Version,
-    interface: &str,
-    id: u64,
-    range: Option<&semver::VersionReq>,
-    dependents: &[String],
-) -> String {
-    let dependents = dependents.join(", ");
-    match range {
-        None => format!(
-            "module `{name}` {version} does not provide `{interface}` ({id:#018x}) as its dependents require: it would break {dependents}"
-        ),
-        Some(range) => format!(
-            "module `{name}` {version} is outside the range `{range}` that {dependents} require of `{interface}`'s provider: it would break {dependents}"
-        ),
-    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -144,8 +144,8 @@ fn a_version_range_picks_the_provider_refuses_one_outside_it_and_waits_for_one_i
         Err(e @ CacheError::MissingProvider { .. }) => {
             let text = e.to_string();
             assert!(text.contains("svc-ranged") && text.contains(">=2, <3"), "{text}");
-            let CacheError::MissingProvider { range: r, .. } = e else { unreachable!() };
-            assert_eq!(r, Some(range.clone()));
+            let CacheError::MissingProvider { range: got, .. } = e else { unreachable!() };
+            assert_eq!(got.as_deref(), Some(&range));
         }
         other => panic!("expected it to wait, got {other:?}"),
     }
@@ -163,12 +163,12 @@ fn a_version_range_picks_the_provider_refuses_one_outside_it_and_waits_for_one_i
     // Back to v1: same interface, outside svc-ranged's range; refused naming it and the range
     // (not svc-a, which takes any version).
     match f.cache.promote(&v1) {
-        Err(e @ CacheError::BreaksDependents { .. }) => {
+        Err(e @ CacheError::OutsideRange { .. }) => {
             let text = e.to_string();
             assert!(text.contains("svc-ranged") && text.contains(">=2, <3") && !text.contains("svc-a"), "{text}");
-            let CacheError::BreaksDependents { dependents, range: r, .. } = e else { unreachable!() };
+            let CacheError::OutsideRange { dependents, range: got, .. } = e else { unreachable!() };
             assert_eq!((*dependents).to_vec(), ["svc-ranged".to_owned()]);
-            assert_eq!(r, Some(range.clone()));
+            assert_eq!(*got, range);
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -177,7 +177,7 @@ fn a_version_range_picks_the_provider_refuses_one_outside_it_and_waits_for_one_i
     // v3 loses the interface itself: that refusal names every dependent, with no range.
     let v3 = load(&f, "textutil-v3");
     match activate(&f, &v3) {
-        Err(CacheError::BreaksDependents { dependents, range: None, .. }) => {
+        Err(CacheError::BreaksDependents { dependents, .. }) => {
             assert_eq!(*dependents, ["svc-a".to_owned(), "svc-ranged".to_owned()]);
         }
         other => panic!("expected a refusal, got {other:?}"),
