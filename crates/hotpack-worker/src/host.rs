@@ -722,3 +722,30 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ReplyError, decode_reply};
+    use crate::wire::{Enc, status};
+    use std::sync::Mutex;
+
+    /// A failed call's reply may start with provider charges: they are collected (summed by
+    /// name) and the reply proper is decoded after them; a charge cut short is a protocol
+    /// fault, never a panic, whatever the cut.
+    #[test]
+    fn provider_charges_before_a_reply_are_collected_and_a_cut_one_is_refused() {
+        let charged = Mutex::new(Vec::new());
+        let reply = Enc::new(status::CHARGED).str("textutil").u64(2).u8(status::CHARGED).str("textutil").u64(1);
+        let reply = reply.u8(status::FAILED).0.into_iter().chain(*b"cannot transform").collect::<Vec<u8>>();
+        match decode_reply(1, "svc-b", &reply, &charged) {
+            Err(ReplyError::Call(e)) => assert!(e.to_string().contains("cannot transform"), "{e}"),
+            _ => panic!("expected the call's failure"),
+        }
+        assert_eq!(*charged.lock().expect("charged"), [("textutil".to_owned(), 3)]);
+        for cut in 1..reply.len() - b"cannot transform".len() {
+            let fresh = Mutex::new(Vec::new());
+            let outcome = decode_reply(1, "svc-b", &reply[..cut], &fresh);
+            assert!(matches!(outcome, Err(ReplyError::Malformed(_))), "cut at {cut}");
+        }
+    }
+}
