@@ -69,7 +69,9 @@
 //! provider's table (another module providing `TextUtil` with the same id) and swaps when the
 //! provider is swapped. `TEXTUTIL.get()?.transform(input, sink)` is one atomic load and the
 //! provider's shim; no `unsafe` in the module. Until a provider is handed over, `get` answers
-//! [`CallError::NoProvider`].
+//! [`CallError::NoProvider`]. `requires: [TEXTUTIL: TextUtil = ">=2, <3"]` also restricts the
+//! provider module's version to a semver range (none written: any version whose interface id
+//! matches).
 //!
 //! Tables are built only by the macros: a table's fields are private and an [`Entry`] can
 //! only hold one of this crate's panic-catching shims, so a table cannot be forged from a

@@ -275,6 +275,14 @@ macro_rules! __or {
 /// is `fn() -> R` and `import` is `fn(&[u8]) -> R` with `R:` [`HookOutput`](crate::HookOutput);
 /// `export` is `fn() -> R` with `R: HandlerOutput`. Each is wrapped in a shim that catches
 /// panics inside the module.
+///
+/// `requires: [TEXTUTIL: TextUtil]` declares a `static TEXTUTIL:`
+/// [`Requirement`](crate::Requirement)`<TextUtil>` the host fills with a provider's table; the
+/// interface's id decides compatibility. An optional range on the provider module's version,
+/// in Cargo's syntax, narrows the providers accepted: `requires: [TEXTUTIL: TextUtil = ">=2, <3"]`
+/// (the host refuses a provider version outside it, and keeps the module waiting until one
+/// inside it is current). The range is checked by the host when the module is read: a range
+/// that is not semver makes the library unloadable.
 #[macro_export]
 macro_rules! module {
     (
@@ -283,7 +291,7 @@ macro_rules! module {
         $( init: $init:path, )?
         $( state: { export: $export:path, import: $import:path }, )?
         $( interfaces: [ $( $iface:ty => $imp:ty ),* $(,)? ], )?
-        $( requires: [ $( $rname:ident : $rty:ty ),* $(,)? ], )?
+        $( requires: [ $( $rname:ident : $rty:ty $( = $rrange:literal )? ),* $(,)? ], )?
         $( handlers: { $( $hname:literal => $hfn:path ),* $(,)? }, )?
         $( __forge: {
             $( magic: $fmagic:expr, )?
@@ -402,10 +410,11 @@ macro_rules! module {
             ],
             requires: &[
                 $( $(
-                    $crate::section::SectionInterface {
+                    $crate::section::SectionRequirement {
                         name: <$rty as $crate::Interface>::NAME,
                         id: <$rty as $crate::Interface>::ID,
                         table_size: ::core::mem::size_of::<$rty>(),
+                        range: $crate::__or!([$($rrange)?] ""),
                     },
                 )* )?
             ],

@@ -18,8 +18,12 @@
 //! name, version, rustc, target        strings
 //! handler count    u32, then each handler name (string)
 //! interface count  u32, then each: name (string), id u64, table size u64
-//! requirement count u32, then each: name (string), id u64, table size u64
+//! requirement count u32, then each: name (string), id u64, table size u64,
+//!                   range (string: a semver range on the provider's version, empty = any)
 //! ```
+//!
+//! Format 1 (hotpack before requirement ranges) is the same without the range; a host still
+//! reads it (no range: any provider version).
 
 /// Name of the ELF section holding the encoded descriptor. Not a C identifier, so linkers
 /// give it no `__start_`/`__stop_` symbols; the exported descriptor function references it,
@@ -29,8 +33,9 @@ pub const SECTION_NAME: &str = ".hotpack.descriptor";
 /// First eight bytes of the encoding.
 pub const SECTION_MAGIC: [u8; 8] = *b"HPKDESC\0";
 
-/// Version of the section encoding; a host refuses one it does not know.
-pub const SECTION_FORMAT_VERSION: u32 = 1;
+/// Version of the section encoding; a host refuses one it does not know. Format 2 added the
+/// version range of each requirement; format 1 is still read.
+pub const SECTION_FORMAT_VERSION: u32 = 2;
 
 /// Bytes before the first string: magic, format version, total length, layout and ABI
 /// versions, panic strategy, hooks.
@@ -52,6 +57,21 @@ pub struct SectionInterface<'a> {
     pub id: u64,
     /// `size_of` the interface's table.
     pub table_size: usize,
+}
+
+/// A required interface as the section records it: the interface, and the provider versions
+/// the module accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionRequirement<'a> {
+    /// [`Interface::NAME`](crate::Interface::NAME).
+    pub name: &'a str,
+    /// [`Interface::ID`](crate::Interface::ID).
+    pub id: u64,
+    /// `size_of` the interface's table.
+    pub table_size: usize,
+    /// A semver range (Cargo's syntax, `">=2, <3"`) the provider module's version must
+    /// match; empty for any version.
+    pub range: &'a str,
 }
 
 /// What [`module!`](crate::module) encodes; built in `const` context.
@@ -78,7 +98,7 @@ pub struct SectionParts<'a> {
     /// Interfaces the module provides.
     pub interfaces: &'a [SectionInterface<'a>],
     /// Interfaces the module requires from other modules.
-    pub requires: &'a [SectionInterface<'a>],
+    pub requires: &'a [SectionRequirement<'a>],
 }
 
 impl SectionParts<'_> {
@@ -104,7 +124,7 @@ impl SectionParts<'_> {
         len += 4;
         let mut i = 0;
         while i < self.requires.len() {
-            len += 4 + self.requires[i].name.len() + 16;
+            len += 4 + self.requires[i].name.len() + 16 + 4 + self.requires[i].range.len();
             i += 1;
         }
         len
@@ -134,7 +154,16 @@ impl SectionParts<'_> {
             i += 1;
         }
         at = put_interfaces(&mut buf, at, self.interfaces);
-        at = put_interfaces(&mut buf, at, self.requires);
+        at = put_u32(&mut buf, at, self.requires.len() as u32);
+        let mut i = 0;
+        while i < self.requires.len() {
+            let r = &self.requires[i];
+            at = put_str(&mut buf, at, r.name);
+            at = put_u64(&mut buf, at, r.id);
+            at = put_u64(&mut buf, at, r.table_size as u64);
+            at = put_str(&mut buf, at, r.range);
+            i += 1;
+        }
         assert!(at == N, "hotpack: descriptor section length mismatch");
         buf
     }

@@ -2,9 +2,10 @@
 //! interface, the compatibility gate (missing provider, broken dependents, cycles), wiring a
 //! dependent's `Requirement` handles, and dependents kept pending until a provider arrives.
 //!
-//! A requirement is an interface (name, id, table size). Its provider is a current module
-//! of another name that provides exactly that interface; when several do, the one with the
-//! smallest name. A swap of a provider stores its table into every dependent's handle: one
+//! A requirement is an interface (name, id, table size) and, optionally, a semver range on
+//! the provider module's version. Its provider is a current module of another name that
+//! provides exactly that interface at a version in the range; when several do, the one with
+//! the smallest name. A swap of a provider stores its table into every dependent's handle: one
 //! atomic store per dependent, nothing reloaded.
 
 use crate::registry::Registry;
@@ -18,6 +19,8 @@ pub struct Requirement {
     pub interface: String,
     /// Its id.
     pub id: u64,
+    /// The provider versions it accepts (`None`: any).
+    pub range: Option<semver::VersionReq>,
     /// The current module providing it, if any.
     pub provider: Option<String>,
 }
@@ -77,9 +80,10 @@ pub(crate) fn check(reg: &Registry, module: &Module, waiting: &[Module]) -> Resu
 ///
 /// # Errors
 ///
-/// [`CacheError::MissingProvider`] naming the first requirement nobody provides;
-/// [`CacheError::BreaksDependents`] naming the first interface lost and every dependent that
-/// takes it.
+/// [`CacheError::MissingProvider`] naming the first requirement nobody provides (at a version
+/// in its range); [`CacheError::BreaksDependents`] naming the first interface lost and every
+/// dependent that takes it; else [`CacheError::OutsideRange`] naming the first range of a
+/// dependent `version` is outside and every dependent with that range.
 pub fn check_links(
     name: &str,
     version: &semver::Version,
@@ -89,21 +93,23 @@ pub fn check_links(
     dependents: Vec<(String, InterfaceInfo)>,
 ) -> Result<(), CacheError> {
     if let Some(want) = requires.iter().find(|want| !has_provider(want)) {
-        return Err(CacheError::MissingProvider {
-            name: name.to_owned(),
-            version: version.clone(),
-            interface: want.name.clone(),
-            id: want.id,
-        });
+        return Err(missing(name, version, want));
     }
-    let mut broken: Vec<(InterfaceInfo, Vec<String>)> = Vec::new();
+    // Lost interfaces first, then ranges the version is outside.
+    type Refusal = (InterfaceInfo, Vec<String>);
+    let (mut broken, mut outside): (Vec<Refusal>, Vec<Refusal>) = (Vec::new(), Vec::new());
     for (dependent, want) in dependents {
-        if provides.contains(&want) {
+        // A lost interface breaks every dependent taking it; a range only those requiring it.
+        let (list, by_range) = if !provides.iter().any(|p| p.same(&want)) {
+            (&mut broken, false)
+        } else if !want.accepts(version) {
+            (&mut outside, true)
+        } else {
             continue;
-        }
-        match broken.iter_mut().find(|(w, _)| *w == want) {
-            Some((_, list)) => list.push(dependent),
-            None => broken.push((want, vec![dependent])),
+        };
+        match list.iter_mut().find(|(w, _)| w.same(&want) && (!by_range || w.range == want.range)) {
+            Some((_, names)) => names.push(dependent),
+            None => list.push((want, vec![dependent])),
         }
     }
     if let Some((want, dependents)) = broken.into_iter().next() {
@@ -115,7 +121,27 @@ pub fn check_links(
             dependents: dependents.into(),
         });
     }
+    if let Some((want, dependents)) = outside.into_iter().next() {
+        return Err(CacheError::OutsideRange {
+            name: name.to_owned(),
+            version: version.clone(),
+            interface: want.name.into(),
+            range: std::sync::Arc::new(want.range.unwrap_or_default()),
+            dependents: dependents.into(),
+        });
+    }
     Ok(())
+}
+
+/// The refusal of `name` `version` for the requirement `want` nobody provides.
+fn missing(name: &str, version: &semver::Version, want: &InterfaceInfo) -> CacheError {
+    CacheError::MissingProvider {
+        name: name.to_owned(),
+        version: version.clone(),
+        interface: want.name.clone(),
+        id: want.id,
+        range: want.range.clone().map(std::sync::Arc::new),
+    }
 }
 
 /// A cycle of requirements through `module` (as if it were current), if one exists; modules
@@ -193,12 +219,8 @@ fn cycle_through(reg: &Registry, module: &Module, waiting: &[Module]) -> Option<
 /// Hands the candidate `module` its providers, before its init hook runs.
 pub(crate) fn provide_all(reg: &Registry, module: &Module) -> Result<(), CacheError> {
     for want in module.requires() {
-        let provider = provider_for(reg, want, module.name()).ok_or_else(|| CacheError::MissingProvider {
-            name: module.name().to_owned(),
-            version: module.version().clone(),
-            interface: want.name.clone(),
-            id: want.id,
-        })?;
+        let provider =
+            provider_for(reg, want, module.name()).ok_or_else(|| missing(module.name(), module.version(), want))?;
         module.provide(&want.name, &provider).map_err(CacheError::from)?;
     }
     Ok(())
@@ -209,12 +231,8 @@ impl Cache {
     pub(crate) fn wire_locked(&self, reg: &mut Registry, module: &Module) -> Result<(), CacheError> {
         let mut wired = Vec::new();
         for want in module.requires() {
-            let provider = provider_for(reg, want, module.name()).ok_or_else(|| CacheError::MissingProvider {
-                name: module.name().to_owned(),
-                version: module.version().clone(),
-                interface: want.name.clone(),
-                id: want.id,
-            })?;
+            let provider =
+                provider_for(reg, want, module.name()).ok_or_else(|| missing(module.name(), module.version(), want))?;
             module.provide(&want.name, &provider).map_err(CacheError::from)?;
             wired.push((want.clone(), provider.name().to_owned()));
         }
@@ -243,6 +261,7 @@ impl Cache {
             .map(|want| Requirement {
                 interface: want.name.clone(),
                 id: want.id,
+                range: want.range.clone(),
                 provider: e.wired.iter().find(|(w, _)| w == want).map(|(_, p)| p.clone()),
             })
             .collect()

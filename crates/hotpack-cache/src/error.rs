@@ -129,10 +129,12 @@ pub enum CacheError {
         /// Its version.
         version: semver::Version,
     },
-    /// A required interface has no provider among the current modules: the module is not
-    /// made current (it is kept, and made current by itself once a provider arrives).
+    /// A required interface has no provider among the current modules (at a version in the
+    /// requirement's range): the module is not made current (it is kept, and made current by
+    /// itself once a provider arrives).
     #[error(
-        "module `{name}` {version} requires `{interface}` ({id:#018x}) and no current module provides it; it becomes current once one does"
+        "module `{name}` {version} requires `{interface}` ({id:#018x}){} and no current module provides it; it becomes current once one does",
+        in_range(range)
     )]
     MissingProvider {
         /// The dependent.
@@ -143,6 +145,8 @@ pub enum CacheError {
         interface: String,
         /// Its id.
         id: u64,
+        /// The provider versions the requirement accepts (`None`: any).
+        range: Option<Arc<semver::VersionReq>>,
     },
     /// The candidate no longer provides, with the same id, an interface current modules
     /// take from its name.
@@ -162,6 +166,24 @@ pub enum CacheError {
         /// The dependents it would break.
         dependents: Arc<[String]>,
     },
+    /// The candidate provides the interface current modules take from its name, but its
+    /// version is outside the range they require of their provider.
+    #[error(
+        "module `{name}` {version} is outside the range `{range}` that {} require of `{interface}`'s provider: it would break them",
+        dependents.join(", ")
+    )]
+    OutsideRange {
+        /// The provider's name.
+        name: String,
+        /// The candidate version.
+        version: semver::Version,
+        /// The interface they require.
+        interface: Arc<str>,
+        /// The range the candidate's version is outside.
+        range: Arc<semver::VersionReq>,
+        /// The dependents requiring that range.
+        dependents: Arc<[String]>,
+    },
     /// Making the candidate current would close a cycle of requirements.
     #[error("module `{name}` would close a cycle of requirements: {}", cycle.join(" -> "))]
     Cycle {
@@ -178,6 +200,10 @@ pub enum CacheError {
         /// Its current dependents.
         dependents: Arc<[String]>,
     },
+}
+
+fn in_range(range: &Option<Arc<semver::VersionReq>>) -> String {
+    range.as_ref().map(|r| format!(" at a version in `{r}`")).unwrap_or_default()
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -121,7 +121,7 @@ fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
         "rustc": m.meta.rustc,
         "interfaces": m.meta.interfaces.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect::<Vec<_>>(),
         "handlers": m.meta.handlers,
-        "requires": bundle_requires(bundle, module).map(|r| interfaces_json(&r)),
+        "requires": bundle_requires(bundle, module).map(|r| requires_json(&r)),
         "hooks": {"init": m.meta.hooks.init, "state": m.meta.hooks.state},
         "libraries": m.libraries,
         "resources": m.resources,
@@ -131,6 +131,21 @@ fn module_json(bundle: &Bundle, module: &BundleModule) -> Value {
 
 fn interfaces_json(list: &[hotpack::loader::InterfaceInfo]) -> Vec<Value> {
     list.iter().map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id)})).collect()
+}
+
+/// Requirements as interfaces plus `range`: the provider versions accepted (`null`: any).
+fn requires_json(list: &[hotpack::loader::InterfaceInfo]) -> Vec<Value> {
+    list.iter()
+        .map(|i| json!({"name": i.name, "id": format!("{:016x}", i.id), "range": i.range.as_ref().map(ToString::to_string)}))
+        .collect()
+}
+
+/// A requirement's line: name, id, and its range when it has one.
+fn requires_line(i: &hotpack::loader::InterfaceInfo) -> String {
+    match &i.range {
+        Some(range) => format!("  requires:    {} {:016x} (provider version {range})", i.name, i.id),
+        None => format!("  requires:    {} {:016x}", i.name, i.id),
+    }
 }
 
 fn library_json(path: &std::path::Path, desc: &StaticDescriptor) -> Value {
@@ -145,7 +160,7 @@ fn library_json(path: &std::path::Path, desc: &StaticDescriptor) -> Value {
         "target": i.target,
         "panic": if desc.panic_strategy == hotpack::abi::PANIC_UNWIND { "unwind" } else { "abort" },
         "interfaces": interfaces_json(&i.interfaces),
-        "requires": interfaces_json(&i.requires),
+        "requires": requires_json(&i.requires),
         "handlers": i.handlers,
         "hooks": {"init": i.has_init, "state": i.has_state},
     })
@@ -165,7 +180,7 @@ fn library_human(path: &std::path::Path, desc: &StaticDescriptor) -> String {
         let _ = writeln!(out, "  interface:   {} {:016x}", f.name, f.id);
     }
     for f in &i.requires {
-        let _ = writeln!(out, "  requires:    {} {:016x}", f.name, f.id);
+        let _ = writeln!(out, "{}", requires_line(f));
     }
     let _ = writeln!(out, "  handlers:    {}", i.handlers.join(", "));
     let _ = writeln!(out, "  hooks:       init={} state={}", i.has_init, i.has_state);
@@ -184,7 +199,7 @@ fn human(bundle: &Bundle, module: &BundleModule, out: &mut String) {
     }
     let _ = writeln!(out, "  handlers:    {}", m.meta.handlers.join(", "));
     for r in bundle_requires(bundle, module).unwrap_or_default() {
-        let _ = writeln!(out, "  requires:    {} {:016x}", r.name, r.id);
+        let _ = writeln!(out, "{}", requires_line(&r));
     }
     let _ = writeln!(out, "  hooks:       init={} state={}", m.meta.hooks.init, m.meta.hooks.state);
     for (target, path) in &m.libraries {

@@ -98,7 +98,7 @@ pub enum DescribeError {
         section: &'static str,
     },
     /// The section's encoding version is not one this host reads.
-    #[error("descriptor section format {found}, this host reads format {expected}")]
+    #[error("descriptor section format {found}, this host reads formats 1 to {expected}")]
     UnknownFormat {
         /// [`SECTION_FORMAT_VERSION`].
         expected: u32,
@@ -129,6 +129,17 @@ pub enum DescribeError {
     /// The version field is not semver.
     #[error("descriptor version `{text}` is not semver")]
     BadVersion {
+        /// The text.
+        text: String,
+        /// The parse error.
+        #[source]
+        source: semver::Error,
+    },
+    /// A requirement's range on its provider's version is not a semver range.
+    #[error("the range `{text}` the module requires of `{interface}`'s provider is not a semver range")]
+    BadRange {
+        /// The required interface.
+        interface: String,
         /// The text.
         text: String,
         /// The parse error.
@@ -191,7 +202,38 @@ impl<'a> Reader<'a> {
             let name = self.string(field)?;
             let id = self.u64(field)?;
             let table_size = self.u64(field)?;
-            out.push(InterfaceInfo { name, id, table_size: usize::try_from(table_size).unwrap_or(usize::MAX) });
+            let table_size = usize::try_from(table_size).unwrap_or(usize::MAX);
+            out.push(InterfaceInfo { name, id, table_size, range: None });
+        }
+        Ok(out)
+    }
+
+    /// Requirements: interfaces, each followed (from format 2) by its range on the provider's
+    /// version (a string, empty for any).
+    fn requirements(&mut self, format: u32) -> Result<Vec<InterfaceInfo>, DescribeError> {
+        if format < 2 {
+            return self.interfaces("requires");
+        }
+        let count = self.u32("requires")?;
+        // Each entry is at least 24 bytes: refuse a count the rest cannot hold before allocating.
+        let rest = self.bytes.len() - self.at;
+        if u64::from(count) * 24 > rest as u64 {
+            let needed = u64::from(count) * 24;
+            return Err(DescribeError::Truncated { field: "requires", at: self.at, needed, len: rest });
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let name = self.string("requires")?;
+            let id = self.u64("requires")?;
+            let table_size = usize::try_from(self.u64("requires")?).unwrap_or(usize::MAX);
+            let text = self.string("requires.range")?;
+            let range = if text.is_empty() {
+                None
+            } else {
+                let parsed = semver::VersionReq::parse(&text);
+                Some(parsed.map_err(|source| DescribeError::BadRange { interface: name.clone(), text, source })?)
+            };
+            out.push(InterfaceInfo { name, id, table_size, range });
         }
         Ok(out)
     }
@@ -283,7 +325,8 @@ pub(crate) fn decode(section: &[u8]) -> Result<StaticDescriptor, DescribeError> 
         return Err(DescribeError::BadMagic { section: SECTION_NAME });
     }
     let format_version = r.u32("format_version")?;
-    if format_version != SECTION_FORMAT_VERSION {
+    // Format 1 is format 2 without requirement ranges: still read.
+    if !(1..=SECTION_FORMAT_VERSION).contains(&format_version) {
         return Err(DescribeError::UnknownFormat { expected: SECTION_FORMAT_VERSION, found: format_version });
     }
     let total = r.u32("total_len")? as usize;
@@ -317,7 +360,7 @@ pub(crate) fn decode(section: &[u8]) -> Result<StaticDescriptor, DescribeError> 
         handlers.push(r.string("handlers")?);
     }
     let interfaces = r.interfaces("interfaces")?;
-    let requires = r.interfaces("requires")?;
+    let requires = r.requirements(format_version)?;
     if r.at != total {
         return Err(DescribeError::TrailingBytes { extra: total - r.at });
     }
@@ -356,4 +399,68 @@ pub(crate) fn decode(section: &[u8]) -> Result<StaticDescriptor, DescribeError> 
 /// descriptor section, or a section that does not decode.
 pub fn describe(bytes: &[u8]) -> Result<StaticDescriptor, DescribeError> {
     decode(find_section(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+    use hotpack_abi::section::{SectionInterface, SectionParts, SectionRequirement};
+
+    const PARTS: SectionParts<'static> = SectionParts {
+        layout_version: 3,
+        abi_version: 2,
+        panic_strategy: hotpack_abi::PANIC_UNWIND,
+        hooks: 0,
+        name: "svc",
+        version: "1.0.0",
+        rustc: "rustc 1.0.0",
+        target: "x86_64-unknown-linux-gnu",
+        handlers: &["run"],
+        interfaces: &[SectionInterface { name: "Own", id: 7, table_size: 8 }],
+        requires: &[
+            SectionRequirement { name: "TextUtil", id: 1, table_size: 16, range: ">=2, <3" },
+            SectionRequirement { name: "Other", id: 2, table_size: 8, range: "" },
+        ],
+    };
+    const LEN: usize = PARTS.encoded_len();
+
+    #[test]
+    fn format_2_carries_each_requirement_range_and_format_1_reads_as_any_version() {
+        let v2 = PARTS.encode::<LEN>();
+        let d = decode(&v2).expect("format 2");
+        assert_eq!(d.format_version, 2);
+        let ranges: Vec<_> = d.info.requires.iter().map(|r| r.range.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(ranges, [Some(">=2, <3".to_owned()), None]);
+        assert_eq!((d.info.requires[0].id, d.info.requires[1].name.as_str()), (1, "Other"));
+
+        // The same descriptor in format 1: no range strings after each requirement.
+        let mut v1 = v2.to_vec();
+        let last = v1.len() - 4; // "Other"'s empty range
+        v1.drain(last..);
+        let range_at = v1.len() - (4 + 5 + 16) - (4 + ">=2, <3".len());
+        v1.drain(range_at..range_at + 4 + ">=2, <3".len());
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let total = v1.len() as u32;
+        v1[12..16].copy_from_slice(&total.to_le_bytes());
+        let d1 = decode(&v1).expect("format 1 is still read");
+        assert_eq!(d1.format_version, 1);
+        assert!(d1.info.requires.iter().all(|r| r.range.is_none()), "{:?}", d1.info.requires);
+        assert_eq!(d1.info.requires.len(), 2);
+        assert!(d1.info.requires.iter().zip(&d.info.requires).all(|(a, b)| a.same(b)));
+
+        // A range that is not semver is refused naming the interface.
+        const BAD: SectionParts<'static> =
+            SectionParts { requires: &[SectionRequirement { name: "T", id: 1, table_size: 8, range: "two" }], ..PARTS };
+        let bytes = BAD.encode::<{ BAD.encoded_len() }>();
+        match decode(&bytes) {
+            Err(super::DescribeError::BadRange { interface, text, .. }) => {
+                assert_eq!((&*interface, &*text), ("T", "two"))
+            }
+            other => panic!("expected a bad range, got {other:?}"),
+        }
+        // Format 3 is not read.
+        let mut v3 = v2.to_vec();
+        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(matches!(decode(&v3), Err(super::DescribeError::UnknownFormat { found: 3, .. })));
+    }
 }

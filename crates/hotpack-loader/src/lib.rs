@@ -114,7 +114,7 @@ impl Default for Materialize {
     }
 }
 
-/// A typed interface a module provides, as its descriptor states it.
+/// A typed interface a module provides or requires, as its descriptor states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceInfo {
     /// The interface name.
@@ -123,6 +123,9 @@ pub struct InterfaceInfo {
     pub id: u64,
     /// `size_of` its function table, as the module saw it.
     pub table_size: usize,
+    /// Of a requirement: the provider module versions it accepts (`None`: any). Always
+    /// `None` for a provided interface.
+    pub range: Option<semver::VersionReq>,
 }
 
 /// Everything the descriptor says about a module, checked and copied into host memory.
@@ -522,8 +525,8 @@ impl Loader {
             state.stats.libraries += 1;
             state.stats.bytes += bytes.len() as u64;
         }
-        let bound = bind(origin, lib)?;
-        provide::agree(origin, &declared, &bound)?;
+        let mut bound = bind(origin, lib)?;
+        provide::agree(origin, &declared, &mut bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,
@@ -714,7 +717,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             });
         }
         tables.push(sys::Table::new(raw_iface));
-        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id, table_size: raw_iface.table_size });
+        interfaces.push(InterfaceInfo { name: iname, id: raw_iface.id, table_size: raw_iface.table_size, range: None });
     }
     let mut requires = Vec::new();
     let mut slots = Vec::new();
@@ -733,7 +736,7 @@ fn bind(path: &Path, lib: sys::OpenLibrary) -> Result<Bound, LoadError> {
             });
         }
         slots.push(slot);
-        requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size });
+        requires.push(InterfaceInfo { name: rname, id: raw_req.id, table_size: raw_req.table_size, range: None });
     }
     let typed_panics = sys::PanicCounter::new(desc).ok_or_else(|| LoadError::BadDescriptor {
         path: p(),

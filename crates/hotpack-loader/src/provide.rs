@@ -56,9 +56,10 @@ impl Module {
         }
     }
 
-    /// Whether this module provides `want` exactly (name, id and table size).
+    /// Whether this module provides `want` exactly (name, id and table size) and its version
+    /// is in `want`'s range.
     pub fn satisfies(&self, want: &InterfaceInfo) -> bool {
-        self.inner.bound.info.interfaces.iter().any(|i| i == want)
+        want.accepts(&self.inner.bound.info.version) && self.inner.bound.info.interfaces.iter().any(|i| i.same(want))
     }
 
     fn table_for(&self, want: &InterfaceInfo) -> Result<sys::Table, LoadError> {
@@ -86,8 +87,28 @@ impl Module {
     }
 }
 
-/// Checks the descriptor section read from the bytes says what the live descriptor says.
-pub(crate) fn agree(path: &Path, declared: &StaticDescriptor, bound: &Bound) -> Result<(), LoadError> {
+impl InterfaceInfo {
+    /// Whether `other` is the same interface: name, id and table size (a requirement's range
+    /// is not part of it).
+    pub fn same(&self, other: &InterfaceInfo) -> bool {
+        self.name == other.name && self.id == other.id && self.table_size == other.table_size
+    }
+
+    /// Whether a provider module of `version` is in this requirement's range (always, without
+    /// one).
+    pub fn accepts(&self, version: &semver::Version) -> bool {
+        self.range.as_ref().is_none_or(|range| range.matches(version))
+    }
+}
+
+/// Checks the descriptor section read from the bytes says what the live descriptor says, and
+/// copies in what only the section carries (the ranges of the requirements).
+pub(crate) fn agree(path: &Path, declared: &StaticDescriptor, bound: &mut Bound) -> Result<(), LoadError> {
+    for (live, declared) in bound.info.requires.iter_mut().zip(&declared.info.requires) {
+        if live.same(declared) {
+            live.range.clone_from(&declared.range);
+        }
+    }
     let live = &bound.info;
     let fields: [(&'static str, bool); 12] = [
         ("name", declared.info.name == live.name),

@@ -51,8 +51,8 @@ impl Loader {
             state.stats.libraries += 1;
             state.stats.bytes += size;
         }
-        let bound = bind(origin, lib)?;
-        provide::agree(origin, &declared, &bound)?;
+        let mut bound = bind(origin, lib)?;
+        provide::agree(origin, &declared, &mut bound)?;
         let module = Module {
             inner: Arc::new(ModuleInner {
                 bound,

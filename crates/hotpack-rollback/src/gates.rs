@@ -499,6 +499,7 @@ pub(crate) fn cache_gate(e: &CacheError) -> Gate {
         CacheError::StateExport { .. } | CacheError::StateImport { .. } => Gate::State,
         CacheError::MissingProvider { .. }
         | CacheError::BreaksDependents { .. }
+        | CacheError::OutsideRange { .. }
         | CacheError::Cycle { .. }
         | CacheError::HasDependents { .. } => Gate::Requires,
         _ => Gate::Load,

@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// When this process was started as a worker (its first argument is [`MARKER`](crate::MARKER))
 /// or as a preflight child ([`preflight::MARKER`](crate::preflight::MARKER)), runs it and
@@ -70,6 +70,9 @@ struct State {
     /// answered spins for its channel's next request only when this is low
     /// ([`slot::spin_allowed`]); otherwise it sleeps on the futex at once.
     awake: AtomicUsize,
+    /// Each provider version's count of panics caught in its typed shims, as last reported
+    /// in a reply ([`charged`]).
+    provider_panics_seen: Mutex<HashMap<blake3::Hash, u64>>,
 }
 
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
@@ -114,6 +117,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
         modules: RwLock::new(HashMap::new()),
         data,
         awake: AtomicUsize::new(0),
+        provider_panics_seen: Mutex::new(HashMap::new()),
     });
     wire::send(control.as_fd(), &Enc::new(status::OK).0, &[]).map_err(|e| format!("ready: {e}"))?;
 
@@ -282,6 +286,28 @@ fn encode_call(result: Result<Vec<u8>, CallError>) -> Vec<u8> {
     }
 }
 
+/// A call's reply. A failed one is first prefixed with a `CHARGED` record for each provider
+/// `module` requires whose typed shims caught panics since they were last reported: a
+/// provider's panic inside the call reaches `module` as an error value, and the host charges
+/// it to the provider, not to `module`. Nothing is read on the success path.
+fn charged(state: &State, module: &str, result: Result<Vec<u8>, CallError>) -> Vec<u8> {
+    if result.is_ok() {
+        return encode_call(result);
+    }
+    let mut reply = Enc(Vec::new());
+    for requirement in state.cache.requirements(module) {
+        let Some(provider) = requirement.provider.and_then(|p| state.cache.current(&p)) else { continue };
+        let now = provider.typed_panics();
+        let mut seen = state.provider_panics_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = seen.insert(*provider.hash(), now).unwrap_or(0);
+        if now > before {
+            reply = reply.u8(status::CHARGED).str(provider.name()).u64(now - before);
+        }
+    }
+    reply.0.extend_from_slice(&encode_call(result));
+    reply.0
+}
+
 fn handle(state: &State, request: &[u8]) -> Vec<u8> {
     let mut d = Dec::new(request);
     let (Some(opcode), Some(module), Some(handler)) = (d.u8(), d.str(), d.str()) else {
@@ -292,8 +318,10 @@ fn handle(state: &State, request: &[u8]) -> Vec<u8> {
         return vec![status::NO_MODULE];
     };
     match opcode {
-        op::CALL => encode_call(m.call(handler, input)),
-        op::CALL_DATA => encode_call(m.call(handler, state.data.as_ref().map(SealedMap::bytes).unwrap_or(&[]))),
+        op::CALL => charged(state, module, m.call(handler, input)),
+        op::CALL_DATA => {
+            charged(state, module, m.call(handler, state.data.as_ref().map(SealedMap::bytes).unwrap_or(&[])))
+        }
         op::INIT => match m.init() {
             Ok(()) => {
                 let _ = state.cache.promote(&m);

@@ -115,6 +115,9 @@ pub enum ProtocolFault {
         /// The status found.
         status: u8,
     },
+    /// A call reply whose provider charge (a provider's panics met by the call) is cut short.
+    #[error("a malformed provider charge in a call reply")]
+    MalformedCharge,
 }
 
 impl std::fmt::Display for Death {

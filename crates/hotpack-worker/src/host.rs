@@ -55,6 +55,9 @@ struct Inner {
     in_flight: AtomicUsize,
     started_at: SystemTime,
     modules: Mutex<Vec<ModuleReport>>,
+    /// Panics providers hosted here caught inside failed calls of their dependents, by
+    /// provider name, not yet taken ([`Worker::take_provider_panics`]).
+    provider_panics: Mutex<Vec<(String, u64)>>,
     /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
     stderr_tail: Arc<Mutex<Vec<u8>>>,
 }
@@ -168,6 +171,7 @@ impl Worker {
             in_flight: AtomicUsize::new(0),
             started_at: SystemTime::now(),
             modules: Mutex::new(Vec::new()),
+            provider_panics: Mutex::new(Vec::new()),
             stderr_tail,
         });
         let monitor = Arc::downgrade(&inner);
@@ -323,6 +327,14 @@ impl Worker {
     /// As [`call`](Self::call).
     pub fn import_state(&self, module: &str, state: &[u8]) -> Result<(), WorkerCallError> {
         self.request(op::IMPORT, module, "", Input::Bytes(state)).map(|_| ())
+    }
+
+    /// Panics that providers hosted in this worker caught in their typed shims inside failed
+    /// calls of the modules requiring them, by provider name, since the last take: what the
+    /// host charges to those providers (the worker says so; a host checks each name is a
+    /// provider of the module it called before it believes it).
+    pub fn take_provider_panics(&self) -> Vec<(String, u64)> {
+        std::mem::take(&mut *hotpack_util::sync::lock(&self.inner.provider_panics))
     }
 
     /// The worker's pid.
@@ -514,7 +526,7 @@ impl Worker {
             }
         };
         self.give_back(ch);
-        decode_reply(pid, module, &reply).map_err(|e| match e {
+        decode_reply(pid, module, &reply, &self.inner.provider_panics).map_err(|e| match e {
             ReplyError::Call(e) => e,
             ReplyError::Malformed(fault) => self.protocol(fault),
         })
@@ -564,9 +576,25 @@ enum ReplyError {
     Malformed(ProtocolFault),
 }
 
-fn decode_reply(pid: u32, module: &str, reply: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
+fn decode_reply(
+    pid: u32,
+    module: &str,
+    reply: &[u8],
+    provider_panics: &Mutex<Vec<(String, u64)>>,
+) -> Result<Option<Vec<u8>>, ReplyError> {
     let mut d = Dec::new(reply);
-    let code = d.u8().ok_or(ReplyError::Malformed(ProtocolFault::EmptyReply))?;
+    let mut code = d.u8().ok_or(ReplyError::Malformed(ProtocolFault::EmptyReply))?;
+    while code == status::CHARGED {
+        let malformed = || ReplyError::Malformed(ProtocolFault::MalformedCharge);
+        let (provider, count) = (d.str().ok_or_else(malformed)?, d.u64().ok_or_else(malformed)?);
+        let mut charged = hotpack_util::sync::lock(provider_panics);
+        match charged.iter_mut().find(|(p, _)| p == provider) {
+            Some((_, n)) => *n = n.saturating_add(count),
+            None => charged.push((provider.to_owned(), count)),
+        }
+        drop(charged);
+        code = d.u8().ok_or_else(malformed)?;
+    }
     let rest = d.rest();
     let text = || String::from_utf8_lossy(rest).into_owned();
     match code {
@@ -691,6 +719,33 @@ impl Drop for Inner {
             && let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReplyError, decode_reply};
+    use crate::wire::{Enc, status};
+    use std::sync::Mutex;
+
+    /// A failed call's reply may start with provider charges: they are collected (summed by
+    /// name) and the reply proper is decoded after them; a charge cut short is a protocol
+    /// fault, never a panic, whatever the cut.
+    #[test]
+    fn provider_charges_before_a_reply_are_collected_and_a_cut_one_is_refused() {
+        let charged = Mutex::new(Vec::new());
+        let reply = Enc::new(status::CHARGED).str("textutil").u64(2).u8(status::CHARGED).str("textutil").u64(1);
+        let reply = reply.u8(status::FAILED).0.into_iter().chain(*b"cannot transform").collect::<Vec<u8>>();
+        match decode_reply(1, "svc-b", &reply, &charged) {
+            Err(ReplyError::Call(e)) => assert!(e.to_string().contains("cannot transform"), "{e}"),
+            _ => panic!("expected the call's failure"),
+        }
+        assert_eq!(*charged.lock().expect("charged"), [("textutil".to_owned(), 3)]);
+        for cut in 1..reply.len() - b"cannot transform".len() {
+            let fresh = Mutex::new(Vec::new());
+            let outcome = decode_reply(1, "svc-b", &reply[..cut], &fresh);
+            assert!(matches!(outcome, Err(ReplyError::Malformed(_))), "cut at {cut}");
         }
     }
 }

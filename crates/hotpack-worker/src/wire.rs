@@ -47,6 +47,10 @@ pub(crate) mod status {
     pub(crate) const NO_MODULE: u8 = 5;
     /// The worker refused the request (load failed, bad request): message follows.
     pub(crate) const REFUSED: u8 = 6;
+    /// Before a failed call's status, any number of times: a provider the called module
+    /// requires (name, string) whose typed shims caught `count` (u64) panics not reported
+    /// before; the host charges them to that provider, as it does in process.
+    pub(crate) const CHARGED: u8 = 7;
 }
 
 /// A message being built.

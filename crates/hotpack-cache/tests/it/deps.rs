@@ -130,3 +130,75 @@ fn promote_exact_refuses_a_missing_provider_keeps_nothing_and_makes_nothing_else
     assert!(f.cache.current("svc-a").is_none(), "a kept dependent is not made current behind the caller's back");
     assert!(f.cache.current("svc-b").is_none());
 }
+
+#[test]
+fn a_version_range_picks_the_provider_refuses_one_outside_it_and_waits_for_one_inside() {
+    let f = super::fixture();
+    let v1 = load(&f, "textutil-v1");
+    activate(&f, &v1).expect("v1 activates");
+    let ranged = load(&f, "fx-svc-ranged");
+    let range = semver::VersionReq::parse(">=2, <3").expect("range");
+    assert_eq!(ranged.requires()[0].range.as_ref(), Some(&range), "the range read from the section");
+    // v1 provides the interface but is outside the range: it waits, as for a missing provider.
+    match activate(&f, &ranged) {
+        Err(e @ CacheError::MissingProvider { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("svc-ranged") && text.contains(">=2, <3"), "{text}");
+            let CacheError::MissingProvider { range: got, .. } = e else { unreachable!() };
+            assert_eq!(got.as_deref(), Some(&range));
+        }
+        other => panic!("expected it to wait, got {other:?}"),
+    }
+    assert!(f.cache.current("svc-ranged").is_none());
+    // A version inside the range arrives: the waiting dependent becomes current by itself.
+    let v2 = load(&f, "textutil-v2");
+    activate(&f, &v2).expect("v2 activates");
+    let r = f.cache.hot_module("svc-ranged").expect("svc-ranged is current");
+    assert_eq!(r.call("run", b"abc").expect("run"), b"r:ABC!");
+    let reqs = f.cache.requirements("svc-ranged");
+    assert_eq!((reqs[0].range.as_ref(), reqs[0].provider.as_deref()), (Some(&range), Some("textutil")));
+    let svc_a = load(&f, "svc-a");
+    activate(&f, &svc_a).expect("svc-a takes any version");
+
+    // Back to v1: same interface, outside svc-ranged's range; refused naming it and the range
+    // (not svc-a, which takes any version).
+    match f.cache.promote(&v1) {
+        Err(e @ CacheError::OutsideRange { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("svc-ranged") && text.contains(">=2, <3") && !text.contains("svc-a"), "{text}");
+            let CacheError::OutsideRange { dependents, range: got, .. } = e else { unreachable!() };
+            assert_eq!((*dependents).to_vec(), ["svc-ranged".to_owned()]);
+            assert_eq!(*got, range);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(f.cache.current("textutil").expect("current").version().major, 2);
+    assert_eq!(r.call("run", b"abc").expect("run"), b"r:ABC!");
+    // v3 loses the interface itself: that refusal names every dependent, with no range.
+    let v3 = load(&f, "textutil-v3");
+    match activate(&f, &v3) {
+        Err(CacheError::BreaksDependents { dependents, .. }) => {
+            assert_eq!(*dependents, ["svc-a".to_owned(), "svc-ranged".to_owned()]);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn retiring_the_provider_dependents_take_is_refused_and_its_old_version_goes_quietly() {
+    let f = super::fixture();
+    let v1 = load(&f, "textutil-v1");
+    activate(&f, &v1).expect("v1 activates");
+    let svc_a = load(&f, "svc-a");
+    activate(&f, &svc_a).expect("svc-a activates");
+    let v2 = load(&f, "textutil-v2");
+    activate(&f, &v2).expect("v2 activates");
+    let a = f.cache.hot_module("svc-a").expect("svc-a is current");
+    // The version svc-a is wired to cannot be retired (nor taken away: check_removable).
+    assert!(matches!(f.cache.retire("textutil", v2.hash()), Err(CacheError::RetireCurrent { .. })));
+    assert!(matches!(f.cache.check_removable("textutil"), Err(CacheError::HasDependents { .. })));
+    // The old version no dependent takes goes, and svc-a keeps answering through v2.
+    f.cache.retire("textutil", v1.hash()).expect("v1 is not what svc-a takes");
+    assert_eq!(a.call("run", b"abc").expect("run"), b"a:ABC!");
+    assert_eq!(f.cache.dependents("textutil"), ["svc-a"]);
+}

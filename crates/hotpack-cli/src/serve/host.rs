@@ -402,6 +402,7 @@ impl Host {
                     "requires": self.requirements(&m.name).iter().map(|r| serde_json::json!({
                         "interface": r.interface,
                         "id": format!("{:016x}", r.id),
+                        "range": r.range.as_ref().map(ToString::to_string),
                         "provider": r.provider,
                     })).collect::<Vec<_>>(),
                     "dependents": self.dependents(&m.name),

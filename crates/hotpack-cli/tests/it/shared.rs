@@ -46,6 +46,7 @@ fn swaps_refuses_and_rolls_back(extra: &[&str]) {
     let svc_a = module(&listing, "svc-a");
     assert_eq!(svc_a["requires"][0]["interface"], "TextUtil");
     assert_eq!(svc_a["requires"][0]["provider"], "textutil");
+    assert_eq!(svc_a["requires"][0]["range"], serde_json::Value::Null, "svc-a takes any version");
     assert_eq!(module(&listing, "textutil")["dependents"], serde_json::json!(["svc-a", "svc-b"]));
     let hashes = (svc_a["hash"].clone(), module(&listing, "svc-b")["hash"].clone());
 
@@ -100,6 +101,76 @@ fn inspect_shows_what_a_bundle_requires() {
     let out = run(&["inspect".as_ref(), "--json".as_ref(), provider.as_os_str()]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json[0]["requires"], serde_json::json!([]));
+    // A requirement with a range on its provider's version shows it, the bundle and the
+    // library alike.
+    let ranged = scratch.path().join("svc-ranged.zip");
+    hotpack_archive::write_atomic(&ranged, &good_bundle("fx-svc-ranged", 0)).expect("write a bundle");
+    let library = hotpack_testkit::module("fx-svc-ranged");
+    for path in [ranged.as_os_str(), library.as_os_str()] {
+        let out = run(&["inspect".as_ref(), "--json".as_ref(), path]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let requires = if json.is_array() { &json[0]["requires"] } else { &json["requires"] };
+        assert_eq!(requires[0]["range"], ">=2, <3", "{json}");
+        let text = String::from_utf8_lossy(&run(&["inspect".as_ref(), path]).stdout).into_owned();
+        assert!(text.contains("requires:    TextUtil") && text.contains("(provider version >=2, <3)"), "{text}");
+    }
+}
+
+#[test]
+fn serve_isolated_keeps_a_dependent_waiting_for_a_provider_in_its_range_and_refuses_one_outside_it() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    // textutil 1.0.0 provides the interface but is outside svc-ranged's `>=2, <3`.
+    for (file, package) in [("svc-ranged.zip", "fx-svc-ranged"), ("textutil.zip", "textutil-v1")] {
+        hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
+    }
+    let serve = Serve::start(&dir, &[]);
+    let listing = modules(&serve);
+    let refused = listing["refused"].to_string();
+    assert!(refused.contains("svc-ranged.zip") && refused.contains(">=2, <3"), "{refused}");
+    assert_ne!(call(serve.addr, "POST", "/svc-ranged/run", b"abc").0, 200, "svc-ranged waits");
+    // v2 is in the range: svc-ranged is deployed by itself.
+    hotpack_archive::write_atomic(&dir.join("textutil.zip"), &good_bundle("textutil-v2", 1)).expect("write v2");
+    let line = serve.next_outcome();
+    assert!(line.contains("deployed textutil 2.0.0"), "{line}");
+    assert_eq!(call(serve.addr, "POST", "/svc-ranged/run", b"abc"), (200, "r:ABC!".to_owned()));
+    let listing = modules(&serve);
+    let ranged = module(&listing, "svc-ranged");
+    assert_eq!(
+        (&ranged["requires"][0]["range"], &ranged["requires"][0]["provider"]),
+        (&">=2, <3".into(), &"textutil".into())
+    );
+    // Back to v1 (same interface, outside the range): refused naming svc-ranged and the range.
+    let (status, body) = call(serve.addr, "POST", "/-/rollback/textutil", b"");
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("svc-ranged") && body.contains(">=2, <3"), "{body}");
+    assert_eq!(call(serve.addr, "POST", "/svc-ranged/run", b"abc"), (200, "r:ABC!".to_owned()));
+    assert_eq!(module(&modules(&serve), "textutil")["version"], "2.0.0");
+}
+
+#[test]
+fn deleting_a_provider_file_under_serve_deploys_nothing_and_its_dependents_keep_answering() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    for (file, package) in [("svc-a.zip", "svc-a"), ("svc-b.zip", "svc-b"), ("textutil.zip", "textutil-v1")] {
+        hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
+    }
+    let serve = Serve::start(&dir, &[]);
+    assert_eq!(call(serve.addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
+    std::fs::remove_file(dir.join("textutil.zip")).expect("delete the provider's file");
+    // The next outcome is the next file's: the deletion deployed (and refused) nothing.
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("greeter-v1", 0)).expect("write a bundle");
+    let line = serve.next_outcome();
+    assert!(line.contains("deployed greeter"), "{line}");
+    assert_eq!(call(serve.addr, "POST", "/svc-a/run", b"abc"), (200, "a:ABC".to_owned()));
+    assert_eq!(call(serve.addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+    let listing = modules(&serve);
+    assert_eq!(module(&listing, "textutil")["version"], "1.0.0");
+    assert_eq!(module(&listing, "textutil")["dependents"], serde_json::json!(["svc-a", "svc-b"]));
+    assert_eq!(listing["refused"], serde_json::json!([]), "{listing}");
 }
 
 #[test]
@@ -116,4 +187,40 @@ fn serve_isolated_refuses_a_cycle_naming_it_and_lists_a_missing_provider() {
     let refused = listing["refused"].to_string();
     assert!(refused.contains("cycle-x.zip") && refused.contains("no current module provides"), "{refused}");
     assert!(refused.contains("cycle-y.zip") && refused.contains("cycle-y -> cycle-x -> cycle-y"), "{refused}");
+}
+
+#[test]
+fn under_isolation_a_provider_panic_met_by_a_dependent_counts_against_the_provider() {
+    // As in process (`hotpack-rollback`'s deps tests): svc-b's worker hosts textutil 4.0.0,
+    // whose `transform` panics; the panic is caught in textutil's shim there and reaches
+    // svc-b as an error value. The worker names textutil in the reply: it is charged (budget
+    // 0: demoted back to v1, which is pushed into svc-b's worker), svc-b is not.
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path();
+    let isolation = hotpack::rollback::Isolation {
+        command: hotpack::worker::WorkerCommand::new(env!("CARGO_BIN_EXE_hotpack")),
+        limits: hotpack::worker::WorkerLimits::default(),
+        data: None,
+    };
+    let runtime = hotpack::Runtime::builder()
+        .cache_dir(dir.join("cache"))
+        .policy(hotpack::rollback::Policy { panic_budget: 0, ..Default::default() })
+        .isolate(isolation)
+        .build()
+        .expect("runtime");
+    let sup = runtime.supervisor();
+    for package in ["textutil-v1", "svc-b", "fx-textutil-panics"] {
+        let bundle = dir.join(format!("{package}.zip"));
+        hotpack_archive::write_atomic(&bundle, &good_bundle(package, 0)).expect("write a bundle");
+        sup.deploy_bundle(&bundle).unwrap_or_else(|e| panic!("{package}: {e}"));
+    }
+    let err = sup.call("svc-b", "run", b"abc").expect_err("the provider panics");
+    assert!(err.to_string().contains("cannot transform"), "{err}");
+    assert!(!err.is_panic(), "svc-b itself did not panic: {err}");
+    // Charged to textutil: demoted back to v1, seen by svc-b on its next call; svc-b, on its
+    // only version, still serves (charged, with budget 0, it would have nothing to serve).
+    assert_eq!(sup.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+    assert_eq!(sup.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+    let textutil = sup.status("textutil").expect("textutil");
+    assert_eq!(textutil.active.as_ref().map(|a| a.version.major), Some(1), "{textutil:?}");
 }

@@ -34,15 +34,29 @@ pub(super) fn interfaces_of(bytes: &[u8]) -> (Vec<InterfaceInfo>, Vec<InterfaceI
     }
 }
 
+/// The version a waiting candidate's static descriptor states.
+fn version_of(bytes: &[u8]) -> Option<semver::Version> {
+    hotpack_loader::describe(bytes).ok().map(|d| d.info.version)
+}
+
 /// The current isolated versions, by name (a snapshot).
 type Graph = Vec<(String, Arc<IsoVersion>)>;
 
-/// Names with what each requires and provides (for the cycle walk).
-type Links = Vec<(String, Vec<InterfaceInfo>, Vec<InterfaceInfo>)>;
+/// Names with their version and what each requires and provides (for the cycle walk).
+type Links = Vec<(String, semver::Version, Vec<InterfaceInfo>, Vec<InterfaceInfo>)>;
+
+/// Whether a module of `version` providing `provides` satisfies `want` (the same interface,
+/// the version in its range): `Module::satisfies`, from the static descriptor.
+fn satisfies(version: &semver::Version, provides: &[InterfaceInfo], want: &InterfaceInfo) -> bool {
+    want.accepts(version) && provides.iter().any(|p| p.same(want))
+}
 
 /// The provider of `want` among `graph` other than `except`: the smallest name, as in process.
 fn provider_in<'a>(graph: &'a Graph, want: &InterfaceInfo, except: &str) -> Option<&'a (String, Arc<IsoVersion>)> {
-    graph.iter().filter(|(n, v)| n != except && v.provides.contains(want)).min_by(|a, b| a.0.cmp(&b.0))
+    graph
+        .iter()
+        .filter(|(n, v)| n != except && satisfies(&v.summary.version, &v.provides, want))
+        .min_by(|a, b| a.0.cmp(&b.0))
 }
 
 impl Supervisor {
@@ -63,11 +77,15 @@ impl Supervisor {
         // A cycle: walk providers from the candidate (as if current) back to its name;
         // a waiting candidate of a name with no current version counts as its provider (two
         // new modules that require each other would otherwise wait forever).
-        let mut links: Links = graph.iter().map(|(n, g)| (n.clone(), g.requires.clone(), g.provides.clone())).collect();
-        links.push((name.to_owned(), v.requires.clone(), v.provides.clone()));
+        let mut links: Links = graph
+            .iter()
+            .map(|(n, g)| (n.clone(), g.summary.version.clone(), g.requires.clone(), g.provides.clone()))
+            .collect();
+        links.push((name.to_owned(), version.clone(), v.requires.clone(), v.provides.clone()));
         for w in lock(&self.inner.iso_waiting).iter() {
-            if !links.iter().any(|(n, _, _)| *n == w.name) {
-                links.push((w.name.clone(), w.requires.clone(), w.provides.clone()));
+            if !links.iter().any(|(n, ..)| *n == w.name) {
+                let Some(wversion) = version_of(&w.bytes) else { continue };
+                links.push((w.name.clone(), wversion, w.requires.clone(), w.provides.clone()));
             }
         }
         links.sort_by(|a, b| a.0.cmp(&b.0));
@@ -161,6 +179,26 @@ impl Supervisor {
         }
     }
 
+    /// A call of `name` failed in its worker: the panics the providers hosted there caught
+    /// in their typed shims (the worker reports them with the reply) count against those
+    /// providers' current versions, as in process. Only names `name` actually requires
+    /// (transitively) are believed, and at most the budget plus one per call.
+    pub(super) fn iso_charge_providers(&self, name: &str, running: &Running) {
+        let charged = running.worker.take_provider_panics();
+        if charged.is_empty() {
+            return;
+        }
+        let graph = self.iso_graph();
+        let providers = self.iso_providers(&graph, name, &running.version.requires);
+        let budget = u64::from(self.inner.policy.panic_budget) + 1;
+        for (provider, count) in charged {
+            let Some((_, v)) = providers.iter().find(|(p, _)| *p == provider) else { continue };
+            for _ in 0..count.min(budget) {
+                self.panicked(&provider, v.summary.hash);
+            }
+        }
+    }
+
     /// Deploys again every isolated candidate that waited for a provider, now that one was
     /// promoted (a success retries the rest itself).
     pub(super) fn iso_retry_waiting(&self, iso: &Isolation) {
@@ -199,6 +237,7 @@ impl Supervisor {
                 .map(|want| hotpack_cache::Requirement {
                     interface: want.name.clone(),
                     id: want.id,
+                    range: want.range.clone(),
                     provider: provider_in(&graph, want, name).map(|(p, _)| p.clone()),
                 })
                 .collect(),
@@ -219,10 +258,13 @@ impl Supervisor {
 /// cycle) when it comes back to `start`.
 fn walk(graph: &Links, path: &mut Vec<String>, seen: &mut Vec<String>, start: &str) -> bool {
     let Some(at) = path.last().cloned() else { return false };
-    let Some((_, requires, _)) = graph.iter().find(|(n, _, _)| *n == at) else { return false };
+    let Some((_, _, requires, _)) = graph.iter().find(|(n, ..)| *n == at) else { return false };
     for want in requires {
-        let provider = graph.iter().filter(|(n, _, p)| *n != at && p.contains(want)).min_by(|a, b| a.0.cmp(&b.0));
-        let Some((next, _, _)) = provider else { continue };
+        let provider = graph
+            .iter()
+            .filter(|(n, version, _, provides)| *n != at && satisfies(version, provides, want))
+            .min_by(|a, b| a.0.cmp(&b.0));
+        let Some((next, ..)) = provider else { continue };
         if next == start {
             path.push(next.clone());
             return true;

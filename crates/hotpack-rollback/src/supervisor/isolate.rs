@@ -379,6 +379,7 @@ impl Supervisor {
                 if error.is_panic() {
                     self.panicked(name, v.hash);
                 }
+                self.iso_charge_providers(name, &running);
                 Err(SupervisorCallError::Module { name: name.to_owned(), version: v.version.clone(), error })
             }
             Err(error) => match error.death() {

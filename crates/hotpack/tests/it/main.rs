@@ -23,6 +23,7 @@ mod names;
 mod pipeline;
 mod preflight;
 mod runtime;
+mod shared;
 mod stories;
 
 /// A runtime whose search path is the new folder `<dir>/plugins` (returned), with its cache
