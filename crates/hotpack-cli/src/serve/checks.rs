@@ -31,12 +31,12 @@ pub(crate) struct Names<'a> {
 /// (`POST http://a/b`, whose authority is `target`) must name the same authority.
 pub(crate) fn check_host(hosts: &[&[u8]], target: Option<&str>, names: Names<'_>) -> Result<(), HostRefusal> {
     let [host] = hosts else { return Err(HostRefusal::Count(hosts.len())) };
-    let (name, port) = host_and_port(host).ok_or(HostRefusal::Malformed)?;
+    let (name, port) = host_name(host).ok_or(HostRefusal::Malformed)?;
     // RFC 9112 3.2.2: the target's authority wins over Host; they must agree here: the same
     // name and the same port, a missing port being http's 80 (this server speaks plain HTTP),
     // so `http://localhost/` with `Host: localhost:80` agrees.
     if let Some(authority) = target {
-        let agrees = host_and_port(authority.as_bytes())
+        let agrees = host_name(authority.as_bytes())
             .is_some_and(|(n, p)| n.eq_ignore_ascii_case(name) && p.unwrap_or(80) == port.unwrap_or(80));
         if !agrees {
             return Err(HostRefusal::TargetDisagrees);
@@ -48,15 +48,10 @@ pub(crate) fn check_host(hosts: &[&[u8]], target: Option<&str>, names: Names<'_>
     if allowed { Ok(()) } else { Err(HostRefusal::NotAllowed) }
 }
 
-/// The name of a well-formed `Host` value (RFC 9110 7.2: `uri-host [ ":" port ]`), or `None`.
+/// The name and port of a well-formed `Host` value (RFC 9110 7.2: `uri-host [ ":" port ]`), or `None`.
 /// A name is a bracketed IPv6 address, or letters, digits, `-` and `.` (a DNS name or IPv4);
 /// a port is 1 to 5 digits, at most 65535.
-pub(crate) fn host_name(value: &[u8]) -> Option<&str> {
-    host_and_port(value).map(|(name, _)| name)
-}
-
-/// [`host_name`] and the port, if the value has one.
-fn host_and_port(value: &[u8]) -> Option<(&str, Option<u16>)> {
+pub(crate) fn host_name(value: &[u8]) -> Option<(&str, Option<u16>)> {
     let value = std::str::from_utf8(value).ok()?;
     let (name, port) = match value.strip_prefix('[') {
         Some(rest) => {
