@@ -334,6 +334,9 @@ fn print_status(status: &hotpack_fleet::FleetStatus) {
             println!("    {:<20} {:<10} {:?}{reason}", h.host, active, h.state);
         }
     }
+    for u in &status.unreadable {
+        println!("  unreadable record {}: {}", u.key, u.problem);
+    }
 }
 
 /// The flags `hotpack serve` takes to join a fleet (`--fleet NAME --host-id ID --etcd URL

@@ -63,6 +63,6 @@ pub use model::{
     ActiveRelease, BUNDLE_MEDIA_TYPE, CONFIG_MEDIA_TYPE, HostReport, HostState, InterfaceRef, Progress, ReleaseRecord,
     RolledBack, Rollout, bucket, in_wave, short,
 };
-pub use operator::{DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus};
+pub use operator::{DEFAULT_VALIDITY, Fleet, FleetConfig, FleetStatus, Published, RolloutStatus, UnreadableRecord};
 pub use registry::{BundleRegistry, MAX_MANIFEST, PullError, PullLimits};
 pub use signed::{RECORD_FORMAT, Signed};

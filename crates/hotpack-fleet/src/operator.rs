@@ -84,6 +84,19 @@ pub struct FleetStatus {
     pub rollouts: Vec<RolloutStatus>,
     /// Per host and module, from the hosts' own reports (under their leases).
     pub hosts: Vec<HostReport>,
+    /// Records that could not be opened (not signed by a trusted key, replayed, not a
+    /// record): shown with the reason and otherwise ignored, so one write to etcd without
+    /// the operator's key cannot hide the rest of the fleet from `status`.
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// A record [`Fleet::status`] could not open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadableRecord {
+    /// Its etcd key.
+    pub key: String,
+    /// Why it was not read.
+    pub problem: String,
 }
 
 impl FleetStatus {
@@ -320,6 +333,31 @@ impl Fleet {
         Ok(out)
     }
 
+    /// As [`Fleet::list_records`], keeping going past a record that cannot be opened: the
+    /// good ones, and each bad one with its problem.
+    async fn list_records_lenient<T: Record>(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<(String, T, i64)>, Vec<UnreadableRecord>), FleetError> {
+        let response = self
+            .etcd
+            .clone()
+            .get(prefix, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(self.etcd_err(format!("list {prefix}")))?;
+        let trusted = self.trusted();
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for kv in response.kvs() {
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            match open_record(kv.key(), kv.value(), &trusted) {
+                Ok(record) => good.push((key, record, kv.mod_revision())),
+                Err(FleetError::BadRecord { key, problem }) => bad.push(UnreadableRecord { key, problem }),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((good, bad))
+    }
+
     async fn list<T: serde::de::DeserializeOwned>(
         &self,
         prefix: &str,
@@ -494,7 +532,9 @@ impl Fleet {
             return Ok(());
         }
         let mut offered: Vec<(String, InterfaceRef)> = Vec::new();
-        for (key, rollout, _) in self.list_records::<Rollout>(&keys::rollouts(&self.config.name)).await? {
+        // A rollout record that cannot be opened provides nothing (nobody vouches for it).
+        let (rollouts, _) = self.list_records_lenient::<Rollout>(&keys::rollouts(&self.config.name)).await?;
+        for (key, rollout, _) in rollouts {
             let other = key.rsplit('/').next().unwrap_or_default().to_owned();
             if other == release.module {
                 continue;
@@ -663,33 +703,34 @@ impl Fleet {
         Ok(list.into_iter().map(|(_, r, _)| r).collect())
     }
 
-    /// Every rollout with its releases, and every live host report.
+    /// Every rollout with its releases, and every live host report. A rollout or release
+    /// record that cannot be opened is listed in [`FleetStatus::unreadable`], not an error.
     ///
     /// # Errors
     ///
-    /// [`FleetError::Etcd`], [`FleetError::BadRecord`].
+    /// [`FleetError::Etcd`], [`FleetError::BadRecord`] for a host report that is not one.
     pub async fn status(&self) -> Result<FleetStatus, FleetError> {
-        let list = self.list_records::<Rollout>(&keys::rollouts(&self.config.name)).await?;
+        let (list, mut unreadable) = self.list_records_lenient::<Rollout>(&keys::rollouts(&self.config.name)).await?;
         let mut rollouts = Vec::new();
         for (key, rollout, revision) in list {
             let module = key.rsplit('/').next().unwrap_or_default().to_owned();
-            let record = |blake3: Option<String>| {
-                let module = module.clone();
-                async move {
-                    match blake3 {
-                        Some(b) => {
-                            self.get_record::<ReleaseRecord>(&keys::release(&self.config.name, &module, &b)).await
-                        }
-                        None => Ok(None),
+            let mut release = async |blake3: Option<&String>| -> Result<Option<ReleaseRecord>, FleetError> {
+                let Some(b) = blake3 else { return Ok(None) };
+                match self.get_record::<ReleaseRecord>(&keys::release(&self.config.name, &module, b)).await {
+                    Ok(found) => Ok(found.map(|(r, _)| r)),
+                    Err(FleetError::BadRecord { key, problem }) => {
+                        unreadable.push(UnreadableRecord { key, problem });
+                        Ok(None)
                     }
+                    Err(other) => Err(other),
                 }
             };
-            let stable = record(rollout.stable.clone()).await?.map(|(r, _)| r);
-            let canary = record(rollout.canary.clone()).await?.map(|(r, _)| r);
+            let stable = release(rollout.stable.as_ref()).await?;
+            let canary = release(rollout.canary.as_ref()).await?;
             let analysis = self.get_plain(&keys::analysis(&self.config.name, &module)).await?;
             rollouts.push(RolloutStatus { module, rollout, revision, stable, canary, analysis });
         }
-        Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await? })
+        Ok(FleetStatus { fleet: self.config.name.clone(), rollouts, hosts: self.hosts().await?, unreadable })
     }
 }
 

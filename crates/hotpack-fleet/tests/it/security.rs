@@ -287,3 +287,23 @@ async fn release_records_carry_the_signer() {
     let text = refused.to_string();
     assert!(text.contains(&forged.blake3) && text.contains("not signed"), "{text}");
 }
+
+/// A write to etcd without the operator's key cannot hide the fleet from the operator:
+/// `status` shows every other rollout and names the record it could not open (before, the
+/// first such record made `status` fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_written_without_the_key_does_not_break_status() {
+    let c = cluster().await;
+    c.fleet.publish(&c.bundle("greeter-v1")).await.expect("publish v1");
+    c.fleet.rollout("greeter", "1.0.0", &[100], false).await.expect("v1 stable");
+    let mut etcd = etcd_client::Client::connect([c.etcd.endpoint()], None).await.expect("raw etcd");
+    etcd.put("/hotpack/test/rollouts/intruder", b"{\"not\": \"a record\"}".to_vec(), None).await.expect("put");
+
+    let status = c.fleet.status().await.expect("status despite the bad record");
+    assert_eq!(status.rollouts.len(), 1, "{status:?}");
+    assert_eq!(status.rollouts[0].module, "greeter");
+    assert_eq!(status.rollouts[0].stable.as_ref().map(|r| r.version.as_str()), Some("1.0.0"));
+    let keys: Vec<&str> = status.unreadable.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(keys, ["/hotpack/test/rollouts/intruder"], "{status:?}");
+    assert!(!status.unreadable[0].problem.is_empty());
+}
