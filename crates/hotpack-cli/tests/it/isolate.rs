@@ -28,17 +28,20 @@ fn gone(pid: u32) -> bool {
     !exists(pid)
 }
 
-/// Every descendant of `pid` now (children, their children, ...), from /proc.
+/// Every descendant of `pid` now (children of any of its threads, their children, ...), from
+/// /proc.
 fn descendants(pid: u32) -> Vec<u32> {
     let mut parents = vec![pid];
     let mut out = Vec::new();
     while let Some(parent) = parents.pop() {
-        let Ok(children) = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")) else {
-            continue;
-        };
-        for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-            out.push(child);
-            parents.push(child);
+        // Each thread lists its own children (a worker's parent is the thread that spawned it).
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
+        for task in tasks.flatten() {
+            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else { continue };
+            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+                out.push(child);
+                parents.push(child);
+            }
         }
     }
     out
