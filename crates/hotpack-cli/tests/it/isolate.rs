@@ -47,6 +47,21 @@ fn descendants(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Live processes (not zombies) whose session is `sid`, from /proc.
+fn session_members(sid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        if f.len() > 3 && f[3] == sid.to_string() && f[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Calls `worker-crash/ok` from 2 clients until stopped; collects every answer that is not 200.
 struct Traffic {
     stop: Arc<AtomicBool>,
@@ -183,9 +198,13 @@ fn crash_of_is_contained(package: &str, version: &str, handler: &str, expect: &[
     }
     assert!(died, "{handler}: one log line says the worker died");
 
-    // No process survives serve: its workers end with it.
+    // No process survives serve: its workers end with it, and so does every process of their
+    // sessions.
     let mut before = worker_pids(addr);
     before.extend(descendants(serve.pid()));
+    for worker in worker_pids(addr) {
+        before.extend(session_members(worker));
+    }
     assert!(!before.is_empty());
     drop(serve);
     for pid in &before {
