@@ -15,7 +15,8 @@
 //! (kept once, in a sealed memfd, by this process): a stack overflow, `exit`, `abort`, null
 //! write, runaway allocation or fork ends only the worker, the data stays loaded, and the loop
 //! goes on. A run has no deadline by default (`--call-deadline`); a new save ends a run still
-//! going (`run stopped: ...`), and Ctrl-C ends the loop and its workers.
+//! going (`run stopped: ...`), and Ctrl-C ends the loop and its workers, with every process
+//! they started (`interrupted: ...`; a second Ctrl-C exits at once).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -122,12 +123,16 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = builder.build()?;
     let mut session = Session { runtime, manifest, target_dir, handler: args.handler, current: None };
+    let interrupted = ctrl_c()?;
 
     let mut running = session.cycle();
     loop {
         say!("waiting for changes");
         // A run goes on beside the watch: a new save ends it.
         let event = loop {
+            if interrupted.try_recv().is_ok() {
+                return Ok(session.interrupt(running.take()));
+            }
             if let Some(run) = running.take() {
                 match run.rx.try_recv() {
                     Ok(result) => {
@@ -170,6 +175,38 @@ pub(crate) fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             session.stop(run);
         }
         running = session.cycle();
+    }
+}
+
+/// Ctrl-C (`SIGINT`) from now on: the first is sent on the channel (the loop then ends its
+/// workers and their processes, which a default-action `SIGINT` would leave behind: the
+/// workers die with the host, what they started would not); a second one exits at once.
+fn ctrl_c() -> anyhow::Result<std::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("hotpack-dev-ctrl-c".into())
+        .spawn(move || {
+            let listen = || -> std::io::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+                rt.block_on(async {
+                    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+                    let _ = ready_tx.send(Ok(()));
+                    sigint.recv().await;
+                    let _ = tx.send(());
+                    sigint.recv().await;
+                    std::process::exit(130)
+                })
+            };
+            if let Err(e) = listen() {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .context("cannot start the Ctrl-C thread")?;
+    match ready.recv() {
+        Ok(Ok(())) => Ok(rx),
+        Ok(Err(e)) => Err(e).context("cannot listen for Ctrl-C"),
+        Err(_) => anyhow::bail!("the Ctrl-C thread ended before it listened"),
     }
 }
 
@@ -244,6 +281,23 @@ impl Session {
             started: Instant::now(),
             rx,
         })
+    }
+
+    /// Ctrl-C: ends every worker (and everything each started) before dev exits.
+    fn interrupt(&mut self, run: Option<Run>) -> ExitCode {
+        let workers = self.runtime.supervisor().workers();
+        for worker in &workers {
+            self.runtime.stop_worker(&worker.module);
+        }
+        match run {
+            Some(run) => say!(
+                "interrupted: the run of v{} stopped after {}; workers ended",
+                run.version,
+                ms(run.started.elapsed())
+            ),
+            None => say!("interrupted: {} worker(s) ended", workers.len()),
+        }
+        ExitCode::from(130)
     }
 
     /// A new save while `run` is still going: end it (its worker is stopped; in process the

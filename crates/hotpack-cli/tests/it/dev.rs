@@ -206,9 +206,63 @@ const OVERFLOWS: &str = "fn depth(n: u64, pad: [u8; 1024]) -> u64 { if n == 0 { 
 const HOARDS: &str = "fn run(_: &[u8]) -> String { let mut v: Vec<Vec<u8>> = Vec::new(); loop { let mut c = \
                       vec![0u8; 16 << 20]; c[4096] = 1; v.push(c); if v.len() == usize::MAX { return String::new(); } \
                       } }";
-const FORKS: &str = "fn run(_: &[u8]) -> String { let c = std::process::Command::new(\"sleep\").arg(\"1000\").spawn(); \
-                     let _ = c; std::process::abort() }";
+const NULL_WRITES: &str = "fn run(_: &[u8]) -> String { let p: *mut u8 = std::hint::black_box(std::ptr::null_mut()); unsafe { p.write_volatile(1) }; String::new() }";
 const HANGS: &str = "fn run(_: &[u8]) -> String { loop { std::thread::sleep(std::time::Duration::from_millis(10)); } }";
+
+/// A handler that starts `sleep 1000`, writes its pid to `pid_file`, then does `then`.
+fn forks_then(pid_file: &Path, then: &str) -> String {
+    format!(
+        "fn run(_: &[u8]) -> String {{ let c = std::process::Command::new(\"sleep\").arg(\"1000\").spawn().expect(\"sleep\"); \
+         std::fs::write({:?}, c.id().to_string()).expect(\"pid file\"); {then} }}",
+        pid_file.display().to_string()
+    )
+}
+
+/// Waits for `pid_file` to hold a pid; returns it.
+fn forked_pid(dev: &Dev, pid_file: &Path) -> u32 {
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
+        if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the handler never wrote {}; seen so far:\n{}", pid_file.display(), dev.seen.join("\n"));
+}
+
+/// Whether `pid` is a live process (not a zombie).
+fn exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+/// Waits up to 20 s for `pid` to be gone; `false` if it is still there.
+fn gone(pid: u32) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < until && exists(pid) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    !exists(pid)
+}
+
+/// Every descendant of `pid` now (children of any of its threads, their children, ...), from
+/// /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = vec![pid];
+    let mut out = Vec::new();
+    while let Some(parent) = parents.pop() {
+        // Each thread lists its own children (a worker's parent is the thread that spawned it).
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
+        for task in tasks.flatten() {
+            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else { continue };
+            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+                out.push(child);
+                parents.push(child);
+            }
+        }
+    }
+    out
+}
 
 #[test]
 fn dev_keeps_its_data_and_its_loop_through_every_crash_in_a_worker() {
@@ -223,12 +277,15 @@ fn dev_keeps_its_data_and_its_loop_through_every_crash_in_a_worker() {
     assert!(result.contains("answer-1 over 14 bytes"), "{result}");
     dev.until("waiting for changes");
 
+    let pid_file = scratch.path().join("forked.pid");
+    let forks = forks_then(&pid_file, "std::process::abort()");
     for (body, says) in [
         (ABORTS, &["SIGABRT"][..]),
         (EXITS, &["exited with code 9"][..]),
         (OVERFLOWS, &["SIGABRT", "SIGSEGV"][..]),
         (HOARDS, &["SIGABRT", "SIGKILL", "SIGSEGV"][..]),
-        (FORKS, &["SIGABRT"][..]),
+        (NULL_WRITES, &["SIGSEGV"][..]),
+        (forks.as_str(), &["SIGABRT"][..]),
     ] {
         write_source(&krate, body);
         let failed = dev.until("hotpack-dev: handler failed");
@@ -236,6 +293,9 @@ fn dev_keeps_its_data_and_its_loop_through_every_crash_in_a_worker() {
         dev.until("hotpack-dev: rolled back to v1.0.0");
         dev.until("waiting for changes");
     }
+    // The forked child died with its worker.
+    let child = forked_pid(&dev, &pid_file);
+    assert!(gone(child), "the forked child {child} outlived its worker");
 
     // A run that never returns (no deadline by default) is ended by the next save.
     write_source(&krate, HANGS);
@@ -244,8 +304,30 @@ fn dev_keeps_its_data_and_its_loop_through_every_crash_in_a_worker() {
     dev.until("hotpack-dev: run stopped");
     let result = dev.until("hotpack-dev: result:");
     assert!(result.contains("answer-2: 3 newlines"), "{result}");
+    dev.until("waiting for changes");
 
     let loads = dev.seen.iter().filter(|l| l.contains("hotpack-dev: data loaded")).count();
     assert_eq!(loads, 1, "the data was loaded once: {:?}", dev.seen);
     assert!(dev.child.try_wait().expect("try_wait").is_none(), "the loop is alive");
+
+    // Ctrl-C during a stuck run ends the loop, its workers and what they started.
+    let pid_file = scratch.path().join("stuck.pid");
+    write_source(&krate, &forks_then(&pid_file, "loop { std::thread::sleep(std::time::Duration::from_millis(10)); }"));
+    dev.until("hotpack-dev: deployed");
+    let child = forked_pid(&dev, &pid_file);
+    let mut left = descendants(dev.child.id());
+    assert!(left.contains(&child), "the stuck run's child {child} is under dev: {left:?}");
+    left.push(child);
+    let dev_pid = rustix::process::Pid::from_raw(dev.child.id() as i32).expect("a pid");
+    rustix::process::kill_process(dev_pid, rustix::process::Signal::INT).expect("SIGINT to dev");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while dev.child.try_wait().expect("try_wait").is_none() && std::time::Instant::now() < until {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let status = dev.child.try_wait().expect("try_wait");
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "Ctrl-C ended dev: {status:?}");
+    dev.until("hotpack-dev: interrupted: the run of v1.0.0 stopped");
+    for pid in left {
+        assert!(gone(pid), "process {pid} outlived dev's Ctrl-C");
+    }
 }

@@ -28,17 +28,35 @@ fn gone(pid: u32) -> bool {
     !exists(pid)
 }
 
-/// Every descendant of `pid` now (children, their children, ...), from /proc.
+/// Every descendant of `pid` now (children of any of its threads, their children, ...), from
+/// /proc.
 fn descendants(pid: u32) -> Vec<u32> {
     let mut parents = vec![pid];
     let mut out = Vec::new();
     while let Some(parent) = parents.pop() {
-        let Ok(children) = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")) else {
-            continue;
-        };
-        for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-            out.push(child);
-            parents.push(child);
+        // Each thread lists its own children (a worker's parent is the thread that spawned it).
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
+        for task in tasks.flatten() {
+            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else { continue };
+            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+                out.push(child);
+                parents.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Live processes (not zombies) whose session is `sid`, from /proc.
+fn session_members(sid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        if f.len() > 3 && f[3] == sid.to_string() && f[0] != "Z" {
+            out.push(pid);
         }
     }
     out
@@ -103,9 +121,21 @@ fn worker_pids(addr: std::net::SocketAddr) -> Vec<u32> {
         .collect()
 }
 
-/// One crash kind: greeter 1.0.0 serves, greeter 3.1.0 (which crashes in `handler`) is
-/// deployed over it, `handler` is called while another module takes traffic.
+/// `calls` of `module`'s worker in `/-/modules`.
+fn worker_calls(addr: std::net::SocketAddr, module: &str) -> u64 {
+    let listed = listing(addr);
+    let worker = listed["workers"].as_array().expect("workers").iter().find(|w| w["module"] == module).cloned();
+    worker.and_then(|w| w["calls"].as_u64()).unwrap_or_else(|| panic!("{module}'s worker and its calls: {listed}"))
+}
+
+/// One crash kind: greeter 1.0.0 serves, greeter 3.1.0 (fx-greeter-crashes) or 3.2.0
+/// (fx-greeter-unsafe), which crashes in `handler`, is deployed over it, starts a `sleep`,
+/// and `handler` is called while another module takes traffic.
 fn crash_is_contained(handler: &str, expect: &[&str]) {
+    crash_of_is_contained("fx-greeter-crashes", "3.1", handler, expect);
+}
+
+fn crash_of_is_contained(package: &str, version: &str, handler: &str, expect: &[&str]) {
     let scratch = hotpack_testkit::scratch();
     let dir = scratch.path().join("plugins");
     std::fs::create_dir(&dir).expect("create the plugin folder");
@@ -116,21 +146,34 @@ fn crash_is_contained(handler: &str, expect: &[&str]) {
     let mut serve = Serve::start(&dir, &args);
     let addr = serve.addr;
     assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "1".to_owned()));
-    hotpack_archive::write_atomic(&greeter, &good_bundle("fx-greeter-crashes", 0)).expect("write the crashing v3");
+    hotpack_archive::write_atomic(&greeter, &good_bundle(package, 0)).expect("write the crashing v3");
     let outcome = serve.next_outcome();
     assert!(outcome.contains("deployed"), "{outcome}");
-    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "3.1".to_owned()));
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, version.to_owned()));
+    // The crashing version's worker starts a child: it dies with the worker.
+    let (status, child) = call(addr, "POST", "/greeter/fork_sleep", b"");
+    assert_eq!(status, 200, "{child}");
+    let child: u32 = child.trim().parse().expect("a pid");
+    assert!(exists(child), "{handler}: the forked child runs");
 
     let traffic = Traffic::start(addr);
     let (status, body) = call(addr, "POST", &format!("/greeter/{handler}"), b"");
     assert_eq!(status, 502, "{handler}: {body}");
     assert!(expect.iter().any(|e| body.contains(e)), "{handler}: the answer names what happened: {body}");
+    assert!(gone(child), "{handler}: the forked child {child} outlived its worker");
     // The next call is answered by the good version, in a fresh worker.
     assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "1".to_owned()), "{handler}");
     thread::sleep(Duration::from_millis(100)); // let the other module take traffic after the crash too
     let answered = traffic.finish();
     assert!(answered > 0, "the other module answered");
     assert!(serve.alive_now(), "{handler}: the host is alive");
+    // The other module's worker counted every call it answered, and counts each new one.
+    let before = worker_calls(addr, "worker-crash");
+    assert!(before >= answered as u64, "{handler}: {before} calls counted, {answered} answered");
+    for _ in 0..3 {
+        assert_eq!(call(addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()));
+    }
+    assert_eq!(worker_calls(addr, "worker-crash"), before + 3, "{handler}: three more calls counted");
 
     // Observable: the log has the death in one line, /-/modules and /-/metrics the worker.
     let listed = listing(addr);
@@ -148,16 +191,20 @@ fn crash_is_contained(handler: &str, expect: &[&str]) {
     assert!(metrics.contains("hotpack_worker_last_death{module=\"greeter\""), "{metrics}");
     let mut died = false;
     while let Ok(line) = serve.log.recv_timeout(Duration::from_secs(5)) {
-        if line.contains("worker of greeter 3.1.0 died") {
+        if line.contains(&format!("worker of greeter {version}.0 died")) {
             died = true;
             break;
         }
     }
     assert!(died, "{handler}: one log line says the worker died");
 
-    // No process survives serve: its workers end with it.
+    // No process survives serve: its workers end with it, and so does every process of their
+    // sessions.
     let mut before = worker_pids(addr);
     before.extend(descendants(serve.pid()));
+    for worker in worker_pids(addr) {
+        before.extend(session_members(worker));
+    }
     assert!(!before.is_empty());
     drop(serve);
     for pid in &before {
@@ -197,11 +244,20 @@ fn serve_ends_a_call_past_its_deadline() {
 }
 
 #[test]
-fn serve_contains_a_null_write_and_a_forked_child() {
+fn serve_contains_a_null_write() {
+    crash_of_is_contained("fx-greeter-unsafe", "3.2", "null_write", &["SIGSEGV"]);
+}
+
+#[test]
+fn serve_contains_a_sigbus() {
+    crash_of_is_contained("fx-greeter-unsafe", "3.2", "sigbus", &["SIGBUS"]);
+}
+
+#[test]
+fn a_crashed_module_with_nothing_to_fall_back_to_answers_404() {
     let scratch = hotpack_testkit::scratch();
     let dir = scratch.path().join("plugins");
     std::fs::create_dir(&dir).expect("create the plugin folder");
-    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-crashes", 0)).expect("write");
     hotpack_archive::write_atomic(&dir.join("null.zip"), &good_bundle("fx-worker-null-write", 0)).expect("write");
     hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
     let mut serve = Serve::start(&dir, &[]);
@@ -213,16 +269,45 @@ fn serve_contains_a_null_write_and_a_forked_child() {
     // Nothing older to fall back to: the module answers nothing, and says so.
     let (status, _) = call(addr, "POST", "/worker-null-write/null_write", b"");
     assert_eq!(status, 404);
-    // A forked child dies with its worker.
-    let (status, pid) = call(addr, "POST", "/greeter/fork_sleep", b"");
-    assert_eq!(status, 200, "{pid}");
-    let pid: u32 = pid.trim().parse().expect("a pid");
-    assert!(exists(pid));
-    let (status, body) = call(addr, "POST", "/greeter/abort", b"");
-    assert_eq!(status, 502, "{body}");
-    assert!(gone(pid), "the forked child outlived its worker");
     traffic.finish();
     assert!(serve.alive_now());
+}
+
+#[test]
+fn a_worker_cannot_signal_or_trace_serve_or_another_modules_worker() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-unsafe", 0)).expect("write");
+    hotpack_archive::write_atomic(&dir.join("other.zip"), &good_bundle("fx-worker-crash", 0)).expect("write other");
+    let mut serve = Serve::start(&dir, &[]);
+    let addr = serve.addr;
+    assert_eq!(call(addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()));
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "3.2".to_owned()));
+    let sibling_of = |addr| {
+        let listed = listing(addr);
+        let w = listed["workers"].as_array().expect("workers").iter().find(|w| w["module"] == "worker-crash").cloned();
+        w.unwrap_or_else(|| panic!("worker-crash's worker listed: {listed}"))
+    };
+    let sibling = sibling_of(addr);
+    let sib = sibling["pid"].as_u64().expect("a pid");
+    let host = serve.pid();
+    for (handler, input) in [
+        ("signal", format!("9 {sib}")),
+        ("signal", format!("19 {sib}")),
+        ("signal", format!("19 {host}")),
+        ("ptrace_attach", sib.to_string()),
+        ("ptrace_attach", host.to_string()),
+    ] {
+        let (status, body) = call(addr, "POST", &format!("/greeter/{handler}"), input.as_bytes());
+        assert_ne!(status, 200, "{handler} {input}: {body}");
+        assert!(body.contains("Operation not permitted"), "{handler} {input}: refused: {body}");
+        assert_eq!(call(addr, "POST", "/worker-crash/ok", b"y"), (200, "y".to_owned()), "{handler} {input}");
+        assert!(serve.alive_now(), "{handler} {input}: serve is alive");
+    }
+    let after = sibling_of(addr);
+    assert_eq!(after["pid"], sibling["pid"], "the sibling worker was never replaced: {after}");
+    assert_eq!(after["restarts"], 0, "{after}");
 }
 
 #[test]
