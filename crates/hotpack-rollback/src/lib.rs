@@ -389,6 +389,15 @@ pub enum SupervisorCallError {
         #[source]
         error: hotpack_loader::CallError,
     },
+    /// The host stopped its workers ([`Supervisor::stop_workers`]): not the module's fault,
+    /// nothing was demoted.
+    #[error("module `{name}` {version}: its worker was stopped (the host is shutting down)")]
+    Stopped {
+        /// Module name.
+        name: String,
+        /// The version that was answering.
+        version: semver::Version,
+    },
     /// The worker running the active version died under this call (a crash, the memory
     /// cap, a call past its deadline). The version is demoted at once; the next call is
     /// answered by the last good version in a fresh worker.

@@ -139,6 +139,9 @@ struct Inner {
     store_problem: Mutex<Option<(blake3::Hash, Arc<JournalError>)>>,
     /// Sees every step the runner runs (`Supervisor::observe_steps`).
     observer: Mutex<Option<crate::StepObserver>>,
+    /// Set by [`Supervisor::stop_workers`]: the host is shutting down, a worker's death is
+    /// no longer the module's fault.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Decides which version of each module serves: runs the gates, promotes, demotes, rolls
@@ -196,6 +199,7 @@ impl Supervisor {
                 provider_panics_seen: Mutex::new(HashMap::new()),
                 store_problem: Mutex::new(None),
                 observer: Mutex::new(None),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

@@ -230,8 +230,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // opted out by name.
     let protect_calls = args.protect_calls || (!args.addr.ip().is_loopback() && !args.public_calls);
     let access = http::Access { token, protect_calls, allow_hosts: args.allow_host.clone() };
+    let supervisor = host.runtime().supervisor().clone();
     let server = Arc::new(http::Server::new(host, limits, access, metrics, bound));
-    runtime.block_on(async move {
+    let signal = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
         tracing::info!(
             "listening on http://{bound} (max body {} bytes, read timeout {} ms, {} connections, {} calls, {} versions)",
@@ -245,10 +246,31 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(out, "hotpack serve: listening on http://{bound}");
         let _ = out.flush();
         drop(out);
-        http::serve(listener, server).await;
-        anyhow::Ok(())
+        // Whichever comes first: a stop signal, or the accept loop ending (it never should).
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, mut first) = tokio::sync::mpsc::channel::<Option<&'static str>>(3);
+        for (kind, name) in [(SignalKind::terminate(), "SIGTERM"), (SignalKind::interrupt(), "SIGINT")] {
+            let mut stream = signal(kind).with_context(|| format!("cannot listen for {name}"))?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                stream.recv().await;
+                let _ = tx.send(Some(name)).await;
+            });
+        }
+        tokio::spawn(async move {
+            http::serve(listener, server).await;
+            let _ = tx.send(None).await;
+        });
+        first.recv().await.flatten().context("the HTTP server stopped")
     })?;
-    anyhow::bail!("the HTTP server stopped")
+    // SIGTERM or Ctrl-C: end the workers and whatever each started (a default-action signal
+    // would leave those to init: the workers die with their host, their children do not).
+    // Nothing is demoted or journaled, so a restart comes back on what served. A call still
+    // running in process (`--in-process`) is not waited for.
+    let ended = supervisor.stop_workers();
+    runtime.shutdown_background();
+    tracing::info!("{signal}: stopped, {ended} worker(s) ended");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The public keys of `--trusted-key`, each read and checked.

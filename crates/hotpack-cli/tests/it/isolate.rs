@@ -218,6 +218,65 @@ fn crash_of_is_contained(package: &str, version: &str, handler: &str, expect: &[
     assert_eq!(call(serve.addr, "POST", "/worker-crash/ok", b"x"), (200, "x".to_owned()));
 }
 
+/// `SIGTERM` (a service manager's stop) ends serve cleanly: every worker and every process a
+/// worker started is gone, a call in flight is cut without counting against its module, and
+/// a restart comes back on the version that served (nothing was demoted).
+#[test]
+fn sigterm_ends_serve_and_what_its_workers_started_and_demotes_nothing() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    let greeter = dir.join("greeter.zip");
+    hotpack_archive::write_atomic(&greeter, &good_bundle("greeter-v1", 0)).expect("write v1");
+    let args = ["--call-deadline", "60"];
+    let mut serve = Serve::start(&dir, &args);
+    let addr = serve.addr;
+    hotpack_archive::write_atomic(&greeter, &good_bundle("fx-greeter-crashes", 0)).expect("write 3.1");
+    assert!(serve.next_outcome().contains("deployed"));
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "3.1".to_owned()));
+    let (status, child) = call(addr, "POST", "/greeter/fork_sleep", b"");
+    assert_eq!(status, 200, "{child}");
+    let child: u32 = child.trim().parse().expect("a pid");
+    let mut before = vec![child];
+    before.extend(descendants(serve.pid()));
+    for worker in worker_pids(addr) {
+        before.extend(session_members(worker));
+    }
+    // A call that never returns, in flight when the signal comes.
+    let hung = thread::spawn(move || super::serve::http_pub(addr, "POST", "/greeter/hang", b""));
+    thread::sleep(Duration::from_millis(300));
+    assert!(!hung.is_finished(), "the hung call is in flight");
+
+    let status = serve.terminate();
+    assert!(status.success(), "serve exits 0 after SIGTERM: {status}");
+    for pid in &before {
+        assert!(gone(*pid), "process {pid} outlived serve");
+    }
+    let _ = hung.join();
+
+    let serve = Serve::start(&dir, &args);
+    assert_eq!(call(serve.addr, "POST", "/greeter/version", b""), (200, "3.1".to_owned()), "nothing was demoted");
+}
+
+/// In process, a call that never returns cannot be ended: `SIGTERM` still ends serve (it does
+/// not wait for the call).
+#[test]
+fn sigterm_ends_serve_in_process_despite_a_hung_call() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    hotpack_archive::write_atomic(&dir.join("greeter.zip"), &good_bundle("fx-greeter-crashes", 0)).expect("write");
+    let mut serve = Serve::start(&dir, &["--in-process"]);
+    let addr = serve.addr;
+    assert_eq!(call(addr, "POST", "/greeter/version", b""), (200, "3.1".to_owned()));
+    let hung = thread::spawn(move || super::serve::http_pub(addr, "POST", "/greeter/hang", b""));
+    thread::sleep(Duration::from_millis(300));
+    assert!(!hung.is_finished(), "the hung call is in flight");
+    let status = serve.terminate();
+    assert!(status.success(), "serve exits 0 after SIGTERM: {status}");
+    let _ = hung.join();
+}
+
 #[test]
 fn serve_contains_an_abort() {
     crash_is_contained("abort", &["SIGABRT"]);

@@ -106,6 +106,20 @@ impl Serve {
             .expect("a VmHWM line")
     }
 
+    /// Sends `SIGTERM` and waits up to 20 s for the process to exit: its status.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM");
+        let until = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < until, "serve did not exit after SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running (for other test files).
     pub(crate) fn alive_now(&mut self) -> bool {
         self.alive()

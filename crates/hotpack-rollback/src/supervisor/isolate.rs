@@ -351,6 +351,19 @@ impl Supervisor {
         }
     }
 
+    /// Ends every worker (and everything each started) for a host that is shutting down:
+    /// calls in flight return [`SupervisorCallError::Stopped`], and nothing is demoted,
+    /// journaled or started again, so a restart comes back on what served. Returns the
+    /// number of workers ended.
+    pub fn stop_workers(&self) -> usize {
+        self.inner.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        let running: Vec<Arc<Running>> = lock(&self.inner.iso).values().filter_map(|m| m.current.clone()).collect();
+        for r in &running {
+            r.worker.kill();
+        }
+        running.len()
+    }
+
     /// A call into the worker of `name` (`input`: `None` for the resident data): a death or
     /// a deadline demotes the version at once.
     pub(super) fn call_isolated(
@@ -383,6 +396,9 @@ impl Supervisor {
                 Err(SupervisorCallError::Module { name: name.to_owned(), version: v.version.clone(), error })
             }
             Err(error) => match error.death() {
+                Some(_) if self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst) => {
+                    Err(SupervisorCallError::Stopped { name: name.to_owned(), version: v.version.clone() })
+                }
                 Some(death) => {
                     let crash = Crash::from(&death);
                     if let Some(m) = lock(&self.inner.iso).get_mut(name) {
