@@ -112,7 +112,7 @@ pub enum Error {
     /// [`GateError::InProcessProbeInWorker`]: hotpack_rollback::GateError::InProcessProbeInWorker
     /// [`GateError::IsolatedProbeInProcess`]: hotpack_rollback::GateError::IsolatedProbeInProcess
     #[error(transparent)]
-    Probe(hotpack_rollback::GateError),
+    Probe(Box<hotpack_rollback::GateError>),
     /// The worker could not carry the call (a reply past its cap, a broken channel).
     #[error("module `{module}` {version}: {source}")]
     Worker {
@@ -352,7 +352,7 @@ impl RuntimeBuilder {
         self.iso_probes.into_iter().for_each(|(name, probe)| supervisor.set_isolated_probe(&name, probe));
         supervisor.set_isolation(self.isolation);
         if let Some(error) = supervisor.unrunnable_probe() {
-            return Err(Error::Probe(error));
+            return Err(Error::Probe(Box::new(error)));
         }
         supervisor.set_resident_data(self.resident);
         let scratch = |c: PreflightCommand| if c.has_scratch_dir() { c } else { c.scratch_dir(dir.join("preflight")) };

@@ -128,14 +128,14 @@ fn a_probe_of_the_wrong_kind_is_refused_never_skipped() {
         Runtime::builder().cache_dir(dir.path().join("a")).isolate(isolation()).probe("greeter", in_process()).build();
     let err = refused.expect_err("an in-process probe on an isolated runtime");
     assert!(
-        matches!(&err, Error::Probe(GateError::InProcessProbeInWorker { module }) if module == "greeter"),
+        matches!(&err, Error::Probe(e) if matches!(&**e, GateError::InProcessProbeInWorker { module } if module == "greeter")),
         "{err:?}"
     );
     assert!(err.to_string().contains("isolated_probe"), "it says what to use: {err}");
     let refused = Runtime::builder().cache_dir(dir.path().join("b")).isolated_probe("greeter", isolated()).build();
     let err = refused.expect_err("an isolated probe on an in-process runtime");
     assert!(
-        matches!(&err, Error::Probe(GateError::IsolatedProbeInProcess { module }) if module == "greeter"),
+        matches!(&err, Error::Probe(e) if matches!(&**e, GateError::IsolatedProbeInProcess { module } if module == "greeter")),
         "{err:?}"
     );
 
