@@ -9,9 +9,10 @@
 //!   caller calling again and again, as `isolated_call_p50_us` asks;
 //! - `isolated_call_warm`: a second `Runtime::call` right after it;
 //! - `in_process_call`: the anchor, `Runtime::call` of the same handler and payload on an
-//!   in-process runtime (the module mapped in the bench process);
-//! - `worker_call`: `Worker::call` straight into a worker of its own (no runtime), what the
-//!   facade adds to is the difference;
+//!   in-process runtime (the module mapped in the bench process), timed just before
+//!   `isolated_call`;
+//! - `worker_call_warm`: `Worker::call` straight into a worker of its own (no runtime), right
+//!   after another: against `isolated_call_warm`, what the facade adds to a call;
 //! - `isolated_call_idle`: a `Runtime::call` after 200 µs of quiet, so the worker is asleep
 //!   in `futex_wait` and must be woken (the cost of a worker that does not spin when idle).
 //! - `socketpair`    : 1 KiB written to a unix stream socketpair, echoed by a child process.
@@ -98,9 +99,14 @@ fn calls() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut out = vec![0u8; PAYLOAD];
     for i in 0..warmup + n {
+        // The anchor first: `isolated_call` then comes as long after its worker's last call
+        // (the idle one, then the two floors) as it did before the anchor was added.
+        let t_in_process = call(&inp);
         let t_isolated = call(&iso);
         let t_warm = call(&iso);
-        let t_in_process = call(&inp);
+        // Straight into the other worker, twice: the second is what `isolated_call_warm` is
+        // to the facade (its first would wake a worker asleep since the last round).
+        worker.call("worker-echo", "echo", &input).expect("echo");
         let t = Instant::now();
         let reply = worker.call("worker-echo", "echo", &input).expect("echo");
         let t_direct = t.elapsed();
@@ -139,7 +145,7 @@ fn calls() {
             "isolated_call": common::summary_us(&isolated),
             "isolated_call_warm": common::summary_us(&warm),
             "in_process_call": common::summary_us(&in_process),
-            "worker_call": common::summary_us(&direct),
+            "worker_call_warm": common::summary_us(&direct),
             "isolated_call_idle": common::summary_us(&idle),
             "socketpair": common::summary_us(&socket),
             "shm_futex": common::summary_us(&shm),

@@ -35,7 +35,10 @@ pub(super) const ROWS: &[Row] = &[
     row("isolated Runtime::call right after another (µs p50)", "isolated_call_warm_p50_us"),
     row("isolated Runtime::call that wakes a sleeping worker (µs p50)", "isolated_call_idle_p50_us"),
     row("in-process Runtime::call, same handler and payload (µs p50)", "in_process_call_p50_us"),
-    row("Worker::call straight into a worker, no runtime (µs p50)", "isolated_worker_call_p50_us"),
+    row(
+        "Worker::call straight into a worker right after another, no runtime (µs p50)",
+        "isolated_worker_call_warm_p50_us",
+    ),
     row("floor: 1 KiB round trip over a socketpair (µs p50)", "worker_floor_socketpair_p50_us"),
     row("floor: 1 KiB round trip through shared memory + futex (µs p50)", "worker_floor_shm_futex_p50_us"),
     Row {
@@ -58,7 +61,7 @@ pub(super) fn keys(ctx: &Ctx) -> Result<Keys> {
         ("isolated_call_warm_p50_us", "isolated_call_warm"),
         ("isolated_call_idle_p50_us", "isolated_call_idle"),
         ("in_process_call_p50_us", "in_process_call"),
-        ("isolated_worker_call_p50_us", "worker_call"),
+        ("isolated_worker_call_warm_p50_us", "worker_call_warm"),
         ("worker_floor_socketpair_p50_us", "socketpair"),
         ("worker_floor_shm_futex_p50_us", "shm_futex"),
     ] {
