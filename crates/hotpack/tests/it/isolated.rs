@@ -159,3 +159,30 @@ fn a_probe_of_the_wrong_kind_is_refused_never_skipped() {
     assert!(matches!(refusal(&err), (Gate::Probe, GateError::IsolatedProbeInProcess { .. })), "{err}");
     assert!(matches!(runtime.call("greeter", "version", b""), Err(Error::NotLoaded { .. })), "nothing was promoted");
 }
+
+/// Default probes of both kinds (what `hotpack serve --probe` sets): a worker candidate gets
+/// the isolated one. A module's own probe comes before the defaults, whatever its kind: an
+/// in-process one of its own refuses its worker candidates even beside a default isolated
+/// probe that could run.
+#[test]
+fn a_modules_own_probe_comes_before_the_defaults_of_either_kind() {
+    let dir = hotpack_testkit::scratch();
+    let runtime = Runtime::builder().cache_dir(dir.path().join("cache")).isolate(isolation()).build().expect("runtime");
+    let ran = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&ran);
+    runtime.supervisor().set_default_probes(
+        Some(Arc::new(|_: &hotpack::loader::Module| Err("the in-process default ran in an isolated runtime".into()))),
+        Some(Arc::new(move |m: &WorkerProxy<'_>| {
+            *count.lock().expect("not poisoned") += 1;
+            m.call("version", b"").map(drop).map_err(Into::into)
+        })),
+    );
+    runtime.deploy(&bundle(dir.path(), "greeter-v1")).expect("the default isolated probe passes v1");
+    assert_eq!(*ran.lock().expect("not poisoned"), 1, "the default isolated probe ran in v1's worker");
+
+    runtime.supervisor().set_probe("greeter", Arc::new(|_: &hotpack::loader::Module| Ok(())));
+    let err = runtime.deploy(&bundle(dir.path(), "greeter-v2")).expect_err("its own probe cannot run in a worker");
+    assert!(matches!(refusal(&err), (Gate::Probe, GateError::InProcessProbeInWorker { .. })), "{err}");
+    assert_eq!(*ran.lock().expect("not poisoned"), 1, "the default did not stand in for the module's own probe");
+    assert_eq!(call(&runtime, "version", b""), "1", "the previous version keeps serving");
+}
