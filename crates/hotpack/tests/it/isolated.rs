@@ -120,7 +120,7 @@ fn a_probe_of_the_wrong_kind_is_refused_never_skipped() {
     let in_process = || -> hotpack::Probe {
         Arc::new(|m: &hotpack::loader::Module| m.call("version", b"").map(drop).map_err(Into::into))
     };
-    let isolated = || -> hotpack::rollback::IsolatedProbe {
+    let isolated = || -> hotpack::IsolatedProbe {
         Arc::new(|m: &WorkerProxy<'_>| m.call("version", b"").map(drop).map_err(Into::into))
     };
 
