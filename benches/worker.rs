@@ -2,12 +2,19 @@
 //! to another process at all, interleaved call by call on the same 1 KiB payload, and what a
 //! worker costs on top of the resident data it maps.
 //!
-//! - `isolated_call` : `Worker::call("worker-echo", "echo", 1 KiB)` → 1 KiB back (one caller;
-//!   the worker sleeps in `futex_wait` when idle, after a 50 µs spin that yields the CPU
-//!   now and then): one caller calling again and again, as `isolated_call_p50_us` asks;
-//! - `isolated_call_warm`: a second call right after it;
-//! - `isolated_call_idle`: a call after 200 µs of quiet, so the worker is asleep in
-//!   `futex_wait` and must be woken (the cost of a worker that does not spin when idle).
+//! - `isolated_call` : `Runtime::call("worker-echo", "echo", 1 KiB)` → 1 KiB back on a runtime
+//!   built with `RuntimeBuilder::isolate` (the public call API: the supervisor's lookup of the
+//!   serving worker, the call, its error mapping; one caller; the worker sleeps in
+//!   `futex_wait` when idle, after a 50 µs spin that yields the CPU now and then): one
+//!   caller calling again and again, as `isolated_call_p50_us` asks;
+//! - `isolated_call_warm`: a second `Runtime::call` right after it;
+//! - `in_process_call`: the anchor, `Runtime::call` of the same handler and payload on an
+//!   in-process runtime (the module mapped in the bench process), timed just before
+//!   `isolated_call`;
+//! - `worker_call_warm`: `Worker::call` straight into a worker of its own (no runtime), right
+//!   after another: against `isolated_call_warm`, what the facade adds to a call;
+//! - `isolated_call_idle`: a `Runtime::call` after 200 µs of quiet, so the worker is asleep
+//!   in `futex_wait` and must be woken (the cost of a worker that does not spin when idle).
 //! - `socketpair`    : 1 KiB written to a unix stream socketpair, echoed by a child process.
 //! - `shm_futex`     : 1 KiB through a shared-memory slot with a futex state word, echoed by a
 //!   child process with the same spin-then-sleep policy as the worker.
@@ -15,12 +22,14 @@
 //!   `worker_private_mb` = the worker's Rss minus the Rss of the resident-data mapping
 //!   (`/proc/PID/smaps_rollup`, `/proc/PID/smaps`).
 //!
-//! Custom-timed (each round times one of each, so drift hits all three alike); results in
+//! Custom-timed (each round times one of each, so drift hits them all alike); results in
 //! `target/hotpack-bench/worker.json`. The binary is its own worker (`worker_main_if_marked`)
 //! and its own echo child (`__echo_socket`, `__echo_shm`).
 
 mod common;
 
+use hotpack::Runtime;
+use hotpack::rollback::Isolation;
 use hotpack_loader::SharedMap;
 use hotpack_worker::{LibraryImage, ResidentData, Worker, WorkerCommand, WorkerLimits};
 use rustix::thread::futex;
@@ -60,28 +69,51 @@ fn calls() {
     worker.load(&image).expect("loads");
     worker.init("worker-echo").expect("inits");
     let input = vec![7u8; PAYLOAD];
+    let runtime = |name: &str, isolation: Option<Isolation>| {
+        let builder = Runtime::builder().cache_dir(common::scratch(name).join("cache"));
+        let runtime = match isolation {
+            Some(isolation) => builder.isolate(isolation),
+            None => builder.in_process(),
+        }
+        .build()
+        .expect("runtime");
+        runtime.deploy(&hotpack_testkit::module("fx-worker-echo")).expect("worker-echo deploys");
+        runtime
+    };
+    let isolation = Isolation { command: exe.clone(), limits: WorkerLimits::default(), data: None };
+    let iso = runtime("worker-isolated", Some(isolation));
+    assert!(iso.supervisor().runs_in_worker("worker-echo"), "the isolated runtime calls into a worker");
+    let inp = runtime("worker-in-process", None);
+    let call = |rt: &Runtime| {
+        let t = Instant::now();
+        let reply = rt.call("worker-echo", "echo", &input).expect("echo");
+        let took = t.elapsed();
+        assert_eq!(reply.len(), PAYLOAD);
+        took
+    };
 
     let (sock, mut sock_child) = socket_echo_child();
     let (slot, mut shm_child) = shm_echo_child();
 
-    let (mut isolated, mut warm, mut idle, mut socket, mut shm) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut isolated, mut warm, mut in_process, mut direct, mut idle, mut socket, mut shm) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut out = vec![0u8; PAYLOAD];
     for i in 0..warmup + n {
+        // The anchor first: `isolated_call` then comes as long after its worker's last call
+        // (the idle one, then the two floors) as it did before the anchor was added.
+        let t_in_process = call(&inp);
+        let t_isolated = call(&iso);
+        let t_warm = call(&iso);
+        // Straight into the other worker, twice: the second is what `isolated_call_warm` is
+        // to the facade (its first would wake a worker asleep since the last round).
+        worker.call("worker-echo", "echo", &input).expect("echo");
         let t = Instant::now();
         let reply = worker.call("worker-echo", "echo", &input).expect("echo");
-        let t_isolated = t.elapsed();
-        assert_eq!(reply.len(), PAYLOAD);
-        let t = Instant::now();
-        let reply = worker.call("worker-echo", "echo", &input).expect("echo");
-        let t_warm = t.elapsed();
+        let t_direct = t.elapsed();
         assert_eq!(reply.len(), PAYLOAD);
 
         std::thread::sleep(Duration::from_micros(200));
-        let t = Instant::now();
-        let reply = worker.call("worker-echo", "echo", &input).expect("echo");
-        let t_idle = t.elapsed();
-        assert_eq!(reply.len(), PAYLOAD);
+        let t_idle = call(&iso);
 
         let t = Instant::now();
         (&sock).write_all(&input).expect("socket write");
@@ -94,6 +126,8 @@ fn calls() {
         if i >= warmup {
             isolated.push(t_isolated);
             warm.push(t_warm);
+            in_process.push(t_in_process);
+            direct.push(t_direct);
             idle.push(t_idle);
             socket.push(t_socket);
             shm.push(t_shm);
@@ -110,6 +144,8 @@ fn calls() {
             "payload_bytes": PAYLOAD,
             "isolated_call": common::summary_us(&isolated),
             "isolated_call_warm": common::summary_us(&warm),
+            "in_process_call": common::summary_us(&in_process),
+            "worker_call_warm": common::summary_us(&direct),
             "isolated_call_idle": common::summary_us(&idle),
             "socketpair": common::summary_us(&socket),
             "shm_futex": common::summary_us(&shm),

@@ -345,7 +345,7 @@ const FACADE_GOAL: usize = 400;
 /// Where the facade is today (the goal is met: the watch-to-deploy loop, `pack_library`, the
 /// cache-directory rule and the preflight wiring live below it). Lower it when more moves; it
 /// never rises past [`FACADE_GOAL`].
-const FACADE_CEILING: usize = 391;
+const FACADE_CEILING: usize = 395;
 
 /// Non-blank, non-comment lines of the facade (`crates/hotpack/src`), except `preflight.rs`,
 /// which moves into the worker crate (issue 20; what stays is a re-export).

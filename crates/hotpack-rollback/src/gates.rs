@@ -225,6 +225,31 @@ pub enum GateError {
         /// an error value.
         message: String,
     },
+    /// The candidate runs in a worker process and the probe that applies to it is an
+    /// in-process [`Probe`](crate::Probe), which needs the module mapped in the host
+    /// (isolation never maps it): refused rather than promoted unprobed.
+    #[error(
+        "module `{module}` runs in a worker process and its probe is an in-process Probe, which cannot run there (the \
+         host never maps the module's code): refused rather than promoted unprobed; give it an IsolatedProbe \
+         (RuntimeBuilder::isolated_probe, Supervisor::set_isolated_probe), which calls into the worker through a \
+         WorkerProxy"
+    )]
+    InProcessProbeInWorker {
+        /// The module.
+        module: String,
+    },
+    /// The candidate runs in process and the probe that applies to it is an
+    /// [`IsolatedProbe`](crate::IsolatedProbe), which needs a worker to call into: refused
+    /// rather than promoted unprobed.
+    #[error(
+        "module `{module}` runs in process and its probe is an IsolatedProbe, which needs a worker to call into: \
+         refused rather than promoted unprobed; give it a Probe (RuntimeBuilder::probe, Supervisor::set_probe), or \
+         isolate the runtime"
+    )]
+    IsolatedProbeInProcess {
+        /// The module.
+        module: String,
+    },
 }
 
 /// [`Gate::Signature`]: with no trusted keys, every bundle passes (`None`); otherwise

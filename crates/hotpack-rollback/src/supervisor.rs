@@ -313,8 +313,12 @@ impl Supervisor {
         &self.inner.policy
     }
 
-    /// Sets the health probe of module `name`: run on every candidate after its state was
-    /// imported and before it is promoted (and on restore).
+    /// Sets the health probe of module `name`: run on every candidate that runs in process,
+    /// after its state was imported and before it is promoted (and on restore). A version
+    /// that runs in a worker needs an [`IsolatedProbe`](isolate::IsolatedProbe)
+    /// ([`set_isolated_probe`](Self::set_isolated_probe)): given only this kind, its candidates
+    /// are refused at [`Gate::Probe`] ([`GateError::InProcessProbeInWorker`]), never promoted
+    /// unprobed.
     pub fn set_probe(&self, name: &str, probe: Probe) {
         lock(&self.inner.probes).insert(name.to_owned(), probe);
     }
@@ -341,9 +345,10 @@ impl Supervisor {
         gates::run_preflight(preflight.as_ref(), c)
     }
 
-    /// Removes the health probe of `name`.
+    /// Removes the health probes of `name` (in process and isolated).
     pub fn clear_probe(&self, name: &str) {
         lock(&self.inner.probes).remove(name);
+        lock(&self.inner.iso_probes).remove(name);
     }
 
     /// Events from now on. Every subscriber gets every event.

@@ -146,7 +146,7 @@ pub use hotpack_rollback as rollback;
 pub use hotpack_util as util;
 pub use hotpack_worker as worker;
 
-pub use hotpack_rollback::{Deployed, Happened, ModuleStatus, Probe, Record};
+pub use hotpack_rollback::{Deployed, Happened, IsolatedProbe, ModuleStatus, Probe, Record};
 pub mod preflight;
 
 pub use hotpack_cache::{PackLibraryError, pack_library, pack_library_with};

@@ -12,8 +12,8 @@ use hotpack_cache::{Cache, CacheError, CacheEvent, CacheView, HotModule};
 use hotpack_detect::WatchConfig;
 use hotpack_loader::{CallError, Interface, LoadError, Loader, Module};
 use hotpack_rollback::{
-    Deployed, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent, Supervisor,
-    VersionRef, WatchError, WatchReport, Watching,
+    Deployed, IsolatedProbe, JournalReport, ModuleStatus, Policy, Probe, RestoreReport, RollbackError, RollbackEvent,
+    Supervisor, VersionRef, WatchError, WatchReport, Watching,
 };
 
 /// Why a runtime operation failed. Whatever was serving keeps serving.
@@ -104,6 +104,15 @@ pub enum Error {
         /// How it ended.
         crash: hotpack_rollback::Crash,
     },
+    /// A probe that could never run where its module runs: an in-process [`Probe`] on an
+    /// isolated runtime, or an [`IsolatedProbe`] on an in-process one
+    /// ([`GateError::InProcessProbeInWorker`], [`GateError::IsolatedProbeInProcess`]): refused
+    /// at build rather than left unrun.
+    ///
+    /// [`GateError::InProcessProbeInWorker`]: hotpack_rollback::GateError::InProcessProbeInWorker
+    /// [`GateError::IsolatedProbeInProcess`]: hotpack_rollback::GateError::IsolatedProbeInProcess
+    #[error(transparent)]
+    Probe(Box<hotpack_rollback::GateError>),
     /// The worker could not carry the call (a reply past its cap, a broken channel).
     #[error("module `{module}` {version}: {source}")]
     Worker {
@@ -164,6 +173,7 @@ pub struct RuntimeBuilder {
     /// `None`: `WatchConfig`'s default.
     quiet: Option<Duration>,
     probes: Vec<(String, Probe)>,
+    iso_probes: Vec<(String, IsolatedProbe)>,
     /// `None`: off; `Some(None)`: found at build ([`PreflightCommand::find`]).
     preflight: Option<Option<PreflightCommand>>,
     isolation: Option<hotpack_rollback::Isolation>,
@@ -231,9 +241,34 @@ impl RuntimeBuilder {
         self
     }
 
-    /// A health probe for module `name`, run on every candidate before it is promoted.
+    /// A health probe for module `name`, run on every candidate before it is promoted, in
+    /// process: it gets the loaded [`Module`]. An isolated runtime ([`isolate`](Self::isolate))
+    /// never maps a module in the host, so there [`build`](Self::build) refuses this kind
+    /// ([`Error::Probe`]): use [`isolated_probe`](Self::isolated_probe).
     pub fn probe(mut self, name: impl Into<String>, probe: Probe) -> Self {
         self.probes.push((name.into(), probe));
+        self
+    }
+
+    /// A health probe for module `name` on an isolated runtime, run on every candidate
+    /// before it is promoted: it gets a [`WorkerProxy`](hotpack_rollback::WorkerProxy) whose
+    /// `call` runs a handler in the candidate's worker (`Err` refuses the candidate at
+    /// [`Gate::Probe`](hotpack_rollback::Gate::Probe); the version serving keeps serving). On
+    /// an in-process runtime it could never run: [`build`](Self::build) refuses it
+    /// ([`Error::Probe`]).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// let builder = hotpack::Runtime::builder().isolated_probe(
+    ///     "greeter",
+    ///     Arc::new(|m: &hotpack::rollback::WorkerProxy<'_>| match m.call("greet", b"probe")? {
+    ///         out if out.starts_with(b"hello") => Ok(()),
+    ///         out => Err(format!("greet answered {:?}", String::from_utf8_lossy(&out)).into()),
+    ///     }),
+    /// );
+    /// ```
+    pub fn isolated_probe(mut self, name: impl Into<String>, probe: IsolatedProbe) -> Self {
+        self.iso_probes.push((name.into(), probe));
         self
     }
 
@@ -301,25 +336,24 @@ impl RuntimeBuilder {
     /// # Errors
     ///
     /// [`Error::Load`] when the cache directory cannot be created, [`Error::Rollback`]
-    /// when the journal's directory cannot be created or read.
+    /// when the journal's directory cannot be created or read, [`Error::Probe`] when a probe
+    /// could never run (an in-process [`probe`](Self::probe) on an isolated runtime, an
+    /// [`isolated_probe`](Self::isolated_probe) on an in-process one).
     pub fn build_with_report(self) -> Result<(Runtime, Option<JournalReport>), Error> {
-        let dir = match self.cache_dir {
-            Some(dir) => dir,
-            None => crate::default_cache_dir()?,
-        };
+        let dir = self.cache_dir.map_or_else(crate::default_cache_dir, Ok)?;
         hotpack_util::fs::ensure_private_dir(&dir).map_err(Error::CacheDir)?;
         let preflight = self.preflight.map(|c| c.map_or_else(PreflightCommand::find, Ok)).transpose()?;
         let loader = Loader::new(&dir)?;
         let mut search = SearchPath::with_limits(self.limits.clone());
-        for entry in &self.search {
-            search.push(entry.clone());
-        }
+        self.search.iter().for_each(|entry| search.push(entry.clone()));
         let cache = Cache::with_limits(loader, search, self.limits);
         let (supervisor, report) = Supervisor::with_journal(cache.clone(), self.policy, self.journal.as_deref())?;
-        for (name, probe) in self.probes {
-            supervisor.set_probe(&name, probe);
-        }
+        self.probes.into_iter().for_each(|(name, probe)| supervisor.set_probe(&name, probe));
+        self.iso_probes.into_iter().for_each(|(name, probe)| supervisor.set_isolated_probe(&name, probe));
         supervisor.set_isolation(self.isolation);
+        if let Some(error) = supervisor.unrunnable_probe() {
+            return Err(Error::Probe(Box::new(error)));
+        }
         supervisor.set_resident_data(self.resident);
         let scratch = |c: PreflightCommand| if c.has_scratch_dir() { c } else { c.scratch_dir(dir.join("preflight")) };
         supervisor.set_preflight_command(preflight.map(scratch));

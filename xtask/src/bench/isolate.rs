@@ -25,13 +25,18 @@ pub(super) const ROWS: &[Row] = &[
         goal: Some("worker_respawn_ms"),
         ..row("serve: a crash's 502 to the next call's 200, no spare worker (ms)", "worker_respawn_ms")
     },
+    row(
+        "serve: the crashing call itself, sent to its 502 (demotion, journal, fallback worker started) (ms)",
+        "worker_crash_call_ms",
+    ),
 ];
 
 /// Both servers side by side, then a few crashes.
 pub(super) fn keys(ctx: &Ctx) -> Result<Keys> {
     let figures = crate::isolate_bench::run(ctx.quick)?;
     let mut k = Keys::new();
-    for key in ["isolated_serve_rps_vs_in_process_ratio", "worker_respawn_ms", "isolate_detail"] {
+    for key in ["isolated_serve_rps_vs_in_process_ratio", "worker_respawn_ms", "worker_crash_call_ms", "isolate_detail"]
+    {
         k.insert(key.into(), figures[key].clone());
     }
     Ok(k)

@@ -1,6 +1,8 @@
-//! Report area: `benches/worker.rs`: a byte-handler call into a worker process beside the two
-//! floors of talking to another process at all (same 1 KiB payload, interleaved), and what a
-//! worker costs on top of the resident data it maps.
+//! Report area: `benches/worker.rs`: a byte-handler call into a worker process through the
+//! public call API (`Runtime::call` on an isolated runtime) beside the same call in process,
+//! `Worker::call` straight into a worker, and the two floors of talking to another process
+//! at all (same 1 KiB payload, interleaved), and what a worker costs on top of the resident
+//! data it maps.
 
 use super::report::{Goal, Row, row};
 use super::{Ctx, Keys, num};
@@ -22,11 +24,21 @@ pub(super) const GOALS: &[Goal] = &[
 pub(super) const ROWS: &[Row] = &[
     Row {
         floor: Some("worker_floor_shm_futex_p50_us"),
+        alt: Some("in_process_call_p50_us"),
         goal: Some("isolated_call_p50_us"),
-        ..row("isolated call, 1 KiB each way, one caller (µs p50) vs shm + futex floor", "isolated_call_p50_us")
+        ..row(
+            "isolated Runtime::call, 1 KiB each way, one caller (µs p50): vs shm + futex floor; alt: the same \
+             Runtime::call in process",
+            "isolated_call_p50_us",
+        )
     },
-    row("isolated call right after another (µs p50)", "isolated_call_warm_p50_us"),
-    row("isolated call that wakes a sleeping worker (µs p50)", "isolated_call_idle_p50_us"),
+    row("isolated Runtime::call right after another (µs p50)", "isolated_call_warm_p50_us"),
+    row("isolated Runtime::call that wakes a sleeping worker (µs p50)", "isolated_call_idle_p50_us"),
+    row("in-process Runtime::call, same handler and payload (µs p50)", "in_process_call_p50_us"),
+    row(
+        "Worker::call straight into a worker right after another, no runtime (µs p50)",
+        "isolated_worker_call_warm_p50_us",
+    ),
     row("floor: 1 KiB round trip over a socketpair (µs p50)", "worker_floor_socketpair_p50_us"),
     row("floor: 1 KiB round trip through shared memory + futex (µs p50)", "worker_floor_shm_futex_p50_us"),
     Row {
@@ -48,6 +60,8 @@ pub(super) fn keys(ctx: &Ctx) -> Result<Keys> {
         ("isolated_call_p50_us", "isolated_call"),
         ("isolated_call_warm_p50_us", "isolated_call_warm"),
         ("isolated_call_idle_p50_us", "isolated_call_idle"),
+        ("in_process_call_p50_us", "in_process_call"),
+        ("isolated_worker_call_warm_p50_us", "worker_call_warm"),
         ("worker_floor_socketpair_p50_us", "socketpair"),
         ("worker_floor_shm_futex_p50_us", "shm_futex"),
     ] {

@@ -349,10 +349,6 @@ impl Supervisor {
         lock(&self.inner.waiting).iter().map(|c| (c.module.name().to_owned(), c.module.version().clone())).collect()
     }
 
-    pub(super) fn probe_of(&self, name: &str) -> Option<Probe> {
-        lock(&self.inner.probes).get(name).cloned().or_else(|| lock(&self.inner.default_probe).clone())
-    }
-
     /// Bookkeeping after `cache.promote` succeeded. `outcome` says why the version serves
     /// (its `from` is filled in here).
     pub(super) fn promoted(&self, name: &str, v: VersionSummary, outcome: Happened) -> Deployed {

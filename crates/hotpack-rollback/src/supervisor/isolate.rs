@@ -94,6 +94,18 @@ pub struct WorkerInfo {
     pub last_death: Option<(Crash, SystemTime)>,
 }
 
+/// What [`Gate::Probe`] runs for a candidate ([`Supervisor::probe_for`]).
+pub(super) enum ProbeFor {
+    /// An in-process probe, on the module the host loaded.
+    InProcess(Probe),
+    /// An isolated probe, through a proxy into the candidate's worker.
+    Worker(IsolatedProbe),
+    /// The probe that applies cannot run where the candidate runs: refused with this.
+    Unrunnable(GateError),
+    /// No probe: the gate passes.
+    Nothing,
+}
+
 /// A version kept by the host for its workers: the verified bytes in a sealed memfd.
 pub(super) struct IsoVersion {
     pub(super) summary: VersionSummary,
@@ -147,9 +159,51 @@ impl Supervisor {
         lock(&self.inner.iso).get(name).is_some_and(|m| m.current.is_some())
     }
 
-    /// Sets the probe of module `name` for versions that run in a worker.
+    /// Sets the probe of module `name` for versions that run in a worker: it calls into the
+    /// candidate's worker through a [`WorkerProxy`]. A module's own probes come before the
+    /// defaults ([`set_default_probes`](Self::set_default_probes)); when the one that applies
+    /// cannot run where the candidate runs (an in-process [`Probe`] for a version in a worker,
+    /// this kind for one in process), [`Gate::Probe`] refuses the candidate
+    /// ([`GateError::InProcessProbeInWorker`], [`GateError::IsolatedProbeInProcess`]): a
+    /// probe is never skipped.
     pub fn set_isolated_probe(&self, name: &str, probe: IsolatedProbe) {
         lock(&self.inner.iso_probes).insert(name.to_owned(), probe);
+    }
+
+    /// The first module (by name) whose own probe can never run where new versions run now
+    /// (an in-process [`Probe`] while isolated, an [`IsolatedProbe`] in process): the error
+    /// [`Gate::Probe`] will refuse its candidates with. A host checks it once its probes and
+    /// isolation are set (`RuntimeBuilder::build` does).
+    pub fn unrunnable_probe(&self) -> Option<GateError> {
+        let isolated = self.is_isolated();
+        let mut names: Vec<String> = if isolated {
+            lock(&self.inner.probes).keys().cloned().collect()
+        } else {
+            lock(&self.inner.iso_probes).keys().cloned().collect()
+        };
+        names.sort();
+        names.into_iter().find_map(|name| match self.probe_for(&name, isolated) {
+            ProbeFor::Unrunnable(error) => Some(error),
+            _ => None,
+        })
+    }
+
+    /// The probe a candidate of `name` gets at [`Gate::Probe`]: the module's own probes
+    /// before the defaults, and of those the kind that runs where the candidate runs.
+    pub(super) fn probe_for(&self, name: &str, in_worker: bool) -> ProbeFor {
+        let own = (lock(&self.inner.probes).get(name).cloned(), lock(&self.inner.iso_probes).get(name).cloned());
+        let (probe, isolated) = match own {
+            (None, None) => (lock(&self.inner.default_probe).clone(), lock(&self.inner.default_iso_probe).clone()),
+            own => own,
+        };
+        let module = name.to_owned();
+        match (in_worker, probe, isolated) {
+            (true, _, Some(isolated)) => ProbeFor::Worker(isolated),
+            (false, Some(probe), _) => ProbeFor::InProcess(probe),
+            (true, Some(_), None) => ProbeFor::Unrunnable(GateError::InProcessProbeInWorker { module }),
+            (false, None, Some(_)) => ProbeFor::Unrunnable(GateError::IsolatedProbeInProcess { module }),
+            (_, None, None) => ProbeFor::Nothing,
+        }
     }
 
     /// Every module's worker: pid, version, calls, restarts, last death.

@@ -6,7 +6,7 @@
 //! here, in process and in workers; nothing else makes a new version current.
 
 use super::candidate::{Bytes, Candidate, Run, Started};
-use super::isolate::{IsoVersion, WorkerProxy};
+use super::isolate::{IsoVersion, ProbeFor, WorkerProxy};
 use super::*;
 use crate::gates::{Step, StepEnd, StepSeen};
 use hotpack_worker::{LibraryImage, Worker};
@@ -535,13 +535,15 @@ impl Supervisor {
         }
     }
 
+    /// The probe that applies ([`Supervisor::probe_for`]: the module's own before the
+    /// defaults); one that cannot run where the candidate runs refuses it, never skipped.
     fn step_probe(&self, run: &mut Run<'_>) -> Result<Flow, Fail> {
-        if let Some(s) = &run.started {
-            let probe = lock(&self.inner.iso_probes)
-                .get(&s.report.name)
-                .cloned()
-                .or_else(|| lock(&self.inner.default_iso_probe).clone());
-            if let Some(probe) = probe {
+        let name = match &run.started {
+            Some(s) => s.report.name.clone(),
+            None => loaded(run)?.name().to_owned(),
+        };
+        match (self.probe_for(&name, run.started.is_some()), &run.started) {
+            (ProbeFor::Worker(probe), Some(s)) => {
                 let proxy = WorkerProxy::new(&s.worker, &s.report);
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&proxy))) {
                     Ok(Ok(())) => {}
@@ -552,11 +554,13 @@ impl Supervisor {
                     }
                 }
             }
-            return Ok(Flow::Next);
+            (ProbeFor::InProcess(probe), None) => {
+                gates::run_probe(Some(&probe), loaded(run)?).map_err(|e| Fail::gate(Gate::Probe, e, true))?;
+            }
+            // The host's configuration, not the candidate's bytes: not marked.
+            (ProbeFor::Unrunnable(error), _) => return Err(Fail::gate(Gate::Probe, error, false)),
+            _ => {}
         }
-        let module = loaded(run)?;
-        let probe = self.probe_of(module.name());
-        gates::run_probe(probe.as_ref(), module).map_err(|e| Fail::gate(Gate::Probe, e, true))?;
         Ok(Flow::Next)
     }
 

@@ -19,6 +19,7 @@ mod hot_deploy;
 
 mod abi;
 mod doors;
+mod isolated;
 mod names;
 mod pipeline;
 mod preflight;
