@@ -94,13 +94,31 @@ type Area = fn(&Ctx) -> Result<Keys>;
 impl Ctx {
     /// Runs bench `name` with `part` (`HOTPACK_BENCH_PART`) and extra args.
     fn bench(&self, name: &str, part: Option<&str>, extra: &[&str]) -> Result<()> {
+        self.bench_on(name, part, extra, false)
+    }
+
+    /// As [`Ctx::bench`]; with `pinned`, the bench and every process it starts run on one
+    /// core (`taskset`, when the machine has it): a comparison with another process (python)
+    /// then times both sides on the same core. On this kind of VM a process left free to
+    /// move ran python's zipimporter at 31-34 ms in some runs and 55-62 ms in others; pinned
+    /// to either core, 32-34 ms in every run.
+    fn bench_on(&self, name: &str, part: Option<&str>, extra: &[&str], pinned: bool) -> Result<()> {
         let exe = self
             .exes
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, p)| p)
             .with_context(|| format!("bench `{name}` was not built"))?;
-        let mut cmd = Command::new(exe);
+        let taskset = pinned
+            && Command::new("taskset").arg("--version").output().is_ok_and(|o| o.status.success());
+        let mut cmd = if taskset {
+            let core = std::thread::available_parallelism().map_or(0, |n| n.get() - 1);
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
         cmd.current_dir(&self.root)
             .env("CRITERION_HOME", crate::target_root(&self.root).join("criterion"))
             .env("HOTPACK_BENCH_OUT", &self.out)

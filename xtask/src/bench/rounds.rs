@@ -103,7 +103,7 @@ pub(super) fn interleaved(ctx: &Ctx) -> Result<Rounds> {
             r.python_watcher = p["watcher"].as_str().map(str::to_owned);
         }
 
-        ctx.bench("archive", Some("open-round"), &[])?;
+        ctx.bench_on("archive", Some("open-round"), &[], true)?;
         let a = ctx.result("archive-open")?;
         r.open_ms.push(num(&a, &["open_validate_10k", "p50_us"])? / 1e3);
         r.zip_cd_ms.push(num(&a, &["zip_cd_10k", "p50_us"])? / 1e3);
