@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BundleError, BundleErrorKind};
+use crate::inflate::{Inflate, RangeReader};
 use crate::manifest::{EntryDigest, MANIFEST_NAME, Manifest, Paths, check_path};
 use crate::zipfmt::{self, Data, METHOD_DEFLATED, METHOD_STORED, Names, RawEntry};
 
@@ -376,13 +377,19 @@ impl Bundle {
         Ok(())
     }
 
-    /// Read entry `idx` whole and check it (size, CRC-32, and blake3 against `digest`).
-    fn read_checked(&self, idx: usize, digest: Option<&EntryDigest>) -> Result<Vec<u8>, BundleError> {
-        let mut out = Vec::new();
+    /// Read entry `idx` whole into `out` (cleared first; its capacity is reused) and check it
+    /// (size, CRC-32, and blake3 against `digest`).
+    fn read_checked_into(
+        &self,
+        idx: usize,
+        digest: Option<&EntryDigest>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BundleError> {
+        out.clear();
         let mut reader = self.reader(idx, digest)?;
         out.reserve_exact(initial_capacity(&self.entries[idx]));
-        reader.read_to_end(&mut out).map_err(|e| self.entry_error(idx, e))?;
-        Ok(out)
+        reader.read_to_end(out).map_err(|e| self.entry_error(idx, e))?;
+        Ok(())
     }
 
     /// A reader error as the [`BundleError`] it carries (content checks), else a corrupt
@@ -533,6 +540,18 @@ impl Bundle {
     /// ([`BundleErrorKind::HashMismatch`], [`BundleErrorKind::CrcMismatch`],
     /// [`BundleErrorKind::SizeMismatch`], [`BundleErrorKind::Corrupt`]).
     pub fn read(&self, module: &str, relpath: &str) -> Result<Vec<u8>, BundleError> {
+        let mut out = Vec::new();
+        self.read_into(module, relpath, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Bundle::read`] into `out` (cleared first): a caller that reads entry after entry
+    /// reuses one buffer instead of faulting in fresh pages for each. `out` holds the
+    /// checked bytes only when this returns `Ok`.
+    ///
+    /// # Errors
+    /// As [`Bundle::read`].
+    pub fn read_into(&self, module: &str, relpath: &str, out: &mut Vec<u8>) -> Result<(), BundleError> {
         let m = self.module_or_err(module)?;
         let digest = m.manifest.entries.get(relpath).ok_or_else(|| {
             BundleError::new(
@@ -542,7 +561,7 @@ impl Bundle {
         })?;
         let full = format!("{}{relpath}", m.dir);
         let idx = self.names.find(&self.entries, &full).expect("every manifest entry was found in the zip at open");
-        self.read_checked(idx, Some(digest))
+        self.read_checked_into(idx, Some(digest), out)
     }
 
     /// Read and verify the library of `module` for `target` (a target triple).
@@ -551,6 +570,16 @@ impl Bundle {
     /// [`BundleErrorKind::NoLibraryForTarget`] when the module has none for `target`, else as
     /// [`Bundle::read`].
     pub fn read_library(&self, module: &str, target: &str) -> Result<Vec<u8>, BundleError> {
+        let mut out = Vec::new();
+        self.read_library_into(module, target, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Bundle::read_library`] into `out` (cleared first; see [`Bundle::read_into`]).
+    ///
+    /// # Errors
+    /// As [`Bundle::read_library`].
+    pub fn read_library_into(&self, module: &str, target: &str, out: &mut Vec<u8>) -> Result<(), BundleError> {
         let m = self.module_or_err(module)?;
         let Some(rel) = m.manifest.library(target) else {
             return Err(BundleError::new(
@@ -562,7 +591,7 @@ impl Bundle {
                 },
             ));
         };
-        self.read(module, rel)
+        self.read_into(module, rel, out)
     }
 
     /// Read and check every entry (local header; manifests by CRC-32, everything else by
@@ -607,96 +636,6 @@ fn initial_capacity(e: &RawEntry) -> usize {
 /// The inflate input buffer: small entries need no 32 KiB.
 fn buf_for(e: &RawEntry) -> usize {
     usize::try_from(e.compressed_size.clamp(512, 32 << 10)).unwrap_or(32 << 10)
-}
-
-/// The compressed bytes of one entry, read with bounded `pread`s.
-#[derive(Debug)]
-struct RangeReader<'a> {
-    data: &'a Data,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for RangeReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
-        let want = buf.len().min(left);
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = self.data.read_at(self.pos, &mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the bundle shrank while open"));
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// A raw deflate stream over an entry's compressed bytes that knows where the stream ended:
-/// a stream cut short is an error (not a short read), and the bytes left after its final
-/// block are counted ([`Inflate::trailing`]) so the reader can refuse them.
-struct Inflate<'a> {
-    raw: RangeReader<'a>,
-    z: flate2::Decompress,
-    input: Vec<u8>,
-    pos: usize,
-    len: usize,
-    ended: bool,
-}
-
-impl std::fmt::Debug for Inflate<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflate").field("raw", &self.raw).field("ended", &self.ended).finish_non_exhaustive()
-    }
-}
-
-impl Inflate<'_> {
-    /// Compressed bytes after the end of the stream (0 while it has not ended).
-    fn trailing(&self) -> u64 {
-        if !self.ended {
-            return 0;
-        }
-        (self.len - self.pos) as u64 + (self.raw.end - self.raw.pos)
-    }
-}
-
-impl Read for Inflate<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.ended || out.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            let mut at_eof = false;
-            if self.pos == self.len {
-                self.len = self.raw.read(&mut self.input)?;
-                self.pos = 0;
-                at_eof = self.len == 0;
-            }
-            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
-            let status = self
-                .z
-                .decompress(&self.input[self.pos..self.len], out, flate2::FlushDecompress::None)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let consumed = usize::try_from(self.z.total_in() - in_before).unwrap_or(usize::MAX);
-            let produced = usize::try_from(self.z.total_out() - out_before).unwrap_or(usize::MAX);
-            self.pos = (self.pos + consumed).min(self.len);
-            if status == flate2::Status::StreamEnd {
-                self.ended = true;
-            }
-            if produced > 0 || self.ended {
-                return Ok(produced);
-            }
-            if consumed == 0 && (at_eof || self.pos < self.len) {
-                // No input left (or no progress on the input there is): the stream was cut
-                // before its final block.
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the deflate stream ends before its final block",
-                ));
-            }
-        }
-    }
 }
 
 #[derive(Debug)]

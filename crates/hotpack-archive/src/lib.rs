@@ -68,6 +68,7 @@ mod bundle;
 mod entries;
 mod error;
 mod fault;
+mod inflate;
 mod json;
 mod manifest;
 #[cfg(feature = "pack")]

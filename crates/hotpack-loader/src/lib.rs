@@ -450,8 +450,16 @@ impl Loader {
     ///
     /// Any [`LoadError`]; nothing is half-loaded and modules loaded before are unaffected.
     pub fn load_file(&self, path: &Path) -> Result<Module, LoadError> {
-        let bytes = read_library(path)?;
-        self.load_bytes_with(&bytes, path, self.files)
+        // One read buffer per thread, kept between loads: a fresh one is a library's worth of
+        // fresh pages faulted in on every reload.
+        thread_local!(static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) });
+        let mut bytes = BUFFER.take();
+        let loaded = read_library(path, &mut bytes).and_then(|()| self.load_bytes_with(&bytes, path, self.files));
+        if bytes.capacity() <= 64 << 20 {
+            bytes.clear();
+            BUFFER.set(bytes);
+        }
+        loaded
     }
 
     /// Loads a library from bytes already in memory (e.g. read out of a bundle), through a
@@ -592,7 +600,8 @@ fn precheck(origin: &Path, bytes: &[u8]) -> Result<describe::StaticDescriptor, L
     describe::describe(bytes).map_err(|source| LoadError::Describe { path: origin.to_path_buf(), source })
 }
 
-fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {
+/// Reads the library at `path` into `out` (cleared first).
+fn read_library(path: &Path, out: &mut Vec<u8>) -> Result<(), LoadError> {
     let meta = std::fs::metadata(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             LoadError::NotFound { path: path.to_path_buf() }
@@ -606,7 +615,12 @@ fn read_library(path: &Path) -> Result<Vec<u8>, LoadError> {
     if meta.len() > MAX_LIBRARY_BYTES {
         return Err(LoadError::TooLarge { path: path.to_path_buf(), size: meta.len(), max: MAX_LIBRARY_BYTES });
     }
-    std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), op: "read the library", source })
+    out.clear();
+    out.reserve(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, out))
+        .map(drop)
+        .map_err(|source| LoadError::Io { path: path.to_path_buf(), op: "read the library", source })
 }
 
 fn utf8(path: &Path, field: &'static str, bytes: &[u8]) -> Result<String, LoadError> {

@@ -109,8 +109,7 @@ impl Ctx {
             .find(|(n, _)| n == name)
             .map(|(_, p)| p)
             .with_context(|| format!("bench `{name}` was not built"))?;
-        let taskset = pinned
-            && Command::new("taskset").arg("--version").output().is_ok_and(|o| o.status.success());
+        let taskset = pinned && Command::new("taskset").arg("--version").output().is_ok_and(|o| o.status.success());
         let mut cmd = if taskset {
             let core = std::thread::available_parallelism().map_or(0, |n| n.get() - 1);
             let mut c = Command::new("taskset");
