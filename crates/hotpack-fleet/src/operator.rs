@@ -315,26 +315,15 @@ impl Fleet {
     }
 
     async fn list_records<T: Record>(&self, prefix: &str) -> Result<Vec<(String, T, i64)>, FleetError> {
-        let response = self
-            .etcd
-            .clone()
-            .get(prefix, Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(self.etcd_err(format!("list {prefix}")))?;
-        let trusted = self.trusted();
-        let mut out = Vec::new();
-        for kv in response.kvs() {
-            out.push((
-                String::from_utf8_lossy(kv.key()).into_owned(),
-                open_record(kv.key(), kv.value(), &trusted)?,
-                kv.mod_revision(),
-            ));
+        let (good, bad) = self.list_records_lenient(prefix).await?;
+        match bad.into_iter().next() {
+            Some(UnreadableRecord { key, problem }) => Err(FleetError::BadRecord { key, problem }),
+            None => Ok(good),
         }
-        Ok(out)
     }
 
-    /// As [`Fleet::list_records`], keeping going past a record that cannot be opened: the
-    /// good ones, and each bad one with its problem.
+    /// Every record under `prefix`, going on past one that cannot be opened: the good ones,
+    /// and each bad one with its problem ([`Fleet::list_records`] fails on the first bad one).
     async fn list_records_lenient<T: Record>(
         &self,
         prefix: &str,

@@ -1,6 +1,7 @@
 //! `hotpack dev`: a real module crate edited on disk while the real binary rebuilds,
 //! swaps and reruns it on data it loaded once.
 
+use super::isolate::{descendants, gone};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -228,40 +229,6 @@ fn forked_pid(dev: &Dev, pid_file: &Path) -> u32 {
         thread::sleep(Duration::from_millis(20));
     }
     panic!("the handler never wrote {}; seen so far:\n{}", pid_file.display(), dev.seen.join("\n"));
-}
-
-/// Whether `pid` is a live process (not a zombie).
-fn exists(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-}
-
-/// Waits up to 20 s for `pid` to be gone; `false` if it is still there.
-fn gone(pid: u32) -> bool {
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < until && exists(pid) {
-        thread::sleep(Duration::from_millis(20));
-    }
-    !exists(pid)
-}
-
-/// Every descendant of `pid` now (children of any of its threads, their children, ...), from
-/// /proc.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parents = vec![pid];
-    let mut out = Vec::new();
-    while let Some(parent) = parents.pop() {
-        // Each thread lists its own children (a worker's parent is the thread that spawned it).
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
-        for task in tasks.flatten() {
-            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else { continue };
-            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-                out.push(child);
-                parents.push(child);
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use super::serve::{Serve, call, good_bundle};
 
 /// Whether process `pid` exists (and is not a zombie).
-fn exists(pid: u32) -> bool {
+pub(crate) fn exists(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
 }
 
 /// Waits up to 20 s for `pid` to be gone; `false` if it is still there.
-fn gone(pid: u32) -> bool {
+pub(crate) fn gone(pid: u32) -> bool {
     let until = Instant::now() + Duration::from_secs(20);
     while Instant::now() < until {
         if !exists(pid) {
@@ -30,7 +30,7 @@ fn gone(pid: u32) -> bool {
 
 /// Every descendant of `pid` now (children of any of its threads, their children, ...), from
 /// /proc.
-fn descendants(pid: u32) -> Vec<u32> {
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
     let mut parents = vec![pid];
     let mut out = Vec::new();
     while let Some(parent) = parents.pop() {
