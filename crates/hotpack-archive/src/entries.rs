@@ -46,8 +46,8 @@ impl PathList {
     }
 
     /// The paths, in list order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + DoubleEndedIterator + Clone + '_ {
-        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    pub fn iter(&self) -> Paths<'_> {
+        Paths { list: self, front: 0, back: self.len() }
     }
 
     /// Whether the paths are in strictly increasing byte order (sorted, no duplicates).
@@ -109,11 +109,47 @@ impl<S: AsRef<str>> FromIterator<S> for PathList {
 
 impl<'a> IntoIterator for &'a PathList {
     type Item = &'a str;
-    type IntoIter = Box<dyn ExactSizeIterator<Item = &'a str> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    type IntoIter = Paths<'a>;
+    fn into_iter(self) -> Paths<'a> {
+        self.iter()
     }
 }
+
+/// The paths of a [`PathList`], in order ([`PathList::iter`]).
+#[derive(Debug, Clone)]
+pub struct Paths<'a> {
+    list: &'a PathList,
+    /// The next path from the front, and one past the next from the back.
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for Paths<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        if self.front == self.back {
+            return None;
+        }
+        self.front += 1;
+        self.list.get(self.front - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.back - self.front, Some(self.back - self.front))
+    }
+}
+
+impl DoubleEndedIterator for Paths<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front == self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for Paths<'_> {}
 
 impl serde::Serialize for PathList {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -164,12 +200,12 @@ impl Entries {
     }
 
     /// The paths, in order.
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+    pub fn keys(&self) -> Paths<'_> {
         self.paths.iter()
     }
 
     /// `(path, digest)`, in path order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &EntryDigest)> + '_ {
+    pub fn iter(&self) -> EntriesIter<'_> {
         self.paths.iter().zip(&self.digests)
     }
 }
@@ -180,11 +216,14 @@ impl fmt::Debug for Entries {
     }
 }
 
+/// `(path, digest)` of an [`Entries`], in path order ([`Entries::iter`]).
+pub type EntriesIter<'a> = std::iter::Zip<Paths<'a>, std::slice::Iter<'a, EntryDigest>>;
+
 impl<'a> IntoIterator for &'a Entries {
     type Item = (&'a str, &'a EntryDigest);
-    type IntoIter = Box<dyn ExactSizeIterator<Item = (&'a str, &'a EntryDigest)> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    type IntoIter = EntriesIter<'a>;
+    fn into_iter(self) -> EntriesIter<'a> {
+        self.iter()
     }
 }
 
@@ -228,6 +267,15 @@ mod tests {
         assert_eq!(Entries::new(paths, vec![d(1), d(2), d(3)]), Err("b".to_owned()));
         let sorted_dup: PathList = ["a", "a"].into_iter().collect();
         assert_eq!(Entries::new(sorted_dup, vec![d(1), d(2)]), Err("a".to_owned()));
+    }
+
+    #[test]
+    fn paths_run_from_both_ends() {
+        let list: PathList = ["a", "bb", "ccc"].into_iter().collect();
+        let mut it = list.iter();
+        assert_eq!((it.len(), it.next(), it.next_back(), it.len()), (3, Some("a"), Some("ccc"), 1));
+        assert_eq!((it.next(), it.next(), it.next_back()), (Some("bb"), None, None));
+        assert_eq!(list.iter().rev().collect::<Vec<_>>(), ["ccc", "bb", "a"]);
     }
 
     #[test]

@@ -79,7 +79,7 @@ mod sign;
 mod zipfmt;
 
 pub use bundle::{Bundle, BundleModule, EntryInfo, EntryReader, Limits, Method, VerifyReport};
-pub use entries::{Entries, PathList};
+pub use entries::{Entries, EntriesIter, PathList, Paths};
 #[cfg(feature = "pack")]
 pub use error::PackError;
 pub use error::{BundleError, BundleErrorKind, HeaderField, ManifestError, PathProblem, SearchError};
