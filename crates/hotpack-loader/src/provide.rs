@@ -59,7 +59,7 @@ impl Module {
     /// Whether this module provides `want` exactly (name, id and table size) and its version
     /// is in `want`'s range.
     pub fn satisfies(&self, want: &InterfaceInfo) -> bool {
-        want.accepts(&self.inner.bound.info.version) && self.inner.bound.info.interfaces.iter().any(|i| i.same(want))
+        want.met_by(&self.inner.bound.info.version, &self.inner.bound.info.interfaces)
     }
 
     fn table_for(&self, want: &InterfaceInfo) -> Result<sys::Table, LoadError> {
@@ -98,6 +98,12 @@ impl InterfaceInfo {
     /// one).
     pub fn accepts(&self, version: &semver::Version) -> bool {
         self.range.as_ref().is_none_or(|range| range.matches(version))
+    }
+
+    /// Whether a module of `version` providing `provides` meets this requirement: the same
+    /// interface, at a version in the range ([`Module::satisfies`], from a descriptor alone).
+    pub fn met_by(&self, version: &semver::Version, provides: &[InterfaceInfo]) -> bool {
+        self.accepts(version) && provides.iter().any(|p| p.same(self))
     }
 }
 

@@ -45,17 +45,11 @@ type Graph = Vec<(String, Arc<IsoVersion>)>;
 /// Names with their version and what each requires and provides (for the cycle walk).
 type Links = Vec<(String, semver::Version, Vec<InterfaceInfo>, Vec<InterfaceInfo>)>;
 
-/// Whether a module of `version` providing `provides` satisfies `want` (the same interface,
-/// the version in its range): `Module::satisfies`, from the static descriptor.
-fn satisfies(version: &semver::Version, provides: &[InterfaceInfo], want: &InterfaceInfo) -> bool {
-    want.accepts(version) && provides.iter().any(|p| p.same(want))
-}
-
 /// The provider of `want` among `graph` other than `except`: the smallest name, as in process.
 fn provider_in<'a>(graph: &'a Graph, want: &InterfaceInfo, except: &str) -> Option<&'a (String, Arc<IsoVersion>)> {
     graph
         .iter()
-        .filter(|(n, v)| n != except && satisfies(&v.summary.version, &v.provides, want))
+        .filter(|(n, v)| n != except && want.met_by(&v.summary.version, &v.provides))
         .min_by(|a, b| a.0.cmp(&b.0))
 }
 
@@ -262,7 +256,7 @@ fn walk(graph: &Links, path: &mut Vec<String>, seen: &mut Vec<String>, start: &s
     for want in requires {
         let provider = graph
             .iter()
-            .filter(|(n, version, _, provides)| *n != at && satisfies(version, provides, want))
+            .filter(|(n, version, _, provides)| *n != at && want.met_by(version, provides))
             .min_by(|a, b| a.0.cmp(&b.0));
         let Some((next, ..)) = provider else { continue };
         if next == start {
