@@ -617,8 +617,10 @@ fn read_library(path: &Path, out: &mut Vec<u8>) -> Result<(), LoadError> {
     }
     out.clear();
     out.reserve(usize::try_from(meta.len()).unwrap_or(0));
+    // Never more than one byte past the limit, whatever the file grew to since the stat
+    // (`load_inner` refuses a library over the limit).
     std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_to_end(&mut f, out))
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_LIBRARY_BYTES + 1), out))
         .map(drop)
         .map_err(|source| LoadError::Io { path: path.to_path_buf(), op: "read the library", source })
 }
