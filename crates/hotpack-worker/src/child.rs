@@ -295,15 +295,16 @@ fn charged(state: &State, module: &str, result: Result<Vec<u8>, CallError>) -> V
         return encode_call(result);
     }
     let mut reply = Enc(Vec::new());
+    let mut seen = hotpack_util::sync::lock(&state.provider_panics_seen);
     for requirement in state.cache.requirements(module) {
         let Some(provider) = requirement.provider.and_then(|p| state.cache.current(&p)) else { continue };
         let now = provider.typed_panics();
-        let mut seen = state.provider_panics_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = seen.insert(*provider.hash(), now).unwrap_or(0);
         if now > before {
             reply = reply.u8(status::CHARGED).str(provider.name()).u64(now - before);
         }
     }
+    drop(seen);
     reply.0.extend_from_slice(&encode_call(result));
     reply.0
 }
