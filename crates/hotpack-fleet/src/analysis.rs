@@ -98,9 +98,15 @@ impl CallMeter {
     }
 
     /// Starts counting `module` afresh for `library` unless it already counts that library.
+    ///
+    /// Calls recorded before the first `restart` of a module (the agent had not reported yet)
+    /// are the first library's: the calls that reach a version between its promotion and the
+    /// agent's report on it are not lost.
     pub fn restart(&self, module: &str, library: &str) {
         self.with(module, |c| {
-            if c.stats.library != library {
+            if c.stats.library.is_empty() {
+                library.clone_into(&mut c.stats.library);
+            } else if c.stats.library != library {
                 *c = Counter {
                     stats: CallStats { library: library.to_owned(), ..CallStats::default() },
                     hist: Vec::new(),
@@ -192,6 +198,21 @@ mod tests {
             meter.record("m", outcome, Duration::from_micros(us));
         }
         meter.snapshot("m").unwrap_or_default()
+    }
+
+    #[test]
+    fn calls_before_the_first_report_count_for_the_first_library() {
+        let meter = CallMeter::new();
+        meter.record("m", Outcome::Ok, Duration::from_micros(5));
+        meter.restart("m", "lib-a");
+        meter.record("m", Outcome::Error, Duration::from_micros(5));
+        let a = meter.snapshot("m").unwrap_or_default();
+        assert_eq!((a.library.as_str(), a.calls, a.errors), ("lib-a", 2, 1));
+        meter.restart("m", "lib-a");
+        assert_eq!(meter.snapshot("m").unwrap_or_default().calls, 2, "the same library keeps counting");
+        meter.restart("m", "lib-b");
+        let b = meter.snapshot("m").unwrap_or_default();
+        assert_eq!((b.library.as_str(), b.calls), ("lib-b", 0), "another library starts afresh");
     }
 
     #[test]
