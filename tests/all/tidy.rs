@@ -86,6 +86,7 @@ fn unsafe_allowed(path: &Path) -> bool {
         || p.contains("/tests/all/tidy.rs")
         || p.ends_with("tests/fixtures/fx-worker-null-write/src/lib.rs")
         || p.ends_with("tests/fixtures/fx-greeter-unsafe/src/lib.rs")
+        || p.ends_with("tests/fixtures/fx-textutil-crashes/src/lib.rs")
 }
 
 #[test]

@@ -56,6 +56,8 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
+#[cfg(target_os = "linux")]
+pub mod crash;
 mod describe;
 mod elf;
 mod error;

@@ -175,6 +175,11 @@ impl PanicCounter {
         (!ptr.is_null() && ptr.is_aligned()).then_some(PanicCounter { ptr })
     }
 
+    /// The counter's address: an address inside the module's mapped object.
+    pub(crate) fn addr(self) -> usize {
+        self.ptr.addr()
+    }
+
     pub(crate) fn get(self) -> u64 {
         // SAFETY: non-null and aligned (checked in `new`), an `AtomicU64` static of a checked
         // descriptor's module, which is never unmapped.

@@ -99,6 +99,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
     let (Some(op::HELLO), Some(budget), Some(has_data)) = (d.u8(), d.u64(), d.u8()) else {
         return Err("malformed hello".into());
     };
+    // A host that sends no crash note (an older one) gets no crash attribution.
+    let has_note = d.u8().unwrap_or(0);
     let mut fds = fds.into_iter();
     let data = if has_data != 0 {
         let fd = fds.next().ok_or("hello without the resident data fd")?;
@@ -106,6 +108,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
     } else {
         None
     };
+    if has_note != 0 {
+        let note = fds.next().ok_or("hello without the crash note fd")?;
+        hotpack_loader::crash::note_crashes_to(note).map_err(|e| format!("crash notes: {e}"))?;
+    }
     if budget > 0 {
         contain::cap_memory(budget).map_err(|e| e.0)?;
     }
@@ -152,6 +158,9 @@ fn control_op(state: &Arc<State>, msg: &[u8], fds: Vec<OwnedFd>) -> Enc {
                 Err(e) => return refused(e),
             };
             state.cache.register(module.clone(), Source::Memory(origin.to_owned()));
+            // A crash inside its code is noted with its name (a provider's, inside a
+            // dependent's call, is charged to the provider).
+            hotpack_loader::crash::watch(&module);
             let info = module.info();
             let report = ModuleReport {
                 name: info.name.clone(),
@@ -189,6 +198,8 @@ fn control_op(state: &Arc<State>, msg: &[u8], fds: Vec<OwnedFd>) -> Enc {
 
 /// One channel: wait for a request, run it, answer; until the host closes the slot.
 fn serve_channel(state: &State, slot: &Slot, stream: &OwnedFd) {
+    // Room for the crash handler's stack walk when module code crashes this thread.
+    hotpack_loader::crash::prepare_thread();
     // A new slot starts idle; the host may have published a request before this thread ran,
     // so wait for a change from idle, not from whatever the state is now.
     let mut seen = slot::IDLE;

@@ -60,6 +60,8 @@ struct Inner {
     provider_panics: Mutex<Vec<(String, u64)>>,
     /// The end of the worker's stderr (which is also copied to the host's stderr as it comes).
     stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// Where the worker's crash handler notes whose code crashed it ([`Worker::crash_site`]).
+    note: Option<OwnedFd>,
 }
 
 #[derive(Debug, Default)]
@@ -138,6 +140,8 @@ impl Worker {
             // Per-thread malloc arenas reserve 64 MiB of address space each, which counts
             // against RLIMIT_AS; two arenas keep the cap meaningful.
             .env("MALLOC_ARENA_MAX", "2");
+        // A crash note the host reads after a death; without one, crashes are not attributed.
+        let note = rustix::fs::memfd_create("hotpack-crash-note", rustix::fs::MemfdFlags::CLOEXEC).ok();
         let mut child = contain::spawn(command)
             .map_err(|source| WorkerError::Spawn { program: cmd.program().to_path_buf(), source })?;
         let pid = child.id();
@@ -173,6 +177,7 @@ impl Worker {
             modules: Mutex::new(Vec::new()),
             provider_panics: Mutex::new(Vec::new()),
             stderr_tail,
+            note,
         });
         let monitor = Arc::downgrade(&inner);
         let weak_pid = pid;
@@ -185,8 +190,10 @@ impl Worker {
             return Err(WorkerError::Io { op: "start the worker's monitor thread", source });
         }
         let budget = limits.memory.unwrap_or(0);
-        let hello = Enc::new(op::HELLO).u64(budget).u8(u8::from(data.is_some()));
-        let fds: Vec<_> = data.map(|d| vec![d.fd()]).unwrap_or_default();
+        let hello =
+            Enc::new(op::HELLO).u64(budget).u8(u8::from(data.is_some())).u8(u8::from(worker.inner.note.is_some()));
+        let fds: Vec<_> =
+            data.map(ResidentData::fd).into_iter().chain(worker.inner.note.as_ref().map(AsFd::as_fd)).collect();
         let reply = worker.control(&hello.0, &fds, limits.start_deadline).map_err(|e| worker.start_error(e))?;
         if reply.first() != Some(&status::OK) {
             let report = ReportedError::new(String::from_utf8_lossy(reply.get(1..).unwrap_or(&[])));
@@ -340,6 +347,30 @@ impl Worker {
     /// The worker's pid.
     pub fn pid(&self) -> u32 {
         self.inner.pid
+    }
+
+    /// After its death: the module whose code the worker's crash handler found innermost on
+    /// the stack of the thread that crashed it (a fault signal or `exit`; see
+    /// `hotpack_loader::crash`), as the worker wrote it. `None` while it lives, when nothing
+    /// was noted (`SIGKILL`, a deadline, a crash outside every module's code) or the note
+    /// does not decode.
+    ///
+    /// The worker's word: any module in it can write the note. Believe only a name the caller
+    /// could have blamed anyway (hotpack's supervisor: a provider of the module it called).
+    pub fn crash_site(&self) -> Option<String> {
+        self.death()?;
+        let note = self.inner.note.as_ref()?;
+        let mut buf = [0u8; 4 + 4 + 1 + 255];
+        let n = rustix::io::pread(note, &mut buf, 0).ok()?;
+        let record = buf.get(..n)?;
+        let (magic, rest) = record.split_at_checked(4)?;
+        if magic != hotpack_loader::crash::NOTE_MAGIC {
+            return None;
+        }
+        let (&len, name) = rest.get(4..)?.split_first()?;
+        let name = std::str::from_utf8(name.get(..usize::from(len))?).ok()?;
+        hotpack_util::name::check_module_name(name).ok()?;
+        Some(name.to_owned())
     }
 
     /// The modules loaded into it, as their reports said (and the host checked).

@@ -2,5 +2,6 @@
 //! binary) running real fixture cdylibs.
 
 mod basics;
+mod blame;
 mod contain;
 mod preflight;
