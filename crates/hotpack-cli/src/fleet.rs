@@ -407,6 +407,11 @@ pub(crate) fn call_observer(host: &FleetHost) -> crate::serve::host::CallObserve
             meter.record(module, Outcome::Error, took);
             meter.worker_died(module);
         }
+        // The call failed for `module`; the worker's death is the provider's.
+        CallKind::ProviderCrash(provider) => {
+            meter.record(module, Outcome::Error, took);
+            meter.worker_died(&provider);
+        }
     })
 }
 

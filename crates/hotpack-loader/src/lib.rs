@@ -56,8 +56,6 @@
 #![deny(missing_docs)]
 
 pub mod baseline;
-#[cfg(target_os = "linux")]
-pub mod crash;
 mod describe;
 mod elf;
 mod error;
@@ -70,6 +68,8 @@ pub use describe::{DescribeError, StaticDescriptor, describe};
 pub use error::{DescriptorFault, ElfFault, LoadError};
 pub use hotpack_abi::{CallError, Interface};
 pub use sys::AtomicRef;
+#[cfg(target_os = "linux")]
+pub use sys::crash;
 #[cfg(target_os = "linux")]
 pub use sys::{SealedMap, SharedMap};
 

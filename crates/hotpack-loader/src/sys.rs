@@ -1,10 +1,14 @@
 //! Every `unsafe` operation of hotpack's host side, in one place: `dlopen`, the descriptor
-//! lookup, reads of the module's static descriptor memory, and calls through its shims.
+//! lookup, reads of the module's static descriptor memory, and calls through its shims; in
+//! [`crash`], a worker's crash handlers.
 //!
 //! The invariant all of them rely on: **a library hotpack opened is never unmapped.** The
 //! handle from `dlopen` is leaked on purpose (no `dlclose`, see the crate docs for why), so
 //! every pointer into a module's static data or code stays valid for the life of the process.
 #![allow(unsafe_code)]
+
+#[cfg(target_os = "linux")]
+pub mod crash;
 
 use hotpack_abi::{
     CallError, ExportStateFn, HandlerFn, ImportStateFn, InitFn, Interface, ModuleDescriptor, RawHandler, RawInterface,

@@ -122,6 +122,7 @@ pub use gates::{
 };
 pub use hotpack_cache::{Cache, Source};
 pub use hotpack_loader::Module;
+use hotpack_util::name::list;
 pub use journal::{JournalError, JournalReport, JournalStatus, RestoreProblem, RestoreReport, referenced_hashes};
 pub use record::{Happened, Record, RollbackEvent};
 pub use supervisor::{IsolatedProbe, Isolation, Supervisor, WorkerInfo, WorkerProxy};
@@ -412,6 +413,25 @@ pub enum SupervisorCallError {
         /// How it ended.
         crash: Crash,
     },
+    /// The worker running the active version died under this call, in the code of a
+    /// provider it hosts for the module (its crash handler noted the site): the crash is
+    /// charged to the provider, whose version is demoted; the module serves on, on the same
+    /// version, in a fresh worker that loads the provider's last good version.
+    #[error(
+        "module `{name}` {version}: its worker (pid {pid}) {crash} in the code of its provider {provider}; \
+         the provider's version is demoted, `{name}` serves on",
+        crash = .provider.crash
+    )]
+    ProviderCrashed {
+        /// Module name.
+        name: String,
+        /// The module's version (not demoted).
+        version: semver::Version,
+        /// The worker's pid.
+        pid: u32,
+        /// The provider whose code crashed it, its version (demoted), and how the worker ended.
+        provider: Box<CrashedProvider>,
+    },
     /// The worker could not carry the call (a reply past its size cap, a broken channel)
     /// and is still alive.
     #[error("module `{name}` {version}: {error}")]
@@ -438,9 +458,22 @@ pub enum SupervisorCallError {
     },
 }
 
-/// `a, b, c`, or `(none)`.
-fn list(names: &[String]) -> String {
-    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+/// The provider a [`SupervisorCallError::ProviderCrashed`] charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CrashedProvider {
+    /// The provider's module name.
+    pub name: String,
+    /// Its version whose code crashed the worker.
+    pub version: semver::Version,
+    /// How the worker ended.
+    pub crash: Crash,
+}
+
+impl std::fmt::Display for CrashedProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` {}", self.name, self.version)
+    }
 }
 
 impl SupervisorCallError {

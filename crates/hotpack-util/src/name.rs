@@ -67,6 +67,11 @@ pub fn is_valid_module_name(name: &str) -> bool {
     check_module_name(name).is_ok()
 }
 
+/// `a, b, c`, or `(none)`: names in a message.
+pub fn list(names: &[String]) -> String {
+    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! Locking that survives a panic in another thread.
+//! Locking that survives a panic in another thread, and forwarding between channels.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,6 +9,22 @@ use std::sync::{Mutex, MutexGuard};
 /// later caller would only turn one panic into many.
 pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Forwards every message of `from` to `to`, through `wrap`, on a thread of its own that
+/// ends when either side hangs up (an event stream merged into a subscriber's channel).
+pub fn forward<T: Send + 'static, U: Send + 'static>(
+    from: std::sync::mpsc::Receiver<T>,
+    to: std::sync::mpsc::Sender<U>,
+    wrap: fn(T) -> U,
+) {
+    std::thread::spawn(move || {
+        for message in from.iter() {
+            if to.send(wrap(message)).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -89,6 +89,32 @@ pub enum Error {
         /// The module.
         name: String,
     },
+    /// The worker running the module died under the call in the code of a provider it hosts
+    /// for the module (the worker's crash handler noted the site): the provider's version
+    /// was demoted; the module serves on, on the same version, in a fresh worker.
+    #[error(
+        "module `{module}` {version}, handler `{handler}`: its worker {crash} in the code of its provider \
+         {provider}; the provider's version is demoted, `{module}` serves on",
+        crash = .provider.crash
+    )]
+    ProviderCrashed {
+        /// The module called.
+        module: String,
+        /// Its version (not demoted).
+        version: hotpack_archive::semver::Version,
+        /// The handler.
+        handler: String,
+        /// The provider charged, its version that crashed, and how the worker ended (a fresh
+        /// one serves the module now).
+        provider: Box<hotpack_rollback::CrashedProvider>,
+    },
+    /// The host is stopping its workers ([`Supervisor::stop_workers`](hotpack_rollback::Supervisor::stop_workers)):
+    /// the call was cut, and nothing was demoted.
+    #[error("module `{module}`: the host is shutting down; the call was cut")]
+    Stopped {
+        /// The module called.
+        module: String,
+    },
     /// The worker running the module died under the call (a crash, the memory cap, the
     /// deadline); the version was demoted and the last good one answers the next call.
     #[error("module `{module}` {version}, handler `{handler}`: its worker (pid {pid}) {crash}; the version is demoted")]
@@ -192,9 +218,9 @@ impl fmt::Debug for RuntimeBuilder {
     }
 }
 
-/// Trust: which keys a bundle must be signed by (the rest of the policy: [`RuntimeBuilder::policy`]).
 impl RuntimeBuilder {
-    /// Deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]): unsigned and
+    /// Trust: deploy only bundles signed by one of `keys` ([`Policy::trusted_keys`]; the rest
+    /// of the policy: [`policy`](Self::policy)): unsigned and
     /// foreign-signed bundles, and plain library files (which cannot carry a signature),
     /// are refused at [`Gate::Signature`](hotpack_rollback::Gate::Signature), before a byte
     /// of them is written to a cache or loaded; whatever was serving keeps serving. Adds
@@ -203,9 +229,7 @@ impl RuntimeBuilder {
         self.policy.trusted_keys.extend(keys);
         self
     }
-}
 
-impl RuntimeBuilder {
     /// Appends an entry to the search path: a directory, a bundle, or `bundle.zip/sub/dir`.
     pub fn search_path(mut self, entry: impl Into<PathBuf>) -> Self {
         self.search.push(entry.into());
@@ -395,17 +419,8 @@ impl fmt::Debug for Runtime {
     }
 }
 
-use hotpack_util::sync::lock;
-
-fn forward<T: Send + 'static>(from: mpsc::Receiver<T>, to: mpsc::Sender<Event>, wrap: fn(T) -> Event) {
-    std::thread::spawn(move || {
-        for event in from.iter() {
-            if to.send(wrap(event)).is_err() {
-                break;
-            }
-        }
-    });
-}
+use hotpack_util::name::list;
+use hotpack_util::sync::{forward, lock};
 
 impl Runtime {
     /// A builder with the defaults.
@@ -471,9 +486,7 @@ impl Runtime {
         let source = self.cache().resolve(name)?;
         let path = source.file().map_or_else(|| source.path(), Path::to_path_buf);
         self.report(WatchReport::of(&path, self.inner.supervisor.deploy_source(name, &source).map(|d| vec![d])))?;
-        if self.inner.supervisor.runs_in_worker(name) {
-            return Err(Error::Isolated { name: name.to_owned() });
-        }
+        self.in_process(name, false)?;
         self.cache().current(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -551,9 +564,7 @@ impl Runtime {
     ///
     /// [`Error::NotLoaded`] when no version of `name` is active.
     pub fn hot_module(&self, name: &str) -> Result<HotModule, Error> {
-        if self.inner.supervisor.runs_in_worker(name) {
-            return Err(Error::Isolated { name: name.to_owned() });
-        }
+        self.in_process(name, false)?;
         self.cache().hot_module(name).ok_or_else(|| Error::NotLoaded { name: name.to_owned() })
     }
 
@@ -564,11 +575,15 @@ impl Runtime {
     ///
     /// As [`import`](Self::import), or [`Error::Cache`] when the version does not provide `I`.
     pub fn hot<I: Interface>(&self, name: &str) -> Result<hotpack_cache::Hot<I>, Error> {
-        if self.inner.supervisor.is_isolated() || self.inner.supervisor.runs_in_worker(name) {
-            return Err(Error::Isolated { name: name.to_owned() });
-        }
+        self.in_process(name, self.inner.supervisor.is_isolated())?;
         self.import(name)?;
         Ok(self.cache().hot::<I>(name)?)
+    }
+
+    /// [`Error::Isolated`] when `name` runs in a worker (or `isolated`: the runtime isolates).
+    fn in_process(&self, name: &str, isolated: bool) -> Result<(), Error> {
+        let local = !isolated && !self.inner.supervisor.runs_in_worker(name);
+        if local { Ok(()) } else { Err(Error::Isolated { name: name.to_owned() }) }
     }
 
     /// Rolls `name` back to the version this host ran before the current one.
@@ -624,26 +639,21 @@ impl Runtime {
     }
 }
 
-/// `a, b, c`, or `(none)`.
-fn list(names: &[String]) -> String {
-    if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
-}
-
 /// A supervisor's call error in the facade's terms.
 fn call_error(module: &str, handler: &str, e: hotpack_rollback::SupervisorCallError) -> Error {
+    use hotpack_rollback::SupervisorCallError as S;
+    let handler = handler.to_owned();
     match e {
-        hotpack_rollback::SupervisorCallError::Module { name, version, error } => {
-            Error::Call { module: name, version, handler: handler.to_owned(), error }
-        }
-        hotpack_rollback::SupervisorCallError::NoSuchHandler { name, version, handler, available } => {
+        S::Module { name, version, error } => Error::Call { module: name, version, handler, error },
+        S::NoSuchHandler { name, version, handler, available } => {
             Error::NoSuchHandler { module: name, version, handler, available }
         }
-        hotpack_rollback::SupervisorCallError::Crashed { name, version, pid, crash } => {
-            Error::Crashed { module: name, version, handler: handler.to_owned(), pid, crash }
+        S::Crashed { name, version, pid, crash } => Error::Crashed { module: name, version, handler, pid, crash },
+        S::ProviderCrashed { name, version, provider, .. } => {
+            Error::ProviderCrashed { module: name, version, handler, provider }
         }
-        hotpack_rollback::SupervisorCallError::Worker { name, version, error } => {
-            Error::Worker { module: name, version, source: error }
-        }
+        S::Stopped { name, .. } => Error::Stopped { module: name },
+        S::Worker { name, version, error } => Error::Worker { module: name, version, source: error },
         _ => Error::NotLoaded { name: module.to_owned() },
     }
 }

@@ -89,6 +89,8 @@ pub(crate) enum CallOutcome {
     Failed(String),
     /// The worker died (a crash, the memory cap, the deadline): 502 with the reason.
     Crashed(String),
+    /// The host is shutting down and cut the call: 503.
+    Unavailable(String),
 }
 
 /// The runtime plus the server's own bookkeeping (refused files, counters).
@@ -108,7 +110,7 @@ pub(crate) struct Host {
 }
 
 /// What a call that reached a module came to, for a [`CallObserver`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CallKind {
     /// Answered.
     Ok,
@@ -118,6 +120,8 @@ pub(crate) enum CallKind {
     Panic,
     /// The worker died under the call, or the call passed its deadline.
     Crash,
+    /// The worker died under the call in the code of this provider (charged to it).
+    ProviderCrash(String),
 }
 
 /// Told of each call that reached a module: its name, what it came to, how long it took.
@@ -341,6 +345,13 @@ impl Host {
             Err(e @ (Error::Crashed { .. } | Error::Worker { .. })) => {
                 (Some(CallKind::Crash), CallOutcome::Crashed(e.to_string()))
             }
+            // The crash is the provider's: it was demoted, this module serves on.
+            Err(e @ Error::ProviderCrashed { .. }) => {
+                let Error::ProviderCrashed { provider, .. } = &e else { unreachable!("matched above") };
+                (Some(CallKind::ProviderCrash(provider.name.clone())), CallOutcome::Crashed(e.to_string()))
+            }
+            // Not the module's doing: not counted.
+            Err(e @ Error::Stopped { .. }) => (None, CallOutcome::Unavailable(e.to_string())),
             Err(e) => (None, CallOutcome::NotFound(e.to_string())),
         };
         if let (Some(kind), Some(observer)) = (kind, self.observer.get()) {

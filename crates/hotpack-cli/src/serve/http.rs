@@ -286,6 +286,7 @@ async fn call(server: &Arc<Server>, request: Request<Incoming>, module: String, 
         Ok(CallOutcome::NotFound(message)) => text(404, message),
         Ok(CallOutcome::Failed(message)) => text(422, message),
         Ok(CallOutcome::Crashed(message)) => text(502, message),
+        Ok(CallOutcome::Unavailable(message)) => text(503, message),
         Err(_) => text(500, "the handler task failed"),
     }
 }

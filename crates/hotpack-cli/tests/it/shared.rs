@@ -83,6 +83,33 @@ fn swaps_refuses_and_rolls_back(extra: &[&str]) {
 }
 
 #[test]
+fn serve_charges_a_crash_in_provider_code_to_the_provider_and_the_dependent_serves_on() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path().join("plugins");
+    std::fs::create_dir(&dir).expect("create the plugin folder");
+    for (file, package) in [("svc-b.zip", "svc-b"), ("textutil.zip", "textutil-v1")] {
+        hotpack_archive::write_atomic(&dir.join(file), &good_bundle(package, 0)).expect("write a bundle");
+    }
+    let serve = Serve::start(&dir, &[]);
+    let addr = serve.addr;
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+    // textutil 5.0.0 passes its gates; its `transform` writes through null on `segv`.
+    hotpack_archive::write_atomic(&dir.join("textutil.zip"), &good_bundle("fx-textutil-crashes", 1)).expect("write");
+    let line = serve.next_outcome();
+    assert!(line.contains("deployed textutil 5.0.0"), "{line}");
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+    let (status, body) = call(addr, "POST", "/svc-b/run", b"segv");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("SIGSEGV") && body.contains("provider `textutil` 5.0.0"), "{body}");
+    // textutil is back on 1.0.0 (5.0.0 failed), svc-b serves on, on its one version.
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"abc"), (200, "b:ABC".to_owned()));
+    assert_eq!(call(addr, "POST", "/svc-b/run", b"segv"), (200, "b:SEGV".to_owned()));
+    let listing = modules(&serve);
+    assert_eq!(module(&listing, "textutil")["version"], "1.0.0", "{listing}");
+    assert_eq!(module(&listing, "svc-b")["version"], "1.0.0", "{listing}");
+}
+
+#[test]
 fn inspect_shows_what_a_bundle_requires() {
     let scratch = hotpack_testkit::scratch();
     let bundle = scratch.path().join("svc-a.zip");
@@ -187,6 +214,88 @@ fn serve_isolated_refuses_a_cycle_naming_it_and_lists_a_missing_provider() {
     let refused = listing["refused"].to_string();
     assert!(refused.contains("cycle-x.zip") && refused.contains("no current module provides"), "{refused}");
     assert!(refused.contains("cycle-y.zip") && refused.contains("cycle-y -> cycle-x -> cycle-y"), "{refused}");
+}
+
+/// An isolated runtime with `panic_budget: 0` in `dir`, its workers this crate's `hotpack`.
+fn isolated_runtime(dir: &std::path::Path) -> hotpack::Runtime {
+    let isolation = hotpack::rollback::Isolation {
+        command: hotpack::worker::WorkerCommand::new(env!("CARGO_BIN_EXE_hotpack")),
+        limits: hotpack::worker::WorkerLimits::default(),
+        data: None,
+    };
+    hotpack::Runtime::builder()
+        .cache_dir(dir.join("cache"))
+        .journal(dir.join("journal"))
+        .policy(hotpack::rollback::Policy { panic_budget: 0, ..Default::default() })
+        .isolate(isolation)
+        .build()
+        .expect("runtime")
+}
+
+fn deploy(runtime: &hotpack::Runtime, dir: &std::path::Path, packages: &[&str]) {
+    for package in packages {
+        let bundle = dir.join(format!("{package}.zip"));
+        hotpack_archive::write_atomic(&bundle, &good_bundle(package, 0)).expect("write a bundle");
+        runtime.supervisor().deploy_bundle(&bundle).unwrap_or_else(|e| panic!("{package}: {e}"));
+    }
+}
+
+fn active_major(runtime: &hotpack::Runtime, name: &str) -> Option<u64> {
+    runtime.supervisor().status(name).and_then(|s| s.active.map(|a| a.version.major))
+}
+
+#[test]
+fn under_isolation_a_crash_in_provider_code_inside_a_dependents_call_is_charged_to_the_provider() {
+    // svc-b's worker hosts textutil 5.0.0, whose `transform` crashes the process on these
+    // inputs. The worker's crash handler notes textutil's code as the site: textutil is
+    // demoted (back to v1, journaled), svc-b serves on, on its only version, in a fresh
+    // worker, and a restart comes back on textutil v1.
+    for (input, death) in
+        [("segv", "SIGSEGV"), ("abort", "SIGABRT"), ("exit", "exited with code 7"), ("overflow", "SIGABRT")]
+    {
+        let scratch = hotpack_testkit::scratch();
+        let dir = scratch.path();
+        let runtime = isolated_runtime(dir);
+        deploy(&runtime, dir, &["textutil-v1", "svc-b", "fx-textutil-crashes"]);
+        assert_eq!(runtime.call("svc-b", "run", b"abc").expect("run"), b"b:ABC");
+        let err = runtime.call("svc-b", "run", input.as_bytes()).expect_err(input);
+        match &err {
+            hotpack::Error::ProviderCrashed { module, provider, .. } => {
+                assert_eq!((module.as_str(), provider.name.as_str()), ("svc-b", "textutil"), "{err}");
+                assert_eq!(provider.version.major, 5, "{err}");
+            }
+            other => panic!("{input}: expected the crash charged to textutil, got {other}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains(death) && message.contains("provider `textutil` 5.0.0"), "{message}");
+        assert_eq!(active_major(&runtime, "textutil"), Some(1), "{input}");
+        assert_eq!(runtime.call("svc-b", "run", b"abc").expect("svc-b serves on"), b"b:ABC");
+        assert_eq!(active_major(&runtime, "svc-b"), Some(1), "{input}");
+        let workers = runtime.supervisor().workers();
+        let svc_b = workers.iter().find(|w| w.module == "svc-b").expect("svc-b's worker");
+        assert_eq!(svc_b.restarts, 1, "{svc_b:?}");
+        drop(runtime);
+        let again = isolated_runtime(dir);
+        again.restore().expect("restore");
+        assert_eq!(active_major(&again, "textutil"), Some(1), "{input}: the journal kept the crash");
+        assert_eq!(again.call("svc-b", "run", b"abc").expect("run after a restart"), b"b:ABC");
+    }
+}
+
+#[test]
+fn under_isolation_a_dependents_own_crash_after_its_provider_answered_is_the_dependents() {
+    let scratch = hotpack_testkit::scratch();
+    let dir = scratch.path();
+    let runtime = isolated_runtime(dir);
+    deploy(&runtime, dir, &["textutil-v1", "fx-svc-crashes"]);
+    assert_eq!(runtime.call("svc-crashes", "run", b"abc").expect("run"), b"c:ABC");
+    let err = runtime.call("svc-crashes", "abort", b"abc").expect_err("aborts");
+    assert!(matches!(&err, hotpack::Error::Crashed { module, .. } if module == "svc-crashes"), "{err}");
+    assert_eq!(active_major(&runtime, "textutil"), Some(1));
+    let textutil = runtime.supervisor().status("textutil").expect("textutil");
+    assert!(textutil.failed.is_empty(), "the provider is not charged: {textutil:?}");
+    let charged = runtime.supervisor().status("svc-crashes").expect("svc-crashes");
+    assert!(charged.failed.iter().any(|f| f.reason.contains("SIGABRT")), "{charged:?}");
 }
 
 #[test]

@@ -193,6 +193,35 @@ impl Supervisor {
         }
     }
 
+    /// The worker of `name` died under a call, and its crash handler noted a provider's code
+    /// as the crash site (`Worker::crash_site`): the crash is that provider's. Its current
+    /// version is demoted (journaled first, as any crash; its last good version answers and
+    /// is what dependents' workers load), and `name` comes back on the same version in a
+    /// fresh worker. Only a (transitive) provider of `name` is believed, as with panics: a
+    /// module that lies in the note can blame nobody but its own providers. `None` (the
+    /// crash is `name`'s) when the note names no such provider, or `name` cannot start again
+    /// (for example: its provider has no good version left).
+    pub(super) fn iso_charge_provider_crash(
+        &self,
+        name: &str,
+        running: &Arc<Running>,
+        crash: &crate::Crash,
+    ) -> Option<crate::CrashedProvider> {
+        let site = running.worker.crash_site().filter(|site| site != name)?;
+        let graph = self.iso_graph();
+        let (provider, v) =
+            self.iso_providers(&graph, name, &running.version.requires).into_iter().find(|(p, _)| *p == site)?;
+        let still_current = self.iso_running(name).is_some_and(|r| Arc::ptr_eq(&r, running));
+        if still_current {
+            self.record_crash(&provider, v.summary.hash, crash.clone());
+            if !self.iso_start_retained(name, &running.version.summary.hash, true) {
+                return None;
+            }
+        }
+        // Another call that died with the same worker already charged it and restarted `name`.
+        Some(crate::CrashedProvider { name: provider, version: v.summary.version.clone(), crash: crash.clone() })
+    }
+
     /// Deploys again every isolated candidate that waited for a provider, now that one was
     /// promoted (a success retries the rest itself).
     pub(super) fn iso_retry_waiting(&self, iso: &Isolation) {

@@ -458,6 +458,14 @@ impl Supervisor {
                     if let Some(m) = lock(&self.inner.iso).get_mut(name) {
                         m.last_death = Some((crash.clone(), SystemTime::now()));
                     }
+                    if let Some(provider) = self.iso_charge_provider_crash(name, &running, &crash) {
+                        return Err(SupervisorCallError::ProviderCrashed {
+                            name: name.to_owned(),
+                            version: v.version.clone(),
+                            pid: running.worker.pid(),
+                            provider: Box::new(provider),
+                        });
+                    }
                     self.record_crash(name, v.hash, crash.clone());
                     Err(SupervisorCallError::Crashed {
                         name: name.to_owned(),

@@ -22,7 +22,6 @@
 //!
 //! Record: `HPCN`, the signal as a little-endian `i32` (0 for `exit`), one length byte, the
 //! module name.
-#![allow(unsafe_code)]
 
 use crate::Module;
 use std::ffi::{c_int, c_void};
@@ -182,8 +181,7 @@ pub fn prepare_thread() -> bool {
     // the mapping) is this thread's signal stack until `stack` is dropped with the thread.
     let ok = unsafe {
         libc::mprotect(base, page, libc::PROT_NONE) == 0 && {
-            let on =
-                libc::stack_t { ss_sp: base.cast::<u8>().add(page).cast(), ss_flags: 0, ss_size: SIGNAL_STACK };
+            let on = libc::stack_t { ss_sp: base.cast::<u8>().add(page).cast(), ss_flags: 0, ss_size: SIGNAL_STACK };
             libc::sigaltstack(&on, std::ptr::null_mut()) == 0
         }
     };
