@@ -231,6 +231,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let protect_calls = args.protect_calls || (!args.addr.ip().is_loopback() && !args.public_calls);
     let access = http::Access { token, protect_calls, allow_hosts: args.allow_host.clone() };
     let supervisor = host.runtime().supervisor().clone();
+    let in_flight = Arc::clone(&metrics);
     let server = Arc::new(http::Server::new(host, limits, access, metrics, bound));
     let signal = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
@@ -265,13 +266,27 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     // SIGTERM or Ctrl-C: end the workers and whatever each started (a default-action signal
     // would leave those to init: the workers die with their host, their children do not).
-    // Nothing is demoted or journaled, so a restart comes back on what served. A call still
-    // running in process (`--in-process`) is not waited for.
+    // Nothing is demoted or journaled, so a restart comes back on what served. The calls the
+    // stop cut are answered (503) before the runtime goes; a call still running in process
+    // (`--in-process`) is waited for at most `SHUTDOWN_GRACE`.
     let ended = supervisor.stop_workers();
+    runtime.block_on(async {
+        let until = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while in_flight.calls_in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The last answers' writes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
     runtime.shutdown_background();
     tracing::info!("{signal}: stopped, {ended} worker(s) ended");
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long a stopping serve waits for the calls in flight to be answered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The public keys of `--trusted-key`, each read and checked.
 fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<hotpack::archive::PublicKey>> {
