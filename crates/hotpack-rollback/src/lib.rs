@@ -419,7 +419,7 @@ pub enum SupervisorCallError {
     /// version, in a fresh worker that loads the provider's last good version.
     #[error(
         "module `{name}` {version}: its worker (pid {pid}) {crash} in the code of its provider {provider}; \
-         the provider's version is demoted, `{name}` serves on",
+         charged to the provider (its version demoted unless pinned); `{name}` serves on",
         crash = .provider.crash
     )]
     ProviderCrashed {

@@ -94,7 +94,7 @@ pub enum Error {
     /// was demoted; the module serves on, on the same version, in a fresh worker.
     #[error(
         "module `{module}` {version}, handler `{handler}`: its worker {crash} in the code of its provider \
-         {provider}; the provider's version is demoted, `{module}` serves on",
+         {provider}; charged to the provider (its version demoted unless pinned); `{module}` serves on",
         crash = .provider.crash
     )]
     ProviderCrashed {
