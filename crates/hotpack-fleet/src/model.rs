@@ -54,6 +54,11 @@ pub struct InterfaceRef {
     pub name: String,
     /// Its id (16 lowercase hex digits).
     pub id: String,
+    /// On a requirement: the provider versions it accepts (a semver range, `>=2, <3`), when
+    /// the module restricts them; absent means any version. Record format 3 (a record
+    /// without ranges is still written as format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
 }
 
 impl ReleaseRecord {

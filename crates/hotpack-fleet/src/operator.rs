@@ -283,9 +283,13 @@ impl Fleet {
             return Err(FleetError::BadName { name: record.module.clone(), what: "module name" });
         }
         let key = keys::release(&self.config.name, &record.module, &record.blake3);
+        // Format 3 only when a requirement carries a range: hosts that read only format 2
+        // still read every other record.
+        let format = if record.requires.iter().any(|r| r.range.is_some()) { signed::RECORD_FORMAT } else { 2 };
+        let value = signed::seal_as(format, ReleaseRecord::KIND, record, self.key.as_ref());
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), signed::seal(ReleaseRecord::KIND, record, self.key.as_ref()), None)])
+            .and_then([TxnOp::put(key.clone(), value, None)])
             .or_else([TxnOp::get(key.clone(), None)]);
         let response = self.etcd.clone().txn(txn).await.map_err(self.etcd_err(format!("create {key}")))?;
         if response.succeeded() {
@@ -514,13 +518,15 @@ impl Fleet {
     }
 
     /// Refuses a release whose required interfaces no other module of the fleet provides in
-    /// its stable or canary release (same name and id), naming each missing one and the
-    /// modules that provide that interface under another id.
+    /// its stable or canary release (same name and id, at a version in the requirement's
+    /// range when it has one), naming each missing one, the modules that provide that
+    /// interface under another id, and those whose version is outside the range.
     async fn check_providers(&self, release: &ReleaseRecord) -> Result<(), FleetError> {
         if release.requires.is_empty() {
             return Ok(());
         }
-        let mut offered: Vec<(String, InterfaceRef)> = Vec::new();
+        // (module, its release's version, what it provides)
+        let mut offered: Vec<(String, String, InterfaceRef)> = Vec::new();
         // A rollout record that cannot be opened provides nothing (nobody vouches for it).
         let (rollouts, _) = self.list_records_lenient::<Rollout>(&keys::rollouts(&self.config.name)).await?;
         for (key, rollout, _) in rollouts {
@@ -531,21 +537,48 @@ impl Fleet {
             for blake3 in [rollout.stable.as_ref(), rollout.canary.as_ref()].into_iter().flatten() {
                 let key = keys::release(&self.config.name, &other, blake3);
                 if let Some((r, _)) = self.get_record::<ReleaseRecord>(&key).await? {
-                    offered.extend(r.provides.into_iter().map(|i| (other.clone(), i)));
+                    offered.extend(r.provides.into_iter().map(|i| (other.clone(), r.version.clone(), i)));
                 }
             }
         }
+        // A range that does not parse (a record not written by `publish`) accepts nothing.
+        let in_range = |want: &InterfaceRef, version: &str| {
+            want.range.as_deref().is_none_or(|range| {
+                let (Ok(range), Ok(version)) = (
+                    hotpack::archive::semver::VersionReq::parse(range),
+                    hotpack::archive::semver::Version::parse(version),
+                ) else {
+                    return false;
+                };
+                range.matches(&version)
+            })
+        };
+        let same = |want: &InterfaceRef, have: &InterfaceRef| have.name == want.name && have.id == want.id;
         let missing: Vec<String> = release
             .requires
             .iter()
-            .filter(|want| !offered.iter().any(|(_, have)| have == *want))
+            .filter(|want| !offered.iter().any(|(_, version, have)| same(want, have) && in_range(want, version)))
             .map(|want| {
-                let near: Vec<&str> =
-                    offered.iter().filter(|(_, have)| have.name == want.name).map(|(m, _)| m.as_str()).collect();
-                if near.is_empty() {
-                    format!("`{}` (id {}): no module of the fleet provides it", want.name, want.id)
+                let label = match &want.range {
+                    Some(range) => format!("`{}` (id {}, versions {range})", want.name, want.id),
+                    None => format!("`{}` (id {})", want.name, want.id),
+                };
+                let outside: Vec<String> = offered
+                    .iter()
+                    .filter(|(_, _, have)| same(want, have))
+                    .map(|(m, version, _)| format!("{m} {version}"))
+                    .collect();
+                let near: Vec<&str> = offered
+                    .iter()
+                    .filter(|(_, _, have)| have.name == want.name && have.id != want.id)
+                    .map(|(m, _, _)| m.as_str())
+                    .collect();
+                if !outside.is_empty() {
+                    format!("{label}: the fleet runs it only outside that range ({})", outside.join(", "))
+                } else if near.is_empty() {
+                    format!("{label}: no module of the fleet provides it")
                 } else {
-                    format!("`{}` (id {}): {} provide(s) it with another id", want.name, want.id, near.join(", "))
+                    format!("{label}: {} provide(s) it with another id", near.join(", "))
                 }
             })
             .collect();
@@ -732,8 +765,14 @@ fn interfaces_of(
     libraries: &BTreeMap<String, String>,
 ) -> (Vec<InterfaceRef>, Vec<InterfaceRef>) {
     let refs = |list: &[hotpack::loader::InterfaceInfo]| {
-        let mut v: Vec<InterfaceRef> =
-            list.iter().map(|i| InterfaceRef { name: i.name.clone(), id: format!("{:016x}", i.id) }).collect();
+        let mut v: Vec<InterfaceRef> = list
+            .iter()
+            .map(|i| InterfaceRef {
+                name: i.name.clone(),
+                id: format!("{:016x}", i.id),
+                range: i.range.as_ref().map(ToString::to_string),
+            })
+            .collect();
         v.sort();
         v.dedup();
         v

@@ -1,18 +1,24 @@
-//! [`Signed`]: the envelope every release record and rollout is stored in (record format 2).
+//! [`Signed`]: the envelope every release record and rollout is stored in (record formats 2
+//! and 3).
 //! The payload is the record's JSON as a string, so the bytes signed are the bytes stored;
 //! the signature is ed25519 over a per-kind domain string followed by the payload.
 
 use hotpack_archive::{PublicKey, SigningKey};
 use serde::{Deserialize, Serialize};
 
-/// The record format this version writes (and the only one it reads): 2. Format 1 was the
+/// The newest record format: 3, a release record whose requirements may carry a version
+/// range. This version writes 3 only for such a record ([`seal_as`]) and 2 for every other,
+/// so a host that reads only format 2 still reads them; it reads both. Format 1 was the
 /// bare JSON record without an envelope.
-pub const RECORD_FORMAT: u32 = 2;
+pub const RECORD_FORMAT: u32 = 3;
+
+/// The formats this version reads.
+pub const READABLE_FORMATS: [u32; 2] = [2, 3];
 
 /// A record in etcd: its JSON payload, and who signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signed {
-    /// [`RECORD_FORMAT`].
+    /// 2 or 3 ([`RECORD_FORMAT`]).
     pub format: u32,
     /// `release` or `rollout`: part of what is signed, so one kind is never read as another.
     pub kind: String,
@@ -40,15 +46,15 @@ pub enum Rejected {
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejected::Malformed(m) => write!(f, "not a format-{RECORD_FORMAT} record: {m}"),
+            Rejected::Malformed(m) => write!(f, "not a format-2 or format-3 record: {m}"),
             Rejected::Unsigned => f.write_str("not signed, and this host trusts only signed records"),
             Rejected::BadSignature(m) => f.write_str(m),
         }
     }
 }
 
-fn domain(kind: &str) -> Vec<u8> {
-    format!("hotpack fleet record v{RECORD_FORMAT} {kind}\n").into_bytes()
+fn domain(format: u32, kind: &str) -> Vec<u8> {
+    format!("hotpack fleet record v{format} {kind}\n").into_bytes()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -66,17 +72,23 @@ fn unhex64(text: &str) -> Option<[u8; 64]> {
     Some(out)
 }
 
-/// Wraps `record` of `kind`, signed by `key` when given.
+/// Wraps `record` of `kind` as format 2, signed by `key` when given.
 pub fn seal<T: Serialize>(kind: &str, record: &T, key: Option<&SigningKey>) -> Vec<u8> {
+    seal_as(2, kind, record, key)
+}
+
+/// Wraps `record` of `kind` as `format` (one of [`READABLE_FORMATS`]), signed by `key` when
+/// given.
+pub fn seal_as<T: Serialize>(format: u32, kind: &str, record: &T, key: Option<&SigningKey>) -> Vec<u8> {
     let payload = serde_json::to_string(record).expect("fleet records are plain data and always serialize");
     let (key, signature) = match key {
         Some(k) => {
-            let sig = k.sign_message(&domain(kind), payload.as_bytes());
+            let sig = k.sign_message(&domain(format, kind), payload.as_bytes());
             (Some(k.public_key().to_text().trim_end().to_owned()), Some(hex(&sig)))
         }
         None => (None, None),
     };
-    let envelope = Signed { format: RECORD_FORMAT, kind: kind.to_owned(), payload, key, signature };
+    let envelope = Signed { format, kind: kind.to_owned(), payload, key, signature };
     serde_json::to_vec(&envelope).expect("envelopes always serialize")
 }
 
@@ -105,7 +117,7 @@ pub fn open<T: serde::de::DeserializeOwned>(
     trusted: &[PublicKey],
 ) -> Result<Opened<T>, Rejected> {
     let envelope: Signed = serde_json::from_slice(bytes).map_err(|e| Rejected::Malformed(e.to_string()))?;
-    if envelope.format != RECORD_FORMAT || envelope.kind != kind {
+    if !READABLE_FORMATS.contains(&envelope.format) || envelope.kind != kind {
         return Err(Rejected::Malformed(format!("format {} kind `{}`", envelope.format, envelope.kind)));
     }
     let digest = blake3::hash(envelope.payload.as_bytes()).to_hex().to_string();
@@ -120,7 +132,7 @@ pub fn open<T: serde::de::DeserializeOwned>(
                         key.fingerprint()
                     )));
                 }
-                if !key.verify_message(&domain(kind), envelope.payload.as_bytes(), &sig) {
+                if !key.verify_message(&domain(envelope.format, kind), envelope.payload.as_bytes(), &sig) {
                     return Err(Rejected::BadSignature(format!(
                         "the signature by {} does not match the record",
                         key.fingerprint()

@@ -310,3 +310,33 @@ async fn a_dependent_without_its_provider_is_refused_at_rollout() {
     c.fleet.rollout("textutil", "1.0.0", &[100], false).await.expect("textutil v1 canary");
     c.fleet.rollout("svc-a", "1.0.0", &[100], false).await.expect("svc-a, its provider rolling out");
 }
+
+/// A dependent's version range on its provider is checked at rollout too: with only
+/// textutil 1.0.0 in the fleet, `svc-ranged` (`>=2, <3`) is refused naming the range and the
+/// version the fleet runs; with textutil 2.0.0 it is accepted. Its release record keeps the
+/// range and is stored as format 3; a record without a range stays format 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_whose_provider_runs_outside_its_range_is_refused_at_rollout() {
+    let c = cluster().await;
+    let svc = c.fleet.publish(&c.bundle("fx-svc-ranged")).await.expect("publish svc-ranged").record;
+    assert_eq!(svc.requires.iter().map(|i| i.range.as_deref()).collect::<Vec<_>>(), [Some(">=2, <3")], "{svc:?}");
+    let v1 = c.fleet.publish(&c.bundle("textutil-v1")).await.expect("publish textutil v1").record;
+    assert!(v1.requires.is_empty() && v1.provides.iter().all(|i| i.range.is_none()), "{v1:?}");
+    c.fleet.rollout("textutil", "1.0.0", &[100], false).await.expect("textutil v1 stable");
+    let text = c.fleet.rollout("svc-ranged", "1.0.0", &[100], false).await.expect_err("outside").to_string();
+    assert!(text.contains("versions >=2, <3") && text.contains("only outside that range (textutil 1.0.0)"), "{text}");
+    assert!(c.fleet.rollout_of("svc-ranged").await.expect("read").is_none(), "nothing written");
+
+    c.fleet.publish(&c.bundle("textutil-v2")).await.expect("publish textutil v2");
+    c.fleet.rollout("textutil", "2.0.0", &[100], false).await.expect("textutil v2 canary");
+    c.fleet.rollout("svc-ranged", "1.0.0", &[100], false).await.expect("svc-ranged, a provider in its range");
+
+    // The stored envelopes: format 3 for the record with a range, 2 for the others.
+    let mut etcd = etcd_client::Client::connect([c.etcd.endpoint()], None).await.expect("raw etcd");
+    for (module, blake3, format) in [("svc-ranged", &svc.blake3, 3), ("textutil", &v1.blake3, 2)] {
+        let key = format!("/hotpack/test/releases/{module}/{blake3}");
+        let raw = etcd.get(key.as_str(), None).await.expect("get").kvs()[0].value().to_vec();
+        let envelope: hotpack_fleet::Signed = serde_json::from_slice(&raw).expect("an envelope");
+        assert_eq!(envelope.format, format, "{module}");
+    }
+}
