@@ -244,7 +244,11 @@ fn sigterm_ends_serve_and_what_its_workers_started_and_demotes_nothing() {
     }
     // A call that never returns, in flight when the signal comes.
     let hung = thread::spawn(move || super::serve::http_pub(addr, "POST", "/greeter/hang", b""));
-    thread::sleep(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    while !call(addr, "GET", "/-/metrics", b"").1.lines().any(|l| l == "hotpack_calls_in_flight 1") {
+        assert!(start.elapsed() < Duration::from_secs(20), "the hung call never reached its handler");
+        thread::sleep(Duration::from_millis(20));
+    }
     assert!(!hung.is_finished(), "the hung call is in flight");
 
     let status = serve.terminate();
