@@ -13,8 +13,10 @@
 //! the default action, so the process dies exactly as it would have.
 //!
 //! The note is a diagnosis, not a proof. The handler runs in a dying process whose module
-//! code could have corrupted anything; the unwinder takes no lock but the loader's
-//! (recursive) one and allocates nothing. What it cannot reach, it does not note: a
+//! code could have corrupted anything; the unwinder allocates nothing, and takes the dynamic
+//! loader's (recursive) lock and, in older libgcc, its frame-registration mutex: a crash
+//! inside an unwind (a panic in flight) can hang the walk, and the worker then dies at its
+//! call's deadline instead (noted as nothing). What it cannot reach, it does not note: a
 //! `SIGKILL` (the memory cap, the OOM killer, a deadline), `_exit`, a stack too broken to
 //! walk, an overflow of the signal stack. A reader of the note must also remember that a
 //! module in the process can write the note file itself: believe only names it could blame
