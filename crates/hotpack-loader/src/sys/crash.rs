@@ -15,8 +15,9 @@
 //! The note is a diagnosis, not a proof. The handler runs in a dying process whose module
 //! code could have corrupted anything; the unwinder allocates nothing, and takes the dynamic
 //! loader's (recursive) lock and, in older libgcc, its frame-registration mutex: a crash
-//! inside an unwind (a panic in flight) can hang the walk, and the worker then dies at its
-//! call's deadline instead (noted as nothing). What it cannot reach, it does not note: a
+//! inside the unwinder's own lookup could hang the walk, so an alarm ends the process
+//! (`SIGALRM`, nothing noted) if the walk takes over 2 s. What it cannot reach, it does not
+//! note: a
 //! `SIGKILL` (the memory cap, the OOM killer, a deadline), `_exit`, a stack too broken to
 //! walk, an overflow of the signal stack. A reader of the note must also remember that a
 //! module in the process can write the note file itself: believe only names it could blame
@@ -290,6 +291,9 @@ extern "C" fn frame(ctx: *mut c_void, arg: *mut c_void) -> c_int {
     }
 }
 
+/// The longest a stack walk may take before the process is ended without a note.
+const WALK_SECONDS: u32 = 2;
+
 /// Writes the note for `signal` (0: `exit`), once, if a watched module's frame is found.
 fn note(signal: c_int) {
     let fd = NOTE_FD.load(Ordering::Acquire);
@@ -297,8 +301,14 @@ fn note(signal: c_int) {
         return;
     }
     let mut found: Option<&'static [u8]> = None;
-    // SAFETY: `frame` matches the trace callback's signature and writes only `found`.
-    unsafe { _Unwind_Backtrace(frame, (&raw mut found).cast()) };
+    // A walk that hangs on a lock ends the process by `SIGALRM` (default action) instead.
+    // SAFETY: `alarm` is async-signal-safe; `frame` matches the trace callback's signature
+    // and writes only `found`.
+    unsafe {
+        libc::alarm(WALK_SECONDS);
+        _Unwind_Backtrace(frame, (&raw mut found).cast());
+        libc::alarm(0);
+    }
     let Some(name) = found else { return };
     if NOTED.swap(true, Ordering::AcqRel) {
         return;
