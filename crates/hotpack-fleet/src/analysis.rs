@@ -100,8 +100,10 @@ impl CallMeter {
     /// Starts counting `module` afresh for `library` unless it already counts that library.
     ///
     /// Calls recorded before the first `restart` of a module (the agent had not reported yet)
-    /// are the first library's: the calls that reach a version between its promotion and the
-    /// agent's report on it are not lost.
+    /// are the first library's: the calls that reach a first version between its promotion
+    /// and the agent's report on it are not lost. A later library starts afresh at its first
+    /// report: calls between its promotion and that report are dropped, never counted for the
+    /// wrong library.
     pub fn restart(&self, module: &str, library: &str) {
         self.with(module, |c| {
             if c.stats.library.is_empty() {
