@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod procs;
 pub mod servers;
 pub mod tools;
 

@@ -1,7 +1,7 @@
 //! `hotpack dev`: a real module crate edited on disk while the real binary rebuilds,
 //! swaps and reruns it on data it loaded once.
 
-use super::isolate::{descendants, gone};
+use hotpack_testkit::procs::{descendants, gone};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -9,58 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::serve::{Serve, call, good_bundle};
-
-/// Whether process `pid` exists (and is not a zombie).
-pub(crate) fn exists(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-}
-
-/// Waits up to 20 s for `pid` to be gone; `false` if it is still there.
-pub(crate) fn gone(pid: u32) -> bool {
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until {
-        if !exists(pid) {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    !exists(pid)
-}
-
-/// Every descendant of `pid` now (children of any of its threads, their children, ...), from
-/// /proc.
-pub(crate) fn descendants(pid: u32) -> Vec<u32> {
-    let mut parents = vec![pid];
-    let mut out = Vec::new();
-    while let Some(parent) = parents.pop() {
-        // Each thread lists its own children (a worker's parent is the thread that spawned it).
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else { continue };
-        for task in tasks.flatten() {
-            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else { continue };
-            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-                out.push(child);
-                parents.push(child);
-            }
-        }
-    }
-    out
-}
-
-/// Live processes (not zombies) whose session is `sid`, from /proc.
-fn session_members(sid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let f: Vec<&str> = after.split_whitespace().collect();
-        if f.len() > 3 && f[3] == sid.to_string() && f[0] != "Z" {
-            out.push(pid);
-        }
-    }
-    out
-}
+use hotpack_testkit::procs::{alive, descendants, gone, session_members};
 
 /// Calls `worker-crash/ok` from 2 clients until stopped; collects every answer that is not 200.
 struct Traffic {
@@ -154,7 +103,7 @@ fn crash_of_is_contained(package: &str, version: &str, handler: &str, expect: &[
     let (status, child) = call(addr, "POST", "/greeter/fork_sleep", b"");
     assert_eq!(status, 200, "{child}");
     let child: u32 = child.trim().parse().expect("a pid");
-    assert!(exists(child), "{handler}: the forked child runs");
+    assert!(alive(child), "{handler}: the forked child runs");
 
     let traffic = Traffic::start(addr);
     let (status, body) = call(addr, "POST", &format!("/greeter/{handler}"), b"");

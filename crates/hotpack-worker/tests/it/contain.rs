@@ -4,43 +4,10 @@
 //! host or a sibling worker is refused.
 
 use crate::basics::{command, image};
+use hotpack_testkit::procs::{alive, children_of, session_members, state_of};
 use hotpack_worker::{Death, Worker, WorkerCallError, WorkerLimits};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// Live processes (not zombies) whose session is `sid`.
-fn session_members(sid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let f: Vec<&str> = after.split_whitespace().collect();
-        if f.len() > 3 && f[3] == sid.to_string() && f[0] != "Z" {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Pids whose parent is `parent`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        if after.split_whitespace().nth(1) == Some(parent.to_string().as_str()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 1..].trim_start().starts_with('Z')))
-}
 
 fn crash_worker(limits: &WorkerLimits) -> Worker {
     let worker = Worker::spawn(&command(), limits, None).expect("spawn");
@@ -62,13 +29,6 @@ fn unsafe_worker() -> Worker {
     worker.load(&image("fx-greeter-unsafe")).expect("load");
     worker.init("greeter").expect("init");
     worker
-}
-
-/// `(state, ppid)` of `pid` from /proc.
-fn state_of(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut f = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    Some((f.next()?.chars().next()?, f.next()?.parse().ok()?))
 }
 
 /// Calls `handler` on a fresh crash worker; see [`check_in`].

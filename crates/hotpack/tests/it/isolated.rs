@@ -17,6 +17,16 @@ fn isolation() -> Isolation {
     }
 }
 
+/// An isolated runtime in `dir` whose `greeter` candidates are probed by `probe`.
+fn probed(dir: &std::path::Path, probe: hotpack::IsolatedProbe) -> Runtime {
+    Runtime::builder()
+        .cache_dir(dir.join("cache"))
+        .isolate(isolation())
+        .isolated_probe("greeter", probe)
+        .build()
+        .expect("runtime")
+}
+
 fn bundle(dir: &std::path::Path, package: &str) -> std::path::PathBuf {
     let out = dir.join(format!("{package}.zip"));
     hotpack::pack_library(&hotpack_testkit::module(package), &out, vec![]).expect("pack a fixture");
@@ -59,12 +69,7 @@ fn an_isolated_probe_that_passes_promotes_and_the_host_never_maps_the_code() {
         seen.lock().expect("not poisoned").push(out.clone());
         if out.to_lowercase().starts_with("hello, probe") { Ok(()) } else { Err(format!("greet said {out}").into()) }
     });
-    let runtime = Runtime::builder()
-        .cache_dir(dir.path().join("cache"))
-        .isolate(isolation())
-        .isolated_probe("greeter", probe)
-        .build()
-        .expect("runtime");
+    let runtime = probed(dir.path(), probe);
 
     let v1 = runtime.deploy(&bundle(dir.path(), "greeter-v1")).expect("v1 passes its probe");
     assert!(matches!(v1[0].outcome, Happened::Promoted { .. }), "{:?}", v1[0].outcome);
@@ -92,12 +97,7 @@ fn an_isolated_probe_that_fails_through_the_worker_refuses_and_the_previous_vers
         b"2" => Err("version 2 is not ready".into()),
         _ => Ok(()),
     });
-    let runtime = Runtime::builder()
-        .cache_dir(dir.path().join("cache"))
-        .isolate(isolation())
-        .isolated_probe("greeter", probe)
-        .build()
-        .expect("runtime");
+    let runtime = probed(dir.path(), probe);
     runtime.deploy(&bundle(dir.path(), "greeter-v1")).expect("v1 passes its probe");
 
     let err = runtime.deploy(&bundle(dir.path(), "greeter-v2")).expect_err("the probe refuses v2");
