@@ -13,13 +13,12 @@
 //! the default action, so the process dies exactly as it would have.
 //!
 //! The note is a diagnosis, not a proof. The handler runs in a dying process whose module
-//! code could have corrupted anything; the unwinder allocates nothing, and takes the dynamic
-//! loader's (recursive) lock and, in older libgcc, its frame-registration mutex: a crash
-//! inside the unwinder's own lookup could hang the walk, so an alarm ends the process
-//! (`SIGALRM`, nothing noted) if the walk takes over 2 s. What it cannot reach, it does not
-//! note: a
-//! `SIGKILL` (the memory cap, the OOM killer, a deadline), `_exit`, a stack too broken to
-//! walk, an overflow of the signal stack. A reader of the note must also remember that a
+//! code could have corrupted anything. The unwinder allocates nothing; with glibc 2.35 and
+//! GCC 12 or later it finds each frame's unwind table through `_dl_find_object`, without a
+//! lock (older ones take the dynamic loader's recursive lock, and libgcc's registration
+//! mutex). Should a walk hang anyway, after 1 s an alarm gives up on the note and the
+//! process dies of its own signal. What it cannot reach, it does not note: a `SIGKILL` (the
+//! memory cap, the OOM killer, a deadline), `_exit`, a stack too broken to walk, an overflow of the signal stack. A reader of the note must also remember that a
 //! module in the process can write the note file itself: believe only names it could blame
 //! anyway (hotpack's host believes a provider of the module it called, nothing else).
 //!
@@ -292,7 +291,33 @@ extern "C" fn frame(ctx: *mut c_void, arg: *mut c_void) -> c_int {
 }
 
 /// The longest a stack walk may take before the process is ended without a note.
-const WALK_SECONDS: u32 = 2;
+const WALK_SECONDS: u32 = 1;
+
+/// The signal whose stack walk is running (0: none, or `exit`'s).
+static WALKING: AtomicI32 = AtomicI32::new(0);
+
+/// A stack walk took over [`WALK_SECONDS`]: gives up on the note and dies of the signal that
+/// started the walk (unblocked here, where its handler left it blocked), so the process ends
+/// as it would have without the walk.
+extern "C" fn walk_timed_out(_: c_int) {
+    let signal = WALKING.load(Ordering::Acquire);
+    // SAFETY: `signal`, `sigemptyset`, `sigaddset`, `pthread_sigmask` and `raise` are
+    // async-signal-safe; the set is a local.
+    unsafe {
+        if signal == 0 {
+            // An `exit` walk: the default action of this alarm ends the process.
+            libc::signal(libc::SIGALRM, libc::SIG_DFL);
+            libc::raise(libc::SIGALRM);
+            return;
+        }
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::raise(signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
 
 /// Writes the note for `signal` (0: `exit`), once, if a watched module's frame is found.
 fn note(signal: c_int) {
@@ -301,13 +326,19 @@ fn note(signal: c_int) {
         return;
     }
     let mut found: Option<&'static [u8]> = None;
-    // A walk that hangs on a lock ends the process by `SIGALRM` (default action) instead.
-    // SAFETY: `alarm` is async-signal-safe; `frame` matches the trace callback's signature
-    // and writes only `found`.
+    // A walk that hangs on a lock is given up after WALK_SECONDS: the alarm's handler ends
+    // the process with `signal` (installed only for the walk: a module's own SIGALRM use is
+    // left alone otherwise).
+    WALKING.store(signal, Ordering::Release);
+    // SAFETY: `signal` and `alarm` are async-signal-safe; `walk_timed_out` is an
+    // `extern "C" fn(c_int)` living as long as the process; `frame` matches the trace
+    // callback's signature and writes only `found`.
     unsafe {
+        let previous = libc::signal(libc::SIGALRM, walk_timed_out as extern "C" fn(c_int) as libc::sighandler_t);
         libc::alarm(WALK_SECONDS);
         _Unwind_Backtrace(frame, (&raw mut found).cast());
         libc::alarm(0);
+        libc::signal(libc::SIGALRM, previous);
     }
     let Some(name) = found else { return };
     if NOTED.swap(true, Ordering::AcqRel) {
